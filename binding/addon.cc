@@ -1,0 +1,104 @@
+// The Node binding: argument conversion and error mapping only. All the work
+// happens in the core (native/), which knows nothing of Node.
+//
+// Thread affinity: everything here runs on the JS thread of the environment
+// that loaded the addon. There is no per-environment state yet beyond the
+// Addon instance itself; worker_threads each get their own.
+#include <napi.h>
+
+#include <string>
+#include <string_view>
+
+#include "deltacast/json_diff.h"
+#include "deltacast/json_patch.h"
+
+namespace {
+
+// A JS string (copied as UTF-8) or a Uint8Array/Buffer (viewed in place, no
+// copy) as bytes of JSON text.
+class JsonArgument {
+ public:
+  JsonArgument(const Napi::Value& value, const char* name) {
+    if (value.IsString()) {
+      owned_ = value.As<Napi::String>().Utf8Value();
+      view_ = owned_;
+    } else if (value.IsTypedArray() && value.As<Napi::TypedArray>().TypedArrayType() == napi_uint8_array) {
+      const auto bytes = value.As<Napi::Uint8Array>();
+      view_ = std::string_view(reinterpret_cast<const char*>(bytes.Data()), bytes.ByteLength());
+    } else {
+      ok_ = false;
+      name_ = name;
+    }
+  }
+  bool ok() const { return ok_; }
+  std::string_view view() const { return view_; }
+  const char* name() const { return name_; }
+
+ private:
+  std::string owned_;
+  std::string_view view_;
+  bool ok_ = true;
+  const char* name_ = "";
+};
+
+Napi::Error makeError(Napi::Env env, const char* code, const std::string& message) {
+  Napi::Error error = Napi::Error::New(env, message);
+  error.Set("code", Napi::String::New(env, code));
+  return error;
+}
+
+Napi::Error statusError(Napi::Env env, const deltacast::Status& status) {
+  return makeError(env, status.codeName(), status.message());
+}
+
+Napi::Error argumentError(Napi::Env env, const JsonArgument& argument) {
+  return makeError(env, "DELTACAST_INVALID_ARGUMENT",
+                   std::string(argument.name()) + " must be a string or a Uint8Array of JSON text");
+}
+
+class DeltacastAddon : public Napi::Addon<DeltacastAddon> {
+ public:
+  DeltacastAddon(Napi::Env env, Napi::Object exports) {
+    DefineAddon(exports, {
+                             InstanceMethod("diffJson", &DeltacastAddon::DiffJson),
+                             InstanceMethod("applyPatchJson", &DeltacastAddon::ApplyPatchJson),
+                         });
+    (void)env;
+  }
+
+ private:
+  // diffJson(a, b, arrayKey: string) -> string (a JSON array of operations).
+  // An empty arrayKey turns keyed array matching off.
+  Napi::Value DiffJson(const Napi::CallbackInfo& info) {
+    Napi::Env env = info.Env();
+    const JsonArgument a(info[0], "the first document");
+    if (!a.ok()) throw argumentError(env, a);
+    const JsonArgument b(info[1], "the second document");
+    if (!b.ok()) throw argumentError(env, b);
+    deltacast::DiffOptions options;
+    if (info.Length() > 2 && info[2].IsString()) options.arrayKey = info[2].As<Napi::String>().Utf8Value();
+    std::string out;
+    if (const deltacast::Status status = deltacast::diffJson(a.view(), b.view(), options, out); !status) {
+      throw statusError(env, status);
+    }
+    return Napi::String::New(env, out);
+  }
+
+  // applyPatchJson(doc, ops) -> string (the patched document as JSON text).
+  Napi::Value ApplyPatchJson(const Napi::CallbackInfo& info) {
+    Napi::Env env = info.Env();
+    const JsonArgument doc(info[0], "the document");
+    if (!doc.ok()) throw argumentError(env, doc);
+    const JsonArgument ops(info[1], "the patch");
+    if (!ops.ok()) throw argumentError(env, ops);
+    std::string out;
+    if (const deltacast::Status status = deltacast::applyPatchJson(doc.view(), ops.view(), out); !status) {
+      throw statusError(env, status);
+    }
+    return Napi::String::New(env, out);
+  }
+};
+
+}  // namespace
+
+NODE_API_ADDON(DeltacastAddon)

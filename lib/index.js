@@ -1,0 +1,88 @@
+'use strict';
+
+const native = require('./native');
+const { applyPatch, jsonEqual } = require('./apply_patch');
+const { DeltacastError, codes } = require('./errors');
+
+/** Serializes a value for the core; a value JSON cannot carry is a DELTACAST_INVALID_VALUE. */
+function toJsonText(value, what) {
+  let text;
+  try {
+    text = JSON.stringify(value);
+  } catch (err) {
+    // V8's messages say which property closes a cycle, or that a BigInt was met.
+    throw new DeltacastError(codes.INVALID_VALUE, `${what} cannot be represented as JSON: ${err.message}`);
+  }
+  if (text === undefined) {
+    throw new DeltacastError(codes.INVALID_VALUE, `${what} cannot be represented as JSON: it is ${describe(value)}`);
+  }
+  return text;
+}
+
+function describe(value) {
+  if (value === undefined) return 'undefined';
+  if (typeof value === 'function') return 'a function';
+  if (typeof value === 'symbol') return 'a symbol';
+  return typeof value;
+}
+
+/** The arrayKey option as the core takes it: '' turns keyed matching off. */
+function arrayKeyOption(options) {
+  if (options === undefined || options === null) return 'id';
+  if (typeof options !== 'object') {
+    throw new DeltacastError(codes.INVALID_ARGUMENT, 'options must be an object');
+  }
+  const key = options.arrayKey;
+  if (key === undefined) return 'id';
+  if (key === false) return '';
+  if (typeof key !== 'string' || key === '') {
+    throw new DeltacastError(codes.INVALID_ARGUMENT, 'options.arrayKey must be a non-empty string or false');
+  }
+  return key;
+}
+
+function isJsonText(value) {
+  return typeof value === 'string' || value instanceof Uint8Array;
+}
+
+/**
+ * RFC 6902 operations that turn `a` into `b` (see index.d.ts).
+ * Both values are serialized once with JSON.stringify (toJSON and all) and
+ * diffed by the native core.
+ */
+function diff(a, b, options) {
+  const key = arrayKeyOption(options);
+  const ops = native.diffJson(toJsonText(a, 'the first value'), toJsonText(b, 'the second value'), key);
+  return JSON.parse(ops);
+}
+
+/** diff() for values already held as JSON text (string or UTF-8 bytes): nothing is parsed in JS. */
+function diffJson(a, b, options) {
+  const key = arrayKeyOption(options);
+  if (!isJsonText(a) || !isJsonText(b)) {
+    throw new DeltacastError(codes.INVALID_ARGUMENT, 'diffJson takes two JSON texts (strings or Uint8Arrays)');
+  }
+  return JSON.parse(native.diffJson(a, b, key));
+}
+
+/**
+ * Applies a patch to a document held as JSON text, natively; returns the new
+ * text. `ops` may be an array of operations or its JSON text.
+ */
+function applyPatchJson(doc, ops) {
+  if (!isJsonText(doc)) {
+    throw new DeltacastError(codes.INVALID_ARGUMENT, 'applyPatchJson takes the document as JSON text (string or Uint8Array)');
+  }
+  const opsText = isJsonText(ops) ? ops : toJsonText(ops, 'the patch');
+  return native.applyPatchJson(doc, opsText);
+}
+
+module.exports = {
+  diff,
+  diffJson,
+  applyPatch,
+  applyPatchJson,
+  jsonEqual,
+  DeltacastError,
+  codes,
+};

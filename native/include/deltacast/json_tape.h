@@ -1,0 +1,86 @@
+// JsonTape: a validated, flat index of a JSON text.
+//
+// The diff engine works on JSON text, not on a DOM: one validating pass over
+// the text records every value as a TapeNode (its type, its byte span and the
+// index just past its subtree). Comparing two subtrees then starts with a
+// memcmp of their spans, so unchanged parts of a document cost almost nothing,
+// and values that go into a patch are copied from the text as they are.
+//
+// Layout: values in document order. A container node is followed by its
+// children; an object's children alternate key (a String node) and value.
+// `next` is the index of the first node after the subtree, so siblings are
+// reached without walking into children.
+//
+// A tape does not own its text: the caller keeps the text alive and unchanged
+// for as long as the tape is used.
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "deltacast/status.h"
+
+namespace deltacast {
+
+enum class JsonType : std::uint8_t { Null, False, True, Number, String, Array, Object };
+
+const char* jsonTypeName(JsonType type) noexcept;
+
+struct TapeNode {
+  std::uint32_t begin;  // first byte of the value (the quote of a string)
+  std::uint32_t end;    // one past the last byte
+  std::uint32_t next;   // index of the node after this subtree
+  std::uint32_t count;  // members of an object, elements of an array; 0 otherwise
+  JsonType type;
+  std::uint8_t flags;   // kHasEscape for strings, kIsInteger for numbers
+
+  static constexpr std::uint8_t kHasEscape = 1;  // the string contains a backslash escape
+  static constexpr std::uint8_t kIsInteger = 2;  // the number has no fraction and no exponent
+};
+
+struct ParseLimits {
+  std::size_t maxBytes = 64u << 20;  // DELTACAST_TOO_LARGE above this
+  std::uint32_t maxDepth = 512;      // DELTACAST_TOO_DEEP above this
+};
+
+class JsonTape {
+ public:
+  // Validates `text` as one JSON value (RFC 8259, UTF-8) and indexes it.
+  // On failure the tape is empty and the status says what was wrong and at
+  // which byte.
+  Status parse(std::string_view text, const ParseLimits& limits = {});
+
+  bool empty() const noexcept { return nodes_.empty(); }
+  std::string_view text() const noexcept { return text_; }
+  std::uint32_t size() const noexcept { return static_cast<std::uint32_t>(nodes_.size()); }
+  const TapeNode& operator[](std::uint32_t index) const noexcept { return nodes_[index]; }
+  // The raw text of a value (for a string, with its quotes and escapes).
+  std::string_view raw(std::uint32_t index) const noexcept {
+    return text_.substr(nodes_[index].begin, nodes_[index].end - nodes_[index].begin);
+  }
+  // True when the text has no whitespace outside strings, so raw spans are
+  // already minified.
+  bool compact() const noexcept { return compact_; }
+
+ private:
+  std::string_view text_;
+  std::vector<TapeNode> nodes_;
+  bool compact_ = true;
+};
+
+// Decodes the raw text of a JSON string (with its quotes) into UTF-8.
+// Lone surrogates from \u escapes are kept as their 3-byte (WTF-8) form.
+// The input must have been validated by JsonTape.
+void decodeJsonString(std::string_view raw, std::string& out);
+
+// Appends `s` to `out` as the content of a JSON string (no quotes), escaping
+// what JSON requires.
+void appendJsonEscaped(std::string_view s, std::string& out);
+
+// Appends a validated JSON text to `out` without insignificant whitespace.
+void appendMinified(std::string_view json, std::string& out);
+
+}  // namespace deltacast

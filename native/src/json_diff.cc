@@ -1,0 +1,674 @@
+#include "deltacast/json_diff.h"
+
+#include <algorithm>
+#include <charconv>
+#include <cstring>
+#include <deque>
+#include <unordered_map>
+#include <vector>
+
+#include "deltacast/json_pointer.h"
+
+namespace deltacast {
+
+namespace {
+
+using Index = std::uint32_t;
+
+bool spansEqual(const JsonTape& a, Index ia, const JsonTape& b, Index ib) {
+  const TapeNode& na = a[ia];
+  const TapeNode& nb = b[ib];
+  const std::uint32_t length = na.end - na.begin;
+  return length == nb.end - nb.begin && std::memcmp(a.text().data() + na.begin, b.text().data() + nb.begin, length) == 0;
+}
+
+// The content of a string node (without quotes): a view into the text when it
+// has no escapes, otherwise decoded into `scratch`.
+std::string_view stringContent(const JsonTape& tape, Index index, std::string& scratch) {
+  const std::string_view raw = tape.raw(index);
+  if ((tape[index].flags & TapeNode::kHasEscape) == 0) return raw.substr(1, raw.size() - 2);
+  scratch.clear();
+  decodeJsonString(raw, scratch);
+  return scratch;
+}
+
+bool isZero(std::string_view number) {
+  if (!number.empty() && number.front() == '-') number.remove_prefix(1);
+  return number == "0";
+}
+
+bool numbersEqual(const JsonTape& a, Index ia, const JsonTape& b, Index ib) {
+  const std::string_view ra = a.raw(ia);
+  const std::string_view rb = b.raw(ib);
+  if (ra == rb) return true;
+  // Integers in canonical form are equal only when their text is (this keeps
+  // integers beyond 2^53 exact), except for -0 and 0.
+  if ((a[ia].flags & b[ib].flags & TapeNode::kIsInteger) != 0) return isZero(ra) && isZero(rb);
+  double da = 0;
+  double db = 0;
+  std::from_chars(ra.data(), ra.data() + ra.size(), da);
+  std::from_chars(rb.data(), rb.data() + rb.size(), db);
+  return da == db;
+}
+
+bool stringsEqual(const JsonTape& a, Index ia, const JsonTape& b, Index ib) {
+  if (((a[ia].flags | b[ib].flags) & TapeNode::kHasEscape) == 0) return a.raw(ia) == b.raw(ib);
+  std::string sa;
+  std::string sb;
+  return stringContent(a, ia, sa) == stringContent(b, ib, sb);
+}
+
+// An object's members as (key node, value node) pairs.
+struct Member {
+  Index key;
+  Index value;
+};
+
+void collectMembers(const JsonTape& tape, Index object, std::vector<Member>& out) {
+  out.clear();
+  out.reserve(tape[object].count);
+  Index i = object + 1;
+  const Index end = tape[object].next;
+  while (i < end) {
+    const Index value = i + 1;
+    out.push_back({i, value});
+    i = tape[value].next;
+  }
+}
+
+void collectElements(const JsonTape& tape, Index array, std::vector<Index>& out) {
+  out.clear();
+  out.reserve(tape[array].count);
+  Index i = array + 1;
+  const Index end = tape[array].next;
+  while (i < end) {
+    out.push_back(i);
+    i = tape[i].next;
+  }
+}
+
+// Finds members of one object by key: in the order of another object first
+// (most producers keep member order), then through a hash index built on the
+// first miss.
+class MemberLookup {
+ public:
+  MemberLookup(const JsonTape& tape, const std::vector<Member>& members) : tape_(tape), members_(members) {}
+
+  // The position in `members` of the member named `key`, or -1.
+  std::int64_t find(std::string_view key, std::size_t hint) {
+    std::string scratch;
+    if (hint < members_.size() && stringContent(tape_, members_[hint].key, scratch) == key) {
+      return static_cast<std::int64_t>(hint);
+    }
+    if (members_.size() <= 8) {
+      for (std::size_t i = 0; i < members_.size(); ++i) {
+        if (stringContent(tape_, members_[i].key, scratch) == key) return static_cast<std::int64_t>(i);
+      }
+      return -1;
+    }
+    if (index_.empty()) build();
+    const auto it = index_.find(key);
+    return it == index_.end() ? -1 : static_cast<std::int64_t>(it->second);
+  }
+
+ private:
+  void build() {
+    index_.reserve(members_.size());
+    for (std::size_t i = 0; i < members_.size(); ++i) {
+      const Index key = members_[i].key;
+      std::string_view content;
+      if ((tape_[key].flags & TapeNode::kHasEscape) == 0) {
+        content = tape_.raw(key).substr(1, tape_.raw(key).size() - 2);
+      } else {
+        decoded_.emplace_back();
+        decodeJsonString(tape_.raw(key), decoded_.back());
+        content = decoded_.back();
+      }
+      index_.emplace(content, i);  // the first of duplicate names wins
+    }
+  }
+
+  const JsonTape& tape_;
+  const std::vector<Member>& members_;
+  std::deque<std::string> decoded_;  // stable storage for unescaped keys
+  std::unordered_map<std::string_view, std::size_t> index_;
+};
+
+bool equalValues(const JsonTape& a, Index ia, const JsonTape& b, Index ib);
+
+bool objectsEqual(const JsonTape& a, Index ia, const JsonTape& b, Index ib) {
+  if (a[ia].count != b[ib].count) return false;
+  std::vector<Member> am;
+  std::vector<Member> bm;
+  collectMembers(a, ia, am);
+  collectMembers(b, ib, bm);
+  MemberLookup lookup(b, bm);
+  std::string scratch;
+  for (std::size_t i = 0; i < am.size(); ++i) {
+    const std::int64_t j = lookup.find(stringContent(a, am[i].key, scratch), i);
+    if (j < 0 || !equalValues(a, am[i].value, b, bm[static_cast<std::size_t>(j)].value)) return false;
+  }
+  return true;
+}
+
+bool equalValues(const JsonTape& a, Index ia, const JsonTape& b, Index ib) {
+  if (spansEqual(a, ia, b, ib)) return true;
+  const JsonType type = a[ia].type;
+  if (type != b[ib].type) return false;
+  switch (type) {
+    case JsonType::Null:
+    case JsonType::False:
+    case JsonType::True: return true;
+    case JsonType::Number: return numbersEqual(a, ia, b, ib);
+    case JsonType::String: return stringsEqual(a, ia, b, ib);
+    case JsonType::Array: {
+      if (a[ia].count != b[ib].count) return false;
+      for (Index x = ia + 1, y = ib + 1; x < a[ia].next; x = a[x].next, y = b[y].next) {
+        if (!equalValues(a, x, b, y)) return false;
+      }
+      return true;
+    }
+    case JsonType::Object: return objectsEqual(a, ia, b, ib);
+  }
+  return false;
+}
+
+// Fenwick tree over slot positions: which slots are occupied, and how many
+// occupied slots come before a given one.
+class Fenwick {
+ public:
+  explicit Fenwick(std::size_t size) : tree_(size + 1, 0) {}
+  void add(std::size_t position, int delta) {
+    for (std::size_t i = position + 1; i < tree_.size(); i += i & (~i + 1)) tree_[i] += delta;
+  }
+  // Occupied slots strictly before `position`.
+  std::size_t before(std::size_t position) const {
+    int sum = 0;
+    for (std::size_t i = position; i > 0; i -= i & (~i + 1)) sum += tree_[i];
+    return static_cast<std::size_t>(sum);
+  }
+
+ private:
+  std::vector<int> tree_;
+};
+
+// Marks the elements of `sequence` that belong to one longest strictly
+// increasing subsequence (patience sorting, O(n log n)).
+std::vector<bool> longestIncreasingSubsequence(const std::vector<std::size_t>& sequence) {
+  std::vector<std::size_t> tails;  // tails[k]: index of the smallest tail of an increasing run of length k+1
+  std::vector<std::int64_t> previous(sequence.size(), -1);
+  for (std::size_t i = 0; i < sequence.size(); ++i) {
+    const auto it = std::lower_bound(tails.begin(), tails.end(), sequence[i],
+                                     [&](std::size_t t, std::size_t value) { return sequence[t] < value; });
+    const std::size_t k = static_cast<std::size_t>(it - tails.begin());
+    if (k > 0) previous[i] = static_cast<std::int64_t>(tails[k - 1]);
+    if (it == tails.end()) {
+      tails.push_back(i);
+    } else {
+      *it = i;
+    }
+  }
+  std::vector<bool> inSequence(sequence.size(), false);
+  std::int64_t i = tails.empty() ? -1 : static_cast<std::int64_t>(tails.back());
+  while (i >= 0) {
+    inSequence[static_cast<std::size_t>(i)] = true;
+    i = previous[static_cast<std::size_t>(i)];
+  }
+  return inSequence;
+}
+
+class Differ {
+ public:
+  Differ(const JsonTape& a, const JsonTape& b, const DiffOptions& options, std::string& out)
+      : a_(a), b_(b), options_(options), out_(out) {}
+
+  std::size_t run() {
+    out_.push_back('[');
+    diffValue(0, 0);
+    out_.push_back(']');
+    return operations_;
+  }
+
+ private:
+  // ---- output ---------------------------------------------------------------
+
+  void beginOperation(const char* op) {
+    if (operations_++ > 0) out_.push_back(',');
+    out_.append("{\"op\":\"");
+    out_.append(op);
+    out_.append("\",\"path\":\"");
+    appendJsonEscaped(path_, out_);
+    out_.push_back('"');
+  }
+
+  void appendValue(Index ib) {
+    out_.append(",\"value\":");
+    if (b_.compact()) {
+      out_.append(b_.raw(ib));
+    } else {
+      appendMinified(b_.raw(ib), out_);
+    }
+  }
+
+  void emitReplace(Index ib, const char* op = "replace") {
+    beginOperation(op);
+    appendValue(ib);
+    out_.push_back('}');
+  }
+
+  void emitRemove() {
+    beginOperation("remove");
+    out_.push_back('}');
+  }
+
+  // ---- paths ----------------------------------------------------------------
+
+  std::size_t pushIndex(std::size_t index) {
+    const std::size_t mark = path_.size();
+    path_.push_back('/');
+    char buffer[24];
+    const auto result = std::to_chars(buffer, buffer + sizeof buffer, index);
+    path_.append(buffer, result.ptr);
+    return mark;
+  }
+
+  std::size_t pushKey(const JsonTape& tape, Index key) {
+    const std::size_t mark = path_.size();
+    appendPointerSegment(stringContent(tape, key, scratch_), path_);
+    return mark;
+  }
+
+  void pop(std::size_t mark) { path_.resize(mark); }
+
+  // ---- the walk -------------------------------------------------------------
+
+  void diffValue(Index ia, Index ib) {
+    if (spansEqual(a_, ia, b_, ib)) return;
+    const JsonType ta = a_[ia].type;
+    const JsonType tb = b_[ib].type;
+    if (ta != tb) {
+      emitReplace(ib);
+      return;
+    }
+    switch (ta) {
+      case JsonType::Object:
+      case JsonType::Array: diffContainer(ia, ib); return;
+      default:
+        if (!equalValues(a_, ia, b_, ib)) emitReplace(ib);
+        return;
+    }
+  }
+
+  // Diffs two objects or two arrays; when the operations come out larger than
+  // the new container's text, one `replace` of the container is sent instead.
+  void diffContainer(Index ia, Index ib) {
+    const std::size_t outMark = out_.size();
+    const std::size_t operationsMark = operations_;
+    if (a_[ia].type == JsonType::Object) {
+      diffObject(ia, ib);
+    } else {
+      diffArray(ia, ib);
+    }
+    const std::size_t written = out_.size() - outMark;
+    const std::size_t replaceCost = (b_[ib].end - b_[ib].begin) + path_.size() + 32;
+    if (operations_ - operationsMark > 1 && written > replaceCost) {
+      out_.resize(outMark);
+      operations_ = operationsMark;
+      emitReplace(ib);
+    }
+  }
+
+  void diffObject(Index ia, Index ib) {
+    std::vector<Member> am;
+    std::vector<Member> bm;
+    collectMembers(a_, ia, am);
+    collectMembers(b_, ib, bm);
+    MemberLookup lookup(b_, bm);
+
+    std::vector<std::int64_t> match(am.size(), -1);
+    std::vector<bool> bMatched(bm.size(), false);
+    std::string key;
+    std::size_t hint = 0;
+    for (std::size_t i = 0; i < am.size(); ++i) {
+      key.assign(stringContent(a_, am[i].key, scratch_));
+      const std::int64_t j = lookup.find(key, hint);
+      if (j >= 0 && !bMatched[static_cast<std::size_t>(j)]) {
+        match[i] = j;
+        bMatched[static_cast<std::size_t>(j)] = true;
+        hint = static_cast<std::size_t>(j) + 1;
+      }
+    }
+    // Removals, then changes of kept members, then additions; object
+    // operations do not depend on each other's order.
+    for (std::size_t i = 0; i < am.size(); ++i) {
+      if (match[i] >= 0) continue;
+      const std::size_t mark = pushKey(a_, am[i].key);
+      emitRemove();
+      pop(mark);
+    }
+    for (std::size_t i = 0; i < am.size(); ++i) {
+      if (match[i] < 0) continue;
+      const Member& other = bm[static_cast<std::size_t>(match[i])];
+      if (spansEqual(a_, am[i].value, b_, other.value)) continue;
+      const std::size_t mark = pushKey(a_, am[i].key);
+      diffValue(am[i].value, other.value);
+      pop(mark);
+    }
+    for (std::size_t j = 0; j < bm.size(); ++j) {
+      if (bMatched[j]) continue;
+      const std::size_t mark = pushKey(b_, bm[j].key);
+      emitReplace(bm[j].value, "add");
+      pop(mark);
+    }
+  }
+
+  // The raw text of the key member's value of an array element, or an empty
+  // view when the element is not an object carrying the key with a string or
+  // number value.
+  std::string_view rowKey(const JsonTape& tape, Index element) {
+    if (tape[element].type != JsonType::Object) return {};
+    const Index end = tape[element].next;
+    for (Index k = element + 1; k < end; k = tape[k + 1].next) {
+      if (stringContent(tape, k, scratch_) != options_.arrayKey) continue;
+      const JsonType type = tape[k + 1].type;
+      if (type != JsonType::String && type != JsonType::Number) return {};
+      return tape.raw(k + 1);
+    }
+    return {};
+  }
+
+  bool keysFor(const JsonTape& tape, const std::vector<Index>& elements, std::vector<std::string_view>& keys) {
+    keys.clear();
+    keys.reserve(elements.size());
+    for (const Index e : elements) {
+      const std::string_view key = rowKey(tape, e);
+      if (key.empty()) return false;
+      keys.push_back(key);
+    }
+    return true;
+  }
+
+  void diffArray(Index ia, Index ib) {
+    std::vector<Index> ae;
+    std::vector<Index> be;
+    collectElements(a_, ia, ae);
+    collectElements(b_, ib, be);
+    if (!options_.arrayKey.empty() && !ae.empty() && !be.empty()) {
+      std::vector<std::string_view> ak;
+      std::vector<std::string_view> bk;
+      if (keysFor(a_, ae, ak) && keysFor(b_, be, bk) && diffKeyedArray(ae, be, ak, bk)) return;
+    }
+    diffUnkeyedArray(ae, be);
+  }
+
+  // Rows matched by key. Returns false (having written nothing) when keys are
+  // not unique in the part that differs; the caller then diffs by position.
+  bool diffKeyedArray(const std::vector<Index>& ae, const std::vector<Index>& be,
+                      const std::vector<std::string_view>& ak, const std::vector<std::string_view>& bk) {
+    // Rows at the same place with the same key at both ends are paired in place.
+    std::size_t prefix = 0;
+    const std::size_t shorter = std::min(ae.size(), be.size());
+    while (prefix < shorter && ak[prefix] == bk[prefix]) ++prefix;
+    std::size_t suffix = 0;
+    while (suffix < shorter - prefix && ak[ae.size() - 1 - suffix] == bk[be.size() - 1 - suffix]) ++suffix;
+    const std::size_t aMid = ae.size() - prefix - suffix;
+    const std::size_t bMid = be.size() - prefix - suffix;
+
+    // Within the middle: which A row each B row comes from.
+    std::vector<std::int64_t> sourceOfB(bMid, -1);
+    std::vector<bool> aKept(aMid, false);
+    if (aMid > 0 && bMid > 0) {
+      std::unordered_map<std::string_view, std::size_t> aIndex;
+      aIndex.reserve(aMid);
+      for (std::size_t i = 0; i < aMid; ++i) {
+        if (!aIndex.emplace(ak[prefix + i], i).second) return false;
+      }
+      std::unordered_map<std::string_view, std::size_t> seenB;
+      seenB.reserve(bMid);
+      for (std::size_t j = 0; j < bMid; ++j) {
+        if (!seenB.emplace(bk[prefix + j], j).second) return false;
+        const auto it = aIndex.find(bk[prefix + j]);
+        if (it != aIndex.end()) {
+          sourceOfB[j] = static_cast<std::int64_t>(it->second);
+          aKept[it->second] = true;
+        }
+      }
+    }
+
+    // 1. Removals, from the last to the first so indices stay valid.
+    for (std::size_t i = aMid; i-- > 0;) {
+      if (aKept[i]) continue;
+      const std::size_t mark = pushIndex(prefix + i);
+      emitRemove();
+      pop(mark);
+    }
+
+    // 2. Moves. W: kept A rows in A order; C: the same rows in B order. Rows on
+    // a longest increasing subsequence of B positions stay; each other row is
+    // moved once, to just after its predecessor in C. Indices come from a
+    // Fenwick tree over a slot order that contains every row's old slot and,
+    // for moved rows, its new slot.
+    std::vector<std::size_t> wOfA(aMid, 0);
+    std::vector<std::size_t> bPosOfW;
+    for (std::size_t i = 0; i < aMid; ++i) {
+      if (!aKept[i]) continue;
+      wOfA[i] = bPosOfW.size();
+      bPosOfW.push_back(0);
+    }
+    std::vector<std::size_t> cOrder;  // W indices in B order
+    cOrder.reserve(bPosOfW.size());
+    for (std::size_t j = 0; j < bMid; ++j) {
+      if (sourceOfB[j] < 0) continue;
+      const std::size_t w = wOfA[static_cast<std::size_t>(sourceOfB[j])];
+      bPosOfW[w] = j;
+      cOrder.push_back(w);
+    }
+    const std::vector<bool> stays = longestIncreasingSubsequence(bPosOfW);
+    const std::size_t wCount = bPosOfW.size();
+    if (cOrder.size() != wCount) return false;  // unreachable with unique keys; keeps the invariant explicit
+    std::size_t moveCount = 0;
+    for (std::size_t w = 0; w < wCount; ++w) moveCount += stays[w] ? 0 : 1;
+    if (moveCount > 0) {
+      // Slot list: nodes 0..wCount-1 are old slots, wCount + w the new slot of
+      // moved row w; node `head` is a sentinel.
+      const std::size_t head = 2 * wCount;
+      std::vector<std::size_t> next(2 * wCount + 1, SIZE_MAX);
+      std::size_t tail = head;
+      for (std::size_t w = 0; w < wCount; ++w) {
+        next[tail] = w;
+        tail = w;
+      }
+      std::size_t previous = head;
+      for (const std::size_t w : cOrder) {
+        if (!stays[w]) {
+          const std::size_t slot = wCount + w;
+          next[slot] = next[previous];
+          next[previous] = slot;
+          previous = slot;
+        } else {
+          previous = w;
+        }
+      }
+      std::vector<std::size_t> ordinal(2 * wCount, 0);
+      std::size_t position = 0;
+      for (std::size_t node = next[head]; node != SIZE_MAX; node = next[node]) ordinal[node] = position++;
+      Fenwick occupied(position);
+      for (std::size_t w = 0; w < wCount; ++w) occupied.add(ordinal[w], 1);
+      for (const std::size_t w : cOrder) {
+        if (stays[w]) continue;
+        const std::size_t from = occupied.before(ordinal[w]);
+        occupied.add(ordinal[w], -1);
+        const std::size_t to = occupied.before(ordinal[wCount + w]);
+        occupied.add(ordinal[wCount + w], 1);
+        emitMove(prefix + from, prefix + to);
+      }
+    }
+
+    // 3. Additions in B order: the rows before each one are then exactly B's.
+    for (std::size_t j = 0; j < bMid; ++j) {
+      if (sourceOfB[j] >= 0) continue;
+      const std::size_t mark = pushIndex(prefix + j);
+      emitReplace(be[prefix + j], "add");
+      pop(mark);
+    }
+
+    // 4. Changes inside paired rows, at their final index.
+    for (std::size_t j = 0; j < be.size(); ++j) {
+      Index source;
+      if (j < prefix) {
+        source = ae[j];
+      } else if (j >= prefix + bMid) {
+        source = ae[j - prefix - bMid + prefix + aMid];
+      } else if (sourceOfB[j - prefix] >= 0) {
+        source = ae[prefix + static_cast<std::size_t>(sourceOfB[j - prefix])];
+      } else {
+        continue;
+      }
+      if (spansEqual(a_, source, b_, be[j])) continue;
+      const std::size_t mark = pushIndex(j);
+      diffValue(source, be[j]);
+      pop(mark);
+    }
+    return true;
+  }
+
+  void emitMove(std::size_t from, std::size_t to) {
+    if (operations_++ > 0) out_.push_back(',');
+    out_.append("{\"op\":\"move\",\"from\":\"");
+    const std::size_t mark = pushIndex(from);
+    appendJsonEscaped(path_, out_);
+    pop(mark);
+    out_.append("\",\"path\":\"");
+    const std::size_t mark2 = pushIndex(to);
+    appendJsonEscaped(path_, out_);
+    pop(mark2);
+    out_.append("\"}");
+  }
+
+  // Arrays without usable keys: equal ends are trimmed; the middle is aligned
+  // by LCS when small enough, otherwise compared index by index.
+  void diffUnkeyedArray(const std::vector<Index>& ae, const std::vector<Index>& be) {
+    std::size_t prefix = 0;
+    const std::size_t shorter = std::min(ae.size(), be.size());
+    while (prefix < shorter && equalValues(a_, ae[prefix], b_, be[prefix])) ++prefix;
+    std::size_t suffix = 0;
+    while (suffix < shorter - prefix &&
+           equalValues(a_, ae[ae.size() - 1 - suffix], b_, be[be.size() - 1 - suffix])) {
+      ++suffix;
+    }
+    const std::size_t n = ae.size() - prefix - suffix;
+    const std::size_t m = be.size() - prefix - suffix;
+    if (n == 0 && m == 0) return;
+
+    // The edit script as runs: each Keep separated by (deletions, insertions).
+    enum class Edit : std::uint8_t { Keep, Delete, Insert };
+    std::vector<Edit> script;
+    if (n > 0 && m > 0 && n * m <= options_.maxLcsCells) {
+      std::vector<std::uint32_t> table((n + 1) * (m + 1), 0);
+      auto at = [&](std::size_t i, std::size_t j) -> std::uint32_t& { return table[i * (m + 1) + j]; };
+      for (std::size_t i = n; i-- > 0;) {
+        for (std::size_t j = m; j-- > 0;) {
+          at(i, j) = equalValues(a_, ae[prefix + i], b_, be[prefix + j]) ? at(i + 1, j + 1) + 1
+                                                                          : std::max(at(i + 1, j), at(i, j + 1));
+        }
+      }
+      std::size_t i = 0;
+      std::size_t j = 0;
+      while (i < n || j < m) {
+        if (i < n && j < m && at(i, j) == at(i + 1, j + 1) + 1 &&
+            equalValues(a_, ae[prefix + i], b_, be[prefix + j])) {
+          script.push_back(Edit::Keep);
+          ++i;
+          ++j;
+        } else if (j < m && (i == n || at(i, j + 1) >= at(i + 1, j))) {
+          script.push_back(Edit::Insert);
+          ++j;
+        } else {
+          script.push_back(Edit::Delete);
+          ++i;
+        }
+      }
+    } else {
+      // Index by index: pairs first, then the tail.
+      script.assign(std::min(n, m), Edit::Delete);
+      script.resize(2 * std::min(n, m), Edit::Insert);
+      script.resize(script.size() + (n > m ? n - m : 0), Edit::Delete);
+      script.resize(script.size() + (m > n ? m - n : 0), Edit::Insert);
+    }
+
+    // Replay the script. A run of d deletions and k insertions between two
+    // keeps becomes min(d, k) in-place diffs, then removals or additions.
+    std::size_t index = prefix;  // current position in the array being patched
+    std::size_t ai = prefix;
+    std::size_t bj = prefix;
+    std::size_t s = 0;
+    while (s < script.size()) {
+      if (script[s] == Edit::Keep) {
+        ++index;
+        ++ai;
+        ++bj;
+        ++s;
+        continue;
+      }
+      std::size_t deletions = 0;
+      std::size_t insertions = 0;
+      while (s < script.size() && script[s] != Edit::Keep) {
+        (script[s] == Edit::Delete ? deletions : insertions)++;
+        ++s;
+      }
+      const std::size_t paired = std::min(deletions, insertions);
+      for (std::size_t k = 0; k < paired; ++k) {
+        const std::size_t mark = pushIndex(index);
+        diffValue(ae[ai + k], be[bj + k]);
+        pop(mark);
+        ++index;
+      }
+      for (std::size_t k = paired; k < deletions; ++k) {
+        const std::size_t mark = pushIndex(index);
+        emitRemove();
+        pop(mark);
+      }
+      for (std::size_t k = paired; k < insertions; ++k) {
+        const std::size_t mark = pushIndex(index);
+        emitReplace(be[bj + k], "add");
+        pop(mark);
+        ++index;
+      }
+      ai += deletions;
+      bj += insertions;
+    }
+  }
+
+  const JsonTape& a_;
+  const JsonTape& b_;
+  const DiffOptions& options_;
+  std::string& out_;
+  std::string path_;     // the current pointer, unescaped for JSON
+  std::string scratch_;  // for decoding escaped keys
+  std::size_t operations_ = 0;
+};
+
+}  // namespace
+
+bool jsonEqual(const JsonTape& a, std::uint32_t ia, const JsonTape& b, std::uint32_t ib) {
+  return equalValues(a, ia, b, ib);
+}
+
+Status diffTapes(const JsonTape& a, const JsonTape& b, const DiffOptions& options, std::string& out,
+                 DiffStats* stats) {
+  if (a.empty() || b.empty()) return Status(ErrorCode::InvalidArgument, "diffTapes needs two parsed tapes");
+  const std::size_t operations = Differ(a, b, options, out).run();
+  if (stats != nullptr) stats->operations = operations;
+  return Status::ok();
+}
+
+Status diffJson(std::string_view a, std::string_view b, const DiffOptions& options, std::string& out,
+                const ParseLimits& limits, DiffStats* stats) {
+  JsonTape ta;
+  JsonTape tb;
+  if (Status s = ta.parse(a, limits); !s) return Status(s.code(), "first document: " + s.message());
+  if (Status s = tb.parse(b, limits); !s) return Status(s.code(), "second document: " + s.message());
+  return diffTapes(ta, tb, options, out, stats);
+}
+
+}  // namespace deltacast

@@ -1,0 +1,397 @@
+#include "deltacast/json_tape.h"
+
+#include <cstring>
+
+namespace deltacast {
+
+const char* jsonTypeName(JsonType type) noexcept {
+  switch (type) {
+    case JsonType::Null: return "null";
+    case JsonType::False:
+    case JsonType::True: return "boolean";
+    case JsonType::Number: return "number";
+    case JsonType::String: return "string";
+    case JsonType::Array: return "array";
+    case JsonType::Object: return "object";
+  }
+  return "unknown";
+}
+
+namespace {
+
+inline bool isWs(unsigned char c) { return c == ' ' || c == '\n' || c == '\r' || c == '\t'; }
+inline bool isDigit(unsigned char c) { return c >= '0' && c <= '9'; }
+inline int hexValue(unsigned char c) {
+  if (c >= '0' && c <= '9') return c - '0';
+  if (c >= 'a' && c <= 'f') return c - 'a' + 10;
+  if (c >= 'A' && c <= 'F') return c - 'A' + 10;
+  return -1;
+}
+
+// Length of the valid UTF-8 sequence starting at p (lead byte >= 0x80), or 0.
+inline std::size_t utf8SequenceLength(const unsigned char* p, const unsigned char* end) {
+  const unsigned char c = p[0];
+  auto cont = [&](std::size_t i) { return p + i < end && (p[i] & 0xC0) == 0x80; };
+  if (c >= 0xC2 && c <= 0xDF) return cont(1) ? 2 : 0;
+  if (c >= 0xE0 && c <= 0xEF) {
+    if (!cont(1) || !cont(2)) return 0;
+    if (c == 0xE0 && p[1] < 0xA0) return 0;   // overlong
+    if (c == 0xED && p[1] >= 0xA0) return 0;  // UTF-16 surrogate
+    return 3;
+  }
+  if (c >= 0xF0 && c <= 0xF4) {
+    if (!cont(1) || !cont(2) || !cont(3)) return 0;
+    if (c == 0xF0 && p[1] < 0x90) return 0;   // overlong
+    if (c == 0xF4 && p[1] >= 0x90) return 0;  // above U+10FFFF
+    return 4;
+  }
+  return 0;
+}
+
+class TapeBuilder {
+ public:
+  TapeBuilder(std::string_view text, const ParseLimits& limits, std::vector<TapeNode>& nodes)
+      : base_(reinterpret_cast<const unsigned char*>(text.data())),
+        p_(base_),
+        end_(base_ + text.size()),
+        limits_(limits),
+        nodes_(nodes) {}
+
+  Status run(bool& compact) {
+    skipWs();
+    if (!value(0)) return std::move(error_);
+    skipWs();
+    if (p_ != end_) {
+      fail(ErrorCode::InvalidJson, "unexpected text after the JSON value");
+      return std::move(error_);
+    }
+    compact = !sawWhitespace_;
+    return Status::ok();
+  }
+
+ private:
+  std::uint32_t offset() const { return static_cast<std::uint32_t>(p_ - base_); }
+
+  bool fail(ErrorCode code, const char* what) {
+    if (error_.isOk()) {
+      std::string message = "invalid JSON at byte " + std::to_string(offset()) + ": " + what;
+      if (code == ErrorCode::TooDeep) {
+        message = "JSON nesting deeper than " + std::to_string(limits_.maxDepth) + " levels at byte " +
+                  std::to_string(offset());
+      }
+      error_ = Status(code, std::move(message));
+    }
+    return false;
+  }
+
+  void skipWs() {
+    const unsigned char* start = p_;
+    while (p_ != end_ && isWs(*p_)) ++p_;
+    if (p_ != start) sawWhitespace_ = true;
+  }
+
+  std::uint32_t push(JsonType type, std::uint32_t begin) {
+    nodes_.push_back(TapeNode{begin, 0, 0, 0, type, 0});
+    return static_cast<std::uint32_t>(nodes_.size() - 1);
+  }
+
+  void close(std::uint32_t index) {
+    nodes_[index].end = offset();
+    nodes_[index].next = static_cast<std::uint32_t>(nodes_.size());
+  }
+
+  bool value(std::uint32_t depth) {
+    if (p_ == end_) return fail(ErrorCode::InvalidJson, "unexpected end of input, expected a value");
+    switch (*p_) {
+      case '{': return object(depth);
+      case '[': return array(depth);
+      case '"': return string();
+      case 't': return literal("true", 4, JsonType::True);
+      case 'f': return literal("false", 5, JsonType::False);
+      case 'n': return literal("null", 4, JsonType::Null);
+      default:
+        if (*p_ == '-' || isDigit(*p_)) return number();
+        return fail(ErrorCode::InvalidJson, "unexpected character, expected a value");
+    }
+  }
+
+  bool literal(const char* word, std::size_t length, JsonType type) {
+    if (static_cast<std::size_t>(end_ - p_) < length || std::memcmp(p_, word, length) != 0) {
+      return fail(ErrorCode::InvalidJson, "invalid literal, expected true, false or null");
+    }
+    const std::uint32_t index = push(type, offset());
+    p_ += length;
+    close(index);
+    return true;
+  }
+
+  bool number() {
+    const std::uint32_t index = push(JsonType::Number, offset());
+    bool integer = true;
+    if (*p_ == '-') ++p_;
+    if (p_ == end_ || !isDigit(*p_)) return fail(ErrorCode::InvalidJson, "invalid number, expected a digit");
+    if (*p_ == '0') {
+      ++p_;
+      if (p_ != end_ && isDigit(*p_)) return fail(ErrorCode::InvalidJson, "invalid number, leading zero");
+    } else {
+      while (p_ != end_ && isDigit(*p_)) ++p_;
+    }
+    if (p_ != end_ && *p_ == '.') {
+      integer = false;
+      ++p_;
+      if (p_ == end_ || !isDigit(*p_)) return fail(ErrorCode::InvalidJson, "invalid number, expected a digit after '.'");
+      while (p_ != end_ && isDigit(*p_)) ++p_;
+    }
+    if (p_ != end_ && (*p_ == 'e' || *p_ == 'E')) {
+      integer = false;
+      ++p_;
+      if (p_ != end_ && (*p_ == '+' || *p_ == '-')) ++p_;
+      if (p_ == end_ || !isDigit(*p_)) return fail(ErrorCode::InvalidJson, "invalid number, expected an exponent");
+      while (p_ != end_ && isDigit(*p_)) ++p_;
+    }
+    nodes_[index].flags = integer ? TapeNode::kIsInteger : 0;
+    close(index);
+    return true;
+  }
+
+  bool string() {
+    const std::uint32_t index = push(JsonType::String, offset());
+    ++p_;  // opening quote
+    std::uint8_t flags = 0;
+    for (;;) {
+      // Fast path: plain ASCII.
+      while (p_ != end_ && *p_ >= 0x20 && *p_ < 0x80 && *p_ != '"' && *p_ != '\\') ++p_;
+      if (p_ == end_) return fail(ErrorCode::InvalidJson, "unterminated string");
+      const unsigned char c = *p_;
+      if (c == '"') break;
+      if (c == '\\') {
+        flags = TapeNode::kHasEscape;
+        if (end_ - p_ < 2) return fail(ErrorCode::InvalidJson, "unterminated string");
+        const unsigned char e = p_[1];
+        if (e == 'u') {
+          if (end_ - p_ < 6 || hexValue(p_[2]) < 0 || hexValue(p_[3]) < 0 || hexValue(p_[4]) < 0 ||
+              hexValue(p_[5]) < 0) {
+            return fail(ErrorCode::InvalidJson, "invalid \\u escape, expected four hex digits");
+          }
+          p_ += 6;
+        } else if (e == '"' || e == '\\' || e == '/' || e == 'b' || e == 'f' || e == 'n' || e == 'r' || e == 't') {
+          p_ += 2;
+        } else {
+          return fail(ErrorCode::InvalidJson, "invalid escape in string");
+        }
+      } else if (c < 0x20) {
+        return fail(ErrorCode::InvalidJson, "control character in string (must be escaped)");
+      } else {
+        const std::size_t length = utf8SequenceLength(p_, end_);
+        if (length == 0) return fail(ErrorCode::InvalidJson, "invalid UTF-8 in string");
+        p_ += length;
+      }
+    }
+    ++p_;  // closing quote
+    nodes_[index].flags = flags;
+    close(index);
+    return true;
+  }
+
+  bool array(std::uint32_t depth) {
+    if (depth >= limits_.maxDepth) return fail(ErrorCode::TooDeep, "");
+    const std::uint32_t index = push(JsonType::Array, offset());
+    ++p_;
+    skipWs();
+    std::uint32_t count = 0;
+    if (p_ != end_ && *p_ == ']') {
+      ++p_;
+    } else {
+      for (;;) {
+        if (!value(depth + 1)) return false;
+        ++count;
+        skipWs();
+        if (p_ == end_) return fail(ErrorCode::InvalidJson, "unexpected end of input in an array");
+        if (*p_ == ',') {
+          ++p_;
+          skipWs();
+          continue;
+        }
+        if (*p_ == ']') {
+          ++p_;
+          break;
+        }
+        return fail(ErrorCode::InvalidJson, "expected ',' or ']' after an array element");
+      }
+    }
+    nodes_[index].count = count;
+    close(index);
+    return true;
+  }
+
+  bool object(std::uint32_t depth) {
+    if (depth >= limits_.maxDepth) return fail(ErrorCode::TooDeep, "");
+    const std::uint32_t index = push(JsonType::Object, offset());
+    ++p_;
+    skipWs();
+    std::uint32_t count = 0;
+    if (p_ != end_ && *p_ == '}') {
+      ++p_;
+    } else {
+      for (;;) {
+        if (p_ == end_ || *p_ != '"') return fail(ErrorCode::InvalidJson, "expected a string as object key");
+        if (!string()) return false;
+        skipWs();
+        if (p_ == end_ || *p_ != ':') return fail(ErrorCode::InvalidJson, "expected ':' after an object key");
+        ++p_;
+        skipWs();
+        if (!value(depth + 1)) return false;
+        ++count;
+        skipWs();
+        if (p_ == end_) return fail(ErrorCode::InvalidJson, "unexpected end of input in an object");
+        if (*p_ == ',') {
+          ++p_;
+          skipWs();
+          continue;
+        }
+        if (*p_ == '}') {
+          ++p_;
+          break;
+        }
+        return fail(ErrorCode::InvalidJson, "expected ',' or '}' after an object member");
+      }
+    }
+    nodes_[index].count = count;
+    close(index);
+    return true;
+  }
+
+  const unsigned char* base_;
+  const unsigned char* p_;
+  const unsigned char* end_;
+  const ParseLimits& limits_;
+  std::vector<TapeNode>& nodes_;
+  Status error_;
+  bool sawWhitespace_ = false;
+};
+
+void appendUtf8(std::uint32_t cp, std::string& out) {
+  if (cp < 0x80) {
+    out.push_back(static_cast<char>(cp));
+  } else if (cp < 0x800) {
+    out.push_back(static_cast<char>(0xC0 | (cp >> 6)));
+    out.push_back(static_cast<char>(0x80 | (cp & 0x3F)));
+  } else if (cp < 0x10000) {
+    out.push_back(static_cast<char>(0xE0 | (cp >> 12)));
+    out.push_back(static_cast<char>(0x80 | ((cp >> 6) & 0x3F)));
+    out.push_back(static_cast<char>(0x80 | (cp & 0x3F)));
+  } else {
+    out.push_back(static_cast<char>(0xF0 | (cp >> 18)));
+    out.push_back(static_cast<char>(0x80 | ((cp >> 12) & 0x3F)));
+    out.push_back(static_cast<char>(0x80 | ((cp >> 6) & 0x3F)));
+    out.push_back(static_cast<char>(0x80 | (cp & 0x3F)));
+  }
+}
+
+std::uint32_t readHex4(const char* p) {
+  std::uint32_t v = 0;
+  for (int i = 0; i < 4; ++i) v = (v << 4) | static_cast<std::uint32_t>(hexValue(static_cast<unsigned char>(p[i])));
+  return v;
+}
+
+}  // namespace
+
+Status JsonTape::parse(std::string_view text, const ParseLimits& limits) {
+  nodes_.clear();
+  text_ = {};
+  compact_ = true;
+  if (text.size() > limits.maxBytes || text.size() >= 0xFFFFFFFFu) {
+    return Status(ErrorCode::TooLarge, "JSON text of " + std::to_string(text.size()) +
+                                           " bytes is over the limit of " + std::to_string(limits.maxBytes) +
+                                           " bytes");
+  }
+  // A rough guess (one node per 12 bytes) saves most reallocations.
+  nodes_.reserve(text.size() / 12 + 4);
+  TapeBuilder builder(text, limits, nodes_);
+  bool compact = true;
+  Status status = builder.run(compact);
+  if (!status) {
+    nodes_.clear();
+    return status;
+  }
+  text_ = text;
+  compact_ = compact;
+  return Status::ok();
+}
+
+void decodeJsonString(std::string_view raw, std::string& out) {
+  const char* p = raw.data() + 1;
+  const char* end = raw.data() + raw.size() - 1;
+  while (p < end) {
+    const char* run = p;
+    while (p < end && *p != '\\') ++p;
+    out.append(run, p);
+    if (p >= end) break;
+    const char e = p[1];
+    switch (e) {
+      case 'b': out.push_back('\b'); p += 2; break;
+      case 'f': out.push_back('\f'); p += 2; break;
+      case 'n': out.push_back('\n'); p += 2; break;
+      case 'r': out.push_back('\r'); p += 2; break;
+      case 't': out.push_back('\t'); p += 2; break;
+      case 'u': {
+        std::uint32_t cp = readHex4(p + 2);
+        p += 6;
+        if (cp >= 0xD800 && cp <= 0xDBFF && end - p >= 6 && p[0] == '\\' && p[1] == 'u') {
+          const std::uint32_t low = readHex4(p + 2);
+          if (low >= 0xDC00 && low <= 0xDFFF) {
+            cp = 0x10000 + ((cp - 0xD800) << 10) + (low - 0xDC00);
+            p += 6;
+          }
+        }
+        appendUtf8(cp, out);
+        break;
+      }
+      default: out.push_back(e); p += 2; break;  // \" \\ \/
+    }
+  }
+}
+
+void appendJsonEscaped(std::string_view s, std::string& out) {
+  static const char* const kHex = "0123456789abcdef";
+  std::size_t run = 0;
+  for (std::size_t i = 0; i < s.size(); ++i) {
+    const unsigned char c = static_cast<unsigned char>(s[i]);
+    if (c >= 0x20 && c != '"' && c != '\\') continue;
+    out.append(s.data() + run, i - run);
+    run = i + 1;
+    switch (c) {
+      case '"': out.append("\\\""); break;
+      case '\\': out.append("\\\\"); break;
+      case '\n': out.append("\\n"); break;
+      case '\r': out.append("\\r"); break;
+      case '\t': out.append("\\t"); break;
+      case '\b': out.append("\\b"); break;
+      case '\f': out.append("\\f"); break;
+      default:
+        out.append("\\u00");
+        out.push_back(kHex[c >> 4]);
+        out.push_back(kHex[c & 0xF]);
+    }
+  }
+  out.append(s.data() + run, s.size() - run);
+}
+
+void appendMinified(std::string_view json, std::string& out) {
+  const char* p = json.data();
+  const char* end = p + json.size();
+  while (p < end) {
+    const char c = *p;
+    if (c == '"') {
+      const char* start = p++;
+      while (p < end && *p != '"') p += (*p == '\\') ? 2 : 1;
+      ++p;
+      out.append(start, p);
+    } else {
+      if (!isWs(static_cast<unsigned char>(c))) out.push_back(c);
+      ++p;
+    }
+  }
+}
+
+}  // namespace deltacast

@@ -1,0 +1,267 @@
+#include "deltacast/json_diff.h"
+
+#include <gtest/gtest.h>
+
+#include <random>
+#include <string>
+
+#include "deltacast/json_patch.h"
+
+namespace deltacast {
+namespace {
+
+std::string diff(const std::string& a, const std::string& b, const DiffOptions& options = {}) {
+  std::string out;
+  const Status status = diffJson(a, b, options, out);
+  EXPECT_TRUE(status.isOk()) << status.message();
+  return out;
+}
+
+bool equalJson(const std::string& a, const std::string& b) {
+  JsonTape ta;
+  JsonTape tb;
+  EXPECT_TRUE(ta.parse(a).isOk()) << a;
+  EXPECT_TRUE(tb.parse(b).isOk()) << b;
+  return jsonEqual(ta, 0, tb, 0);
+}
+
+// diff(a, b) applied to a gives b.
+void expectRoundTrip(const std::string& a, const std::string& b, const DiffOptions& options = {}) {
+  const std::string ops = diff(a, b, options);
+  std::string patched;
+  const Status status = applyPatchJson(a, ops, patched);
+  ASSERT_TRUE(status.isOk()) << status.message() << "\n a: " << a << "\n b: " << b << "\n ops: " << ops;
+  EXPECT_TRUE(equalJson(patched, b)) << "\n a: " << a << "\n b: " << b << "\n ops: " << ops << "\n got: " << patched;
+}
+
+TEST(JsonDiff, IdenticalDocumentsGiveNoOperations) {
+  EXPECT_EQ(diff(R"({"a":[1,2,{"b":3}]})", R"({"a":[1,2,{"b":3}]})"), "[]");
+  EXPECT_EQ(diff(R"({ "a" : 1 })", R"({"a":1})"), "[]");  // whitespace only
+  EXPECT_EQ(diff(R"({"a":1,"b":2})", R"({"b":2,"a":1})"), "[]");  // member order only
+  EXPECT_EQ(diff("[1.0]", "[1]"), "[]");                    // same number
+  EXPECT_EQ(diff(R"(["\u0041"])", R"(["A"])"), "[]");        // same string
+}
+
+TEST(JsonDiff, ObjectMembers) {
+  EXPECT_EQ(diff(R"({"a":1,"b":2})", R"({"a":1,"b":3})"), R"([{"op":"replace","path":"/b","value":3}])");
+  EXPECT_EQ(diff(R"({"a":1,"b":2})", R"({"a":1})"), R"([{"op":"remove","path":"/b"}])");
+  EXPECT_EQ(diff(R"({"a":1})", R"({"a":1,"c":{"d":[1]}})"), R"([{"op":"add","path":"/c","value":{"d":[1]}}])");
+}
+
+TEST(JsonDiff, TypeChangesAtAnyLevel) {
+  EXPECT_EQ(diff(R"({"a":1})", "[1]"), R"([{"op":"replace","path":"","value":[1]}])");
+  EXPECT_EQ(diff("1", "\"1\""), R"([{"op":"replace","path":"","value":"1"}])");
+  EXPECT_EQ(diff(R"({"a":{"b":1}})", R"({"a":[1]})"), R"([{"op":"replace","path":"/a","value":[1]}])");
+  EXPECT_EQ(diff(R"({"a":[{"x":1}]})", R"({"a":{"0":{"x":1}}})"),
+            R"([{"op":"replace","path":"/a","value":{"0":{"x":1}}}])");
+  EXPECT_EQ(diff("true", "false"), R"([{"op":"replace","path":"","value":false}])");
+}
+
+// Pads a container so that a few operations stay smaller than replacing it.
+const std::string kPad = R"("pad":"................................................................")";
+
+TEST(JsonDiff, EscapesPaths) {
+  EXPECT_EQ(diff(R"({"a/b":1,"c~d":2,)" + kPad + "}", R"({"a/b":3,"c~d":4,)" + kPad + "}"),
+            R"([{"op":"replace","path":"/a~1b","value":3},{"op":"replace","path":"/c~0d","value":4}])");
+  EXPECT_EQ(diff(R"({"q\"":1})", R"({"q\"":2})"), R"([{"op":"replace","path":"/q\"","value":2}])");
+  EXPECT_EQ(diff(R"({"\u00e9":1})", R"({"é":2})"), R"([{"op":"replace","path":"/é","value":2}])");
+}
+
+TEST(JsonDiff, MinifiesValuesFromIndentedText) {
+  EXPECT_EQ(diff(R"({"a":1})", "{\n  \"a\": [ 1, { \"b\" : \"x y\" } ]\n}"),
+            R"([{"op":"replace","path":"/a","value":[1,{"b":"x y"}]}])");
+}
+
+std::string rows(int from, int to, int skip = -1) {
+  std::string out = "[";
+  for (int i = from; i < to; ++i) {
+    if (i == skip) continue;
+    if (out.size() > 1) out += ",";
+    out += R"({"id":)" + std::to_string(i) + R"(,"v":)" + std::to_string(i * 10) + "}";
+  }
+  return out + "]";
+}
+
+TEST(JsonDiff, KeyedInsertIsOneAdd) {
+  const std::string a = rows(0, 10000, 5000);
+  const std::string b = rows(0, 10000);
+  EXPECT_EQ(diff(a, b), R"([{"op":"add","path":"/5000","value":{"id":5000,"v":50000}}])");
+  EXPECT_EQ(diff(b, a), R"([{"op":"remove","path":"/5000"}])");
+}
+
+TEST(JsonDiff, KeyedMoveIsOneMove) {
+  // Row 1 moved from the front to the end.
+  const std::string a = R"([{"id":1},{"id":2},{"id":3},{"id":4}])";
+  const std::string b = R"([{"id":2},{"id":3},{"id":4},{"id":1}])";
+  EXPECT_EQ(diff(a, b), R"([{"op":"move","from":"/0","path":"/3"}])");
+  EXPECT_EQ(diff(b, a), R"([{"op":"move","from":"/3","path":"/0"}])");
+  expectRoundTrip(a, b);
+}
+
+TEST(JsonDiff, KeyedChangesRecurseIntoRows) {
+  EXPECT_EQ(diff(R"([{"id":"a","p":1,)" + kPad + R"(},{"id":"b","p":2,)" + kPad + "}]",
+                 R"([{"id":"b","p":3,)" + kPad + R"(},{"id":"a","p":1,)" + kPad + "}]"),
+            R"([{"op":"move","from":"/0","path":"/1"},{"op":"replace","path":"/0/p","value":3}])");
+}
+
+TEST(JsonDiff, ArrayKeyOption) {
+  const std::string a = R"([{"sku":"x","n":1,)" + kPad + R"(},{"sku":"y","n":2,)" + kPad + "}]";
+  const std::string b = R"([{"sku":"y","n":2,)" + kPad + R"(},{"sku":"x","n":1,)" + kPad + "}]";
+  DiffOptions bySku;
+  bySku.arrayKey = "sku";
+  EXPECT_EQ(diff(a, b, bySku), R"([{"op":"move","from":"/0","path":"/1"}])");
+  DiffOptions none;
+  none.arrayKey = "";
+  expectRoundTrip(a, b, none);
+  EXPECT_EQ(diff(a, b, none).find("\"move\""), std::string::npos) << diff(a, b, none);
+}
+
+TEST(JsonDiff, DuplicateKeysFallBackToPositions) {
+  expectRoundTrip(R"([{"id":1,"v":1},{"id":1,"v":2},{"id":2}])", R"([{"id":2},{"id":1,"v":3},{"id":1,"v":2}])");
+}
+
+TEST(JsonDiff, UnkeyedArraysUseLcs) {
+  EXPECT_EQ(diff("[1,2,3,4,5]", "[1,2,9,3,4,5]"), R"([{"op":"add","path":"/2","value":9}])");
+  EXPECT_EQ(diff("[1,2,3,4,5]", "[1,3,4,5]"), R"([{"op":"remove","path":"/1"}])");
+  EXPECT_EQ(diff("[1,2,3]", "[1,7,3]"), R"([{"op":"replace","path":"/1","value":7}])");
+  expectRoundTrip("[1,2,3,4,5,6,7]", "[7,1,3,2,8,5]");
+}
+
+TEST(JsonDiff, LargeUnkeyedArraysStayNearLinear) {
+  std::string a = "[";
+  std::string b = "[";
+  for (int i = 0; i < 100000; ++i) {
+    a += (i ? "," : "") + std::to_string(i);
+    b += (i ? "," : "") + std::to_string(i % 1000 == 0 ? -i : i);
+  }
+  a += "]";
+  b += "]";
+  DiffOptions options;
+  options.maxLcsCells = 1000;  // force the index fallback
+  expectRoundTrip(a, b, options);
+  expectRoundTrip(a, "[1,2]", options);
+  expectRoundTrip("[1,2]", a, options);
+}
+
+TEST(JsonDiff, LargePatchBecomesReplace) {
+  EXPECT_EQ(diff(R"({"a":[1,2,3,4]})", R"({"a":[5,6,7,8]})"), R"([{"op":"replace","path":"/a","value":[5,6,7,8]}])");
+}
+
+TEST(JsonDiff, BigIntegersAreExact) {
+  EXPECT_EQ(diff("[12345678901234567890]", "[12345678901234567891]"),
+            R"([{"op":"replace","path":"/0","value":12345678901234567891}])");
+  EXPECT_EQ(diff("[0]", "[-0]"), "[]");
+}
+
+TEST(JsonDiff, ReportsWhichTextIsInvalid) {
+  std::string out;
+  const Status status = diffJson("[1]", "[1,", {}, out);
+  EXPECT_EQ(status.code(), ErrorCode::InvalidJson);
+  EXPECT_EQ(status.message().rfind("second document:", 0), 0u) << status.message();
+}
+
+// ---- randomized: apply(a, diff(a, b)) == b ---------------------------------
+
+class RandomJson {
+ public:
+  explicit RandomJson(unsigned seed) : rng_(seed) {}
+
+  std::string value(int depth) {
+    const int kind = pick(depth > 3 ? 5 : 8);
+    switch (kind) {
+      case 0: return "null";
+      case 1: return pick(2) ? "true" : "false";
+      case 2: return std::to_string(pick(20) - 5);
+      case 3: return pick(2) ? "1.5" : "-0.25";
+      case 4: {
+        static const char* const strings[] = {"\"a\"", "\"b\"", "\"\"", "\"x/y\"", "\"t~0\"", "\"\\u00e9\""};
+        return strings[pick(6)];
+      }
+      case 5:
+      case 6: return object(depth);
+      default: return pick(2) ? array(depth) : rowArray(depth);
+    }
+  }
+
+  // A mutated copy of a value generated with the same shape habits.
+  unsigned pick(unsigned n) { return std::uniform_int_distribution<unsigned>(0, n - 1)(rng_); }
+
+ private:
+  std::string object(int depth) {
+    static const char* const keys[] = {"a", "b", "c", "id", "x/y", "m~n", ""};
+    std::string out = "{";
+    const unsigned n = pick(5);
+    bool used[7] = {};
+    for (unsigned i = 0; i < n; ++i) {
+      const unsigned k = pick(7);
+      if (used[k]) continue;
+      used[k] = true;
+      if (out.size() > 1) out += ",";
+      out += "\"" + std::string(keys[k]) + "\":" + value(depth + 1);
+    }
+    return out + "}";
+  }
+
+  std::string array(int depth) {
+    std::string out = "[";
+    const unsigned n = pick(6);
+    for (unsigned i = 0; i < n; ++i) out += (i ? "," : "") + value(depth + 1);
+    return out + "]";
+  }
+
+  // Rows keyed by a small id space, so pairs of these share rows, reorder them,
+  // insert and delete them.
+  std::string rowArray(int depth) {
+    std::string out = "[";
+    const unsigned n = pick(8);
+    bool used[12] = {};
+    for (unsigned i = 0; i < n; ++i) {
+      const unsigned id = pick(12);
+      if (used[id]) continue;
+      used[id] = true;
+      if (out.size() > 1) out += ",";
+      out += "{\"id\":" + std::to_string(id) + ",\"v\":" + (pick(3) ? std::to_string(pick(3)) : value(depth + 2)) + "}";
+    }
+    return out + "]";
+  }
+
+  std::mt19937 rng_;
+};
+
+TEST(JsonDiff, RandomDocumentsRoundTrip) {
+  for (unsigned seed = 1; seed <= 3000; ++seed) {
+    RandomJson gen(seed);
+    const std::string a = gen.value(0);
+    const std::string b = gen.value(0);
+    expectRoundTrip(a, b);
+    expectRoundTrip(b, a);
+    if (HasFailure()) break;
+  }
+}
+
+TEST(JsonDiff, RandomRowPermutationsRoundTrip) {
+  std::mt19937 rng(42);
+  for (int round = 0; round < 500; ++round) {
+    std::vector<int> ids;
+    for (int i = 0; i < 40; ++i) ids.push_back(i);
+    std::shuffle(ids.begin(), ids.end(), rng);
+    const int keepA = 20 + static_cast<int>(rng() % 20);
+    const int keepB = 20 + static_cast<int>(rng() % 20);
+    std::vector<int> a(ids.begin(), ids.begin() + keepA);
+    std::shuffle(ids.begin(), ids.end(), rng);
+    std::vector<int> b(ids.begin(), ids.begin() + keepB);
+    auto render = [&](const std::vector<int>& v, int salt) {
+      std::string out = "[";
+      for (std::size_t i = 0; i < v.size(); ++i) {
+        out += (i ? "," : "") + std::string("{\"id\":\"r") + std::to_string(v[i]) + "\",\"p\":" +
+               std::to_string((v[i] * 7 + salt * (v[i] % 3 == 0)) % 11) + "}";
+      }
+      return out + "]";
+    };
+    expectRoundTrip(render(a, 0), render(b, round));
+    if (HasFailure()) break;
+  }
+}
+
+}  // namespace
+}  // namespace deltacast
