@@ -86,3 +86,5 @@ module.exports = {
   DeltacastError,
   codes,
 };
+// `import deltacast from 'deltacast'` from TypeScript or bundlers that read CommonJS.
+module.exports.default = module.exports;

@@ -19,7 +19,8 @@ bool spansEqual(const JsonTape& a, Index ia, const JsonTape& b, Index ib) {
   const TapeNode& na = a[ia];
   const TapeNode& nb = b[ib];
   const std::uint32_t length = na.end - na.begin;
-  return length == nb.end - nb.begin && std::memcmp(a.text().data() + na.begin, b.text().data() + nb.begin, length) == 0;
+  return length == nb.end - nb.begin &&
+         std::memcmp(a.text().data() + na.begin, b.text().data() + nb.begin, length) == 0;
 }
 
 // The content of a string node (without quotes): a view into the text when it
@@ -552,8 +553,7 @@ class Differ {
     const std::size_t shorter = std::min(ae.size(), be.size());
     while (prefix < shorter && equalValues(a_, ae[prefix], b_, be[prefix])) ++prefix;
     std::size_t suffix = 0;
-    while (suffix < shorter - prefix &&
-           equalValues(a_, ae[ae.size() - 1 - suffix], b_, be[be.size() - 1 - suffix])) {
+    while (suffix < shorter - prefix && equalValues(a_, ae[ae.size() - 1 - suffix], b_, be[be.size() - 1 - suffix])) {
       ++suffix;
     }
     const std::size_t n = ae.size() - prefix - suffix;
@@ -569,14 +569,13 @@ class Differ {
       for (std::size_t i = n; i-- > 0;) {
         for (std::size_t j = m; j-- > 0;) {
           at(i, j) = equalValues(a_, ae[prefix + i], b_, be[prefix + j]) ? at(i + 1, j + 1) + 1
-                                                                          : std::max(at(i + 1, j), at(i, j + 1));
+                                                                         : std::max(at(i + 1, j), at(i, j + 1));
         }
       }
       std::size_t i = 0;
       std::size_t j = 0;
       while (i < n || j < m) {
-        if (i < n && j < m && at(i, j) == at(i + 1, j + 1) + 1 &&
-            equalValues(a_, ae[prefix + i], b_, be[prefix + j])) {
+        if (i < n && j < m && at(i, j) == at(i + 1, j + 1) + 1 && equalValues(a_, ae[prefix + i], b_, be[prefix + j])) {
           script.push_back(Edit::Keep);
           ++i;
           ++j;
@@ -654,8 +653,7 @@ bool jsonEqual(const JsonTape& a, std::uint32_t ia, const JsonTape& b, std::uint
   return equalValues(a, ia, b, ib);
 }
 
-Status diffTapes(const JsonTape& a, const JsonTape& b, const DiffOptions& options, std::string& out,
-                 DiffStats* stats) {
+Status diffTapes(const JsonTape& a, const JsonTape& b, const DiffOptions& options, std::string& out, DiffStats* stats) {
   if (a.empty() || b.empty()) return Status(ErrorCode::InvalidArgument, "diffTapes needs two parsed tapes");
   const std::size_t operations = Differ(a, b, options, out).run();
   if (stats != nullptr) stats->operations = operations;
@@ -667,7 +665,9 @@ Status diffJson(std::string_view a, std::string_view b, const DiffOptions& optio
   JsonTape ta;
   JsonTape tb;
   if (Status s = ta.parse(a, limits); !s) return Status(s.code(), "first document: " + s.message());
-  if (Status s = tb.parse(b, limits); !s) return Status(s.code(), "second document: " + s.message());
+  // The second text is parsed with the first as its guide: the parts they
+  // share are copied rather than scanned.
+  if (Status s = tb.parse(b, limits, &ta); !s) return Status(s.code(), "second document: " + s.message());
   return diffTapes(ta, tb, options, out, stats);
 }
 

@@ -19,13 +19,13 @@ std::string quoted(std::string_view s) { return "\"" + std::string(s) + "\""; }
 // never pointers.
 struct UndoStep {
   enum class Kind : std::uint8_t {
-    SetRoot,        // old: the previous document
-    SetMember,      // parent/name: the member existed; old: its previous value
-    AddedMember,    // parent/name: the member was added
-    ErasedMember,   // parent/name/index: the member was removed from position index; old: its value
-    InsertedItem,   // parent/index: an element was inserted
-    ErasedItem,     // parent/index: an element was removed; old: it
-    SetItem,        // parent/index: an element was replaced; old: the previous one
+    SetRoot,       // old: the previous document
+    SetMember,     // parent/name: the member existed; old: its previous value
+    AddedMember,   // parent/name: the member was added
+    ErasedMember,  // parent/name/index: the member was removed from position index; old: its value
+    InsertedItem,  // parent/index: an element was inserted
+    ErasedItem,    // parent/index: an element was removed; old: it
+    SetItem,       // parent/index: an element was replaced; old: the previous one
   };
   Kind kind;
   Segments parent;
@@ -44,7 +44,8 @@ void rotateLastMemberTo(Value& object, std::size_t index) {
 }
 
 void rotateLastElementTo(Value& array, std::size_t index) {
-  for (std::size_t k = array.Size() - 1; k > index; --k) array[static_cast<rapidjson::SizeType>(k)].Swap(array[static_cast<rapidjson::SizeType>(k - 1)]);
+  for (std::size_t k = array.Size() - 1; k > index; --k)
+    array[static_cast<rapidjson::SizeType>(k)].Swap(array[static_cast<rapidjson::SizeType>(k - 1)]);
 }
 
 Value::MemberIterator findMember(Value& object, const std::string& name) {
@@ -78,8 +79,8 @@ class Patcher {
   // ---- errors ---------------------------------------------------------------
 
   Status error(ErrorCode code, const std::string& what) const {
-    return Status(code, "operation " + std::to_string(operation_) + (opName_.empty() ? "" : " (" + opName_ + ")") +
-                            ": " + what);
+    return Status(
+        code, "operation " + std::to_string(operation_) + (opName_.empty() ? "" : " (" + opName_ + ")") + ": " + what);
   }
 
   // ---- pointers -------------------------------------------------------------
@@ -102,15 +103,16 @@ class Patcher {
       if (node->IsObject()) {
         const auto it = findMember(*node, segment);
         if (it == node->MemberEnd()) {
-          status = error(ErrorCode::PathNotFound, "path " + quoted(pointer) + " not found: no member " + quoted(segment));
+          status =
+              error(ErrorCode::PathNotFound, "path " + quoted(pointer) + " not found: no member " + quoted(segment));
           return nullptr;
         }
         node = &it->value;
       } else if (node->IsArray()) {
         std::size_t index = 0;
         if (!parseArrayIndex(segment, index)) {
-          status = error(ErrorCode::PathNotFound, "path " + quoted(pointer) + " not found: " + quoted(segment) +
-                                                      " is not an array index");
+          status = error(ErrorCode::PathNotFound,
+                         "path " + quoted(pointer) + " not found: " + quoted(segment) + " is not an array index");
           return nullptr;
         }
         if (index >= node->Size()) {
@@ -160,8 +162,8 @@ class Patcher {
       std::size_t index = parent->Size();
       if (last != "-") {
         if (!parseArrayIndex(last, index)) {
-          return error(ErrorCode::PathNotFound, "path " + quoted(pointer) + " not found: " + quoted(last) +
-                                                    " is not an array index");
+          return error(ErrorCode::PathNotFound,
+                       "path " + quoted(pointer) + " not found: " + quoted(last) + " is not an array index");
         }
         if (index > parent->Size()) {
           return error(ErrorCode::PathNotFound, "path " + quoted(pointer) + " not found: index " +
@@ -199,13 +201,13 @@ class Patcher {
     if (parent->IsArray()) {
       std::size_t index = 0;
       if (!parseArrayIndex(last, index)) {
-        return error(ErrorCode::PathNotFound, "path " + quoted(pointer) + " not found: " + quoted(last) +
-                                                  " is not an array index");
+        return error(ErrorCode::PathNotFound,
+                     "path " + quoted(pointer) + " not found: " + quoted(last) + " is not an array index");
       }
       if (index >= parent->Size()) {
-        return error(ErrorCode::PathNotFound, "path " + quoted(pointer) + " not found: index " +
-                                                  std::to_string(index) + " is out of range (array length " +
-                                                  std::to_string(parent->Size()) + ")");
+        return error(ErrorCode::PathNotFound, "path " + quoted(pointer) + " not found: index " + std::to_string(index) +
+                                                  " is out of range (array length " + std::to_string(parent->Size()) +
+                                                  ")");
       }
       undo_.push_back({UndoStep::Kind::ErasedItem, std::move(parentPath), {}, index, Value()});
       keep((*parent)[static_cast<rapidjson::SizeType>(index)], removed);
@@ -334,16 +336,16 @@ class Patcher {
       if (fromPointer == pointer) return Status::ok();
       if (pointer.size() > fromPointer.size() && pointer.compare(0, fromPointer.size(), fromPointer) == 0 &&
           pointer[fromPointer.size()] == '/') {
-        return error(ErrorCode::InvalidPatch, "cannot move " + quoted(fromPointer) + " into its own child " +
-                                                  quoted(pointer));
+        return error(ErrorCode::InvalidPatch,
+                     "cannot move " + quoted(fromPointer) + " into its own child " + quoted(pointer));
       }
       if (from.empty()) return error(ErrorCode::InvalidPatch, "cannot move the whole document");
       Value moved;
       if (Status s = remove(from, fromPointer, &moved); !s) return s;
       return add(segments, pointer, moved);
     }
-    return error(ErrorCode::InvalidPatch, "unknown op " + quoted(name) +
-                                              " (expected add, remove, replace, move, copy or test)");
+    return error(ErrorCode::InvalidPatch,
+                 "unknown op " + quoted(name) + " (expected add, remove, replace, move, copy or test)");
   }
 
   // ---- rollback -----------------------------------------------------------------

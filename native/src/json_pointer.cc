@@ -25,9 +25,8 @@ Status parsePointer(std::string_view pointer, std::vector<std::string>& segments
     }
     const char e = i + 1 < pointer.size() ? pointer[i + 1] : '\0';
     if (e != '0' && e != '1') {
-      return Status(ErrorCode::InvalidPointer, "JSON pointer \"" + std::string(pointer) +
-                                                   "\" has '~' at offset " + std::to_string(i) +
-                                                   " not followed by '0' or '1'");
+      return Status(ErrorCode::InvalidPointer, "JSON pointer \"" + std::string(pointer) + "\" has '~' at offset " +
+                                                   std::to_string(i) + " not followed by '0' or '1'");
     }
     segment.push_back(e == '0' ? '~' : '/');
     ++i;

@@ -50,16 +50,19 @@ inline std::size_t utf8SequenceLength(const unsigned char* p, const unsigned cha
 
 class TapeBuilder {
  public:
-  TapeBuilder(std::string_view text, const ParseLimits& limits, std::vector<TapeNode>& nodes)
+  static constexpr std::uint32_t kNoGuide = UINT32_MAX;
+
+  TapeBuilder(std::string_view text, const ParseLimits& limits, std::vector<TapeNode>& nodes, const JsonTape* guide)
       : base_(reinterpret_cast<const unsigned char*>(text.data())),
         p_(base_),
         end_(base_ + text.size()),
         limits_(limits),
-        nodes_(nodes) {}
+        nodes_(nodes),
+        guide_(guide != nullptr && !guide->empty() ? guide : nullptr) {}
 
   Status run(bool& compact) {
     skipWs();
-    if (!value(0)) return std::move(error_);
+    if (!value(0, guide_ != nullptr ? 0 : kNoGuide, false)) return std::move(error_);
     skipWs();
     if (p_ != end_) {
       fail(ErrorCode::InvalidJson, "unexpected text after the JSON value");
@@ -100,11 +103,57 @@ class TapeBuilder {
     nodes_[index].next = static_cast<std::uint32_t>(nodes_.size());
   }
 
-  bool value(std::uint32_t depth) {
+  // ---- guided copying ---------------------------------------------------------
+  //
+  // With a guide (the previous version of the document), a container whose
+  // text is byte-identical to the guide's corresponding container is not
+  // parsed: the guide's nodes are copied with their offsets shifted. This is
+  // sound because the guide's span is a complete, validated value and
+  // containers are self-delimiting, so the same bytes here are that same value.
+
+  bool isContainer(std::uint32_t g) const {
+    const JsonType type = (*guide_)[g].type;
+    return type == JsonType::Object || type == JsonType::Array;
+  }
+
+  bool tryCopy(std::uint32_t g) {
+    const TapeNode& source = (*guide_)[g];
+    const std::size_t length = source.end - source.begin;
+    if (static_cast<std::size_t>(end_ - p_) < length || *p_ != static_cast<unsigned char>(guide_->text()[source.begin]) ||
+        std::memcmp(p_, guide_->text().data() + source.begin, length) != 0) {
+      return false;
+    }
+    const std::uint32_t first = static_cast<std::uint32_t>(nodes_.size());
+    const std::uint32_t offset = this->offset();
+    const std::uint32_t count = source.next - g;
+    nodes_.resize(first + count);
+    const TapeNode* from = &(*guide_)[g];
+    TapeNode* to = nodes_.data() + first;
+    for (std::uint32_t k = 0; k < count; ++k) {
+      TapeNode node = from[k];
+      node.begin = node.begin - source.begin + offset;
+      node.end = node.end - source.begin + offset;
+      node.next = node.next - g + first;
+      to[k] = node;
+    }
+    p_ += length;
+    if (!guide_->compact()) sawWhitespace_ = true;
+    return true;
+  }
+
+  // ---- grammar ------------------------------------------------------------------
+
+  // `g`: the guide node expected to correspond to this value, or kNoGuide.
+  // `tried`: the caller already attempted a copy of `g`.
+  bool value(std::uint32_t depth, std::uint32_t g, bool tried) {
     if (p_ == end_) return fail(ErrorCode::InvalidJson, "unexpected end of input, expected a value");
     switch (*p_) {
-      case '{': return object(depth);
-      case '[': return array(depth);
+      case '{':
+        if (g != kNoGuide && !tried && (*guide_)[g].type == JsonType::Object && tryCopy(g)) return true;
+        return object(depth, g != kNoGuide && (*guide_)[g].type == JsonType::Object ? g : kNoGuide);
+      case '[':
+        if (g != kNoGuide && !tried && (*guide_)[g].type == JsonType::Array && tryCopy(g)) return true;
+        return array(depth, g != kNoGuide && (*guide_)[g].type == JsonType::Array ? g : kNoGuide);
       case '"': return string();
       case 't': return literal("true", 4, JsonType::True);
       case 'f': return literal("false", 5, JsonType::False);
@@ -139,7 +188,8 @@ class TapeBuilder {
     if (p_ != end_ && *p_ == '.') {
       integer = false;
       ++p_;
-      if (p_ == end_ || !isDigit(*p_)) return fail(ErrorCode::InvalidJson, "invalid number, expected a digit after '.'");
+      if (p_ == end_ || !isDigit(*p_))
+        return fail(ErrorCode::InvalidJson, "invalid number, expected a digit after '.'");
       while (p_ != end_ && isDigit(*p_)) ++p_;
     }
     if (p_ != end_ && (*p_ == 'e' || *p_ == 'E')) {
@@ -193,17 +243,41 @@ class TapeBuilder {
     return true;
   }
 
-  bool array(std::uint32_t depth) {
+  bool array(std::uint32_t depth, std::uint32_t g) {
     if (depth >= limits_.maxDepth) return fail(ErrorCode::TooDeep, "");
     const std::uint32_t index = push(JsonType::Array, offset());
     ++p_;
     skipWs();
     std::uint32_t count = 0;
+    // Guide elements: `expected` is the one after the last element matched;
+    // `previous` is the one last used for an element that matched nothing
+    // (that element may have been inserted, not changed).
+    const std::uint32_t guideEnd = g == kNoGuide ? 0 : (*guide_)[g].next;
+    std::uint32_t expected = g == kNoGuide || (*guide_)[g].count == 0 ? kNoGuide : g + 1;
+    std::uint32_t previous = kNoGuide;
+    auto after = [&](std::uint32_t k) { return k == kNoGuide || (*guide_)[k].next >= guideEnd ? kNoGuide : (*guide_)[k].next; };
     if (p_ != end_ && *p_ == ']') {
       ++p_;
     } else {
       for (;;) {
-        if (!value(depth + 1)) return false;
+        bool copied = false;
+        if (expected != kNoGuide && p_ != end_ && (*p_ == '{' || *p_ == '[')) {
+          const std::uint32_t second = after(expected);
+          const std::uint32_t candidates[] = {expected, second, after(second), previous};
+          for (const std::uint32_t c : candidates) {
+            if (c != kNoGuide && isContainer(c) && tryCopy(c)) {
+              expected = after(c);
+              previous = kNoGuide;
+              copied = true;
+              break;
+            }
+          }
+        }
+        if (!copied) {
+          if (!value(depth + 1, expected, true)) return false;
+          previous = expected;
+          expected = after(expected);
+        }
         ++count;
         skipWs();
         if (p_ == end_) return fail(ErrorCode::InvalidJson, "unexpected end of input in an array");
@@ -224,23 +298,48 @@ class TapeBuilder {
     return true;
   }
 
-  bool object(std::uint32_t depth) {
+  // The guide member with the same key: the one at the same position first,
+  // else a short linear search.
+  std::uint32_t guideMember(std::uint32_t g, std::uint32_t& cursor, std::uint32_t key) {
+    const std::uint32_t end = (*guide_)[g].next;
+    const TapeNode& k = nodes_[key];
+    const std::string_view raw(reinterpret_cast<const char*>(base_) + k.begin, k.end - k.begin);
+    auto same = [&](std::uint32_t c) { return guide_->raw(c) == raw; };
+    if (cursor < end && same(cursor)) {
+      const std::uint32_t value = cursor + 1;
+      cursor = (*guide_)[value].next;
+      return value;
+    }
+    if ((*guide_)[g].count > 32) return kNoGuide;
+    for (std::uint32_t c = g + 1; c < end; c = (*guide_)[c + 1].next) {
+      if (same(c)) {
+        cursor = (*guide_)[c + 1].next;
+        return c + 1;
+      }
+    }
+    return kNoGuide;
+  }
+
+  bool object(std::uint32_t depth, std::uint32_t g) {
     if (depth >= limits_.maxDepth) return fail(ErrorCode::TooDeep, "");
     const std::uint32_t index = push(JsonType::Object, offset());
     ++p_;
     skipWs();
     std::uint32_t count = 0;
+    std::uint32_t cursor = g == kNoGuide ? 0 : g + 1;
     if (p_ != end_ && *p_ == '}') {
       ++p_;
     } else {
       for (;;) {
         if (p_ == end_ || *p_ != '"') return fail(ErrorCode::InvalidJson, "expected a string as object key");
+        const std::uint32_t key = static_cast<std::uint32_t>(nodes_.size());
         if (!string()) return false;
         skipWs();
         if (p_ == end_ || *p_ != ':') return fail(ErrorCode::InvalidJson, "expected ':' after an object key");
         ++p_;
         skipWs();
-        if (!value(depth + 1)) return false;
+        const std::uint32_t member = g == kNoGuide ? kNoGuide : guideMember(g, cursor, key);
+        if (!value(depth + 1, member, false)) return false;
         ++count;
         skipWs();
         if (p_ == end_) return fail(ErrorCode::InvalidJson, "unexpected end of input in an object");
@@ -266,6 +365,7 @@ class TapeBuilder {
   const unsigned char* end_;
   const ParseLimits& limits_;
   std::vector<TapeNode>& nodes_;
+  const JsonTape* guide_;  // the previous version of the document, or null
   Status error_;
   bool sawWhitespace_ = false;
 };
@@ -296,18 +396,17 @@ std::uint32_t readHex4(const char* p) {
 
 }  // namespace
 
-Status JsonTape::parse(std::string_view text, const ParseLimits& limits) {
+Status JsonTape::parse(std::string_view text, const ParseLimits& limits, const JsonTape* guide) {
   nodes_.clear();
   text_ = {};
   compact_ = true;
   if (text.size() > limits.maxBytes || text.size() >= 0xFFFFFFFFu) {
-    return Status(ErrorCode::TooLarge, "JSON text of " + std::to_string(text.size()) +
-                                           " bytes is over the limit of " + std::to_string(limits.maxBytes) +
-                                           " bytes");
+    return Status(ErrorCode::TooLarge, "JSON text of " + std::to_string(text.size()) + " bytes is over the limit of " +
+                                           std::to_string(limits.maxBytes) + " bytes");
   }
   // A rough guess (one node per 12 bytes) saves most reallocations.
   nodes_.reserve(text.size() / 12 + 4);
-  TapeBuilder builder(text, limits, nodes_);
+  TapeBuilder builder(text, limits, nodes_, guide);
   bool compact = true;
   Status status = builder.run(compact);
   if (!status) {
@@ -329,11 +428,26 @@ void decodeJsonString(std::string_view raw, std::string& out) {
     if (p >= end) break;
     const char e = p[1];
     switch (e) {
-      case 'b': out.push_back('\b'); p += 2; break;
-      case 'f': out.push_back('\f'); p += 2; break;
-      case 'n': out.push_back('\n'); p += 2; break;
-      case 'r': out.push_back('\r'); p += 2; break;
-      case 't': out.push_back('\t'); p += 2; break;
+      case 'b':
+        out.push_back('\b');
+        p += 2;
+        break;
+      case 'f':
+        out.push_back('\f');
+        p += 2;
+        break;
+      case 'n':
+        out.push_back('\n');
+        p += 2;
+        break;
+      case 'r':
+        out.push_back('\r');
+        p += 2;
+        break;
+      case 't':
+        out.push_back('\t');
+        p += 2;
+        break;
       case 'u': {
         std::uint32_t cp = readHex4(p + 2);
         p += 6;
@@ -347,7 +461,10 @@ void decodeJsonString(std::string_view raw, std::string& out) {
         appendUtf8(cp, out);
         break;
       }
-      default: out.push_back(e); p += 2; break;  // \" \\ \/
+      default:
+        out.push_back(e);
+        p += 2;
+        break;  // \" \\ \/
     }
   }
 }

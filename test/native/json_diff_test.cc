@@ -36,10 +36,10 @@ void expectRoundTrip(const std::string& a, const std::string& b, const DiffOptio
 
 TEST(JsonDiff, IdenticalDocumentsGiveNoOperations) {
   EXPECT_EQ(diff(R"({"a":[1,2,{"b":3}]})", R"({"a":[1,2,{"b":3}]})"), "[]");
-  EXPECT_EQ(diff(R"({ "a" : 1 })", R"({"a":1})"), "[]");  // whitespace only
+  EXPECT_EQ(diff(R"({ "a" : 1 })", R"({"a":1})"), "[]");          // whitespace only
   EXPECT_EQ(diff(R"({"a":1,"b":2})", R"({"b":2,"a":1})"), "[]");  // member order only
-  EXPECT_EQ(diff("[1.0]", "[1]"), "[]");                    // same number
-  EXPECT_EQ(diff(R"(["\u0041"])", R"(["A"])"), "[]");        // same string
+  EXPECT_EQ(diff("[1.0]", "[1]"), "[]");                          // same number
+  EXPECT_EQ(diff(R"(["\u0041"])", R"(["A"])"), "[]");             // same string
 }
 
 TEST(JsonDiff, ObjectMembers) {
@@ -239,6 +239,50 @@ TEST(JsonDiff, RandomDocumentsRoundTrip) {
   }
 }
 
+// A tape parsed with a guide is the same as one parsed without.
+void expectSameTape(const std::string& guideText, const std::string& text) {
+  JsonTape guide;
+  JsonTape plain;
+  JsonTape guided;
+  ASSERT_TRUE(guide.parse(guideText).isOk());
+  ASSERT_TRUE(plain.parse(text).isOk());
+  ASSERT_TRUE(guided.parse(text, {}, &guide).isOk());
+  ASSERT_EQ(plain.size(), guided.size()) << text;
+  for (std::uint32_t i = 0; i < plain.size(); ++i) {
+    EXPECT_EQ(plain[i].begin, guided[i].begin) << i;
+    EXPECT_EQ(plain[i].end, guided[i].end) << i;
+    EXPECT_EQ(plain[i].next, guided[i].next) << i;
+    EXPECT_EQ(plain[i].count, guided[i].count) << i;
+    EXPECT_EQ(plain[i].type, guided[i].type) << i;
+    EXPECT_EQ(plain[i].flags, guided[i].flags) << i;
+  }
+}
+
+TEST(JsonTape, GuidedParseEqualsPlainParse) {
+  for (unsigned seed = 1; seed <= 2000; ++seed) {
+    RandomJson gen(seed);
+    const std::string a = gen.value(0);
+    const std::string b = gen.value(0);
+    expectSameTape(a, b);
+    expectSameTape(a, a);
+    expectSameTape(b, "[" + a + "," + b + "," + a + "]");
+    if (HasFailure()) break;
+  }
+  // Shared rows around an insertion, a deletion and a change.
+  expectSameTape(R"([{"id":1},{"id":2},{"id":3},{"id":4}])", R"([{"id":1},{"id":9},{"id":2},{"id":4,"x":[1]}])");
+  // A number that extends the guide's number is parsed, not copied.
+  expectSameTape(R"({"a":[12],"b":{"c":1}})", R"({"a":[123],"b":{"c":12}})");
+}
+
+TEST(JsonTape, GuidedParseStillValidates) {
+  JsonTape guide;
+  ASSERT_TRUE(guide.parse(R"([{"id":1},{"id":2}])").isOk());
+  JsonTape tape;
+  EXPECT_EQ(tape.parse(R"([{"id":1},{"id":2}x])", {}, &guide).code(), ErrorCode::InvalidJson);
+  EXPECT_EQ(tape.parse(R"([{"id":1},{"id":2})", {}, &guide).code(), ErrorCode::InvalidJson);
+  EXPECT_EQ(tape.parse(R"([{"id":1} {"id":2}])", {}, &guide).code(), ErrorCode::InvalidJson);
+}
+
 TEST(JsonDiff, RandomRowPermutationsRoundTrip) {
   std::mt19937 rng(42);
   for (int round = 0; round < 500; ++round) {
@@ -253,8 +297,8 @@ TEST(JsonDiff, RandomRowPermutationsRoundTrip) {
     auto render = [&](const std::vector<int>& v, int salt) {
       std::string out = "[";
       for (std::size_t i = 0; i < v.size(); ++i) {
-        out += (i ? "," : "") + std::string("{\"id\":\"r") + std::to_string(v[i]) + "\",\"p\":" +
-               std::to_string((v[i] * 7 + salt * (v[i] % 3 == 0)) % 11) + "}";
+        out += (i ? "," : "") + std::string("{\"id\":\"r") + std::to_string(v[i]) +
+               "\",\"p\":" + std::to_string((v[i] * 7 + salt * (v[i] % 3 == 0)) % 11) + "}";
       }
       return out + "]";
     };

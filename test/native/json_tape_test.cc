@@ -50,25 +50,16 @@ TEST(JsonTape, RejectsInvalidJsonWithOffset) {
     const char* fragment;
   };
   const Case cases[] = {
-      {"", "unexpected end of input"},
-      {"{", "expected a string as object key"},
-      {"{\"a\" 1}", "expected ':'"},
-      {"[1,]", "expected a value"},
-      {"[1 2]", "expected ',' or ']'"},
-      {"01", "leading zero"},
-      {"1.", "digit after '.'"},
-      {"1e", "exponent"},
-      {"-", "expected a digit"},
-      {"\"abc", "unterminated string"},
-      {"\"a\\x\"", "invalid escape"},
-      {"\"\\u12g4\"", "four hex digits"},
-      {"\"a\tb\"", "control character"},
-      {"tru", "invalid literal"},
-      {"{} x", "after the JSON value"},
-      {"NaN", "unexpected character"},
-      {"\"\xC3\x28\"", "invalid UTF-8"},
-      {"\"\xED\xA0\x80\"", "invalid UTF-8"},  // encoded surrogate
-      {"\"\xC0\xAF\"", "invalid UTF-8"},      // overlong
+      {"", "unexpected end of input"},   {"{", "expected a string as object key"},
+      {"{\"a\" 1}", "expected ':'"},     {"[1,]", "expected a value"},
+      {"[1 2]", "expected ',' or ']'"},  {"01", "leading zero"},
+      {"1.", "digit after '.'"},         {"1e", "exponent"},
+      {"-", "expected a digit"},         {"\"abc", "unterminated string"},
+      {"\"a\\x\"", "invalid escape"},    {"\"\\u12g4\"", "four hex digits"},
+      {"\"a\tb\"", "control character"}, {"tru", "invalid literal"},
+      {"{} x", "after the JSON value"},  {"NaN", "unexpected character"},
+      {"\"\xC3\x28\"", "invalid UTF-8"}, {"\"\xED\xA0\x80\"", "invalid UTF-8"},  // encoded surrogate
+      {"\"\xC0\xAF\"", "invalid UTF-8"},                                         // overlong
   };
   for (const Case& c : cases) {
     JsonTape tape;

@@ -25,8 +25,8 @@
 namespace deltacast {
 
 struct DiffOptions {
-  std::string arrayKey = "id";          // empty: no keyed matching
-  std::size_t maxLcsCells = 1u << 18;   // LCS table bound (rows x columns) for unkeyed arrays
+  std::string arrayKey = "id";         // empty: no keyed matching
+  std::size_t maxLcsCells = 1u << 18;  // LCS table bound (rows x columns) for unkeyed arrays
 };
 
 struct DiffStats {

@@ -22,8 +22,7 @@ namespace deltacast {
 Status applyPatch(rapidjson::Document& doc, const rapidjson::Value& ops);
 
 // Text in, text out: parses `doc` and `ops`, applies, serializes into `out`.
-Status applyPatchJson(std::string_view doc, std::string_view ops, std::string& out,
-                      const ParseLimits& limits = {});
+Status applyPatchJson(std::string_view doc, std::string_view ops, std::string& out, const ParseLimits& limits = {});
 
 // Parses JSON text into a document, with deltacast's error codes and limits.
 Status parseDocument(std::string_view text, rapidjson::Document& doc, const ParseLimits& limits = {});

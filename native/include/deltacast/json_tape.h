@@ -35,7 +35,7 @@ struct TapeNode {
   std::uint32_t next;   // index of the node after this subtree
   std::uint32_t count;  // members of an object, elements of an array; 0 otherwise
   JsonType type;
-  std::uint8_t flags;   // kHasEscape for strings, kIsInteger for numbers
+  std::uint8_t flags;  // kHasEscape for strings, kIsInteger for numbers
 
   static constexpr std::uint8_t kHasEscape = 1;  // the string contains a backslash escape
   static constexpr std::uint8_t kIsInteger = 2;  // the number has no fraction and no exponent
@@ -51,7 +51,14 @@ class JsonTape {
   // Validates `text` as one JSON value (RFC 8259, UTF-8) and indexes it.
   // On failure the tape is empty and the status says what was wrong and at
   // which byte.
-  Status parse(std::string_view text, const ParseLimits& limits = {});
+  //
+  // `guide`, when given, is a tape of a previous version of the document
+  // (another tape, whose text is still alive). Containers whose bytes are
+  // identical to the guide's corresponding container are copied from the
+  // guide instead of being scanned, so a new version that differs in a few
+  // places costs little more than a memcmp. The result is the same tape as
+  // without a guide.
+  Status parse(std::string_view text, const ParseLimits& limits = {}, const JsonTape* guide = nullptr);
 
   bool empty() const noexcept { return nodes_.empty(); }
   std::string_view text() const noexcept { return text_; }

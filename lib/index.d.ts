@@ -1,0 +1,104 @@
+// Type declarations for `deltacast` (CommonJS and ESM entry points).
+
+/** The stable codes carried by DeltacastError#code. */
+export type DeltacastErrorCode =
+  | 'DELTACAST_INVALID_ARGUMENT'
+  | 'DELTACAST_INVALID_JSON'
+  | 'DELTACAST_INVALID_VALUE'
+  | 'DELTACAST_INVALID_PATCH'
+  | 'DELTACAST_INVALID_POINTER'
+  | 'DELTACAST_PATH_NOT_FOUND'
+  | 'DELTACAST_PATCH_TEST_FAILED'
+  | 'DELTACAST_TOO_LARGE'
+  | 'DELTACAST_TOO_DEEP'
+  | 'DELTACAST_NOT_BUILT';
+
+/** Every error deltacast throws. Branch on `code`; `message` is for humans. */
+export class DeltacastError extends Error {
+  constructor(code: DeltacastErrorCode, message: string, details?: object);
+  readonly name: 'DeltacastError';
+  readonly code: DeltacastErrorCode;
+  /** applyPatch: the position of the failing operation in the patch. */
+  readonly index?: number;
+  /** applyPatch: the failing operation's `op`. */
+  readonly op?: string;
+  /** applyPatch: the failing operation's `path`. */
+  readonly path?: string;
+  /** applyPatch: the failing operation's `from` (move, copy). */
+  readonly from?: string;
+}
+
+export const codes: {
+  readonly INVALID_ARGUMENT: 'DELTACAST_INVALID_ARGUMENT';
+  readonly INVALID_JSON: 'DELTACAST_INVALID_JSON';
+  readonly INVALID_VALUE: 'DELTACAST_INVALID_VALUE';
+  readonly INVALID_PATCH: 'DELTACAST_INVALID_PATCH';
+  readonly INVALID_POINTER: 'DELTACAST_INVALID_POINTER';
+  readonly PATH_NOT_FOUND: 'DELTACAST_PATH_NOT_FOUND';
+  readonly PATCH_TEST_FAILED: 'DELTACAST_PATCH_TEST_FAILED';
+  readonly TOO_LARGE: 'DELTACAST_TOO_LARGE';
+  readonly TOO_DEEP: 'DELTACAST_TOO_DEEP';
+};
+
+/** RFC 6902 operations. Paths are RFC 6901 JSON Pointers. */
+export type AddOperation<V = unknown> = { op: 'add'; path: string; value: V };
+export type RemoveOperation = { op: 'remove'; path: string };
+export type ReplaceOperation<V = unknown> = { op: 'replace'; path: string; value: V };
+export type MoveOperation = { op: 'move'; from: string; path: string };
+export type CopyOperation = { op: 'copy'; from: string; path: string };
+export type TestOperation<V = unknown> = { op: 'test'; path: string; value: V };
+export type Operation =
+  | AddOperation
+  | RemoveOperation
+  | ReplaceOperation
+  | MoveOperation
+  | CopyOperation
+  | TestOperation;
+
+export interface DiffOptions {
+  /**
+   * Arrays whose elements are all objects carrying this member (with a string
+   * or number value) are matched by it: an inserted, removed or moved row costs
+   * one operation. Default "id"; false compares arrays by position/LCS only.
+   */
+  arrayKey?: string | false;
+}
+
+/** JSON text as the core takes it: a string, or UTF-8 bytes (Buffer, Uint8Array). */
+export type JsonText = string | Uint8Array;
+
+/**
+ * RFC 6902 operations that turn `a` into `b`, sequentially applicable.
+ * Both values are serialized with JSON.stringify (toJSON is honoured; nested
+ * undefined and functions are omitted as JSON.stringify omits them). Throws
+ * DELTACAST_INVALID_VALUE for cycles, BigInt, or a top-level value JSON cannot
+ * carry. Runs synchronously on the calling thread.
+ */
+export function diff(a: unknown, b: unknown, options?: DiffOptions): Operation[];
+
+/** diff() for documents already held as JSON text; nothing is parsed in JS. */
+export function diffJson(a: JsonText, b: JsonText, options?: DiffOptions): Operation[];
+
+/**
+ * Applies a patch and returns the new document. Pure: `doc` is untouched, and
+ * the result shares every unchanged subtree with it (treat both as immutable).
+ * Atomic: a failing operation throws a DeltacastError and nothing is returned.
+ */
+export function applyPatch<T>(doc: T, ops: readonly Operation[]): T;
+
+/** Applies a patch to a document held as JSON text, natively, and returns the new text. */
+export function applyPatchJson(doc: JsonText, ops: readonly Operation[] | JsonText): string;
+
+/** JSON equality: numbers by value, objects regardless of member order. */
+export function jsonEqual(a: unknown, b: unknown): boolean;
+
+declare const deltacast: {
+  diff: typeof diff;
+  diffJson: typeof diffJson;
+  applyPatch: typeof applyPatch;
+  applyPatchJson: typeof applyPatchJson;
+  jsonEqual: typeof jsonEqual;
+  DeltacastError: typeof DeltacastError;
+  codes: typeof codes;
+};
+export default deltacast;

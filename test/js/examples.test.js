@@ -1,0 +1,27 @@
+'use strict';
+// Every program in examples/ runs here, the way a newcomer would run it.
+
+const { test } = require('node:test');
+const assert = require('node:assert/strict');
+const { execFileSync } = require('node:child_process');
+const path = require('node:path');
+
+const root = path.resolve(__dirname, '..', '..');
+
+test('examples/diff-demo.js keeps a replica in sync tick after tick', () => {
+  const out = execFileSync(process.execPath, ['examples/diff-demo.js', '--ticks=4', '--interval=10'], {
+    cwd: root,
+    encoding: 'utf8',
+    timeout: 30_000,
+  });
+  const ticks = out.split('\n').filter((line) => /^tick +\d+:/.test(line));
+  assert.equal(ticks.length, 4, out);
+  for (const line of ticks) {
+    assert.match(line, /replica in sync$/);
+    const [, smaller] = line.match(/\((\d+)x smaller\)/);
+    assert.ok(Number(smaller) > 20, `a 1% tick should be far smaller than the board: ${line}`);
+  }
+  // tick 3 lists one row and delists another: one add, one remove
+  assert.match(ticks[2], /1 remove, 1 add/);
+  assert.match(out, /4 ticks: [\d.]+ KB of patches instead of [\d.]+ KB of snapshots/);
+});
