@@ -1,7 +1,11 @@
 #include "deltacast/json_patch.h"
 
+#include <charconv>
 #include <cstring>
+#include <limits>
 #include <vector>
+
+#include <rapidjson/internal/dtoa.h>
 
 #include "deltacast/json_pointer.h"
 
@@ -12,7 +16,14 @@ namespace {
 using rapidjson::Value;
 using Segments = std::vector<std::string>;
 
-std::string quoted(std::string_view s) { return "\"" + std::string(s) + "\""; }
+std::string quoted(std::string_view s) {
+  std::string out;
+  out.reserve(s.size() + 2);
+  out.push_back('"');
+  out.append(s);
+  out.push_back('"');
+  return out;
+}
 
 // One entry of the undo log. Containers are found again by their path when
 // undoing (addresses move when a parent array grows), so entries hold paths,
@@ -412,18 +423,158 @@ class Patcher {
 
 }  // namespace
 
+namespace {
+
+// Builds DOM values from a validated tape. Numbers: integers that fit become
+// int64/uint64, everything else a correctly rounded double. Strings are
+// unescaped; a lone surrogate from a \u escape is kept (as WTF-8) and escaped
+// again on output, as JSON.stringify does.
+class DomBuilder {
+ public:
+  DomBuilder(const JsonTape& tape, rapidjson::Document::AllocatorType& allocator)
+      : tape_(tape), allocator_(allocator) {}
+
+  void build(std::uint32_t index, Value& out) {
+    const TapeNode& node = tape_[index];
+    switch (node.type) {
+      case JsonType::Null: out.SetNull(); return;
+      case JsonType::False: out.SetBool(false); return;
+      case JsonType::True: out.SetBool(true); return;
+      case JsonType::Number: number(tape_.raw(index), (node.flags & TapeNode::kIsInteger) != 0, out); return;
+      case JsonType::String: string(index, out); return;
+      case JsonType::Array: {
+        out.SetArray();
+        out.Reserve(node.count, allocator_);
+        for (std::uint32_t k = index + 1; k < node.next; k = tape_[k].next) {
+          Value element;
+          build(k, element);
+          out.PushBack(element, allocator_);
+        }
+        return;
+      }
+      case JsonType::Object: {
+        out.SetObject();
+        for (std::uint32_t k = index + 1; k < node.next; k = tape_[k + 1].next) {
+          Value name;
+          Value value;
+          string(k, name);
+          build(k + 1, value);
+          out.AddMember(name, value, allocator_);
+        }
+        return;
+      }
+    }
+  }
+
+ private:
+  void number(std::string_view raw, bool integer, Value& out) {
+    const char* first = raw.data();
+    const char* last = raw.data() + raw.size();
+    if (integer) {
+      std::int64_t i = 0;
+      if (std::from_chars(first, last, i).ec == std::errc()) {
+        out.SetInt64(i);
+        return;
+      }
+      std::uint64_t u = 0;
+      if (raw.front() != '-' && std::from_chars(first, last, u).ec == std::errc()) {
+        out.SetUint64(u);
+        return;
+      }
+    }
+    double d = 0;
+    const auto result = std::from_chars(first, last, d);
+    if (result.ec == std::errc::result_out_of_range) {
+      // JSON.parse gives +-Infinity or 0 here; JSON has neither Infinity nor
+      // NaN, so the closest value it can carry is kept.
+      d = (raw.find_first_of("eE") != std::string_view::npos && raw.find("e-") == std::string_view::npos &&
+           raw.find("E-") == std::string_view::npos)
+              ? (raw.front() == '-' ? -std::numeric_limits<double>::max() : std::numeric_limits<double>::max())
+              : 0.0;
+    }
+    out.SetDouble(d);
+  }
+
+  void string(std::uint32_t index, Value& out) {
+    const std::string_view raw = tape_.raw(index);
+    if ((tape_[index].flags & TapeNode::kHasEscape) == 0) {
+      out.SetString(raw.data() + 1, static_cast<rapidjson::SizeType>(raw.size() - 2), allocator_);
+      return;
+    }
+    scratch_.clear();
+    decodeJsonString(raw, scratch_);
+    out.SetString(scratch_.data(), static_cast<rapidjson::SizeType>(scratch_.size()), allocator_);
+  }
+
+  const JsonTape& tape_;
+  rapidjson::Document::AllocatorType& allocator_;
+  std::string scratch_;
+};
+
+void serialize(const Value& value, std::string& out) {
+  switch (value.GetType()) {
+    case rapidjson::kNullType: out.append("null"); return;
+    case rapidjson::kFalseType: out.append("false"); return;
+    case rapidjson::kTrueType: out.append("true"); return;
+    case rapidjson::kStringType:
+      out.push_back('"');
+      appendJsonEscaped(std::string_view(value.GetString(), value.GetStringLength()), out);
+      out.push_back('"');
+      return;
+    case rapidjson::kNumberType: {
+      char buffer[32];
+      char* end = buffer;
+      if (value.IsInt64()) {
+        end = std::to_chars(buffer, buffer + sizeof buffer, value.GetInt64()).ptr;
+      } else if (value.IsUint64()) {
+        end = std::to_chars(buffer, buffer + sizeof buffer, value.GetUint64()).ptr;
+      } else {
+        end = rapidjson::internal::dtoa(value.GetDouble(), buffer);
+      }
+      out.append(buffer, end);
+      return;
+    }
+    case rapidjson::kArrayType: {
+      out.push_back('[');
+      bool first = true;
+      for (const Value& element : value.GetArray()) {
+        if (!first) out.push_back(',');
+        first = false;
+        serialize(element, out);
+      }
+      out.push_back(']');
+      return;
+    }
+    case rapidjson::kObjectType: {
+      out.push_back('{');
+      bool first = true;
+      for (const auto& member : value.GetObject()) {
+        if (!first) out.push_back(',');
+        first = false;
+        out.push_back('"');
+        appendJsonEscaped(std::string_view(member.name.GetString(), member.name.GetStringLength()), out);
+        out.append("\":");
+        serialize(member.value, out);
+      }
+      out.push_back('}');
+      return;
+    }
+  }
+}
+
+}  // namespace
+
 Status parseDocument(std::string_view text, rapidjson::Document& doc, const ParseLimits& limits) {
-  // The tape validates with deltacast's limits and messages (and checks
-  // UTF-8); RapidJSON then builds the DOM with exact number conversion.
+  // The tape validates (with deltacast's limits, messages and UTF-8 checks);
+  // the DOM is then built from it without a second parse.
   JsonTape tape;
   if (Status s = tape.parse(text, limits); !s) return s;
-  doc.Parse<rapidjson::kParseFullPrecisionFlag | rapidjson::kParseIterativeFlag>(text.data(), text.size());
-  if (doc.HasParseError()) {
-    return Status(ErrorCode::InvalidJson, std::string("invalid JSON at byte ") + std::to_string(doc.GetErrorOffset()) +
-                                              ": " + rapidjson::GetParseError_En(doc.GetParseError()));
-  }
+  doc.SetNull();
+  DomBuilder(tape, doc.GetAllocator()).build(0, doc);
   return Status::ok();
 }
+
+void serializeDocument(const rapidjson::Value& value, std::string& out) { serialize(value, out); }
 
 Status applyPatch(rapidjson::Document& doc, const rapidjson::Value& ops) { return Patcher(doc).apply(ops); }
 
@@ -433,10 +584,8 @@ Status applyPatchJson(std::string_view docText, std::string_view opsText, std::s
   rapidjson::Document ops;
   if (Status s = parseDocument(opsText, ops, limits); !s) return Status(s.code(), "patch: " + s.message());
   if (Status s = applyPatch(doc, ops); !s) return s;
-  rapidjson::StringBuffer buffer;
-  rapidjson::Writer<rapidjson::StringBuffer> writer(buffer);
-  doc.Accept(writer);
-  out.assign(buffer.GetString(), buffer.GetSize());
+  out.clear();
+  serialize(doc, out);
   return Status::ok();
 }
 

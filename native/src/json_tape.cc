@@ -474,6 +474,21 @@ void appendJsonEscaped(std::string_view s, std::string& out) {
   std::size_t run = 0;
   for (std::size_t i = 0; i < s.size(); ++i) {
     const unsigned char c = static_cast<unsigned char>(s[i]);
+    if (c == 0xED && i + 2 < s.size() && static_cast<unsigned char>(s[i + 1]) >= 0xA0) {
+      // A lone surrogate kept as WTF-8 by decodeJsonString: not valid UTF-8,
+      // so it goes back out as a \u escape (as JSON.stringify writes it).
+      out.append(s.data() + run, i - run);
+      const std::uint32_t cp = 0xD000u | ((static_cast<unsigned char>(s[i + 1]) & 0x3Fu) << 6) |
+                               (static_cast<unsigned char>(s[i + 2]) & 0x3Fu);
+      out.append("\\u");
+      out.push_back(kHex[(cp >> 12) & 0xF]);
+      out.push_back(kHex[(cp >> 8) & 0xF]);
+      out.push_back(kHex[(cp >> 4) & 0xF]);
+      out.push_back(kHex[cp & 0xF]);
+      i += 2;
+      run = i + 1;
+      continue;
+    }
     if (c >= 0x20 && c != '"' && c != '\\') continue;
     out.append(s.data() + run, i - run);
     run = i + 1;

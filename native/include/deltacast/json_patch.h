@@ -25,6 +25,11 @@ Status applyPatch(rapidjson::Document& doc, const rapidjson::Value& ops);
 Status applyPatchJson(std::string_view doc, std::string_view ops, std::string& out, const ParseLimits& limits = {});
 
 // Parses JSON text into a document, with deltacast's error codes and limits.
+// Strings may hold lone surrogates (from \uD800-style escapes, which
+// JSON.stringify writes); they are kept and written back as escapes.
 Status parseDocument(std::string_view text, rapidjson::Document& doc, const ParseLimits& limits = {});
+
+// Appends a value as compact JSON text (valid UTF-8: lone surrogates escaped).
+void serializeDocument(const rapidjson::Value& value, std::string& out);
 
 }  // namespace deltacast

@@ -1,0 +1,41 @@
+#!/usr/bin/env bash
+# Packs deltacast and installs the tarball into an empty project, as a user
+# would: the install script must build the addon offline, and both entry
+# points must load and work. Run by .ci/run.
+set -euo pipefail
+root=$(cd "$(dirname "$0")/.." && pwd)
+work=$(mktemp -d)
+trap 'rm -rf "$work"' EXIT
+
+cd "$root"
+tarball=$(npm pack --silent --pack-destination "$work" 2>/dev/null | tail -n1)
+echo "packed $tarball ($(du -h "$work/$tarball" | cut -f1))"
+
+mkdir "$work/app" && cd "$work/app"
+# npm 11 asks each project to approve dependencies' install scripts
+# (deltacast's builds the addon). The approval names the package as npm
+# resolved it: "deltacast" from the registry, "file:<path>" for a tarball.
+# --strict-allow-scripts makes an unapproved script an error, so this also
+# checks that the approval is what lets the build run.
+cat > package.json <<JSON
+{ "name": "app", "version": "1.0.0", "private": true, "allowScripts": { "file:$work/$tarball": true } }
+JSON
+npm install --no-audit --no-fund --strict-allow-scripts "$work/$tarball" 2>&1 | tail -n 5
+test -f node_modules/deltacast/build/Release/deltacast.node
+
+node -e "
+const { diff, applyPatch } = require('deltacast');
+const a = { rows: [{ id: 1, p: 1 }, { id: 2, p: 2 }] };
+const b = { rows: [{ id: 2, p: 3 }, { id: 1, p: 1 }] };
+const ops = diff(a, b);
+if (JSON.stringify(applyPatch(a, ops)) !== JSON.stringify(b)) throw new Error('round trip failed');
+console.log('require(\"deltacast\") ok:', JSON.stringify(ops));
+"
+node --input-type=module -e "
+import { diff, DeltacastError } from 'deltacast';
+import deltacast from 'deltacast';
+if (deltacast.diff !== diff) throw new Error('default export differs');
+try { diff(1n, 2); throw new Error('no error'); } catch (e) { if (!(e instanceof DeltacastError)) throw e; }
+console.log('import from \"deltacast\" ok');
+"
+echo "pack test passed"
