@@ -1,11 +1,11 @@
 #include "deltacast/json_patch.h"
 
+#include <rapidjson/internal/dtoa.h>
+
 #include <charconv>
 #include <cstring>
 #include <limits>
 #include <vector>
-
-#include <rapidjson/internal/dtoa.h>
 
 #include "deltacast/json_pointer.h"
 

@@ -119,7 +119,8 @@ class TapeBuilder {
   bool tryCopy(std::uint32_t g) {
     const TapeNode& source = (*guide_)[g];
     const std::size_t length = source.end - source.begin;
-    if (static_cast<std::size_t>(end_ - p_) < length || *p_ != static_cast<unsigned char>(guide_->text()[source.begin]) ||
+    if (static_cast<std::size_t>(end_ - p_) < length ||
+        *p_ != static_cast<unsigned char>(guide_->text()[source.begin]) ||
         std::memcmp(p_, guide_->text().data() + source.begin, length) != 0) {
       return false;
     }
@@ -255,7 +256,9 @@ class TapeBuilder {
     const std::uint32_t guideEnd = g == kNoGuide ? 0 : (*guide_)[g].next;
     std::uint32_t expected = g == kNoGuide || (*guide_)[g].count == 0 ? kNoGuide : g + 1;
     std::uint32_t previous = kNoGuide;
-    auto after = [&](std::uint32_t k) { return k == kNoGuide || (*guide_)[k].next >= guideEnd ? kNoGuide : (*guide_)[k].next; };
+    auto after = [&](std::uint32_t k) {
+      return k == kNoGuide || (*guide_)[k].next >= guideEnd ? kNoGuide : (*guide_)[k].next;
+    };
     if (p_ != end_ && *p_ == ']') {
       ++p_;
     } else {
