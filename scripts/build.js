@@ -72,5 +72,10 @@ run([
 run(['--build', buildDir, '--target', 'deltacast_addon', '--parallel', String(Math.max(1, require('node:os').availableParallelism?.() ?? 2))]);
 
 fs.mkdirSync(outDir, { recursive: true });
-fs.copyFileSync(path.join(buildDir, 'deltacast.node'), path.join(outDir, 'deltacast.node'));
-process.stdout.write(`deltacast: built ${path.relative(process.cwd(), path.join(outDir, 'deltacast.node')) || outDir}\n`);
+// Copy then rename: a process that has the old addon loaded keeps its
+// mapping intact instead of seeing the file rewritten under it.
+const target = path.join(outDir, 'deltacast.node');
+const staging = `${target}.${process.pid}.tmp`;
+fs.copyFileSync(path.join(buildDir, 'deltacast.node'), staging);
+fs.renameSync(staging, target);
+process.stdout.write(`deltacast: built ${path.relative(process.cwd(), target) || target}\n`);

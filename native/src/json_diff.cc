@@ -15,6 +15,8 @@ namespace {
 
 using Index = std::uint32_t;
 
+constexpr std::size_t kPreferPreciseBytes = 32;
+
 bool spansEqual(const JsonTape& a, Index ia, const JsonTape& b, Index ib) {
   const TapeNode& na = a[ia];
   const TapeNode& nb = b[ib];
@@ -312,8 +314,11 @@ class Differ {
       diffArray(ia, ib);
     }
     const std::size_t written = out_.size() - outMark;
-    const std::size_t replaceCost = (b_[ib].end - b_[ib].begin) + path_.size() + 32;
-    if (operations_ - operationsMark > 1 && written > replaceCost) {
+    // The cost of `{"op":"replace","path":…,"value":…}` plus 32 bytes of
+    // slack in favour of precise operations, which keep unchanged subtrees
+    // shared on the client.
+    const std::size_t replaceCost = (b_[ib].end - b_[ib].begin) + path_.size() + 32 + kPreferPreciseBytes;
+    if (operations_ > operationsMark && written > replaceCost) {
       out_.resize(outMark);
       operations_ = operationsMark;
       emitReplace(ib);
