@@ -512,6 +512,21 @@ void appendJsonEscaped(std::string_view s, std::string& out) {
   out.append(s.data() + run, s.size() - run);
 }
 
+bool isValidUtf8(std::string_view s) noexcept {
+  const auto* p = reinterpret_cast<const unsigned char*>(s.data());
+  const auto* end = p + s.size();
+  while (p < end) {
+    if (*p < 0x80) {
+      ++p;
+      continue;
+    }
+    const std::size_t length = utf8SequenceLength(p, end);
+    if (length == 0) return false;
+    p += length;
+  }
+  return true;
+}
+
 void appendMinified(std::string_view json, std::string& out) {
   const char* p = json.data();
   const char* end = p + json.size();

@@ -14,6 +14,9 @@ const char* errorCodeName(ErrorCode code) noexcept {
     case ErrorCode::PatchTestFailed: return "DELTACAST_PATCH_TEST_FAILED";
     case ErrorCode::TooLarge: return "DELTACAST_TOO_LARGE";
     case ErrorCode::TooDeep: return "DELTACAST_TOO_DEEP";
+    case ErrorCode::InvalidTopic: return "DELTACAST_INVALID_TOPIC";
+    case ErrorCode::NotKeyedArray: return "DELTACAST_NOT_KEYED_ARRAY";
+    case ErrorCode::Closed: return "DELTACAST_CLOSED";
   }
   return "DELTACAST_UNKNOWN";
 }

@@ -87,6 +87,9 @@ void decodeJsonString(std::string_view raw, std::string& out);
 // what JSON requires.
 void appendJsonEscaped(std::string_view s, std::string& out);
 
+// True when `s` is well-formed UTF-8 (no overlongs, surrogates or values above U+10FFFF).
+bool isValidUtf8(std::string_view s) noexcept;
+
 // Appends a validated JSON text to `out` without insignificant whitespace.
 void appendMinified(std::string_view json, std::string& out);
 

@@ -21,6 +21,9 @@ enum class ErrorCode : std::uint8_t {
   PatchTestFailed,  // DELTACAST_PATCH_TEST_FAILED: a `test` operation that did not match
   TooLarge,         // DELTACAST_TOO_LARGE: input over a size limit
   TooDeep,          // DELTACAST_TOO_DEEP: nesting over the depth limit
+  InvalidTopic,     // DELTACAST_INVALID_TOPIC: an empty, too long or malformed topic name
+  NotKeyedArray,    // DELTACAST_NOT_KEYED_ARRAY: upsert/remove on a topic that is not an array of keyed rows
+  Closed,           // DELTACAST_CLOSED: the hub was closed
 };
 
 // The stable string for a code ("DELTACAST_INVALID_JSON", ...); "DELTACAST_OK" for Ok.

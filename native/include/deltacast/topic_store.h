@@ -1,0 +1,189 @@
+// TopicStore: the latest JSON state of every topic, its version, its epoch and
+// a short history of patches.
+//
+// Each topic holds its current value as compact JSON text plus the tape of
+// that text, so a new version is validated with the old tape as its guide and
+// diffed against it: the cost follows the change, not the document. The store
+// is bounded: a memory budget over all topics (least recently used topics are
+// evicted), TTL rules per topic pattern, a history ring per topic bounded by
+// count and bytes, and a window of recent change ids for deduplication.
+//
+// Thread affinity: every mutating method runs on one thread (the core
+// thread). get() and stats() may be called from any thread; they take a
+// shared lock (get) or read atomics (stats).
+//
+// Time is passed in (milliseconds on the caller's clock), so a manual clock
+// makes every time-based behaviour deterministic.
+#pragma once
+
+#include <atomic>
+#include <cstdint>
+#include <deque>
+#include <list>
+#include <memory>
+#include <queue>
+#include <random>
+#include <shared_mutex>
+#include <string>
+#include <string_view>
+#include <unordered_map>
+#include <unordered_set>
+#include <vector>
+
+#include "deltacast/json_diff.h"
+#include "deltacast/json_tape.h"
+#include "deltacast/status.h"
+
+namespace deltacast {
+
+struct TtlRule {
+  std::string pattern;  // see topic_pattern.h
+  std::int64_t ms = 0;  // a topic not published for this long is deleted
+};
+
+struct StoreOptions {
+  std::string arrayKey = "id";            // rows of upsert/remove; keyed diff
+  ParseLimits limits;                     // per value: bytes and depth
+  std::size_t maxTopicLength = 256;       // bytes of a topic name
+  std::size_t memoryBudget = 256u << 20;  // bytes for all topics; 0 = unbounded
+  std::size_t historyCount = 32;          // patches kept per topic
+  std::size_t historyBytes = 256u << 10;  // bytes of patches kept per topic
+  std::size_t dedupCount = 10000;         // change ids remembered
+  std::int64_t dedupWindowMs = 60000;     // and for how long
+  std::vector<TtlRule> ttl;               // first matching rule wins
+};
+
+// The value of a topic at one version. Immutable once published, shared with
+// readers on other threads.
+struct Snapshot {
+  std::string json;
+  std::uint64_t version = 0;
+  std::string epoch;
+};
+
+// One step of a topic's history: the patch from `from` to `to`.
+struct HistoryEntry {
+  std::uint64_t from = 0;
+  std::uint64_t to = 0;
+  std::string ops;  // JSON array of RFC 6902 operations
+};
+
+// What a change did. With status not ok nothing changed. `changed` false with
+// an ok status: the value was already current, or the change id was a
+// duplicate (`duplicate`).
+struct ChangeResult {
+  Status status;
+  bool changed = false;
+  bool duplicate = false;
+  bool created = false;  // a new topic (or a new epoch after eviction/expiry)
+  std::uint64_t version = 0;
+  std::string epoch;
+  std::string ops;  // the patch from version - 1 (empty when created)
+};
+
+struct StoreStats {
+  std::uint64_t topics = 0;
+  std::uint64_t bytes = 0;
+  std::uint64_t memoryBudget = 0;
+  std::uint64_t changes = 0;       // accepted changes (versions created)
+  std::uint64_t unchanged = 0;     // changes that changed nothing
+  std::uint64_t duplicates = 0;    // changes dropped by the dedup window
+  std::uint64_t rejected = 0;      // changes refused with an error
+  std::uint64_t evictions = 0;     // topics evicted by the memory budget
+  std::uint64_t expirations = 0;   // topics deleted by TTL
+  std::uint64_t historyBytes = 0;  // bytes held in history rings
+};
+
+// Validates a topic name: 1..maxLength bytes of UTF-8, no control characters.
+Status validateTopic(std::string_view topic, std::size_t maxLength);
+
+class TopicStore {
+ public:
+  explicit TopicStore(StoreOptions options);
+  TopicStore(const TopicStore&) = delete;
+  TopicStore& operator=(const TopicStore&) = delete;
+
+  // ---- core thread only --------------------------------------------------------
+
+  // The whole new value as JSON text.
+  ChangeResult publishJson(std::string_view topic, std::string json, std::string_view changeId, std::int64_t now);
+  // RFC 6902 operations (JSON text) applied to the current value.
+  ChangeResult patch(std::string_view topic, std::string_view ops, std::string_view changeId, std::int64_t now);
+  // Inserts or replaces the row whose `arrayKey` is `keyJson` (the key as JSON:
+  // "\"a1\"" or "12") in a topic holding an array of rows. A missing topic is
+  // created as [row].
+  ChangeResult upsert(std::string_view topic, std::string_view keyJson, std::string rowJson, std::string_view changeId,
+                      std::int64_t now);
+  // Removes that row; unchanged when there is none.
+  ChangeResult remove(std::string_view topic, std::string_view keyJson, std::string_view changeId, std::int64_t now);
+  // Deletes a topic; false when there was none.
+  bool erase(std::string_view topic);
+  // Expires topics whose TTL has passed and forgets change ids older than the
+  // dedup window.
+  void advance(std::int64_t now);
+  // Patches between two versions of a topic, squashed in order, when the
+  // history still has every step; empty otherwise.
+  std::vector<const HistoryEntry*> historySince(std::string_view topic, std::uint64_t version) const;
+
+  // ---- any thread ----------------------------------------------------------------
+
+  std::shared_ptr<const Snapshot> get(std::string_view topic) const;
+  StoreStats stats() const;
+
+ private:
+  struct Topic {
+    std::shared_ptr<const Snapshot> snapshot;  // written under the lock
+    JsonTape tape;                             // of snapshot->json
+    std::deque<HistoryEntry> history;
+    std::size_t historyBytes = 0;
+    std::size_t bytes = 0;  // what this topic counts against the budget
+    std::int64_t lastChange = 0;
+    std::int64_t ttlMs = 0;           // 0: no TTL
+    std::list<Topic*>::iterator lru;  // position in lru_ (front: most recent)
+    const std::string* name = nullptr;
+  };
+
+  struct Expiry {
+    std::int64_t at;
+    std::string topic;
+    bool operator>(const Expiry& other) const { return at > other.at; }
+  };
+
+  ChangeResult commit(std::string_view topic, std::string json, std::string_view changeId, std::int64_t now,
+                      const JsonTape* guide);
+  bool seen(std::string_view changeId, std::int64_t now);
+  void remember(std::string_view changeId, std::int64_t now);
+  void touch(Topic& topic);
+  void account(Topic& topic);
+  void enforceBudget(const Topic* keep);
+  void eraseTopic(std::unordered_map<std::string, Topic>::iterator it);
+  std::int64_t ttlFor(std::string_view topic) const;
+  std::string newEpoch();
+  ChangeResult reject(Status status);
+
+  const StoreOptions options_;
+  DiffOptions diffOptions_;
+
+  mutable std::shared_mutex mutex_;  // guards topics_ (structure) and each Topic::snapshot
+  std::unordered_map<std::string, Topic> topics_;
+  std::list<Topic*> lru_;
+  std::priority_queue<Expiry, std::vector<Expiry>, std::greater<>> expiries_;
+  std::size_t bytes_ = 0;
+
+  std::deque<std::pair<std::string, std::int64_t>> recentIds_;
+  std::unordered_set<std::string> recentIdSet_;
+
+  std::mt19937_64 random_;
+
+  std::atomic<std::uint64_t> topicCount_{0};
+  std::atomic<std::uint64_t> byteCount_{0};
+  std::atomic<std::uint64_t> historyByteCount_{0};
+  std::atomic<std::uint64_t> changes_{0};
+  std::atomic<std::uint64_t> unchanged_{0};
+  std::atomic<std::uint64_t> duplicates_{0};
+  std::atomic<std::uint64_t> rejected_{0};
+  std::atomic<std::uint64_t> evictions_{0};
+  std::atomic<std::uint64_t> expirations_{0};
+};
+
+}  // namespace deltacast

@@ -1,0 +1,120 @@
+#include "deltacast/hub_core.h"
+
+namespace deltacast {
+
+HubCore::HubCore(HubOptions options, std::function<void()> notify)
+    : options_(std::move(options)),
+      notify_(std::move(notify)),
+      store_(options_.store),
+      work_(boost::asio::make_work_guard(io_)),
+      sweep_(io_),
+      start_(std::chrono::steady_clock::now()) {
+  if (!options_.manualClock) scheduleSweep();
+  thread_ = std::thread([this] {
+    // An exception escaping a handler would end the thread and leave every
+    // later request unanswered; handlers report errors as Completions, and
+    // this loop keeps the thread alive whatever happens.
+    for (;;) {
+      try {
+        io_.run();
+        return;
+      } catch (...) {
+      }
+    }
+  });
+}
+
+HubCore::~HubCore() { stop(); }
+
+void HubCore::stop() {
+  std::call_once(stopped_, [this] {
+    work_.reset();
+    io_.stop();
+    if (thread_.joinable()) thread_.join();
+  });
+}
+
+std::int64_t HubCore::now() const {
+  if (options_.manualClock) return manualNow_;
+  return std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::steady_clock::now() - start_).count();
+}
+
+void HubCore::scheduleSweep() {
+  sweep_.expires_after(std::chrono::milliseconds(options_.sweepIntervalMs));
+  sweep_.async_wait([this](const boost::system::error_code& error) {
+    if (error) return;
+    store_.advance(now());
+    scheduleSweep();
+  });
+}
+
+void HubCore::submit(Request request) {
+  boost::asio::post(io_, [this, request = std::move(request)]() mutable { run(request); });
+}
+
+std::vector<Completion> HubCore::takeCompletions() {
+  std::vector<Completion> taken;
+  std::lock_guard lock(outboxMutex_);
+  taken.swap(outbox_);
+  return taken;
+}
+
+void HubCore::complete(Completion completion) {
+  bool wasEmpty = false;
+  {
+    std::lock_guard lock(outboxMutex_);
+    wasEmpty = outbox_.empty();
+    outbox_.push_back(std::move(completion));
+  }
+  if (wasEmpty) notify_();
+}
+
+void HubCore::run(Request& request) {
+  Completion completion;
+  completion.id = request.id;
+  ChangeResult result;
+  bool isChange = true;
+  try {
+    switch (request.kind) {
+      case RequestKind::PublishJson:
+        result = store_.publishJson(request.topic, std::move(request.payload), request.changeId, now());
+        break;
+      case RequestKind::Patch: result = store_.patch(request.topic, request.payload, request.changeId, now()); break;
+      case RequestKind::Upsert:
+        result = store_.upsert(request.topic, request.key, std::move(request.payload), request.changeId, now());
+        break;
+      case RequestKind::Remove: result = store_.remove(request.topic, request.key, request.changeId, now()); break;
+      case RequestKind::Delete:
+        isChange = false;
+        completion.found = store_.erase(request.topic);
+        break;
+      case RequestKind::Advance:
+        isChange = false;
+        if (options_.manualClock) manualNow_ += request.ms;
+        store_.advance(now());
+        break;
+      case RequestKind::Close:
+        isChange = false;
+        sweep_.cancel();
+        complete(std::move(completion));
+        io_.stop();  // run() returns; stop() on the JS thread then joins at once
+        return;
+    }
+  } catch (const std::bad_alloc&) {
+    completion.code = ErrorCode::TooLarge;
+    completion.message = "out of memory while handling the request";
+    complete(std::move(completion));
+    return;
+  }
+  if (isChange) {
+    completion.code = result.status.code();
+    completion.message = result.status.message();
+    completion.changed = result.changed;
+    completion.duplicate = result.duplicate;
+    completion.version = result.version;
+    completion.epoch = std::move(result.epoch);
+  }
+  complete(std::move(completion));
+}
+
+}  // namespace deltacast

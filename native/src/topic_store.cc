@@ -1,0 +1,454 @@
+#include "deltacast/topic_store.h"
+
+#include <mutex>
+
+#include "deltacast/json_patch.h"
+#include "deltacast/topic_pattern.h"
+
+namespace deltacast {
+
+namespace {
+
+// Fixed cost counted per topic on top of its text, tape and history: the map
+// node, the Topic and Snapshot objects, the LRU node and allocator overhead.
+constexpr std::size_t kTopicOverhead = 256;
+
+std::string quoted(std::string_view s) {
+  std::string out;
+  out.reserve(s.size() + 2);
+  out.push_back('"');
+  out.append(s);
+  out.push_back('"');
+  return out;
+}
+
+// The raw text of the key member of an object node, or empty.
+std::string_view keyOf(const JsonTape& tape, std::uint32_t object, std::string_view arrayKey) {
+  if (tape[object].type != JsonType::Object) return {};
+  std::string scratch;
+  for (std::uint32_t k = object + 1; k < tape[object].next; k = tape[k + 1].next) {
+    std::string_view name = tape.raw(k);
+    name = name.substr(1, name.size() - 2);
+    if ((tape[k].flags & TapeNode::kHasEscape) != 0) {
+      scratch.clear();
+      decodeJsonString(tape.raw(k), scratch);
+      name = scratch;
+    }
+    if (name != arrayKey) continue;
+    const JsonType type = tape[k + 1].type;
+    if (type != JsonType::String && type != JsonType::Number) return {};
+    return tape.raw(k + 1);
+  }
+  return {};
+}
+
+// Finds the element whose key is `keyJson` in the root array of rows, and
+// checks that every element is a keyed row. `node` is 0 when there is none;
+// `previous` is the element before it (0 for the first).
+Status findRow(const JsonTape& tape, std::string_view topic, std::string_view arrayKey, std::string_view keyJson,
+               std::uint32_t& node, std::uint32_t& previous) {
+  if (tape[0].type != JsonType::Array) {
+    return Status(ErrorCode::NotKeyedArray,
+                  "topic " + quoted(topic) + " holds " + jsonTypeName(tape[0].type) + ", not an array of rows");
+  }
+  node = 0;
+  previous = 0;
+  std::uint32_t index = 0;
+  for (std::uint32_t e = 1, before = 0; e < tape[0].next; before = e, e = tape[e].next, ++index) {
+    const std::string_view key = keyOf(tape, e, arrayKey);
+    if (key.empty()) {
+      return Status(ErrorCode::NotKeyedArray, "topic " + quoted(topic) + " element " + std::to_string(index) +
+                                                  " is not an object with a string or number " + quoted(arrayKey));
+    }
+    if (node == 0 && key == keyJson) {
+      node = e;
+      previous = before;
+    }
+  }
+  return Status::ok();
+}
+
+}  // namespace
+
+Status validateTopic(std::string_view topic, std::size_t maxLength) {
+  if (topic.empty()) return Status(ErrorCode::InvalidTopic, "a topic name cannot be empty");
+  if (topic.size() > maxLength) {
+    return Status(ErrorCode::InvalidTopic, "topic name of " + std::to_string(topic.size()) +
+                                               " bytes is over the limit of " + std::to_string(maxLength));
+  }
+  for (const char c : topic) {
+    if (static_cast<unsigned char>(c) < 0x20 || c == 0x7F) {
+      return Status(ErrorCode::InvalidTopic, "topic name " + quoted(topic) + " contains a control character");
+    }
+  }
+  if (!isValidUtf8(topic)) return Status(ErrorCode::InvalidTopic, "topic name is not valid UTF-8");
+  return Status::ok();
+}
+
+TopicStore::TopicStore(StoreOptions options) : options_(std::move(options)), random_(std::random_device{}()) {
+  diffOptions_.arrayKey = options_.arrayKey;
+}
+
+std::string TopicStore::newEpoch() {
+  static const char* const kHex = "0123456789abcdef";
+  std::uint64_t value = random_();
+  std::string epoch(12, '0');
+  for (char& c : epoch) {
+    c = kHex[value & 0xF];
+    value >>= 4;
+  }
+  return epoch;
+}
+
+ChangeResult TopicStore::reject(Status status) {
+  rejected_.fetch_add(1, std::memory_order_relaxed);
+  ChangeResult result;
+  result.status = std::move(status);
+  return result;
+}
+
+bool TopicStore::seen(std::string_view changeId, std::int64_t now) {
+  if (changeId.empty()) return false;
+  while (!recentIds_.empty() && recentIds_.front().second + options_.dedupWindowMs <= now) {
+    recentIdSet_.erase(recentIds_.front().first);
+    recentIds_.pop_front();
+  }
+  return recentIdSet_.count(std::string(changeId)) != 0;
+}
+
+void TopicStore::remember(std::string_view changeId, std::int64_t now) {
+  if (changeId.empty() || options_.dedupCount == 0) return;
+  if (!recentIdSet_.emplace(changeId).second) return;
+  recentIds_.emplace_back(std::string(changeId), now);
+  while (recentIds_.size() > options_.dedupCount) {
+    recentIdSet_.erase(recentIds_.front().first);
+    recentIds_.pop_front();
+  }
+}
+
+std::int64_t TopicStore::ttlFor(std::string_view topic) const {
+  for (const TtlRule& rule : options_.ttl) {
+    if (topicMatches(rule.pattern, topic)) return rule.ms;
+  }
+  return 0;
+}
+
+void TopicStore::touch(Topic& topic) { lru_.splice(lru_.begin(), lru_, topic.lru); }
+
+void TopicStore::account(Topic& topic) {
+  const std::size_t bytes = topic.snapshot->json.size() + topic.snapshot->epoch.size() +
+                            std::size_t{topic.tape.size()} * sizeof(TapeNode) + topic.historyBytes +
+                            topic.name->size() + kTopicOverhead;
+  bytes_ = bytes_ - topic.bytes + bytes;
+  topic.bytes = bytes;
+  byteCount_.store(bytes_, std::memory_order_relaxed);
+}
+
+void TopicStore::eraseTopic(std::unordered_map<std::string, Topic>::iterator it) {
+  Topic& topic = it->second;
+  bytes_ -= topic.bytes;
+  historyByteCount_.fetch_sub(topic.historyBytes, std::memory_order_relaxed);
+  lru_.erase(topic.lru);
+  {
+    std::unique_lock lock(mutex_);
+    topics_.erase(it);
+  }
+  topicCount_.store(topics_.size(), std::memory_order_relaxed);
+  byteCount_.store(bytes_, std::memory_order_relaxed);
+}
+
+void TopicStore::enforceBudget(const Topic* keep) {
+  if (options_.memoryBudget == 0) return;
+  while (bytes_ > options_.memoryBudget && !lru_.empty()) {
+    Topic* victim = lru_.back();
+    if (victim == keep) break;  // the newest topic alone is within the budget (checked before commit)
+    eraseTopic(topics_.find(*victim->name));
+    evictions_.fetch_add(1, std::memory_order_relaxed);
+  }
+}
+
+ChangeResult TopicStore::commit(std::string_view topicName, std::string json, std::string_view changeId,
+                                std::int64_t now, const JsonTape* guide) {
+  auto snapshot = std::make_shared<Snapshot>();
+  snapshot->json = std::move(json);
+  JsonTape tape;
+  if (Status s = tape.parse(snapshot->json, options_.limits, guide); !s) return reject(std::move(s));
+  if (!tape.compact()) {
+    std::string compact;
+    compact.reserve(snapshot->json.size());
+    appendMinified(snapshot->json, compact);
+    snapshot->json = std::move(compact);
+    if (Status s = tape.parse(snapshot->json, options_.limits, guide); !s) return reject(std::move(s));
+  }
+  const std::size_t estimate =
+      snapshot->json.size() + std::size_t{tape.size()} * sizeof(TapeNode) + topicName.size() + kTopicOverhead;
+  if (options_.memoryBudget != 0 && estimate > options_.memoryBudget) {
+    return reject(Status(ErrorCode::TooLarge, "topic " + quoted(topicName) + " would take " + std::to_string(estimate) +
+                                                  " bytes, over the memory budget of " +
+                                                  std::to_string(options_.memoryBudget) + " bytes"));
+  }
+
+  ChangeResult result;
+  auto it = topics_.find(std::string(topicName));
+  if (it != topics_.end()) {
+    Topic& topic = it->second;
+    std::string ops;
+    (void)diffTapes(topic.tape, tape, diffOptions_, ops);
+    topic.lastChange = now;
+    touch(topic);
+    remember(changeId, now);
+    result.epoch = topic.snapshot->epoch;
+    if (ops == "[]") {
+      unchanged_.fetch_add(1, std::memory_order_relaxed);
+      result.version = topic.snapshot->version;
+      return result;
+    }
+    snapshot->version = topic.snapshot->version + 1;
+    snapshot->epoch = topic.snapshot->epoch;
+    // History: the newest patch at the back; the ring drops the oldest.
+    topic.history.push_back(HistoryEntry{topic.snapshot->version, snapshot->version, ops});
+    topic.historyBytes += ops.size();
+    historyByteCount_.fetch_add(ops.size(), std::memory_order_relaxed);
+    while (!topic.history.empty() &&
+           (topic.history.size() > options_.historyCount || topic.historyBytes > options_.historyBytes)) {
+      topic.historyBytes -= topic.history.front().ops.size();
+      historyByteCount_.fetch_sub(topic.history.front().ops.size(), std::memory_order_relaxed);
+      topic.history.pop_front();
+    }
+    {
+      std::unique_lock lock(mutex_);
+      topic.snapshot = snapshot;
+    }
+    topic.tape = std::move(tape);  // its text lives in the snapshot it now refers to
+    result.changed = true;
+    result.version = snapshot->version;
+    result.ops = std::move(ops);
+    account(topic);
+    enforceBudget(&topic);
+    changes_.fetch_add(1, std::memory_order_relaxed);
+    return result;
+  }
+
+  snapshot->version = 1;
+  snapshot->epoch = newEpoch();
+  Topic* topic = nullptr;
+  {
+    std::unique_lock lock(mutex_);
+    auto [inserted, ok] = topics_.emplace(std::string(topicName), Topic{});
+    (void)ok;
+    topic = &inserted->second;
+    topic->name = &inserted->first;
+    topic->snapshot = snapshot;
+  }
+  topic->tape = std::move(tape);
+  topic->lastChange = now;
+  topic->ttlMs = ttlFor(topicName);
+  lru_.push_front(topic);
+  topic->lru = lru_.begin();
+  topicCount_.store(topics_.size(), std::memory_order_relaxed);
+  if (topic->ttlMs > 0) {
+    expiries_.push(Expiry{now + topic->ttlMs, std::string(topicName)});
+  }
+  remember(changeId, now);
+  account(*topic);
+  enforceBudget(topic);
+  changes_.fetch_add(1, std::memory_order_relaxed);
+  result.changed = true;
+  result.created = true;
+  result.version = 1;
+  result.epoch = snapshot->epoch;
+  return result;
+}
+
+ChangeResult TopicStore::publishJson(std::string_view topic, std::string json, std::string_view changeId,
+                                     std::int64_t now) {
+  if (Status s = validateTopic(topic, options_.maxTopicLength); !s) return reject(std::move(s));
+  if (seen(changeId, now)) {
+    duplicates_.fetch_add(1, std::memory_order_relaxed);
+    ChangeResult result;
+    result.duplicate = true;
+    return result;
+  }
+  const auto it = topics_.find(std::string(topic));
+  return commit(topic, std::move(json), changeId, now, it == topics_.end() ? nullptr : &it->second.tape);
+}
+
+ChangeResult TopicStore::patch(std::string_view topic, std::string_view ops, std::string_view changeId,
+                               std::int64_t now) {
+  if (Status s = validateTopic(topic, options_.maxTopicLength); !s) return reject(std::move(s));
+  if (seen(changeId, now)) {
+    duplicates_.fetch_add(1, std::memory_order_relaxed);
+    ChangeResult result;
+    result.duplicate = true;
+    return result;
+  }
+  const auto it = topics_.find(std::string(topic));
+  // A topic that does not exist is the document `null`: `add`/`replace` at ""
+  // creates it, anything else fails with DELTACAST_PATH_NOT_FOUND.
+  const std::string_view current = it == topics_.end() ? std::string_view("null") : it->second.snapshot->json;
+  rapidjson::Document doc;
+  if (Status s = parseDocument(current, doc, options_.limits); !s) return reject(std::move(s));
+  rapidjson::Document opsDoc;
+  if (Status s = parseDocument(ops, opsDoc, options_.limits); !s) {
+    return reject(Status(s.code(), "patch: " + s.message()));
+  }
+  if (Status s = applyPatch(doc, opsDoc); !s) return reject(std::move(s));
+  std::string json;
+  json.reserve(current.size() + ops.size());
+  serializeDocument(doc, json);
+  return commit(topic, std::move(json), changeId, now, it == topics_.end() ? nullptr : &it->second.tape);
+}
+
+ChangeResult TopicStore::upsert(std::string_view topic, std::string_view keyJson, std::string rowJson,
+                                std::string_view changeId, std::int64_t now) {
+  if (Status s = validateTopic(topic, options_.maxTopicLength); !s) return reject(std::move(s));
+  if (seen(changeId, now)) {
+    duplicates_.fetch_add(1, std::memory_order_relaxed);
+    ChangeResult result;
+    result.duplicate = true;
+    return result;
+  }
+  JsonTape row;
+  if (Status s = row.parse(rowJson, options_.limits); !s) return reject(Status(s.code(), "row: " + s.message()));
+  const std::string_view rowKey = keyOf(row, 0, options_.arrayKey);
+  if (rowKey.empty() || rowKey != keyJson) {
+    return reject(Status(ErrorCode::InvalidArgument, "the row must be an object whose " + quoted(options_.arrayKey) +
+                                                         " is " + std::string(keyJson)));
+  }
+  if (!row.compact()) {
+    std::string compact;
+    appendMinified(rowJson, compact);
+    rowJson = std::move(compact);
+  }
+  const auto it = topics_.find(std::string(topic));
+  if (it == topics_.end()) return commit(topic, "[" + rowJson + "]", changeId, now, nullptr);
+
+  const JsonTape& tape = it->second.tape;
+  std::uint32_t node = 0;
+  std::uint32_t previous = 0;
+  if (Status s = findRow(tape, topic, options_.arrayKey, keyJson, node, previous); !s) {
+    return reject(std::move(s));
+  }
+  const std::string& current = it->second.snapshot->json;
+  std::string json;
+  json.reserve(current.size() + rowJson.size() + 1);
+  if (node != 0) {
+    json.append(current, 0, tape[node].begin);
+    json.append(rowJson);
+    json.append(current, tape[node].end, std::string::npos);
+  } else {
+    const std::uint32_t close = tape[0].end - 1;  // the root array's ']'
+    json.append(current, 0, close);
+    if (tape[0].count > 0) json.push_back(',');
+    json.append(rowJson);
+    json.append(current, close, std::string::npos);
+  }
+  return commit(topic, std::move(json), changeId, now, &tape);
+}
+
+ChangeResult TopicStore::remove(std::string_view topic, std::string_view keyJson, std::string_view changeId,
+                                std::int64_t now) {
+  if (Status s = validateTopic(topic, options_.maxTopicLength); !s) return reject(std::move(s));
+  if (seen(changeId, now)) {
+    duplicates_.fetch_add(1, std::memory_order_relaxed);
+    ChangeResult result;
+    result.duplicate = true;
+    return result;
+  }
+  const auto it = topics_.find(std::string(topic));
+  if (it == topics_.end()) {
+    return reject(Status(ErrorCode::NotKeyedArray, "topic " + quoted(topic) + " does not exist"));
+  }
+  const JsonTape& tape = it->second.tape;
+  std::uint32_t node = 0;
+  std::uint32_t previous = 0;
+  if (Status s = findRow(tape, topic, options_.arrayKey, keyJson, node, previous); !s) {
+    return reject(std::move(s));
+  }
+  if (node == 0) {  // no such row: nothing changes
+    remember(changeId, now);
+    unchanged_.fetch_add(1, std::memory_order_relaxed);
+    ChangeResult result;
+    result.version = it->second.snapshot->version;
+    result.epoch = it->second.snapshot->epoch;
+    return result;
+  }
+  const std::string& current = it->second.snapshot->json;
+  std::string json;
+  json.reserve(current.size());
+  const std::uint32_t next = tape[node].next;
+  if (next < tape[0].next) {  // not the last row: drop "row,"
+    json.append(current, 0, tape[node].begin);
+    json.append(current, tape[next].begin, std::string::npos);
+  } else if (previous != 0) {  // the last of several: drop ",row"
+    json.append(current, 0, tape[previous].end);
+    json.append(current, tape[node].end, std::string::npos);
+  } else {  // the only row
+    json.append(current, 0, tape[node].begin);
+    json.append(current, tape[node].end, std::string::npos);
+  }
+  return commit(topic, std::move(json), changeId, now, &tape);
+}
+
+bool TopicStore::erase(std::string_view topic) {
+  const auto it = topics_.find(std::string(topic));
+  if (it == topics_.end()) return false;
+  eraseTopic(it);
+  return true;
+}
+
+void TopicStore::advance(std::int64_t now) {
+  while (!recentIds_.empty() && recentIds_.front().second + options_.dedupWindowMs <= now) {
+    recentIdSet_.erase(recentIds_.front().first);
+    recentIds_.pop_front();
+  }
+  while (!expiries_.empty() && expiries_.top().at <= now) {
+    Expiry expiry = expiries_.top();
+    expiries_.pop();
+    const auto it = topics_.find(expiry.topic);
+    if (it == topics_.end()) continue;
+    Topic& topic = it->second;
+    const std::int64_t due = topic.lastChange + topic.ttlMs;
+    if (due <= now) {
+      eraseTopic(it);
+      expirations_.fetch_add(1, std::memory_order_relaxed);
+    } else {
+      expiries_.push(Expiry{due, std::move(expiry.topic)});
+    }
+  }
+}
+
+std::vector<const HistoryEntry*> TopicStore::historySince(std::string_view topic, std::uint64_t version) const {
+  std::vector<const HistoryEntry*> steps;
+  const auto it = topics_.find(std::string(topic));
+  if (it == topics_.end()) return steps;
+  for (const HistoryEntry& entry : it->second.history) {
+    if (entry.from >= version) steps.push_back(&entry);
+  }
+  if (steps.empty() || steps.front()->from != version) steps.clear();
+  return steps;
+}
+
+std::shared_ptr<const Snapshot> TopicStore::get(std::string_view topic) const {
+  std::shared_lock lock(mutex_);
+  const auto it = topics_.find(std::string(topic));
+  if (it == topics_.end()) return nullptr;
+  return it->second.snapshot;
+}
+
+StoreStats TopicStore::stats() const {
+  StoreStats stats;
+  stats.topics = topicCount_.load(std::memory_order_relaxed);
+  stats.bytes = byteCount_.load(std::memory_order_relaxed);
+  stats.memoryBudget = options_.memoryBudget;
+  stats.changes = changes_.load(std::memory_order_relaxed);
+  stats.unchanged = unchanged_.load(std::memory_order_relaxed);
+  stats.duplicates = duplicates_.load(std::memory_order_relaxed);
+  stats.rejected = rejected_.load(std::memory_order_relaxed);
+  stats.evictions = evictions_.load(std::memory_order_relaxed);
+  stats.expirations = expirations_.load(std::memory_order_relaxed);
+  stats.historyBytes = historyByteCount_.load(std::memory_order_relaxed);
+  return stats;
+}
+
+}  // namespace deltacast

@@ -1,0 +1,137 @@
+#include "deltacast/hub_core.h"
+
+#include <gtest/gtest.h>
+
+#include <condition_variable>
+#include <mutex>
+
+namespace deltacast {
+namespace {
+
+// Collects completions the way the binding does: notify wakes the "JS
+// thread" (here the test thread), which takes everything in the outbox.
+class Harness {
+ public:
+  explicit Harness(HubOptions options)
+      : core_(std::move(options), [this] {
+          std::lock_guard lock(mutex_);
+          ++notifications_;
+          cv_.notify_all();
+        }) {}
+
+  Completion call(Request request) {
+    const std::uint32_t id = request.id;
+    core_.submit(std::move(request));
+    return waitFor(id);
+  }
+
+  Completion waitFor(std::uint32_t id) {
+    for (;;) {
+      for (auto it = received_.begin(); it != received_.end(); ++it) {
+        if (it->id == id) {
+          Completion found = *it;
+          received_.erase(it);
+          return found;
+        }
+      }
+      std::unique_lock lock(mutex_);
+      cv_.wait_for(lock, std::chrono::milliseconds(10));
+      lock.unlock();
+      for (Completion& c : core_.takeCompletions()) received_.push_back(std::move(c));
+    }
+  }
+
+  HubCore& core() { return core_; }
+  int notifications() {
+    std::lock_guard lock(mutex_);
+    return notifications_;
+  }
+
+ private:
+  std::mutex mutex_;
+  std::condition_variable cv_;
+  int notifications_ = 0;
+  std::vector<Completion> received_;
+  HubCore core_;  // last: its thread may call notify as soon as it exists
+};
+
+Request publish(std::uint32_t id, std::string topic, std::string json) {
+  Request r;
+  r.id = id;
+  r.kind = RequestKind::PublishJson;
+  r.topic = std::move(topic);
+  r.payload = std::move(json);
+  return r;
+}
+
+TEST(HubCore, RunsRequestsInOrderOnItsThread) {
+  Harness hub({});
+  for (std::uint32_t i = 1; i <= 100; ++i) hub.core().submit(publish(i, "t", "{\"v\":" + std::to_string(i) + "}"));
+  Completion last = hub.waitFor(100);
+  EXPECT_EQ(last.version, 100u);
+  EXPECT_EQ(hub.core().get("t")->json, R"({"v":100})");
+  EXPECT_GE(hub.notifications(), 1);
+}
+
+TEST(HubCore, ErrorsComeBackAsCompletions) {
+  Harness hub({});
+  Completion bad = hub.call(publish(1, "t", "{"));
+  EXPECT_EQ(bad.code, ErrorCode::InvalidJson);
+  EXPECT_NE(bad.message.find("at byte"), std::string::npos);
+  Completion good = hub.call(publish(2, "t", "1"));
+  EXPECT_EQ(good.code, ErrorCode::Ok);
+  EXPECT_TRUE(good.changed);
+}
+
+TEST(HubCore, ManualClockMovesOnlyWithAdvance) {
+  HubOptions options;
+  options.manualClock = true;
+  options.store.ttl = {{"**", 1000}};
+  Harness hub(options);
+  hub.call(publish(1, "t", "1"));
+  Request advance;
+  advance.id = 2;
+  advance.kind = RequestKind::Advance;
+  advance.ms = 999;
+  hub.call(advance);
+  EXPECT_NE(hub.core().get("t"), nullptr);
+  advance.id = 3;
+  advance.ms = 1;
+  hub.call(advance);
+  EXPECT_EQ(hub.core().get("t"), nullptr);
+}
+
+TEST(HubCore, RealClockSweepsTtl) {
+  HubOptions options;
+  options.sweepIntervalMs = 5;
+  options.store.ttl = {{"**", 20}};
+  Harness hub(options);
+  hub.call(publish(1, "t", "1"));
+  for (int i = 0; i < 400 && hub.core().get("t") != nullptr; ++i) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(5));
+  }
+  EXPECT_EQ(hub.core().get("t"), nullptr);
+}
+
+TEST(HubCore, CloseAnswersThenStops) {
+  Harness hub({});
+  hub.core().submit(publish(1, "t", "1"));
+  Request close;
+  close.id = 2;
+  close.kind = RequestKind::Close;
+  EXPECT_EQ(hub.call(close).code, ErrorCode::Ok);
+  hub.core().stop();
+  hub.core().stop();  // idempotent
+  EXPECT_EQ(hub.core().get("t")->json, "1");
+}
+
+TEST(HubCore, StopWithWorkQueuedDoesNotHang) {
+  for (int round = 0; round < 20; ++round) {
+    HubCore core({}, [] {});
+    for (std::uint32_t i = 0; i < 1000; ++i) core.submit(publish(i, "t" + std::to_string(i % 7), "[1,2,3]"));
+    core.stop();
+  }
+}
+
+}  // namespace
+}  // namespace deltacast

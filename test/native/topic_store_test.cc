@@ -1,0 +1,218 @@
+#include "deltacast/topic_store.h"
+
+#include <gtest/gtest.h>
+
+#include <string>
+
+namespace deltacast {
+namespace {
+
+StoreOptions smallHistory() {
+  StoreOptions options;
+  options.historyCount = 3;
+  return options;
+}
+
+TEST(TopicStore, PublishCreatesThenDiffs) {
+  TopicStore store({});
+  ChangeResult first = store.publishJson("prices", R"({"a":1,"b":[1,2]})", "", 0);
+  ASSERT_TRUE(first.status.isOk());
+  EXPECT_TRUE(first.changed);
+  EXPECT_TRUE(first.created);
+  EXPECT_EQ(first.version, 1u);
+  EXPECT_EQ(first.epoch.size(), 12u);
+
+  ChangeResult second = store.publishJson("prices", R"({"a":2,"b":[1,2]})", "", 1);
+  ASSERT_TRUE(second.status.isOk());
+  EXPECT_TRUE(second.changed);
+  EXPECT_FALSE(second.created);
+  EXPECT_EQ(second.version, 2u);
+  EXPECT_EQ(second.epoch, first.epoch);
+  EXPECT_EQ(second.ops, R"([{"op":"replace","path":"/a","value":2}])");
+
+  auto snapshot = store.get("prices");
+  ASSERT_TRUE(snapshot);
+  EXPECT_EQ(snapshot->json, R"({"a":2,"b":[1,2]})");
+  EXPECT_EQ(snapshot->version, 2u);
+  EXPECT_EQ(store.get("other"), nullptr);
+}
+
+TEST(TopicStore, NoChangeBumpsNothing) {
+  TopicStore store({});
+  ASSERT_TRUE(store.publishJson("t", R"({"a":1})", "", 0).changed);
+  ChangeResult same = store.publishJson("t", "{ \"a\" : 1 }", "", 1);
+  EXPECT_TRUE(same.status.isOk());
+  EXPECT_FALSE(same.changed);
+  EXPECT_EQ(same.version, 1u);
+  EXPECT_EQ(store.stats().unchanged, 1u);
+}
+
+TEST(TopicStore, StoresCompactText) {
+  TopicStore store({});
+  ASSERT_TRUE(store.publishJson("t", "{ \"a\" : [ 1 , 2 ] }", "", 0).changed);
+  EXPECT_EQ(store.get("t")->json, R"({"a":[1,2]})");
+}
+
+TEST(TopicStore, BadInputLosesNothing) {
+  TopicStore store({});
+  ASSERT_TRUE(store.publishJson("t", R"({"a":1})", "", 0).changed);
+  EXPECT_EQ(store.publishJson("t", R"({"a":)", "", 1).status.code(), ErrorCode::InvalidJson);
+  EXPECT_EQ(store.patch("t", R"([{"op":"remove","path":"/zzz"}])", "", 1).status.code(), ErrorCode::PathNotFound);
+  EXPECT_EQ(store.patch("t", R"([{"op":"add","path":"/b","value":1},{"op":"test","path":"/a","value":9}])", "", 1)
+                .status.code(),
+            ErrorCode::PatchTestFailed);
+  EXPECT_EQ(store.upsert("t", "1", R"({"id":1})", "", 1).status.code(), ErrorCode::NotKeyedArray);
+  EXPECT_EQ(store.publishJson("", "1", "", 1).status.code(), ErrorCode::InvalidTopic);
+  EXPECT_EQ(store.publishJson(std::string(300, 'x'), "1", "", 1).status.code(), ErrorCode::InvalidTopic);
+  EXPECT_EQ(store.publishJson("a\nb", "1", "", 1).status.code(), ErrorCode::InvalidTopic);
+  EXPECT_EQ(store.publishJson("a\xC3", "1", "", 1).status.code(), ErrorCode::InvalidTopic);
+  auto snapshot = store.get("t");
+  EXPECT_EQ(snapshot->json, R"({"a":1})");
+  EXPECT_EQ(snapshot->version, 1u);
+  EXPECT_EQ(store.stats().rejected, 8u);
+  EXPECT_TRUE(store.publishJson("t", R"({"a":3})", "", 2).changed);  // still serving
+}
+
+TEST(TopicStore, PatchAppliesOperations) {
+  TopicStore store({});
+  ASSERT_TRUE(store.publishJson("t", R"({"list":[1,2]})", "", 0).changed);
+  ChangeResult result = store.patch("t", R"([{"op":"add","path":"/list/-","value":3}])", "", 1);
+  ASSERT_TRUE(result.status.isOk()) << result.status.message();
+  EXPECT_EQ(result.version, 2u);
+  EXPECT_EQ(store.get("t")->json, R"({"list":[1,2,3]})");
+  // A missing topic is null: replacing the root creates it.
+  ChangeResult created = store.patch("new", R"([{"op":"replace","path":"","value":{"x":1}}])", "", 1);
+  ASSERT_TRUE(created.status.isOk()) << created.status.message();
+  EXPECT_TRUE(created.created);
+  EXPECT_EQ(store.get("new")->json, R"({"x":1})");
+}
+
+TEST(TopicStore, UpsertAndRemoveRows) {
+  TopicStore store({});
+  ASSERT_TRUE(store.upsert("rows", "\"a\"", R"({"id":"a","v":1})", "", 0).created);
+  ASSERT_TRUE(store.upsert("rows", "\"b\"", R"({"id":"b","v":2})", "", 0).changed);
+  ASSERT_TRUE(store.upsert("rows", "\"c\"", R"({ "id" : "c", "v" : 3 })", "", 0).changed);
+  EXPECT_EQ(store.get("rows")->json, R"([{"id":"a","v":1},{"id":"b","v":2},{"id":"c","v":3}])");
+  ChangeResult replaced = store.upsert("rows", "\"b\"", R"({"id":"b","v":20})", "", 0);
+  EXPECT_EQ(replaced.ops, R"([{"op":"replace","path":"/1/v","value":20}])");
+  EXPECT_FALSE(store.upsert("rows", "\"b\"", R"({"id":"b","v":20})", "", 0).changed);
+  EXPECT_EQ(store.remove("rows", "\"b\"", "", 0).ops, R"([{"op":"remove","path":"/1"}])");
+  EXPECT_EQ(store.get("rows")->json, R"([{"id":"a","v":1},{"id":"c","v":3}])");
+  EXPECT_TRUE(store.remove("rows", "\"c\"", "", 0).changed);  // the last row
+  EXPECT_EQ(store.get("rows")->json, R"([{"id":"a","v":1}])");
+  EXPECT_FALSE(store.remove("rows", "\"zzz\"", "", 0).changed);
+  EXPECT_TRUE(store.remove("rows", "\"a\"", "", 0).changed);  // the only row
+  EXPECT_EQ(store.get("rows")->json, "[]");
+  EXPECT_TRUE(store.upsert("rows", "7", R"({"id":7})", "", 0).changed);  // into an empty array
+  EXPECT_EQ(store.get("rows")->json, R"([{"id":7}])");
+  EXPECT_EQ(store.upsert("rows", "8", R"({"id":9})", "", 0).status.code(), ErrorCode::InvalidArgument);
+  EXPECT_EQ(store.upsert("rows", "8", R"([8])", "", 0).status.code(), ErrorCode::InvalidArgument);
+  ASSERT_TRUE(store.publishJson("mixed", R"([{"id":1},2])", "", 0).changed);
+  EXPECT_EQ(store.upsert("mixed", "1", R"({"id":1,"x":1})", "", 0).status.code(), ErrorCode::NotKeyedArray);
+}
+
+TEST(TopicStore, HistoryRingIsBounded) {
+  TopicStore store(smallHistory());
+  for (int i = 0; i < 10; ++i) {
+    ASSERT_TRUE(store.publishJson("t", "{\"v\":" + std::to_string(i) + "}", "", i).changed);
+  }
+  EXPECT_EQ(store.get("t")->version, 10u);
+  auto steps = store.historySince("t", 7);
+  ASSERT_EQ(steps.size(), 3u);
+  EXPECT_EQ(steps[0]->from, 7u);
+  EXPECT_EQ(steps[2]->to, 10u);
+  EXPECT_TRUE(store.historySince("t", 6).empty());   // fell out of the ring
+  EXPECT_TRUE(store.historySince("t", 10).empty());  // already current
+}
+
+TEST(TopicStore, HistoryRingIsBoundedByBytes) {
+  StoreOptions options;
+  options.historyBytes = 100;
+  TopicStore store(options);
+  for (int i = 0; i < 10; ++i) store.publishJson("t", "{\"v\":" + std::to_string(i) + "}", "", i);
+  EXPECT_LE(store.stats().historyBytes, 100u);
+  EXPECT_GT(store.stats().historyBytes, 0u);
+}
+
+TEST(TopicStore, DeduplicatesWithinTheWindow) {
+  StoreOptions options;
+  options.dedupWindowMs = 1000;
+  options.dedupCount = 2;
+  TopicStore store(options);
+  EXPECT_TRUE(store.publishJson("t", "1", "e1", 0).changed);
+  ChangeResult again = store.publishJson("t", "2", "e1", 10);
+  EXPECT_FALSE(again.changed);
+  EXPECT_TRUE(again.duplicate);
+  EXPECT_EQ(store.get("t")->json, "1");
+  // A rejected change is not remembered: the producer may retry it fixed.
+  EXPECT_FALSE(store.publishJson("t", "{", "e2", 20).status.isOk());
+  EXPECT_TRUE(store.publishJson("t", "3", "e2", 30).changed);
+  // Out of the time window.
+  EXPECT_TRUE(store.publishJson("t", "4", "e1", 1000).changed);
+  // Out of the count window: e1 (again), e3, e4 push e2 out.
+  store.publishJson("t", "5", "e3", 1001);
+  EXPECT_TRUE(store.publishJson("t", "6", "e2", 1002).changed);
+  EXPECT_EQ(store.stats().duplicates, 1u);
+}
+
+TEST(TopicStore, TtlPerPattern) {
+  StoreOptions options;
+  options.ttl = {{"tmp/*", 100}, {"**", 0}};
+  TopicStore store(options);
+  store.publishJson("tmp/a", "1", "", 0);
+  store.publishJson("tmp/b", "1", "", 0);
+  store.publishJson("keep", "1", "", 0);
+  store.advance(50);
+  store.publishJson("tmp/b", "1", "", 60);  // unchanged, but refreshes the TTL
+  store.advance(100);
+  EXPECT_EQ(store.get("tmp/a"), nullptr);
+  EXPECT_NE(store.get("tmp/b"), nullptr);
+  store.advance(160);
+  EXPECT_EQ(store.get("tmp/b"), nullptr);
+  EXPECT_NE(store.get("keep"), nullptr);
+  EXPECT_EQ(store.stats().expirations, 2u);
+  // The next change after expiry starts a new epoch.
+  const std::string epoch = store.get("keep")->epoch;
+  ChangeResult again = store.publishJson("tmp/a", "2", "", 200);
+  EXPECT_TRUE(again.created);
+  EXPECT_EQ(again.version, 1u);
+  EXPECT_NE(again.epoch, epoch);
+}
+
+TEST(TopicStore, MemoryBudgetEvictsLeastRecentlyUsed) {
+  StoreOptions options;
+  options.memoryBudget = 4000;
+  TopicStore store(options);
+  const std::string value = "\"" + std::string(500, 'x') + "\"";
+  for (int i = 0; i < 10; ++i) store.publishJson("t" + std::to_string(i), value, "", i);
+  const StoreStats stats = store.stats();
+  EXPECT_LE(stats.bytes, 4000u);
+  EXPECT_GT(stats.evictions, 0u);
+  EXPECT_EQ(stats.topics + stats.evictions, 10u);
+  EXPECT_EQ(store.get("t0"), nullptr);  // the oldest went first
+  EXPECT_NE(store.get("t9"), nullptr);
+  // One value over the whole budget is refused, and evicts nothing.
+  const std::uint64_t before = store.stats().evictions;
+  ChangeResult huge = store.publishJson("huge", "\"" + std::string(5000, 'y') + "\"", "", 20);
+  EXPECT_EQ(huge.status.code(), ErrorCode::TooLarge);
+  EXPECT_EQ(store.stats().evictions, before);
+  // An evicted topic comes back with a new epoch.
+  ChangeResult back = store.publishJson("t0", value, "", 30);
+  EXPECT_TRUE(back.created);
+}
+
+TEST(TopicStore, EraseAndStats) {
+  TopicStore store({});
+  store.publishJson("a", "[1]", "", 0);
+  store.publishJson("b", "[2]", "", 0);
+  EXPECT_EQ(store.stats().topics, 2u);
+  EXPECT_TRUE(store.erase("a"));
+  EXPECT_FALSE(store.erase("a"));
+  EXPECT_EQ(store.stats().topics, 1u);
+  EXPECT_EQ(store.get("a"), nullptr);
+  EXPECT_TRUE(store.erase("b"));
+  EXPECT_EQ(store.stats().bytes, 0u);
+}
+
+}  // namespace
+}  // namespace deltacast
