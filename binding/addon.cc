@@ -11,6 +11,7 @@
 
 #include "deltacast/json_diff.h"
 #include "deltacast/json_patch.h"
+#include "hub.h"
 
 namespace {
 
@@ -62,8 +63,8 @@ class DeltacastAddon : public Napi::Addon<DeltacastAddon> {
     DefineAddon(exports, {
                              InstanceMethod("diffJson", &DeltacastAddon::DiffJson),
                              InstanceMethod("applyPatchJson", &DeltacastAddon::ApplyPatchJson),
+                             InstanceValue("NativeHub", deltacast_binding::NativeHub::Init(env)),
                          });
-    (void)env;
   }
 
  private:

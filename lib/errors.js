@@ -29,6 +29,9 @@ const codes = Object.freeze({
   PATCH_TEST_FAILED: 'DELTACAST_PATCH_TEST_FAILED',
   TOO_LARGE: 'DELTACAST_TOO_LARGE',
   TOO_DEEP: 'DELTACAST_TOO_DEEP',
+  INVALID_TOPIC: 'DELTACAST_INVALID_TOPIC',
+  NOT_KEYED_ARRAY: 'DELTACAST_NOT_KEYED_ARRAY',
+  CLOSED: 'DELTACAST_CLOSED',
 });
 
 /** Turns an error thrown by the addon (a plain Error with a DELTACAST_ code) into a DeltacastError. */

@@ -3,6 +3,7 @@
 const native = require('./native');
 const { applyPatch, jsonEqual } = require('./apply_patch');
 const { DeltacastError, codes } = require('./errors');
+const { createHub } = require('./hub');
 
 /** Serializes a value for the core; a value JSON cannot carry is a DELTACAST_INVALID_VALUE. */
 function toJsonText(value, what) {
@@ -78,6 +79,7 @@ function applyPatchJson(doc, ops) {
 }
 
 module.exports = {
+  createHub,
   diff,
   diffJson,
   applyPatch,

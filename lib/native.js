@@ -41,4 +41,5 @@ function call(fn, ...args) {
 module.exports = {
   diffJson: (a, b, arrayKey) => call(addon.diffJson, a, b, arrayKey),
   applyPatchJson: (doc, ops) => call(addon.applyPatchJson, doc, ops),
+  NativeHub: addon.NativeHub,
 };

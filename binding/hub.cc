@@ -1,0 +1,274 @@
+#include "hub.h"
+
+#include <string>
+
+#include "deltacast/json_patch.h"
+
+namespace deltacast_binding {
+
+namespace {
+
+Napi::Error makeError(Napi::Env env, const char* code, const std::string& message) {
+  Napi::Error error = Napi::Error::New(env, message);
+  error.Set("code", Napi::String::New(env, code));
+  return error;
+}
+
+// Bytes of a string (UTF-8) or a Uint8Array, copied: the core thread owns its
+// copy, and the caller may reuse its buffer as soon as the call returns.
+std::string bytesOf(const Napi::Value& value, const char* what) {
+  if (value.IsString()) return value.As<Napi::String>().Utf8Value();
+  if (value.IsTypedArray() && value.As<Napi::TypedArray>().TypedArrayType() == napi_uint8_array) {
+    const auto bytes = value.As<Napi::Uint8Array>();
+    return std::string(reinterpret_cast<const char*>(bytes.Data()), bytes.ByteLength());
+  }
+  throw makeError(value.Env(), "DELTACAST_INVALID_ARGUMENT", std::string(what) + " must be a string or a Uint8Array");
+}
+
+std::string stringOr(const Napi::Value& value, std::string fallback = {}) {
+  return value.IsString() ? value.As<Napi::String>().Utf8Value() : std::move(fallback);
+}
+
+std::uint64_t uintField(const rapidjson::Value& object, const char* name, std::uint64_t fallback) {
+  const auto it = object.FindMember(name);
+  return it != object.MemberEnd() && it->value.IsUint64() ? it->value.GetUint64() : fallback;
+}
+
+// Options arrive as one JSON text, already validated by lib/hub.js.
+deltacast::HubOptions parseOptions(Napi::Env env, const std::string& json) {
+  rapidjson::Document doc;
+  if (const deltacast::Status s = deltacast::parseDocument(json, doc); !s || !doc.IsObject()) {
+    throw makeError(env, "DELTACAST_INVALID_ARGUMENT", "hub options must be a JSON object");
+  }
+  deltacast::HubOptions options;
+  const auto clock = doc.FindMember("clock");
+  options.manualClock =
+      clock != doc.MemberEnd() && clock->value.IsString() && std::string(clock->value.GetString()) == "manual";
+  options.sweepIntervalMs = static_cast<std::int64_t>(uintField(doc, "sweepIntervalMs", 1000));
+  deltacast::StoreOptions& store = options.store;
+  const auto key = doc.FindMember("arrayKey");
+  if (key != doc.MemberEnd() && key->value.IsString()) store.arrayKey = key->value.GetString();
+  if (key != doc.MemberEnd() && key->value.IsFalse()) store.arrayKey.clear();
+  store.limits.maxBytes = uintField(doc, "maxValueBytes", store.limits.maxBytes);
+  store.limits.maxDepth = static_cast<std::uint32_t>(uintField(doc, "maxDepth", store.limits.maxDepth));
+  store.maxTopicLength = uintField(doc, "maxTopicLength", store.maxTopicLength);
+  store.memoryBudget = uintField(doc, "memoryBytes", store.memoryBudget);
+  store.historyCount = uintField(doc, "historyCount", store.historyCount);
+  store.historyBytes = uintField(doc, "historyBytes", store.historyBytes);
+  store.dedupCount = uintField(doc, "dedupCount", store.dedupCount);
+  store.dedupWindowMs = static_cast<std::int64_t>(uintField(doc, "dedupWindowMs", store.dedupWindowMs));
+  const auto ttl = doc.FindMember("ttl");
+  if (ttl != doc.MemberEnd() && ttl->value.IsArray()) {
+    for (const auto& rule : ttl->value.GetArray()) {
+      if (!rule.IsObject() || !rule.HasMember("pattern") || !rule["pattern"].IsString()) continue;
+      store.ttl.push_back({rule["pattern"].GetString(), static_cast<std::int64_t>(uintField(rule, "ms", 0))});
+    }
+  }
+  return options;
+}
+
+}  // namespace
+
+Napi::Function NativeHub::Init(Napi::Env env) {
+  return DefineClass(env, "NativeHub",
+                     {
+                         InstanceMethod("publishJson", &NativeHub::PublishJson),
+                         InstanceMethod("patch", &NativeHub::Patch),
+                         InstanceMethod("upsert", &NativeHub::Upsert),
+                         InstanceMethod("remove", &NativeHub::Remove),
+                         InstanceMethod("delete", &NativeHub::Delete),
+                         InstanceMethod("advance", &NativeHub::Advance),
+                         InstanceMethod("close", &NativeHub::Close),
+                         InstanceMethod("takeCompletions", &NativeHub::TakeCompletions),
+                         InstanceMethod("get", &NativeHub::Get),
+                         InstanceMethod("stats", &NativeHub::Stats),
+                         InstanceMethod("ref", &NativeHub::Ref),
+                         InstanceMethod("unref", &NativeHub::Unref),
+                         InstanceMethod("dispose", &NativeHub::Dispose),
+                     });
+}
+
+// new NativeHub(optionsJson, notify)
+NativeHub::NativeHub(const Napi::CallbackInfo& info) : Napi::ObjectWrap<NativeHub>(info), env_(info.Env()) {
+  Napi::Env env = info.Env();
+  if (!info[0].IsString() || !info[1].IsFunction()) {
+    throw makeError(env, "DELTACAST_INVALID_ARGUMENT", "NativeHub(optionsJson, notify)");
+  }
+  deltacast::HubOptions options = parseOptions(env, info[0].As<Napi::String>().Utf8Value());
+  notify_ = Napi::ThreadSafeFunction::New(env, info[1].As<Napi::Function>(), "deltacast hub", 0, 1);
+  notify_.Unref(env);  // idle: JS refs it while requests are pending
+  Napi::ThreadSafeFunction notify = notify_;
+  core_ = std::make_unique<deltacast::HubCore>(std::move(options), [notify]() mutable {
+    // Core thread. napi_closing after release is fine: nobody is listening.
+    notify.NonBlockingCall();
+  });
+  napi_add_env_cleanup_hook(env_, &NativeHub::cleanupHook, this);
+  cleanupHookAdded_ = true;
+}
+
+NativeHub::~NativeHub() { dispose(); }
+
+void NativeHub::cleanupHook(void* self) { static_cast<NativeHub*>(self)->dispose(); }
+
+void NativeHub::dispose() {
+  if (disposed_) return;
+  disposed_ = true;
+  core_->stop();
+  notify_.Release();
+  if (cleanupHookAdded_) {
+    napi_remove_env_cleanup_hook(env_, &NativeHub::cleanupHook, this);
+    cleanupHookAdded_ = false;
+  }
+}
+
+void NativeHub::submit(const Napi::CallbackInfo& info, deltacast::Request request) {
+  if (disposed_) throw makeError(info.Env(), "DELTACAST_CLOSED", "the hub is closed");
+  core_->submit(std::move(request));
+}
+
+// publishJson(id, topic, json, changeId?)
+Napi::Value NativeHub::PublishJson(const Napi::CallbackInfo& info) {
+  deltacast::Request request;
+  request.id = info[0].As<Napi::Number>().Uint32Value();
+  request.kind = deltacast::RequestKind::PublishJson;
+  request.topic = stringOr(info[1]);
+  request.payload = bytesOf(info[2], "the JSON value");
+  request.changeId = stringOr(info[3]);
+  submit(info, std::move(request));
+  return info.Env().Undefined();
+}
+
+// patch(id, topic, opsJson, changeId?)
+Napi::Value NativeHub::Patch(const Napi::CallbackInfo& info) {
+  deltacast::Request request;
+  request.id = info[0].As<Napi::Number>().Uint32Value();
+  request.kind = deltacast::RequestKind::Patch;
+  request.topic = stringOr(info[1]);
+  request.payload = bytesOf(info[2], "the patch");
+  request.changeId = stringOr(info[3]);
+  submit(info, std::move(request));
+  return info.Env().Undefined();
+}
+
+// upsert(id, topic, keyJson, rowJson, changeId?)
+Napi::Value NativeHub::Upsert(const Napi::CallbackInfo& info) {
+  deltacast::Request request;
+  request.id = info[0].As<Napi::Number>().Uint32Value();
+  request.kind = deltacast::RequestKind::Upsert;
+  request.topic = stringOr(info[1]);
+  request.key = stringOr(info[2]);
+  request.payload = bytesOf(info[3], "the row");
+  request.changeId = stringOr(info[4]);
+  submit(info, std::move(request));
+  return info.Env().Undefined();
+}
+
+// remove(id, topic, keyJson, changeId?)
+Napi::Value NativeHub::Remove(const Napi::CallbackInfo& info) {
+  deltacast::Request request;
+  request.id = info[0].As<Napi::Number>().Uint32Value();
+  request.kind = deltacast::RequestKind::Remove;
+  request.topic = stringOr(info[1]);
+  request.key = stringOr(info[2]);
+  request.changeId = stringOr(info[3]);
+  submit(info, std::move(request));
+  return info.Env().Undefined();
+}
+
+// delete(id, topic)
+Napi::Value NativeHub::Delete(const Napi::CallbackInfo& info) {
+  deltacast::Request request;
+  request.id = info[0].As<Napi::Number>().Uint32Value();
+  request.kind = deltacast::RequestKind::Delete;
+  request.topic = stringOr(info[1]);
+  submit(info, std::move(request));
+  return info.Env().Undefined();
+}
+
+// advance(id, ms)
+Napi::Value NativeHub::Advance(const Napi::CallbackInfo& info) {
+  deltacast::Request request;
+  request.id = info[0].As<Napi::Number>().Uint32Value();
+  request.kind = deltacast::RequestKind::Advance;
+  request.ms = info[1].As<Napi::Number>().Int64Value();
+  submit(info, std::move(request));
+  return info.Env().Undefined();
+}
+
+// close(id): answered once every earlier request has run; then dispose().
+Napi::Value NativeHub::Close(const Napi::CallbackInfo& info) {
+  deltacast::Request request;
+  request.id = info[0].As<Napi::Number>().Uint32Value();
+  request.kind = deltacast::RequestKind::Close;
+  submit(info, std::move(request));
+  return info.Env().Undefined();
+}
+
+// takeCompletions() -> flat array, five slots per completion:
+// [id, code ('' when ok), flags (1 changed, 2 duplicate, 4 found), version, epoch or message, ...]
+Napi::Value NativeHub::TakeCompletions(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  if (disposed_) return Napi::Array::New(env, 0);
+  std::vector<deltacast::Completion> completions = core_->takeCompletions();
+  Napi::Array out = Napi::Array::New(env, completions.size() * 5);
+  std::uint32_t slot = 0;
+  for (const deltacast::Completion& c : completions) {
+    const bool ok = c.code == deltacast::ErrorCode::Ok;
+    out.Set(slot++, Napi::Number::New(env, c.id));
+    out.Set(slot++, Napi::String::New(env, ok ? "" : deltacast::errorCodeName(c.code)));
+    out.Set(slot++, Napi::Number::New(env, (c.changed ? 1 : 0) | (c.duplicate ? 2 : 0) | (c.found ? 4 : 0)));
+    out.Set(slot++, Napi::Number::New(env, static_cast<double>(c.version)));
+    out.Set(slot++, Napi::String::New(env, ok ? c.epoch : c.message));
+  }
+  return out;
+}
+
+// get(topic) -> undefined | [json, version, epoch]
+Napi::Value NativeHub::Get(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  if (disposed_) return env.Undefined();
+  const auto snapshot = core_->get(stringOr(info[0]));
+  if (!snapshot) return env.Undefined();
+  Napi::Array out = Napi::Array::New(env, 3);
+  out.Set(0u, Napi::String::New(env, snapshot->json));
+  out.Set(1u, Napi::Number::New(env, static_cast<double>(snapshot->version)));
+  out.Set(2u, Napi::String::New(env, snapshot->epoch));
+  return out;
+}
+
+Napi::Value NativeHub::Stats(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  const deltacast::StoreStats s = core_->stats();
+  Napi::Object out = Napi::Object::New(env);
+  auto set = [&](const char* name, std::uint64_t value) {
+    out.Set(name, Napi::Number::New(env, static_cast<double>(value)));
+  };
+  set("topics", s.topics);
+  set("bytes", s.bytes);
+  set("memoryBudget", s.memoryBudget);
+  set("changes", s.changes);
+  set("unchanged", s.unchanged);
+  set("duplicates", s.duplicates);
+  set("rejected", s.rejected);
+  set("evictions", s.evictions);
+  set("expirations", s.expirations);
+  set("historyBytes", s.historyBytes);
+  return out;
+}
+
+Napi::Value NativeHub::Ref(const Napi::CallbackInfo& info) {
+  if (!disposed_) notify_.Ref(info.Env());
+  return info.Env().Undefined();
+}
+
+Napi::Value NativeHub::Unref(const Napi::CallbackInfo& info) {
+  if (!disposed_) notify_.Unref(info.Env());
+  return info.Env().Undefined();
+}
+
+Napi::Value NativeHub::Dispose(const Napi::CallbackInfo& info) {
+  dispose();
+  return info.Env().Undefined();
+}
+
+}  // namespace deltacast_binding

@@ -1,0 +1,363 @@
+'use strict';
+// createHub(): the topic store, on the core's own thread.
+//
+// The JS side only validates arguments, serializes what needs serializing
+// (once) and hands it over; every call returns a promise settled when the core
+// has handled it. The core answers in batches through one thread-safe
+// function: `drain` takes every completion at once.
+
+const native = require('./native');
+const { DeltacastError, codes } = require('./errors');
+
+const DEFAULTS = Object.freeze({
+  clock: 'real',
+  arrayKey: 'id',
+  limits: Object.freeze({ maxValueBytes: 64 * 1024 * 1024, maxDepth: 512, maxTopicLength: 256 }),
+  memory: Object.freeze({ maxBytes: 256 * 1024 * 1024 }),
+  history: Object.freeze({ maxCount: 32, maxBytes: 256 * 1024 }),
+  dedup: Object.freeze({ maxCount: 10000, windowMs: 60000 }),
+  sweepIntervalMs: 1000,
+});
+
+const FLAG_CHANGED = 1;
+const FLAG_FOUND = 4;
+
+function invalid(message) {
+  return new DeltacastError(codes.INVALID_ARGUMENT, message);
+}
+
+function checkKeys(object, allowed, where) {
+  for (const key of Object.keys(object)) {
+    if (!allowed.includes(key)) throw invalid(`unknown option ${where}${key} (expected one of: ${allowed.join(', ')})`);
+  }
+}
+
+function count(value, where, { min = 0, max = Number.MAX_SAFE_INTEGER } = {}) {
+  if (!Number.isInteger(value) || value < min || value > max) {
+    throw invalid(`${where} must be an integer from ${min} to ${max}, got ${String(value)}`);
+  }
+  return value;
+}
+
+function section(options, name, fields) {
+  const given = options[name];
+  if (given === undefined) return { ...DEFAULTS[name] };
+  if (given === null || typeof given !== 'object') throw invalid(`${name} must be an object`);
+  checkKeys(given, Object.keys(DEFAULTS[name]), `${name}.`);
+  const out = { ...DEFAULTS[name] };
+  for (const [field, bounds] of Object.entries(fields)) {
+    if (given[field] !== undefined) out[field] = count(given[field], `${name}.${field}`, bounds);
+  }
+  return out;
+}
+
+/** Validates createHub options and flattens them into what the core reads. */
+function normalizeOptions(options = {}) {
+  if (options === null || typeof options !== 'object') throw invalid('createHub options must be an object');
+  checkKeys(options, ['clock', 'arrayKey', 'limits', 'memory', 'history', 'dedup', 'ttl', 'sweepIntervalMs'], '');
+  const clock = options.clock ?? DEFAULTS.clock;
+  if (clock !== 'real' && clock !== 'manual') throw invalid(`clock must be 'real' or 'manual', got ${String(clock)}`);
+  const arrayKey = options.arrayKey ?? DEFAULTS.arrayKey;
+  if (arrayKey !== false && (typeof arrayKey !== 'string' || arrayKey === '')) {
+    throw invalid('arrayKey must be a non-empty string or false');
+  }
+  const limits = section(options, 'limits', {
+    maxValueBytes: { min: 1, max: 0xfffffffe },
+    maxDepth: { min: 1, max: 4096 },
+    maxTopicLength: { min: 1, max: 65536 },
+  });
+  const memory = section(options, 'memory', { maxBytes: { min: 0 } });
+  const history = section(options, 'history', { maxCount: { min: 0 }, maxBytes: { min: 0 } });
+  const dedup = section(options, 'dedup', { maxCount: { min: 0 }, windowMs: { min: 0 } });
+  const ttl = [];
+  if (options.ttl !== undefined) {
+    if (options.ttl === null || typeof options.ttl !== 'object' || Array.isArray(options.ttl)) {
+      throw invalid("ttl must be an object of topic pattern -> milliseconds, e.g. { 'tmp/*': 60000 }");
+    }
+    for (const [pattern, ms] of Object.entries(options.ttl)) {
+      ttl.push({ pattern, ms: count(ms, `ttl['${pattern}']`, { min: 1 }) });
+    }
+  }
+  const sweepIntervalMs = count(options.sweepIntervalMs ?? DEFAULTS.sweepIntervalMs, 'sweepIntervalMs', { min: 1 });
+  return {
+    clock,
+    arrayKey,
+    limits,
+    memory,
+    history,
+    dedup,
+    ttl,
+    sweepIntervalMs,
+    // what the binding reads
+    core: {
+      clock,
+      arrayKey,
+      maxValueBytes: limits.maxValueBytes,
+      maxDepth: limits.maxDepth,
+      maxTopicLength: limits.maxTopicLength,
+      memoryBytes: memory.maxBytes,
+      historyCount: history.maxCount,
+      historyBytes: history.maxBytes,
+      dedupCount: dedup.maxCount,
+      dedupWindowMs: dedup.windowMs,
+      ttl,
+      sweepIntervalMs,
+    },
+  };
+}
+
+function toJsonText(value, what) {
+  let text;
+  try {
+    text = JSON.stringify(value);
+  } catch (err) {
+    throw new DeltacastError(codes.INVALID_VALUE, `${what} cannot be represented as JSON: ${err.message}`);
+  }
+  if (text === undefined) {
+    throw new DeltacastError(codes.INVALID_VALUE, `${what} cannot be represented as JSON: it is ${typeof value}`);
+  }
+  return text;
+}
+
+function checkTopic(topic) {
+  if (typeof topic !== 'string') {
+    throw new DeltacastError(codes.INVALID_TOPIC, `a topic must be a string, got ${typeof topic}`);
+  }
+}
+
+function changeIdOf(opts) {
+  if (opts === undefined || opts === null) return '';
+  if (typeof opts !== 'object') throw invalid('publish options must be an object');
+  if (opts.id === undefined) return '';
+  if (typeof opts.id !== 'string' || opts.id === '') throw invalid('options.id must be a non-empty string');
+  return opts.id;
+}
+
+function checkRowId(id) {
+  if (typeof id === 'string' || (typeof id === 'number' && Number.isFinite(id))) return id;
+  throw invalid(`a row id must be a string or a finite number, got ${typeof id === 'number' ? id : typeof id}`);
+}
+
+// Hubs still open, closed on process exit (which skips environment cleanup
+// hooks in the main thread): a hub's core thread must not outlive the process.
+const liveHubs = new Set();
+const forget = new FinalizationRegistry((ref) => liveHubs.delete(ref));
+let exitHookInstalled = false;
+function installExitHook() {
+  if (exitHookInstalled) return;
+  exitHookInstalled = true;
+  process.on('exit', () => {
+    for (const ref of liveHubs) ref.deref()?._dispose();
+  });
+}
+
+class Hub {
+  #native;
+  #options;
+  #pending = new Map();
+  #nextId = 1;
+  #closing = null;
+  #ref;
+
+  constructor(options) {
+    this.#options = normalizeOptions(options);
+    // The thread-safe function holds its callback for the hub's whole life;
+    // through a WeakRef it does not keep the hub itself alive, so an
+    // unreferenced hub is collected and its core thread stopped.
+    const weak = new WeakRef(this);
+    this.#native = new native.NativeHub(JSON.stringify(this.#options.core), () => weak.deref()?._drain());
+    this.#ref = new WeakRef(this);
+    liveHubs.add(this.#ref);
+    forget.register(this, this.#ref, this.#ref);
+    installExitHook();
+  }
+
+  /** The options in effect, defaults filled in. */
+  get options() {
+    const { core: _core, ...options } = this.#options;
+    return options;
+  }
+
+  // ---- changes -------------------------------------------------------------------
+
+  publish(topic, value, opts) {
+    return this.#change(() => {
+      checkTopic(topic);
+      const changeId = changeIdOf(opts);
+      const text = toJsonText(value, 'the value');
+      return (id) => this.#native.publishJson(id, topic, text, changeId);
+    });
+  }
+
+  publishJson(topic, json, opts) {
+    return this.#change(() => {
+      checkTopic(topic);
+      const changeId = changeIdOf(opts);
+      if (typeof json !== 'string' && !(json instanceof Uint8Array)) {
+        throw invalid('publishJson takes JSON text: a string or a Uint8Array');
+      }
+      return (id) => this.#native.publishJson(id, topic, json, changeId);
+    });
+  }
+
+  patch(topic, ops, opts) {
+    return this.#change(() => {
+      checkTopic(topic);
+      const changeId = changeIdOf(opts);
+      if (!Array.isArray(ops)) {
+        throw new DeltacastError(codes.INVALID_PATCH, 'a patch must be an array of operations');
+      }
+      const text = toJsonText(ops, 'the patch');
+      return (id) => this.#native.patch(id, topic, text, changeId);
+    });
+  }
+
+  upsert(topic, rowId, row, opts) {
+    return this.#change(() => {
+      checkTopic(topic);
+      const changeId = changeIdOf(opts);
+      checkRowId(rowId);
+      const key = this.#options.arrayKey;
+      if (key === false) throw invalid('upsert needs rows keyed by arrayKey, which is false on this hub');
+      if (row === null || typeof row !== 'object' || Array.isArray(row)) {
+        throw invalid('a row must be a plain object');
+      }
+      let text;
+      if (row[key] === undefined) {
+        text = toJsonText({ [key]: rowId, ...row }, 'the row');
+      } else if (row[key] !== rowId) {
+        throw invalid(`the row's ${key} (${JSON.stringify(row[key])}) differs from the id given (${JSON.stringify(rowId)})`);
+      } else {
+        text = toJsonText(row, 'the row');
+      }
+      return (id) => this.#native.upsert(id, topic, JSON.stringify(rowId), text, changeId);
+    });
+  }
+
+  remove(topic, rowId, opts) {
+    return this.#change(() => {
+      checkTopic(topic);
+      const changeId = changeIdOf(opts);
+      checkRowId(rowId);
+      return (id) => this.#native.remove(id, topic, JSON.stringify(rowId), changeId);
+    });
+  }
+
+  delete(topic) {
+    return this.#request(() => {
+      checkTopic(topic);
+      return (id) => this.#native.delete(id, topic);
+    }, (flags) => (flags & FLAG_FOUND) !== 0);
+  }
+
+  // ---- reading -------------------------------------------------------------------
+
+  /** The current value of a topic: { epoch, version, data }, or undefined. Synchronous. */
+  get(topic) {
+    checkTopic(topic);
+    if (this.#closing) return undefined;
+    const entry = this.#native.get(topic);
+    if (entry === undefined) return undefined;
+    return { epoch: entry[2], version: entry[1], data: JSON.parse(entry[0]) };
+  }
+
+  /** get() as JSON text, for callers that pass it on unparsed (SSR, HTTP). */
+  getJson(topic) {
+    checkTopic(topic);
+    if (this.#closing) return undefined;
+    const entry = this.#native.get(topic);
+    if (entry === undefined) return undefined;
+    return { epoch: entry[2], version: entry[1], json: entry[0] };
+  }
+
+  stats() {
+    const stats = this.#native.stats();
+    stats.pending = this.#pending.size;
+    stats.closed = this.#closing !== null;
+    return stats;
+  }
+
+  // ---- time and lifecycle --------------------------------------------------------
+
+  /** Manual clock only: moves time by `ms`; resolves once everything that fell due has run. */
+  advance(ms) {
+    return this.#request(() => {
+      if (this.#options.clock !== 'manual') throw invalid("advance() needs a hub created with clock: 'manual'");
+      count(ms, 'ms');
+      return (id) => this.#native.advance(id, ms);
+    }, () => undefined);
+  }
+
+  /** Stops the core thread once every earlier call has been answered. Idempotent. */
+  close() {
+    if (this.#closing) return this.#closing;
+    const closed = this.#request(() => (id) => this.#native.close(id), () => undefined, true);
+    this.#closing = closed.then(() => this._dispose());
+    return this.#closing;
+  }
+
+  // ---- internals -----------------------------------------------------------------
+
+  #change(prepare) {
+    return this.#request(prepare, (flags, version, epoch) =>
+      (flags & FLAG_CHANGED) !== 0 ? { epoch, version } : null,
+    );
+  }
+
+  #request(prepare, settle, closing = false) {
+    if (this.#closing && !closing) {
+      return Promise.reject(new DeltacastError(codes.CLOSED, 'the hub is closed'));
+    }
+    let send;
+    try {
+      send = prepare();
+    } catch (err) {
+      return Promise.reject(err);
+    }
+    const id = this.#nextId;
+    this.#nextId = this.#nextId === 0xffffffff ? 1 : this.#nextId + 1;
+    return new Promise((resolve, reject) => {
+      if (this.#pending.size === 0) this.#native.ref();
+      this.#pending.set(id, { resolve, reject, settle });
+      try {
+        send(id);
+      } catch (err) {
+        this.#pending.delete(id);
+        if (this.#pending.size === 0) this.#native.unref();
+        reject(err.code?.startsWith('DELTACAST_') ? new DeltacastError(err.code, err.message) : err);
+      }
+    });
+  }
+
+  /** Called through the thread-safe function: settles every answered call. */
+  _drain() {
+    const out = this.#native.takeCompletions();
+    for (let i = 0; i < out.length; i += 5) {
+      const pending = this.#pending.get(out[i]);
+      if (pending === undefined) continue;
+      this.#pending.delete(out[i]);
+      const code = out[i + 1];
+      if (code !== '') pending.reject(new DeltacastError(code, out[i + 4]));
+      else pending.resolve(pending.settle(out[i + 2], out[i + 3], out[i + 4]));
+    }
+    if (this.#pending.size === 0) this.#native.unref();
+  }
+
+  /** Stops the core thread now (process exit, tests). Pending calls are rejected. */
+  _dispose() {
+    this.#closing ??= Promise.resolve();
+    this.#native.dispose();
+    liveHubs.delete(this.#ref);
+    forget.unregister(this.#ref);
+    for (const [, pending] of this.#pending) {
+      pending.reject(new DeltacastError(codes.CLOSED, 'the hub was closed before answering'));
+    }
+    this.#pending.clear();
+  }
+}
+
+function createHub(options) {
+  return new Hub(options);
+}
+
+module.exports = { createHub, Hub, normalizeOptions };
