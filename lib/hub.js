@@ -174,7 +174,8 @@ class Hub {
 
   /** The options in effect, defaults filled in. */
   get options() {
-    const { core: _core, ...options } = this.#options;
+    const options = { ...this.#options };
+    delete options.core;
     return options;
   }
 
