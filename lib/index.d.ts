@@ -11,6 +11,9 @@ export type DeltacastErrorCode =
   | 'DELTACAST_PATCH_TEST_FAILED'
   | 'DELTACAST_TOO_LARGE'
   | 'DELTACAST_TOO_DEEP'
+  | 'DELTACAST_INVALID_TOPIC'
+  | 'DELTACAST_NOT_KEYED_ARRAY'
+  | 'DELTACAST_CLOSED'
   | 'DELTACAST_NOT_BUILT';
 
 /** Every error deltacast throws. Branch on `code`; `message` is for humans. */
@@ -38,6 +41,9 @@ export const codes: {
   readonly PATCH_TEST_FAILED: 'DELTACAST_PATCH_TEST_FAILED';
   readonly TOO_LARGE: 'DELTACAST_TOO_LARGE';
   readonly TOO_DEEP: 'DELTACAST_TOO_DEEP';
+  readonly INVALID_TOPIC: 'DELTACAST_INVALID_TOPIC';
+  readonly NOT_KEYED_ARRAY: 'DELTACAST_NOT_KEYED_ARRAY';
+  readonly CLOSED: 'DELTACAST_CLOSED';
 };
 
 /** RFC 6902 operations. Paths are RFC 6901 JSON Pointers. */
@@ -92,7 +98,93 @@ export function applyPatchJson(doc: JsonText, ops: readonly Operation[] | JsonTe
 /** JSON equality: numbers by value, objects regardless of member order. */
 export function jsonEqual(a: unknown, b: unknown): boolean;
 
+// ---- the hub ----------------------------------------------------------------------
+
+export interface HubOptions {
+  /** 'manual': time moves only with hub.advance(ms). Default 'real'. */
+  clock?: 'real' | 'manual';
+  /** The key of rows in arrays (diff matching, upsert/remove). Default 'id'; false: none. */
+  arrayKey?: string | false;
+  limits?: {
+    /** Bytes of one value's JSON text. Default 64 MiB. */
+    maxValueBytes?: number;
+    /** Nesting depth of a value. Default 512. */
+    maxDepth?: number;
+    /** Bytes of a topic name. Default 256. */
+    maxTopicLength?: number;
+  };
+  /** The store's budget; least recently used topics are evicted above it. Default 256 MiB; 0: none. */
+  memory?: { maxBytes?: number };
+  /** Patches kept per topic for resume. Defaults: 32 patches, 256 KiB. */
+  history?: { maxCount?: number; maxBytes?: number };
+  /** Change ids remembered for deduplication. Defaults: 10,000 ids, 60 s. */
+  dedup?: { maxCount?: number; windowMs?: number };
+  /** Topic pattern -> ms without a publish after which the topic is deleted. First match wins. */
+  ttl?: Record<string, number>;
+  /** Real clock: how often TTLs and the dedup window are checked. Default 1000 ms. */
+  sweepIntervalMs?: number;
+}
+
+export interface PublishOptions {
+  /** A change id: the same id again within the dedup window changes nothing (resolves null). */
+  id?: string;
+}
+
+export interface Version {
+  epoch: string;
+  version: number;
+}
+
+export interface Snapshot<T = unknown> extends Version {
+  data: T;
+}
+
+export interface JsonSnapshot extends Version {
+  json: string;
+}
+
+export interface HubStats {
+  topics: number;
+  bytes: number;
+  memoryBudget: number;
+  changes: number;
+  unchanged: number;
+  duplicates: number;
+  rejected: number;
+  evictions: number;
+  expirations: number;
+  historyBytes: number;
+  pending: number;
+  closed: boolean;
+}
+
+export interface Hub {
+  /** Resolves with the new version, or null when nothing changed (or the id was a duplicate). */
+  publish(topic: string, value: unknown, options?: PublishOptions): Promise<Version | null>;
+  publishJson(topic: string, json: JsonText, options?: PublishOptions): Promise<Version | null>;
+  patch(topic: string, ops: readonly Operation[], options?: PublishOptions): Promise<Version | null>;
+  upsert(topic: string, id: string | number, row: object, options?: PublishOptions): Promise<Version | null>;
+  remove(topic: string, id: string | number, options?: PublishOptions): Promise<Version | null>;
+  get<T = unknown>(topic: string): Snapshot<T> | undefined;
+  getJson(topic: string): JsonSnapshot | undefined;
+  delete(topic: string): Promise<boolean>;
+  stats(): HubStats;
+  /** Manual clock only. */
+  advance(ms: number): Promise<void>;
+  close(): Promise<void>;
+  readonly options: Required<Omit<HubOptions, 'limits' | 'memory' | 'history' | 'dedup' | 'ttl'>> & {
+    limits: Required<NonNullable<HubOptions['limits']>>;
+    memory: Required<NonNullable<HubOptions['memory']>>;
+    history: Required<NonNullable<HubOptions['history']>>;
+    dedup: Required<NonNullable<HubOptions['dedup']>>;
+    ttl: { pattern: string; ms: number }[];
+  };
+}
+
+export function createHub(options?: HubOptions): Hub;
+
 declare const deltacast: {
+  createHub: typeof createHub;
   diff: typeof diff;
   diffJson: typeof diffJson;
   applyPatch: typeof applyPatch;

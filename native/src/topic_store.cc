@@ -144,7 +144,7 @@ void TopicStore::account(Topic& topic) {
   byteCount_.store(bytes_, std::memory_order_relaxed);
 }
 
-void TopicStore::eraseTopic(std::unordered_map<std::string, Topic>::iterator it) {
+void TopicStore::eraseTopic(TopicMap::iterator it) {
   Topic& topic = it->second;
   bytes_ -= topic.bytes;
   historyByteCount_.fetch_sub(topic.historyBytes, std::memory_order_relaxed);
@@ -189,7 +189,7 @@ ChangeResult TopicStore::commit(std::string_view topicName, std::string json, st
   }
 
   ChangeResult result;
-  auto it = topics_.find(std::string(topicName));
+  auto it = topics_.find(topicName);
   if (it != topics_.end()) {
     Topic& topic = it->second;
     std::string ops;
@@ -213,7 +213,7 @@ ChangeResult TopicStore::commit(std::string_view topicName, std::string json, st
            (topic.history.size() > options_.historyCount || topic.historyBytes > options_.historyBytes)) {
       topic.historyBytes -= topic.history.front().ops.size();
       historyByteCount_.fetch_sub(topic.history.front().ops.size(), std::memory_order_relaxed);
-      topic.history.pop_front();
+      topic.history.erase(topic.history.begin());
     }
     {
       std::unique_lock lock(mutex_);
@@ -269,7 +269,7 @@ ChangeResult TopicStore::publishJson(std::string_view topic, std::string json, s
     result.duplicate = true;
     return result;
   }
-  const auto it = topics_.find(std::string(topic));
+  const auto it = topics_.find(topic);
   return commit(topic, std::move(json), changeId, now, it == topics_.end() ? nullptr : &it->second.tape);
 }
 
@@ -282,7 +282,7 @@ ChangeResult TopicStore::patch(std::string_view topic, std::string_view ops, std
     result.duplicate = true;
     return result;
   }
-  const auto it = topics_.find(std::string(topic));
+  const auto it = topics_.find(topic);
   // A topic that does not exist is the document `null`: `add`/`replace` at ""
   // creates it, anything else fails with DELTACAST_PATH_NOT_FOUND.
   const std::string_view current = it == topics_.end() ? std::string_view("null") : it->second.snapshot->json;
@@ -320,7 +320,7 @@ ChangeResult TopicStore::upsert(std::string_view topic, std::string_view keyJson
     appendMinified(rowJson, compact);
     rowJson = std::move(compact);
   }
-  const auto it = topics_.find(std::string(topic));
+  const auto it = topics_.find(topic);
   if (it == topics_.end()) return commit(topic, "[" + rowJson + "]", changeId, now, nullptr);
 
   const JsonTape& tape = it->second.tape;
@@ -355,7 +355,7 @@ ChangeResult TopicStore::remove(std::string_view topic, std::string_view keyJson
     result.duplicate = true;
     return result;
   }
-  const auto it = topics_.find(std::string(topic));
+  const auto it = topics_.find(topic);
   if (it == topics_.end()) {
     return reject(Status(ErrorCode::NotKeyedArray, "topic " + quoted(topic) + " does not exist"));
   }
@@ -391,7 +391,7 @@ ChangeResult TopicStore::remove(std::string_view topic, std::string_view keyJson
 }
 
 bool TopicStore::erase(std::string_view topic) {
-  const auto it = topics_.find(std::string(topic));
+  const auto it = topics_.find(topic);
   if (it == topics_.end()) return false;
   eraseTopic(it);
   return true;
@@ -420,7 +420,7 @@ void TopicStore::advance(std::int64_t now) {
 
 std::vector<const HistoryEntry*> TopicStore::historySince(std::string_view topic, std::uint64_t version) const {
   std::vector<const HistoryEntry*> steps;
-  const auto it = topics_.find(std::string(topic));
+  const auto it = topics_.find(topic);
   if (it == topics_.end()) return steps;
   for (const HistoryEntry& entry : it->second.history) {
     if (entry.from >= version) steps.push_back(&entry);
@@ -431,7 +431,7 @@ std::vector<const HistoryEntry*> TopicStore::historySince(std::string_view topic
 
 std::shared_ptr<const Snapshot> TopicStore::get(std::string_view topic) const {
   std::shared_lock lock(mutex_);
-  const auto it = topics_.find(std::string(topic));
+  const auto it = topics_.find(topic);
   if (it == topics_.end()) return nullptr;
   return it->second.snapshot;
 }

@@ -115,3 +115,30 @@ try {
     void message;
   }
 }
+
+// ---- the hub --------------------------------------------------------------------------
+import { createHub } from '../../lib/index.js';
+import type { Hub, Version, Snapshot } from '../../lib/index.js';
+
+const hub: Hub = createHub({ clock: 'manual', ttl: { 'tmp/*': 60_000 }, memory: { maxBytes: 1 << 20 } });
+async function useHub(): Promise<void> {
+  const v: Version | null = await hub.publish('prices', { rows: [] });
+  void v;
+  await hub.publishJson('prices', '{"rows":[]}', { id: 'evt-1' });
+  await hub.upsert('rows', 'a1', { price: 1 });
+  await hub.remove('rows', 7);
+  await hub.patch('prices', [{ op: 'add', path: '/rows/-', value: { id: 1 } }]);
+  const snap: Snapshot<{ rows: unknown[] }> | undefined = hub.get<{ rows: unknown[] }>('prices');
+  void snap;
+  const found: boolean = await hub.delete('prices');
+  void found;
+  await hub.advance(10);
+  const topics: number = hub.stats().topics;
+  void topics;
+  await hub.close();
+}
+void useHub;
+// @ts-expect-error clock is 'real' or 'manual'
+createHub({ clock: 'fake' });
+// @ts-expect-error ttl maps patterns to milliseconds
+createHub({ ttl: [['tmp/*', 1]] });

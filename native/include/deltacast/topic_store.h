@@ -134,7 +134,7 @@ class TopicStore {
   struct Topic {
     std::shared_ptr<const Snapshot> snapshot;  // written under the lock
     JsonTape tape;                             // of snapshot->json
-    std::deque<HistoryEntry> history;
+    std::vector<HistoryEntry> history;         // oldest first; short (historyCount), so erasing the front is cheap
     std::size_t historyBytes = 0;
     std::size_t bytes = 0;  // what this topic counts against the budget
     std::int64_t lastChange = 0;
@@ -149,6 +149,13 @@ class TopicStore {
     bool operator>(const Expiry& other) const { return at > other.at; }
   };
 
+  // Lookups by string_view without building a std::string.
+  struct NameHash {
+    using is_transparent = void;
+    std::size_t operator()(std::string_view name) const noexcept { return std::hash<std::string_view>{}(name); }
+  };
+  using TopicMap = std::unordered_map<std::string, Topic, NameHash, std::equal_to<>>;
+
   ChangeResult commit(std::string_view topic, std::string json, std::string_view changeId, std::int64_t now,
                       const JsonTape* guide);
   bool seen(std::string_view changeId, std::int64_t now);
@@ -156,7 +163,7 @@ class TopicStore {
   void touch(Topic& topic);
   void account(Topic& topic);
   void enforceBudget(const Topic* keep);
-  void eraseTopic(std::unordered_map<std::string, Topic>::iterator it);
+  void eraseTopic(TopicMap::iterator it);
   std::int64_t ttlFor(std::string_view topic) const;
   std::string newEpoch();
   ChangeResult reject(Status status);
@@ -165,7 +172,7 @@ class TopicStore {
   DiffOptions diffOptions_;
 
   mutable std::shared_mutex mutex_;  // guards topics_ (structure) and each Topic::snapshot
-  std::unordered_map<std::string, Topic> topics_;
+  TopicMap topics_;
   std::list<Topic*> lru_;
   std::priority_queue<Expiry, std::vector<Expiry>, std::greater<>> expiries_;
   std::size_t bytes_ = 0;
