@@ -1,0 +1,70 @@
+#include "deltacast/timer_queue.h"
+
+#include <gtest/gtest.h>
+
+#include <utility>
+#include <vector>
+
+namespace deltacast {
+namespace {
+
+TEST(TimerQueue, FiresInDeadlineThenSchedulingOrder) {
+  TimerQueue timers;
+  timers.schedule(50, 1);
+  timers.schedule(10, 2);
+  timers.schedule(50, 3);
+  timers.schedule(10, 4);
+  std::vector<std::uint64_t> fired;
+  EXPECT_EQ(timers.advance(9, [&](std::uint64_t id, std::uint64_t) { fired.push_back(id); }), 0u);
+  EXPECT_EQ(timers.nextDeadline(), 10);
+  timers.advance(50, [&](std::uint64_t id, std::uint64_t) { fired.push_back(id); });
+  EXPECT_EQ(fired, (std::vector<std::uint64_t>{2, 4, 1, 3}));
+  EXPECT_FALSE(timers.nextDeadline().has_value());
+}
+
+TEST(TimerQueue, LazyCancelByLatestSequence) {
+  TimerQueue timers;
+  std::uint64_t current = timers.schedule(100, 7);
+  current = timers.schedule(150, 7);  // re-armed: the first entry is stale
+  std::vector<std::int64_t> firedAt;
+  std::int64_t now = 100;
+  auto fire = [&](std::uint64_t, std::uint64_t seq) {
+    if (seq == current) firedAt.push_back(now);
+  };
+  timers.advance(now, fire);
+  now = 150;
+  timers.advance(now, fire);
+  EXPECT_EQ(firedAt, (std::vector<std::int64_t>{150}));
+}
+
+TEST(TimerQueue, TimersSetWhileFiringRunWhenDue) {
+  TimerQueue timers;
+  timers.schedule(10, 1);
+  std::vector<std::uint64_t> fired;
+  timers.advance(20, [&](std::uint64_t id, std::uint64_t) {
+    fired.push_back(id);
+    if (id == 1) {
+      timers.schedule(15, 2);  // due within this advance
+      timers.schedule(30, 3);  // not yet
+    }
+  });
+  EXPECT_EQ(fired, (std::vector<std::uint64_t>{1, 2}));
+  EXPECT_EQ(timers.size(), 1u);
+}
+
+TEST(TimerQueue, ManyTimers) {
+  TimerQueue timers;
+  for (std::uint64_t i = 0; i < 100000; ++i) timers.schedule(static_cast<std::int64_t>(i % 250), i);
+  std::int64_t last = -1;
+  std::size_t count = 0;
+  timers.advance(1000, [&](std::uint64_t id, std::uint64_t) {
+    const auto deadline = static_cast<std::int64_t>(id % 250);
+    EXPECT_GE(deadline, last);
+    last = deadline;
+    ++count;
+  });
+  EXPECT_EQ(count, 100000u);
+}
+
+}  // namespace
+}  // namespace deltacast
