@@ -8,6 +8,12 @@
 
 const native = require('./native');
 const { DeltacastError, codes } = require('./errors');
+const { Utf8Scratch } = require('./utf8');
+
+// One scratch per thread (module instance): the addon copies the bytes
+// before returning, so every hub can share it.
+const scratch = new Utf8Scratch();
+const utf8 = (text) => scratch.view(text);
 
 const DEFAULTS = Object.freeze({
   clock: 'real',
@@ -52,8 +58,9 @@ function section(options, name, fields) {
 }
 
 /** Validates createHub options and flattens them into what the core reads. */
-function normalizeOptions(options = {}) {
-  if (options === null || typeof options !== 'object') throw invalid('createHub options must be an object');
+function normalizeOptions(options) {
+  options ??= {};
+  if (typeof options !== 'object') throw invalid('createHub options must be an object');
   checkKeys(options, ['clock', 'arrayKey', 'limits', 'memory', 'history', 'dedup', 'ttl', 'sweepIntervalMs'], '');
   const clock = options.clock ?? DEFAULTS.clock;
   if (clock !== 'real' && clock !== 'manual') throw invalid(`clock must be 'real' or 'manual', got ${String(clock)}`);
@@ -123,6 +130,10 @@ function checkTopic(topic) {
   if (typeof topic !== 'string') {
     throw new DeltacastError(codes.INVALID_TOPIC, `a topic must be a string, got ${typeof topic}`);
   }
+  // A lone surrogate would reach the core as U+FFFD, and two names would collide.
+  if (typeof topic.isWellFormed === 'function' ? !topic.isWellFormed() : /\p{Surrogate}/u.test(topic)) {
+    throw new DeltacastError(codes.INVALID_TOPIC, `topic name ${JSON.stringify(topic)} contains a lone surrogate`);
+  }
 }
 
 function changeIdOf(opts) {
@@ -137,6 +148,11 @@ function checkRowId(id) {
   if (typeof id === 'string' || (typeof id === 'number' && Number.isFinite(id))) return id;
   throw invalid(`a row id must be a string or a finite number, got ${typeof id === 'number' ? id : typeof id}`);
 }
+
+// Hubs with calls in flight are held strongly: otherwise a hub whose caller
+// is awaiting it is reachable only through a cycle (hub -> pending promise ->
+// the awaiting code -> hub), and the collector would take it mid-call.
+const busyHubs = new Set();
 
 // Hubs still open, closed on process exit (which skips environment cleanup
 // hooks in the main thread): a hub's core thread must not outlive the process.
@@ -158,6 +174,7 @@ class Hub {
   #nextId = 1;
   #closing = null;
   #ref;
+  #rejectedInJs = 0; // calls refused by the argument checks here, before the core
 
   constructor(options) {
     this.#options = normalizeOptions(options);
@@ -186,7 +203,7 @@ class Hub {
       checkTopic(topic);
       const changeId = changeIdOf(opts);
       const text = toJsonText(value, 'the value');
-      return (id) => this.#native.publishJson(id, topic, text, changeId);
+      return (id) => this.#native.publishJson(id, topic, utf8(text), changeId);
     });
   }
 
@@ -197,7 +214,7 @@ class Hub {
       if (typeof json !== 'string' && !(json instanceof Uint8Array)) {
         throw invalid('publishJson takes JSON text: a string or a Uint8Array');
       }
-      return (id) => this.#native.publishJson(id, topic, json, changeId);
+      return (id) => this.#native.publishJson(id, topic, typeof json === 'string' ? utf8(json) : json, changeId);
     });
   }
 
@@ -209,7 +226,7 @@ class Hub {
         throw new DeltacastError(codes.INVALID_PATCH, 'a patch must be an array of operations');
       }
       const text = toJsonText(ops, 'the patch');
-      return (id) => this.#native.patch(id, topic, text, changeId);
+      return (id) => this.#native.patch(id, topic, utf8(text), changeId);
     });
   }
 
@@ -231,7 +248,7 @@ class Hub {
       } else {
         text = toJsonText(row, 'the row');
       }
-      return (id) => this.#native.upsert(id, topic, JSON.stringify(rowId), text, changeId);
+      return (id) => this.#native.upsert(id, topic, JSON.stringify(rowId), utf8(text), changeId);
     });
   }
 
@@ -240,6 +257,9 @@ class Hub {
       checkTopic(topic);
       const changeId = changeIdOf(opts);
       checkRowId(rowId);
+      if (this.#options.arrayKey === false) {
+        throw invalid('remove needs rows keyed by arrayKey, which is false on this hub');
+      }
       return (id) => this.#native.remove(id, topic, JSON.stringify(rowId), changeId);
     });
   }
@@ -273,6 +293,7 @@ class Hub {
 
   stats() {
     const stats = this.#native.stats();
+    stats.rejected += this.#rejectedInJs;
     stats.pending = this.#pending.size;
     stats.closed = this.#closing !== null;
     return stats;
@@ -313,18 +334,19 @@ class Hub {
     try {
       send = prepare();
     } catch (err) {
+      this.#rejectedInJs += 1;
       return Promise.reject(err);
     }
     const id = this.#nextId;
     this.#nextId = this.#nextId === 0xffffffff ? 1 : this.#nextId + 1;
     return new Promise((resolve, reject) => {
-      if (this.#pending.size === 0) this.#native.ref();
+      if (this.#pending.size === 0) this.#busy(true);
       this.#pending.set(id, { resolve, reject, settle });
       try {
         send(id);
       } catch (err) {
         this.#pending.delete(id);
-        if (this.#pending.size === 0) this.#native.unref();
+        if (this.#pending.size === 0) this.#busy(false);
         reject(err.code?.startsWith('DELTACAST_') ? new DeltacastError(err.code, err.message) : err);
       }
     });
@@ -341,7 +363,19 @@ class Hub {
       if (code !== '') pending.reject(new DeltacastError(code, out[i + 4]));
       else pending.resolve(pending.settle(out[i + 2], out[i + 3], out[i + 4]));
     }
-    if (this.#pending.size === 0) this.#native.unref();
+    if (this.#pending.size === 0) this.#busy(false);
+  }
+
+  // While calls are pending the thread-safe function keeps the event loop
+  // alive and the hub is held strongly; when idle, neither.
+  #busy(busy) {
+    if (busy) {
+      busyHubs.add(this);
+      this.#native.ref();
+    } else {
+      busyHubs.delete(this);
+      this.#native.unref();
+    }
   }
 
   /** Stops the core thread now (process exit, tests). Pending calls are rejected. */
@@ -354,6 +388,7 @@ class Hub {
       pending.reject(new DeltacastError(codes.CLOSED, 'the hub was closed before answering'));
     }
     this.#pending.clear();
+    busyHubs.delete(this);
   }
 }
 

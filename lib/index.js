@@ -4,6 +4,13 @@ const native = require('./native');
 const { applyPatch, jsonEqual } = require('./apply_patch');
 const { DeltacastError, codes } = require('./errors');
 const { createHub } = require('./hub');
+const { Utf8Scratch } = require('./utf8');
+
+// Two scratches: diff hands both documents over in one call.
+const scratchA = new Utf8Scratch();
+const scratchB = new Utf8Scratch();
+const utf8A = (text) => (typeof text === 'string' ? scratchA.view(text) : text);
+const utf8B = (text) => (typeof text === 'string' ? scratchB.view(text) : text);
 
 /** Serializes a value for the core; a value JSON cannot carry is a DELTACAST_INVALID_VALUE. */
 function toJsonText(value, what) {
@@ -53,7 +60,7 @@ function isJsonText(value) {
  */
 function diff(a, b, options) {
   const key = arrayKeyOption(options);
-  const ops = native.diffJson(toJsonText(a, 'the first value'), toJsonText(b, 'the second value'), key);
+  const ops = native.diffJson(utf8A(toJsonText(a, 'the first value')), utf8B(toJsonText(b, 'the second value')), key);
   return JSON.parse(ops);
 }
 
@@ -63,7 +70,7 @@ function diffJson(a, b, options) {
   if (!isJsonText(a) || !isJsonText(b)) {
     throw new DeltacastError(codes.INVALID_ARGUMENT, 'diffJson takes two JSON texts (strings or Uint8Arrays)');
   }
-  return JSON.parse(native.diffJson(a, b, key));
+  return JSON.parse(native.diffJson(utf8A(a), utf8B(b), key));
 }
 
 /**
@@ -75,7 +82,7 @@ function applyPatchJson(doc, ops) {
     throw new DeltacastError(codes.INVALID_ARGUMENT, 'applyPatchJson takes the document as JSON text (string or Uint8Array)');
   }
   const opsText = isJsonText(ops) ? ops : toJsonText(ops, 'the patch');
-  return native.applyPatchJson(doc, opsText);
+  return native.applyPatchJson(utf8A(doc), utf8B(opsText));
 }
 
 module.exports = {

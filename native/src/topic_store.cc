@@ -1,5 +1,7 @@
 #include "deltacast/topic_store.h"
 
+#include <algorithm>
+#include <charconv>
 #include <mutex>
 
 #include "deltacast/json_patch.h"
@@ -12,6 +14,12 @@ namespace {
 // Fixed cost counted per topic on top of its text, tape and history: the map
 // node, the Topic and Snapshot objects, the LRU node and allocator overhead.
 constexpr std::size_t kTopicOverhead = 256;
+constexpr std::size_t kEpochLength = 12;
+
+// What a topic counts against the memory budget, history aside.
+std::size_t baseBytes(std::size_t jsonBytes, std::uint32_t tapeNodes, std::size_t nameBytes) {
+  return jsonBytes + kEpochLength + std::size_t{tapeNodes} * sizeof(TapeNode) + nameBytes + kTopicOverhead;
+}
 
 std::string quoted(std::string_view s) {
   std::string out;
@@ -42,6 +50,27 @@ std::string_view keyOf(const JsonTape& tape, std::uint32_t object, std::string_v
   return {};
 }
 
+// Row keys compare by JSON value, not by text: 1, 1.0 and 1e0 are one key,
+// and "a" is "\u0061".
+bool sameKey(std::string_view a, std::string_view b) {
+  if (a == b) return true;
+  if (a.empty() || b.empty()) return false;
+  const bool aString = a.front() == '"';
+  if (aString != (b.front() == '"')) return false;
+  if (aString) {
+    std::string da;
+    std::string db;
+    decodeJsonString(a, da);
+    decodeJsonString(b, db);
+    return da == db;
+  }
+  double da = 0;
+  double db = 0;
+  if (std::from_chars(a.data(), a.data() + a.size(), da).ec != std::errc()) return false;
+  if (std::from_chars(b.data(), b.data() + b.size(), db).ec != std::errc()) return false;
+  return da == db;
+}
+
 // Finds the element whose key is `keyJson` in the root array of rows, and
 // checks that every element is a keyed row. `node` is 0 when there is none;
 // `previous` is the element before it (0 for the first).
@@ -60,7 +89,7 @@ Status findRow(const JsonTape& tape, std::string_view topic, std::string_view ar
       return Status(ErrorCode::NotKeyedArray, "topic " + quoted(topic) + " element " + std::to_string(index) +
                                                   " is not an object with a string or number " + quoted(arrayKey));
     }
-    if (node == 0 && key == keyJson) {
+    if (node == 0 && sameKey(key, keyJson)) {
       node = e;
       previous = before;
     }
@@ -76,8 +105,11 @@ Status validateTopic(std::string_view topic, std::size_t maxLength) {
     return Status(ErrorCode::InvalidTopic, "topic name of " + std::to_string(topic.size()) +
                                                " bytes is over the limit of " + std::to_string(maxLength));
   }
-  for (const char c : topic) {
-    if (static_cast<unsigned char>(c) < 0x20 || c == 0x7F) {
+  for (std::size_t i = 0; i < topic.size(); ++i) {
+    const auto c = static_cast<unsigned char>(topic[i]);
+    // C0 controls, DEL, and C1 controls (U+0080-U+009F: 0xC2 0x80-0x9F in UTF-8)
+    const bool c1 = c == 0xC2 && i + 1 < topic.size() && static_cast<unsigned char>(topic[i + 1]) < 0xA0;
+    if (c < 0x20 || c == 0x7F || c1) {
       return Status(ErrorCode::InvalidTopic, "topic name " + quoted(topic) + " contains a control character");
     }
   }
@@ -92,7 +124,7 @@ TopicStore::TopicStore(StoreOptions options) : options_(std::move(options)), ran
 std::string TopicStore::newEpoch() {
   static const char* const kHex = "0123456789abcdef";
   std::uint64_t value = random_();
-  std::string epoch(12, '0');
+  std::string epoch(kEpochLength, '0');
   for (char& c : epoch) {
     c = kHex[value & 0xF];
     value >>= 4;
@@ -136,9 +168,8 @@ std::int64_t TopicStore::ttlFor(std::string_view topic) const {
 void TopicStore::touch(Topic& topic) { lru_.splice(lru_.begin(), lru_, topic.lru); }
 
 void TopicStore::account(Topic& topic) {
-  const std::size_t bytes = topic.snapshot->json.size() + topic.snapshot->epoch.size() +
-                            std::size_t{topic.tape.size()} * sizeof(TapeNode) + topic.historyBytes +
-                            topic.name->size() + kTopicOverhead;
+  const std::size_t bytes =
+      baseBytes(topic.snapshot->json.size(), topic.tape.size(), topic.name->size()) + topic.historyBytes;
   bytes_ = bytes_ - topic.bytes + bytes;
   topic.bytes = bytes;
   byteCount_.store(bytes_, std::memory_order_relaxed);
@@ -180,8 +211,7 @@ ChangeResult TopicStore::commit(std::string_view topicName, std::string json, st
     snapshot->json = std::move(compact);
     if (Status s = tape.parse(snapshot->json, options_.limits, guide); !s) return reject(std::move(s));
   }
-  const std::size_t estimate =
-      snapshot->json.size() + std::size_t{tape.size()} * sizeof(TapeNode) + topicName.size() + kTopicOverhead;
+  const std::size_t estimate = baseBytes(snapshot->json.size(), tape.size(), topicName.size());
   if (options_.memoryBudget != 0 && estimate > options_.memoryBudget) {
     return reject(Status(ErrorCode::TooLarge, "topic " + quoted(topicName) + " would take " + std::to_string(estimate) +
                                                   " bytes, over the memory budget of " +
@@ -205,12 +235,17 @@ ChangeResult TopicStore::commit(std::string_view topicName, std::string json, st
     }
     snapshot->version = topic.snapshot->version + 1;
     snapshot->epoch = topic.snapshot->epoch;
-    // History: the newest patch at the back; the ring drops the oldest.
+    // History: the newest patch at the back; the ring drops the oldest, also
+    // when the topic alone would not fit the memory budget with it (history
+    // only saves resuming clients a snapshot).
     topic.history.push_back(HistoryEntry{topic.snapshot->version, snapshot->version, ops});
     topic.historyBytes += ops.size();
     historyByteCount_.fetch_add(ops.size(), std::memory_order_relaxed);
-    while (!topic.history.empty() &&
-           (topic.history.size() > options_.historyCount || topic.historyBytes > options_.historyBytes)) {
+    const auto overBudget = [&] {
+      return options_.memoryBudget != 0 && estimate + topic.historyBytes > options_.memoryBudget;
+    };
+    while (!topic.history.empty() && (topic.history.size() > options_.historyCount ||
+                                      topic.historyBytes > options_.historyBytes || overBudget())) {
       topic.historyBytes -= topic.history.front().ops.size();
       historyByteCount_.fetch_sub(topic.history.front().ops.size(), std::memory_order_relaxed);
       topic.history.erase(topic.history.begin());
@@ -288,14 +323,24 @@ ChangeResult TopicStore::patch(std::string_view topic, std::string_view ops, std
   const std::string_view current = it == topics_.end() ? std::string_view("null") : it->second.snapshot->json;
   rapidjson::Document doc;
   if (Status s = parseDocument(current, doc, options_.limits); !s) return reject(std::move(s));
+  // The limits are for values: a patch may carry a value of the full size and
+  // depth inside its operation objects. The result is checked by commit().
+  ParseLimits opsLimits = options_.limits;
+  opsLimits.maxBytes = options_.limits.maxBytes * 2 + 4096;
+  opsLimits.maxDepth = std::max<std::uint32_t>(options_.limits.maxDepth + 2, ParseLimits{}.maxDepth);
   rapidjson::Document opsDoc;
-  if (Status s = parseDocument(ops, opsDoc, options_.limits); !s) {
+  if (Status s = parseDocument(ops, opsDoc, opsLimits); !s) {
     return reject(Status(s.code(), "patch: " + s.message()));
   }
   if (Status s = applyPatch(doc, opsDoc); !s) return reject(std::move(s));
   std::string json;
   json.reserve(current.size() + ops.size());
   serializeDocument(doc, json);
+  if (it == topics_.end() && json == "null") {  // a patch that leaves a missing topic null creates nothing
+    remember(changeId, now);
+    unchanged_.fetch_add(1, std::memory_order_relaxed);
+    return ChangeResult{};
+  }
   return commit(topic, std::move(json), changeId, now, it == topics_.end() ? nullptr : &it->second.tape);
 }
 
@@ -311,7 +356,7 @@ ChangeResult TopicStore::upsert(std::string_view topic, std::string_view keyJson
   JsonTape row;
   if (Status s = row.parse(rowJson, options_.limits); !s) return reject(Status(s.code(), "row: " + s.message()));
   const std::string_view rowKey = keyOf(row, 0, options_.arrayKey);
-  if (rowKey.empty() || rowKey != keyJson) {
+  if (rowKey.empty() || !sameKey(rowKey, keyJson)) {
     return reject(Status(ErrorCode::InvalidArgument, "the row must be an object whose " + quoted(options_.arrayKey) +
                                                          " is " + std::string(keyJson)));
   }
@@ -365,8 +410,10 @@ ChangeResult TopicStore::remove(std::string_view topic, std::string_view keyJson
   if (Status s = findRow(tape, topic, options_.arrayKey, keyJson, node, previous); !s) {
     return reject(std::move(s));
   }
-  if (node == 0) {  // no such row: nothing changes
+  if (node == 0) {  // no such row: nothing changes, but the producer touched the topic
     remember(changeId, now);
+    it->second.lastChange = now;
+    touch(it->second);
     unchanged_.fetch_add(1, std::memory_order_relaxed);
     ChangeResult result;
     result.version = it->second.snapshot->version;
