@@ -8,7 +8,7 @@
 
 const native = require('./native');
 const { DeltacastError, codes } = require('./errors');
-const { Utf8Scratch } = require('./utf8');
+const { Utf8Scratch, toJsonText } = require('./to_native');
 
 // One scratch per thread (module instance): the addon copies the bytes
 // before returning, so every hub can share it.
@@ -111,19 +111,6 @@ function normalizeOptions(options) {
       sweepIntervalMs,
     },
   };
-}
-
-function toJsonText(value, what) {
-  let text;
-  try {
-    text = JSON.stringify(value);
-  } catch (err) {
-    throw new DeltacastError(codes.INVALID_VALUE, `${what} cannot be represented as JSON: ${err.message}`);
-  }
-  if (text === undefined) {
-    throw new DeltacastError(codes.INVALID_VALUE, `${what} cannot be represented as JSON: it is ${typeof value}`);
-  }
-  return text;
 }
 
 function checkTopic(topic) {

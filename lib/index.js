@@ -4,35 +4,13 @@ const native = require('./native');
 const { applyPatch, jsonEqual } = require('./apply_patch');
 const { DeltacastError, codes } = require('./errors');
 const { createHub } = require('./hub');
-const { Utf8Scratch } = require('./utf8');
+const { Utf8Scratch, toJsonText } = require('./to_native');
 
 // Two scratches: diff hands both documents over in one call.
 const scratchA = new Utf8Scratch();
 const scratchB = new Utf8Scratch();
 const utf8A = (text) => (typeof text === 'string' ? scratchA.view(text) : text);
 const utf8B = (text) => (typeof text === 'string' ? scratchB.view(text) : text);
-
-/** Serializes a value for the core; a value JSON cannot carry is a DELTACAST_INVALID_VALUE. */
-function toJsonText(value, what) {
-  let text;
-  try {
-    text = JSON.stringify(value);
-  } catch (err) {
-    // V8's messages say which property closes a cycle, or that a BigInt was met.
-    throw new DeltacastError(codes.INVALID_VALUE, `${what} cannot be represented as JSON: ${err.message}`);
-  }
-  if (text === undefined) {
-    throw new DeltacastError(codes.INVALID_VALUE, `${what} cannot be represented as JSON: it is ${describe(value)}`);
-  }
-  return text;
-}
-
-function describe(value) {
-  if (value === undefined) return 'undefined';
-  if (typeof value === 'function') return 'a function';
-  if (typeof value === 'symbol') return 'a symbol';
-  return typeof value;
-}
 
 /** The arrayKey option as the core takes it: '' turns keyed matching off. */
 function arrayKeyOption(options) {

@@ -8,6 +8,7 @@
 #include <vector>
 
 #include "deltacast/json_pointer.h"
+#include "text_util.h"
 
 namespace deltacast {
 
@@ -15,15 +16,6 @@ namespace {
 
 using rapidjson::Value;
 using Segments = std::vector<std::string>;
-
-std::string quoted(std::string_view s) {
-  std::string out;
-  out.reserve(s.size() + 2);
-  out.push_back('"');
-  out.append(s);
-  out.push_back('"');
-  return out;
-}
 
 // One entry of the undo log. Containers are found again by their path when
 // undoing (addresses move when a parent array grows), so entries hold paths,

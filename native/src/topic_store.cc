@@ -6,6 +6,7 @@
 
 #include "deltacast/json_patch.h"
 #include "deltacast/topic_pattern.h"
+#include "text_util.h"
 
 namespace deltacast {
 
@@ -19,15 +20,6 @@ constexpr std::size_t kEpochLength = 12;
 // What a topic counts against the memory budget, history aside.
 std::size_t baseBytes(std::size_t jsonBytes, std::uint32_t tapeNodes, std::size_t nameBytes) {
   return jsonBytes + kEpochLength + std::size_t{tapeNodes} * sizeof(TapeNode) + nameBytes + kTopicOverhead;
-}
-
-std::string quoted(std::string_view s) {
-  std::string out;
-  out.reserve(s.size() + 2);
-  out.push_back('"');
-  out.append(s);
-  out.push_back('"');
-  return out;
 }
 
 // The raw text of the key member of an object node, or empty.
@@ -295,28 +287,25 @@ ChangeResult TopicStore::commit(std::string_view topicName, std::string json, st
   return result;
 }
 
+std::optional<ChangeResult> TopicStore::admit(std::string_view topic, std::string_view changeId, std::int64_t now) {
+  if (Status s = validateTopic(topic, options_.maxTopicLength); !s) return reject(std::move(s));
+  if (!seen(changeId, now)) return std::nullopt;
+  duplicates_.fetch_add(1, std::memory_order_relaxed);
+  ChangeResult result;
+  result.duplicate = true;
+  return result;
+}
+
 ChangeResult TopicStore::publishJson(std::string_view topic, std::string json, std::string_view changeId,
                                      std::int64_t now) {
-  if (Status s = validateTopic(topic, options_.maxTopicLength); !s) return reject(std::move(s));
-  if (seen(changeId, now)) {
-    duplicates_.fetch_add(1, std::memory_order_relaxed);
-    ChangeResult result;
-    result.duplicate = true;
-    return result;
-  }
+  if (std::optional<ChangeResult> early = admit(topic, changeId, now)) return std::move(*early);
   const auto it = topics_.find(topic);
   return commit(topic, std::move(json), changeId, now, it == topics_.end() ? nullptr : &it->second.tape);
 }
 
 ChangeResult TopicStore::patch(std::string_view topic, std::string_view ops, std::string_view changeId,
                                std::int64_t now) {
-  if (Status s = validateTopic(topic, options_.maxTopicLength); !s) return reject(std::move(s));
-  if (seen(changeId, now)) {
-    duplicates_.fetch_add(1, std::memory_order_relaxed);
-    ChangeResult result;
-    result.duplicate = true;
-    return result;
-  }
+  if (std::optional<ChangeResult> early = admit(topic, changeId, now)) return std::move(*early);
   const auto it = topics_.find(topic);
   // A topic that does not exist is the document `null`: `add`/`replace` at ""
   // creates it, anything else fails with DELTACAST_PATH_NOT_FOUND.
@@ -346,13 +335,7 @@ ChangeResult TopicStore::patch(std::string_view topic, std::string_view ops, std
 
 ChangeResult TopicStore::upsert(std::string_view topic, std::string_view keyJson, std::string rowJson,
                                 std::string_view changeId, std::int64_t now) {
-  if (Status s = validateTopic(topic, options_.maxTopicLength); !s) return reject(std::move(s));
-  if (seen(changeId, now)) {
-    duplicates_.fetch_add(1, std::memory_order_relaxed);
-    ChangeResult result;
-    result.duplicate = true;
-    return result;
-  }
+  if (std::optional<ChangeResult> early = admit(topic, changeId, now)) return std::move(*early);
   JsonTape row;
   if (Status s = row.parse(rowJson, options_.limits); !s) return reject(Status(s.code(), "row: " + s.message()));
   const std::string_view rowKey = keyOf(row, 0, options_.arrayKey);
@@ -393,13 +376,7 @@ ChangeResult TopicStore::upsert(std::string_view topic, std::string_view keyJson
 
 ChangeResult TopicStore::remove(std::string_view topic, std::string_view keyJson, std::string_view changeId,
                                 std::int64_t now) {
-  if (Status s = validateTopic(topic, options_.maxTopicLength); !s) return reject(std::move(s));
-  if (seen(changeId, now)) {
-    duplicates_.fetch_add(1, std::memory_order_relaxed);
-    ChangeResult result;
-    result.duplicate = true;
-    return result;
-  }
+  if (std::optional<ChangeResult> early = admit(topic, changeId, now)) return std::move(*early);
   const auto it = topics_.find(topic);
   if (it == topics_.end()) {
     return reject(Status(ErrorCode::NotKeyedArray, "topic " + quoted(topic) + " does not exist"));

@@ -21,6 +21,7 @@
 #include <deque>
 #include <list>
 #include <memory>
+#include <optional>
 #include <queue>
 #include <random>
 #include <shared_mutex>
@@ -156,6 +157,9 @@ class TopicStore {
   };
   using TopicMap = std::unordered_map<std::string, Topic, NameHash, std::equal_to<>>;
 
+  // Checks the topic name and the change id: an early result (an error, or a
+  // duplicate) or nullopt to go on.
+  std::optional<ChangeResult> admit(std::string_view topic, std::string_view changeId, std::int64_t now);
   ChangeResult commit(std::string_view topic, std::string json, std::string_view changeId, std::int64_t now,
                       const JsonTape* guide);
   bool seen(std::string_view changeId, std::int64_t now);

@@ -1,11 +1,39 @@
 'use strict';
-// Handing a JS string to the addon as UTF-8. N-API's string conversion
+// JS values and strings on their way to the addon.
+//
+// toJsonText: JSON.stringify with deltacast's errors.
+//
+// Utf8Scratch: handing a JS string to the addon as UTF-8. N-API's string conversion
 // (napi_get_value_string_utf8) measures the string, then transcodes it, at
 // about 1 GB/s here; TextEncoder#encodeInto runs V8's SIMD path and is an
 // order of magnitude faster. So strings go over as a view of a reusable
 // scratch buffer, which the addon copies (or reads) before returning.
 
+const { DeltacastError, codes } = require('./errors');
+
 const encoder = new TextEncoder();
+
+/** Serializes a value for the core; a value JSON cannot carry is a DELTACAST_INVALID_VALUE. */
+function toJsonText(value, what) {
+  let text;
+  try {
+    text = JSON.stringify(value);
+  } catch (err) {
+    // V8's messages say which property closes a cycle, or that a BigInt was met.
+    throw new DeltacastError(codes.INVALID_VALUE, `${what} cannot be represented as JSON: ${err.message}`);
+  }
+  if (text === undefined) {
+    throw new DeltacastError(codes.INVALID_VALUE, `${what} cannot be represented as JSON: it is ${describe(value)}`);
+  }
+  return text;
+}
+
+function describe(value) {
+  if (value === undefined) return 'undefined';
+  if (typeof value === 'function') return 'a function';
+  if (typeof value === 'symbol') return 'a symbol';
+  return typeof value;
+}
 
 // Strings up to this many UTF-16 units use the scratch buffer; larger ones get
 // a one-off buffer, so a single huge value does not pin memory for ever.
@@ -26,4 +54,4 @@ class Utf8Scratch {
   }
 }
 
-module.exports = { Utf8Scratch };
+module.exports = { Utf8Scratch, toJsonText };
