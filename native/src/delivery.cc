@@ -1,0 +1,296 @@
+#include "deltacast/delivery.h"
+
+#include <charconv>
+
+#include "deltacast/json_tape.h"
+#include "text_util.h"
+
+namespace deltacast {
+
+namespace {
+
+// Stable codes of `err` frames (docs/protocol.md).
+constexpr const char* kInvalidMessage = "DELTACAST_INVALID_MESSAGE";
+constexpr const char* kUnknownMessage = "DELTACAST_UNKNOWN_MESSAGE";
+constexpr const char* kMessageTooLarge = "DELTACAST_MESSAGE_TOO_LARGE";
+constexpr const char* kForbidden = "DELTACAST_FORBIDDEN";
+constexpr const char* kTooManySubscriptions = "DELTACAST_TOO_MANY_SUBSCRIPTIONS";
+constexpr const char* kInvalidAck = "DELTACAST_INVALID_ACK";
+
+// The members of a client message this engine reads.
+struct Message {
+  std::string type;
+  bool hasTopic = false;
+  std::string topic;
+  bool hasEpoch = false;
+  std::string epoch;
+  bool hasVersion = false;
+  std::uint64_t version = 0;
+};
+
+// Parses a client message; the empty string on success, else what is wrong.
+std::string parseMessage(std::string_view text, std::size_t maxBytes, Message& message) {
+  ParseLimits limits;
+  limits.maxBytes = maxBytes;
+  limits.maxDepth = 16;
+  JsonTape tape;
+  if (Status s = tape.parse(text, limits); !s) return s.message();
+  if (tape[0].type != JsonType::Object)
+    return std::string("a message must be a JSON object, not ") + jsonTypeName(tape[0].type);
+  std::string name;
+  for (std::uint32_t k = 1; k < tape[0].next; k = tape[k + 1].next) {
+    name.clear();
+    decodeJsonString(tape.raw(k), name);
+    const std::uint32_t v = k + 1;
+    auto asString = [&](std::string& into) -> bool {
+      if (tape[v].type != JsonType::String) return false;
+      into.clear();
+      decodeJsonString(tape.raw(v), into);
+      return true;
+    };
+    if (name == "t") {
+      if (!asString(message.type)) return "\"t\" must be a string";
+    } else if (name == "topic") {
+      if (!asString(message.topic)) return "\"topic\" must be a string";
+      message.hasTopic = true;
+    } else if (name == "epoch") {
+      if (!asString(message.epoch)) return "\"epoch\" must be a string";
+      message.hasEpoch = true;
+    } else if (name == "version") {
+      const std::string_view raw = tape.raw(v);
+      std::uint64_t value = 0;
+      const auto result = std::from_chars(raw.data(), raw.data() + raw.size(), value);
+      if (tape[v].type != JsonType::Number || (tape[v].flags & TapeNode::kIsInteger) == 0 || result.ec != std::errc() ||
+          result.ptr != raw.data() + raw.size() || value > (1ull << 53)) {
+        return "\"version\" must be a non-negative integer";
+      }
+      message.version = value;
+      message.hasVersion = true;
+    }
+    // Other members are ignored: newer clients may send more.
+  }
+  if (message.type.empty()) return "missing \"t\"";
+  return {};
+}
+
+void appendQuoted(std::string_view s, std::string& out) {
+  out.push_back('"');
+  appendJsonEscaped(s, out);
+  out.push_back('"');
+}
+
+}  // namespace
+
+Delivery::Delivery(const TopicStore& store, AccessRules rules, DeliveryLimits limits)
+    : store_(store), rules_(std::move(rules)), limits_(limits) {}
+
+void Delivery::connect(ConnectionId id, Principal principal) { connections_[id].principal = std::move(principal); }
+
+void Delivery::disconnect(ConnectionId id) {
+  const auto it = connections_.find(id);
+  if (it == connections_.end()) return;
+  for (const auto& [topic, subscription] : it->second.subscriptions) {
+    (void)subscription;
+    const auto subs = subscribers_.find(topic);
+    if (subs == subscribers_.end()) continue;
+    subs->second.erase(id);
+    if (subs->second.empty()) subscribers_.erase(subs);
+  }
+  connections_.erase(it);
+}
+
+std::size_t Delivery::subscriptionCount() const {
+  std::size_t count = 0;
+  for (const auto& [id, connection] : connections_) {
+    (void)id;
+    count += connection.subscriptions.size();
+  }
+  return count;
+}
+
+std::vector<Outgoing> Delivery::takeOutgoing() {
+  std::vector<Outgoing> taken;
+  taken.swap(outgoing_);
+  return taken;
+}
+
+void Delivery::error(ConnectionId id, const char* code, std::string_view message, std::string_view topic) {
+  std::string frame = "{\"t\":\"err\",\"code\":\"";
+  frame.append(code);
+  frame.append("\",\"message\":");
+  appendQuoted(message, frame);
+  if (!topic.empty()) {
+    frame.append(",\"topic\":");
+    appendQuoted(topic, frame);
+  }
+  frame.push_back('}');
+  send(id, std::make_shared<const std::string>(std::move(frame)));
+}
+
+Frame Delivery::snapshotFrame(std::string_view topic, const Snapshot& snapshot) {
+  TopicFrames& frames = frames_[std::string(topic)];
+  if (frames.snapshot && frames.version == snapshot.version && frames.epoch == snapshot.epoch) return frames.snapshot;
+  std::string frame = "{\"t\":\"snap\",\"topic\":";
+  appendQuoted(topic, frame);
+  frame.append(",\"epoch\":");
+  appendQuoted(snapshot.epoch, frame);
+  frame.append(",\"version\":");
+  frame.append(std::to_string(snapshot.version));
+  frame.append(",\"data\":");
+  frame.append(snapshot.json);
+  frame.push_back('}');
+  frames.version = snapshot.version;
+  frames.epoch = snapshot.epoch;
+  frames.snapshot = std::make_shared<const std::string>(std::move(frame));
+  return frames.snapshot;
+}
+
+void Delivery::receive(ConnectionId id, std::string_view text) {
+  const auto it = connections_.find(id);
+  if (it == connections_.end()) return;
+  if (text.size() > limits_.maxMessageBytes) {
+    error(id, kMessageTooLarge,
+          "a message of " + std::to_string(text.size()) + " bytes is over the limit of " +
+              std::to_string(limits_.maxMessageBytes));
+    return;
+  }
+  Message message;
+  if (std::string problem = parseMessage(text, limits_.maxMessageBytes, message); !problem.empty()) {
+    error(id, kInvalidMessage, problem);
+    return;
+  }
+  const std::string& type = message.type;
+  if (type == "pong") return;
+  if (type != "sub" && type != "unsub" && type != "ack") {
+    error(id, kUnknownMessage, "unknown message type " + quoted(type) + " (expected sub, unsub, ack or pong)");
+    return;
+  }
+  if (!message.hasTopic) {
+    error(id, kInvalidMessage, "\"" + type + "\" needs a \"topic\"");
+    return;
+  }
+  if (Status s = validateTopic(message.topic, limits_.maxTopicLength); !s) {
+    error(id, s.codeName(), s.message());
+    return;
+  }
+  Connection& connection = it->second;
+  if (type == "sub") {
+    if (message.hasVersion != message.hasEpoch) {
+      error(id, kInvalidMessage, "\"epoch\" and \"version\" go together", message.topic);
+      return;
+    }
+    subscribe(id, connection, message.topic, message.hasEpoch ? &message.epoch : nullptr,
+              message.hasVersion ? &message.version : nullptr);
+    return;
+  }
+  const auto sub = connection.subscriptions.find(message.topic);
+  if (type == "unsub") {
+    if (sub == connection.subscriptions.end()) return;  // idempotent
+    connection.subscriptions.erase(sub);
+    const auto subs = subscribers_.find(message.topic);
+    if (subs != subscribers_.end()) {
+      subs->second.erase(id);
+      if (subs->second.empty()) subscribers_.erase(subs);
+    }
+    return;
+  }
+  // ack: only for a topic subscribed to, and a version that was sent.
+  if (!message.hasVersion) {
+    error(id, kInvalidMessage, "\"ack\" needs a \"version\"", message.topic);
+  } else if (sub == connection.subscriptions.end()) {
+    error(id, kInvalidAck, "ack for a topic this connection is not subscribed to", message.topic);
+  } else if (message.version > sub->second.version) {
+    error(id, kInvalidAck,
+          "ack for version " + std::to_string(message.version) + ", but version " +
+              std::to_string(sub->second.version) + " is the newest sent",
+          message.topic);
+  }
+}
+
+void Delivery::subscribe(ConnectionId id, Connection& connection, std::string_view topic, const std::string* epoch,
+                         const std::uint64_t* version) {
+  if (!rules_.allows(connection.principal, topic)) {
+    error(id, kForbidden, "this connection may not subscribe to " + quoted(topic), topic);
+    return;
+  }
+  auto [entry, added] = connection.subscriptions.try_emplace(std::string(topic));
+  if (added && connection.subscriptions.size() > limits_.maxSubscriptions) {
+    connection.subscriptions.erase(entry);
+    error(id, kTooManySubscriptions,
+          "a connection may hold at most " + std::to_string(limits_.maxSubscriptions) + " subscriptions", topic);
+    return;
+  }
+  subscribers_[std::string(topic)].insert(id);
+  Subscription& subscription = entry->second;
+
+  const std::shared_ptr<const Snapshot> snapshot = store_.get(topic);
+  if (!snapshot) {  // nothing yet: the first version will come as a snapshot
+    subscription = {};
+    return;
+  }
+  if (epoch != nullptr && *epoch == snapshot->epoch && *version == snapshot->version) {
+    subscription = {snapshot->epoch, snapshot->version};  // already current: nothing to send
+    return;
+  }
+  if (epoch != nullptr && *epoch == snapshot->epoch && *version < snapshot->version) {
+    // Resume from the history: the missing patches, concatenated into one
+    // patch (operations are sequentially applicable), when that is smaller
+    // than a snapshot.
+    const std::vector<const HistoryEntry*> steps = store_.historySince(topic, *version);
+    std::size_t bytes = 0;
+    for (const HistoryEntry* step : steps) bytes += step->ops.size();
+    if (!steps.empty() && steps.back()->to == snapshot->version && bytes < snapshot->json.size()) {
+      std::string frame = "{\"t\":\"patch\",\"topic\":";
+      appendQuoted(topic, frame);
+      frame.append(",\"epoch\":");
+      appendQuoted(snapshot->epoch, frame);
+      frame.append(",\"from\":" + std::to_string(*version) + ",\"to\":" + std::to_string(snapshot->version) +
+                   ",\"ops\":[");
+      bool first = true;
+      for (const HistoryEntry* step : steps) {
+        const std::string_view inner = std::string_view(step->ops).substr(1, step->ops.size() - 2);
+        if (inner.empty()) continue;
+        if (!first) frame.push_back(',');
+        first = false;
+        frame.append(inner);
+      }
+      frame.append("]}");
+      subscription = {snapshot->epoch, snapshot->version};
+      send(id, std::make_shared<const std::string>(std::move(frame)));
+      return;
+    }
+  }
+  subscription = {snapshot->epoch, snapshot->version};
+  send(id, snapshotFrame(topic, *snapshot));
+}
+
+void Delivery::changed(std::string_view topic, const ChangeResult& result) {
+  if (!result.changed) return;
+  const auto subs = subscribers_.find(std::string(topic));
+  if (subs == subscribers_.end()) return;
+  const std::shared_ptr<const Snapshot> snapshot = store_.get(topic);
+  if (!snapshot) return;
+  Frame patch;
+  if (!result.created && !result.ops.empty()) {
+    std::string frame = "{\"t\":\"patch\",\"topic\":";
+    appendQuoted(topic, frame);
+    frame.append(",\"epoch\":");
+    appendQuoted(result.epoch, frame);
+    frame.append(",\"from\":" + std::to_string(result.version - 1) + ",\"to\":" + std::to_string(result.version) +
+                 ",\"ops\":");
+    frame.append(result.ops);
+    frame.push_back('}');
+    patch = std::make_shared<const std::string>(std::move(frame));
+  }
+  for (const ConnectionId id : subs->second) {
+    Subscription& subscription = connections_[id].subscriptions[std::string(topic)];
+    if (patch && subscription.epoch == result.epoch && subscription.version + 1 == result.version) {
+      send(id, patch);  // the same frame object for every connection at the previous version
+    } else {
+      send(id, snapshotFrame(topic, *snapshot));
+    }
+    subscription = {snapshot->epoch, snapshot->version};
+  }
+}
+
+}  // namespace deltacast

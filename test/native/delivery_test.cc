@@ -1,0 +1,197 @@
+#include "deltacast/delivery.h"
+
+#include <gtest/gtest.h>
+
+#include <string>
+
+namespace deltacast {
+namespace {
+
+class DeliveryTest : public ::testing::Test {
+ protected:
+  DeliveryTest() : store_(options()), delivery_(store_, AccessRules(), DeliveryLimits{}) {}
+
+  static StoreOptions options() {
+    StoreOptions o;
+    o.historyCount = 4;
+    return o;
+  }
+
+  ChangeResult publish(const std::string& topic, const std::string& json) {
+    ChangeResult r = store_.publishJson(topic, json, "", 0);
+    delivery_.changed(topic, r);
+    return r;
+  }
+
+  // The frames sent to one connection since the last call.
+  std::vector<std::string> framesFor(ConnectionId id) {
+    for (Outgoing& o : delivery_.takeOutgoing()) pending_.push_back(std::move(o));
+    std::vector<std::string> out;
+    std::vector<Outgoing> rest;
+    for (Outgoing& o : pending_) {
+      if (o.connection == id) {
+        out.push_back(*o.frame);
+      } else {
+        rest.push_back(std::move(o));
+      }
+    }
+    pending_ = std::move(rest);
+    return out;
+  }
+
+  TopicStore store_;
+  Delivery delivery_;
+  std::vector<Outgoing> pending_;
+};
+
+TEST_F(DeliveryTest, SubscribeGetsASnapshotThenPatches) {
+  const ChangeResult v1 = publish("prices", R"({"a":1,"pad":"................................"})");
+  delivery_.connect(1, {});
+  delivery_.receive(1, R"({"t":"sub","topic":"prices"})");
+  auto frames = framesFor(1);
+  ASSERT_EQ(frames.size(), 1u);
+  EXPECT_EQ(frames[0], R"({"t":"snap","topic":"prices","epoch":")" + v1.epoch +
+                           R"(","version":1,"data":{"a":1,"pad":"................................"}})");
+  publish("prices", R"({"a":2,"pad":"................................"})");
+  frames = framesFor(1);
+  ASSERT_EQ(frames.size(), 1u);
+  EXPECT_EQ(frames[0], R"({"t":"patch","topic":"prices","epoch":")" + v1.epoch +
+                           R"(","from":1,"to":2,"ops":[{"op":"replace","path":"/a","value":2}]})");
+}
+
+TEST_F(DeliveryTest, FramesAreEncodedOnceAndShared) {
+  publish("t", R"({"a":1,"pad":"................................"})");
+  for (ConnectionId id = 1; id <= 3; ++id) {
+    delivery_.connect(id, {});
+    delivery_.receive(id, R"({"t":"sub","topic":"t"})");
+  }
+  std::vector<Outgoing> snaps = delivery_.takeOutgoing();
+  ASSERT_EQ(snaps.size(), 3u);
+  EXPECT_EQ(snaps[0].frame.get(), snaps[1].frame.get());
+  EXPECT_EQ(snaps[1].frame.get(), snaps[2].frame.get());
+  publish("t", R"({"a":2,"pad":"................................"})");
+  std::vector<Outgoing> patches = delivery_.takeOutgoing();
+  ASSERT_EQ(patches.size(), 3u);
+  EXPECT_EQ(patches[0].frame.get(), patches[2].frame.get());
+  EXPECT_NE(patches[0].frame->find("\"t\":\"patch\""), std::string::npos);
+}
+
+TEST_F(DeliveryTest, ResumeFromHistoryOrSnapshot) {
+  const std::string pad = R"(,"pad":")" + std::string(200, '.') + "\"}";
+  const ChangeResult v1 = publish("t", "{\"v\":0" + pad);
+  for (int i = 1; i <= 6; ++i) publish("t", "{\"v\":" + std::to_string(i) + pad);
+  delivery_.connect(1, {});
+  // Current: nothing.
+  delivery_.receive(1, R"({"t":"sub","topic":"t","epoch":")" + v1.epoch + R"(","version":7})");
+  EXPECT_TRUE(framesFor(1).empty());
+  // Inside the history window (4 patches: 3->7): one patch from 5 to 7, the
+  // steps' operations one after the other.
+  delivery_.receive(1, R"({"t":"unsub","topic":"t"})");
+  delivery_.receive(1, R"({"t":"sub","topic":"t","epoch":")" + v1.epoch + R"(","version":5})");
+  auto frames = framesFor(1);
+  ASSERT_EQ(frames.size(), 1u);
+  EXPECT_NE(
+      frames[0].find(
+          R"("from":5,"to":7,"ops":[{"op":"replace","path":"/v","value":5},{"op":"replace","path":"/v","value":6}]})"),
+      std::string::npos)
+      << frames[0];
+  // Outside the window: a snapshot.
+  delivery_.receive(1, R"({"t":"sub","topic":"t","epoch":")" + v1.epoch + R"(","version":1})");
+  frames = framesFor(1);
+  ASSERT_EQ(frames.size(), 1u);
+  EXPECT_NE(frames[0].find(R"("t":"snap")"), std::string::npos);
+  // Another epoch: a snapshot.
+  delivery_.receive(1, R"({"t":"sub","topic":"t","epoch":"other","version":7})");
+  frames = framesFor(1);
+  ASSERT_EQ(frames.size(), 1u);
+  EXPECT_NE(frames[0].find(R"("t":"snap")"), std::string::npos);
+}
+
+TEST_F(DeliveryTest, SubscribingBeforeTheTopicExists) {
+  delivery_.connect(1, {});
+  delivery_.receive(1, R"({"t":"sub","topic":"later"})");
+  EXPECT_TRUE(framesFor(1).empty());
+  publish("later", "[1]");
+  auto frames = framesFor(1);
+  ASSERT_EQ(frames.size(), 1u);
+  EXPECT_NE(frames[0].find(R"("t":"snap")"), std::string::npos);
+  EXPECT_NE(frames[0].find(R"("data":[1])"), std::string::npos);
+}
+
+TEST_F(DeliveryTest, UnsubscribeAndDisconnectStopDelivery) {
+  publish("t", "[1]");
+  delivery_.connect(1, {});
+  delivery_.connect(2, {});
+  delivery_.receive(1, R"({"t":"sub","topic":"t"})");
+  delivery_.receive(2, R"({"t":"sub","topic":"t"})");
+  delivery_.takeOutgoing();
+  delivery_.receive(1, R"({"t":"unsub","topic":"t"})");
+  delivery_.receive(1, R"({"t":"unsub","topic":"t"})");  // idempotent
+  delivery_.disconnect(2);
+  publish("t", "[2]");
+  EXPECT_TRUE(delivery_.takeOutgoing().empty());
+  EXPECT_EQ(delivery_.subscriptionCount(), 0u);
+}
+
+TEST_F(DeliveryTest, MalformedMessagesGetErrorsAndChangeNothing) {
+  publish("t", "[1]");
+  delivery_.connect(1, {});
+  delivery_.receive(1, R"({"t":"sub","topic":"t"})");
+  framesFor(1);
+  struct Case {
+    std::string message;
+    const char* code;
+  };
+  const Case cases[] = {
+      {"not json", "DELTACAST_INVALID_MESSAGE"},
+      {"[1]", "DELTACAST_INVALID_MESSAGE"},
+      {R"({"topic":"t"})", "DELTACAST_INVALID_MESSAGE"},
+      {R"({"t":1})", "DELTACAST_INVALID_MESSAGE"},
+      {R"({"t":"jump","topic":"t"})", "DELTACAST_UNKNOWN_MESSAGE"},
+      {R"({"t":"sub"})", "DELTACAST_INVALID_MESSAGE"},
+      {R"({"t":"sub","topic":7})", "DELTACAST_INVALID_MESSAGE"},
+      {R"({"t":"sub","topic":""})", "DELTACAST_INVALID_TOPIC"},
+      {R"({"t":"sub","topic":"t","version":-1,"epoch":"e"})", "DELTACAST_INVALID_MESSAGE"},
+      {R"({"t":"sub","topic":"t","version":1.5,"epoch":"e"})", "DELTACAST_INVALID_MESSAGE"},
+      {R"({"t":"sub","topic":"t","version":3})", "DELTACAST_INVALID_MESSAGE"},
+      {R"({"t":"ack","topic":"t"})", "DELTACAST_INVALID_MESSAGE"},
+      {R"({"t":"ack","topic":"t","version":99})", "DELTACAST_INVALID_ACK"},
+      {R"({"t":"ack","topic":"nope","version":1})", "DELTACAST_INVALID_ACK"},
+      {std::string(70000, ' '), "DELTACAST_MESSAGE_TOO_LARGE"},
+  };
+  for (const Case& c : cases) {
+    delivery_.receive(1, c.message);
+    auto frames = framesFor(1);
+    ASSERT_EQ(frames.size(), 1u) << c.message;
+    EXPECT_NE(frames[0].find(std::string("\"code\":\"") + c.code + "\""), std::string::npos)
+        << c.message.substr(0, 80) << " -> " << frames[0];
+  }
+  // The subscription is intact and delivery goes on.
+  delivery_.receive(1, R"({"t":"ack","topic":"t","version":1})");
+  delivery_.receive(1, R"({"t":"pong"})");
+  EXPECT_TRUE(framesFor(1).empty());
+  publish("t", "[1,2,3,4,5,6,7,8,9,10,11,12,13,14,15,16,17,18,19,20,2]");
+  EXPECT_EQ(framesFor(1).size(), 1u);
+}
+
+TEST(Delivery, AccessRulesAndSubscriptionLimit) {
+  TopicStore store({});
+  DeliveryLimits limits;
+  limits.maxSubscriptions = 2;
+  Delivery delivery(store, AccessRules(std::vector<AccessRule>{{"public/*", {}}, {"user/{userId}/**", {}}}), limits);
+  delivery.connect(1, {"alice", {}});
+  delivery.receive(1, R"({"t":"sub","topic":"secret"})");
+  delivery.receive(1, R"({"t":"sub","topic":"user/bob/orders"})");
+  delivery.receive(1, R"({"t":"sub","topic":"user/alice/orders"})");
+  delivery.receive(1, R"({"t":"sub","topic":"public/a"})");
+  delivery.receive(1, R"({"t":"sub","topic":"public/b"})");
+  std::vector<Outgoing> out = delivery.takeOutgoing();
+  ASSERT_EQ(out.size(), 3u);
+  EXPECT_NE(out[0].frame->find("DELTACAST_FORBIDDEN"), std::string::npos);
+  EXPECT_NE(out[1].frame->find("DELTACAST_FORBIDDEN"), std::string::npos);
+  EXPECT_NE(out[2].frame->find("DELTACAST_TOO_MANY_SUBSCRIPTIONS"), std::string::npos);
+  EXPECT_EQ(delivery.subscriptionCount(), 2u);
+}
+
+}  // namespace
+}  // namespace deltacast
