@@ -1,6 +1,7 @@
 #include "hub.h"
 
 #include <string>
+#include <unordered_map>
 
 #include "deltacast/json_patch.h"
 
@@ -57,6 +58,22 @@ deltacast::HubOptions parseOptions(Napi::Env env, const std::string& json) {
   store.historyBytes = uintField(doc, "historyBytes", store.historyBytes);
   store.dedupCount = uintField(doc, "dedupCount", store.dedupCount);
   store.dedupWindowMs = static_cast<std::int64_t>(uintField(doc, "dedupWindowMs", store.dedupWindowMs));
+  options.delivery.maxSubscriptions = uintField(doc, "maxSubscriptions", options.delivery.maxSubscriptions);
+  options.delivery.maxMessageBytes = uintField(doc, "maxMessageBytes", options.delivery.maxMessageBytes);
+  options.delivery.maxTopicLength = store.maxTopicLength;
+  const auto access = doc.FindMember("access");
+  if (access != doc.MemberEnd() && access->value.IsArray()) {
+    for (const auto& rule : access->value.GetArray()) {
+      if (!rule.IsObject() || !rule.HasMember("pattern") || !rule["pattern"].IsString()) continue;
+      deltacast::AccessRule parsed{rule["pattern"].GetString(), {}};
+      if (rule.HasMember("roles") && rule["roles"].IsArray()) {
+        for (const auto& role : rule["roles"].GetArray()) {
+          if (role.IsString()) parsed.roles.emplace_back(role.GetString());
+        }
+      }
+      options.access.push_back(std::move(parsed));
+    }
+  }
   const auto ttl = doc.FindMember("ttl");
   if (ttl != doc.MemberEnd() && ttl->value.IsArray()) {
     for (const auto& rule : ttl->value.GetArray()) {
@@ -79,7 +96,10 @@ Napi::Function NativeHub::Init(Napi::Env env) {
                          InstanceMethod("delete", &NativeHub::Delete),
                          InstanceMethod("advance", &NativeHub::Advance),
                          InstanceMethod("close", &NativeHub::Close),
-                         InstanceMethod("takeCompletions", &NativeHub::TakeCompletions),
+                         InstanceMethod("take", &NativeHub::Take),
+                         InstanceMethod("connect", &NativeHub::Connect),
+                         InstanceMethod("disconnect", &NativeHub::Disconnect),
+                         InstanceMethod("receive", &NativeHub::Receive),
                          InstanceMethod("get", &NativeHub::Get),
                          InstanceMethod("stats", &NativeHub::Stats),
                          InstanceMethod("ref", &NativeHub::Ref),
@@ -204,23 +224,79 @@ Napi::Value NativeHub::Close(const Napi::CallbackInfo& info) {
   return info.Env().Undefined();
 }
 
-// takeCompletions() -> flat array, five slots per completion:
-// [id, code ('' when ok), flags (1 changed, 2 duplicate, 4 found), version, epoch or message, ...]
-Napi::Value NativeHub::TakeCompletions(const Napi::CallbackInfo& info) {
+// take() -> [completions, frames, sends]
+//   completions: five slots each: id, code ('' when ok), flags (1 changed,
+//     2 duplicate, 4 found), version, epoch or message
+//   frames: each distinct frame once, as a string
+//   sends: two slots each: connection id, index into frames
+// A frame shared by many connections crosses once and becomes one JS string.
+Napi::Value NativeHub::Take(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
-  if (disposed_) return Napi::Array::New(env, 0);
-  std::vector<deltacast::Completion> completions = core_->takeCompletions();
-  Napi::Array out = Napi::Array::New(env, completions.size() * 5);
-  std::uint32_t slot = 0;
-  for (const deltacast::Completion& c : completions) {
-    const bool ok = c.code == deltacast::ErrorCode::Ok;
-    out.Set(slot++, Napi::Number::New(env, c.id));
-    out.Set(slot++, Napi::String::New(env, ok ? "" : deltacast::errorCodeName(c.code)));
-    out.Set(slot++, Napi::Number::New(env, (c.changed ? 1 : 0) | (c.duplicate ? 2 : 0) | (c.found ? 4 : 0)));
-    out.Set(slot++, Napi::Number::New(env, static_cast<double>(c.version)));
-    out.Set(slot++, Napi::String::New(env, ok ? c.epoch : c.message));
+  Napi::Array result = Napi::Array::New(env, 3);
+  if (disposed_) {
+    result.Set(0u, Napi::Array::New(env, 0));
+    result.Set(1u, Napi::Array::New(env, 0));
+    result.Set(2u, Napi::Array::New(env, 0));
+    return result;
   }
-  return out;
+  deltacast::HubCore::Batch batch = core_->take();
+  Napi::Array completions = Napi::Array::New(env, batch.completions.size() * 5);
+  std::uint32_t slot = 0;
+  for (const deltacast::Completion& c : batch.completions) {
+    const bool ok = c.code == deltacast::ErrorCode::Ok;
+    completions.Set(slot++, Napi::Number::New(env, c.id));
+    completions.Set(slot++, Napi::String::New(env, ok ? "" : deltacast::errorCodeName(c.code)));
+    completions.Set(slot++, Napi::Number::New(env, (c.changed ? 1 : 0) | (c.duplicate ? 2 : 0) | (c.found ? 4 : 0)));
+    completions.Set(slot++, Napi::Number::New(env, static_cast<double>(c.version)));
+    completions.Set(slot++, Napi::String::New(env, ok ? c.epoch : c.message));
+  }
+  Napi::Array frames = Napi::Array::New(env);
+  Napi::Array sends = Napi::Array::New(env, batch.frames.size() * 2);
+  std::unordered_map<const std::string*, std::uint32_t> index;
+  slot = 0;
+  for (const deltacast::Outgoing& out : batch.frames) {
+    auto [it, added] = index.try_emplace(out.frame.get(), static_cast<std::uint32_t>(index.size()));
+    if (added) frames.Set(it->second, Napi::String::New(env, *out.frame));
+    sends.Set(slot++, Napi::Number::New(env, static_cast<double>(out.connection)));
+    sends.Set(slot++, Napi::Number::New(env, it->second));
+  }
+  result.Set(0u, completions);
+  result.Set(1u, frames);
+  result.Set(2u, sends);
+  return result;
+}
+
+// connect(connectionId, userId, roles[])
+Napi::Value NativeHub::Connect(const Napi::CallbackInfo& info) {
+  deltacast::Request request;
+  request.kind = deltacast::RequestKind::Connect;
+  request.connection = static_cast<deltacast::ConnectionId>(info[0].As<Napi::Number>().Int64Value());
+  request.principal.id = stringOr(info[1]);
+  if (info[2].IsArray()) {
+    const Napi::Array roles = info[2].As<Napi::Array>();
+    for (std::uint32_t i = 0; i < roles.Length(); ++i) request.principal.roles.push_back(stringOr(roles.Get(i)));
+  }
+  submit(info, std::move(request));
+  return info.Env().Undefined();
+}
+
+// disconnect(connectionId)
+Napi::Value NativeHub::Disconnect(const Napi::CallbackInfo& info) {
+  deltacast::Request request;
+  request.kind = deltacast::RequestKind::Disconnect;
+  request.connection = static_cast<deltacast::ConnectionId>(info[0].As<Napi::Number>().Int64Value());
+  submit(info, std::move(request));
+  return info.Env().Undefined();
+}
+
+// receive(connectionId, message): one client message, string or bytes
+Napi::Value NativeHub::Receive(const Napi::CallbackInfo& info) {
+  deltacast::Request request;
+  request.kind = deltacast::RequestKind::Receive;
+  request.connection = static_cast<deltacast::ConnectionId>(info[0].As<Napi::Number>().Int64Value());
+  request.payload = bytesOf(info[1], "a client message");
+  submit(info, std::move(request));
+  return info.Env().Undefined();
 }
 
 // get(topic) -> undefined | [json, version, epoch]

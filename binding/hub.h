@@ -2,7 +2,8 @@
 //
 // Requests carry an id chosen by JS; completions come back in batches: the
 // core thread calls one thread-safe function (no arguments) when its outbox
-// becomes non-empty, and JS takes everything with takeCompletions().
+// becomes non-empty, and JS takes everything with take(): the answers, and
+// the frames to send (each distinct frame once, then who gets which).
 //
 // Thread affinity: every method here is JS thread only, except the lambda
 // handed to HubCore as `notify`, which runs on the core thread and only
@@ -37,7 +38,10 @@ class NativeHub : public Napi::ObjectWrap<NativeHub> {
   Napi::Value Delete(const Napi::CallbackInfo& info);
   Napi::Value Advance(const Napi::CallbackInfo& info);
   Napi::Value Close(const Napi::CallbackInfo& info);
-  Napi::Value TakeCompletions(const Napi::CallbackInfo& info);
+  Napi::Value Take(const Napi::CallbackInfo& info);
+  Napi::Value Connect(const Napi::CallbackInfo& info);
+  Napi::Value Disconnect(const Napi::CallbackInfo& info);
+  Napi::Value Receive(const Napi::CallbackInfo& info);
   Napi::Value Get(const Napi::CallbackInfo& info);
   Napi::Value Stats(const Napi::CallbackInfo& info);
   Napi::Value Ref(const Napi::CallbackInfo& info);

@@ -18,7 +18,13 @@ const utf8 = (text) => scratch.view(text);
 const DEFAULTS = Object.freeze({
   clock: 'real',
   arrayKey: 'id',
-  limits: Object.freeze({ maxValueBytes: 64 * 1024 * 1024, maxDepth: 512, maxTopicLength: 256 }),
+  limits: Object.freeze({
+    maxValueBytes: 64 * 1024 * 1024,
+    maxDepth: 512,
+    maxTopicLength: 256,
+    maxSubscriptions: 1000,
+    maxMessageBytes: 64 * 1024,
+  }),
   memory: Object.freeze({ maxBytes: 256 * 1024 * 1024 }),
   history: Object.freeze({ maxCount: 32, maxBytes: 256 * 1024 }),
   dedup: Object.freeze({ maxCount: 10000, windowMs: 60000 }),
@@ -61,7 +67,11 @@ function section(options, name, fields) {
 function normalizeOptions(options) {
   options ??= {};
   if (typeof options !== 'object') throw invalid('createHub options must be an object');
-  checkKeys(options, ['clock', 'arrayKey', 'limits', 'memory', 'history', 'dedup', 'ttl', 'sweepIntervalMs'], '');
+  checkKeys(
+    options,
+    ['clock', 'arrayKey', 'limits', 'memory', 'history', 'dedup', 'ttl', 'permissions', 'sweepIntervalMs'],
+    '',
+  );
   const clock = options.clock ?? DEFAULTS.clock;
   if (clock !== 'real' && clock !== 'manual') throw invalid(`clock must be 'real' or 'manual', got ${String(clock)}`);
   const arrayKey = options.arrayKey ?? DEFAULTS.arrayKey;
@@ -72,6 +82,8 @@ function normalizeOptions(options) {
     maxValueBytes: { min: 1, max: 0xfffffffe },
     maxDepth: { min: 1, max: 4096 },
     maxTopicLength: { min: 1, max: 65536 },
+    maxSubscriptions: { min: 1 },
+    maxMessageBytes: { min: 64, max: 0xfffffffe },
   });
   const memory = section(options, 'memory', { maxBytes: { min: 0 } });
   const history = section(options, 'history', { maxCount: { min: 0 }, maxBytes: { min: 0 } });
@@ -86,6 +98,19 @@ function normalizeOptions(options) {
     }
   }
   const sweepIntervalMs = count(options.sweepIntervalMs ?? DEFAULTS.sweepIntervalMs, 'sweepIntervalMs', { min: 1 });
+  // permissions: { pattern: [roles] }; [] admits anyone. None given: every topic is open.
+  const permissions = [];
+  if (options.permissions !== undefined) {
+    if (options.permissions === null || typeof options.permissions !== 'object' || Array.isArray(options.permissions)) {
+      throw invalid("permissions must be an object of topic pattern -> roles, e.g. { 'prices/*': [], 'admin/**': ['admin'] }");
+    }
+    for (const [pattern, roles] of Object.entries(options.permissions)) {
+      if (!Array.isArray(roles) || roles.some((role) => typeof role !== 'string')) {
+        throw invalid(`permissions['${pattern}'] must be an array of role names ([] admits anyone)`);
+      }
+      permissions.push({ pattern, roles: [...roles] });
+    }
+  }
   return {
     clock,
     arrayKey,
@@ -94,6 +119,7 @@ function normalizeOptions(options) {
     history,
     dedup,
     ttl,
+    permissions,
     sweepIntervalMs,
     // what the binding reads
     core: {
@@ -108,6 +134,9 @@ function normalizeOptions(options) {
       dedupCount: dedup.maxCount,
       dedupWindowMs: dedup.windowMs,
       ttl,
+      access: permissions,
+      maxSubscriptions: limits.maxSubscriptions,
+      maxMessageBytes: limits.maxMessageBytes,
       sweepIntervalMs,
     },
   };
@@ -162,6 +191,8 @@ class Hub {
   #closing = null;
   #ref;
   #rejectedInJs = 0; // calls refused by the argument checks here, before the core
+  #connections = new Map(); // connection id -> Connection
+  #nextConnection = 1;
 
   constructor(options) {
     this.#options = normalizeOptions(options);
@@ -258,6 +289,46 @@ class Hub {
     }, (flags) => (flags & FLAG_FOUND) !== 0);
   }
 
+  // ---- connections ---------------------------------------------------------------
+
+  /**
+   * A subscriber, over any transport: `send(frame)` is called with each
+   * server message (a JSON string); the returned Connection takes the
+   * client's messages with receive(text).
+   */
+  connect(transport) {
+    if (this.#closing) throw new DeltacastError(codes.CLOSED, 'the hub is closed');
+    if (transport === null || typeof transport !== 'object' || typeof transport.send !== 'function') {
+      throw invalid('connect() takes a transport: { send(frame), close?(code, reason), user?: { id, roles } }');
+    }
+    if (transport.close !== undefined && typeof transport.close !== 'function') throw invalid('transport.close must be a function');
+    const user = transport.user ?? {};
+    if (typeof user !== 'object' || user === null) throw invalid('transport.user must be an object');
+    if (user.id !== undefined && typeof user.id !== 'string') throw invalid('transport.user.id must be a string');
+    const roles = user.roles ?? [];
+    if (!Array.isArray(roles) || roles.some((role) => typeof role !== 'string')) {
+      throw invalid('transport.user.roles must be an array of strings');
+    }
+    const id = this.#nextConnection++;
+    const connection = new Connection(this, id, transport);
+    this.#connections.set(id, connection);
+    this.#native.connect(id, user.id ?? '', roles);
+    return connection;
+  }
+
+  /** @internal */ _receive(id, message) {
+    if (this.#closing || !this.#connections.has(id)) return;
+    if (typeof message !== 'string' && !(message instanceof Uint8Array)) {
+      message = String(message); // the core answers with DELTACAST_INVALID_MESSAGE if it is not JSON
+    }
+    this.#native.receive(id, typeof message === 'string' ? utf8(message) : message);
+  }
+
+  /** @internal */ _disconnect(id) {
+    if (!this.#connections.delete(id)) return;
+    if (!this.#closing) this.#native.disconnect(id);
+  }
+
   // ---- reading -------------------------------------------------------------------
 
   /** The current value of a topic: { epoch, version, data }, or undefined. Synchronous. */
@@ -339,9 +410,14 @@ class Hub {
     });
   }
 
-  /** Called through the thread-safe function: settles every answered call. */
+  /** Called through the thread-safe function: sends every frame, then settles every answered call. */
   _drain() {
-    const out = this.#native.takeCompletions();
+    const [out, frames, sends] = this.#native.take();
+    // Frames first: a call's frames were produced before its answer, so a
+    // caller awaiting the call (advance(0) in tests) finds them sent.
+    for (let i = 0; i < sends.length; i += 2) {
+      this.#connections.get(sends[i])?._send(frames[sends[i + 1]]);
+    }
     for (let i = 0; i < out.length; i += 5) {
       const pending = this.#pending.get(out[i]);
       if (pending === undefined) continue;
@@ -376,6 +452,49 @@ class Hub {
     }
     this.#pending.clear();
     busyHubs.delete(this);
+    this.#connections.clear();
+  }
+}
+
+/** One subscriber's end of the hub (hub.connect()). */
+class Connection {
+  #hub;
+  #transport;
+  #open = true;
+
+  constructor(hub, id, transport) {
+    this.#hub = hub;
+    this.#transport = transport;
+    Object.defineProperty(this, 'id', { value: String(id), enumerable: true });
+    this._numericId = id;
+  }
+
+  /** A message from the client (JSON text). Malformed ones are answered with an `err` frame. */
+  receive(message) {
+    if (this.#open) this.#hub._receive(this._numericId, message);
+  }
+
+  /** The transport is gone: drops the connection's subscriptions. Idempotent. */
+  close() {
+    if (!this.#open) return;
+    this.#open = false;
+    this.#hub._disconnect(this._numericId);
+  }
+
+  /** @internal */ _send(frame) {
+    if (!this.#open) return;
+    try {
+      this.#transport.send(frame);
+    } catch {
+      // A throwing transport is a broken one: it loses its connection, and the
+      // hub and the other connections go on.
+      this.close();
+      try {
+        this.#transport.close?.(1011, 'transport send failed');
+      } catch {
+        // nothing more to do
+      }
+    }
   }
 }
 
@@ -383,4 +502,4 @@ function createHub(options) {
   return new Hub(options);
 }
 
-module.exports = { createHub, Hub, normalizeOptions };
+module.exports = { createHub, Hub, Connection, normalizeOptions };

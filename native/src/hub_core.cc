@@ -6,6 +6,7 @@ HubCore::HubCore(HubOptions options, std::function<void()> notify)
     : options_(std::move(options)),
       notify_(std::move(notify)),
       store_(options_.store),
+      delivery_(store_, AccessRules(options_.access), options_.delivery),
       work_(boost::asio::make_work_guard(io_)),
       sweep_(io_),
       start_(std::chrono::steady_clock::now()) {
@@ -52,19 +53,38 @@ void HubCore::submit(Request request) {
   boost::asio::post(io_, [this, request = std::move(request)]() mutable { run(request); });
 }
 
-std::vector<Completion> HubCore::takeCompletions() {
-  std::vector<Completion> taken;
+HubCore::Batch HubCore::take() {
+  Batch taken;
   std::lock_guard lock(outboxMutex_);
-  taken.swap(outbox_);
+  std::swap(taken, outbox_);
   return taken;
 }
 
-void HubCore::complete(Completion completion) {
+// Frames go to the outbox before the completion of the request that made
+// them, so a caller awaiting that request finds them already sent.
+void HubCore::flushFrames() {
+  std::vector<Outgoing> frames = delivery_.takeOutgoing();
+  if (frames.empty()) return;
   bool wasEmpty = false;
   {
     std::lock_guard lock(outboxMutex_);
-    wasEmpty = outbox_.empty();
-    outbox_.push_back(std::move(completion));
+    wasEmpty = outbox_.completions.empty() && outbox_.frames.empty();
+    if (outbox_.frames.empty()) {
+      outbox_.frames = std::move(frames);
+    } else {
+      for (Outgoing& frame : frames) outbox_.frames.push_back(std::move(frame));
+    }
+  }
+  if (wasEmpty) notify_();
+}
+
+void HubCore::complete(Completion completion) {
+  flushFrames();
+  bool wasEmpty = false;
+  {
+    std::lock_guard lock(outboxMutex_);
+    wasEmpty = outbox_.completions.empty() && outbox_.frames.empty();
+    outbox_.completions.push_back(std::move(completion));
   }
   if (wasEmpty) notify_();
 }
@@ -93,6 +113,19 @@ void HubCore::run(Request& request) {
         if (options_.manualClock) manualNow_ += request.ms;
         store_.advance(now());
         break;
+      case RequestKind::Connect:
+        isChange = false;
+        delivery_.connect(request.connection, std::move(request.principal));
+        break;
+      case RequestKind::Disconnect:
+        isChange = false;
+        delivery_.disconnect(request.connection);
+        break;
+      case RequestKind::Receive:
+        // No completion: what a client message causes is frames.
+        delivery_.receive(request.connection, request.payload);
+        flushFrames();
+        return;
       case RequestKind::Close:
         isChange = false;
         sweep_.cancel();
@@ -107,6 +140,7 @@ void HubCore::run(Request& request) {
     return;
   }
   if (isChange) {
+    if (result.changed) delivery_.changed(request.topic, result);
     completion.code = result.status.code();
     completion.message = result.status.message();
     completion.changed = result.changed;

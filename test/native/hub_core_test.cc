@@ -37,7 +37,7 @@ class Harness {
       std::unique_lock lock(mutex_);
       cv_.wait_for(lock, std::chrono::milliseconds(10));
       lock.unlock();
-      for (Completion& c : core_.takeCompletions()) received_.push_back(std::move(c));
+      for (Completion& c : core_.take().completions) received_.push_back(std::move(c));
     }
   }
 

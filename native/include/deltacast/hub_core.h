@@ -22,17 +22,31 @@
 #include <vector>
 
 #include "deltacast/asio.h"
+#include "deltacast/delivery.h"
 #include "deltacast/topic_store.h"
 
 namespace deltacast {
 
 struct HubOptions {
   StoreOptions store;
+  std::vector<AccessRule> access;  // no rules: every topic open
+  DeliveryLimits delivery;
   bool manualClock = false;
   std::int64_t sweepIntervalMs = 1000;  // real clock: how often TTLs and dedup windows are checked
 };
 
-enum class RequestKind : std::uint8_t { PublishJson, Patch, Upsert, Remove, Delete, Advance, Close };
+enum class RequestKind : std::uint8_t {
+  PublishJson,
+  Patch,
+  Upsert,
+  Remove,
+  Delete,
+  Advance,
+  Close,
+  Connect,     // connection, principal
+  Disconnect,  // connection
+  Receive,     // connection, payload: one client message
+};
 
 struct Request {
   std::uint32_t id = 0;
@@ -42,6 +56,8 @@ struct Request {
   std::string key;       // Upsert/Remove: the row key as JSON
   std::string changeId;  // dedup id, may be empty
   std::int64_t ms = 0;   // Advance
+  ConnectionId connection = 0;
+  Principal principal;  // Connect
 };
 
 struct Completion {
@@ -65,7 +81,13 @@ class HubCore {
 
   // ---- JS thread -----------------------------------------------------------------
   void submit(Request request);
-  std::vector<Completion> takeCompletions();
+  // Everything answered and everything to send since the last call, in the
+  // order it was produced.
+  struct Batch {
+    std::vector<Completion> completions;
+    std::vector<Outgoing> frames;
+  };
+  Batch take();
   // Stops the core thread and joins it; requests not yet run are dropped.
   // Idempotent; the destructor calls it.
   void stop();
@@ -79,12 +101,14 @@ class HubCore {
   // ---- core thread ---------------------------------------------------------------
   void run(Request& request);
   void complete(Completion completion);
+  void flushFrames();
   std::int64_t now() const;
   void scheduleSweep();
 
   const HubOptions options_;
   std::function<void()> notify_;
   TopicStore store_;
+  Delivery delivery_;  // core thread only
   boost::asio::io_context io_;
   boost::asio::executor_work_guard<boost::asio::io_context::executor_type> work_;
   boost::asio::steady_timer sweep_;
@@ -92,7 +116,7 @@ class HubCore {
   std::int64_t manualNow_ = 0;  // core thread only
 
   std::mutex outboxMutex_;
-  std::vector<Completion> outbox_;
+  Batch outbox_;
 
   std::once_flag stopped_;
   std::thread thread_;  // last: starts once everything above exists
