@@ -250,8 +250,9 @@ const shortKeyed = arbitraries(shortKey);
 
 function assertSizeLaw(a, b) {
   const ops = diff(a, b);
-  const size = JSON.stringify(ops).length;
-  const snapshot = JSON.stringify(b).length;
+  // Bytes, as the core counts them (a string's UTF-16 length is not its size on the wire).
+  const size = Buffer.byteLength(JSON.stringify(ops));
+  const snapshot = Buffer.byteLength(JSON.stringify(b));
   // One `replace` of the whole document costs the snapshot plus 37 characters of
   // framing ([{"op":"replace","path":"","value":…}]); the core accepts precise
   // operations up to 32 bytes beyond that.

@@ -63,6 +63,13 @@ class JsonTape {
   bool empty() const noexcept { return nodes_.empty(); }
   std::string_view text() const noexcept { return text_; }
   std::uint32_t size() const noexcept { return static_cast<std::uint32_t>(nodes_.size()); }
+  // Nodes allocated (what the tape costs in memory).
+  std::size_t capacity() const noexcept { return nodes_.capacity(); }
+  // Gives back the reserve when it is more than the nodes themselves: for
+  // tapes that are kept (a topic's state), not for scratch tapes.
+  void releaseSpareCapacity() {
+    if (nodes_.capacity() > 2 * nodes_.size() + 16) nodes_.shrink_to_fit();
+  }
   const TapeNode& operator[](std::uint32_t index) const noexcept { return nodes_[index]; }
   // The raw text of a value (for a string, with its quotes and escapes).
   std::string_view raw(std::uint32_t index) const noexcept {

@@ -1,0 +1,898 @@
+'use strict';
+
+// Hub benchmark: what createHub() costs a Node process, next to what a Node
+// user would otherwise write, in one run.
+//
+//   node bench/hub.js                 # all three benchmarks (about 80 s on 2 threads)
+//   node bench/hub.js --quick         # fewer steps and iterations: a smoke run (< 1 minute)
+//   node bench/hub.js --only=sustained,event-loop,topics
+//
+// Other flags: --n=1000,10000 (board sizes for sustained and event-loop)
+//              --topics=1000000 (for the topics benchmark)  --no-save
+// Env: DELTACAST_LIB=path/to/index.js benchmarks another deltacast build;
+//      DELTACAST_ADDON=path/to/deltacast.node another addon (lib/native.js).
+//
+// 1. sustained   successive states of a price board (bench/data.js) published
+//                with publishJson, one after the other (await each) and
+//                pipelined (fire all, await all), against fast-json-patch
+//                compare(prev, next) on the same states as fresh objects.
+//                Wall and CPU time per update; CPU is process.cpuUsage(), so
+//                it includes the hub's core thread and V8's helper threads.
+// 2. event-loop  time spent synchronously on the JS thread inside
+//                hub.publish(topic, board) and hub.upsert(topic, id, row),
+//                against JSON.stringify of the same value.
+// 3. topics      1,000,000 small topics held: full GC pause and memory, each
+//                variant in a child process of its own (node --expose-gc
+//                bench/hub.js --child=<variant>), against lru-cache and a Map.
+//
+// Results go to stdout as markdown tables, progress to stderr, and everything
+// to bench/results/hub-<date>.json (hub-<date>-quick.json or -partial.json
+// for a limited run, so it does not overwrite a full one).
+//
+// On a machine whose two hardware threads share a core (SMT), the pipelined
+// runs keep both threads busy at once and each runs slower: CPU per update
+// goes up while wall time goes down. Compare ratios within one run.
+
+const fs = require('node:fs');
+const os = require('node:os');
+const path = require('node:path');
+const v8 = require('node:v8');
+const vm = require('node:vm');
+const { execFileSync, spawnSync } = require('node:child_process');
+
+const { makeBoard, mutate } = require('./data.js');
+
+const BENCHMARKS = ['sustained', 'event-loop', 'topics'];
+const CHILD_VARIANTS = ['empty', 'deltacast', 'lru-cache', 'map'];
+
+// ---- command line -----------------------------------------------------------
+
+function usageError(message) {
+  return Object.assign(new Error(message), { usage: true });
+}
+
+function parseArgs(argv) {
+  const opts = { quick: false, only: null, child: null, n: null, topics: null, save: true };
+  for (const arg of argv) {
+    const eq = arg.indexOf('=');
+    const flag = eq < 0 ? arg : arg.slice(0, eq);
+    const value = eq < 0 ? '' : arg.slice(eq + 1);
+    switch (flag) {
+      case '--quick':
+        opts.quick = true;
+        break;
+      case '--only':
+        opts.only = value.split(',').map((s) => s.trim());
+        for (const b of opts.only) if (!BENCHMARKS.includes(b)) throw usageError(`unknown --only ${b} (${BENCHMARKS.join(', ')})`);
+        break;
+      case '--child':
+        if (!CHILD_VARIANTS.includes(value)) throw usageError(`unknown --child ${value} (${CHILD_VARIANTS.join(', ')})`);
+        opts.child = value;
+        break;
+      case '--n':
+        opts.n = value.split(',').map((s) => Number(s.trim()));
+        for (const n of opts.n) if (!Number.isInteger(n) || n < 10) throw usageError(`--n takes board sizes ≥ 10, got ${n}`);
+        break;
+      case '--topics':
+        opts.topics = Number(value);
+        if (!Number.isInteger(opts.topics) || opts.topics < 1) throw usageError('--topics takes a positive integer');
+        break;
+      case '--no-save':
+        opts.save = false;
+        break;
+      case '--help':
+        console.log('usage: node bench/hub.js [--quick] [--only=sustained,event-loop,topics] [--n=1000,10000] ' +
+          '[--topics=1000000] [--no-save]');
+        process.exit(0);
+        break;
+      default:
+        throw usageError(`unknown argument ${arg} (try --help)`);
+    }
+  }
+  opts.n ??= [1000, 10000];
+  opts.topics ??= 1_000_000;
+  return opts;
+}
+
+// ---- helpers ----------------------------------------------------------------
+
+// A full GC between measurements. The topics benchmark's children get
+// --expose-gc on their command line; `node bench/hub.js` exposes it here.
+const gc = (() => {
+  if (typeof global.gc === 'function') return global.gc;
+  try {
+    v8.setFlagsFromString('--expose-gc');
+    return vm.runInNewContext('gc');
+  } catch {
+    return () => {};
+  }
+})();
+
+function packageVersion(name) {
+  try {
+    const file = path.join(__dirname, '..', 'node_modules', name, 'package.json');
+    return JSON.parse(fs.readFileSync(file, 'utf8')).version;
+  } catch {
+    return '?';
+  }
+}
+
+function gitCommit() {
+  try {
+    return execFileSync('git', ['rev-parse', '--short', 'HEAD'], { cwd: __dirname, stdio: ['ignore', 'pipe', 'ignore'] })
+      .toString().trim();
+  } catch {
+    return null;
+  }
+}
+
+function median(sorted) {
+  const m = sorted.length >> 1;
+  return sorted.length % 2 ? sorted[m] : (sorted[m - 1] + sorted[m]) / 2;
+}
+
+function quantile(sorted, q) {
+  return sorted[Math.min(sorted.length - 1, Math.floor(q * sorted.length))];
+}
+
+function summarize(samples) {
+  const sorted = [...samples].sort((x, y) => x - y);
+  return { samples: sorted.length, median: median(sorted), p10: quantile(sorted, 0.1), p90: quantile(sorted, 0.9) };
+}
+
+function medianOf(values) {
+  return median([...values].sort((x, y) => x - y));
+}
+
+function fmtMs(ms) {
+  if (ms >= 100) return ms.toFixed(0);
+  if (ms >= 10) return ms.toFixed(1);
+  if (ms >= 1) return ms.toFixed(2);
+  return ms.toFixed(3);
+}
+
+function fmtUs(us) {
+  if (us >= 100) return us.toFixed(0);
+  if (us >= 10) return us.toFixed(1);
+  return us.toFixed(2);
+}
+
+function fmtRatio(x) {
+  if (!Number.isFinite(x)) return '—';
+  return `${x >= 10 ? x.toFixed(1) : x.toFixed(2)}×`;
+}
+
+function fmtInt(x) {
+  return Math.round(x).toLocaleString('en-US');
+}
+
+function mib(bytes) {
+  return (bytes / (1024 * 1024)).toFixed(1);
+}
+
+function progress(msg) {
+  if (process.stderr.isTTY) process.stderr.write(`\r\x1b[K${msg}`);
+  else process.stderr.write(`${msg}\n`);
+}
+
+function progressDone() {
+  if (process.stderr.isTTY) process.stderr.write('\r\x1b[K');
+}
+
+const nowNs = () => process.hrtime.bigint();
+const msSince = (t0) => Number(process.hrtime.bigint() - t0) / 1e6;
+
+// CPU time of every thread of this process, in nanoseconds, from
+// /proc/self/task/<tid>/schedstat (Linux). The total is what
+// process.cpuUsage() says; the split shows which thread spent it. Null
+// elsewhere.
+function threadCpuNs() {
+  let tids;
+  try {
+    tids = fs.readdirSync('/proc/self/task');
+  } catch {
+    return null;
+  }
+  const out = new Map();
+  for (const tid of tids) {
+    try {
+      out.set(Number(tid), Number(fs.readFileSync(`/proc/self/task/${tid}/schedstat`, 'utf8').split(' ')[0]));
+    } catch {
+      // the thread ended between readdir and read
+    }
+  }
+  return out;
+}
+
+function threadIds() {
+  try {
+    return new Set(fs.readdirSync('/proc/self/task').map(Number));
+  } catch {
+    return new Set();
+  }
+}
+
+// A stopwatch over one timed region: wall, process CPU (all threads), and
+// the split between the JS thread, the hub's core thread and the rest.
+function startClock() {
+  const threads = threadCpuNs();
+  const cpu = process.cpuUsage();
+  const t0 = nowNs();
+  return { threads, cpu, t0 };
+}
+
+function stopClock(clock, coreTid) {
+  const t1 = nowNs();
+  const cpu = process.cpuUsage(clock.cpu);
+  const threads = threadCpuNs();
+  const out = { wallMs: Number(t1 - clock.t0) / 1e6, cpuMs: (cpu.user + cpu.system) / 1000 };
+  if (clock.threads && threads) {
+    let total = 0;
+    let js = 0;
+    let core = 0;
+    for (const [tid, ns] of threads) {
+      const delta = ns - (clock.threads.get(tid) ?? 0);
+      total += delta;
+      if (tid === process.pid) js += delta;
+      else if (tid === coreTid) core += delta;
+    }
+    out.jsMs = js / 1e6;
+    out.coreMs = core / 1e6;
+    out.otherMs = (total - js - core) / 1e6;
+  }
+  return out;
+}
+
+function loadDeltacast() {
+  const libPath = process.env.DELTACAST_LIB ? path.resolve(process.env.DELTACAST_LIB) : path.join(__dirname, '..', 'lib', 'index.js');
+  try {
+    const lib = require(libPath);
+    if (typeof lib.createHub !== 'function') return { missing: `${libPath} does not export createHub`, libPath };
+    return { lib, libPath };
+  } catch (err) {
+    return { missing: `${err.code ?? err.name}: ${err.message.split('\n')[0]}`, libPath };
+  }
+}
+
+// Every hub the benchmark creates stays referenced from here until the
+// process ends. Before b97ff3a a hub reachable only from the async function
+// awaiting one of its calls could be collected mid-call (its core thread
+// stopped, the promise never settled, and node exited with code 0); holding
+// the hubs here keeps DELTACAST_LIB runs of such builds from ending that way.
+const HUBS = new Set();
+
+// A hub and the id of its core thread (the one thread createHub starts), so
+// the CPU split can name it.
+function createHubWithTid(deltacast, options) {
+  const before = threadIds();
+  const hub = deltacast.createHub(options);
+  HUBS.add(hub);
+  const started = [...threadIds()].filter((t) => !before.has(t));
+  return { hub, coreTid: started.length === 1 ? started[0] : null };
+}
+
+// A full GC, then a short pause: V8 sweeps on its helper threads after gc()
+// returns, and that work belongs to whatever made the garbage, not to the
+// next timed region.
+async function settleHeap(ms = 30) {
+  gc();
+  await new Promise((resolve) => setTimeout(resolve, ms));
+}
+
+// ---- 1. sustained publishJson ----------------------------------------------
+//
+// K successive states of one board: 1% of the rows tick at every step, and
+// every third step also inserts one row, deletes one and moves one. The same
+// states, as JSON texts, for deltacast; as fresh JSON.parse objects (parsed
+// again for each round, before its timing starts) for the object rows.
+
+function boardStates(n, k) {
+  const states = [makeBoard(n, 4242)];
+  for (let i = 1; i <= k; i++) {
+    const structural = i % 3 === 0;
+    states.push(mutate(states[i - 1], {
+      fraction: 0.01,
+      insertMid: structural,
+      deleteOne: structural,
+      moveOne: structural,
+      seed: 9000 + i,
+    }));
+  }
+  return states.map((s) => JSON.stringify(s));
+}
+
+function sustainedDrivers(deltacast, fjp) {
+  return [
+    {
+      name: 'deltacast publishJson, sequential (await each)',
+      key: 'deltacast-seq',
+      input: 'texts',
+      hub: true,
+      async run(ctx, topic, texts) {
+        for (let i = 1; i < texts.length; i++) await ctx.hub.publishJson(topic, texts[i]);
+      },
+    },
+    {
+      name: 'deltacast publishJson, pipelined (fire all, await all)',
+      key: 'deltacast-pipe',
+      input: 'texts',
+      hub: true,
+      async run(ctx, topic, texts) {
+        const all = new Array(texts.length - 1);
+        for (let i = 1; i < texts.length; i++) all[i - 1] = ctx.hub.publishJson(topic, texts[i]);
+        await Promise.all(all);
+      },
+    },
+    {
+      // Not asked of publishJson, but what a publisher holding objects pays:
+      // JSON.stringify on the JS thread, then the same path.
+      name: '(ref) deltacast publish(object), pipelined',
+      key: 'deltacast-publish-pipe',
+      input: 'objects',
+      hub: true,
+      reference: true,
+      async run(ctx, topic, objects) {
+        const all = new Array(objects.length - 1);
+        for (let i = 1; i < objects.length; i++) all[i - 1] = ctx.hub.publish(topic, objects[i]);
+        await Promise.all(all);
+      },
+    },
+    {
+      name: 'fast-json-patch compare(prev, next)',
+      key: 'fjp',
+      input: 'objects',
+      baseline: true,
+      async run(ctx, topic, objects) {
+        let ops = 0;
+        for (let i = 1; i < objects.length; i++) ops += fjp.compare(objects[i - 1], objects[i]).length;
+        ctx.sink += ops;
+      },
+    },
+  ].filter((d) => !d.hub || deltacast.lib);
+}
+
+async function runSustained(opts, deltacast) {
+  const fjp = require('fast-json-patch');
+  const results = [];
+  for (const n of opts.n) {
+    const k = opts.quick ? (n >= 10000 ? 12 : 60) : n >= 10000 ? 40 : 200;
+    const rounds = opts.quick ? 3 : n >= 10000 ? 7 : 9;
+    progress(`sustained N=${n}: generating ${k + 1} states`);
+    const texts = boardStates(n, k);
+    const drivers = sustainedDrivers(deltacast, fjp);
+    let hubCtx = null;
+    if (deltacast.lib) hubCtx = createHubWithTid(deltacast.lib, { clock: 'manual' });
+    const ctx = { hub: hubCtx?.hub, sink: 0 };
+    const perDriver = new Map(drivers.map((d) => [d.key, []]));
+    let topicSeq = 0;
+
+    // Round -1 is a warm-up (JIT, allocator, the hub's first topics).
+    for (let round = -1; round < rounds; round++) {
+      for (const driver of drivers) {
+        progress(`sustained N=${n}: ${round < 0 ? 'warm-up' : `round ${round + 1}/${rounds}`}: ${driver.name}`);
+        const input = driver.input === 'texts' ? texts : texts.map((t) => JSON.parse(t));
+        const topic = `board-${n}-${topicSeq++}`;
+        if (driver.hub) {
+          // The first state creates the topic; the K steps after it are timed.
+          if (driver.input === 'texts') await ctx.hub.publishJson(topic, input[0]);
+          else await ctx.hub.publish(topic, input[0]);
+        }
+        await settleHeap();
+        const clock = startClock();
+        await driver.run(ctx, topic, input);
+        const m = stopClock(clock, hubCtx?.coreTid);
+        if (driver.hub) {
+          const held = ctx.hub.getJson(topic);
+          m.correct = held !== undefined && held.json === texts[texts.length - 1] && held.version === texts.length;
+          await ctx.hub.delete(topic);
+        }
+        if (round >= 0) perDriver.get(driver.key).push(m);
+      }
+    }
+    if (ctx.hub) await ctx.hub.close();
+
+    const entry = { n, steps: k, rounds, stateBytes: Buffer.byteLength(texts[k]), coreThreadFound: hubCtx?.coreTid != null, rows: [] };
+    for (const driver of drivers) {
+      const ms = perDriver.get(driver.key);
+      const per = (field) => (ms[0][field] === undefined ? undefined : medianOf(ms.map((m) => m[field] / k)));
+      entry.rows.push({
+        library: driver.name,
+        key: driver.key,
+        baseline: !!driver.baseline,
+        reference: !!driver.reference,
+        wallMsPerUpdate: per('wallMs'),
+        cpuMsPerUpdate: per('cpuMs'),
+        jsThreadMsPerUpdate: per('jsMs'),
+        coreThreadMsPerUpdate: driver.hub ? per('coreMs') : undefined,
+        otherThreadsMsPerUpdate: per('otherMs'),
+        correct: driver.hub ? ms.every((m) => m.correct) : undefined,
+        rounds: ms,
+      });
+    }
+    const base = entry.rows.find((r) => r.baseline);
+    for (const r of entry.rows) {
+      r.speedupWall = base.wallMsPerUpdate / r.wallMsPerUpdate;
+      r.speedupCpu = base.cpuMsPerUpdate / r.cpuMsPerUpdate;
+    }
+    progressDone();
+    printSustained(entry, deltacast);
+    results.push(entry);
+    gc();
+  }
+  return results;
+}
+
+function printSustained(entry, deltacast) {
+  const lines = [];
+  lines.push(`## 1. Sustained publishJson: N = ${entry.n.toLocaleString('en-US')} rows ` +
+    `(${(entry.stateBytes / 1024).toFixed(0)} KiB a state), ${entry.steps} steps × ${entry.rounds} rounds`);
+  lines.push('');
+  lines.push('| library / mode | wall ms/update | speed-up, wall | CPU ms/update (all threads) | speed-up, CPU | ' +
+    'JS thread ms | core thread ms | other threads ms |');
+  lines.push('|---|--:|--:|--:|--:|--:|--:|--:|');
+  const opt = (x) => (x === undefined ? '' : fmtMs(x));
+  for (const r of entry.rows) {
+    lines.push(`| ${r.library} | ${fmtMs(r.wallMsPerUpdate)} | ${fmtRatio(r.speedupWall)} | ${fmtMs(r.cpuMsPerUpdate)} | ` +
+      `${fmtRatio(r.speedupCpu)} | ${opt(r.jsThreadMsPerUpdate)} | ${opt(r.coreThreadMsPerUpdate)} | ${opt(r.otherThreadsMsPerUpdate)} |`);
+  }
+  if (!deltacast.lib) lines.push(`| deltacast | not built | | | | | | |`);
+  lines.push('');
+  lines.push('speed-up = fast-json-patch ÷ this row (above 1× is faster than fast-json-patch). ' +
+    'Medians over the rounds of (round time ÷ steps). CPU = process.cpuUsage() user + system over the round; ' +
+    'the thread columns split it (from /proc/self/task/*/schedstat): "other" is V8\'s GC and compiler threads and libuv. ' +
+    'Pipelined, the JS and core threads run at the same time, so wall time drops below CPU time.');
+  const hubRows = entry.rows.filter((r) => r.key === 'deltacast-seq' || r.key === 'deltacast-pipe');
+  if (hubRows.length) {
+    const worst = Math.min(...hubRows.map((r) => r.speedupCpu));
+    lines.push(`- target (deltacast ≥ 3× faster than fast-json-patch compare, CPU of all threads): ` +
+      hubRows.map((r) => `${r.key === 'deltacast-seq' ? 'sequential' : 'pipelined'} ${fmtRatio(r.speedupCpu)}`).join(', ') +
+      ` → ${worst >= 3 ? 'met' : 'NOT met'}`);
+    const bad = entry.rows.filter((r) => r.correct === false);
+    lines.push(`- the hub's value after the last step equals the last state, at version K + 1: ` +
+      (bad.length ? `✗ (${bad.map((r) => r.library).join('; ')})` : '✓'));
+  } else {
+    lines.push(`- deltacast not built: ${deltacast.missing}`);
+  }
+  if (!entry.coreThreadFound) lines.push('- the core thread could not be told apart: its time is under "other threads"');
+  lines.push('');
+  console.log(lines.join('\n'));
+}
+
+// ---- 2. event-loop time -----------------------------------------------------
+//
+// Only the synchronous part of each call is timed: process.hrtime.bigint()
+// right before and right after the call that returns the promise. In the same
+// iteration, and in alternating order, the loop also times JSON.stringify of
+// the same value, so the call and its reference see the same machine state
+// (an idle CPU is slow for a while after it wakes). Two modes: "awaited"
+// settles every call before the next (the core thread is idle when the call
+// is made), "back-to-back" fires batches of 50 and then awaits them (the
+// core thread is busy on the other core meanwhile).
+
+async function timeLoop(iterations, { prepare = (i) => i, ref, call, awaited, refFirst = false, batch = 50 }) {
+  const callUs = new Array(iterations);
+  const refUs = new Array(iterations);
+  const settleMs = [];
+  let pending = [];
+  let batchStart = 0n;
+  let sink = 0;
+  for (let i = 0; i < iterations; i++) {
+    const arg = prepare(i);
+    let refOut;
+    let p;
+    if (!awaited && pending.length === 0) batchStart = nowNs();
+    if (refFirst || i % 2 === 0) {
+      const r0 = nowNs();
+      refOut = ref(arg);
+      const r1 = nowNs();
+      p = call(arg, refOut);
+      const c1 = nowNs();
+      refUs[i] = Number(r1 - r0) / 1000;
+      callUs[i] = Number(c1 - r1) / 1000;
+    } else {
+      const c0 = nowNs();
+      p = call(arg);
+      const c1 = nowNs();
+      refOut = ref(arg);
+      const r1 = nowNs();
+      callUs[i] = Number(c1 - c0) / 1000;
+      refUs[i] = Number(r1 - c1) / 1000;
+    }
+    sink += refOut.length;
+    if (awaited) {
+      await p;
+    } else {
+      pending.push(p);
+      if (pending.length === batch || i === iterations - 1) {
+        const count = pending.length;
+        await Promise.all(pending);
+        settleMs.push(msSince(batchStart) / count);
+        pending = [];
+      }
+    }
+  }
+  const out = { call: summarize(callUs), ref: summarize(refUs), sink };
+  if (!awaited) out.settledMsPerCall = medianOf(settleMs);
+  return out;
+}
+
+async function runCells(label, cells, iterations, warm) {
+  const rows = [];
+  for (const cell of cells) {
+    progress(`${label}: ${cell.name}`);
+    await timeLoop(warm, cell);
+    await settleHeap();
+    const r = await timeLoop(iterations, cell);
+    rows.push({
+      call: cell.name,
+      key: cell.key,
+      reference: !!cell.reference,
+      awaited: cell.awaited,
+      ...r.call,
+      refMedian: r.ref.median,
+      ratio: r.call.median / r.ref.median,
+      settledMsPerCall: r.settledMsPerCall,
+      refSummary: r.ref,
+    });
+  }
+  return rows;
+}
+
+async function runEventLoop(opts, deltacast) {
+  if (!deltacast.lib) {
+    console.log(`## 2. Event-loop time\n\ndeltacast not built: ${deltacast.missing}\n`);
+    return { skipped: deltacast.missing };
+  }
+  const out = { publish: [], upsert: [] };
+
+  // publish(topic, board) against JSON.stringify(board)
+  for (const n of opts.n) {
+    const iterations = opts.quick ? (n >= 10000 ? 30 : 150) : n >= 10000 ? 300 : 1500;
+    progress(`event-loop publish N=${n}: preparing`);
+    const texts = boardStates(n, 5);
+    const boards = texts.map((t) => JSON.parse(t));
+    const bytes = texts.map((t) => Buffer.from(t)); // also flattens the texts
+    const S = boards.length;
+    const { hub } = createHubWithTid(deltacast.lib, { clock: 'manual' });
+    const topic = `board-${n}`;
+    await hub.publishJson(topic, texts[0]);
+    const stringify = (i) => JSON.stringify(boards[i % S]);
+    const cells = [
+      { name: 'hub.publish(topic, board), awaited', key: 'publish-awaited', awaited: true,
+        ref: stringify, call: (i) => hub.publish(topic, boards[i % S]) },
+      { name: 'hub.publish(topic, board), back-to-back', key: 'publish-b2b', awaited: false,
+        ref: stringify, call: (i) => hub.publish(topic, boards[i % S]) },
+      { name: '(ref) hub.publishJson(topic, text): text fresh from JSON.stringify (a rope), awaited',
+        key: 'publishJson-fresh', reference: true, awaited: true, refFirst: true,
+        ref: stringify, call: (i, text) => hub.publishJson(topic, text) },
+      { name: '(ref) hub.publishJson(topic, text): text already flat, awaited', key: 'publishJson-flat',
+        reference: true, awaited: true, ref: stringify, call: (i) => hub.publishJson(topic, texts[i % S]) },
+      { name: '(ref) hub.publishJson(topic, Uint8Array), awaited', key: 'publishJson-bytes', reference: true,
+        awaited: true, ref: stringify, call: (i) => hub.publishJson(topic, bytes[i % S]) },
+    ];
+    const rows = await runCells(`event-loop publish N=${n}`, cells, iterations, Math.max(10, iterations >> 3));
+    await hub.close();
+    out.publish.push({ n, stateBytes: Buffer.byteLength(texts[0]), iterations, rows });
+    gc();
+  }
+  progressDone();
+  printPublishSync(out.publish);
+
+  // upsert(topic, id, row) against JSON.stringify(row), for topics of
+  // 1,000 and 10,000 rows.
+  const iterations = opts.quick ? 300 : 2000;
+  for (const n of opts.n) {
+    progress(`event-loop upsert N=${n}: preparing`);
+    const board = makeBoard(n, 777);
+    const { hub } = createHubWithTid(deltacast.lib, { clock: 'manual' });
+    const topic = `rows-${n}`;
+    await hub.publishJson(topic, JSON.stringify(board));
+    // 64 rows spread over the board, as fresh objects; each call raises the
+    // row's price by one cent, so every upsert is a change.
+    const rows = [];
+    for (let j = 0; j < 64; j++) rows.push(JSON.parse(JSON.stringify(board[Math.floor(((j + 0.5) / 64) * n)])));
+    const prepare = (i) => {
+      const row = rows[i % rows.length];
+      row.price = Math.round(row.price * 100 + 1) / 100;
+      return row;
+    };
+    const cells = [
+      { name: 'hub.upsert(topic, id, row), awaited', key: 'upsert-awaited', awaited: true, prepare,
+        ref: (row) => JSON.stringify(row), call: (row) => hub.upsert(topic, row.id, row) },
+      { name: 'hub.upsert(topic, id, row), back-to-back', key: 'upsert-b2b', awaited: false, prepare,
+        ref: (row) => JSON.stringify(row), call: (row) => hub.upsert(topic, row.id, row) },
+    ];
+    const result = await runCells(`event-loop upsert N=${n}`, cells, iterations, 100);
+    const held = hub.getJson(topic);
+    await hub.close();
+    out.upsert.push({ n, rowBytes: Buffer.byteLength(JSON.stringify(rows[0])), iterations, version: held?.version, rows: result });
+    gc();
+  }
+  progressDone();
+  printUpsertSync(out.upsert);
+  return out;
+}
+
+function printPublishSync(entries) {
+  const lines = [];
+  lines.push('## 2a. Event-loop time of hub.publish(topic, board)');
+  lines.push('');
+  lines.push('| board | call | sync ms (median) | p10 | p90 | JSON.stringify(board) ms, same loop | ratio to JSON.stringify |');
+  lines.push('|---|---|--:|--:|--:|--:|--:|');
+  for (const e of entries) {
+    e.rows.forEach((r, idx) => {
+      const label = idx === 0 ? `N = ${e.n.toLocaleString('en-US')} (${(e.stateBytes / 1024).toFixed(0)} KiB), ${e.iterations} calls` : '';
+      lines.push(`| ${label} | ${r.call} | ${fmtMs(r.median / 1000)} | ${fmtMs(r.p10 / 1000)} | ${fmtMs(r.p90 / 1000)} | ` +
+        `${fmtMs(r.refMedian / 1000)} | ${fmtRatio(r.ratio)} |`);
+    });
+  }
+  lines.push('');
+  lines.push('Only the synchronous part of a call is timed (hrtime right around the call that returns the promise). ' +
+    'Each iteration also times JSON.stringify of the same board, so every ratio has its own baseline. ' +
+    '"awaited": each call settles before the next; "back-to-back": batches of 50 calls, then await them all. ' +
+    'The (ref) rows split publish: JSON.stringify returns a rope (a cons string) for a large output, and V8 flattens it ' +
+    '(one more copy, in the JS heap) when the binding reads it; the binding then copies the flat text out as UTF-8.');
+  for (const e of entries) {
+    const aw = e.rows.find((r) => r.key === 'publish-awaited');
+    const b2b = e.rows.find((r) => r.key === 'publish-b2b');
+    const worst = Math.max(aw.ratio, b2b.ratio);
+    lines.push(`- target (publish ≤ 1.1 × JSON.stringify), N = ${e.n.toLocaleString('en-US')}: awaited ${fmtRatio(aw.ratio)}, ` +
+      `back-to-back ${fmtRatio(b2b.ratio)} → ${worst <= 1.1 ? 'met' : 'NOT met'}`);
+  }
+  lines.push('');
+  console.log(lines.join('\n'));
+}
+
+function printUpsertSync(entries) {
+  const lines = [];
+  lines.push('## 2b. Event-loop time of hub.upsert(topic, id, row)');
+  lines.push('');
+  lines.push('| topic | call | sync µs (median) | p10 | p90 | JSON.stringify(row) µs, same loop | ratio to JSON.stringify | ' +
+    'settled, ms per call |');
+  lines.push('|---|---|--:|--:|--:|--:|--:|--:|');
+  for (const e of entries) {
+    e.rows.forEach((r, idx) => {
+      const label = idx === 0 ? `${e.n.toLocaleString('en-US')} rows (a row: ${e.rowBytes} B), ${e.iterations} calls` : '';
+      const settled = r.settledMsPerCall === undefined ? '' : fmtMs(r.settledMsPerCall);
+      lines.push(`| ${label} | ${r.call} | ${fmtUs(r.median)} | ${fmtUs(r.p10)} | ${fmtUs(r.p90)} | ${fmtUs(r.refMedian)} | ` +
+        `${fmtRatio(r.ratio)} | ${settled} |`);
+    });
+  }
+  lines.push('');
+  lines.push('"settled, ms per call" (back-to-back only): the wall time from the first call of a batch of 50 until all 50 ' +
+    'settled, ÷ 50, which is what the core thread spends on one upsert. An awaited call finds the core thread idle, ' +
+    'and waking it is part of the call.');
+  if (entries.length >= 2) {
+    const small = entries[0];
+    const large = entries[entries.length - 1];
+    const pick = (e, key) => e.rows.find((r) => r.key === key);
+    for (const key of ['upsert-awaited', 'upsert-b2b']) {
+      lines.push(`- JS-thread time, ${large.n.toLocaleString('en-US')} rows ÷ ${small.n.toLocaleString('en-US')} rows ` +
+        `(${key === 'upsert-awaited' ? 'awaited' : 'back-to-back'}): ${fmtRatio(pick(large, key).median / pick(small, key).median)}`);
+    }
+    const sa = pick(small, 'upsert-b2b').settledMsPerCall;
+    const sb = pick(large, 'upsert-b2b').settledMsPerCall;
+    lines.push(`- core-thread time per upsert: ${fmtMs(sa)} ms at ${small.n.toLocaleString('en-US')} rows, ` +
+      `${fmtMs(sb)} ms at ${large.n.toLocaleString('en-US')} rows (${fmtRatio(sb / sa)})`);
+  }
+  lines.push('');
+  console.log(lines.join('\n'));
+}
+
+// ---- 3. one million small topics --------------------------------------------
+//
+// Each variant runs in a child process of its own, so their heaps and
+// allocators do not mix. The child measures a full GC pause (gc() timed with
+// hrtime, median of 5 after 2 unmeasured ones) and process.memoryUsage()
+// before and after loading the topics, and prints one JSON line.
+
+function measureGc() {
+  gc();
+  gc();
+  const pauses = [];
+  for (let i = 0; i < 5; i++) {
+    const t0 = nowNs();
+    gc();
+    pauses.push(msSince(t0));
+  }
+  return { pauseMs: medianOf(pauses), pausesMs: pauses, memory: process.memoryUsage() };
+}
+
+async function runChild(variant, topics) {
+  const out = { variant, topics };
+  let keep = null; // what the variant holds, alive until measured
+  if (variant === 'deltacast') {
+    const deltacast = loadDeltacast();
+    if (!deltacast.lib) {
+      out.error = deltacast.missing;
+      return out;
+    }
+    const { hub } = createHubWithTid(deltacast.lib, { clock: 'manual', memory: { maxBytes: 0 } });
+    keep = hub;
+    out.before = measureGc();
+    const t0 = nowNs();
+    const chunk = 10_000;
+    for (let start = 0; start < topics; start += chunk) {
+      const end = Math.min(topics, start + chunk);
+      const all = new Array(end - start);
+      for (let i = start; i < end; i++) all[i - start] = hub.publishJson(`t${i}`, `{"v":${i},"s":"ok"}`);
+      await Promise.all(all);
+    }
+    out.loadMs = msSince(t0);
+    out.stats = hub.stats();
+    out.after = measureGc();
+    const sample = hub.get(`t${topics - 1}`);
+    out.correct = out.stats.topics === topics && sample?.data?.v === topics - 1;
+  } else if (variant === 'lru-cache') {
+    const { LRUCache } = require('lru-cache');
+    out.version = packageVersion('lru-cache');
+    out.before = measureGc();
+    const t0 = nowNs();
+    const cache = new LRUCache({ max: 2_000_000 });
+    for (let i = 0; i < topics; i++) cache.set(`t${i}`, { v: i, s: 'ok' });
+    out.loadMs = msSince(t0);
+    keep = cache;
+    out.after = measureGc();
+    out.correct = cache.size === topics && cache.get(`t${topics - 1}`)?.v === topics - 1;
+  } else if (variant === 'map') {
+    out.before = measureGc();
+    const t0 = nowNs();
+    const map = new Map();
+    for (let i = 0; i < topics; i++) map.set(`t${i}`, { v: i, s: 'ok' });
+    out.loadMs = msSince(t0);
+    keep = map;
+    out.after = measureGc();
+    out.correct = map.size === topics && map.get(`t${topics - 1}`)?.v === topics - 1;
+  } else {
+    out.before = measureGc();
+    out.after = out.before;
+    out.correct = true;
+  }
+  out.keepType = keep === null ? null : keep.constructor.name;
+  return out;
+}
+
+function runTopics(opts) {
+  const topics = opts.topics;
+  const results = [];
+  for (const variant of CHILD_VARIANTS) {
+    progress(`topics: ${variant} (${topics.toLocaleString('en-US')} topics, child process)`);
+    const t0 = nowNs();
+    const child = spawnSync(process.execPath, ['--expose-gc', __filename, `--child=${variant}`, `--topics=${topics}`], {
+      encoding: 'utf8',
+      env: process.env,
+      maxBuffer: 16 << 20,
+      timeout: 10 * 60 * 1000,
+    });
+    const wallMs = msSince(t0);
+    const last = (child.stdout || '').trim().split('\n').pop();
+    let r;
+    try {
+      r = JSON.parse(last);
+    } catch {
+      r = { variant, error: `child exited with ${child.status ?? child.signal}: ${(child.stderr || '').trim().split('\n').slice(-3).join(' / ')}` };
+    }
+    r.childWallMs = wallMs;
+    results.push(r);
+  }
+  progressDone();
+  const empty = results.find((r) => r.variant === 'empty' && !r.error);
+  for (const r of results) {
+    if (r.error) continue;
+    r.heapUsedDelta = r.after.memory.heapUsed - r.before.memory.heapUsed;
+    r.rssDelta = r.after.memory.rss - r.before.memory.rss;
+    r.externalDelta = r.after.memory.external - r.before.memory.external;
+    r.pauseOverEmptyMs = empty ? r.after.pauseMs - empty.after.pauseMs : undefined;
+    if (r.variant !== 'empty') {
+      r.rssPerTopic = r.rssDelta / topics;
+      r.heapPerTopic = r.heapUsedDelta / topics;
+      if (r.stats) r.storeBytesPerTopic = r.stats.bytes / r.stats.topics;
+    }
+  }
+  printTopics(results, topics);
+  return { topics, variants: results };
+}
+
+function printTopics(results, topics) {
+  const lines = [];
+  lines.push(`## 3. ${topics.toLocaleString('en-US')} small topics held (a child process each)`);
+  lines.push('');
+  lines.push('| variant | load s | full GC pause ms (median of 5) | pause − empty heap ms | heapUsed Δ MiB | rss Δ MiB | ' +
+    'bytes/topic, store\'s count | rss Δ/topic B | heapUsed Δ/topic B |');
+  lines.push('|---|--:|--:|--:|--:|--:|--:|--:|--:|');
+  const names = {
+    empty: 'empty heap (baseline)',
+    deltacast: 'deltacast createHub, memory.maxBytes 0',
+    'lru-cache': 'lru-cache LRUCache({ max: 2,000,000 })',
+    map: '(ref) Map',
+  };
+  for (const r of results) {
+    const name = names[r.variant] + (r.version ? ` ${r.version}` : '');
+    if (r.error) {
+      lines.push(`| ${name} | error | | | | | | | |`);
+      continue;
+    }
+    if (r.variant === 'empty') {
+      lines.push(`| ${name} | | ${fmtMs(r.after.pauseMs)} | 0 | (heapUsed ${mib(r.after.memory.heapUsed)}) | ` +
+        `(rss ${mib(r.after.memory.rss)}) | | | |`);
+      continue;
+    }
+    const store = r.storeBytesPerTopic === undefined ? '' : fmtInt(r.storeBytesPerTopic);
+    lines.push(`| ${name} | ${(r.loadMs / 1000).toFixed(2)} | ${fmtMs(r.after.pauseMs)} | ` +
+      `${r.pauseOverEmptyMs === undefined ? '' : fmtMs(r.pauseOverEmptyMs)} | ${mib(r.heapUsedDelta)} | ${mib(r.rssDelta)} | ` +
+      `${store} | ${fmtInt(r.rssPerTopic)} | ${fmtInt(r.heapPerTopic)} |${r.correct ? '' : ' ✗ check failed'}`);
+  }
+  lines.push('');
+  lines.push('Values: `{"v":<i>,"s":"ok"}` under topic `t<i>`; deltacast gets JSON text (publishJson, 10,000 calls in flight ' +
+    'at a time), the JS stores get the object. Δ = after loading (and 2 full GCs) minus before, in the same child. ' +
+    '"load s" is the time to load all topics.');
+  const dc = results.find((r) => r.variant === 'deltacast' && !r.error);
+  const lru = results.find((r) => r.variant === 'lru-cache' && !r.error);
+  if (dc && dc.pauseOverEmptyMs !== undefined) {
+    lines.push(`- target (deltacast's full GC pause ≤ empty heap's + 5 ms): +${fmtMs(dc.pauseOverEmptyMs)} ms → ` +
+      `${dc.pauseOverEmptyMs <= 5 ? 'met' : 'NOT met'}` + (lru ? ` (lru-cache: +${fmtMs(lru.pauseOverEmptyMs)} ms)` : ''));
+  }
+  if (dc && lru) {
+    lines.push(`- bytes per topic: deltacast ${fmtInt(dc.storeBytesPerTopic)} as the store counts them, ` +
+      `${fmtInt(dc.rssPerTopic)} in rss; lru-cache ${fmtInt(lru.heapPerTopic)} in the JS heap, ${fmtInt(lru.rssPerTopic)} in rss`);
+  }
+  lines.push('');
+  console.log(lines.join('\n'));
+}
+
+// ---- main -------------------------------------------------------------------
+
+async function main() {
+  const opts = parseArgs(process.argv.slice(2));
+  if (opts.child) {
+    const r = await runChild(opts.child, opts.topics);
+    process.stdout.write(JSON.stringify(r) + '\n');
+    process.exit(0); // the hub's exit hook stops its thread; no need to free a million topics one by one
+  }
+
+  const deltacast = loadDeltacast();
+  const only = opts.only ?? BENCHMARKS;
+  const versions = { 'fast-json-patch': packageVersion('fast-json-patch'), 'lru-cache': packageVersion('lru-cache') };
+  const env = {
+    date: new Date().toISOString(),
+    node: process.version,
+    v8: process.versions.v8,
+    platform: `${os.platform()} ${os.release()} ${os.arch()}`,
+    cpu: `${os.cpus()[0]?.model ?? '?'} (${os.cpus().length} threads)`,
+    commit: gitCommit(),
+    versions,
+    deltacast: deltacast.lib ? `loaded from ${path.relative(process.cwd(), deltacast.libPath)}` : `not built (${deltacast.missing})`,
+    addon: process.env.DELTACAST_ADDON || null,
+    loadAverage: os.loadavg().map((x) => Number(x.toFixed(2))),
+  };
+
+  console.log('# deltacast hub benchmark\n');
+  console.log(`${env.date} · node ${env.node} · ${env.cpu} · ${env.platform}${env.commit ? ` · commit ${env.commit}` : ''}`);
+  console.log(`fast-json-patch ${versions['fast-json-patch']} · lru-cache ${versions['lru-cache']} · deltacast: ${env.deltacast}` +
+    `${env.addon ? ` (addon ${env.addon})` : ''}`);
+  console.log(`load average at start: ${env.loadAverage.join(', ')} ` +
+    `(on ${os.cpus().length} threads; the hub's core thread needs one of them, so a busy machine shows in every time column)`);
+  console.log(`${opts.quick ? 'quick run: fewer steps, rounds and calls · ' : ''}benchmarks: ${only.join(', ')}\n`);
+
+  const out = { env, options: opts };
+  if (only.includes('sustained')) out.sustained = await runSustained(opts, deltacast);
+  if (only.includes('event-loop')) out.eventLoop = await runEventLoop(opts, deltacast);
+  if (only.includes('topics')) out.topics = runTopics(opts);
+
+  if (opts.save) {
+    const dir = path.join(__dirname, 'results');
+    fs.mkdirSync(dir, { recursive: true });
+    const day = env.date.slice(0, 10);
+    const limited = opts.quick || opts.only || process.argv.some((a) => a.startsWith('--n=') || a.startsWith('--topics='));
+    const suffix = limited ? `-${opts.quick ? 'quick' : 'partial'}` : '';
+    const file = path.join(dir, `hub-${day}${suffix}.json`);
+    fs.writeFileSync(file, JSON.stringify(out, null, 2) + '\n');
+    console.log(`results written to ${path.relative(process.cwd(), file)}`);
+  }
+}
+
+main().catch((err) => {
+  progressDone();
+  console.error(err.usage ? `bench/hub.js: ${err.message}` : err.stack || err.message);
+  process.exitCode = 1;
+});
