@@ -112,6 +112,10 @@ export interface HubOptions {
     maxDepth?: number;
     /** Bytes of a topic name. Default 256. */
     maxTopicLength?: number;
+    /** Subscriptions per connection. Default 1000. */
+    maxSubscriptions?: number;
+    /** Bytes of one client message. Default 64 KiB. */
+    maxMessageBytes?: number;
   };
   /** The store's budget; least recently used topics are evicted above it. Default 256 MiB; 0: none. */
   memory?: { maxBytes?: number };
@@ -121,6 +125,12 @@ export interface HubOptions {
   dedup?: { maxCount?: number; windowMs?: number };
   /** Topic pattern -> ms without a publish after which the topic is deleted. First match wins. */
   ttl?: Record<string, number>;
+  /**
+   * Topic pattern -> roles that may subscribe ([] admits anyone; "{userId}" in a
+   * pattern matches only the connecting user's id). None given: every topic is
+   * open to every connection. Once given, a topic no rule admits is refused.
+   */
+  permissions?: Record<string, string[]>;
   /** Real clock: how often TTLs and the dedup window are checked. Default 1000 ms. */
   sweepIntervalMs?: number;
 }
@@ -172,13 +182,31 @@ export interface Hub {
   /** Manual clock only. */
   advance(ms: number): Promise<void>;
   close(): Promise<void>;
-  readonly options: Required<Omit<HubOptions, 'limits' | 'memory' | 'history' | 'dedup' | 'ttl'>> & {
+  /** A subscriber over any transport; see docs/protocol.md for the messages. */
+  connect(transport: Transport): Connection;
+  readonly options: Required<Omit<HubOptions, 'limits' | 'memory' | 'history' | 'dedup' | 'ttl' | 'permissions'>> & {
+    permissions: { pattern: string; roles: string[] }[];
     limits: Required<NonNullable<HubOptions['limits']>>;
     memory: Required<NonNullable<HubOptions['memory']>>;
     history: Required<NonNullable<HubOptions['history']>>;
     dedup: Required<NonNullable<HubOptions['dedup']>>;
     ttl: { pattern: string; ms: number }[];
   };
+}
+
+export interface Transport {
+  /** Called with each server message (a JSON string). */
+  send(frame: string): boolean | void;
+  close?(code: number, reason: string): void;
+  user?: { id?: string; roles?: string[] };
+}
+
+export interface Connection {
+  readonly id: string;
+  /** A client message (JSON text). */
+  receive(message: string | Uint8Array): void;
+  /** The transport is gone. Idempotent. */
+  close(): void;
 }
 
 export function createHub(options?: HubOptions): Hub;

@@ -1,0 +1,34 @@
+// Type declarations for `deltacast/testing`.
+import type { Hub, Version } from './index.js';
+
+export interface TestClientOptions {
+  user?: { id?: string; roles?: string[] };
+  /** Send an `ack` after applying each snapshot or patch. Default false. */
+  ack?: boolean;
+}
+
+export interface Replica<T = unknown> extends Version {
+  data: T;
+}
+
+export class TestClient {
+  /** Every message received, parsed, in order. */
+  readonly messages: Array<{ t: string; [field: string]: unknown }>;
+  /** The `err` messages received. */
+  readonly errors: Array<{ t: 'err'; code: string; message: string; topic?: string }>;
+  /** Patches that did not follow the held version (each triggered a re-subscription). */
+  readonly gaps: number;
+  readonly connected: boolean;
+  connect(): void;
+  disconnect(): void;
+  subscribe(topic: string): void;
+  unsubscribe(topic: string): void;
+  get<T = unknown>(topic: string): Replica<T> | undefined;
+  send(message: object | string): void;
+}
+
+export function createTestClient(hub: Hub, options?: TestClientOptions): TestClient;
+/** Manual clock: resolves once everything asked so far is answered and delivered. */
+export function settle(hub: Hub): Promise<void>;
+/** Manual clock: moves time by `ms` in steps of `step`. */
+export function tick(hub: Hub, ms: number, step?: number): Promise<void>;

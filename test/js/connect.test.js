@@ -1,0 +1,249 @@
+'use strict';
+// hub.connect and deltacast/testing: subscriptions, resume, permissions, bad
+// client messages, and convergence of many in-process clients.
+
+const { describe, it } = require('node:test');
+const assert = require('node:assert/strict');
+const { createHub, codes } = require('../../lib/index.js');
+const { createTestClient, settle } = require('../../lib/testing.js');
+
+function board(n, tickAt = -1, price = 0) {
+  return Array.from({ length: n }, (_, i) => ({
+    id: `r${i}`,
+    name: `material ${i} with a name long enough to matter`,
+    price: i === tickAt ? price : i,
+  }));
+}
+
+function manualHub(t, options = {}) {
+  const hub = createHub({ clock: 'manual', ...options });
+  t.after(() => hub.close());
+  return hub;
+}
+
+describe('subscriptions', () => {
+  it('a subscriber gets a snapshot, then one patch per change', async (t) => {
+    const hub = manualHub(t);
+    await hub.publish('prices', board(20));
+    const client = createTestClient(hub);
+    client.subscribe('prices');
+    await settle(hub);
+    assert.equal(client.messages.length, 1);
+    assert.equal(client.messages[0].t, 'snap');
+    await hub.publish('prices', board(20, 5, 99));
+    await settle(hub);
+    assert.equal(client.messages.length, 2);
+    assert.deepEqual(client.messages[1].ops, [{ op: 'replace', path: '/5/price', value: 99 }]);
+    assert.deepEqual(client.get('prices'), hub.get('prices'));
+  });
+
+  it('every subscriber at the same version gets the same frame text', async (t) => {
+    const hub = manualHub(t);
+    await hub.publish('t', board(10));
+    const frames = [];
+    for (let i = 0; i < 5; i++) {
+      const connection = hub.connect({ send: (frame) => frames.push(frame) });
+      connection.receive('{"t":"sub","topic":"t"}');
+    }
+    await settle(hub);
+    frames.length = 0;
+    await hub.publish('t', board(10, 3, 7));
+    await settle(hub);
+    assert.equal(frames.length, 5);
+    assert.equal(new Set(frames).size, 1);
+  });
+
+  it('a subscription made before the topic exists gets its first version', async (t) => {
+    const hub = manualHub(t);
+    const client = createTestClient(hub);
+    client.subscribe('later');
+    await settle(hub);
+    assert.equal(client.messages.length, 0);
+    await hub.publish('later', { ok: true });
+    await settle(hub);
+    assert.deepEqual(client.get('later').data, { ok: true });
+  });
+
+  it('resumes after a reconnect: missed patches from the history, a snapshot when out of it', async (t) => {
+    const hub = manualHub(t, { history: { maxCount: 3 } });
+    await hub.publish('t', board(30));
+    const client = createTestClient(hub);
+    client.subscribe('t');
+    await settle(hub);
+    client.disconnect();
+    await hub.publish('t', board(30, 1, 100));
+    await hub.publish('t', board(30, 2, 200));
+    client.connect();
+    await settle(hub);
+    const resumed = client.messages.at(-1);
+    assert.equal(resumed.t, 'patch');
+    assert.equal(resumed.from, 1);
+    assert.equal(resumed.to, 3);
+    assert.deepEqual(client.get('t'), hub.get('t'));
+
+    client.disconnect();
+    for (let i = 0; i < 5; i++) await hub.publish('t', board(30, 4, i));
+    client.connect();
+    await settle(hub);
+    assert.equal(client.messages.at(-1).t, 'snap');
+    assert.deepEqual(client.get('t'), hub.get('t'));
+  });
+
+  it('a topic that comes back under a new epoch is sent as a snapshot', async (t) => {
+    const hub = manualHub(t);
+    await hub.publish('t', [1, 2, 3]);
+    const client = createTestClient(hub);
+    client.subscribe('t');
+    await settle(hub);
+    const before = client.get('t').epoch;
+    await hub.delete('t');
+    await hub.publish('t', [4]);
+    await settle(hub);
+    assert.equal(client.messages.at(-1).t, 'snap');
+    assert.notEqual(client.get('t').epoch, before);
+    assert.deepEqual(client.get('t').data, [4]);
+  });
+
+  it('unsubscribe and close stop delivery', async (t) => {
+    const hub = manualHub(t);
+    await hub.publish('t', board(5));
+    const a = createTestClient(hub);
+    const b = createTestClient(hub);
+    a.subscribe('t');
+    b.subscribe('t');
+    await settle(hub);
+    a.unsubscribe('t');
+    b.disconnect();
+    await hub.publish('t', board(5, 1, 1));
+    await settle(hub);
+    assert.equal(a.messages.length, 1);
+    assert.equal(b.messages.length, 1);
+  });
+});
+
+describe('permissions', () => {
+  it('refuses what no rule admits, and scopes user topics to their user', async (t) => {
+    const hub = manualHub(t, { permissions: { 'public/*': [], 'admin/**': ['admin'], 'user/{userId}/**': [] } });
+    await hub.publish('public/a', 1);
+    await hub.publish('admin/x', 2);
+    await hub.publish('user/alice/orders', 3);
+    const alice = createTestClient(hub, { user: { id: 'alice', roles: ['trader'] } });
+    const admin = createTestClient(hub, { user: { id: 'root', roles: ['admin'] } });
+    for (const topic of ['public/a', 'admin/x', 'user/alice/orders', 'secret']) {
+      alice.subscribe(topic);
+      admin.subscribe(topic);
+    }
+    await settle(hub);
+    assert.equal(alice.get('public/a').data, 1);
+    assert.equal(alice.get('user/alice/orders').data, 3);
+    assert.equal(alice.get('admin/x'), undefined);
+    assert.deepEqual(alice.errors.map((e) => [e.code, e.topic]).sort(), [
+      ['DELTACAST_FORBIDDEN', 'admin/x'],
+      ['DELTACAST_FORBIDDEN', 'secret'],
+    ]);
+    assert.equal(admin.get('admin/x').data, 2);
+    assert.equal(admin.get('user/alice/orders'), undefined);
+  });
+
+  it('rejects bad permissions and transports at once', (t) => {
+    assert.throws(() => createHub({ permissions: { a: 'admin' } }), { code: codes.INVALID_ARGUMENT });
+    const hub = manualHub(t);
+    assert.throws(() => hub.connect({}), { code: codes.INVALID_ARGUMENT });
+    assert.throws(() => hub.connect({ send() {}, user: { roles: 'admin' } }), { code: codes.INVALID_ARGUMENT });
+  });
+});
+
+describe('bad client messages', () => {
+  it('each gets an err frame with a stable code; the connection and the others go on', async (t) => {
+    const hub = manualHub(t, { limits: { maxSubscriptions: 2, maxMessageBytes: 1024 } });
+    await hub.publish('t', board(5));
+    const bad = createTestClient(hub);
+    const good = createTestClient(hub);
+    good.subscribe('t');
+    bad.subscribe('t');
+    await settle(hub);
+    const cases = [
+      ['not json', 'DELTACAST_INVALID_MESSAGE'],
+      ['[]', 'DELTACAST_INVALID_MESSAGE'],
+      ['{"t":"sub"}', 'DELTACAST_INVALID_MESSAGE'],
+      ['{"t":"sub","topic":5}', 'DELTACAST_INVALID_MESSAGE'],
+      ['{"t":"sub","topic":""}', 'DELTACAST_INVALID_TOPIC'],
+      ['{"t":"fly","topic":"t"}', 'DELTACAST_UNKNOWN_MESSAGE'],
+      ['{"t":"sub","topic":"t","epoch":"e"}', 'DELTACAST_INVALID_MESSAGE'],
+      ['{"t":"ack","topic":"t","version":42}', 'DELTACAST_INVALID_ACK'],
+      ['{"t":"ack","topic":"other","version":1}', 'DELTACAST_INVALID_ACK'],
+      [JSON.stringify({ t: 'sub', topic: 't', pad: 'x'.repeat(2000) }), 'DELTACAST_MESSAGE_TOO_LARGE'],
+    ];
+    for (const [message, code] of cases) {
+      bad.send(message);
+      await settle(hub);
+      assert.equal(bad.errors.at(-1)?.code, code, message.slice(0, 60));
+    }
+    bad.subscribe('u1');
+    bad.subscribe('u2');
+    await settle(hub);
+    assert.equal(bad.errors.at(-1).code, 'DELTACAST_TOO_MANY_SUBSCRIPTIONS');
+    await hub.publish('t', board(5, 2, 50));
+    await settle(hub);
+    assert.deepEqual(bad.get('t'), hub.get('t'));
+    assert.deepEqual(good.get('t'), hub.get('t'));
+    assert.equal(good.errors.length, 0);
+  });
+
+  it('a transport whose send throws loses its connection, nothing else', async (t) => {
+    const hub = manualHub(t);
+    await hub.publish('t', [1]);
+    let closedWith = null;
+    const broken = hub.connect({
+      send() {
+        throw new Error('socket gone');
+      },
+      close(code, reason) {
+        closedWith = [code, reason];
+      },
+    });
+    broken.receive('{"t":"sub","topic":"t"}');
+    const good = createTestClient(hub);
+    good.subscribe('t');
+    await settle(hub);
+    assert.deepEqual(closedWith, [1011, 'transport send failed']);
+    await hub.publish('t', [1, 2]);
+    await settle(hub);
+    assert.deepEqual(good.get('t').data, [1, 2]);
+  });
+});
+
+describe('convergence', () => {
+  it('many clients, random publishes, disconnects and reconnects: every replica ends equal to the hub', async (t) => {
+    let seed = 12345;
+    const random = () => {
+      seed = (seed * 1103515245 + 12345) & 0x7fffffff;
+      return seed / 0x80000000;
+    };
+    const hub = manualHub(t, { history: { maxCount: 4 } });
+    const topics = ['a', 'b', 'c'];
+    const clients = Array.from({ length: 12 }, () => createTestClient(hub));
+    for (const client of clients) for (const topic of topics) client.subscribe(topic);
+    const state = { a: board(8), b: board(8), c: board(8) };
+    for (let step = 0; step < 400; step++) {
+      const topic = topics[Math.floor(random() * topics.length)];
+      const rows = state[topic].map((row) => (random() < 0.2 ? { ...row, price: Math.floor(random() * 1000) } : row));
+      if (random() < 0.1) rows.splice(Math.floor(random() * rows.length), 0, { id: `n${step}`, name: 'new', price: step });
+      if (random() < 0.1 && rows.length > 1) rows.splice(Math.floor(random() * rows.length), 1);
+      state[topic] = rows;
+      await hub.publish(topic, rows);
+      const client = clients[Math.floor(random() * clients.length)];
+      if (random() < 0.15) {
+        if (client.connected) client.disconnect();
+        else client.connect();
+      }
+      if (random() < 0.3) await settle(hub);
+    }
+    for (const client of clients) client.connect();
+    await settle(hub);
+    for (const client of clients) {
+      for (const topic of topics) assert.deepEqual(client.get(topic), hub.get(topic));
+      assert.equal(client.errors.length, 0);
+    }
+  });
+});
