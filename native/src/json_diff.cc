@@ -421,23 +421,53 @@ class Differ {
     const std::size_t aMid = ae.size() - prefix - suffix;
     const std::size_t bMid = be.size() - prefix - suffix;
 
-    // Within the middle: which A row each B row comes from.
+    // Within the middle: which A row each B row comes from. Rows are paired
+    // by a walk that expects them in the same order and looks one row ahead
+    // on either side (an inserted, deleted or moved row shifts the rest by
+    // one); only the rows it leaves unpaired go through a hash index, which
+    // finds the moved ones. Keys that repeat among those fall back to
+    // positions (the caller's unkeyed diff).
     std::vector<std::int64_t> sourceOfB(bMid, -1);
     std::vector<bool> aKept(aMid, false);
     if (aMid > 0 && bMid > 0) {
-      std::unordered_map<std::string_view, std::size_t> aIndex;
-      aIndex.reserve(aMid);
-      for (std::size_t i = 0; i < aMid; ++i) {
-        if (!aIndex.emplace(ak[prefix + i], i).second) return false;
+      const std::string_view* a = ak.data() + prefix;
+      const std::string_view* b = bk.data() + prefix;
+      std::vector<std::size_t> looseA;
+      std::vector<std::size_t> looseB;
+      std::size_t i = 0;
+      std::size_t j = 0;
+      while (i < aMid && j < bMid) {
+        if (a[i] == b[j]) {
+          sourceOfB[j] = static_cast<std::int64_t>(i);
+          aKept[i] = true;
+          ++i;
+          ++j;
+        } else if (i + 1 < aMid && a[i + 1] == b[j]) {
+          looseA.push_back(i++);
+        } else if (j + 1 < bMid && a[i] == b[j + 1]) {
+          looseB.push_back(j++);
+        } else {
+          looseA.push_back(i++);
+          looseB.push_back(j++);
+        }
       }
-      std::unordered_map<std::string_view, std::size_t> seenB;
-      seenB.reserve(bMid);
-      for (std::size_t j = 0; j < bMid; ++j) {
-        if (!seenB.emplace(bk[prefix + j], j).second) return false;
-        const auto it = aIndex.find(bk[prefix + j]);
-        if (it != aIndex.end()) {
-          sourceOfB[j] = static_cast<std::int64_t>(it->second);
-          aKept[it->second] = true;
+      for (; i < aMid; ++i) looseA.push_back(i);
+      for (; j < bMid; ++j) looseB.push_back(j);
+      if (!looseA.empty() && !looseB.empty()) {
+        std::unordered_map<std::string_view, std::size_t> aIndex;
+        aIndex.reserve(looseA.size());
+        for (const std::size_t x : looseA) {
+          if (!aIndex.emplace(a[x], x).second) return false;
+        }
+        std::unordered_map<std::string_view, std::size_t> seenB;
+        seenB.reserve(looseB.size());
+        for (const std::size_t y : looseB) {
+          if (!seenB.emplace(b[y], y).second) return false;
+          const auto it = aIndex.find(b[y]);
+          if (it != aIndex.end()) {
+            sourceOfB[y] = static_cast<std::int64_t>(it->second);
+            aKept[it->second] = true;
+          }
         }
       }
     }
