@@ -1,5 +1,6 @@
 #include "hub.h"
 
+#include <optional>
 #include <string>
 #include <unordered_map>
 
@@ -28,6 +29,14 @@ std::string bytesOf(const Napi::Value& value, const char* what) {
 
 std::string stringOr(const Napi::Value& value, std::string fallback = {}) {
   return value.IsString() ? value.As<Napi::String>().Utf8Value() : std::move(fallback);
+}
+
+// A lane passed by lib/hub.js as 0 (none: the topic's), 1 critical, 2 high, 3 normal, 4 low.
+std::optional<deltacast::Lane> laneArgument(const Napi::Value& value) {
+  if (!value.IsNumber()) return std::nullopt;
+  const std::uint32_t lane = value.As<Napi::Number>().Uint32Value();
+  if (lane < 1 || lane > 4) return std::nullopt;
+  return static_cast<deltacast::Lane>(lane - 1);
 }
 
 std::uint64_t uintField(const rapidjson::Value& object, const char* name, std::uint64_t fallback) {
@@ -74,6 +83,28 @@ deltacast::HubOptions parseOptions(Napi::Env env, const std::string& json) {
       options.access.push_back(std::move(parsed));
     }
   }
+  const auto laneOf = [](std::string_view name) -> std::optional<deltacast::Lane> {
+    if (name == "critical") return deltacast::Lane::Critical;
+    if (name == "high") return deltacast::Lane::High;
+    if (name == "normal") return deltacast::Lane::Normal;
+    if (name == "low") return deltacast::Lane::Low;
+    return std::nullopt;
+  };
+  const auto lanes = doc.FindMember("lanes");
+  if (lanes != doc.MemberEnd() && lanes->value.IsArray()) {
+    for (const auto& rule : lanes->value.GetArray()) {
+      if (!rule.IsObject() || !rule.HasMember("pattern") || !rule["pattern"].IsString() || !rule.HasMember("lane") ||
+          !rule["lane"].IsString()) {
+        continue;
+      }
+      if (const auto lane = laneOf(rule["lane"].GetString()))
+        options.lanes.push_back({rule["pattern"].GetString(), *lane});
+    }
+  }
+  options.pacing.highWindowMs = static_cast<std::int64_t>(uintField(doc, "highWindowMs", 16));
+  options.pacing.normalDebounceMs = static_cast<std::int64_t>(uintField(doc, "normalDebounceMs", 50));
+  options.pacing.normalMaxWaitMs = static_cast<std::int64_t>(uintField(doc, "normalMaxWaitMs", 250));
+  options.pacing.lowIntervalMs = static_cast<std::int64_t>(uintField(doc, "lowIntervalMs", 1000));
   const auto ttl = doc.FindMember("ttl");
   if (ttl != doc.MemberEnd() && ttl->value.IsArray()) {
     for (const auto& rule : ttl->value.GetArray()) {
@@ -146,7 +177,7 @@ void NativeHub::submit(const Napi::CallbackInfo& info, deltacast::Request reques
   core_->submit(std::move(request));
 }
 
-// publishJson(id, topic, json, changeId?)
+// publishJson(id, topic, json, changeId?, lane?)
 Napi::Value NativeHub::PublishJson(const Napi::CallbackInfo& info) {
   deltacast::Request request;
   request.id = info[0].As<Napi::Number>().Uint32Value();
@@ -154,11 +185,12 @@ Napi::Value NativeHub::PublishJson(const Napi::CallbackInfo& info) {
   request.topic = stringOr(info[1]);
   request.payload = bytesOf(info[2], "the JSON value");
   request.changeId = stringOr(info[3]);
+  request.lane = laneArgument(info[4]);
   submit(info, std::move(request));
   return info.Env().Undefined();
 }
 
-// patch(id, topic, opsJson, changeId?)
+// patch(id, topic, opsJson, changeId?, lane?)
 Napi::Value NativeHub::Patch(const Napi::CallbackInfo& info) {
   deltacast::Request request;
   request.id = info[0].As<Napi::Number>().Uint32Value();
@@ -166,11 +198,12 @@ Napi::Value NativeHub::Patch(const Napi::CallbackInfo& info) {
   request.topic = stringOr(info[1]);
   request.payload = bytesOf(info[2], "the patch");
   request.changeId = stringOr(info[3]);
+  request.lane = laneArgument(info[4]);
   submit(info, std::move(request));
   return info.Env().Undefined();
 }
 
-// upsert(id, topic, keyJson, rowJson, changeId?)
+// upsert(id, topic, keyJson, rowJson, changeId?, lane?)
 Napi::Value NativeHub::Upsert(const Napi::CallbackInfo& info) {
   deltacast::Request request;
   request.id = info[0].As<Napi::Number>().Uint32Value();
@@ -179,11 +212,12 @@ Napi::Value NativeHub::Upsert(const Napi::CallbackInfo& info) {
   request.key = stringOr(info[2]);
   request.payload = bytesOf(info[3], "the row");
   request.changeId = stringOr(info[4]);
+  request.lane = laneArgument(info[5]);
   submit(info, std::move(request));
   return info.Env().Undefined();
 }
 
-// remove(id, topic, keyJson, changeId?)
+// remove(id, topic, keyJson, changeId?, lane?)
 Napi::Value NativeHub::Remove(const Napi::CallbackInfo& info) {
   deltacast::Request request;
   request.id = info[0].As<Napi::Number>().Uint32Value();
@@ -191,6 +225,7 @@ Napi::Value NativeHub::Remove(const Napi::CallbackInfo& info) {
   request.topic = stringOr(info[1]);
   request.key = stringOr(info[2]);
   request.changeId = stringOr(info[3]);
+  request.lane = laneArgument(info[4]);
   submit(info, std::move(request));
   return info.Env().Undefined();
 }

@@ -28,9 +28,11 @@ const DEFAULTS = Object.freeze({
   memory: Object.freeze({ maxBytes: 256 * 1024 * 1024 }),
   history: Object.freeze({ maxCount: 32, maxBytes: 256 * 1024 }),
   dedup: Object.freeze({ maxCount: 10000, windowMs: 60000 }),
+  pacing: Object.freeze({ highWindowMs: 16, normalDebounceMs: 50, normalMaxWaitMs: 250, lowIntervalMs: 1000 }),
   sweepIntervalMs: 1000,
 });
 
+const LANES = ['critical', 'high', 'normal', 'low'];
 const FLAG_CHANGED = 1;
 const FLAG_FOUND = 4;
 
@@ -69,7 +71,7 @@ function normalizeOptions(options) {
   if (typeof options !== 'object') throw invalid('createHub options must be an object');
   checkKeys(
     options,
-    ['clock', 'arrayKey', 'limits', 'memory', 'history', 'dedup', 'ttl', 'permissions', 'sweepIntervalMs'],
+    ['clock', 'arrayKey', 'limits', 'memory', 'history', 'dedup', 'ttl', 'permissions', 'lanes', 'pacing', 'sweepIntervalMs'],
     '',
   );
   const clock = options.clock ?? DEFAULTS.clock;
@@ -88,6 +90,23 @@ function normalizeOptions(options) {
   const memory = section(options, 'memory', { maxBytes: { min: 0 } });
   const history = section(options, 'history', { maxCount: { min: 0 }, maxBytes: { min: 0 } });
   const dedup = section(options, 'dedup', { maxCount: { min: 0 }, windowMs: { min: 0 } });
+  const pacing = section(options, 'pacing', {
+    highWindowMs: { min: 0 },
+    normalDebounceMs: { min: 0 },
+    normalMaxWaitMs: { min: 0 },
+    lowIntervalMs: { min: 0 },
+  });
+  // lanes: { pattern: 'critical' | 'high' | 'normal' | 'low' }; first match wins, default normal.
+  const lanes = [];
+  if (options.lanes !== undefined) {
+    if (options.lanes === null || typeof options.lanes !== 'object' || Array.isArray(options.lanes)) {
+      throw invalid("lanes must be an object of topic pattern -> lane, e.g. { 'alerts/**': 'critical' }");
+    }
+    for (const [pattern, lane] of Object.entries(options.lanes)) {
+      if (!LANES.includes(lane)) throw invalid(`lanes['${pattern}'] must be one of ${LANES.join(', ')}`);
+      lanes.push({ pattern, lane });
+    }
+  }
   const ttl = [];
   if (options.ttl !== undefined) {
     if (options.ttl === null || typeof options.ttl !== 'object' || Array.isArray(options.ttl)) {
@@ -120,6 +139,8 @@ function normalizeOptions(options) {
     dedup,
     ttl,
     permissions,
+    lanes,
+    pacing,
     sweepIntervalMs,
     // what the binding reads
     core: {
@@ -135,6 +156,8 @@ function normalizeOptions(options) {
       dedupWindowMs: dedup.windowMs,
       ttl,
       access: permissions,
+      lanes,
+      ...pacing,
       maxSubscriptions: limits.maxSubscriptions,
       maxMessageBytes: limits.maxMessageBytes,
       sweepIntervalMs,
@@ -152,12 +175,21 @@ function checkTopic(topic) {
   }
 }
 
-function changeIdOf(opts) {
-  if (opts === undefined || opts === null) return '';
+/** Publish options as the binding takes them: [changeId, lane number (0: the topic's lane)]. */
+function changeOptions(opts) {
+  if (opts === undefined || opts === null) return ['', 0];
   if (typeof opts !== 'object') throw invalid('publish options must be an object');
-  if (opts.id === undefined) return '';
-  if (typeof opts.id !== 'string' || opts.id === '') throw invalid('options.id must be a non-empty string');
-  return opts.id;
+  let changeId = '';
+  if (opts.id !== undefined) {
+    if (typeof opts.id !== 'string' || opts.id === '') throw invalid('options.id must be a non-empty string');
+    changeId = opts.id;
+  }
+  let lane = 0;
+  if (opts.lane !== undefined) {
+    lane = LANES.indexOf(opts.lane) + 1;
+    if (lane === 0) throw invalid(`options.lane must be one of ${LANES.join(', ')}`);
+  }
+  return [changeId, lane];
 }
 
 function checkRowId(id) {
@@ -219,39 +251,39 @@ class Hub {
   publish(topic, value, opts) {
     return this.#change(() => {
       checkTopic(topic);
-      const changeId = changeIdOf(opts);
+      const [changeId, lane] = changeOptions(opts);
       const text = toJsonText(value, 'the value');
-      return (id) => this.#native.publishJson(id, topic, utf8(text), changeId);
+      return (id) => this.#native.publishJson(id, topic, utf8(text), changeId, lane);
     });
   }
 
   publishJson(topic, json, opts) {
     return this.#change(() => {
       checkTopic(topic);
-      const changeId = changeIdOf(opts);
+      const [changeId, lane] = changeOptions(opts);
       if (typeof json !== 'string' && !(json instanceof Uint8Array)) {
         throw invalid('publishJson takes JSON text: a string or a Uint8Array');
       }
-      return (id) => this.#native.publishJson(id, topic, typeof json === 'string' ? utf8(json) : json, changeId);
+      return (id) => this.#native.publishJson(id, topic, typeof json === 'string' ? utf8(json) : json, changeId, lane);
     });
   }
 
   patch(topic, ops, opts) {
     return this.#change(() => {
       checkTopic(topic);
-      const changeId = changeIdOf(opts);
+      const [changeId, lane] = changeOptions(opts);
       if (!Array.isArray(ops)) {
         throw new DeltacastError(codes.INVALID_PATCH, 'a patch must be an array of operations');
       }
       const text = toJsonText(ops, 'the patch');
-      return (id) => this.#native.patch(id, topic, utf8(text), changeId);
+      return (id) => this.#native.patch(id, topic, utf8(text), changeId, lane);
     });
   }
 
   upsert(topic, rowId, row, opts) {
     return this.#change(() => {
       checkTopic(topic);
-      const changeId = changeIdOf(opts);
+      const [changeId, lane] = changeOptions(opts);
       checkRowId(rowId);
       const key = this.#options.arrayKey;
       if (key === false) throw invalid('upsert needs rows keyed by arrayKey, which is false on this hub');
@@ -266,19 +298,19 @@ class Hub {
       } else {
         text = toJsonText(row, 'the row');
       }
-      return (id) => this.#native.upsert(id, topic, JSON.stringify(rowId), utf8(text), changeId);
+      return (id) => this.#native.upsert(id, topic, JSON.stringify(rowId), utf8(text), changeId, lane);
     });
   }
 
   remove(topic, rowId, opts) {
     return this.#change(() => {
       checkTopic(topic);
-      const changeId = changeIdOf(opts);
+      const [changeId, lane] = changeOptions(opts);
       checkRowId(rowId);
       if (this.#options.arrayKey === false) {
         throw invalid('remove needs rows keyed by arrayKey, which is false on this hub');
       }
-      return (id) => this.#native.remove(id, topic, JSON.stringify(rowId), changeId);
+      return (id) => this.#native.remove(id, topic, JSON.stringify(rowId), changeId, lane);
     });
   }
 

@@ -1,8 +1,11 @@
 #include "deltacast/delivery.h"
 
+#include <algorithm>
 #include <charconv>
+#include <map>
 
 #include "deltacast/json_tape.h"
+#include "deltacast/topic_pattern.h"
 #include "text_util.h"
 
 namespace deltacast {
@@ -81,8 +84,26 @@ void appendQuoted(std::string_view s, std::string& out) {
 
 }  // namespace
 
-Delivery::Delivery(const TopicStore& store, AccessRules rules, DeliveryLimits limits)
-    : store_(store), rules_(std::move(rules)), limits_(limits) {}
+Delivery::Delivery(const TopicStore& store, AccessRules rules, DeliveryLimits limits, std::vector<LaneRule> lanes,
+                   Pacing pacing)
+    : store_(store), rules_(std::move(rules)), limits_(limits), lanes_(std::move(lanes)), pacing_(pacing) {}
+
+Lane Delivery::laneOf(std::string_view topic) const {
+  for (const LaneRule& rule : lanes_) {
+    if (topicMatches(rule.pattern, topic)) return rule.lane;
+  }
+  return Lane::Normal;
+}
+
+Delivery::TopicState& Delivery::state(std::string_view topic) {
+  auto [it, added] = topics_.try_emplace(std::string(topic));
+  if (added) {
+    it->second.id = nextTopicId_++;
+    it->second.lane = laneOf(topic);
+    topicById_.emplace(it->second.id, it->first);
+  }
+  return it->second;
+}
 
 void Delivery::connect(ConnectionId id, Principal principal) { connections_[id].principal = std::move(principal); }
 
@@ -128,7 +149,7 @@ void Delivery::error(ConnectionId id, const char* code, std::string_view message
 }
 
 Frame Delivery::snapshotFrame(std::string_view topic, const Snapshot& snapshot) {
-  TopicFrames& frames = frames_[std::string(topic)];
+  TopicState& frames = state(topic);
   if (frames.snapshot && frames.version == snapshot.version && frames.epoch == snapshot.epoch) return frames.snapshot;
   std::string frame = "{\"t\":\"snap\",\"topic\":";
   appendQuoted(topic, frame);
@@ -139,10 +160,37 @@ Frame Delivery::snapshotFrame(std::string_view topic, const Snapshot& snapshot) 
   frame.append(",\"data\":");
   frame.append(snapshot.json);
   frame.push_back('}');
+  if (frames.version != snapshot.version || frames.epoch != snapshot.epoch) frames.lastStep.reset();
   frames.version = snapshot.version;
   frames.epoch = snapshot.epoch;
   frames.snapshot = std::make_shared<const std::string>(std::move(frame));
   return frames.snapshot;
+}
+
+Frame Delivery::patchFrom(std::string_view topic, TopicState& state, const Snapshot& snapshot, std::uint64_t from) {
+  if (from + 1 == snapshot.version && state.lastStep && state.version == snapshot.version &&
+      state.epoch == snapshot.epoch) {
+    return state.lastStep;
+  }
+  const std::vector<const HistoryEntry*> steps = store_.historySince(topic, from);
+  std::size_t bytes = 0;
+  for (const HistoryEntry* step : steps) bytes += step->ops.size();
+  if (steps.empty() || steps.back()->to != snapshot.version || bytes >= snapshot.json.size()) return nullptr;
+  std::string frame = "{\"t\":\"patch\",\"topic\":";
+  appendQuoted(topic, frame);
+  frame.append(",\"epoch\":");
+  appendQuoted(snapshot.epoch, frame);
+  frame.append(",\"from\":" + std::to_string(from) + ",\"to\":" + std::to_string(snapshot.version) + ",\"ops\":[");
+  bool first = true;
+  for (const HistoryEntry* step : steps) {
+    const std::string_view inner = std::string_view(step->ops).substr(1, step->ops.size() - 2);
+    if (inner.empty()) continue;
+    if (!first) frame.push_back(',');
+    first = false;
+    frame.append(inner);
+  }
+  frame.append("]}");
+  return std::make_shared<const std::string>(std::move(frame));
 }
 
 void Delivery::receive(ConnectionId id, std::string_view text) {
@@ -233,30 +281,11 @@ void Delivery::subscribe(ConnectionId id, Connection& connection, std::string_vi
     return;
   }
   if (epoch != nullptr && *epoch == snapshot->epoch && *version < snapshot->version) {
-    // Resume from the history: the missing patches, concatenated into one
-    // patch (operations are sequentially applicable), when that is smaller
-    // than a snapshot.
-    const std::vector<const HistoryEntry*> steps = store_.historySince(topic, *version);
-    std::size_t bytes = 0;
-    for (const HistoryEntry* step : steps) bytes += step->ops.size();
-    if (!steps.empty() && steps.back()->to == snapshot->version && bytes < snapshot->json.size()) {
-      std::string frame = "{\"t\":\"patch\",\"topic\":";
-      appendQuoted(topic, frame);
-      frame.append(",\"epoch\":");
-      appendQuoted(snapshot->epoch, frame);
-      frame.append(",\"from\":" + std::to_string(*version) + ",\"to\":" + std::to_string(snapshot->version) +
-                   ",\"ops\":[");
-      bool first = true;
-      for (const HistoryEntry* step : steps) {
-        const std::string_view inner = std::string_view(step->ops).substr(1, step->ops.size() - 2);
-        if (inner.empty()) continue;
-        if (!first) frame.push_back(',');
-        first = false;
-        frame.append(inner);
-      }
-      frame.append("]}");
+    // Resume: the missing steps as one patch, when the history has them all
+    // and that is smaller than a snapshot.
+    if (Frame patch = patchFrom(topic, state(topic), *snapshot, *version)) {
       subscription = {snapshot->epoch, snapshot->version};
-      send(id, std::make_shared<const std::string>(std::move(frame)));
+      send(id, std::move(patch));
       return;
     }
   }
@@ -264,13 +293,12 @@ void Delivery::subscribe(ConnectionId id, Connection& connection, std::string_vi
   send(id, snapshotFrame(topic, *snapshot));
 }
 
-void Delivery::changed(std::string_view topic, const ChangeResult& result) {
+void Delivery::changed(std::string_view topic, const ChangeResult& result, std::int64_t now, std::optional<Lane> lane) {
   if (!result.changed) return;
-  const auto subs = subscribers_.find(std::string(topic));
-  if (subs == subscribers_.end()) return;
-  const std::shared_ptr<const Snapshot> snapshot = store_.get(topic);
-  if (!snapshot) return;
-  Frame patch;
+  if (subscribers_.find(std::string(topic)) == subscribers_.end()) return;
+  TopicState& st = state(topic);
+  // The change's own patch frame: shared by every subscriber at the previous version.
+  st.lastStep.reset();
   if (!result.created && !result.ops.empty()) {
     std::string frame = "{\"t\":\"patch\",\"topic\":";
     appendQuoted(topic, frame);
@@ -280,16 +308,90 @@ void Delivery::changed(std::string_view topic, const ChangeResult& result) {
                  ",\"ops\":");
     frame.append(result.ops);
     frame.push_back('}');
-    patch = std::make_shared<const std::string>(std::move(frame));
+    st.lastStep = std::make_shared<const std::string>(std::move(frame));
   }
-  for (const ConnectionId id : subs->second) {
-    Subscription& subscription = connections_[id].subscriptions[std::string(topic)];
-    if (patch && subscription.epoch == result.epoch && subscription.version + 1 == result.version) {
-      send(id, patch);  // the same frame object for every connection at the previous version
-    } else {
-      send(id, snapshotFrame(topic, *snapshot));
+  st.version = result.version;
+  st.epoch = result.epoch;
+  st.snapshot.reset();
+
+  switch (lane.value_or(st.lane)) {
+    case Lane::Critical:
+      st.pending = false;  // a scheduled flush of this topic is now stale
+      st.flushed = true;
+      st.lastFlushAt = now;
+      flush({std::string(topic)});
+      return;
+    case Lane::High:
+      if (!st.pending) arm(st, now + pacing_.highWindowMs);
+      return;
+    case Lane::Normal:
+      if (!st.pending) st.firstPendingAt = now;
+      arm(st, std::min(now + pacing_.normalDebounceMs, st.firstPendingAt + pacing_.normalMaxWaitMs));
+      return;
+    case Lane::Low:
+      if (!st.pending) arm(st, st.flushed ? std::max(now, st.lastFlushAt + pacing_.lowIntervalMs) : now);
+      return;
+  }
+}
+
+void Delivery::arm(TopicState& st, std::int64_t deadline) {
+  st.pending = true;
+  st.timerSeq = timers_.schedule(deadline, st.id);
+}
+
+void Delivery::advance(std::int64_t now) {
+  while (const std::optional<std::int64_t> due = timers_.nextDeadline()) {
+    if (*due > now) break;
+    std::vector<std::string> topics;
+    timers_.advance(*due, [&](std::uint64_t id, std::uint64_t seq) {
+      const auto name = topicById_.find(id);
+      if (name == topicById_.end()) return;
+      TopicState& st = topics_[name->second];
+      if (!st.pending || st.timerSeq != seq) return;  // re-armed or flushed since
+      st.pending = false;
+      st.flushed = true;
+      st.lastFlushAt = *due;
+      topics.push_back(name->second);
+    });
+    if (!topics.empty()) flush(topics);
+  }
+}
+
+void Delivery::flush(const std::vector<std::string>& topics) {
+  std::map<ConnectionId, std::vector<Frame>> frames;  // ordered: deterministic output
+  for (const std::string& topic : topics) {
+    const auto subs = subscribers_.find(topic);
+    if (subs == subscribers_.end()) continue;
+    const std::shared_ptr<const Snapshot> snapshot = store_.get(topic);
+    if (!snapshot) continue;
+    TopicState& st = state(topic);
+    std::map<std::uint64_t, Frame> patches;  // by from-version: encoded once
+    for (const ConnectionId id : subs->second) {
+      Subscription& sub = connections_[id].subscriptions[topic];
+      if (sub.epoch == snapshot->epoch && sub.version == snapshot->version) continue;
+      Frame frame;
+      if (sub.epoch == snapshot->epoch && sub.version > 0 && sub.version < snapshot->version) {
+        auto [it, added] = patches.try_emplace(sub.version);
+        if (added) it->second = patchFrom(topic, st, *snapshot, sub.version);
+        frame = it->second;
+      }
+      if (!frame) frame = snapshotFrame(topic, *snapshot);
+      frames[id].push_back(std::move(frame));
+      sub = {snapshot->epoch, snapshot->version};
     }
-    subscription = {snapshot->epoch, snapshot->version};
+  }
+  for (auto& [id, list] : frames) {
+    if (list.size() == 1) {
+      send(id, std::move(list.front()));
+      continue;
+    }
+    std::string batch = "{\"t\":\"batch\",\"items\":[";
+    for (std::size_t i = 0; i < list.size(); ++i) {
+      if (i > 0) batch.push_back(',');
+      batch.append(*list[i]);
+    }
+    batch.append("]}");
+    send(id, std::make_shared<const std::string>(std::move(batch)));
   }
 }
 

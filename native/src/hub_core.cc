@@ -6,9 +6,10 @@ HubCore::HubCore(HubOptions options, std::function<void()> notify)
     : options_(std::move(options)),
       notify_(std::move(notify)),
       store_(options_.store),
-      delivery_(store_, AccessRules(options_.access), options_.delivery),
+      delivery_(store_, AccessRules(options_.access), options_.delivery, options_.lanes, options_.pacing),
       work_(boost::asio::make_work_guard(io_)),
       sweep_(io_),
+      pacing_(io_),
       start_(std::chrono::steady_clock::now()) {
   if (!options_.manualClock) scheduleSweep();
   thread_ = std::thread([this] {
@@ -46,6 +47,21 @@ void HubCore::scheduleSweep() {
     if (error) return;
     store_.advance(now());
     scheduleSweep();
+  });
+}
+
+void HubCore::armPacing() {
+  if (options_.manualClock) return;
+  const std::optional<std::int64_t> next = delivery_.nextDeadline();
+  if (!next || (pacingArmedFor_ && *pacingArmedFor_ <= *next)) return;
+  pacingArmedFor_ = *next;
+  pacing_.expires_at(start_ + std::chrono::milliseconds(*next));
+  pacing_.async_wait([this](const boost::system::error_code& error) {
+    if (error) return;  // cancelled: re-armed earlier, or closing
+    pacingArmedFor_.reset();
+    delivery_.advance(now());
+    flushFrames();
+    armPacing();
   });
 }
 
@@ -112,6 +128,7 @@ void HubCore::run(Request& request) {
         isChange = false;
         if (options_.manualClock) manualNow_ += request.ms;
         store_.advance(now());
+        delivery_.advance(now());
         break;
       case RequestKind::Connect:
         isChange = false;
@@ -125,10 +142,12 @@ void HubCore::run(Request& request) {
         // No completion: what a client message causes is frames.
         delivery_.receive(request.connection, request.payload);
         flushFrames();
+        armPacing();
         return;
       case RequestKind::Close:
         isChange = false;
         sweep_.cancel();
+        pacing_.cancel();
         complete(std::move(completion));
         io_.stop();  // run() returns; stop() on the JS thread then joins at once
         return;
@@ -140,7 +159,7 @@ void HubCore::run(Request& request) {
     return;
   }
   if (isChange) {
-    if (result.changed) delivery_.changed(request.topic, result);
+    if (result.changed) delivery_.changed(request.topic, result, now(), request.lane);
     completion.code = result.status.code();
     completion.message = result.status.message();
     completion.changed = result.changed;
@@ -149,6 +168,7 @@ void HubCore::run(Request& request) {
     completion.epoch = std::move(result.epoch);
   }
   complete(std::move(completion));
+  armPacing();
 }
 
 }  // namespace deltacast

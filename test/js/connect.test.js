@@ -7,16 +7,19 @@ const assert = require('node:assert/strict');
 const { createHub, codes } = require('../../lib/index.js');
 const { createTestClient, settle } = require('../../lib/testing.js');
 
+// n rows; row `tickAt` (if any) gets price 1000 + `price`, every other row its index.
 function board(n, tickAt = -1, price = 0) {
   return Array.from({ length: n }, (_, i) => ({
     id: `r${i}`,
     name: `material ${i} with a name long enough to matter`,
-    price: i === tickAt ? price : i,
+    price: i === tickAt ? 1000 + price : i,
   }));
 }
 
+// Every topic on the critical lane unless a test says otherwise: a change is
+// delivered as soon as it is made, so `settle` is enough.
 function manualHub(t, options = {}) {
-  const hub = createHub({ clock: 'manual', ...options });
+  const hub = createHub({ clock: 'manual', lanes: { '**': 'critical' }, ...options });
   t.after(() => hub.close());
   return hub;
 }
@@ -33,7 +36,7 @@ describe('subscriptions', () => {
     await hub.publish('prices', board(20, 5, 99));
     await settle(hub);
     assert.equal(client.messages.length, 2);
-    assert.deepEqual(client.messages[1].ops, [{ op: 'replace', path: '/5/price', value: 99 }]);
+    assert.deepEqual(client.messages[1].ops, [{ op: 'replace', path: '/5/price', value: 1099 }]);
     assert.deepEqual(client.get('prices'), hub.get('prices'));
   });
 
@@ -210,6 +213,94 @@ describe('bad client messages', () => {
     await hub.publish('t', [1, 2]);
     await settle(hub);
     assert.deepEqual(good.get('t').data, [1, 2]);
+  });
+});
+
+describe('lanes', () => {
+  it('normal: debounced 50 ms after the last change, 250 ms at most; exact to the millisecond', async (t) => {
+    const hub = manualHub(t, { lanes: {} });
+    await hub.publish('n', board(10));
+    const client = createTestClient(hub);
+    client.subscribe('n');
+    await settle(hub); // the first answer to a subscription does not wait
+    assert.equal(client.messages.length, 1);
+    await hub.publish('n', board(10, 1, 1));
+    await hub.advance(49);
+    assert.equal(client.messages.length, 1);
+    await hub.advance(1);
+    assert.equal(client.messages.length, 2);
+    // a change every 40 ms keeps pushing the debounce; the max wait (250 ms) caps it
+    for (let i = 0; i < 6; i++) {
+      await hub.publish('n', board(10, 2, i));
+      await hub.advance(40);
+    }
+    assert.equal(client.messages.length, 2); // 240 ms since the first change of the stream
+    await hub.advance(10);
+    assert.equal(client.messages.length, 3);
+    assert.deepEqual(client.get('n'), hub.get('n'));
+  });
+
+  it('high: one window of 16 ms for every change in it; low: at most once a second', async (t) => {
+    const hub = manualHub(t, { lanes: { 'h/*': 'high', 'l/*': 'low' } });
+    await hub.publish('h/a', board(10));
+    await hub.publish('l/a', board(10));
+    const client = createTestClient(hub);
+    client.subscribe('h/a');
+    client.subscribe('l/a');
+    await settle(hub);
+    const base = client.messages.length;
+    await hub.publish('h/a', board(10, 1, 1));
+    await hub.advance(10);
+    await hub.publish('h/a', board(10, 1, 2));
+    await hub.advance(5);
+    assert.equal(client.messages.length, base);
+    await hub.advance(1);
+    assert.equal(client.messages.length, base + 1);
+    assert.deepEqual(client.get('h/a'), hub.get('h/a'));
+
+    await hub.publish('l/a', board(10, 3, 1));
+    await settle(hub); // the first flush of a low topic is not held back
+    assert.equal(client.messages.length, base + 2);
+    await hub.publish('l/a', board(10, 3, 2));
+    await hub.advance(999);
+    assert.equal(client.messages.length, base + 2);
+    await hub.advance(1);
+    assert.equal(client.messages.length, base + 3);
+    assert.deepEqual(client.get('l/a'), hub.get('l/a'));
+  });
+
+  it('topics due together reach a connection as one batch; a per-change lane overrides', async (t) => {
+    const hub = manualHub(t, { lanes: {} });
+    await hub.publish('x', board(10));
+    await hub.publish('y', board(10));
+    const client = createTestClient(hub);
+    client.subscribe('x');
+    client.subscribe('y');
+    await settle(hub);
+    await hub.publish('x', board(10, 1, 5));
+    await hub.publish('y', board(10, 1, 6));
+    await hub.advance(50);
+    const last = client.messages.at(-1);
+    assert.equal(last.t, 'batch');
+    assert.deepEqual(last.items.map((item) => item.topic), ['x', 'y']);
+    assert.deepEqual(client.get('x'), hub.get('x'));
+    await hub.publish('x', board(10, 2, 7), { lane: 'critical' });
+    await settle(hub);
+    assert.deepEqual(client.get('x'), hub.get('x'));
+    await assert.rejects(hub.publish('x', 1, { lane: 'urgent' }), { code: codes.INVALID_ARGUMENT });
+    assert.throws(() => createHub({ lanes: { a: 'fast' } }), { code: codes.INVALID_ARGUMENT });
+  });
+
+  it('the real clock delivers a debounced change on its own', async (t) => {
+    const hub = createHub({ pacing: { normalDebounceMs: 5 } });
+    t.after(() => hub.close());
+    await hub.publish('r', board(10));
+    const client = createTestClient(hub);
+    client.subscribe('r');
+    await hub.publish('r', board(10, 1, 1));
+    const deadline = Date.now() + 5000;
+    while (client.get('r')?.version !== 2 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 5));
+    assert.deepEqual(client.get('r'), hub.get('r'));
   });
 });
 

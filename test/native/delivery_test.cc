@@ -9,7 +9,8 @@ namespace {
 
 class DeliveryTest : public ::testing::Test {
  protected:
-  DeliveryTest() : store_(options()), delivery_(store_, AccessRules(), DeliveryLimits{}) {}
+  // Every topic on the critical lane: each change is delivered at once.
+  DeliveryTest() : store_(options()), delivery_(store_, AccessRules(), DeliveryLimits{}, {{"**", Lane::Critical}}) {}
 
   static StoreOptions options() {
     StoreOptions o;
@@ -19,7 +20,7 @@ class DeliveryTest : public ::testing::Test {
 
   ChangeResult publish(const std::string& topic, const std::string& json) {
     ChangeResult r = store_.publishJson(topic, json, "", 0);
-    delivery_.changed(topic, r);
+    delivery_.changed(topic, r, 0);
     return r;
   }
 
@@ -191,6 +192,118 @@ TEST(Delivery, AccessRulesAndSubscriptionLimit) {
   EXPECT_NE(out[1].frame->find("DELTACAST_FORBIDDEN"), std::string::npos);
   EXPECT_NE(out[2].frame->find("DELTACAST_TOO_MANY_SUBSCRIPTIONS"), std::string::npos);
   EXPECT_EQ(delivery.subscriptionCount(), 2u);
+}
+
+}  // namespace
+}  // namespace deltacast
+
+namespace deltacast {
+namespace {
+
+// Pacing, on explicit time.
+class LaneTest : public ::testing::Test {
+ protected:
+  LaneTest()
+      : delivery_(store_, AccessRules(), DeliveryLimits{},
+                  {{"crit/*", Lane::Critical}, {"high/*", Lane::High}, {"low/*", Lane::Low}}, Pacing{}) {
+    delivery_.connect(1, {});
+  }
+
+  void publish(const std::string& topic, int value, std::int64_t now) {
+    ChangeResult r = store_.publishJson(
+        topic, R"({"v":)" + std::to_string(value) + R"(,"pad":")" + std::string(100, '.') + "\"}", "", now);
+    delivery_.changed(topic, r, now);
+  }
+  void sub(const std::string& topic) {
+    delivery_.receive(1, R"({"t":"sub","topic":")" + topic + "\"}");
+    delivery_.takeOutgoing();
+  }
+  // Frames sent at exactly `now` (after advancing to it).
+  std::vector<std::string> at(std::int64_t now) {
+    delivery_.advance(now);
+    std::vector<std::string> out;
+    for (Outgoing& o : delivery_.takeOutgoing()) out.push_back(*o.frame);
+    return out;
+  }
+
+  TopicStore store_{StoreOptions{}};
+  Delivery delivery_;
+};
+
+TEST_F(LaneTest, CriticalIsImmediate) {
+  publish("crit/a", 0, 0);
+  sub("crit/a");
+  publish("crit/a", 1, 5);
+  EXPECT_EQ(delivery_.takeOutgoing().size(), 1u);
+}
+
+TEST_F(LaneTest, NormalDebouncesWithAMaxWait) {
+  publish("n", 0, 0);
+  sub("n");
+  publish("n", 1, 100);
+  EXPECT_TRUE(at(149).empty());
+  auto frames = at(150);  // 50 ms after the last change
+  ASSERT_EQ(frames.size(), 1u);
+  EXPECT_NE(frames[0].find(R"("from":1,"to":2)"), std::string::npos) << frames[0];
+  // A steady stream every 20 ms: the trailing debounce keeps moving, the max
+  // wait (250 ms after the stream's first change, at 200) caps it.
+  for (int t = 200; t <= 440; t += 20) {
+    publish("n", t, t);
+    EXPECT_TRUE(at(t).empty()) << t;
+  }
+  EXPECT_TRUE(at(449).empty());
+  frames = at(450);
+  ASSERT_EQ(frames.size(), 1u);
+  // versions 3..15 came in the stream; the subscriber held 2
+  EXPECT_TRUE(frames[0].find(R"("to":15)") != std::string::npos ||
+              frames[0].find(R"("version":15)") != std::string::npos)
+      << frames[0];
+}
+
+TEST_F(LaneTest, HighBatchesWithinItsWindow) {
+  publish("high/a", 0, 0);
+  sub("high/a");
+  publish("high/a", 1, 10);
+  publish("high/a", 2, 20);
+  EXPECT_TRUE(at(25).empty());
+  auto frames = at(26);  // 16 ms after the first change
+  ASSERT_EQ(frames.size(), 1u);
+  EXPECT_NE(frames[0].find(R"("from":1,"to":3)"), std::string::npos) << frames[0];
+}
+
+TEST_F(LaneTest, LowIsThrottled) {
+  publish("low/a", 0, 0);
+  sub("low/a");
+  publish("low/a", 1, 10);
+  EXPECT_EQ(at(10).size(), 1u);  // the first change goes at once
+  publish("low/a", 2, 20);
+  publish("low/a", 3, 500);
+  EXPECT_TRUE(at(1009).empty());
+  auto frames = at(1010);  // one second after the last flush
+  ASSERT_EQ(frames.size(), 1u);
+  EXPECT_NE(frames[0].find(R"("from":2,"to":4)"), std::string::npos) << frames[0];
+}
+
+TEST_F(LaneTest, TopicsDueTogetherGoAsOneBatch) {
+  publish("x", 0, 0);
+  publish("y", 0, 0);
+  sub("x");
+  sub("y");
+  publish("x", 1, 100);
+  publish("y", 1, 100);
+  auto frames = at(150);
+  ASSERT_EQ(frames.size(), 1u);
+  EXPECT_EQ(frames[0].rfind(R"({"t":"batch","items":[{"t":"patch","topic":"x")", 0), 0u) << frames[0];
+  EXPECT_NE(frames[0].find(R"("topic":"y")"), std::string::npos);
+}
+
+TEST_F(LaneTest, APerChangeLaneOverridesTheTopics) {
+  publish("n", 0, 0);
+  sub("n");
+  ChangeResult r = store_.publishJson("n", R"({"v":9})", "", 5);
+  delivery_.changed("n", r, 5, Lane::Critical);
+  EXPECT_EQ(delivery_.takeOutgoing().size(), 1u);
+  EXPECT_TRUE(at(1000).empty());  // the pending flush was cancelled by the immediate one
 }
 
 }  // namespace

@@ -1,11 +1,20 @@
 // Delivery: connections, their subscriptions, and the frames they are sent.
 //
-// This is the first slice of the delivery engine: subscribing (with resume
-// from an epoch and version), unsubscribing, fan-out of each change, access
-// rules, and strict handling of malformed client messages. Frames are encoded
-// once per topic version and shared (by pointer) by every connection that
-// receives them. Pacing lanes, credit windows and conflation, heartbeats and
-// rate limits build on this and are not here yet.
+// Subscribing (with resume from an epoch and version), unsubscribing,
+// fan-out of each change paced by its lane, access rules, and strict handling
+// of malformed client messages. Frames are encoded once per (topic, from
+// version) and shared (by pointer) by every connection that receives them;
+// topics flushed together for one connection go out as one `batch`.
+//
+// Lanes (per topic pattern, or per change):
+//   critical  sent at once
+//   high      batched: the first change opens a window, all changes in it go together
+//   normal    debounced: sent when no change came for debounceMs, or maxWaitMs after the first
+//   low       throttled: at most one flush per intervalMs
+// Every pending flush is one entry in a TimerQueue, driven by advance(now).
+//
+// Credit windows and conflation, heartbeats and rate limits build on this
+// and are not here yet.
 //
 // Thread affinity: the core thread only. It reads the TopicStore it is given
 // (same thread) and never calls out: what must be sent is collected and taken
@@ -14,6 +23,7 @@
 
 #include <cstdint>
 #include <memory>
+#include <optional>
 #include <set>
 #include <string>
 #include <string_view>
@@ -21,12 +31,27 @@
 #include <vector>
 
 #include "deltacast/access_rules.h"
+#include "deltacast/timer_queue.h"
 #include "deltacast/topic_store.h"
 
 namespace deltacast {
 
 using ConnectionId = std::uint64_t;
 using Frame = std::shared_ptr<const std::string>;
+
+enum class Lane : std::uint8_t { Critical, High, Normal, Low };
+
+struct LaneRule {
+  std::string pattern;  // topic_pattern.h
+  Lane lane;
+};
+
+struct Pacing {
+  std::int64_t highWindowMs = 16;
+  std::int64_t normalDebounceMs = 50;
+  std::int64_t normalMaxWaitMs = 250;
+  std::int64_t lowIntervalMs = 1000;
+};
 
 struct DeliveryLimits {
   std::size_t maxSubscriptions = 1000;      // per connection
@@ -41,7 +66,8 @@ struct Outgoing {
 
 class Delivery {
  public:
-  Delivery(const TopicStore& store, AccessRules rules, DeliveryLimits limits);
+  Delivery(const TopicStore& store, AccessRules rules, DeliveryLimits limits, std::vector<LaneRule> lanes = {},
+           Pacing pacing = {});
 
   void connect(ConnectionId id, Principal principal);
   void disconnect(ConnectionId id);
@@ -51,9 +77,17 @@ class Delivery {
   // with a stable code; nothing else changes.
   void receive(ConnectionId id, std::string_view message);
 
-  // After a change accepted by the store (result.changed): sends the shared
-  // patch frame to subscribers at the previous version, a snapshot to the others.
-  void changed(std::string_view topic, const ChangeResult& result);
+  // After a change accepted by the store (result.changed), at time `now`:
+  // delivers it now (critical lane) or schedules the topic's flush. `lane`
+  // overrides the topic's lane for this change.
+  void changed(std::string_view topic, const ChangeResult& result, std::int64_t now,
+               std::optional<Lane> lane = std::nullopt);
+
+  // Runs every flush due at or before `now`, earliest first; flushes due at
+  // the same millisecond go out together.
+  void advance(std::int64_t now);
+  std::optional<std::int64_t> nextDeadline() const { return timers_.nextDeadline(); }
+  Lane laneOf(std::string_view topic) const;
 
   std::vector<Outgoing> takeOutgoing();
 
@@ -68,18 +102,37 @@ class Delivery {
     Principal principal;
     std::unordered_map<std::string, Subscription> subscriptions;
   };
-  // The snapshot frame of a topic's latest version, built on first use and
-  // shared by every connection that needs it.
-  struct TopicFrames {
+  // Per topic with subscribers: its frames (built on first use, shared) and
+  // its pacing state.
+  struct TopicState {
+    std::uint64_t id = 0;  // for the timer queue
+    Lane lane = Lane::Normal;
+    // frames of the latest version
     std::uint64_t version = 0;
     std::string epoch;
     Frame snapshot;
+    Frame lastStep;  // the patch from version - 1, from the change itself
+    // pacing
+    bool pending = false;
+    std::uint64_t timerSeq = 0;
+    std::int64_t firstPendingAt = 0;
+    std::int64_t lastFlushAt = 0;
+    bool flushed = false;
   };
 
   void subscribe(ConnectionId id, Connection& connection, std::string_view topic, const std::string* epoch,
                  const std::uint64_t* version);
   void error(ConnectionId id, const char* code, std::string_view message, std::string_view topic = {});
+  TopicState& state(std::string_view topic);
   Frame snapshotFrame(std::string_view topic, const Snapshot& snapshot);
+  // A patch frame from `from` to the current version: the change's own frame,
+  // or the history's steps concatenated; null when the history lacks a step
+  // or the patch would not be smaller than a snapshot.
+  Frame patchFrom(std::string_view topic, TopicState& state, const Snapshot& snapshot, std::uint64_t from);
+  void arm(TopicState& state, std::int64_t deadline);
+  // Brings every subscriber of these topics to the current version; a
+  // connection that gets several frames gets them as one batch.
+  void flush(const std::vector<std::string>& topics);
   void send(ConnectionId id, Frame frame) { outgoing_.push_back({id, std::move(frame)}); }
 
   const TopicStore& store_;
@@ -87,7 +140,12 @@ class Delivery {
   DeliveryLimits limits_;
   std::unordered_map<ConnectionId, Connection> connections_;
   std::unordered_map<std::string, std::set<ConnectionId>> subscribers_;  // ordered: deterministic fan-out
-  std::unordered_map<std::string, TopicFrames> frames_;
+  std::vector<LaneRule> lanes_;
+  Pacing pacing_;
+  std::unordered_map<std::string, TopicState> topics_;
+  std::unordered_map<std::uint64_t, std::string> topicById_;
+  std::uint64_t nextTopicId_ = 1;
+  TimerQueue timers_;
   std::vector<Outgoing> outgoing_;
 };
 

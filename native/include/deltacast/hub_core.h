@@ -17,6 +17,7 @@
 #include <functional>
 #include <memory>
 #include <mutex>
+#include <optional>
 #include <string>
 #include <thread>
 #include <vector>
@@ -31,6 +32,8 @@ struct HubOptions {
   StoreOptions store;
   std::vector<AccessRule> access;  // no rules: every topic open
   DeliveryLimits delivery;
+  std::vector<LaneRule> lanes;  // no rule for a topic: normal
+  Pacing pacing;
   bool manualClock = false;
   std::int64_t sweepIntervalMs = 1000;  // real clock: how often TTLs and dedup windows are checked
 };
@@ -57,7 +60,8 @@ struct Request {
   std::string changeId;  // dedup id, may be empty
   std::int64_t ms = 0;   // Advance
   ConnectionId connection = 0;
-  Principal principal;  // Connect
+  Principal principal;       // Connect
+  std::optional<Lane> lane;  // a change's lane, overriding the topic's
 };
 
 struct Completion {
@@ -104,6 +108,8 @@ class HubCore {
   void flushFrames();
   std::int64_t now() const;
   void scheduleSweep();
+  // Real clock: keeps one Asio timer at the delivery engine's next deadline.
+  void armPacing();
 
   const HubOptions options_;
   std::function<void()> notify_;
@@ -112,6 +118,8 @@ class HubCore {
   boost::asio::io_context io_;
   boost::asio::executor_work_guard<boost::asio::io_context::executor_type> work_;
   boost::asio::steady_timer sweep_;
+  boost::asio::steady_timer pacing_;
+  std::optional<std::int64_t> pacingArmedFor_;  // core thread only
   std::chrono::steady_clock::time_point start_;
   std::int64_t manualNow_ = 0;  // core thread only
 
