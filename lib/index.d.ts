@@ -131,13 +131,21 @@ export interface HubOptions {
    * open to every connection. Once given, a topic no rule admits is refused.
    */
   permissions?: Record<string, string[]>;
+  /** Topic pattern -> lane (first match wins; default 'normal'). */
+  lanes?: Record<string, Lane>;
+  /** Lane timings. Defaults: high window 16 ms; normal debounce 50 ms, max wait 250 ms; low interval 1000 ms. */
+  pacing?: { highWindowMs?: number; normalDebounceMs?: number; normalMaxWaitMs?: number; lowIntervalMs?: number };
   /** Real clock: how often TTLs and the dedup window are checked. Default 1000 ms. */
   sweepIntervalMs?: number;
 }
 
+export type Lane = 'critical' | 'high' | 'normal' | 'low';
+
 export interface PublishOptions {
   /** A change id: the same id again within the dedup window changes nothing (resolves null). */
   id?: string;
+  /** This change's lane, instead of the topic's. */
+  lane?: Lane;
 }
 
 export interface Version {
@@ -184,8 +192,12 @@ export interface Hub {
   close(): Promise<void>;
   /** A subscriber over any transport; see docs/protocol.md for the messages. */
   connect(transport: Transport): Connection;
-  readonly options: Required<Omit<HubOptions, 'limits' | 'memory' | 'history' | 'dedup' | 'ttl' | 'permissions'>> & {
+  readonly options: Required<
+    Omit<HubOptions, 'limits' | 'memory' | 'history' | 'dedup' | 'ttl' | 'permissions' | 'lanes' | 'pacing'>
+  > & {
     permissions: { pattern: string; roles: string[] }[];
+    lanes: { pattern: string; lane: Lane }[];
+    pacing: Required<NonNullable<HubOptions['pacing']>>;
     limits: Required<NonNullable<HubOptions['limits']>>;
     memory: Required<NonNullable<HubOptions['memory']>>;
     history: Required<NonNullable<HubOptions['history']>>;
