@@ -69,6 +69,11 @@ deltacast::HubOptions parseOptions(Napi::Env env, const std::string& json) {
   store.dedupWindowMs = static_cast<std::int64_t>(uintField(doc, "dedupWindowMs", store.dedupWindowMs));
   options.delivery.maxSubscriptions = uintField(doc, "maxSubscriptions", options.delivery.maxSubscriptions);
   options.delivery.maxMessageBytes = uintField(doc, "maxMessageBytes", options.delivery.maxMessageBytes);
+  options.delivery.messagesPerSecond = static_cast<double>(uintField(doc, "messagesPerSecond", 100));
+  options.delivery.messageBurst = static_cast<double>(uintField(doc, "messageBurst", 200));
+  options.delivery.rateViolations = uintField(doc, "rateViolations", options.delivery.rateViolations);
+  options.delivery.heartbeatIntervalMs = static_cast<std::int64_t>(uintField(doc, "heartbeatIntervalMs", 25000));
+  options.delivery.heartbeatTimeoutMs = static_cast<std::int64_t>(uintField(doc, "heartbeatTimeoutMs", 60000));
   options.delivery.maxTopicLength = store.maxTopicLength;
   const auto access = doc.FindMember("access");
   if (access != doc.MemberEnd() && access->value.IsArray()) {
@@ -259,19 +264,18 @@ Napi::Value NativeHub::Close(const Napi::CallbackInfo& info) {
   return info.Env().Undefined();
 }
 
-// take() -> [completions, frames, sends]
+// take() -> [completions, frames, sends, closings]
 //   completions: five slots each: id, code ('' when ok), flags (1 changed,
 //     2 duplicate, 4 found), version, epoch or message
 //   frames: each distinct frame once, as a string
 //   sends: two slots each: connection id, index into frames
+//   closings: three slots each: connection id, close code, reason
 // A frame shared by many connections crosses once and becomes one JS string.
 Napi::Value NativeHub::Take(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
-  Napi::Array result = Napi::Array::New(env, 3);
+  Napi::Array result = Napi::Array::New(env, 4);
   if (disposed_) {
-    result.Set(0u, Napi::Array::New(env, 0));
-    result.Set(1u, Napi::Array::New(env, 0));
-    result.Set(2u, Napi::Array::New(env, 0));
+    for (std::uint32_t i = 0; i < 4; ++i) result.Set(i, Napi::Array::New(env, 0));
     return result;
   }
   deltacast::HubCore::Batch batch = core_->take();
@@ -295,9 +299,17 @@ Napi::Value NativeHub::Take(const Napi::CallbackInfo& info) {
     sends.Set(slot++, Napi::Number::New(env, static_cast<double>(out.connection)));
     sends.Set(slot++, Napi::Number::New(env, it->second));
   }
+  Napi::Array closings = Napi::Array::New(env, batch.closings.size() * 3);
+  slot = 0;
+  for (const deltacast::Closing& c : batch.closings) {
+    closings.Set(slot++, Napi::Number::New(env, static_cast<double>(c.connection)));
+    closings.Set(slot++, Napi::Number::New(env, c.code));
+    closings.Set(slot++, Napi::String::New(env, c.reason));
+  }
   result.Set(0u, completions);
   result.Set(1u, frames);
   result.Set(2u, sends);
+  result.Set(3u, closings);
   return result;
 }
 

@@ -24,7 +24,11 @@ const DEFAULTS = Object.freeze({
     maxTopicLength: 256,
     maxSubscriptions: 1000,
     maxMessageBytes: 64 * 1024,
+    messagesPerSecond: 100,
+    messageBurst: 200,
+    rateViolations: 100,
   }),
+  heartbeat: Object.freeze({ intervalMs: 25000, timeoutMs: 60000 }),
   memory: Object.freeze({ maxBytes: 256 * 1024 * 1024 }),
   history: Object.freeze({ maxCount: 32, maxBytes: 256 * 1024 }),
   dedup: Object.freeze({ maxCount: 10000, windowMs: 60000 }),
@@ -71,7 +75,20 @@ function normalizeOptions(options) {
   if (typeof options !== 'object') throw invalid('createHub options must be an object');
   checkKeys(
     options,
-    ['clock', 'arrayKey', 'limits', 'memory', 'history', 'dedup', 'ttl', 'permissions', 'lanes', 'pacing', 'sweepIntervalMs'],
+    [
+      'clock',
+      'arrayKey',
+      'limits',
+      'memory',
+      'history',
+      'dedup',
+      'ttl',
+      'permissions',
+      'lanes',
+      'pacing',
+      'heartbeat',
+      'sweepIntervalMs',
+    ],
     '',
   );
   const clock = options.clock ?? DEFAULTS.clock;
@@ -86,7 +103,12 @@ function normalizeOptions(options) {
     maxTopicLength: { min: 1, max: 65536 },
     maxSubscriptions: { min: 1 },
     maxMessageBytes: { min: 64, max: 0xfffffffe },
+    messagesPerSecond: { min: 1 },
+    messageBurst: { min: 1 },
+    rateViolations: { min: 1 },
   });
+  // heartbeat.intervalMs 0 turns heartbeats off
+  const heartbeat = section(options, 'heartbeat', { intervalMs: { min: 0 }, timeoutMs: { min: 1 } });
   const memory = section(options, 'memory', { maxBytes: { min: 0 } });
   const history = section(options, 'history', { maxCount: { min: 0 }, maxBytes: { min: 0 } });
   const dedup = section(options, 'dedup', { maxCount: { min: 0 }, windowMs: { min: 0 } });
@@ -141,6 +163,7 @@ function normalizeOptions(options) {
     permissions,
     lanes,
     pacing,
+    heartbeat,
     sweepIntervalMs,
     // what the binding reads
     core: {
@@ -160,6 +183,11 @@ function normalizeOptions(options) {
       ...pacing,
       maxSubscriptions: limits.maxSubscriptions,
       maxMessageBytes: limits.maxMessageBytes,
+      messagesPerSecond: limits.messagesPerSecond,
+      messageBurst: limits.messageBurst,
+      rateViolations: limits.rateViolations,
+      heartbeatIntervalMs: heartbeat.intervalMs,
+      heartbeatTimeoutMs: heartbeat.timeoutMs,
       sweepIntervalMs,
     },
   };
@@ -444,11 +472,18 @@ class Hub {
 
   /** Called through the thread-safe function: sends every frame, then settles every answered call. */
   _drain() {
-    const [out, frames, sends] = this.#native.take();
+    const [out, frames, sends, closings] = this.#native.take();
     // Frames first: a call's frames were produced before its answer, so a
     // caller awaiting the call (advance(0) in tests) finds them sent.
     for (let i = 0; i < sends.length; i += 2) {
       this.#connections.get(sends[i])?._send(frames[sends[i + 1]]);
+    }
+    // Connections the core closed (heartbeat timeout, flood): after their last frames.
+    for (let i = 0; i < closings.length; i += 3) {
+      const connection = this.#connections.get(closings[i]);
+      if (connection === undefined) continue;
+      this.#connections.delete(closings[i]);
+      connection._closedByHub(closings[i + 1], closings[i + 2]);
     }
     for (let i = 0; i < out.length; i += 5) {
       const pending = this.#pending.get(out[i]);
@@ -511,6 +546,16 @@ class Connection {
     if (!this.#open) return;
     this.#open = false;
     this.#hub._disconnect(this._numericId);
+  }
+
+  /** @internal */ _closedByHub(code, reason) {
+    if (!this.#open) return;
+    this.#open = false;
+    try {
+      this.#transport.close?.(code, reason);
+    } catch {
+      // the transport is going away anyway
+    }
   }
 
   /** @internal */ _send(frame) {

@@ -19,6 +19,10 @@ constexpr const char* kMessageTooLarge = "DELTACAST_MESSAGE_TOO_LARGE";
 constexpr const char* kForbidden = "DELTACAST_FORBIDDEN";
 constexpr const char* kTooManySubscriptions = "DELTACAST_TOO_MANY_SUBSCRIPTIONS";
 constexpr const char* kInvalidAck = "DELTACAST_INVALID_ACK";
+constexpr const char* kRateLimited = "DELTACAST_RATE_LIMITED";
+
+// Timer ids: topics count up from 1; connections carry this bit.
+constexpr std::uint64_t kConnectionTimer = 1ull << 63;
 
 // The members of a client message this engine reads.
 struct Message {
@@ -105,7 +109,38 @@ Delivery::TopicState& Delivery::state(std::string_view topic) {
   return it->second;
 }
 
-void Delivery::connect(ConnectionId id, Principal principal) { connections_[id].principal = std::move(principal); }
+void Delivery::connect(ConnectionId id, Principal principal, std::int64_t now) {
+  auto [it, added] = connections_.try_emplace(
+      id, Connection{
+              std::move(principal), {}, TokenBucket(limits_.messagesPerSecond, limits_.messageBurst, now), 0, now, 0});
+  if (!added) return;
+  if (limits_.heartbeatIntervalMs > 0) {
+    it->second.heartbeatSeq = timers_.schedule(now + limits_.heartbeatIntervalMs, kConnectionTimer | id);
+  }
+}
+
+void Delivery::heartbeat(ConnectionId id, std::uint64_t seq, std::int64_t now) {
+  const auto it = connections_.find(id);
+  if (it == connections_.end() || it->second.heartbeatSeq != seq) return;
+  if (now - it->second.lastHeard >= limits_.heartbeatTimeoutMs) {
+    closeConnection(id, kCloseHeartbeatTimeout,
+                    "no message from the client for " + std::to_string(now - it->second.lastHeard) + " ms");
+    return;
+  }
+  send(id, ping_);
+  it->second.heartbeatSeq = timers_.schedule(now + limits_.heartbeatIntervalMs, kConnectionTimer | id);
+}
+
+void Delivery::closeConnection(ConnectionId id, int code, std::string reason) {
+  disconnect(id);
+  closings_.push_back({id, code, std::move(reason)});
+}
+
+std::vector<Closing> Delivery::takeClosings() {
+  std::vector<Closing> taken;
+  taken.swap(closings_);
+  return taken;
+}
 
 void Delivery::disconnect(ConnectionId id) {
   const auto it = connections_.find(id);
@@ -193,9 +228,24 @@ Frame Delivery::patchFrom(std::string_view topic, TopicState& state, const Snaps
   return std::make_shared<const std::string>(std::move(frame));
 }
 
-void Delivery::receive(ConnectionId id, std::string_view text) {
+void Delivery::receive(ConnectionId id, std::string_view text, std::int64_t now) {
   const auto it = connections_.find(id);
   if (it == connections_.end()) return;
+  it->second.lastHeard = now;  // any message, even a refused one, shows the client is alive
+  if (!it->second.inbound.take(now)) {
+    if (++it->second.refusedInARow >= limits_.rateViolations) {
+      closeConnection(id, kCloseRateLimited,
+                      "more than " + std::to_string(limits_.rateViolations) + " messages in a row over the rate limit");
+      return;
+    }
+    if (it->second.refusedInARow == 1) {
+      error(id, kRateLimited,
+            "over " + std::to_string(static_cast<long long>(limits_.messagesPerSecond)) +
+                " messages a second: messages are dropped until the rate falls");
+    }
+    return;
+  }
+  it->second.refusedInARow = 0;
   if (text.size() > limits_.maxMessageBytes) {
     error(id, kMessageTooLarge,
           "a message of " + std::to_string(text.size()) + " bytes is over the limit of " +
@@ -344,6 +394,10 @@ void Delivery::advance(std::int64_t now) {
     if (*due > now) break;
     std::vector<std::string> topics;
     timers_.advance(*due, [&](std::uint64_t id, std::uint64_t seq) {
+      if ((id & kConnectionTimer) != 0) {
+        heartbeat(id & ~kConnectionTimer, seq, *due);
+        return;
+      }
       const auto name = topicById_.find(id);
       if (name == topicById_.end()) return;
       TopicState& st = topics_[name->second];
@@ -367,7 +421,7 @@ void Delivery::flush(const std::vector<std::string>& topics) {
     TopicState& st = state(topic);
     std::map<std::uint64_t, Frame> patches;  // by from-version: encoded once
     for (const ConnectionId id : subs->second) {
-      Subscription& sub = connections_[id].subscriptions[topic];
+      Subscription& sub = connections_.find(id)->second.subscriptions[topic];
       if (sub.epoch == snapshot->epoch && sub.version == snapshot->version) continue;
       Frame frame;
       if (sub.epoch == snapshot->epoch && sub.version > 0 && sub.version < snapshot->version) {

@@ -80,16 +80,14 @@ HubCore::Batch HubCore::take() {
 // them, so a caller awaiting that request finds them already sent.
 void HubCore::flushFrames() {
   std::vector<Outgoing> frames = delivery_.takeOutgoing();
-  if (frames.empty()) return;
+  std::vector<Closing> closings = delivery_.takeClosings();
+  if (frames.empty() && closings.empty()) return;
   bool wasEmpty = false;
   {
     std::lock_guard lock(outboxMutex_);
-    wasEmpty = outbox_.completions.empty() && outbox_.frames.empty();
-    if (outbox_.frames.empty()) {
-      outbox_.frames = std::move(frames);
-    } else {
-      for (Outgoing& frame : frames) outbox_.frames.push_back(std::move(frame));
-    }
+    wasEmpty = outbox_.completions.empty() && outbox_.frames.empty() && outbox_.closings.empty();
+    for (Outgoing& frame : frames) outbox_.frames.push_back(std::move(frame));
+    for (Closing& closing : closings) outbox_.closings.push_back(std::move(closing));
   }
   if (wasEmpty) notify_();
 }
@@ -99,7 +97,7 @@ void HubCore::complete(Completion completion) {
   bool wasEmpty = false;
   {
     std::lock_guard lock(outboxMutex_);
-    wasEmpty = outbox_.completions.empty() && outbox_.frames.empty();
+    wasEmpty = outbox_.completions.empty() && outbox_.frames.empty() && outbox_.closings.empty();
     outbox_.completions.push_back(std::move(completion));
   }
   if (wasEmpty) notify_();
@@ -132,7 +130,7 @@ void HubCore::run(Request& request) {
         break;
       case RequestKind::Connect:
         isChange = false;
-        delivery_.connect(request.connection, std::move(request.principal));
+        delivery_.connect(request.connection, std::move(request.principal), now());
         break;
       case RequestKind::Disconnect:
         isChange = false;
@@ -140,7 +138,7 @@ void HubCore::run(Request& request) {
         break;
       case RequestKind::Receive:
         // No completion: what a client message causes is frames.
-        delivery_.receive(request.connection, request.payload);
+        delivery_.receive(request.connection, request.payload, now());
         flushFrames();
         armPacing();
         return;

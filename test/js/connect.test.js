@@ -5,7 +5,7 @@
 const { describe, it } = require('node:test');
 const assert = require('node:assert/strict');
 const { createHub, codes } = require('../../lib/index.js');
-const { createTestClient, settle } = require('../../lib/testing.js');
+const { createTestClient, settle, tick } = require('../../lib/testing.js');
 
 // n rows; row `tickAt` (if any) gets price 1000 + `price`, every other row its index.
 function board(n, tickAt = -1, price = 0) {
@@ -336,5 +336,47 @@ describe('convergence', () => {
       for (const topic of topics) assert.deepEqual(client.get(topic), hub.get(topic));
       assert.equal(client.errors.length, 0);
     }
+  });
+});
+
+describe('liveness and floods', () => {
+  it('pings on the heartbeat; a connection silent past the timeout is closed through its transport', async (t) => {
+    const hub = manualHub(t, { heartbeat: { intervalMs: 100, timeoutMs: 250 } });
+    const live = createTestClient(hub); // answers every ping with a pong
+    const frames = [];
+    let closed = null;
+    hub.connect({ send: (frame) => frames.push(frame), close: (code, reason) => (closed = { code, reason }) });
+    await settle(hub);
+    await hub.advance(100);
+    assert.deepEqual(frames, ['{"t":"ping"}']);
+    await hub.advance(200);
+    assert.equal(closed?.code, 4000);
+    assert.match(closed.reason, /no message from the client for 300 ms/);
+    // In steps, so the client's pongs reach the hub between pings (one jump of
+    // 500 ms would run every timer in it before any pong could answer).
+    await tick(hub, 500, 50);
+    assert.equal(live.connected, true);
+    assert.ok(live.messages.filter((m) => m.t === 'ping').length >= 8);
+    assert.equal(live.errors.length, 0);
+  });
+
+  it('a flood gets one DELTACAST_RATE_LIMITED, then a close; the hub serves the others', async (t) => {
+    const hub = manualHub(t, { limits: { messagesPerSecond: 10, messageBurst: 5, rateViolations: 50 } });
+    await hub.publish('t', board(5));
+    const good = createTestClient(hub);
+    good.subscribe('t');
+    const frames = [];
+    let closed = null;
+    const flood = hub.connect({ send: (frame) => frames.push(JSON.parse(frame)), close: (code) => (closed = code) });
+    for (let i = 0; i < 60; i++) flood.receive('{"t":"pong"}');
+    await settle(hub);
+    assert.deepEqual(
+      frames.map((f) => f.code),
+      ['DELTACAST_RATE_LIMITED'],
+    );
+    assert.equal(closed, 1008);
+    await hub.publish('t', board(5, 1, 1));
+    await settle(hub);
+    assert.deepEqual(good.get('t'), hub.get('t'));
   });
 });

@@ -308,3 +308,59 @@ TEST_F(LaneTest, APerChangeLaneOverridesTheTopics) {
 
 }  // namespace
 }  // namespace deltacast
+
+namespace deltacast {
+namespace {
+
+TEST(DeliveryLiveness, PingsAndClosesASilentConnection) {
+  TopicStore store({});
+  DeliveryLimits limits;
+  limits.heartbeatIntervalMs = 100;
+  limits.heartbeatTimeoutMs = 250;
+  Delivery delivery(store, AccessRules(), limits);
+  delivery.connect(1, {}, 0);
+  delivery.connect(2, {}, 0);
+  std::size_t pings = 0;
+  for (std::int64_t t = 0; t <= 400; t += 50) {
+    delivery.advance(t);
+    if (t == 200) delivery.receive(2, R"({"t":"pong"})", t);  // 2 answers; 1 stays silent
+    for (const Outgoing& o : delivery.takeOutgoing()) pings += *o.frame == R"({"t":"ping"})" ? 1 : 0;
+  }
+  // pings at 100 and 200 for both; at 300 connection 1 has been silent 300 ms
+  // and is closed; 2 (heard at 200) is pinged at 300 and 400: 6 pings
+  const std::vector<Closing> closed = delivery.takeClosings();
+  ASSERT_EQ(closed.size(), 1u);
+  EXPECT_EQ(closed[0].connection, 1u);
+  EXPECT_EQ(closed[0].code, kCloseHeartbeatTimeout);
+  EXPECT_FALSE(delivery.connected(1));
+  EXPECT_TRUE(delivery.connected(2));
+  EXPECT_EQ(pings, 6u);
+}
+
+TEST(DeliveryLiveness, FloodsAreRefusedThenClosed) {
+  TopicStore store({});
+  DeliveryLimits limits;
+  limits.messagesPerSecond = 10;
+  limits.messageBurst = 5;
+  limits.rateViolations = 20;
+  Delivery delivery(store, AccessRules(), limits);
+  delivery.connect(1, {}, 0);
+  for (int i = 0; i < 5; ++i) delivery.receive(1, R"({"t":"pong"})", 0);  // the burst
+  EXPECT_TRUE(delivery.takeOutgoing().empty());
+  delivery.receive(1, R"({"t":"pong"})", 0);
+  std::vector<Outgoing> out = delivery.takeOutgoing();
+  ASSERT_EQ(out.size(), 1u);  // one err, not one per dropped message
+  EXPECT_NE(out[0].frame->find("DELTACAST_RATE_LIMITED"), std::string::npos);
+  delivery.receive(1, R"({"t":"pong"})", 100);  // a token came back: accepted, the count restarts
+  EXPECT_TRUE(delivery.takeOutgoing().empty());
+  for (int i = 0; i < 19; ++i) delivery.receive(1, R"({"t":"pong"})", 100);
+  EXPECT_TRUE(delivery.takeClosings().empty());
+  delivery.receive(1, R"({"t":"pong"})", 100);
+  const std::vector<Closing> closed = delivery.takeClosings();
+  ASSERT_EQ(closed.size(), 1u);
+  EXPECT_EQ(closed[0].code, kCloseRateLimited);
+  EXPECT_FALSE(delivery.connected(1));
+}
+
+}  // namespace
+}  // namespace deltacast

@@ -32,6 +32,7 @@
 
 #include "deltacast/access_rules.h"
 #include "deltacast/timer_queue.h"
+#include "deltacast/token_bucket.h"
 #include "deltacast/topic_store.h"
 
 namespace deltacast {
@@ -54,8 +55,13 @@ struct Pacing {
 };
 
 struct DeliveryLimits {
-  std::size_t maxSubscriptions = 1000;      // per connection
-  std::size_t maxMessageBytes = 64u << 10;  // one client message
+  std::size_t maxSubscriptions = 1000;       // per connection
+  std::size_t maxMessageBytes = 64u << 10;   // one client message
+  double messagesPerSecond = 100;            // inbound rate per connection (token bucket)...
+  double messageBurst = 200;                 // ...and its burst
+  std::size_t rateViolations = 100;          // messages refused in a row before the connection is closed
+  std::int64_t heartbeatIntervalMs = 25000;  // a ping this often; 0: no heartbeats
+  std::int64_t heartbeatTimeoutMs = 60000;   // no message from the client for this long: closed
   std::size_t maxTopicLength = 256;
 };
 
@@ -64,18 +70,30 @@ struct Outgoing {
   Frame frame;
 };
 
+// A connection the engine closed (heartbeat timeout, message flood); it is
+// already forgotten here, and the transport must be told.
+struct Closing {
+  ConnectionId connection;
+  int code;  // WebSocket close code
+  std::string reason;
+};
+
+// Close codes the engine uses.
+inline constexpr int kCloseRateLimited = 1008;       // policy violation
+inline constexpr int kCloseHeartbeatTimeout = 4000;  // application range
+
 class Delivery {
  public:
   Delivery(const TopicStore& store, AccessRules rules, DeliveryLimits limits, std::vector<LaneRule> lanes = {},
            Pacing pacing = {});
 
-  void connect(ConnectionId id, Principal principal);
+  void connect(ConnectionId id, Principal principal, std::int64_t now = 0);
   void disconnect(ConnectionId id);
   bool connected(ConnectionId id) const { return connections_.count(id) != 0; }
 
   // One client message (JSON text). Anything malformed gets an `err` frame
   // with a stable code; nothing else changes.
-  void receive(ConnectionId id, std::string_view message);
+  void receive(ConnectionId id, std::string_view message, std::int64_t now = 0);
 
   // After a change accepted by the store (result.changed), at time `now`:
   // delivers it now (critical lane) or schedules the topic's flush. `lane`
@@ -90,6 +108,7 @@ class Delivery {
   Lane laneOf(std::string_view topic) const;
 
   std::vector<Outgoing> takeOutgoing();
+  std::vector<Closing> takeClosings();
 
   std::size_t subscriptionCount() const;
 
@@ -101,6 +120,10 @@ class Delivery {
   struct Connection {
     Principal principal;
     std::unordered_map<std::string, Subscription> subscriptions;
+    TokenBucket inbound;
+    std::size_t refusedInARow = 0;
+    std::int64_t lastHeard = 0;
+    std::uint64_t heartbeatSeq = 0;
   };
   // Per topic with subscribers: its frames (built on first use, shared) and
   // its pacing state.
@@ -133,6 +156,8 @@ class Delivery {
   // Brings every subscriber of these topics to the current version; a
   // connection that gets several frames gets them as one batch.
   void flush(const std::vector<std::string>& topics);
+  void heartbeat(ConnectionId id, std::uint64_t seq, std::int64_t now);
+  void closeConnection(ConnectionId id, int code, std::string reason);
   void send(ConnectionId id, Frame frame) { outgoing_.push_back({id, std::move(frame)}); }
 
   const TopicStore& store_;
@@ -147,6 +172,8 @@ class Delivery {
   std::uint64_t nextTopicId_ = 1;
   TimerQueue timers_;
   std::vector<Outgoing> outgoing_;
+  std::vector<Closing> closings_;
+  Frame ping_ = std::make_shared<const std::string>("{\"t\":\"ping\"}");
 };
 
 }  // namespace deltacast

@@ -90,6 +90,7 @@ class HubCore {
   struct Batch {
     std::vector<Completion> completions;
     std::vector<Outgoing> frames;
+    std::vector<Closing> closings;  // connections the engine closed, after their last frames
   };
   Batch take();
   // Stops the core thread and joins it; requests not yet run are dropped.
