@@ -116,7 +116,15 @@ export interface HubOptions {
     maxSubscriptions?: number;
     /** Bytes of one client message. Default 64 KiB. */
     maxMessageBytes?: number;
+    /** Inbound messages per second per connection (token bucket). Default 100. */
+    messagesPerSecond?: number;
+    /** Burst of the inbound bucket. Default 200. */
+    messageBurst?: number;
+    /** Messages refused in a row before the connection is closed (1008). Default 100. */
+    rateViolations?: number;
   };
+  /** A ping every intervalMs (0: none); a connection silent for timeoutMs is closed (4000). Defaults 25 s / 60 s. */
+  heartbeat?: { intervalMs?: number; timeoutMs?: number };
   /** The store's budget; least recently used topics are evicted above it. Default 256 MiB; 0: none. */
   memory?: { maxBytes?: number };
   /** Patches kept per topic for resume. Defaults: 32 patches, 256 KiB. */
@@ -193,8 +201,9 @@ export interface Hub {
   /** A subscriber over any transport; see docs/protocol.md for the messages. */
   connect(transport: Transport): Connection;
   readonly options: Required<
-    Omit<HubOptions, 'limits' | 'memory' | 'history' | 'dedup' | 'ttl' | 'permissions' | 'lanes' | 'pacing'>
+    Omit<HubOptions, 'limits' | 'memory' | 'history' | 'dedup' | 'ttl' | 'permissions' | 'lanes' | 'pacing' | 'heartbeat'>
   > & {
+    heartbeat: Required<NonNullable<HubOptions['heartbeat']>>;
     permissions: { pattern: string; roles: string[] }[];
     lanes: { pattern: string; lane: Lane }[];
     pacing: Required<NonNullable<HubOptions['pacing']>>;
