@@ -74,6 +74,9 @@ deltacast::HubOptions parseOptions(Napi::Env env, const std::string& json) {
   options.delivery.rateViolations = uintField(doc, "rateViolations", options.delivery.rateViolations);
   options.delivery.heartbeatIntervalMs = static_cast<std::int64_t>(uintField(doc, "heartbeatIntervalMs", 25000));
   options.delivery.heartbeatTimeoutMs = static_cast<std::int64_t>(uintField(doc, "heartbeatTimeoutMs", 60000));
+  options.delivery.creditFrames = uintField(doc, "creditFrames", options.delivery.creditFrames);
+  options.delivery.creditBytes = uintField(doc, "creditBytes", options.delivery.creditBytes);
+  options.delivery.stallTimeoutMs = static_cast<std::int64_t>(uintField(doc, "stallTimeoutMs", 30000));
   options.delivery.maxTopicLength = store.maxTopicLength;
   const auto access = doc.FindMember("access");
   if (access != doc.MemberEnd() && access->value.IsArray()) {
@@ -376,6 +379,17 @@ Napi::Value NativeHub::Stats(const Napi::CallbackInfo& info) {
   set("evictions", s.evictions);
   set("expirations", s.expirations);
   set("historyBytes", s.historyBytes);
+  const deltacast::DeliveryStats& d = core_->deliveryStats();
+  auto load = [](const std::atomic<std::uint64_t>& value) { return value.load(std::memory_order_relaxed); };
+  set("connections", load(d.connections));
+  set("subscriptions", load(d.subscriptions));
+  set("framesSent", load(d.framesSent));
+  set("bytesSent", load(d.bytesSent));
+  set("bytesSaved", load(d.bytesSaved));
+  set("conflated", load(d.conflated));
+  set("closedSlow", load(d.closedSlow));
+  set("closedSilent", load(d.closedSilent));
+  set("closedFlooding", load(d.closedFlooding));
   return out;
 }
 

@@ -29,6 +29,7 @@ const DEFAULTS = Object.freeze({
     rateViolations: 100,
   }),
   heartbeat: Object.freeze({ intervalMs: 25000, timeoutMs: 60000 }),
+  credit: Object.freeze({ maxFrames: 64, maxBytes: 1024 * 1024, stallTimeoutMs: 30000 }),
   memory: Object.freeze({ maxBytes: 256 * 1024 * 1024 }),
   history: Object.freeze({ maxCount: 32, maxBytes: 256 * 1024 }),
   dedup: Object.freeze({ maxCount: 10000, windowMs: 60000 }),
@@ -87,6 +88,7 @@ function normalizeOptions(options) {
       'lanes',
       'pacing',
       'heartbeat',
+      'credit',
       'sweepIntervalMs',
     ],
     '',
@@ -109,6 +111,7 @@ function normalizeOptions(options) {
   });
   // heartbeat.intervalMs 0 turns heartbeats off
   const heartbeat = section(options, 'heartbeat', { intervalMs: { min: 0 }, timeoutMs: { min: 1 } });
+  const credit = section(options, 'credit', { maxFrames: { min: 1 }, maxBytes: { min: 1 }, stallTimeoutMs: { min: 1 } });
   const memory = section(options, 'memory', { maxBytes: { min: 0 } });
   const history = section(options, 'history', { maxCount: { min: 0 }, maxBytes: { min: 0 } });
   const dedup = section(options, 'dedup', { maxCount: { min: 0 }, windowMs: { min: 0 } });
@@ -164,6 +167,7 @@ function normalizeOptions(options) {
     lanes,
     pacing,
     heartbeat,
+    credit,
     sweepIntervalMs,
     // what the binding reads
     core: {
@@ -188,6 +192,9 @@ function normalizeOptions(options) {
       rateViolations: limits.rateViolations,
       heartbeatIntervalMs: heartbeat.intervalMs,
       heartbeatTimeoutMs: heartbeat.timeoutMs,
+      creditFrames: credit.maxFrames,
+      creditBytes: credit.maxBytes,
+      stallTimeoutMs: credit.stallTimeoutMs,
       sweepIntervalMs,
     },
   };

@@ -3,7 +3,7 @@ import type { Hub, Version } from './index.js';
 
 export interface TestClientOptions {
   user?: { id?: string; roles?: string[] };
-  /** Send an `ack` after applying each snapshot or patch. Default false. */
+  /** Send an `ack` after applying each snapshot or patch (default true); false: a client that stalls. */
   ack?: boolean;
 }
 

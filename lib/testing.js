@@ -16,7 +16,7 @@ class TestClient {
   #replicas = new Map();
   #subscribed = new Set();
 
-  constructor(hub, { user, ack = false } = {}) {
+  constructor(hub, { user, ack = true } = {}) {
     this.#hub = hub;
     this.#user = user;
     this.#autoAck = ack;
@@ -120,7 +120,11 @@ class TestClient {
   }
 }
 
-/** An in-process client of `hub`; `{ user, ack }` as for a real connection (ack: send acks). */
+/**
+ * An in-process client of `hub`; `{ user, ack }` as for a real connection.
+ * ack (default true) acknowledges what it applies, as a real client must for
+ * its credit window to reopen; `ack: false` makes a client that stalls.
+ */
 function createTestClient(hub, options) {
   return new TestClient(hub, options);
 }

@@ -114,6 +114,7 @@ void Delivery::connect(ConnectionId id, Principal principal, std::int64_t now) {
       id, Connection{
               std::move(principal), {}, TokenBucket(limits_.messagesPerSecond, limits_.messageBurst, now), 0, now, 0});
   if (!added) return;
+  stats_.connections.fetch_add(1, std::memory_order_relaxed);
   if (limits_.heartbeatIntervalMs > 0) {
     it->second.heartbeatSeq = timers_.schedule(now + limits_.heartbeatIntervalMs, kConnectionTimer | id);
   }
@@ -122,7 +123,14 @@ void Delivery::connect(ConnectionId id, Principal principal, std::int64_t now) {
 void Delivery::heartbeat(ConnectionId id, std::uint64_t seq, std::int64_t now) {
   const auto it = connections_.find(id);
   if (it == connections_.end() || it->second.heartbeatSeq != seq) return;
+  if (it->second.overSince >= 0 && now - it->second.overSince >= limits_.stallTimeoutMs) {
+    stats_.closedSlow.fetch_add(1, std::memory_order_relaxed);
+    closeConnection(id, kCloseStalled,
+                    "over its credit window for " + std::to_string(now - it->second.overSince) + " ms without acks");
+    return;
+  }
   if (now - it->second.lastHeard >= limits_.heartbeatTimeoutMs) {
+    stats_.closedSilent.fetch_add(1, std::memory_order_relaxed);
     closeConnection(id, kCloseHeartbeatTimeout,
                     "no message from the client for " + std::to_string(now - it->second.lastHeard) + " ms");
     return;
@@ -152,6 +160,8 @@ void Delivery::disconnect(ConnectionId id) {
     subs->second.erase(id);
     if (subs->second.empty()) subscribers_.erase(subs);
   }
+  stats_.connections.fetch_sub(1, std::memory_order_relaxed);
+  stats_.subscriptions.fetch_sub(it->second.subscriptions.size(), std::memory_order_relaxed);
   connections_.erase(it);
 }
 
@@ -234,6 +244,7 @@ void Delivery::receive(ConnectionId id, std::string_view text, std::int64_t now)
   it->second.lastHeard = now;  // any message, even a refused one, shows the client is alive
   if (!it->second.inbound.take(now)) {
     if (++it->second.refusedInARow >= limits_.rateViolations) {
+      stats_.closedFlooding.fetch_add(1, std::memory_order_relaxed);
       closeConnection(id, kCloseRateLimited,
                       "more than " + std::to_string(limits_.rateViolations) + " messages in a row over the rate limit");
       return;
@@ -278,13 +289,14 @@ void Delivery::receive(ConnectionId id, std::string_view text, std::int64_t now)
       return;
     }
     subscribe(id, connection, message.topic, message.hasEpoch ? &message.epoch : nullptr,
-              message.hasVersion ? &message.version : nullptr);
+              message.hasVersion ? &message.version : nullptr, now);
     return;
   }
   const auto sub = connection.subscriptions.find(message.topic);
   if (type == "unsub") {
     if (sub == connection.subscriptions.end()) return;  // idempotent
     connection.subscriptions.erase(sub);
+    stats_.subscriptions.fetch_sub(1, std::memory_order_relaxed);
     const auto subs = subscribers_.find(message.topic);
     if (subs != subscribers_.end()) {
       subs->second.erase(id);
@@ -302,11 +314,13 @@ void Delivery::receive(ConnectionId id, std::string_view text, std::int64_t now)
           "ack for version " + std::to_string(message.version) + ", but version " +
               std::to_string(sub->second.version) + " is the newest sent",
           message.topic);
+  } else {
+    acknowledged(id, connection, message.topic, message.version, now);
   }
 }
 
 void Delivery::subscribe(ConnectionId id, Connection& connection, std::string_view topic, const std::string* epoch,
-                         const std::uint64_t* version) {
+                         const std::uint64_t* version, std::int64_t now) {
   if (!rules_.allows(connection.principal, topic)) {
     error(id, kForbidden, "this connection may not subscribe to " + quoted(topic), topic);
     return;
@@ -319,6 +333,7 @@ void Delivery::subscribe(ConnectionId id, Connection& connection, std::string_vi
     return;
   }
   subscribers_[std::string(topic)].insert(id);
+  if (added) stats_.subscriptions.fetch_add(1, std::memory_order_relaxed);
   Subscription& subscription = entry->second;
 
   const std::shared_ptr<const Snapshot> snapshot = store_.get(topic);
@@ -335,12 +350,15 @@ void Delivery::subscribe(ConnectionId id, Connection& connection, std::string_vi
     // and that is smaller than a snapshot.
     if (Frame patch = patchFrom(topic, state(topic), *snapshot, *version)) {
       subscription = {snapshot->epoch, snapshot->version};
+      charge(connection, topic, snapshot->version, patch->size(), now);
       send(id, std::move(patch));
       return;
     }
   }
   subscription = {snapshot->epoch, snapshot->version};
-  send(id, snapshotFrame(topic, *snapshot));
+  Frame frame = snapshotFrame(topic, *snapshot);
+  charge(connection, topic, snapshot->version, frame->size(), now);
+  send(id, std::move(frame));
 }
 
 void Delivery::changed(std::string_view topic, const ChangeResult& result, std::int64_t now, std::optional<Lane> lane) {
@@ -369,7 +387,7 @@ void Delivery::changed(std::string_view topic, const ChangeResult& result, std::
       st.pending = false;  // a scheduled flush of this topic is now stale
       st.flushed = true;
       st.lastFlushAt = now;
-      flush({std::string(topic)});
+      flush({std::string(topic)}, now, true);
       return;
     case Lane::High:
       if (!st.pending) arm(st, now + pacing_.highWindowMs);
@@ -407,12 +425,84 @@ void Delivery::advance(std::int64_t now) {
       st.lastFlushAt = *due;
       topics.push_back(name->second);
     });
-    if (!topics.empty()) flush(topics);
+    if (!topics.empty()) flush(topics, *due, false);
   }
 }
 
-void Delivery::flush(const std::vector<std::string>& topics) {
+Frame Delivery::catchUp(std::string_view topic, TopicState& st, const Snapshot& snapshot, const Subscription& sub,
+                        std::map<std::uint64_t, Frame>* shared) {
+  Frame frame;
+  if (sub.epoch == snapshot.epoch && sub.version > 0 && sub.version < snapshot.version) {
+    if (shared != nullptr) {
+      auto [it, added] = shared->try_emplace(sub.version);
+      if (added) it->second = patchFrom(topic, st, snapshot, sub.version);
+      frame = it->second;
+    } else {
+      frame = patchFrom(topic, st, snapshot, sub.version);
+    }
+  }
+  if (frame) {
+    const std::size_t saved = snapshot.json.size() > frame->size() ? snapshot.json.size() - frame->size() : 0;
+    stats_.bytesSaved.fetch_add(saved, std::memory_order_relaxed);
+    return frame;
+  }
+  return snapshotFrame(topic, snapshot);
+}
+
+void Delivery::charge(Connection& connection, std::string_view topic, std::uint64_t version, std::size_t bytes,
+                      std::int64_t now) {
+  connection.unacked.push_back({std::string(topic), version, bytes});
+  connection.unackedBytes += bytes;
+  if (!hasCredit(connection) && connection.overSince < 0) connection.overSince = now;
+}
+
+void Delivery::sendAll(ConnectionId id, std::vector<Frame> list) {
+  if (list.empty()) return;
+  if (list.size() == 1) {
+    send(id, std::move(list.front()));
+    return;
+  }
+  std::string batch = "{\"t\":\"batch\",\"items\":[";
+  for (std::size_t i = 0; i < list.size(); ++i) {
+    if (i > 0) batch.push_back(',');
+    batch.append(*list[i]);
+  }
+  batch.append("]}");
+  send(id, std::make_shared<const std::string>(std::move(batch)));
+}
+
+void Delivery::acknowledged(ConnectionId id, Connection& connection, std::string_view topic, std::uint64_t version,
+                            std::int64_t now) {
+  for (auto it = connection.unacked.begin(); it != connection.unacked.end();) {
+    if (it->topic == topic && it->version <= version) {
+      connection.unackedBytes -= it->bytes;
+      it = connection.unacked.erase(it);
+    } else {
+      ++it;
+    }
+  }
+  if (!hasCredit(connection)) return;
+  connection.overSince = -1;
+  // Credit is back: one frame per conflated topic, at its latest version.
+  std::vector<Frame> frames;
+  for (auto& [name, sub] : connection.subscriptions) {
+    if (!sub.dirty) continue;
+    if (!hasCredit(connection)) break;
+    sub.dirty = false;
+    const std::shared_ptr<const Snapshot> snapshot = store_.get(name);
+    if (!snapshot || (sub.epoch == snapshot->epoch && sub.version == snapshot->version)) continue;
+    Frame frame = catchUp(name, state(name), *snapshot, sub, nullptr);
+    charge(connection, name, snapshot->version, frame->size(), now);
+    sub.epoch = snapshot->epoch;
+    sub.version = snapshot->version;
+    frames.push_back(std::move(frame));
+  }
+  sendAll(id, std::move(frames));
+}
+
+void Delivery::flush(const std::vector<std::string>& topics, std::int64_t now, bool critical) {
   std::map<ConnectionId, std::vector<Frame>> frames;  // ordered: deterministic output
+  std::vector<ConnectionId> overflowing;
   for (const std::string& topic : topics) {
     const auto subs = subscribers_.find(topic);
     if (subs == subscribers_.end()) continue;
@@ -421,31 +511,32 @@ void Delivery::flush(const std::vector<std::string>& topics) {
     TopicState& st = state(topic);
     std::map<std::uint64_t, Frame> patches;  // by from-version: encoded once
     for (const ConnectionId id : subs->second) {
-      Subscription& sub = connections_.find(id)->second.subscriptions[topic];
+      Connection& connection = connections_.find(id)->second;
+      Subscription& sub = connection.subscriptions[topic];
       if (sub.epoch == snapshot->epoch && sub.version == snapshot->version) continue;
-      Frame frame;
-      if (sub.epoch == snapshot->epoch && sub.version > 0 && sub.version < snapshot->version) {
-        auto [it, added] = patches.try_emplace(sub.version);
-        if (added) it->second = patchFrom(topic, st, *snapshot, sub.version);
-        frame = it->second;
+      if (!critical && !hasCredit(connection)) {
+        // Conflation: remember that this topic moved on; memory stays one flag.
+        sub.dirty = true;
+        stats_.conflated.fetch_add(1, std::memory_order_relaxed);
+        continue;
       }
-      if (!frame) frame = snapshotFrame(topic, *snapshot);
+      Frame frame = catchUp(topic, st, *snapshot, sub, &patches);
+      charge(connection, topic, snapshot->version, frame->size(), now);
+      sub.epoch = snapshot->epoch;
+      sub.version = snapshot->version;
+      sub.dirty = false;
       frames[id].push_back(std::move(frame));
-      sub = {snapshot->epoch, snapshot->version};
+      if (critical && (connection.unacked.size() > limits_.creditFrames * limits_.criticalOverflow ||
+                       connection.unackedBytes > limits_.creditBytes * limits_.criticalOverflow)) {
+        overflowing.push_back(id);
+      }
     }
   }
-  for (auto& [id, list] : frames) {
-    if (list.size() == 1) {
-      send(id, std::move(list.front()));
-      continue;
-    }
-    std::string batch = "{\"t\":\"batch\",\"items\":[";
-    for (std::size_t i = 0; i < list.size(); ++i) {
-      if (i > 0) batch.push_back(',');
-      batch.append(*list[i]);
-    }
-    batch.append("]}");
-    send(id, std::make_shared<const std::string>(std::move(batch)));
+  for (auto& [id, list] : frames) sendAll(id, std::move(list));
+  for (const ConnectionId id : overflowing) {
+    if (!connected(id)) continue;
+    stats_.closedSlow.fetch_add(1, std::memory_order_relaxed);
+    closeConnection(id, kCloseStalled, "critical updates overflowed the connection's credit window");
   }
 }
 

@@ -380,3 +380,52 @@ describe('liveness and floods', () => {
     assert.deepEqual(good.get('t'), hub.get('t'));
   });
 });
+
+describe('slow connections', () => {
+  it('a stalled client among many: the others keep up, it is conflated, and after acking it holds exactly the current state', async (t) => {
+    // normal lane (debounced): conflation applies to every lane but critical
+    const hub = manualHub(t, { lanes: {}, credit: { maxFrames: 4 }, heartbeat: { intervalMs: 0 } });
+    const topics = ['a', 'b', 'c'];
+    for (const topic of topics) await hub.publish(topic, board(20));
+    const stalled = createTestClient(hub, { ack: false });
+    const others = Array.from({ length: 10 }, () => createTestClient(hub));
+    for (const client of [stalled, ...others]) for (const topic of topics) client.subscribe(topic);
+    await settle(hub);
+    for (let step = 1; step <= 200; step++) {
+      await hub.publish(topics[step % 3], board(20, step % 20, step));
+      if (step % 10 === 0) await hub.advance(60); // let the debounced flushes go out
+    }
+    await hub.advance(300);
+    for (const client of others) for (const topic of topics) assert.deepEqual(client.get(topic), hub.get(topic));
+    // the stalled one got its 3 snapshots and at most one more frame: its window is 4
+    assert.ok(stalled.messages.length <= 4, `${stalled.messages.length} messages`);
+    const stats = hub.stats();
+    assert.ok(stats.conflated > 0);
+    assert.equal(stats.connections, 11);
+    assert.equal(stats.subscriptions, 33);
+    // it acks what it holds: one frame per topic brings it to the current state
+    const before = stalled.messages.length;
+    for (const topic of topics) stalled.send({ t: 'ack', topic, version: stalled.get(topic).version });
+    await settle(hub);
+    // the catch-up frames were charged too; acking them lets any topic still dirty through
+    for (const topic of topics) stalled.send({ t: 'ack', topic, version: stalled.get(topic).version });
+    await settle(hub);
+    assert.ok(stalled.messages.length - before <= topics.length, `${stalled.messages.length - before} catch-up frames`);
+    for (const topic of topics) assert.deepEqual(stalled.get(topic), hub.get(topic));
+    assert.ok(hub.stats().bytesSaved > 0);
+  });
+
+  it('a connection over its window past the stall timeout is closed (4001)', async (t) => {
+    const hub = manualHub(t, { credit: { maxFrames: 1, stallTimeoutMs: 300 }, heartbeat: { intervalMs: 100 } });
+    await hub.publish('t', [1]);
+    let closed = null;
+    const connection = hub.connect({ send() {}, close: (code) => (closed = code) });
+    connection.receive('{"t":"sub","topic":"t"}');
+    for (let i = 0; i < 4; i++) {
+      connection.receive('{"t":"pong"}');
+      await hub.advance(100);
+    }
+    assert.equal(closed, 4001);
+    assert.equal(hub.stats().closedSlow, 1);
+  });
+});

@@ -2,6 +2,7 @@
 
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <string>
 
 namespace deltacast {
@@ -360,6 +361,74 @@ TEST(DeliveryLiveness, FloodsAreRefusedThenClosed) {
   ASSERT_EQ(closed.size(), 1u);
   EXPECT_EQ(closed[0].code, kCloseRateLimited);
   EXPECT_FALSE(delivery.connected(1));
+}
+
+}  // namespace
+}  // namespace deltacast
+
+namespace deltacast {
+namespace {
+
+TEST(DeliveryCredit, ConflatesOverTheWindowAndCatchesUpOnAck) {
+  TopicStore store({});
+  DeliveryLimits limits;
+  limits.creditFrames = 2;
+  limits.heartbeatIntervalMs = 0;
+  Delivery delivery(store, AccessRules(), limits);
+  const std::string pad = R"(,"pad":")" + std::string(200, '.') + "\"}";
+  auto publish = [&](const std::string& topic, int v, std::int64_t now) {
+    delivery.changed(topic, store.publishJson(topic, "{\"v\":" + std::to_string(v) + pad, "", now), now);
+  };
+  publish("a", 1, 0);
+  publish("b", 1, 0);
+  delivery.connect(1, {}, 0);
+  delivery.receive(1, R"({"t":"sub","topic":"a"})", 0);
+  delivery.receive(1, R"({"t":"sub","topic":"b"})", 0);
+  EXPECT_EQ(delivery.takeOutgoing().size(), 2u);  // two snapshots: the window (2) is full
+  for (int v = 2; v <= 20; ++v) {
+    publish("a", v, v * 100);
+    publish("b", v, v * 100);
+    delivery.advance(v * 100 + 50);
+  }
+  EXPECT_TRUE(delivery.takeOutgoing().empty());  // nothing while over the window
+  EXPECT_EQ(delivery.stats().conflated.load(), 38u);
+  // Each ack frees one slot: one frame per dirty topic, at its latest version.
+  std::vector<std::string> sent;
+  delivery.receive(1, R"({"t":"ack","topic":"a","version":1})", 2100);
+  for (const Outgoing& o : delivery.takeOutgoing()) sent.push_back(*o.frame);
+  ASSERT_EQ(sent.size(), 1u);
+  const bool aFirst = sent[0].find(R"("topic":"a")") != std::string::npos;
+  delivery.receive(1, std::string(R"({"t":"ack","topic":")") + (aFirst ? "a" : "b") + R"(","version":20})", 2100);
+  for (const Outgoing& o : delivery.takeOutgoing()) sent.push_back(*o.frame);
+  ASSERT_EQ(sent.size(), 2u);
+  for (const char* topic : {"a", "b"}) {
+    const auto it = std::find_if(sent.begin(), sent.end(), [&](const std::string& f) {
+      return f.find(std::string("\"topic\":\"") + topic + "\"") != std::string::npos;
+    });
+    ASSERT_NE(it, sent.end()) << topic;
+    EXPECT_TRUE(it->find(R"("version":20)") != std::string::npos || it->find(R"("to":20)") != std::string::npos) << *it;
+  }
+  EXPECT_TRUE(delivery.takeOutgoing().empty());
+}
+
+TEST(DeliveryCredit, StalledConnectionIsClosed) {
+  TopicStore store({});
+  DeliveryLimits limits;
+  limits.creditFrames = 1;
+  limits.heartbeatIntervalMs = 100;
+  limits.stallTimeoutMs = 300;
+  Delivery delivery(store, AccessRules(), limits);
+  delivery.changed("t", store.publishJson("t", "[1]", "", 0), 0);
+  delivery.connect(1, {}, 0);
+  delivery.receive(1, R"({"t":"sub","topic":"t"})", 0);  // over the window from now on
+  for (std::int64_t t = 100; t <= 300; t += 100) {
+    delivery.receive(1, R"({"t":"pong"})", t);  // alive, but never acks
+    delivery.advance(t);
+  }
+  const std::vector<Closing> closed = delivery.takeClosings();
+  ASSERT_EQ(closed.size(), 1u);
+  EXPECT_EQ(closed[0].code, kCloseStalled);
+  EXPECT_EQ(delivery.stats().closedSlow.load(), 1u);
 }
 
 }  // namespace

@@ -21,7 +21,10 @@
 // by the caller with takeOutgoing().
 #pragma once
 
+#include <atomic>
 #include <cstdint>
+#include <deque>
+#include <map>
 #include <memory>
 #include <optional>
 #include <set>
@@ -62,6 +65,13 @@ struct DeliveryLimits {
   std::size_t rateViolations = 100;          // messages refused in a row before the connection is closed
   std::int64_t heartbeatIntervalMs = 25000;  // a ping this often; 0: no heartbeats
   std::int64_t heartbeatTimeoutMs = 60000;   // no message from the client for this long: closed
+  // Credit window: state frames sent and not yet acknowledged. Over it,
+  // non-critical topics are conflated: marked dirty and sent once, at their
+  // latest version, when acks bring the connection back under the window.
+  std::size_t creditFrames = 64;
+  std::size_t creditBytes = 1u << 20;
+  std::int64_t stallTimeoutMs = 30000;  // over the window this long: closed
+  std::size_t criticalOverflow = 4;     // critical frames may take the window this many times over, then: closed
   std::size_t maxTopicLength = 256;
 };
 
@@ -81,6 +91,20 @@ struct Closing {
 // Close codes the engine uses.
 inline constexpr int kCloseRateLimited = 1008;       // policy violation
 inline constexpr int kCloseHeartbeatTimeout = 4000;  // application range
+inline constexpr int kCloseStalled = 4001;           // over the credit window too long, or critical overflow
+
+// Counters, written on the core thread, read from any thread.
+struct DeliveryStats {
+  std::atomic<std::uint64_t> connections{0};
+  std::atomic<std::uint64_t> subscriptions{0};
+  std::atomic<std::uint64_t> framesSent{0};
+  std::atomic<std::uint64_t> bytesSent{0};
+  std::atomic<std::uint64_t> bytesSaved{0};  // snapshot bytes minus patch bytes, for every patch sent
+  std::atomic<std::uint64_t> conflated{0};   // updates held back from a connection over its window
+  std::atomic<std::uint64_t> closedSlow{0};
+  std::atomic<std::uint64_t> closedSilent{0};
+  std::atomic<std::uint64_t> closedFlooding{0};
+};
 
 class Delivery {
  public:
@@ -111,11 +135,18 @@ class Delivery {
   std::vector<Closing> takeClosings();
 
   std::size_t subscriptionCount() const;
+  const DeliveryStats& stats() const { return stats_; }
 
  private:
   struct Subscription {
     std::string epoch;
     std::uint64_t version = 0;  // what the client holds; 0: nothing
+    bool dirty = false;         // conflated: a newer version waits for credit
+  };
+  struct Unacked {
+    std::string topic;
+    std::uint64_t version;
+    std::size_t bytes;
   };
   struct Connection {
     Principal principal;
@@ -124,6 +155,9 @@ class Delivery {
     std::size_t refusedInARow = 0;
     std::int64_t lastHeard = 0;
     std::uint64_t heartbeatSeq = 0;
+    std::deque<Unacked> unacked;
+    std::size_t unackedBytes = 0;
+    std::int64_t overSince = -1;  // when it went over its credit window; -1: it is not
   };
   // Per topic with subscribers: its frames (built on first use, shared) and
   // its pacing state.
@@ -144,7 +178,7 @@ class Delivery {
   };
 
   void subscribe(ConnectionId id, Connection& connection, std::string_view topic, const std::string* epoch,
-                 const std::uint64_t* version);
+                 const std::uint64_t* version, std::int64_t now);
   void error(ConnectionId id, const char* code, std::string_view message, std::string_view topic = {});
   TopicState& state(std::string_view topic);
   Frame snapshotFrame(std::string_view topic, const Snapshot& snapshot);
@@ -155,10 +189,26 @@ class Delivery {
   void arm(TopicState& state, std::int64_t deadline);
   // Brings every subscriber of these topics to the current version; a
   // connection that gets several frames gets them as one batch.
-  void flush(const std::vector<std::string>& topics);
+  void flush(const std::vector<std::string>& topics, std::int64_t now, bool critical);
+  bool hasCredit(const Connection& connection) const {
+    return connection.unacked.size() < limits_.creditFrames && connection.unackedBytes < limits_.creditBytes;
+  }
+  // Counts a state frame against the connection's window.
+  void charge(Connection& connection, std::string_view topic, std::uint64_t version, std::size_t bytes,
+              std::int64_t now);
+  void acknowledged(ConnectionId id, Connection& connection, std::string_view topic, std::uint64_t version,
+                    std::int64_t now);
+  // The frame that brings a subscription from what it holds to `snapshot`.
+  Frame catchUp(std::string_view topic, TopicState& state, const Snapshot& snapshot, const Subscription& sub,
+                std::map<std::uint64_t, Frame>* shared);
+  void sendAll(ConnectionId id, std::vector<Frame> frames);
   void heartbeat(ConnectionId id, std::uint64_t seq, std::int64_t now);
   void closeConnection(ConnectionId id, int code, std::string reason);
-  void send(ConnectionId id, Frame frame) { outgoing_.push_back({id, std::move(frame)}); }
+  void send(ConnectionId id, Frame frame) {
+    stats_.framesSent.fetch_add(1, std::memory_order_relaxed);
+    stats_.bytesSent.fetch_add(frame->size(), std::memory_order_relaxed);
+    outgoing_.push_back({id, std::move(frame)});
+  }
 
   const TopicStore& store_;
   AccessRules rules_;
@@ -173,6 +223,7 @@ class Delivery {
   TimerQueue timers_;
   std::vector<Outgoing> outgoing_;
   std::vector<Closing> closings_;
+  DeliveryStats stats_;
   Frame ping_ = std::make_shared<const std::string>("{\"t\":\"ping\"}");
 };
 

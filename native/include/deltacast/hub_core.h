@@ -100,6 +100,7 @@ class HubCore {
   // ---- any thread ----------------------------------------------------------------
   std::shared_ptr<const Snapshot> get(std::string_view topic) const { return store_.get(topic); }
   StoreStats stats() const { return store_.stats(); }
+  const DeliveryStats& deliveryStats() const { return delivery_.stats(); }
   bool manualClock() const { return options_.manualClock; }
 
  private:
