@@ -149,6 +149,8 @@ class Delivery {
     std::size_t bytes;
   };
   struct Connection {
+    Connection(Principal who, TokenBucket bucket, std::int64_t now)
+        : principal(std::move(who)), inbound(bucket), lastHeard(now) {}
     Principal principal;
     std::unordered_map<std::string, Subscription> subscriptions;
     TokenBucket inbound;
