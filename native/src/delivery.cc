@@ -110,11 +110,8 @@ Delivery::TopicState& Delivery::state(std::string_view topic) {
 }
 
 void Delivery::connect(ConnectionId id, Principal principal, std::int64_t now) {
-  auto [it, added] = connections_.try_emplace(
-      id, Connection{.principal = std::move(principal),
-                     .subscriptions = {},
-                     .inbound = TokenBucket(limits_.messagesPerSecond, limits_.messageBurst, now),
-                     .lastHeard = now});
+  auto [it, added] = connections_.try_emplace(id, std::move(principal),
+                                              TokenBucket(limits_.messagesPerSecond, limits_.messageBurst, now), now);
   if (!added) return;
   stats_.connections.fetch_add(1, std::memory_order_relaxed);
   if (limits_.heartbeatIntervalMs > 0) {
