@@ -139,6 +139,7 @@ Napi::Function NativeHub::Init(Napi::Env env) {
                          InstanceMethod("connect", &NativeHub::Connect),
                          InstanceMethod("disconnect", &NativeHub::Disconnect),
                          InstanceMethod("receive", &NativeHub::Receive),
+                         InstanceMethod("congestion", &NativeHub::Congestion),
                          InstanceMethod("get", &NativeHub::Get),
                          InstanceMethod("stats", &NativeHub::Stats),
                          InstanceMethod("ref", &NativeHub::Ref),
@@ -345,6 +346,16 @@ Napi::Value NativeHub::Receive(const Napi::CallbackInfo& info) {
   request.kind = deltacast::RequestKind::Receive;
   request.connection = static_cast<deltacast::ConnectionId>(info[0].As<Napi::Number>().Int64Value());
   request.payload = bytesOf(info[1], "a client message");
+  submit(info, std::move(request));
+  return info.Env().Undefined();
+}
+
+// congestion(connectionId, congested: boolean)
+Napi::Value NativeHub::Congestion(const Napi::CallbackInfo& info) {
+  deltacast::Request request;
+  request.kind = deltacast::RequestKind::Congestion;
+  request.connection = static_cast<deltacast::ConnectionId>(info[0].As<Napi::Number>().Int64Value());
+  request.ms = info[1].ToBoolean().Value() ? 1 : 0;
   submit(info, std::move(request));
   return info.Env().Undefined();
 }

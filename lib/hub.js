@@ -391,6 +391,10 @@ class Hub {
     this.#native.receive(id, typeof message === 'string' ? utf8(message) : message);
   }
 
+  /** @internal */ _congestion(id, congested) {
+    if (!this.#closing && this.#connections.has(id)) this.#native.congestion(id, congested);
+  }
+
   /** @internal */ _disconnect(id) {
     if (!this.#connections.delete(id)) return;
     if (!this.#closing) this.#native.disconnect(id);
@@ -535,6 +539,7 @@ class Connection {
   #hub;
   #transport;
   #open = true;
+  #congested = false;
 
   constructor(hub, id, transport) {
     this.#hub = hub;
@@ -546,6 +551,17 @@ class Connection {
   /** A message from the client (JSON text). Malformed ones are answered with an `err` frame. */
   receive(message) {
     if (this.#open) this.#hub._receive(this._numericId, message);
+  }
+
+  /**
+   * The transport's socket has drained after send() returned false (for ws:
+   * the 'drain' event of the underlying socket). Frames held back meanwhile go
+   * out as one catch-up frame per topic.
+   */
+  drained() {
+    if (!this.#open || !this.#congested) return;
+    this.#congested = false;
+    this.#hub._congestion(this._numericId, false);
   }
 
   /** The transport is gone: drops the connection's subscriptions. Idempotent. */
@@ -568,7 +584,11 @@ class Connection {
   /** @internal */ _send(frame) {
     if (!this.#open) return;
     try {
-      this.#transport.send(frame);
+      // false: the socket is congested; non-critical frames wait for drained()
+      if (this.#transport.send(frame) === false && !this.#congested) {
+        this.#congested = true;
+        this.#hub._congestion(this._numericId, true);
+      }
     } catch {
       // A throwing transport is a broken one: it loses its connection, and the
       // hub and the other connections go on.

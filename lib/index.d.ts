@@ -228,6 +228,8 @@ export interface Connection {
   receive(message: string | Uint8Array): void;
   /** The transport is gone. Idempotent. */
   close(): void;
+  /** After send() returned false: the socket has drained; held-back topics catch up. */
+  drained(): void;
 }
 
 export function createHub(options?: HubOptions): Hub;

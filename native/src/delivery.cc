@@ -480,6 +480,10 @@ void Delivery::acknowledged(ConnectionId id, Connection& connection, std::string
       ++it;
     }
   }
+  catchUpDirty(id, connection, now);
+}
+
+void Delivery::catchUpDirty(ConnectionId id, Connection& connection, std::int64_t now) {
   if (!hasCredit(connection)) return;
   connection.overSince = -1;
   // Credit is back: one frame per conflated topic, at its latest version.
@@ -497,6 +501,17 @@ void Delivery::acknowledged(ConnectionId id, Connection& connection, std::string
     frames.push_back(std::move(frame));
   }
   sendAll(id, std::move(frames));
+}
+
+void Delivery::congestion(ConnectionId id, bool congested, std::int64_t now) {
+  const auto it = connections_.find(id);
+  if (it == connections_.end() || it->second.congested == congested) return;
+  it->second.congested = congested;
+  if (congested) {
+    if (it->second.overSince < 0) it->second.overSince = now;
+  } else {
+    catchUpDirty(id, it->second, now);
+  }
 }
 
 void Delivery::flush(const std::vector<std::string>& topics, std::int64_t now, bool critical) {

@@ -142,6 +142,11 @@ void HubCore::run(Request& request) {
         flushFrames();
         armPacing();
         return;
+      case RequestKind::Congestion:
+        delivery_.congestion(request.connection, request.ms != 0, now());
+        flushFrames();
+        armPacing();
+        return;
       case RequestKind::Close:
         isChange = false;
         sweep_.cancel();

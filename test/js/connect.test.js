@@ -429,3 +429,50 @@ describe('slow connections', () => {
     assert.equal(hub.stats().closedSlow, 1);
   });
 });
+
+describe('congested transports', () => {
+  it('send() returning false holds non-critical frames back until drained(); then one catch-up per topic', async (t) => {
+    const { applyPatch } = require('../../lib/index.js');
+    const hub = manualHub(t, { lanes: {}, heartbeat: { intervalMs: 0 } });
+    await hub.publish('a', board(20));
+    await hub.publish('b', board(20));
+    const held = new Map();
+    let full = false;
+    let received = 0;
+    const apply = (message) => {
+      if (message.t === 'batch') return message.items.forEach(apply);
+      if (message.t === 'snap') held.set(message.topic, { epoch: message.epoch, version: message.version, data: message.data });
+      if (message.t === 'patch') {
+        const h = held.get(message.topic);
+        assert.equal(h.version, message.from);
+        held.set(message.topic, { epoch: message.epoch, version: message.to, data: applyPatch(h.data, message.ops) });
+      }
+      if (message.t !== 'ping') connection.receive(JSON.stringify({ t: 'ack', topic: message.topic, version: held.get(message.topic).version }));
+    };
+    const connection = hub.connect({
+      send(frame) {
+        received += 1;
+        apply(JSON.parse(frame));
+        return !full;
+      },
+    });
+    connection.receive('{"t":"sub","topic":"a"}');
+    connection.receive('{"t":"sub","topic":"b"}');
+    await settle(hub);
+    full = true;
+    await hub.publish('a', board(20, 1, 1));
+    await hub.advance(50); // this flush is sent, and the socket reports full
+    const afterFull = received;
+    for (let i = 2; i < 30; i++) {
+      await hub.publish(i % 2 ? 'a' : 'b', board(20, i % 20, i));
+      await hub.advance(50);
+    }
+    assert.equal(received, afterFull, 'nothing while congested');
+    assert.ok(hub.stats().conflated > 0);
+    full = false;
+    connection.drained();
+    await settle(hub);
+    assert.ok(received - afterFull <= 2, `${received - afterFull} catch-up frames`);
+    for (const topic of ['a', 'b']) assert.deepEqual(held.get(topic), hub.get(topic));
+  });
+});

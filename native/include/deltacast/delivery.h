@@ -134,6 +134,10 @@ class Delivery {
   std::vector<Outgoing> takeOutgoing();
   std::vector<Closing> takeClosings();
 
+  // The transport's socket is full (send() returned false) or has drained:
+  // while congested, a connection gets no non-critical frames, as if over its window.
+  void congestion(ConnectionId id, bool congested, std::int64_t now);
+
   std::size_t subscriptionCount() const;
   const DeliveryStats& stats() const { return stats_; }
 
@@ -160,6 +164,7 @@ class Delivery {
     std::deque<Unacked> unacked;
     std::size_t unackedBytes = 0;
     std::int64_t overSince = -1;  // when it went over its credit window; -1: it is not
+    bool congested = false;       // the transport said its socket is full (send() returned false)
   };
   // Per topic with subscribers: its frames (built on first use, shared) and
   // its pacing state.
@@ -193,8 +198,11 @@ class Delivery {
   // connection that gets several frames gets them as one batch.
   void flush(const std::vector<std::string>& topics, std::int64_t now, bool critical);
   bool hasCredit(const Connection& connection) const {
-    return connection.unacked.size() < limits_.creditFrames && connection.unackedBytes < limits_.creditBytes;
+    return !connection.congested && connection.unacked.size() < limits_.creditFrames &&
+           connection.unackedBytes < limits_.creditBytes;
   }
+  // Sends one catch-up frame per dirty subscription while credit lasts.
+  void catchUpDirty(ConnectionId id, Connection& connection, std::int64_t now);
   // Counts a state frame against the connection's window.
   void charge(Connection& connection, std::string_view topic, std::uint64_t version, std::size_t bytes,
               std::int64_t now);

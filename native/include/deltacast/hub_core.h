@@ -49,6 +49,7 @@ enum class RequestKind : std::uint8_t {
   Connect,     // connection, principal
   Disconnect,  // connection
   Receive,     // connection, payload: one client message
+  Congestion,  // connection, ms: 1 congested, 0 drained
 };
 
 struct Request {
