@@ -401,6 +401,25 @@ Napi::Value NativeHub::Stats(const Napi::CallbackInfo& info) {
   set("closedSlow", load(d.closedSlow));
   set("closedSilent", load(d.closedSilent));
   set("closedFlooding", load(d.closedFlooding));
+  // latency: { critical: { boundsMs, counts, count, sumMs }, high: ..., normal: ..., low: ... }
+  Napi::Object latency = Napi::Object::New(env);
+  static const char* const kLanes[] = {"critical", "high", "normal", "low"};
+  for (std::size_t lane = 0; lane < 4; ++lane) {
+    const deltacast::LatencyHistogram& h = d.latency[lane];
+    Napi::Object entry = Napi::Object::New(env);
+    Napi::Array bounds = Napi::Array::New(env, h.kBoundsMs.size());
+    for (std::uint32_t i = 0; i < h.kBoundsMs.size(); ++i)
+      bounds.Set(i, Napi::Number::New(env, static_cast<double>(h.kBoundsMs[i])));
+    Napi::Array counts = Napi::Array::New(env, h.counts.size());
+    for (std::uint32_t i = 0; i < h.counts.size(); ++i)
+      counts.Set(i, Napi::Number::New(env, static_cast<double>(load(h.counts[i]))));
+    entry.Set("boundsMs", bounds);
+    entry.Set("counts", counts);
+    entry.Set("count", Napi::Number::New(env, static_cast<double>(load(h.count))));
+    entry.Set("sumMs", Napi::Number::New(env, static_cast<double>(load(h.sumMs))));
+    latency.Set(kLanes[lane], entry);
+  }
+  out.Set("latency", latency);
   return out;
 }
 

@@ -169,6 +169,14 @@ export interface JsonSnapshot extends Version {
   json: string;
 }
 
+export interface LatencyHistogram {
+  /** Upper bounds of the buckets, in ms; counts has one more entry (above the last bound). */
+  boundsMs: number[];
+  counts: number[];
+  count: number;
+  sumMs: number;
+}
+
 export interface HubStats {
   topics: number;
   bytes: number;
@@ -182,6 +190,17 @@ export interface HubStats {
   historyBytes: number;
   pending: number;
   closed: boolean;
+  connections: number;
+  subscriptions: number;
+  framesSent: number;
+  bytesSent: number;
+  bytesSaved: number;
+  conflated: number;
+  closedSlow: number;
+  closedSilent: number;
+  closedFlooding: number;
+  /** Publish-to-send latency per lane, on the hub's clock. */
+  latency: Record<Lane, LatencyHistogram>;
 }
 
 export interface Hub {

@@ -380,8 +380,10 @@ void Delivery::changed(std::string_view topic, const ChangeResult& result, std::
   st.version = result.version;
   st.epoch = result.epoch;
   st.snapshot.reset();
+  if (st.oldestUnsent < 0) st.oldestUnsent = now;
+  st.pendingLane = lane.value_or(st.lane);
 
-  switch (lane.value_or(st.lane)) {
+  switch (st.pendingLane) {
     case Lane::Critical:
       st.pending = false;  // a scheduled flush of this topic is now stale
       st.flushed = true;
@@ -523,6 +525,10 @@ void Delivery::flush(const std::vector<std::string>& topics, std::int64_t now, b
     const std::shared_ptr<const Snapshot> snapshot = store_.get(topic);
     if (!snapshot) continue;
     TopicState& st = state(topic);
+    if (st.oldestUnsent >= 0) {
+      stats_.latency[static_cast<std::size_t>(st.pendingLane)].record(now - st.oldestUnsent);
+      st.oldestUnsent = -1;
+    }
     std::map<std::uint64_t, Frame> patches;  // by from-version: encoded once
     for (const ConnectionId id : subs->second) {
       Connection& connection = connections_.find(id)->second;

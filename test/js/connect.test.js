@@ -476,3 +476,29 @@ describe('congested transports', () => {
     for (const topic of ['a', 'b']) assert.deepEqual(held.get(topic), hub.get(topic));
   });
 });
+
+describe('latency histogram', () => {
+  it('records publish-to-send time per lane on the hub clock', async (t) => {
+    const hub = manualHub(t, { lanes: { 'c/*': 'critical' } });
+    await hub.publish('n', board(5));
+    await hub.publish('c/x', board(5));
+    const client = createTestClient(hub);
+    client.subscribe('n');
+    client.subscribe('c/x');
+    await settle(hub);
+    await hub.publish('n', board(5, 1, 1));
+    await hub.advance(20);
+    await hub.publish('n', board(5, 1, 2)); // the flush carries both: 20 + 50 ms after the first
+    await hub.advance(50);
+    await hub.publish('c/x', board(5, 1, 3));
+    await settle(hub);
+    const { latency } = hub.stats();
+    const at = (lane, ms) => latency[lane].counts[latency[lane].boundsMs.indexOf(ms)];
+    assert.equal(latency.normal.count, 1);
+    assert.equal(latency.normal.sumMs, 70);
+    assert.equal(at('normal', 100), 1); // 70 ms: in the (50, 100] bucket
+    assert.equal(latency.critical.count, 1);
+    assert.equal(at('critical', 0), 1);
+    assert.equal(latency.low.count, 0);
+  });
+});

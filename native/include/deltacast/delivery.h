@@ -21,6 +21,7 @@
 // by the caller with takeOutgoing().
 #pragma once
 
+#include <array>
 #include <atomic>
 #include <cstdint>
 #include <deque>
@@ -93,6 +94,22 @@ inline constexpr int kCloseRateLimited = 1008;       // policy violation
 inline constexpr int kCloseHeartbeatTimeout = 4000;  // application range
 inline constexpr int kCloseStalled = 4001;           // over the credit window too long, or critical overflow
 
+// Publish-to-send latency of one lane, on the hub's clock (ms): from the
+// first change a flush carries to the flush.
+struct LatencyHistogram {
+  static constexpr std::array<std::int64_t, 13> kBoundsMs = {0, 1, 2, 5, 10, 20, 50, 100, 250, 500, 1000, 2500, 5000};
+  std::array<std::atomic<std::uint64_t>, kBoundsMs.size() + 1> counts{};  // last: above every bound
+  std::atomic<std::uint64_t> count{0};
+  std::atomic<std::uint64_t> sumMs{0};
+  void record(std::int64_t ms) {
+    std::size_t bucket = 0;
+    while (bucket < kBoundsMs.size() && ms > kBoundsMs[bucket]) ++bucket;
+    counts[bucket].fetch_add(1, std::memory_order_relaxed);
+    count.fetch_add(1, std::memory_order_relaxed);
+    sumMs.fetch_add(static_cast<std::uint64_t>(ms < 0 ? 0 : ms), std::memory_order_relaxed);
+  }
+};
+
 // Counters, written on the core thread, read from any thread.
 struct DeliveryStats {
   std::atomic<std::uint64_t> connections{0};
@@ -104,6 +121,7 @@ struct DeliveryStats {
   std::atomic<std::uint64_t> closedSlow{0};
   std::atomic<std::uint64_t> closedSilent{0};
   std::atomic<std::uint64_t> closedFlooding{0};
+  std::array<LatencyHistogram, 4> latency;  // by Lane
 };
 
 class Delivery {
@@ -177,6 +195,8 @@ class Delivery {
     Frame snapshot;
     Frame lastStep;  // the patch from version - 1, from the change itself
     // pacing
+    std::int64_t oldestUnsent = -1;  // time of the first change not flushed yet
+    Lane pendingLane = Lane::Normal;
     bool pending = false;
     std::uint64_t timerSeq = 0;
     std::int64_t firstPendingAt = 0;
