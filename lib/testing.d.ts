@@ -19,6 +19,10 @@ export class TestClient {
   /** Patches that did not follow the held version (each triggered a re-subscription). */
   readonly gaps: number;
   readonly connected: boolean;
+  /** Stops acknowledging (the hub conflates this client). */
+  stall(): void;
+  /** Acks everything held and acks from now on. */
+  resume(): void;
   connect(): void;
   disconnect(): void;
   subscribe(topic: string): void;

@@ -46,6 +46,20 @@ class TestClient {
     for (const topic of this.#subscribed) this.#sub(topic);
   }
 
+  /** Stops acknowledging: the hub soon holds this client's updates back (conflation). */
+  stall() {
+    this.#autoAck = false;
+  }
+
+  /** Acknowledges everything held and acks from now on: held-back topics catch up. */
+  resume() {
+    this.#autoAck = true;
+    if (!this.#connection) return;
+    for (const [topic, held] of this.#replicas) {
+      if (this.#subscribed.has(topic)) this.send({ t: 'ack', topic, version: held.version });
+    }
+  }
+
   /** Drops the connection; replicas are kept for resuming. */
   disconnect() {
     this.#connection?.close();

@@ -305,13 +305,13 @@ describe('lanes', () => {
 });
 
 describe('convergence', () => {
-  it('many clients, random publishes, disconnects and reconnects: every replica ends equal to the hub', async (t) => {
+  it('many clients, random publishes, stalls, disconnects and reconnects: every replica ends equal to the hub', async (t) => {
     let seed = 12345;
     const random = () => {
       seed = (seed * 1103515245 + 12345) & 0x7fffffff;
       return seed / 0x80000000;
     };
-    const hub = manualHub(t, { history: { maxCount: 4 } });
+    const hub = manualHub(t, { history: { maxCount: 4 }, lanes: { a: 'critical', b: 'high' }, credit: { maxFrames: 3 } });
     const topics = ['a', 'b', 'c'];
     const clients = Array.from({ length: 12 }, () => createTestClient(hub));
     for (const client of clients) for (const topic of topics) client.subscribe(topic);
@@ -324,14 +324,22 @@ describe('convergence', () => {
       state[topic] = rows;
       await hub.publish(topic, rows);
       const client = clients[Math.floor(random() * clients.length)];
-      if (random() < 0.15) {
+      const roll = random();
+      if (roll < 0.1) {
         if (client.connected) client.disconnect();
         else client.connect();
+      } else if (roll < 0.2 && client.connected) {
+        if (random() < 0.5) client.stall();
+        else client.resume();
       }
-      if (random() < 0.3) await settle(hub);
+      if (random() < 0.3) await hub.advance(Math.floor(random() * 60));
     }
     for (const client of clients) client.connect();
-    await settle(hub);
+    await hub.advance(300); // every paced flush is due
+    for (let round = 0; round < 5; round++) {
+      for (const client of clients) client.resume();
+      await settle(hub);
+    }
     for (const client of clients) {
       for (const topic of topics) assert.deepEqual(client.get(topic), hub.get(topic));
       assert.equal(client.errors.length, 0);
