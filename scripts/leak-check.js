@@ -16,6 +16,18 @@ async function main() {
       await hub.patch('rows', [{ op: 'test', path: '/0/v', value: -1 }]).catch(() => {});
     }
     await hub.remove('rows', 1);
+    // subscribers: snapshots, shared patch frames, batches, conflation, errors, closes
+    const frames = [];
+    const a = hub.connect({ send: (f) => frames.push(f) });
+    const b = hub.connect({ send: (f) => frames.push(f), close() {} });
+    a.receive('{"t":"sub","topic":"rows"}');
+    b.receive('{"t":"sub","topic":"rows"}');
+    b.receive('{"t":"sub","topic":"tmp/1"}');
+    a.receive('not json');
+    for (let i = 0; i < 100; i++) await hub.upsert('rows', i % 3, { v: i * 7 });
+    await hub.advance(60);
+    a.receive('{"t":"ack","topic":"rows","version":1}');
+    a.close();
     await hub.advance(100);
     hub.get('rows');
     await hub.close();
