@@ -401,6 +401,8 @@ Napi::Value NativeHub::Stats(const Napi::CallbackInfo& info) {
   set("closedSlow", load(d.closedSlow));
   set("closedSilent", load(d.closedSilent));
   set("closedFlooding", load(d.closedFlooding));
+  set("snapshotFramesBuilt", load(d.snapshotFramesBuilt));
+  set("snapshotFramesReused", load(d.snapshotFramesReused));
   // latency: { critical: { boundsMs, counts, count, sumMs }, high: ..., normal: ..., low: ... }
   Napi::Object latency = Napi::Object::New(env);
   static const char* const kLanes[] = {"critical", "high", "normal", "low"};

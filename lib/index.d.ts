@@ -199,6 +199,9 @@ export interface HubStats {
   closedSlow: number;
   closedSilent: number;
   closedFlooding: number;
+  /** Snapshot frames encoded, and sent again from the per-topic cache. */
+  snapshotFramesBuilt: number;
+  snapshotFramesReused: number;
   /** Publish-to-send latency per lane, on the hub's clock. */
   latency: Record<Lane, LatencyHistogram>;
 }

@@ -35,6 +35,8 @@ const COUNTERS = {
   closedSlow: 'Connections closed for staying over their credit window',
   closedSilent: 'Connections closed by the heartbeat timeout',
   closedFlooding: 'Connections closed for flooding',
+  snapshotFramesBuilt: 'Snapshot frames encoded',
+  snapshotFramesReused: 'Snapshot frames sent again from the per-topic cache',
 };
 
 function snake(name) {

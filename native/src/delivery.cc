@@ -194,7 +194,11 @@ void Delivery::error(ConnectionId id, const char* code, std::string_view message
 
 Frame Delivery::snapshotFrame(std::string_view topic, const Snapshot& snapshot) {
   TopicState& frames = state(topic);
-  if (frames.snapshot && frames.version == snapshot.version && frames.epoch == snapshot.epoch) return frames.snapshot;
+  if (frames.snapshot && frames.version == snapshot.version && frames.epoch == snapshot.epoch) {
+    stats_.snapshotFramesReused.fetch_add(1, std::memory_order_relaxed);
+    return frames.snapshot;
+  }
+  stats_.snapshotFramesBuilt.fetch_add(1, std::memory_order_relaxed);
   std::string frame = "{\"t\":\"snap\",\"topic\":";
   appendQuoted(topic, frame);
   frame.append(",\"epoch\":");

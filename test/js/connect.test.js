@@ -54,6 +54,9 @@ describe('subscriptions', () => {
     await settle(hub);
     assert.equal(frames.length, 5);
     assert.equal(new Set(frames).size, 1);
+    // the five initial snapshots: encoded once, then served from the cache
+    assert.equal(hub.stats().snapshotFramesBuilt, 1);
+    assert.equal(hub.stats().snapshotFramesReused, 4);
   });
 
   it('a subscription made before the topic exists gets its first version', async (t) => {

@@ -121,7 +121,9 @@ struct DeliveryStats {
   std::atomic<std::uint64_t> closedSlow{0};
   std::atomic<std::uint64_t> closedSilent{0};
   std::atomic<std::uint64_t> closedFlooding{0};
-  std::array<LatencyHistogram, 4> latency;  // by Lane
+  std::atomic<std::uint64_t> snapshotFramesBuilt{0};   // snapshot frames encoded
+  std::atomic<std::uint64_t> snapshotFramesReused{0};  // ... and sent again from the cache
+  std::array<LatencyHistogram, 4> latency;             // by Lane
 };
 
 class Delivery {
