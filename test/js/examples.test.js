@@ -8,8 +8,8 @@ const path = require('node:path');
 
 const root = path.resolve(__dirname, '..', '..');
 
-test('examples/diff-demo.js keeps a replica in sync tick after tick', () => {
-  const out = execFileSync(process.execPath, ['examples/diff-demo.js', '--ticks=4', '--interval=10'], {
+test('examples/live-board.js: a subscriber of a hub keeps its replica in sync tick after tick', () => {
+  const out = execFileSync(process.execPath, ['examples/live-board.js', '--ticks=4', '--interval=10'], {
     cwd: root,
     encoding: 'utf8',
     timeout: 30_000,
