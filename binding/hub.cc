@@ -70,7 +70,7 @@ deltacast::HubOptions parseOptions(Napi::Env env, const std::string& json) {
   options.delivery.maxSubscriptions = uintField(doc, "maxSubscriptions", options.delivery.maxSubscriptions);
   options.delivery.maxMessageBytes = uintField(doc, "maxMessageBytes", options.delivery.maxMessageBytes);
   options.delivery.messagesPerSecond = static_cast<double>(uintField(doc, "messagesPerSecond", 100));
-  options.delivery.messageBurst = static_cast<double>(uintField(doc, "messageBurst", 200));
+  options.delivery.messageBurst = static_cast<double>(uintField(doc, "messageBurst", 1000));
   options.delivery.rateViolations = uintField(doc, "rateViolations", options.delivery.rateViolations);
   options.delivery.heartbeatIntervalMs = static_cast<std::int64_t>(uintField(doc, "heartbeatIntervalMs", 25000));
   options.delivery.heartbeatTimeoutMs = static_cast<std::int64_t>(uintField(doc, "heartbeatTimeoutMs", 60000));

@@ -25,7 +25,7 @@ const DEFAULTS = Object.freeze({
     maxSubscriptions: 1000,
     maxMessageBytes: 64 * 1024,
     messagesPerSecond: 100,
-    messageBurst: 200,
+    messageBurst: 1000,
     rateViolations: 100,
   }),
   heartbeat: Object.freeze({ intervalMs: 25000, timeoutMs: 60000 }),

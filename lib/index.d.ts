@@ -118,7 +118,7 @@ export interface HubOptions {
     maxMessageBytes?: number;
     /** Inbound messages per second per connection (token bucket). Default 100. */
     messagesPerSecond?: number;
-    /** Burst of the inbound bucket. Default 200. */
+    /** Burst of the inbound bucket. Default 1000. */
     messageBurst?: number;
     /** Messages refused in a row before the connection is closed (1008). Default 100. */
     rateViolations?: number;

@@ -5,6 +5,8 @@ export interface TestClientOptions {
   user?: { id?: string; roles?: string[] };
   /** Send an `ack` after applying each snapshot or patch (default true); false: a client that stalls. */
   ack?: boolean;
+  /** How many received messages `messages` keeps (the latest). Default 1000. */
+  keep?: number;
 }
 
 export interface Replica<T = unknown> extends Version {
@@ -12,7 +14,7 @@ export interface Replica<T = unknown> extends Version {
 }
 
 export class TestClient {
-  /** Every message received, parsed, in order. */
+  /** The messages received, parsed, in order: the latest `keep`. */
   readonly messages: Array<{ t: string; [field: string]: unknown }>;
   /** The `err` messages received. */
   readonly errors: Array<{ t: 'err'; code: string; message: string; topic?: string }>;

@@ -16,11 +16,14 @@ class TestClient {
   #replicas = new Map();
   #subscribed = new Set();
 
-  constructor(hub, { user, ack = true } = {}) {
+  #keep;
+
+  constructor(hub, { user, ack = true, keep = 1000 } = {}) {
     this.#hub = hub;
     this.#user = user;
     this.#autoAck = ack;
-    /** Every message received, parsed, in order. */
+    this.#keep = keep;
+    /** The messages received, parsed, in order: the last `keep` (default 1000). */
     this.messages = [];
     /** The `err` messages received. */
     this.errors = [];
@@ -95,6 +98,7 @@ class TestClient {
   #onFrame(frame) {
     const message = JSON.parse(frame);
     this.messages.push(message);
+    if (this.messages.length > this.#keep) this.messages.splice(0, this.messages.length - this.#keep);
     const items = message.t === 'batch' ? message.items : [message];
     for (const item of items) this.#apply(item);
   }

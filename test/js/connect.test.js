@@ -379,7 +379,7 @@ describe('liveness and floods', () => {
     const frames = [];
     let closed = null;
     const flood = hub.connect({ send: (frame) => frames.push(JSON.parse(frame)), close: (code) => (closed = code) });
-    for (let i = 0; i < 60; i++) flood.receive('{"t":"pong"}');
+    for (let i = 0; i < 60; i++) flood.receive('{"t":"unsub","topic":"t"}');
     await settle(hub);
     assert.deepEqual(
       frames.map((f) => f.code),

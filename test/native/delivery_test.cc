@@ -346,21 +346,33 @@ TEST(DeliveryLiveness, FloodsAreRefusedThenClosed) {
   limits.rateViolations = 20;
   Delivery delivery(store, AccessRules(), limits);
   delivery.connect(1, {}, 0);
-  for (int i = 0; i < 5; ++i) delivery.receive(1, R"({"t":"pong"})", 0);  // the burst
+  for (int i = 0; i < 5; ++i) delivery.receive(1, R"({"t":"unsub","topic":"x"})", 0);  // the burst
   EXPECT_TRUE(delivery.takeOutgoing().empty());
-  delivery.receive(1, R"({"t":"pong"})", 0);
+  delivery.receive(1, R"({"t":"unsub","topic":"x"})", 0);
   std::vector<Outgoing> out = delivery.takeOutgoing();
   ASSERT_EQ(out.size(), 1u);  // one err, not one per dropped message
   EXPECT_NE(out[0].frame->find("DELTACAST_RATE_LIMITED"), std::string::npos);
-  delivery.receive(1, R"({"t":"pong"})", 100);  // a token came back: accepted, the count restarts
+  delivery.receive(1, R"({"t":"unsub","topic":"x"})", 100);  // a token came back: accepted, the count restarts
   EXPECT_TRUE(delivery.takeOutgoing().empty());
-  for (int i = 0; i < 19; ++i) delivery.receive(1, R"({"t":"pong"})", 100);
+  for (int i = 0; i < 19; ++i) delivery.receive(1, R"({"t":"unsub","topic":"x"})", 100);
   EXPECT_TRUE(delivery.takeClosings().empty());
-  delivery.receive(1, R"({"t":"pong"})", 100);
+  delivery.receive(1, R"({"t":"unsub","topic":"x"})", 100);
   const std::vector<Closing> closed = delivery.takeClosings();
   ASSERT_EQ(closed.size(), 1u);
   EXPECT_EQ(closed[0].code, kCloseRateLimited);
   EXPECT_FALSE(delivery.connected(1));
+}
+
+TEST(DeliveryLiveness, AcksAndPongsAreCheap) {
+  TopicStore store({});
+  DeliveryLimits limits;
+  limits.messagesPerSecond = 10;
+  limits.messageBurst = 5;
+  Delivery delivery(store, AccessRules(), limits);
+  delivery.connect(1, {}, 0);
+  for (int i = 0; i < 90; ++i) delivery.receive(1, R"({"t":"pong"})", 0);  // 4.5 tokens
+  EXPECT_TRUE(delivery.takeOutgoing().empty());
+  EXPECT_TRUE(delivery.connected(1));
 }
 
 }  // namespace

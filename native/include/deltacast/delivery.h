@@ -62,7 +62,7 @@ struct DeliveryLimits {
   std::size_t maxSubscriptions = 1000;       // per connection
   std::size_t maxMessageBytes = 64u << 10;   // one client message
   double messagesPerSecond = 100;            // inbound rate per connection (token bucket)...
-  double messageBurst = 200;                 // ...and its burst
+  double messageBurst = 1000;                // ...and its burst: a client may subscribe to its maximum at once
   std::size_t rateViolations = 100;          // messages refused in a row before the connection is closed
   std::int64_t heartbeatIntervalMs = 25000;  // a ping this often; 0: no heartbeats
   std::int64_t heartbeatTimeoutMs = 60000;   // no message from the client for this long: closed
