@@ -52,15 +52,14 @@
 // core thread all want a CPU, and on 2 hardware threads they take turns.
 // Compare ratios within one run, not rates across machines.
 
+const { gc, packageVersion, gitCommit } = require('./common.js');
 const fs = require('node:fs');
 const os = require('node:os');
 const path = require('node:path');
 const http = require('node:http');
 const util = require('node:util');
-const v8 = require('node:v8');
-const vm = require('node:vm');
 const { performance } = require('node:perf_hooks');
-const { execFileSync, spawnSync, fork } = require('node:child_process');
+const { spawnSync, fork } = require('node:child_process');
 
 const { makeBoard, mutate } = require('./data.js');
 
@@ -116,33 +115,8 @@ function parseArgs(argv) {
 
 // ---- helpers ----------------------------------------------------------------
 
-const gc = (() => {
-  if (typeof global.gc === 'function') return global.gc;
-  try {
-    v8.setFlagsFromString('--expose-gc');
-    return vm.runInNewContext('gc');
-  } catch {
-    return () => {};
-  }
-})();
 
-function packageVersion(name) {
-  try {
-    const file = path.join(__dirname, '..', 'node_modules', name, 'package.json');
-    return JSON.parse(fs.readFileSync(file, 'utf8')).version;
-  } catch {
-    return '?';
-  }
-}
 
-function gitCommit() {
-  try {
-    return execFileSync('git', ['rev-parse', '--short', 'HEAD'], { cwd: __dirname, stdio: ['ignore', 'pipe', 'ignore'] })
-      .toString().trim();
-  } catch {
-    return null;
-  }
-}
 
 function fmtMs(ms) {
   if (ms >= 100) return ms.toFixed(0);

@@ -18,14 +18,12 @@
 // markdown tables, progress to stderr, and everything to
 // bench/results/diff-<date>.json. See bench/README.md for the columns.
 
+const { gc, packageVersion, gitCommit, median, quantile, medianOf } = require('./common.js');
 const assert = require('node:assert');
 const fs = require('node:fs');
 const os = require('node:os');
 const path = require('node:path');
-const v8 = require('node:v8');
-const vm = require('node:vm');
 const zlib = require('node:zlib');
-const { execFileSync } = require('node:child_process');
 
 const { SCENARIOS, KINDS, makePair } = require('./data.js');
 
@@ -74,48 +72,11 @@ function parseArgs(argv) {
 
 // ---- helpers ----------------------------------------------------------------
 
-// A full GC between cells, so one library's garbage is not collected on the
-// next one's clock. `npm run bench` runs plain `node`, so expose gc here.
-const gc = (() => {
-  if (typeof global.gc === 'function') return global.gc;
-  try {
-    v8.setFlagsFromString('--expose-gc');
-    return vm.runInNewContext('gc');
-  } catch {
-    return () => {};
-  }
-})();
 
-function packageVersion(name) {
-  try {
-    const file = path.join(__dirname, '..', 'node_modules', name, 'package.json');
-    return JSON.parse(fs.readFileSync(file, 'utf8')).version;
-  } catch {
-    return '?';
-  }
-}
 
-function gitCommit() {
-  try {
-    return execFileSync('git', ['rev-parse', '--short', 'HEAD'], { cwd: __dirname, stdio: ['ignore', 'pipe', 'ignore'] })
-      .toString().trim();
-  } catch {
-    return null;
-  }
-}
 
-function median(sorted) {
-  const m = sorted.length >> 1;
-  return sorted.length % 2 ? sorted[m] : (sorted[m - 1] + sorted[m]) / 2;
-}
 
-function quantile(sorted, q) {
-  return sorted[Math.min(sorted.length - 1, Math.floor(q * sorted.length))];
-}
 
-function medianOf(values) {
-  return median([...values].sort((x, y) => x - y));
-}
 
 function fmtMs(ms) {
   if (ms >= 100) return ms.toFixed(0);

@@ -33,12 +33,11 @@
 // runs keep both threads busy at once and each runs slower: CPU per update
 // goes up while wall time goes down. Compare ratios within one run.
 
+const { gc, packageVersion, gitCommit, median, quantile, medianOf } = require('./common.js');
 const fs = require('node:fs');
 const os = require('node:os');
 const path = require('node:path');
-const v8 = require('node:v8');
-const vm = require('node:vm');
-const { execFileSync, spawnSync } = require('node:child_process');
+const { spawnSync } = require('node:child_process');
 
 const { makeBoard, mutate } = require('./data.js');
 
@@ -96,53 +95,16 @@ function parseArgs(argv) {
 
 // ---- helpers ----------------------------------------------------------------
 
-// A full GC between measurements. The topics benchmark's children get
-// --expose-gc on their command line; `node bench/hub.js` exposes it here.
-const gc = (() => {
-  if (typeof global.gc === 'function') return global.gc;
-  try {
-    v8.setFlagsFromString('--expose-gc');
-    return vm.runInNewContext('gc');
-  } catch {
-    return () => {};
-  }
-})();
 
-function packageVersion(name) {
-  try {
-    const file = path.join(__dirname, '..', 'node_modules', name, 'package.json');
-    return JSON.parse(fs.readFileSync(file, 'utf8')).version;
-  } catch {
-    return '?';
-  }
-}
 
-function gitCommit() {
-  try {
-    return execFileSync('git', ['rev-parse', '--short', 'HEAD'], { cwd: __dirname, stdio: ['ignore', 'pipe', 'ignore'] })
-      .toString().trim();
-  } catch {
-    return null;
-  }
-}
 
-function median(sorted) {
-  const m = sorted.length >> 1;
-  return sorted.length % 2 ? sorted[m] : (sorted[m - 1] + sorted[m]) / 2;
-}
 
-function quantile(sorted, q) {
-  return sorted[Math.min(sorted.length - 1, Math.floor(q * sorted.length))];
-}
 
 function summarize(samples) {
   const sorted = [...samples].sort((x, y) => x - y);
   return { samples: sorted.length, median: median(sorted), p10: quantile(sorted, 0.1), p90: quantile(sorted, 0.9) };
 }
 
-function medianOf(values) {
-  return median([...values].sort((x, y) => x - y));
-}
 
 function fmtMs(ms) {
   if (ms >= 100) return ms.toFixed(0);

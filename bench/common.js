@@ -1,0 +1,55 @@
+'use strict';
+// Helpers shared by the benchmark programs.
+
+const { execFileSync } = require('node:child_process');
+const fs = require('node:fs');
+const path = require('node:path');
+const v8 = require('node:v8');
+const vm = require('node:vm');
+
+// A full GC between measurements, so one variant's garbage is not collected
+// on the next one's clock. `node bench/x.js` runs without --expose-gc, so
+// expose it here.
+const gc = (() => {
+  if (typeof global.gc === 'function') return global.gc;
+  try {
+    v8.setFlagsFromString('--expose-gc');
+    return vm.runInNewContext('gc');
+  } catch {
+    return () => {};
+  }
+})();
+
+function packageVersion(name) {
+  try {
+    const file = path.join(__dirname, '..', 'node_modules', name, 'package.json');
+    return JSON.parse(fs.readFileSync(file, 'utf8')).version;
+  } catch {
+    return '?';
+  }
+}
+
+function gitCommit() {
+  try {
+    return execFileSync('git', ['rev-parse', '--short', 'HEAD'], { cwd: __dirname, stdio: ['ignore', 'pipe', 'ignore'] })
+      .toString()
+      .trim();
+  } catch {
+    return null;
+  }
+}
+
+function median(sorted) {
+  const m = sorted.length >> 1;
+  return sorted.length % 2 ? sorted[m] : (sorted[m - 1] + sorted[m]) / 2;
+}
+
+function quantile(sorted, q) {
+  return sorted[Math.min(sorted.length - 1, Math.floor(q * sorted.length))];
+}
+
+function medianOf(values) {
+  return median([...values].sort((x, y) => x - y));
+}
+
+module.exports = { gc, packageVersion, gitCommit, median, quantile, medianOf };
