@@ -32,6 +32,7 @@ const codes = Object.freeze({
   INVALID_TOPIC: 'DELTACAST_INVALID_TOPIC',
   NOT_KEYED_ARRAY: 'DELTACAST_NOT_KEYED_ARRAY',
   CLOSED: 'DELTACAST_CLOSED',
+  INTERNAL: 'DELTACAST_INTERNAL',
 });
 
 /** Turns an error thrown by the addon (a plain Error with a DELTACAST_ code) into a DeltacastError. */

@@ -259,6 +259,7 @@ class Hub {
   #ref;
   #rejectedInJs = 0; // calls refused by the argument checks here, before the core
   #connections = new Map(); // connection id -> Connection
+  #disposed = false;
   #nextConnection = 1;
 
   constructor(options) {
@@ -443,7 +444,11 @@ class Hub {
   close() {
     if (this.#closing) return this.#closing;
     const closed = this.#request(() => (id) => this.#native.close(id), () => undefined, true);
-    this.#closing = closed.then(() => this._dispose());
+    // Disposed either way: if _dispose() ran first (process exit), close() still resolves.
+    this.#closing = closed.then(
+      () => this._dispose(),
+      () => this._dispose(),
+    );
     return this.#closing;
   }
 
@@ -521,7 +526,11 @@ class Hub {
 
   /** Stops the core thread now (process exit, tests). Pending calls are rejected. */
   _dispose() {
+    if (this.#disposed) return;
+    this.#disposed = true;
     this.#closing ??= Promise.resolve();
+    // What the core already answered is settled as answered, not as CLOSED.
+    this._drain();
     this.#native.dispose();
     liveHubs.delete(this.#ref);
     forget.unregister(this.#ref);
@@ -530,6 +539,8 @@ class Hub {
     }
     this.#pending.clear();
     busyHubs.delete(this);
+    // Transports hear that the hub is going away (1001, as a WebSocket server does).
+    for (const connection of this.#connections.values()) connection._closedByHub(1001, 'the hub is closing');
     this.#connections.clear();
   }
 }

@@ -14,6 +14,7 @@ export type DeltacastErrorCode =
   | 'DELTACAST_INVALID_TOPIC'
   | 'DELTACAST_NOT_KEYED_ARRAY'
   | 'DELTACAST_CLOSED'
+  | 'DELTACAST_INTERNAL'
   | 'DELTACAST_NOT_BUILT';
 
 /** Every error deltacast throws. Branch on `code`; `message` is for humans. */
@@ -44,6 +45,7 @@ export const codes: {
   readonly INVALID_TOPIC: 'DELTACAST_INVALID_TOPIC';
   readonly NOT_KEYED_ARRAY: 'DELTACAST_NOT_KEYED_ARRAY';
   readonly CLOSED: 'DELTACAST_CLOSED';
+  readonly INTERNAL: 'DELTACAST_INTERNAL';
 };
 
 /** RFC 6902 operations. Paths are RFC 6901 JSON Pointers. */

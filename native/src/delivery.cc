@@ -22,7 +22,8 @@ constexpr const char* kInvalidAck = "DELTACAST_INVALID_ACK";
 constexpr const char* kRateLimited = "DELTACAST_RATE_LIMITED";
 
 // Timer ids: topics count up from 1; connections carry this bit.
-constexpr std::uint64_t kConnectionTimer = 1ull << 63;
+constexpr std::uint64_t kConnectionTimer = 1ull << 63;  // heartbeat
+constexpr std::uint64_t kStallTimer = 1ull << 62;       // over the credit window since...
 
 // The members of a client message this engine reads.
 struct Message {
@@ -122,12 +123,6 @@ void Delivery::connect(ConnectionId id, Principal principal, std::int64_t now) {
 void Delivery::heartbeat(ConnectionId id, std::uint64_t seq, std::int64_t now) {
   const auto it = connections_.find(id);
   if (it == connections_.end() || it->second.heartbeatSeq != seq) return;
-  if (it->second.overSince >= 0 && now - it->second.overSince >= limits_.stallTimeoutMs) {
-    stats_.closedSlow.fetch_add(1, std::memory_order_relaxed);
-    closeConnection(id, kCloseStalled,
-                    "over its credit window for " + std::to_string(now - it->second.overSince) + " ms without acks");
-    return;
-  }
   if (now - it->second.lastHeard >= limits_.heartbeatTimeoutMs) {
     stats_.closedSilent.fetch_add(1, std::memory_order_relaxed);
     closeConnection(id, kCloseHeartbeatTimeout,
@@ -136,6 +131,15 @@ void Delivery::heartbeat(ConnectionId id, std::uint64_t seq, std::int64_t now) {
   }
   send(id, ping_);
   it->second.heartbeatSeq = timers_.schedule(now + limits_.heartbeatIntervalMs, kConnectionTimer | id);
+}
+
+void Delivery::stallCheck(ConnectionId id, std::uint64_t seq, std::int64_t now) {
+  const auto it = connections_.find(id);
+  if (it == connections_.end() || it->second.stallSeq != seq || it->second.overSince < 0) return;
+  if (now - it->second.overSince < limits_.stallTimeoutMs) return;
+  stats_.closedSlow.fetch_add(1, std::memory_order_relaxed);
+  closeConnection(id, kCloseStalled,
+                  "over its credit window for " + std::to_string(now - it->second.overSince) + " ms without acks");
 }
 
 void Delivery::closeConnection(ConnectionId id, int code, std::string reason) {
@@ -154,14 +158,38 @@ void Delivery::disconnect(ConnectionId id) {
   if (it == connections_.end()) return;
   for (const auto& [topic, subscription] : it->second.subscriptions) {
     (void)subscription;
-    const auto subs = subscribers_.find(topic);
-    if (subs == subscribers_.end()) continue;
-    subs->second.erase(id);
-    if (subs->second.empty()) subscribers_.erase(subs);
+    unsubscribed(id, topic);
   }
   stats_.connections.fetch_sub(1, std::memory_order_relaxed);
   stats_.subscriptions.fetch_sub(it->second.subscriptions.size(), std::memory_order_relaxed);
   connections_.erase(it);
+}
+
+void Delivery::unsubscribed(ConnectionId id, const std::string& topic) {
+  const auto subs = subscribers_.find(topic);
+  if (subs == subscribers_.end()) return;
+  subs->second.erase(id);
+  if (!subs->second.empty()) return;
+  subscribers_.erase(subs);
+  // Nobody follows the topic any more: its cached frames and pacing state go
+  // (a pending flush would have no one to send to).
+  const auto st = topics_.find(topic);
+  if (st != topics_.end()) {
+    topicById_.erase(st->second.id);
+    topics_.erase(st);
+  }
+}
+
+template <class Drop>
+void Delivery::release(Connection& connection, Drop&& drop) {
+  for (auto it = connection.unacked.begin(); it != connection.unacked.end();) {
+    if (drop(*it)) {
+      connection.unackedBytes -= it->bytes;
+      it = connection.unacked.erase(it);
+    } else {
+      ++it;
+    }
+  }
 }
 
 std::size_t Delivery::subscriptionCount() const {
@@ -305,11 +333,10 @@ void Delivery::receive(ConnectionId id, std::string_view text, std::int64_t now)
     if (sub == connection.subscriptions.end()) return;  // idempotent
     connection.subscriptions.erase(sub);
     stats_.subscriptions.fetch_sub(1, std::memory_order_relaxed);
-    const auto subs = subscribers_.find(message.topic);
-    if (subs != subscribers_.end()) {
-      subs->second.erase(id);
-      if (subs->second.empty()) subscribers_.erase(subs);
-    }
+    unsubscribed(id, message.topic);
+    // Frames of that topic can no longer be acked: they stop counting.
+    release(connection, [&](const Unacked& u) { return u.topic == message.topic; });
+    catchUpDirty(id, connection, now);
     return;
   }
   // ack: only for a topic subscribed to, and a version that was sent.
@@ -358,14 +385,14 @@ void Delivery::subscribe(ConnectionId id, Connection& connection, std::string_vi
     // and that is smaller than a snapshot.
     if (Frame patch = patchFrom(topic, state(topic), *snapshot, *version)) {
       subscription = {snapshot->epoch, snapshot->version};
-      charge(connection, topic, snapshot->version, patch->size(), now);
+      charge(id, connection, topic, snapshot->epoch, snapshot->version, patch->size(), now);
       send(id, std::move(patch));
       return;
     }
   }
   subscription = {snapshot->epoch, snapshot->version};
   Frame frame = snapshotFrame(topic, *snapshot);
-  charge(connection, topic, snapshot->version, frame->size(), now);
+  charge(id, connection, topic, snapshot->epoch, snapshot->version, frame->size(), now);
   send(id, std::move(frame));
 }
 
@@ -390,30 +417,48 @@ void Delivery::changed(std::string_view topic, const ChangeResult& result, std::
   st.epoch = result.epoch;
   st.snapshot.reset();
   if (st.oldestUnsent < 0) st.oldestUnsent = now;
-  st.pendingLane = lane.value_or(st.lane);
+  const Lane effective = lane.value_or(st.lane);
+  if (!st.pending || effective < st.pendingLane) st.pendingLane = effective;  // the most urgent lane of the flush
 
-  switch (st.pendingLane) {
+  std::int64_t deadline = now;
+  switch (effective) {
     case Lane::Critical:
       st.pending = false;  // a scheduled flush of this topic is now stale
       st.flushed = true;
       st.lastFlushAt = now;
       flush({std::string(topic)}, now, true);
       return;
-    case Lane::High:
-      if (!st.pending) arm(st, now + pacing_.highWindowMs);
-      return;
+    case Lane::High: deadline = now + pacing_.highWindowMs; break;
     case Lane::Normal:
       if (!st.pending) st.firstPendingAt = now;
-      arm(st, std::min(now + pacing_.normalDebounceMs, st.firstPendingAt + pacing_.normalMaxWaitMs));
-      return;
-    case Lane::Low:
-      if (!st.pending) arm(st, st.flushed ? std::max(now, st.lastFlushAt + pacing_.lowIntervalMs) : now);
-      return;
+      deadline = std::min(now + pacing_.normalDebounceMs, st.firstPendingAt + pacing_.normalMaxWaitMs);
+      break;
+    case Lane::Low: deadline = st.flushed ? std::max(now, st.lastFlushAt + pacing_.lowIntervalMs) : now; break;
   }
+  // A flush already scheduled earlier stays; a later one is moved forward.
+  // Only the normal lane's own debounce moves its deadline back.
+  const bool debounce = effective == Lane::Normal && st.scheduledLane == Lane::Normal;
+  if (!st.pending || deadline < st.scheduledAt || debounce) {
+    if (!st.pending && effective != Lane::Normal) st.firstPendingAt = now;
+    arm(st, deadline);
+    st.scheduledLane = effective;
+  }
+}
+
+void Delivery::flushAllPending(std::int64_t now) {
+  std::vector<std::string> topics;
+  for (auto& [name, st] : topics_) {
+    if (!st.pending) continue;
+    st.pending = false;
+    topics.push_back(name);
+  }
+  std::sort(topics.begin(), topics.end());  // deterministic order
+  if (!topics.empty()) flush(topics, now, false);
 }
 
 void Delivery::arm(TopicState& st, std::int64_t deadline) {
   st.pending = true;
+  st.scheduledAt = deadline;
   st.timerSeq = timers_.schedule(deadline, st.id);
 }
 
@@ -424,6 +469,10 @@ void Delivery::advance(std::int64_t now) {
     timers_.advance(*due, [&](std::uint64_t id, std::uint64_t seq) {
       if ((id & kConnectionTimer) != 0) {
         heartbeat(id & ~kConnectionTimer, seq, *due);
+        return;
+      }
+      if ((id & kStallTimer) != 0) {
+        stallCheck(id & ~kStallTimer, seq, *due);
         return;
       }
       const auto name = topicById_.find(id);
@@ -459,11 +508,17 @@ Frame Delivery::catchUp(std::string_view topic, TopicState& st, const Snapshot& 
   return snapshotFrame(topic, snapshot);
 }
 
-void Delivery::charge(Connection& connection, std::string_view topic, std::uint64_t version, std::size_t bytes,
-                      std::int64_t now) {
-  connection.unacked.push_back({std::string(topic), version, bytes});
+void Delivery::charge(ConnectionId id, Connection& connection, std::string_view topic, const std::string& epoch,
+                      std::uint64_t version, std::size_t bytes, std::int64_t now) {
+  // Frames of an earlier epoch of this topic can never be acked (versions
+  // start again): they stop counting.
+  release(connection, [&](const Unacked& u) { return u.topic == topic && u.epoch != epoch; });
+  connection.unacked.push_back({std::string(topic), epoch, version, bytes});
   connection.unackedBytes += bytes;
-  if (!hasCredit(connection) && connection.overSince < 0) connection.overSince = now;
+  if (!hasCredit(connection) && connection.overSince < 0) {
+    connection.overSince = now;
+    connection.stallSeq = timers_.schedule(now + limits_.stallTimeoutMs, kStallTimer | id);
+  }
 }
 
 void Delivery::sendAll(ConnectionId id, std::vector<Frame> list) {
@@ -483,20 +538,14 @@ void Delivery::sendAll(ConnectionId id, std::vector<Frame> list) {
 
 void Delivery::acknowledged(ConnectionId id, Connection& connection, std::string_view topic, std::uint64_t version,
                             std::int64_t now) {
-  for (auto it = connection.unacked.begin(); it != connection.unacked.end();) {
-    if (it->topic == topic && it->version <= version) {
-      connection.unackedBytes -= it->bytes;
-      it = connection.unacked.erase(it);
-    } else {
-      ++it;
-    }
-  }
+  release(connection, [&](const Unacked& u) { return u.topic == topic && u.version <= version; });
   catchUpDirty(id, connection, now);
 }
 
 void Delivery::catchUpDirty(ConnectionId id, Connection& connection, std::int64_t now) {
   if (!hasCredit(connection)) return;
   connection.overSince = -1;
+  connection.stallSeq = 0;  // the pending stall check is stale
   // Credit is back: one frame per conflated topic, at its latest version.
   std::vector<Frame> frames;
   for (auto& [name, sub] : connection.subscriptions) {
@@ -506,7 +555,7 @@ void Delivery::catchUpDirty(ConnectionId id, Connection& connection, std::int64_
     const std::shared_ptr<const Snapshot> snapshot = store_.get(name);
     if (!snapshot || (sub.epoch == snapshot->epoch && sub.version == snapshot->version)) continue;
     Frame frame = catchUp(name, state(name), *snapshot, sub, nullptr);
-    charge(connection, name, snapshot->version, frame->size(), now);
+    charge(id, connection, name, snapshot->epoch, snapshot->version, frame->size(), now);
     sub.epoch = snapshot->epoch;
     sub.version = snapshot->version;
     frames.push_back(std::move(frame));
@@ -519,7 +568,10 @@ void Delivery::congestion(ConnectionId id, bool congested, std::int64_t now) {
   if (it == connections_.end() || it->second.congested == congested) return;
   it->second.congested = congested;
   if (congested) {
-    if (it->second.overSince < 0) it->second.overSince = now;
+    if (it->second.overSince < 0) {
+      it->second.overSince = now;
+      it->second.stallSeq = timers_.schedule(now + limits_.stallTimeoutMs, kStallTimer | id);
+    }
   } else {
     catchUpDirty(id, it->second, now);
   }
@@ -550,7 +602,7 @@ void Delivery::flush(const std::vector<std::string>& topics, std::int64_t now, b
         continue;
       }
       Frame frame = catchUp(topic, st, *snapshot, sub, &patches);
-      charge(connection, topic, snapshot->version, frame->size(), now);
+      charge(id, connection, topic, snapshot->epoch, snapshot->version, frame->size(), now);
       sub.epoch = snapshot->epoch;
       sub.version = snapshot->version;
       sub.dirty = false;

@@ -149,20 +149,33 @@ void HubCore::run(Request& request) {
         return;
       case RequestKind::Close:
         isChange = false;
+        // Changes whose publish already resolved go out before the hub stops.
+        delivery_.flushAllPending(now());
         sweep_.cancel();
         pacing_.cancel();
         complete(std::move(completion));
         io_.stop();  // run() returns; stop() on the JS thread then joins at once
         return;
     }
+    if (isChange && result.changed) delivery_.changed(request.topic, result, now(), request.lane);
   } catch (const std::bad_alloc&) {
     completion.code = ErrorCode::TooLarge;
     completion.message = "out of memory while handling the request";
     complete(std::move(completion));
     return;
+  } catch (const std::exception& error) {
+    // A bug; the caller gets an answer rather than a promise that never settles.
+    completion.code = ErrorCode::Internal;
+    completion.message = std::string("internal error: ") + error.what();
+    complete(std::move(completion));
+    return;
+  } catch (...) {
+    completion.code = ErrorCode::Internal;
+    completion.message = "internal error";
+    complete(std::move(completion));
+    return;
   }
   if (isChange) {
-    if (result.changed) delivery_.changed(request.topic, result, now(), request.lane);
     completion.code = result.status.code();
     completion.message = result.status.message();
     completion.changed = result.changed;

@@ -17,6 +17,7 @@ const char* errorCodeName(ErrorCode code) noexcept {
     case ErrorCode::InvalidTopic: return "DELTACAST_INVALID_TOPIC";
     case ErrorCode::NotKeyedArray: return "DELTACAST_NOT_KEYED_ARRAY";
     case ErrorCode::Closed: return "DELTACAST_CLOSED";
+    case ErrorCode::Internal: return "DELTACAST_INTERNAL";
   }
   return "DELTACAST_UNKNOWN";
 }

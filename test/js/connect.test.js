@@ -513,3 +513,21 @@ describe('latency histogram', () => {
     assert.equal(latency.low.count, 0);
   });
 });
+
+describe('closing the hub', () => {
+  it('sends the flushes still scheduled, then closes every transport with 1001', async () => {
+    const hub = createHub({ clock: 'manual' }); // normal lane: flushes wait 50 ms
+    await hub.publish('t', board(5));
+    const frames = [];
+    let closed = null;
+    const connection = hub.connect({ send: (f) => frames.push(JSON.parse(f)), close: (code, reason) => (closed = [code, reason]) });
+    connection.receive('{"t":"sub","topic":"t"}');
+    await settle(hub);
+    await hub.publish('t', board(5, 1, 1)); // scheduled, not yet sent
+    assert.equal(frames.length, 1);
+    await hub.close();
+    assert.equal(frames.length, 2);
+    assert.equal(frames[1].to, 2);
+    assert.deepEqual(closed, [1001, 'the hub is closing']);
+  });
+});

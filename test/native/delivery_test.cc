@@ -445,3 +445,99 @@ TEST(DeliveryCredit, StalledConnectionIsClosed) {
 
 }  // namespace
 }  // namespace deltacast
+
+namespace deltacast {
+namespace {
+
+// Regressions found in review.
+class CreditRegressions : public ::testing::Test {
+ protected:
+  CreditRegressions() : delivery_(store_, AccessRules(), limits(), {{"c/*", Lane::Critical}}) {
+    delivery_.connect(1, {}, 0);
+  }
+  static DeliveryLimits limits() {
+    DeliveryLimits l;
+    l.creditFrames = 2;
+    l.heartbeatIntervalMs = 0;  // no heartbeats: the stall check must not depend on them
+    l.stallTimeoutMs = 5000;
+    return l;
+  }
+  void publish(const std::string& topic, int v, std::int64_t now) {
+    delivery_.changed(topic, store_.publishJson(topic, "[" + std::to_string(v) + "]", "", now), now);
+  }
+  TopicStore store_{StoreOptions{}};
+  Delivery delivery_;
+};
+
+TEST_F(CreditRegressions, UnsubscribingGivesTheTopicsCreditBack) {
+  publish("a", 1, 0);
+  publish("b", 1, 0);
+  publish("c", 1, 0);
+  delivery_.receive(1, R"({"t":"sub","topic":"a"})", 0);
+  delivery_.receive(1, R"({"t":"unsub","topic":"a"})", 0);
+  delivery_.receive(1, R"({"t":"sub","topic":"b"})", 0);
+  delivery_.receive(1, R"({"t":"unsub","topic":"b"})", 0);
+  delivery_.receive(1, R"({"t":"sub","topic":"c"})", 0);
+  delivery_.receive(1, R"({"t":"ack","topic":"c","version":1})", 0);
+  delivery_.takeOutgoing();
+  publish("c", 2, 10);
+  delivery_.advance(1000);
+  EXPECT_EQ(delivery_.takeOutgoing().size(), 1u);  // not held back
+  EXPECT_EQ(delivery_.stats().conflated.load(), 0u);
+  delivery_.advance(10000);
+  EXPECT_TRUE(delivery_.takeClosings().empty());
+}
+
+TEST_F(CreditRegressions, ANewEpochRetiresTheOldEpochsFrames) {
+  publish("c/x", 1, 0);
+  delivery_.receive(1, R"({"t":"sub","topic":"c/x"})", 0);  // 1 unacked
+  publish("c/x", 2, 1);                                    // 2 unacked: at the window
+  ASSERT_TRUE(store_.erase("c/x"));
+  publish("c/x", 7, 2);  // a new epoch, version 1 again: the old frames can never be acked
+  delivery_.receive(1, R"({"t":"ack","topic":"c/x","version":1})", 3);
+  publish("n", 1, 3);
+  delivery_.receive(1, R"({"t":"sub","topic":"n"})", 3);
+  delivery_.takeOutgoing();
+  publish("n", 2, 4);
+  delivery_.advance(1000);
+  EXPECT_EQ(delivery_.takeOutgoing().size(), 1u);
+  EXPECT_EQ(delivery_.stats().conflated.load(), 0u);
+}
+
+TEST_F(CreditRegressions, StallsCloseWithoutHeartbeats) {
+  publish("a", 1, 0);
+  publish("b", 1, 0);
+  delivery_.receive(1, R"({"t":"sub","topic":"a"})", 0);
+  delivery_.receive(1, R"({"t":"sub","topic":"b"})", 0);  // over the window at t=0
+  delivery_.advance(4999);
+  EXPECT_TRUE(delivery_.takeClosings().empty());
+  delivery_.advance(5000);
+  const std::vector<Closing> closed = delivery_.takeClosings();
+  ASSERT_EQ(closed.size(), 1u);
+  EXPECT_EQ(closed[0].code, kCloseStalled);
+}
+
+TEST(LaneRegressions, AFasterLaneBringsAScheduledFlushForward) {
+  TopicStore store({});
+  DeliveryLimits limits;
+  limits.heartbeatIntervalMs = 0;
+  Delivery delivery(store, AccessRules(), limits, {{"t", Lane::Low}});
+  delivery.changed("t", store.publishJson("t", "[0]", "", 0), 0);
+  delivery.connect(1, {}, 0);
+  delivery.receive(1, R"({"t":"sub","topic":"t"})", 0);
+  delivery.receive(1, R"({"t":"ack","topic":"t","version":1})", 0);
+  delivery.takeOutgoing();
+  delivery.changed("t", store.publishJson("t", "[1]", "", 0), 0);  // low: the first flush goes at once
+  delivery.advance(0);
+  delivery.takeOutgoing();
+  delivery.changed("t", store.publishJson("t", "[2]", "", 10), 10);  // low: due at 1000
+  delivery.changed("t", store.publishJson("t", "[3]", "", 20), 20, Lane::High);  // high: due at 36
+  delivery.advance(35);
+  EXPECT_TRUE(delivery.takeOutgoing().empty());
+  delivery.advance(36);
+  EXPECT_EQ(delivery.takeOutgoing().size(), 1u);
+  EXPECT_EQ(delivery.stats().latency[static_cast<std::size_t>(Lane::High)].count.load(), 1u);
+}
+
+}  // namespace
+}  // namespace deltacast

@@ -149,6 +149,8 @@ class Delivery {
   // the same millisecond go out together.
   void advance(std::int64_t now);
   std::optional<std::int64_t> nextDeadline() const { return timers_.nextDeadline(); }
+  // Sends every scheduled flush now (the hub is closing).
+  void flushAllPending(std::int64_t now);
   Lane laneOf(std::string_view topic) const;
 
   std::vector<Outgoing> takeOutgoing();
@@ -169,6 +171,7 @@ class Delivery {
   };
   struct Unacked {
     std::string topic;
+    std::string epoch;
     std::uint64_t version;
     std::size_t bytes;
   };
@@ -184,6 +187,7 @@ class Delivery {
     std::deque<Unacked> unacked;
     std::size_t unackedBytes = 0;
     std::int64_t overSince = -1;  // when it went over its credit window; -1: it is not
+    std::uint64_t stallSeq = 0;   // its pending stall check (timer sequence)
     bool congested = false;       // the transport said its socket is full (send() returned false)
   };
   // Per topic with subscribers: its frames (built on first use, shared) and
@@ -197,8 +201,10 @@ class Delivery {
     Frame snapshot;
     Frame lastStep;  // the patch from version - 1, from the change itself
     // pacing
-    std::int64_t oldestUnsent = -1;  // time of the first change not flushed yet
-    Lane pendingLane = Lane::Normal;
+    std::int64_t oldestUnsent = -1;     // time of the first change not flushed yet
+    Lane pendingLane = Lane::Normal;    // the most urgent lane among the unsent changes
+    Lane scheduledLane = Lane::Normal;  // the lane that set the pending flush's deadline
+    std::int64_t scheduledAt = 0;
     bool pending = false;
     std::uint64_t timerSeq = 0;
     std::int64_t firstPendingAt = 0;
@@ -226,8 +232,12 @@ class Delivery {
   // Sends one catch-up frame per dirty subscription while credit lasts.
   void catchUpDirty(ConnectionId id, Connection& connection, std::int64_t now);
   // Counts a state frame against the connection's window.
-  void charge(Connection& connection, std::string_view topic, std::uint64_t version, std::size_t bytes,
-              std::int64_t now);
+  void charge(ConnectionId id, Connection& connection, std::string_view topic, const std::string& epoch,
+              std::uint64_t version, std::size_t bytes, std::int64_t now);
+  template <class Drop>
+  void release(Connection& connection, Drop&& drop);
+  void unsubscribed(ConnectionId id, const std::string& topic);
+  void stallCheck(ConnectionId id, std::uint64_t seq, std::int64_t now);
   void acknowledged(ConnectionId id, Connection& connection, std::string_view topic, std::uint64_t version,
                     std::int64_t now);
   // The frame that brings a subscription from what it holds to `snapshot`.
