@@ -491,7 +491,7 @@ TEST_F(CreditRegressions, UnsubscribingGivesTheTopicsCreditBack) {
 TEST_F(CreditRegressions, ANewEpochRetiresTheOldEpochsFrames) {
   publish("c/x", 1, 0);
   delivery_.receive(1, R"({"t":"sub","topic":"c/x"})", 0);  // 1 unacked
-  publish("c/x", 2, 1);                                    // 2 unacked: at the window
+  publish("c/x", 2, 1);                                     // 2 unacked: at the window
   ASSERT_TRUE(store_.erase("c/x"));
   publish("c/x", 7, 2);  // a new epoch, version 1 again: the old frames can never be acked
   delivery_.receive(1, R"({"t":"ack","topic":"c/x","version":1})", 3);
@@ -530,7 +530,7 @@ TEST(LaneRegressions, AFasterLaneBringsAScheduledFlushForward) {
   delivery.changed("t", store.publishJson("t", "[1]", "", 0), 0);  // low: the first flush goes at once
   delivery.advance(0);
   delivery.takeOutgoing();
-  delivery.changed("t", store.publishJson("t", "[2]", "", 10), 10);  // low: due at 1000
+  delivery.changed("t", store.publishJson("t", "[2]", "", 10), 10);              // low: due at 1000
   delivery.changed("t", store.publishJson("t", "[3]", "", 20), 20, Lane::High);  // high: due at 36
   delivery.advance(35);
   EXPECT_TRUE(delivery.takeOutgoing().empty());
