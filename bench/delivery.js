@@ -52,7 +52,7 @@
 // core thread all want a CPU, and on 2 hardware threads they take turns.
 // Compare ratios within one run, not rates across machines.
 
-const { gc, packageVersion, gitCommit } = require('./common.js');
+const { gc, packageVersion, gitCommit, threadCpuNs, threadIds } = require('./common.js');
 const fs = require('node:fs');
 const os = require('node:os');
 const path = require('node:path');
@@ -160,33 +160,7 @@ const msSince = (t0) => Number(process.hrtime.bigint() - t0) / 1e6;
 const sleep = (ms) => new Promise((resolve) => setTimeout(resolve, ms));
 const nextTurn = () => new Promise((resolve) => setImmediate(resolve));
 
-// CPU time of every thread of this process, in nanoseconds, from
-// /proc/self/task/<tid>/schedstat (Linux); null elsewhere.
-function threadCpuNs() {
-  let tids;
-  try {
-    tids = fs.readdirSync('/proc/self/task');
-  } catch {
-    return null;
-  }
-  const out = new Map();
-  for (const tid of tids) {
-    try {
-      out.set(Number(tid), Number(fs.readFileSync(`/proc/self/task/${tid}/schedstat`, 'utf8').split(' ')[0]));
-    } catch {
-      // the thread ended between readdir and read
-    }
-  }
-  return out;
-}
 
-function threadIds() {
-  try {
-    return new Set(fs.readdirSync('/proc/self/task').map(Number));
-  } catch {
-    return new Set();
-  }
-}
 
 // A stopwatch over one timed region: wall, process CPU (all threads), and the
 // split between the JS thread, the hub's core thread and the rest.

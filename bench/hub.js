@@ -33,7 +33,7 @@
 // runs keep both threads busy at once and each runs slower: CPU per update
 // goes up while wall time goes down. Compare ratios within one run.
 
-const { gc, packageVersion, gitCommit, median, quantile, medianOf } = require('./common.js');
+const { gc, packageVersion, gitCommit, median, quantile, medianOf, threadCpuNs, threadIds } = require('./common.js');
 const fs = require('node:fs');
 const os = require('node:os');
 const path = require('node:path');
@@ -144,35 +144,7 @@ function progressDone() {
 const nowNs = () => process.hrtime.bigint();
 const msSince = (t0) => Number(process.hrtime.bigint() - t0) / 1e6;
 
-// CPU time of every thread of this process, in nanoseconds, from
-// /proc/self/task/<tid>/schedstat (Linux). The total is what
-// process.cpuUsage() says; the split shows which thread spent it. Null
-// elsewhere.
-function threadCpuNs() {
-  let tids;
-  try {
-    tids = fs.readdirSync('/proc/self/task');
-  } catch {
-    return null;
-  }
-  const out = new Map();
-  for (const tid of tids) {
-    try {
-      out.set(Number(tid), Number(fs.readFileSync(`/proc/self/task/${tid}/schedstat`, 'utf8').split(' ')[0]));
-    } catch {
-      // the thread ended between readdir and read
-    }
-  }
-  return out;
-}
 
-function threadIds() {
-  try {
-    return new Set(fs.readdirSync('/proc/self/task').map(Number));
-  } catch {
-    return new Set();
-  }
-}
 
 // A stopwatch over one timed region: wall, process CPU (all threads), and
 // the split between the JS thread, the hub's core thread and the rest.
