@@ -82,4 +82,24 @@ function threadIds() {
   }
 }
 
-module.exports = { gc, packageVersion, gitCommit, median, quantile, medianOf, threadCpuNs, threadIds };
+/**
+ * CPU each thread spent since `before` (a threadCpuNs() reading), in ms:
+ * { jsMs, coreMs, otherMs }, or {} where per-thread times are not available.
+ * The JS thread is the one whose id is the pid; `coreTid` is the hub's.
+ */
+function threadSplit(before, coreTid) {
+  const after = threadCpuNs();
+  if (!before || !after) return {};
+  let total = 0;
+  let js = 0;
+  let core = 0;
+  for (const [tid, ns] of after) {
+    const delta = ns - (before.get(tid) ?? 0);
+    total += delta;
+    if (tid === process.pid) js += delta;
+    else if (tid === coreTid) core += delta;
+  }
+  return { jsMs: js / 1e6, coreMs: core / 1e6, otherMs: (total - js - core) / 1e6 };
+}
+
+module.exports = { gc, packageVersion, gitCommit, median, quantile, medianOf, threadCpuNs, threadIds, threadSplit };

@@ -52,7 +52,7 @@
 // core thread all want a CPU, and on 2 hardware threads they take turns.
 // Compare ratios within one run, not rates across machines.
 
-const { gc, packageVersion, gitCommit, threadCpuNs, threadIds } = require('./common.js');
+const { gc, packageVersion, gitCommit, threadCpuNs, threadIds, threadSplit } = require('./common.js');
 const fs = require('node:fs');
 const os = require('node:os');
 const path = require('node:path');
@@ -176,28 +176,13 @@ function stopClock(clock, coreTid) {
   const t1 = nowNs();
   const cpu = process.cpuUsage(clock.cpu);
   const elu = performance.eventLoopUtilization(clock.elu);
-  const threads = threadCpuNs();
   const out = {
     wallMs: Number(t1 - clock.t0) / 1e6,
     cpuMs: (cpu.user + cpu.system) / 1000,
     eluActiveMs: elu.active,
     elu: elu.utilization,
   };
-  if (clock.threads && threads) {
-    let total = 0;
-    let js = 0;
-    let core = 0;
-    for (const [tid, ns] of threads) {
-      const delta = ns - (clock.threads.get(tid) ?? 0);
-      total += delta;
-      if (tid === process.pid) js += delta;
-      else if (tid === coreTid) core += delta;
-    }
-    out.jsMs = js / 1e6;
-    out.coreMs = core / 1e6;
-    out.otherMs = (total - js - core) / 1e6;
-  }
-  return out;
+  return Object.assign(out, threadSplit(clock.threads, coreTid));
 }
 
 function loadDeltacast() {

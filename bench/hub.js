@@ -33,7 +33,7 @@
 // runs keep both threads busy at once and each runs slower: CPU per update
 // goes up while wall time goes down. Compare ratios within one run.
 
-const { gc, packageVersion, gitCommit, median, quantile, medianOf, threadCpuNs, threadIds } = require('./common.js');
+const { gc, packageVersion, gitCommit, median, quantile, medianOf, threadCpuNs, threadIds, threadSplit } = require('./common.js');
 const fs = require('node:fs');
 const os = require('node:os');
 const path = require('node:path');
@@ -158,23 +158,8 @@ function startClock() {
 function stopClock(clock, coreTid) {
   const t1 = nowNs();
   const cpu = process.cpuUsage(clock.cpu);
-  const threads = threadCpuNs();
   const out = { wallMs: Number(t1 - clock.t0) / 1e6, cpuMs: (cpu.user + cpu.system) / 1000 };
-  if (clock.threads && threads) {
-    let total = 0;
-    let js = 0;
-    let core = 0;
-    for (const [tid, ns] of threads) {
-      const delta = ns - (clock.threads.get(tid) ?? 0);
-      total += delta;
-      if (tid === process.pid) js += delta;
-      else if (tid === coreTid) core += delta;
-    }
-    out.jsMs = js / 1e6;
-    out.coreMs = core / 1e6;
-    out.otherMs = (total - js - core) / 1e6;
-  }
-  return out;
+  return Object.assign(out, threadSplit(clock.threads, coreTid));
 }
 
 function loadDeltacast() {
