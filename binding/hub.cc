@@ -123,6 +123,22 @@ deltacast::HubOptions parseOptions(Napi::Env env, const std::string& json) {
   return options;
 }
 
+// A request answered by a completion: its id (chosen by JS) is the first argument.
+deltacast::Request answeredRequest(const Napi::CallbackInfo& info, deltacast::RequestKind kind) {
+  deltacast::Request request;
+  request.id = info[0].As<Napi::Number>().Uint32Value();
+  request.kind = kind;
+  return request;
+}
+
+// A request about a connection: its id (chosen by JS) is the first argument.
+deltacast::Request connectionRequest(const Napi::CallbackInfo& info, deltacast::RequestKind kind) {
+  deltacast::Request request;
+  request.kind = kind;
+  request.connection = static_cast<deltacast::ConnectionId>(info[0].As<Napi::Number>().Int64Value());
+  return request;
+}
+
 }  // namespace
 
 Napi::Function NativeHub::Init(Napi::Env env) {
@@ -181,91 +197,71 @@ void NativeHub::dispose() {
   }
 }
 
-void NativeHub::submit(const Napi::CallbackInfo& info, deltacast::Request request) {
+Napi::Value NativeHub::submit(const Napi::CallbackInfo& info, deltacast::Request request) {
   if (disposed_) throw makeError(info.Env(), "DELTACAST_CLOSED", "the hub is closed");
   core_->submit(std::move(request));
+  return info.Env().Undefined();
 }
 
 // publishJson(id, topic, json, changeId?, lane?)
 Napi::Value NativeHub::PublishJson(const Napi::CallbackInfo& info) {
-  deltacast::Request request;
-  request.id = info[0].As<Napi::Number>().Uint32Value();
-  request.kind = deltacast::RequestKind::PublishJson;
+  deltacast::Request request = answeredRequest(info, deltacast::RequestKind::PublishJson);
   request.topic = stringOr(info[1]);
   request.payload = bytesOf(info[2], "the JSON value");
   request.changeId = stringOr(info[3]);
   request.lane = laneArgument(info[4]);
-  submit(info, std::move(request));
-  return info.Env().Undefined();
+  return submit(info, std::move(request));
 }
 
 // patch(id, topic, opsJson, changeId?, lane?)
 Napi::Value NativeHub::Patch(const Napi::CallbackInfo& info) {
-  deltacast::Request request;
-  request.id = info[0].As<Napi::Number>().Uint32Value();
-  request.kind = deltacast::RequestKind::Patch;
+  deltacast::Request request = answeredRequest(info, deltacast::RequestKind::Patch);
   request.topic = stringOr(info[1]);
   request.payload = bytesOf(info[2], "the patch");
   request.changeId = stringOr(info[3]);
   request.lane = laneArgument(info[4]);
-  submit(info, std::move(request));
-  return info.Env().Undefined();
+  return submit(info, std::move(request));
 }
 
 // upsert(id, topic, keyJson, rowJson, changeId?, lane?)
 Napi::Value NativeHub::Upsert(const Napi::CallbackInfo& info) {
-  deltacast::Request request;
-  request.id = info[0].As<Napi::Number>().Uint32Value();
-  request.kind = deltacast::RequestKind::Upsert;
+  deltacast::Request request = answeredRequest(info, deltacast::RequestKind::Upsert);
   request.topic = stringOr(info[1]);
   request.key = stringOr(info[2]);
   request.payload = bytesOf(info[3], "the row");
   request.changeId = stringOr(info[4]);
   request.lane = laneArgument(info[5]);
-  submit(info, std::move(request));
-  return info.Env().Undefined();
+  return submit(info, std::move(request));
 }
 
 // remove(id, topic, keyJson, changeId?, lane?)
 Napi::Value NativeHub::Remove(const Napi::CallbackInfo& info) {
-  deltacast::Request request;
-  request.id = info[0].As<Napi::Number>().Uint32Value();
-  request.kind = deltacast::RequestKind::Remove;
+  deltacast::Request request = answeredRequest(info, deltacast::RequestKind::Remove);
   request.topic = stringOr(info[1]);
   request.key = stringOr(info[2]);
   request.changeId = stringOr(info[3]);
   request.lane = laneArgument(info[4]);
-  submit(info, std::move(request));
-  return info.Env().Undefined();
+  return submit(info, std::move(request));
 }
 
 // delete(id, topic)
 Napi::Value NativeHub::Delete(const Napi::CallbackInfo& info) {
-  deltacast::Request request;
-  request.id = info[0].As<Napi::Number>().Uint32Value();
-  request.kind = deltacast::RequestKind::Delete;
+  deltacast::Request request = answeredRequest(info, deltacast::RequestKind::Delete);
   request.topic = stringOr(info[1]);
-  submit(info, std::move(request));
-  return info.Env().Undefined();
+  return submit(info, std::move(request));
 }
 
 // advance(id, ms)
 Napi::Value NativeHub::Advance(const Napi::CallbackInfo& info) {
-  deltacast::Request request;
-  request.id = info[0].As<Napi::Number>().Uint32Value();
-  request.kind = deltacast::RequestKind::Advance;
+  deltacast::Request request = answeredRequest(info, deltacast::RequestKind::Advance);
   request.ms = info[1].As<Napi::Number>().Int64Value();
-  submit(info, std::move(request));
-  return info.Env().Undefined();
+  return submit(info, std::move(request));
 }
 
 // close(id): answered once every earlier request has run; then dispose().
 Napi::Value NativeHub::Close(const Napi::CallbackInfo& info) {
-  deltacast::Request request;
-  request.id = info[0].As<Napi::Number>().Uint32Value();
-  request.kind = deltacast::RequestKind::Close;
-  submit(info, std::move(request));
-  return info.Env().Undefined();
+  deltacast::Request request = answeredRequest(info, deltacast::RequestKind::Close);
+  return submit(info, std::move(request));
 }
 
 // take() -> [completions, frames, sends, closings]
@@ -319,45 +315,33 @@ Napi::Value NativeHub::Take(const Napi::CallbackInfo& info) {
 
 // connect(connectionId, userId, roles[])
 Napi::Value NativeHub::Connect(const Napi::CallbackInfo& info) {
-  deltacast::Request request;
-  request.kind = deltacast::RequestKind::Connect;
-  request.connection = static_cast<deltacast::ConnectionId>(info[0].As<Napi::Number>().Int64Value());
+  deltacast::Request request = connectionRequest(info, deltacast::RequestKind::Connect);
   request.principal.id = stringOr(info[1]);
   if (info[2].IsArray()) {
     const Napi::Array roles = info[2].As<Napi::Array>();
     for (std::uint32_t i = 0; i < roles.Length(); ++i) request.principal.roles.push_back(stringOr(roles.Get(i)));
   }
-  submit(info, std::move(request));
-  return info.Env().Undefined();
+  return submit(info, std::move(request));
 }
 
 // disconnect(connectionId)
 Napi::Value NativeHub::Disconnect(const Napi::CallbackInfo& info) {
-  deltacast::Request request;
-  request.kind = deltacast::RequestKind::Disconnect;
-  request.connection = static_cast<deltacast::ConnectionId>(info[0].As<Napi::Number>().Int64Value());
-  submit(info, std::move(request));
-  return info.Env().Undefined();
+  deltacast::Request request = connectionRequest(info, deltacast::RequestKind::Disconnect);
+  return submit(info, std::move(request));
 }
 
 // receive(connectionId, message): one client message, string or bytes
 Napi::Value NativeHub::Receive(const Napi::CallbackInfo& info) {
-  deltacast::Request request;
-  request.kind = deltacast::RequestKind::Receive;
-  request.connection = static_cast<deltacast::ConnectionId>(info[0].As<Napi::Number>().Int64Value());
+  deltacast::Request request = connectionRequest(info, deltacast::RequestKind::Receive);
   request.payload = bytesOf(info[1], "a client message");
-  submit(info, std::move(request));
-  return info.Env().Undefined();
+  return submit(info, std::move(request));
 }
 
 // congestion(connectionId, congested: boolean)
 Napi::Value NativeHub::Congestion(const Napi::CallbackInfo& info) {
-  deltacast::Request request;
-  request.kind = deltacast::RequestKind::Congestion;
-  request.connection = static_cast<deltacast::ConnectionId>(info[0].As<Napi::Number>().Int64Value());
+  deltacast::Request request = connectionRequest(info, deltacast::RequestKind::Congestion);
   request.ms = info[1].ToBoolean().Value() ? 1 : 0;
-  submit(info, std::move(request));
-  return info.Env().Undefined();
+  return submit(info, std::move(request));
 }
 
 // get(topic) -> undefined | [json, version, epoch]

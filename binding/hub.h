@@ -49,7 +49,8 @@ class NativeHub : public Napi::ObjectWrap<NativeHub> {
   Napi::Value Unref(const Napi::CallbackInfo& info);
   Napi::Value Dispose(const Napi::CallbackInfo& info);
 
-  void submit(const Napi::CallbackInfo& info, deltacast::Request request);
+  // Hands a request to the core thread; returns undefined for the JS call.
+  Napi::Value submit(const Napi::CallbackInfo& info, deltacast::Request request);
   void dispose();
   static void cleanupHook(void* self);
 
