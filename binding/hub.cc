@@ -1,8 +1,10 @@
 #include "hub.h"
 
+#include <cstring>
 #include <optional>
 #include <string>
 #include <unordered_map>
+#include <unordered_set>
 
 #include "deltacast/json_patch.h"
 
@@ -16,27 +18,8 @@ Napi::Error makeError(Napi::Env env, const char* code, const std::string& messag
   return error;
 }
 
-// Bytes of a string (UTF-8) or a Uint8Array, copied: the core thread owns its
-// copy, and the caller may reuse its buffer as soon as the call returns.
-std::string bytesOf(const Napi::Value& value, const char* what) {
-  if (value.IsString()) return value.As<Napi::String>().Utf8Value();
-  if (value.IsTypedArray() && value.As<Napi::TypedArray>().TypedArrayType() == napi_uint8_array) {
-    const auto bytes = value.As<Napi::Uint8Array>();
-    return std::string(reinterpret_cast<const char*>(bytes.Data()), bytes.ByteLength());
-  }
-  throw makeError(value.Env(), "DELTACAST_INVALID_ARGUMENT", std::string(what) + " must be a string or a Uint8Array");
-}
-
 std::string stringOr(const Napi::Value& value, std::string fallback = {}) {
   return value.IsString() ? value.As<Napi::String>().Utf8Value() : std::move(fallback);
-}
-
-// A lane passed by lib/hub.js as 0 (none: the topic's), 1 critical, 2 high, 3 normal, 4 low.
-std::optional<deltacast::Lane> laneArgument(const Napi::Value& value) {
-  if (!value.IsNumber()) return std::nullopt;
-  const std::uint32_t lane = value.As<Napi::Number>().Uint32Value();
-  if (lane < 1 || lane > 4) return std::nullopt;
-  return static_cast<deltacast::Lane>(lane - 1);
 }
 
 std::uint64_t uintField(const rapidjson::Value& object, const char* name, std::uint64_t fallback) {
@@ -123,39 +106,13 @@ deltacast::HubOptions parseOptions(Napi::Env env, const std::string& json) {
   return options;
 }
 
-// A request answered by a completion: its id (chosen by JS) is the first argument.
-deltacast::Request answeredRequest(const Napi::CallbackInfo& info, deltacast::RequestKind kind) {
-  deltacast::Request request;
-  request.id = info[0].As<Napi::Number>().Uint32Value();
-  request.kind = kind;
-  return request;
-}
-
-// A request about a connection: its id (chosen by JS) is the first argument.
-deltacast::Request connectionRequest(const Napi::CallbackInfo& info, deltacast::RequestKind kind) {
-  deltacast::Request request;
-  request.kind = kind;
-  request.connection = static_cast<deltacast::ConnectionId>(info[0].As<Napi::Number>().Int64Value());
-  return request;
-}
-
 }  // namespace
 
 Napi::Function NativeHub::Init(Napi::Env env) {
   return DefineClass(env, "NativeHub",
                      {
-                         InstanceMethod("publishJson", &NativeHub::PublishJson),
-                         InstanceMethod("patch", &NativeHub::Patch),
-                         InstanceMethod("upsert", &NativeHub::Upsert),
-                         InstanceMethod("remove", &NativeHub::Remove),
-                         InstanceMethod("delete", &NativeHub::Delete),
-                         InstanceMethod("advance", &NativeHub::Advance),
-                         InstanceMethod("close", &NativeHub::Close),
+                         InstanceMethod("submit", &NativeHub::Submit),
                          InstanceMethod("take", &NativeHub::Take),
-                         InstanceMethod("connect", &NativeHub::Connect),
-                         InstanceMethod("disconnect", &NativeHub::Disconnect),
-                         InstanceMethod("receive", &NativeHub::Receive),
-                         InstanceMethod("congestion", &NativeHub::Congestion),
                          InstanceMethod("get", &NativeHub::Get),
                          InstanceMethod("stats", &NativeHub::Stats),
                          InstanceMethod("ref", &NativeHub::Ref),
@@ -197,151 +154,112 @@ void NativeHub::dispose() {
   }
 }
 
-Napi::Value NativeHub::submit(const Napi::CallbackInfo& info, deltacast::Request request) {
-  if (disposed_) throw makeError(info.Env(), "DELTACAST_CLOSED", "the hub is closed");
-  core_->submit(std::move(request));
-  return info.Env().Undefined();
+// submit(records: Uint8Array): requests in their wire form (deltacast/request.h),
+// copied once and decoded on the core thread. A malformed buffer (a bug in
+// lib/hub.js) throws and nothing of it runs.
+Napi::Value NativeHub::Submit(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  if (disposed_) throw makeError(env, "DELTACAST_CLOSED", "the hub is closed");
+  if (!info[0].IsTypedArray() || info[0].As<Napi::TypedArray>().TypedArrayType() != napi_uint8_array) {
+    throw makeError(env, "DELTACAST_INVALID_ARGUMENT", "submit(records: Uint8Array)");
+  }
+  const auto bytes = info[0].As<Napi::Uint8Array>();
+  std::string records(reinterpret_cast<const char*>(bytes.Data()), bytes.ByteLength());
+  std::size_t count = 0;
+  if (const deltacast::Status s = deltacast::validateRequests(records, count); !s) {
+    throw makeError(env, "DELTACAST_INTERNAL", s.message());
+  }
+  core_->submitEncoded(std::move(records));
+  return env.Undefined();
 }
 
-// publishJson(id, topic, json, changeId?, lane?)
-Napi::Value NativeHub::PublishJson(const Napi::CallbackInfo& info) {
-  deltacast::Request request = answeredRequest(info, deltacast::RequestKind::PublishJson);
-  request.topic = stringOr(info[1]);
-  request.payload = bytesOf(info[2], "the JSON value");
-  request.changeId = stringOr(info[3]);
-  request.lane = laneArgument(info[4]);
-  return submit(info, std::move(request));
+namespace {
+
+// V8's longest string (v8::String::kMaxLength on 64-bit hosts). A frame longer
+// than this cannot become a JS string; its connections are closed with 1009.
+constexpr std::size_t kMaxFrameLength = (std::size_t{1} << 29) - 24;
+
+Napi::Float64Array float64s(Napi::Env env, const std::vector<double>& values) {
+  Napi::Float64Array out = Napi::Float64Array::New(env, values.size());
+  if (!values.empty()) std::memcpy(out.Data(), values.data(), values.size() * sizeof(double));
+  return out;
 }
 
-// patch(id, topic, opsJson, changeId?, lane?)
-Napi::Value NativeHub::Patch(const Napi::CallbackInfo& info) {
-  deltacast::Request request = answeredRequest(info, deltacast::RequestKind::Patch);
-  request.topic = stringOr(info[1]);
-  request.payload = bytesOf(info[2], "the patch");
-  request.changeId = stringOr(info[3]);
-  request.lane = laneArgument(info[4]);
-  return submit(info, std::move(request));
-}
+}  // namespace
 
-// upsert(id, topic, keyJson, rowJson, changeId?, lane?)
-Napi::Value NativeHub::Upsert(const Napi::CallbackInfo& info) {
-  deltacast::Request request = answeredRequest(info, deltacast::RequestKind::Upsert);
-  request.topic = stringOr(info[1]);
-  request.key = stringOr(info[2]);
-  request.payload = bytesOf(info[3], "the row");
-  request.changeId = stringOr(info[4]);
-  request.lane = laneArgument(info[5]);
-  return submit(info, std::move(request));
-}
-
-// remove(id, topic, keyJson, changeId?, lane?)
-Napi::Value NativeHub::Remove(const Napi::CallbackInfo& info) {
-  deltacast::Request request = answeredRequest(info, deltacast::RequestKind::Remove);
-  request.topic = stringOr(info[1]);
-  request.key = stringOr(info[2]);
-  request.changeId = stringOr(info[3]);
-  request.lane = laneArgument(info[4]);
-  return submit(info, std::move(request));
-}
-
-// delete(id, topic)
-Napi::Value NativeHub::Delete(const Napi::CallbackInfo& info) {
-  deltacast::Request request = answeredRequest(info, deltacast::RequestKind::Delete);
-  request.topic = stringOr(info[1]);
-  return submit(info, std::move(request));
-}
-
-// advance(id, ms)
-Napi::Value NativeHub::Advance(const Napi::CallbackInfo& info) {
-  deltacast::Request request = answeredRequest(info, deltacast::RequestKind::Advance);
-  request.ms = info[1].As<Napi::Number>().Int64Value();
-  return submit(info, std::move(request));
-}
-
-// close(id): answered once every earlier request has run; then dispose().
-Napi::Value NativeHub::Close(const Napi::CallbackInfo& info) {
-  deltacast::Request request = answeredRequest(info, deltacast::RequestKind::Close);
-  return submit(info, std::move(request));
-}
-
-// take() -> [completions, frames, sends, closings]
-//   completions: five slots each: id, code ('' when ok), flags (1 changed,
-//     2 duplicate, 4 found), version, epoch or message
+// take() -> [answers, strings, frames, sends, closings]
+//   answers: Float64Array, five slots each: id, flags (1 changed, 2 duplicate,
+//     4 found), version, code (index into strings, -1 when ok), text (index
+//     into strings: the epoch, or the error message)
+//   strings: each distinct epoch, code and message once
 //   frames: each distinct frame once, as a string
-//   sends: two slots each: connection id, index into frames
+//   sends: Float64Array, two slots each: connection id, index into frames
 //   closings: three slots each: connection id, close code, reason
-// A frame shared by many connections crosses once and becomes one JS string.
+// A frame shared by many connections crosses once and becomes one JS string;
+// an epoch shared by many answers likewise.
 Napi::Value NativeHub::Take(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
-  Napi::Array result = Napi::Array::New(env, 4);
-  if (disposed_) {
-    for (std::uint32_t i = 0; i < 4; ++i) result.Set(i, Napi::Array::New(env, 0));
-    return result;
-  }
-  deltacast::HubCore::Batch batch = core_->take();
-  Napi::Array completions = Napi::Array::New(env, batch.completions.size() * 5);
-  std::uint32_t slot = 0;
+  Napi::Array result = Napi::Array::New(env, 5);
+  deltacast::HubCore::Batch batch;
+  if (!disposed_) batch = core_->take();
+
+  Napi::Array strings = Napi::Array::New(env);
+  std::unordered_map<std::string_view, double> stringIndex;
+  const auto intern = [&](std::string_view text) {
+    auto [it, added] = stringIndex.try_emplace(text, static_cast<double>(stringIndex.size()));
+    if (added) strings.Set(static_cast<std::uint32_t>(it->second), Napi::String::New(env, text.data(), text.size()));
+    return it->second;
+  };
+  std::vector<double> answers;
+  answers.reserve(batch.completions.size() * 5);
   for (const deltacast::Completion& c : batch.completions) {
     const bool ok = c.code == deltacast::ErrorCode::Ok;
-    completions.Set(slot++, Napi::Number::New(env, c.id));
-    completions.Set(slot++, Napi::String::New(env, ok ? "" : deltacast::errorCodeName(c.code)));
-    completions.Set(slot++, Napi::Number::New(env, (c.changed ? 1 : 0) | (c.duplicate ? 2 : 0) | (c.found ? 4 : 0)));
-    completions.Set(slot++, Napi::Number::New(env, static_cast<double>(c.version)));
-    completions.Set(slot++, Napi::String::New(env, ok ? c.epoch : c.message));
+    answers.push_back(c.id);
+    answers.push_back((c.changed ? 1 : 0) | (c.duplicate ? 2 : 0) | (c.found ? 4 : 0));
+    answers.push_back(static_cast<double>(c.version));
+    answers.push_back(ok ? -1 : intern(deltacast::errorCodeName(c.code)));
+    answers.push_back(intern(ok ? std::string_view(c.epoch) : std::string_view(c.message)));
   }
+
   Napi::Array frames = Napi::Array::New(env);
-  Napi::Array sends = Napi::Array::New(env, batch.frames.size() * 2);
-  std::unordered_map<const std::string*, std::uint32_t> index;
-  slot = 0;
+  std::vector<double> sends;
+  sends.reserve(batch.frames.size() * 2);
+  Napi::Array closings = Napi::Array::New(env);
+  std::uint32_t closingSlot = 0;
+  const auto closing = [&](double connection, int code, const std::string& reason) {
+    closings.Set(closingSlot++, Napi::Number::New(env, connection));
+    closings.Set(closingSlot++, Napi::Number::New(env, code));
+    closings.Set(closingSlot++, Napi::String::New(env, reason));
+  };
+  std::unordered_map<const std::string*, double> frameIndex;
+  std::unordered_set<deltacast::ConnectionId> dropped;
   for (const deltacast::Outgoing& out : batch.frames) {
-    auto [it, added] = index.try_emplace(out.frame.get(), static_cast<std::uint32_t>(index.size()));
-    if (added) frames.Set(it->second, Napi::String::New(env, *out.frame));
-    sends.Set(slot++, Napi::Number::New(env, static_cast<double>(out.connection)));
-    sends.Set(slot++, Napi::Number::New(env, it->second));
+    const double connection = static_cast<double>(out.connection);
+    if (!dropped.empty() && dropped.count(out.connection) != 0) continue;
+    if (out.frame->size() > kMaxFrameLength) {
+      dropped.insert(out.connection);
+      // Cannot cross; the connection would miss a step, so it goes (its
+      // client resumes with a snapshot it can take, or not at all).
+      closing(connection, 1009, "a frame exceeded the largest string this process can hold");
+      deltacast::Request drop;
+      drop.kind = deltacast::RequestKind::Disconnect;
+      drop.connection = out.connection;
+      core_->submit(std::move(drop));
+      continue;
+    }
+    auto [it, added] = frameIndex.try_emplace(out.frame.get(), static_cast<double>(frameIndex.size()));
+    if (added) frames.Set(static_cast<std::uint32_t>(it->second), Napi::String::New(env, *out.frame));
+    sends.push_back(connection);
+    sends.push_back(it->second);
   }
-  Napi::Array closings = Napi::Array::New(env, batch.closings.size() * 3);
-  slot = 0;
-  for (const deltacast::Closing& c : batch.closings) {
-    closings.Set(slot++, Napi::Number::New(env, static_cast<double>(c.connection)));
-    closings.Set(slot++, Napi::Number::New(env, c.code));
-    closings.Set(slot++, Napi::String::New(env, c.reason));
-  }
-  result.Set(0u, completions);
-  result.Set(1u, frames);
-  result.Set(2u, sends);
-  result.Set(3u, closings);
+  for (const deltacast::Closing& c : batch.closings) closing(static_cast<double>(c.connection), c.code, c.reason);
+
+  result.Set(0u, float64s(env, answers));
+  result.Set(1u, strings);
+  result.Set(2u, frames);
+  result.Set(3u, float64s(env, sends));
+  result.Set(4u, closings);
   return result;
-}
-
-// connect(connectionId, userId, roles[])
-Napi::Value NativeHub::Connect(const Napi::CallbackInfo& info) {
-  deltacast::Request request = connectionRequest(info, deltacast::RequestKind::Connect);
-  request.principal.id = stringOr(info[1]);
-  if (info[2].IsArray()) {
-    const Napi::Array roles = info[2].As<Napi::Array>();
-    for (std::uint32_t i = 0; i < roles.Length(); ++i) request.principal.roles.push_back(stringOr(roles.Get(i)));
-  }
-  return submit(info, std::move(request));
-}
-
-// disconnect(connectionId)
-Napi::Value NativeHub::Disconnect(const Napi::CallbackInfo& info) {
-  deltacast::Request request = connectionRequest(info, deltacast::RequestKind::Disconnect);
-  return submit(info, std::move(request));
-}
-
-// receive(connectionId, message): one client message, string or bytes
-Napi::Value NativeHub::Receive(const Napi::CallbackInfo& info) {
-  deltacast::Request request = connectionRequest(info, deltacast::RequestKind::Receive);
-  request.payload = bytesOf(info[1], "a client message");
-  return submit(info, std::move(request));
-}
-
-// congestion(connectionId, congested: boolean)
-Napi::Value NativeHub::Congestion(const Napi::CallbackInfo& info) {
-  deltacast::Request request = connectionRequest(info, deltacast::RequestKind::Congestion);
-  request.ms = info[1].ToBoolean().Value() ? 1 : 0;
-  return submit(info, std::move(request));
 }
 
 // get(topic) -> undefined | [json, version, epoch]

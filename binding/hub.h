@@ -1,6 +1,8 @@
 // NativeHub: the JS handle of a HubCore (the topic store on its thread).
 //
-// Requests carry an id chosen by JS; completions come back in batches: the
+// Requests reach the core as one buffer of records per JS tick (submit; the
+// format is in deltacast/request.h) and carry an id chosen by JS; completions
+// come back in batches: the
 // core thread calls one thread-safe function (no arguments) when its outbox
 // becomes non-empty, and JS takes everything with take(): the answers, and
 // the frames to send (each distinct frame once, then who gets which).
@@ -31,26 +33,14 @@ class NativeHub : public Napi::ObjectWrap<NativeHub> {
   ~NativeHub() override;
 
  private:
-  Napi::Value PublishJson(const Napi::CallbackInfo& info);
-  Napi::Value Patch(const Napi::CallbackInfo& info);
-  Napi::Value Upsert(const Napi::CallbackInfo& info);
-  Napi::Value Remove(const Napi::CallbackInfo& info);
-  Napi::Value Delete(const Napi::CallbackInfo& info);
-  Napi::Value Advance(const Napi::CallbackInfo& info);
-  Napi::Value Close(const Napi::CallbackInfo& info);
+  Napi::Value Submit(const Napi::CallbackInfo& info);
   Napi::Value Take(const Napi::CallbackInfo& info);
-  Napi::Value Connect(const Napi::CallbackInfo& info);
-  Napi::Value Disconnect(const Napi::CallbackInfo& info);
-  Napi::Value Receive(const Napi::CallbackInfo& info);
-  Napi::Value Congestion(const Napi::CallbackInfo& info);
   Napi::Value Get(const Napi::CallbackInfo& info);
   Napi::Value Stats(const Napi::CallbackInfo& info);
   Napi::Value Ref(const Napi::CallbackInfo& info);
   Napi::Value Unref(const Napi::CallbackInfo& info);
   Napi::Value Dispose(const Napi::CallbackInfo& info);
 
-  // Hands a request to the core thread; returns undefined for the JS call.
-  Napi::Value submit(const Napi::CallbackInfo& info, deltacast::Request request);
   void dispose();
   static void cleanupHook(void* self);
 

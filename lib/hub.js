@@ -2,18 +2,16 @@
 // createHub(): the topic store, on the core's own thread.
 //
 // The JS side only validates arguments, serializes what needs serializing
-// (once) and hands it over; every call returns a promise settled when the core
-// has handled it. The core answers in batches through one thread-safe
-// function: `drain` takes every completion at once.
+// (once) and queues a request record; the records of one job cross to the
+// core together (lib/requests.js). Every change call returns a Receipt (a
+// thenable) settled when the core has handled it. The core answers in
+// batches through one thread-safe function: `_drain` takes every answer and
+// every frame at once.
 
 const native = require('./native');
 const { DeltacastError, codes } = require('./errors');
-const { Utf8Scratch, toJsonText } = require('./to_native');
-
-// One scratch per thread (module instance): the addon copies the bytes
-// before returning, so every hub can share it.
-const scratch = new Utf8Scratch();
-const utf8 = (text) => scratch.view(text);
+const { toJsonText } = require('./to_native');
+const { KIND, FLUSH_BYTES, RequestWriter, Receipt, ReceiptQueue, ANSWER_CHANGE, ANSWER_FOUND, ANSWER_NONE } = require('./requests');
 
 const DEFAULTS = Object.freeze({
   clock: 'real',
@@ -210,9 +208,11 @@ function checkTopic(topic) {
   }
 }
 
-/** Publish options as the binding takes them: [changeId, lane number (0: the topic's lane)]. */
+const NO_OPTIONS = Object.freeze(['', 0]);
+
+/** Publish options as the core takes them: [changeId, lane number (0: the topic's lane)]. */
 function changeOptions(opts) {
-  if (opts === undefined || opts === null) return ['', 0];
+  if (opts === undefined || opts === null) return NO_OPTIONS;
   if (typeof opts !== 'object') throw invalid('publish options must be an object');
   let changeId = '';
   if (opts.id !== undefined) {
@@ -253,7 +253,10 @@ function installExitHook() {
 class Hub {
   #native;
   #options;
-  #pending = new Map();
+  #writer = new RequestWriter(); // records not yet handed to the core
+  #unsent = 0; // receipts whose records are still in #writer
+  #flushQueued = false;
+  #receipts = new ReceiptQueue(); // answered in order
   #nextId = 1;
   #closing = null;
   #ref;
@@ -285,48 +288,61 @@ class Hub {
   // ---- changes -------------------------------------------------------------------
 
   publish(topic, value, opts) {
-    return this.#change(() => {
+    if (this.#closing) return closedReceipt();
+    let text, options;
+    try {
       checkTopic(topic);
-      const [changeId, lane] = changeOptions(opts);
-      const text = toJsonText(value, 'the value');
-      return (id) => this.#native.publishJson(id, topic, utf8(text), changeId, lane);
-    });
+      options = changeOptions(opts);
+      text = toJsonText(value, 'the value');
+    } catch (err) {
+      return this.#refused(err);
+    }
+    return this.#queueChange(KIND.publishJson, topic, undefined, text, options);
   }
 
   publishJson(topic, json, opts) {
-    return this.#change(() => {
+    if (this.#closing) return closedReceipt();
+    let options;
+    try {
       checkTopic(topic);
-      const [changeId, lane] = changeOptions(opts);
+      options = changeOptions(opts);
       if (typeof json !== 'string' && !(json instanceof Uint8Array)) {
         throw invalid('publishJson takes JSON text: a string or a Uint8Array');
       }
-      return (id) => this.#native.publishJson(id, topic, typeof json === 'string' ? utf8(json) : json, changeId, lane);
-    });
+    } catch (err) {
+      return this.#refused(err);
+    }
+    return this.#queueChange(KIND.publishJson, topic, undefined, json, options);
   }
 
   patch(topic, ops, opts) {
-    return this.#change(() => {
+    if (this.#closing) return closedReceipt();
+    let text, options;
+    try {
       checkTopic(topic);
-      const [changeId, lane] = changeOptions(opts);
+      options = changeOptions(opts);
       if (!Array.isArray(ops)) {
         throw new DeltacastError(codes.INVALID_PATCH, 'a patch must be an array of operations');
       }
-      const text = toJsonText(ops, 'the patch');
-      return (id) => this.#native.patch(id, topic, utf8(text), changeId, lane);
-    });
+      text = toJsonText(ops, 'the patch');
+    } catch (err) {
+      return this.#refused(err);
+    }
+    return this.#queueChange(KIND.patch, topic, undefined, text, options);
   }
 
   upsert(topic, rowId, row, opts) {
-    return this.#change(() => {
+    if (this.#closing) return closedReceipt();
+    let text, options;
+    try {
       checkTopic(topic);
-      const [changeId, lane] = changeOptions(opts);
+      options = changeOptions(opts);
       checkRowId(rowId);
       const key = this.#options.arrayKey;
       if (key === false) throw invalid('upsert needs rows keyed by arrayKey, which is false on this hub');
       if (row === null || typeof row !== 'object' || Array.isArray(row)) {
         throw invalid('a row must be a plain object');
       }
-      let text;
       if (row[key] === undefined) {
         text = toJsonText({ [key]: rowId, ...row }, 'the row');
       } else if (row[key] !== rowId) {
@@ -334,27 +350,39 @@ class Hub {
       } else {
         text = toJsonText(row, 'the row');
       }
-      return (id) => this.#native.upsert(id, topic, JSON.stringify(rowId), utf8(text), changeId, lane);
-    });
+    } catch (err) {
+      return this.#refused(err);
+    }
+    return this.#queueChange(KIND.upsert, topic, JSON.stringify(rowId), text, options);
   }
 
   remove(topic, rowId, opts) {
-    return this.#change(() => {
+    if (this.#closing) return closedReceipt();
+    let options;
+    try {
       checkTopic(topic);
-      const [changeId, lane] = changeOptions(opts);
+      options = changeOptions(opts);
       checkRowId(rowId);
       if (this.#options.arrayKey === false) {
         throw invalid('remove needs rows keyed by arrayKey, which is false on this hub');
       }
-      return (id) => this.#native.remove(id, topic, JSON.stringify(rowId), changeId, lane);
-    });
+    } catch (err) {
+      return this.#refused(err);
+    }
+    return this.#queueChange(KIND.remove, topic, JSON.stringify(rowId), undefined, options);
   }
 
   delete(topic) {
-    return this.#request(() => {
+    if (this.#closing) return closedReceipt().promise();
+    try {
       checkTopic(topic);
-      return (id) => this.#native.delete(id, topic);
-    }, (flags) => (flags & FLAG_FOUND) !== 0);
+    } catch (err) {
+      return this.#refused(err).promise();
+    }
+    const receipt = this.#answered(KIND.delete, ANSWER_FOUND);
+    this.#writer.str(topic);
+    this.#queued();
+    return receipt.promise();
   }
 
   // ---- connections ---------------------------------------------------------------
@@ -380,7 +408,13 @@ class Hub {
     const id = this.#nextConnection++;
     const connection = new Connection(this, id, transport);
     this.#connections.set(id, connection);
-    this.#native.connect(id, user.id ?? '', roles);
+    const w = this.#writer;
+    w.u8(KIND.connect);
+    w.f64(id);
+    w.str(user.id ?? '');
+    w.u32(roles.length);
+    for (const role of roles) w.str(role);
+    this.#queued();
     return connection;
   }
 
@@ -389,16 +423,29 @@ class Hub {
     if (typeof message !== 'string' && !(message instanceof Uint8Array)) {
       message = String(message); // the core answers with DELTACAST_INVALID_MESSAGE if it is not JSON
     }
-    this.#native.receive(id, typeof message === 'string' ? utf8(message) : message);
+    const w = this.#writer;
+    w.u8(KIND.receive);
+    w.f64(id);
+    w.text(message);
+    this.#queued();
   }
 
   /** @internal */ _congestion(id, congested) {
-    if (!this.#closing && this.#connections.has(id)) this.#native.congestion(id, congested);
+    if (this.#closing || !this.#connections.has(id)) return;
+    const w = this.#writer;
+    w.u8(KIND.congestion);
+    w.f64(id);
+    w.u8(congested ? 1 : 0);
+    this.#queued();
   }
 
   /** @internal */ _disconnect(id) {
     if (!this.#connections.delete(id)) return;
-    if (!this.#closing) this.#native.disconnect(id);
+    if (this.#closing) return;
+    const w = this.#writer;
+    w.u8(KIND.disconnect);
+    w.f64(id);
+    this.#queued();
   }
 
   // ---- reading -------------------------------------------------------------------
@@ -424,7 +471,7 @@ class Hub {
   stats() {
     const stats = this.#native.stats();
     stats.rejected += this.#rejectedInJs;
-    stats.pending = this.#pending.size;
+    stats.pending = this.#receipts.size;
     stats.closed = this.#closing !== null;
     return stats;
   }
@@ -433,17 +480,29 @@ class Hub {
 
   /** Manual clock only: moves time by `ms`; resolves once everything that fell due has run. */
   advance(ms) {
-    return this.#request(() => {
+    if (this.#closing) return closedReceipt().promise();
+    try {
       if (this.#options.clock !== 'manual') throw invalid("advance() needs a hub created with clock: 'manual'");
       count(ms, 'ms');
-      return (id) => this.#native.advance(id, ms);
-    }, () => undefined);
+    } catch (err) {
+      return this.#refused(err).promise();
+    }
+    const receipt = this.#answered(KIND.advance, ANSWER_NONE);
+    this.#writer.f64(ms);
+    this.#queued();
+    return receipt.promise();
   }
 
   /** Stops the core thread once every earlier call has been answered. Idempotent. */
   close() {
     if (this.#closing) return this.#closing;
-    const closed = this.#request(() => (id) => this.#native.close(id), () => undefined, true);
+    let closed;
+    if (this.#disposed) {
+      closed = Promise.resolve();
+    } else {
+      closed = this.#answered(KIND.close, ANSWER_NONE).promise();
+      this.#flush(); // now: nothing may follow the close record
+    }
     // Disposed either way: if _dispose() ran first (process exit), close() still resolves.
     this.#closing = closed.then(
       () => this._dispose(),
@@ -454,41 +513,72 @@ class Hub {
 
   // ---- internals -----------------------------------------------------------------
 
-  #change(prepare) {
-    return this.#request(prepare, (flags, version, epoch) =>
-      (flags & FLAG_CHANGED) !== 0 ? { epoch, version } : null,
-    );
+  /** A call refused by the checks here, before the core. */
+  #refused(err) {
+    this.#rejectedInJs += 1;
+    return Receipt.rejected(err);
   }
 
-  #request(prepare, settle, closing = false) {
-    if (this.#closing && !closing) {
-      return Promise.reject(new DeltacastError(codes.CLOSED, 'the hub is closed'));
-    }
-    let send;
-    try {
-      send = prepare();
-    } catch (err) {
-      this.#rejectedInJs += 1;
-      return Promise.reject(err);
-    }
-    const id = this.#nextId;
+  /** Starts a record that the core will answer: its kind and id. */
+  #answered(kind, answer) {
+    const receipt = new Receipt(answer);
+    if (this.#receipts.size === 0) this.#busy(true);
+    this.#receipts.push(receipt);
+    this.#unsent += 1;
+    const w = this.#writer;
+    w.u8(kind);
+    w.u32(this.#nextId);
     this.#nextId = this.#nextId === 0xffffffff ? 1 : this.#nextId + 1;
-    return new Promise((resolve, reject) => {
-      if (this.#pending.size === 0) this.#busy(true);
-      this.#pending.set(id, { resolve, reject, settle });
-      try {
-        send(id);
-      } catch (err) {
-        this.#pending.delete(id);
-        if (this.#pending.size === 0) this.#busy(false);
-        reject(err.code?.startsWith('DELTACAST_') ? new DeltacastError(err.code, err.message) : err);
-      }
-    });
+    return receipt;
+  }
+
+  #queueChange(kind, topic, key, payload, options) {
+    const receipt = this.#answered(kind, ANSWER_CHANGE);
+    const w = this.#writer;
+    w.str(topic);
+    if (key !== undefined) w.str(key);
+    if (payload !== undefined) w.text(payload);
+    w.str(options[0]);
+    w.u8(options[1]);
+    this.#queued();
+    return receipt;
+  }
+
+  /** A record is complete: hand the batch over at the end of this job, or now if it is big. */
+  #queued() {
+    if (this.#writer.length >= FLUSH_BYTES) {
+      this.#flush();
+    } else if (!this.#flushQueued) {
+      this.#flushQueued = true;
+      queueMicrotask(this.#flushSoon);
+    }
+  }
+
+  #flushSoon = () => {
+    this.#flushQueued = false;
+    this.#flush();
+  };
+
+  #flush() {
+    const w = this.#writer;
+    if (w.length === 0 || this.#disposed) return;
+    const unsent = this.#unsent;
+    this.#unsent = 0;
+    try {
+      this.#native.submit(w.view());
+    } catch (err) {
+      // Nothing of the batch ran; its calls fail, the hub goes on.
+      const error = err.code?.startsWith('DELTACAST_') ? new DeltacastError(err.code, err.message) : err;
+      for (const receipt of this.#receipts.popNewest(unsent)) receipt._reject(error);
+      if (this.#receipts.size === 0) this.#busy(false);
+    } finally {
+      w.reset();
+    }
   }
 
   /** Called through the thread-safe function: sends every frame, then settles every answered call. */
   _drain() {
-    const [out, frames, sends, closings] = this.#native.take();
+    const [answers, strings, frames, sends, closings] = this.#native.take();
     // Frames first: a call's frames were produced before its answer, so a
     // caller awaiting the call (advance(0) in tests) finds them sent.
     for (let i = 0; i < sends.length; i += 2) {
@@ -501,15 +591,15 @@ class Hub {
       this.#connections.delete(closings[i]);
       connection._closedByHub(closings[i + 1], closings[i + 2]);
     }
-    for (let i = 0; i < out.length; i += 5) {
-      const pending = this.#pending.get(out[i]);
-      if (pending === undefined) continue;
-      this.#pending.delete(out[i]);
-      const code = out[i + 1];
-      if (code !== '') pending.reject(new DeltacastError(code, out[i + 4]));
-      else pending.resolve(pending.settle(out[i + 2], out[i + 3], out[i + 4]));
+    // Answers arrive in the order the requests were queued.
+    for (let i = 0; i < answers.length; i += 5) {
+      const receipt = this.#receipts.shift();
+      if (receipt === undefined) break;
+      const code = answers[i + 3];
+      if (code >= 0) receipt._reject(new DeltacastError(strings[code], strings[answers[i + 4]]));
+      else receipt._fulfil(answers[i + 1], answers[i + 2], strings[answers[i + 4]]);
     }
-    if (this.#pending.size === 0) this.#busy(false);
+    if (this.#receipts.size === 0) this.#busy(false);
   }
 
   // While calls are pending the thread-safe function keeps the event loop
@@ -534,10 +624,11 @@ class Hub {
     this.#native.dispose();
     liveHubs.delete(this.#ref);
     forget.unregister(this.#ref);
-    for (const [, pending] of this.#pending) {
-      pending.reject(new DeltacastError(codes.CLOSED, 'the hub was closed before answering'));
+    this.#writer.reset();
+    this.#unsent = 0;
+    for (const receipt of this.#receipts.drainAll()) {
+      receipt._reject(new DeltacastError(codes.CLOSED, 'the hub was closed before answering'));
     }
-    this.#pending.clear();
     busyHubs.delete(this);
     // Transports hear that the hub is going away (1001, as a WebSocket server does).
     for (const connection of this.#connections.values()) connection._closedByHub(1001, 'the hub is closing');
@@ -613,8 +704,12 @@ class Connection {
   }
 }
 
+function closedReceipt() {
+  return Receipt.rejected(new DeltacastError(codes.CLOSED, 'the hub is closed'));
+}
+
 function createHub(options) {
   return new Hub(options);
 }
 
-module.exports = { createHub, Hub, Connection, normalizeOptions };
+module.exports = { createHub, Hub, Connection, Receipt, normalizeOptions };

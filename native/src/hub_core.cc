@@ -69,6 +69,18 @@ void HubCore::submit(Request request) {
   boost::asio::post(io_, [this, request = std::move(request)]() mutable { run(request); });
 }
 
+void HubCore::submitEncoded(std::string records) {
+  boost::asio::post(io_, [this, records = std::move(records)]() {
+    std::vector<Request> requests;
+    // Validated on the JS thread; a failure here would be a bug in the binding.
+    if (!decodeRequests(records, requests)) return;
+    for (Request& request : requests) {
+      run(request);
+      if (request.kind == RequestKind::Close) return;  // io_ is stopping; nothing after close runs
+    }
+  });
+}
+
 HubCore::Batch HubCore::take() {
   Batch taken;
   std::lock_guard lock(outboxMutex_);
@@ -103,6 +115,22 @@ void HubCore::complete(Completion completion) {
   if (wasEmpty) notify_();
 }
 
+namespace {
+
+// Requests whose caller waits for a Completion (the others cause frames only).
+// JS matches answers to calls by their order, so exactly these are answered.
+bool answered(RequestKind kind) {
+  switch (kind) {
+    case RequestKind::Connect:
+    case RequestKind::Disconnect:
+    case RequestKind::Receive:
+    case RequestKind::Congestion: return false;
+    default: return true;
+  }
+}
+
+}  // namespace
+
 void HubCore::run(Request& request) {
   Completion completion;
   completion.id = request.id;
@@ -128,16 +156,18 @@ void HubCore::run(Request& request) {
         store_.advance(now());
         delivery_.advance(now());
         break;
+      // Connection requests are not answered: what they cause is frames.
       case RequestKind::Connect:
-        isChange = false;
         delivery_.connect(request.connection, std::move(request.principal), now());
-        break;
+        flushFrames();
+        armPacing();
+        return;
       case RequestKind::Disconnect:
-        isChange = false;
         delivery_.disconnect(request.connection);
-        break;
+        flushFrames();
+        armPacing();
+        return;
       case RequestKind::Receive:
-        // No completion: what a client message causes is frames.
         delivery_.receive(request.connection, request.payload, now());
         flushFrames();
         armPacing();
@@ -159,17 +189,20 @@ void HubCore::run(Request& request) {
     }
     if (isChange && result.changed) delivery_.changed(request.topic, result, now(), request.lane);
   } catch (const std::bad_alloc&) {
+    if (!answered(request.kind)) return;  // connection requests have nobody waiting
     completion.code = ErrorCode::TooLarge;
     completion.message = "out of memory while handling the request";
     complete(std::move(completion));
     return;
   } catch (const std::exception& error) {
     // A bug; the caller gets an answer rather than a promise that never settles.
+    if (!answered(request.kind)) return;
     completion.code = ErrorCode::Internal;
     completion.message = std::string("internal error: ") + error.what();
     complete(std::move(completion));
     return;
   } catch (...) {
+    if (!answered(request.kind)) return;
     completion.code = ErrorCode::Internal;
     completion.message = "internal error";
     complete(std::move(completion));

@@ -51,7 +51,7 @@ function assertError(err, code, parts = []) {
 
 /** Asserts that `promise` (a promise, not a synchronous throw) rejects with `code`. */
 async function assertRejects(promise, code, parts = []) {
-  assert.ok(promise instanceof Promise, `expected a promise, got ${typeof promise}`);
+  assert.ok(typeof promise?.then === "function" && typeof promise.catch === "function", `expected a promise or a receipt, got ${typeof promise}`);
   const outcome = await settle(promise);
   assert.ok('error' in outcome, `expected ${code}, resolved with ${JSON.stringify(outcome.value)}`);
   return assertError(outcome.error, code, parts);

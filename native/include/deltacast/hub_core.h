@@ -24,6 +24,7 @@
 
 #include "deltacast/asio.h"
 #include "deltacast/delivery.h"
+#include "deltacast/request.h"
 #include "deltacast/topic_store.h"
 
 namespace deltacast {
@@ -36,33 +37,6 @@ struct HubOptions {
   Pacing pacing;
   bool manualClock = false;
   std::int64_t sweepIntervalMs = 1000;  // real clock: how often TTLs and dedup windows are checked
-};
-
-enum class RequestKind : std::uint8_t {
-  PublishJson,
-  Patch,
-  Upsert,
-  Remove,
-  Delete,
-  Advance,
-  Close,
-  Connect,     // connection, principal
-  Disconnect,  // connection
-  Receive,     // connection, payload: one client message
-  Congestion,  // connection, ms: 1 congested, 0 drained
-};
-
-struct Request {
-  std::uint32_t id = 0;
-  RequestKind kind = RequestKind::PublishJson;
-  std::string topic;
-  std::string payload;   // JSON text: the value, the patch, or the row
-  std::string key;       // Upsert/Remove: the row key as JSON
-  std::string changeId;  // dedup id, may be empty
-  std::int64_t ms = 0;   // Advance
-  ConnectionId connection = 0;
-  Principal principal;       // Connect
-  std::optional<Lane> lane;  // a change's lane, overriding the topic's
 };
 
 struct Completion {
@@ -86,6 +60,9 @@ class HubCore {
 
   // ---- JS thread -----------------------------------------------------------------
   void submit(Request request);
+  // Requests in their wire form (request.h), already checked with
+  // validateRequests; they run in order, on the core thread.
+  void submitEncoded(std::string records);
   // Everything answered and everything to send since the last call, in the
   // order it was produced.
   struct Batch {

@@ -1,0 +1,70 @@
+// Requests from the JS thread to the core, and their wire form.
+//
+// The JS side queues requests in one byte buffer and hands the whole buffer
+// over once per tick (one N-API call however many requests it holds); the
+// core thread decodes it. Everything is little-endian:
+//
+//   record   := kind:u8 body
+//   str      := length:u32 bytes[length]          (UTF-8)
+//   lane     := u8 (0: the topic's lane, 1 critical, 2 high, 3 normal, 4 low)
+//   PublishJson, Patch := id:u32 topic:str payload:str changeId:str lane
+//   Upsert   := id:u32 topic:str key:str payload:str changeId:str lane
+//   Remove   := id:u32 topic:str key:str changeId:str lane
+//   Delete   := id:u32 topic:str
+//   Advance  := id:u32 ms:f64
+//   Close    := id:u32
+//   Connect  := connection:f64 userId:str roleCount:u32 role:str...
+//   Disconnect := connection:f64
+//   Receive  := connection:f64 message:str
+//   Congestion := connection:f64 congested:u8
+//
+// `id` is the JS side's request id, echoed in the Completion.
+#pragma once
+
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "deltacast/access_rules.h"
+#include "deltacast/delivery.h"
+#include "deltacast/status.h"
+
+namespace deltacast {
+
+enum class RequestKind : std::uint8_t {
+  PublishJson,
+  Patch,
+  Upsert,
+  Remove,
+  Delete,
+  Advance,
+  Close,
+  Connect,     // connection, principal
+  Disconnect,  // connection
+  Receive,     // connection, payload: one client message
+  Congestion,  // connection, ms: 1 congested, 0 drained
+};
+
+struct Request {
+  std::uint32_t id = 0;
+  RequestKind kind = RequestKind::PublishJson;
+  std::string topic;
+  std::string payload;   // JSON text: the value, the patch, or the row
+  std::string key;       // Upsert/Remove: the row key as JSON
+  std::string changeId;  // dedup id, may be empty
+  std::int64_t ms = 0;   // Advance
+  ConnectionId connection = 0;
+  Principal principal;       // Connect
+  std::optional<Lane> lane;  // a change's lane, overriding the topic's
+};
+
+// Checks that `bytes` is a well-formed sequence of records; on success
+// `count` is the number of records. Cheap: it reads lengths, copies nothing.
+Status validateRequests(std::string_view bytes, std::size_t& count);
+
+// Decodes records validated by validateRequests into `out` (appended).
+Status decodeRequests(std::string_view bytes, std::vector<Request>& out);
+
+}  // namespace deltacast

@@ -1,0 +1,136 @@
+#include "deltacast/request.h"
+
+#include <cstring>
+
+namespace deltacast {
+
+namespace {
+
+// Reads one buffer of records; with Decode the fields land in a Request,
+// without it the pass only checks bounds.
+template <bool Decode>
+class Reader {
+ public:
+  explicit Reader(std::string_view bytes) : bytes_(bytes) {}
+
+  bool done() const { return pos_ == bytes_.size(); }
+  std::size_t offset() const { return pos_; }
+
+  bool u8(std::uint8_t& out) {
+    if (bytes_.size() - pos_ < 1) return false;
+    out = static_cast<std::uint8_t>(bytes_[pos_++]);
+    return true;
+  }
+  bool u32(std::uint32_t& out) {
+    if (bytes_.size() - pos_ < 4) return false;
+    const auto* p = reinterpret_cast<const unsigned char*>(bytes_.data() + pos_);
+    out = static_cast<std::uint32_t>(p[0]) | static_cast<std::uint32_t>(p[1]) << 8 |
+          static_cast<std::uint32_t>(p[2]) << 16 | static_cast<std::uint32_t>(p[3]) << 24;
+    pos_ += 4;
+    return true;
+  }
+  bool f64(double& out) {
+    if (bytes_.size() - pos_ < 8) return false;
+    std::uint64_t bits = 0;
+    for (int i = 7; i >= 0; --i) bits = bits << 8 | static_cast<unsigned char>(bytes_[pos_ + i]);
+    std::memcpy(&out, &bits, sizeof out);
+    pos_ += 8;
+    return true;
+  }
+  bool str(std::string* out) {
+    std::uint32_t length = 0;
+    if (!u32(length) || bytes_.size() - pos_ < length) return false;
+    if constexpr (Decode) out->assign(bytes_.data() + pos_, length);
+    pos_ += length;
+    return true;
+  }
+  bool count(double value, double max) const { return value >= 0 && value <= max && value == static_cast<std::uint64_t>(value); }
+
+ private:
+  std::string_view bytes_;
+  std::size_t pos_ = 0;
+};
+
+template <bool Decode>
+Status walk(std::string_view bytes, std::vector<Request>* out, std::size_t& count) {
+  Reader<Decode> in(bytes);
+  count = 0;
+  Request scratch;
+  while (!in.done()) {
+    const std::size_t at = in.offset();
+    Request& r = Decode ? out->emplace_back() : scratch;
+    std::uint8_t kind = 0;
+    bool ok = in.u8(kind) && kind <= static_cast<std::uint8_t>(RequestKind::Congestion);
+    if (ok) r.kind = static_cast<RequestKind>(kind);
+    const auto lane = [&]() {
+      std::uint8_t value = 0;
+      if (!in.u8(value) || value > 4) return false;
+      if (Decode && value != 0) r.lane = static_cast<Lane>(value - 1);
+      return true;
+    };
+    const auto connection = [&]() {
+      double value = 0;
+      if (!in.f64(value) || !in.count(value, 9007199254740991.0)) return false;
+      r.connection = static_cast<ConnectionId>(value);
+      return true;
+    };
+    if (ok) {
+      switch (r.kind) {
+        case RequestKind::PublishJson:
+        case RequestKind::Patch:
+          ok = in.u32(r.id) && in.str(&r.topic) && in.str(&r.payload) && in.str(&r.changeId) && lane();
+          break;
+        case RequestKind::Upsert:
+          ok = in.u32(r.id) && in.str(&r.topic) && in.str(&r.key) && in.str(&r.payload) && in.str(&r.changeId) &&
+               lane();
+          break;
+        case RequestKind::Remove:
+          ok = in.u32(r.id) && in.str(&r.topic) && in.str(&r.key) && in.str(&r.changeId) && lane();
+          break;
+        case RequestKind::Delete: ok = in.u32(r.id) && in.str(&r.topic); break;
+        case RequestKind::Advance: {
+          double ms = 0;
+          ok = in.u32(r.id) && in.f64(ms) && in.count(ms, 9007199254740991.0);
+          r.ms = static_cast<std::int64_t>(ms);
+          break;
+        }
+        case RequestKind::Close: ok = in.u32(r.id); break;
+        case RequestKind::Connect: {
+          std::uint32_t roles = 0;
+          ok = connection() && in.str(&r.principal.id) && in.u32(roles);
+          for (std::uint32_t i = 0; ok && i < roles; ++i) {
+            std::string* role = Decode ? &r.principal.roles.emplace_back() : nullptr;
+            ok = in.str(role);
+          }
+          break;
+        }
+        case RequestKind::Disconnect: ok = connection(); break;
+        case RequestKind::Receive: ok = connection() && in.str(&r.payload); break;
+        case RequestKind::Congestion: {
+          std::uint8_t congested = 0;
+          ok = connection() && in.u8(congested) && congested <= 1;
+          r.ms = congested;
+          break;
+        }
+      }
+    }
+    if (!ok) {
+      if constexpr (Decode) out->pop_back();
+      return Status(ErrorCode::InvalidArgument,
+                    "malformed request record " + std::to_string(count) + " at byte " + std::to_string(at));
+    }
+    ++count;
+  }
+  return Status::ok();
+}
+
+}  // namespace
+
+Status validateRequests(std::string_view bytes, std::size_t& count) { return walk<false>(bytes, nullptr, count); }
+
+Status decodeRequests(std::string_view bytes, std::vector<Request>& out) {
+  std::size_t count = 0;
+  return walk<true>(bytes, &out, count);
+}
+
+}  // namespace deltacast

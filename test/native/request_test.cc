@@ -1,0 +1,138 @@
+// The request records of request.h: what lib/hub.js writes, the core reads.
+#include "deltacast/request.h"
+
+#include <gtest/gtest.h>
+
+#include <cstring>
+#include <string>
+
+namespace deltacast {
+namespace {
+
+// Writes records the way lib/requests.js does (little-endian).
+class Writer {
+ public:
+  Writer& u8(std::uint8_t v) {
+    out_.push_back(static_cast<char>(v));
+    return *this;
+  }
+  Writer& u32(std::uint32_t v) {
+    for (int i = 0; i < 4; ++i) out_.push_back(static_cast<char>(v >> (8 * i)));
+    return *this;
+  }
+  Writer& f64(double v) {
+    std::uint64_t bits = 0;
+    std::memcpy(&bits, &v, sizeof bits);
+    for (int i = 0; i < 8; ++i) out_.push_back(static_cast<char>(bits >> (8 * i)));
+    return *this;
+  }
+  Writer& str(std::string_view s) {
+    u32(static_cast<std::uint32_t>(s.size()));
+    out_.append(s);
+    return *this;
+  }
+  const std::string& bytes() const { return out_; }
+
+ private:
+  std::string out_;
+};
+
+std::string everyKind() {
+  Writer w;
+  w.u8(0).u32(7).str("prices").str("{\"a\":1}").str("").u8(0);             // PublishJson
+  w.u8(1).u32(8).str("prices").str("[]").str("evt-1").u8(1);                // Patch, critical
+  w.u8(2).u32(9).str("rows").str("\"r1\"").str("{\"id\":\"r1\"}").str("").u8(4);  // Upsert, low
+  w.u8(3).u32(10).str("rows").str("3").str("").u8(2);                       // Remove, high
+  w.u8(4).u32(11).str("gone");                                              // Delete
+  w.u8(5).u32(12).f64(250);                                                 // Advance
+  w.u8(7).f64(5e12).str("u-1").u32(2).str("admin").str("ops");              // Connect
+  w.u8(9).f64(5e12).str("{\"t\":\"pong\"}");                                // Receive
+  w.u8(10).f64(5e12).u8(1);                                                 // Congestion
+  w.u8(8).f64(5e12);                                                        // Disconnect
+  w.u8(6).u32(13);                                                          // Close
+  return w.bytes();
+}
+
+TEST(Request, DecodesEveryKind) {
+  const std::string bytes = everyKind();
+  std::size_t count = 0;
+  ASSERT_TRUE(validateRequests(bytes, count));
+  EXPECT_EQ(count, 11u);
+  std::vector<Request> out;
+  ASSERT_TRUE(decodeRequests(bytes, out));
+  ASSERT_EQ(out.size(), 11u);
+
+  EXPECT_EQ(out[0].kind, RequestKind::PublishJson);
+  EXPECT_EQ(out[0].id, 7u);
+  EXPECT_EQ(out[0].topic, "prices");
+  EXPECT_EQ(out[0].payload, "{\"a\":1}");
+  EXPECT_FALSE(out[0].lane.has_value());
+
+  EXPECT_EQ(out[1].kind, RequestKind::Patch);
+  EXPECT_EQ(out[1].changeId, "evt-1");
+  EXPECT_EQ(out[1].lane, Lane::Critical);
+
+  EXPECT_EQ(out[2].kind, RequestKind::Upsert);
+  EXPECT_EQ(out[2].key, "\"r1\"");
+  EXPECT_EQ(out[2].payload, "{\"id\":\"r1\"}");
+  EXPECT_EQ(out[2].lane, Lane::Low);
+
+  EXPECT_EQ(out[3].kind, RequestKind::Remove);
+  EXPECT_EQ(out[3].key, "3");
+  EXPECT_EQ(out[3].lane, Lane::High);
+
+  EXPECT_EQ(out[4].kind, RequestKind::Delete);
+  EXPECT_EQ(out[4].topic, "gone");
+  EXPECT_EQ(out[5].kind, RequestKind::Advance);
+  EXPECT_EQ(out[5].ms, 250);
+
+  EXPECT_EQ(out[6].kind, RequestKind::Connect);
+  EXPECT_EQ(out[6].connection, 5000000000000u);
+  EXPECT_EQ(out[6].principal.id, "u-1");
+  EXPECT_EQ(out[6].principal.roles, (std::vector<std::string>{"admin", "ops"}));
+  EXPECT_EQ(out[7].kind, RequestKind::Receive);
+  EXPECT_EQ(out[7].payload, "{\"t\":\"pong\"}");
+  EXPECT_EQ(out[8].kind, RequestKind::Congestion);
+  EXPECT_EQ(out[8].ms, 1);
+  EXPECT_EQ(out[9].kind, RequestKind::Disconnect);
+  EXPECT_EQ(out[10].kind, RequestKind::Close);
+  EXPECT_EQ(out[10].id, 13u);
+}
+
+TEST(Request, EmptyBufferIsNoRequests) {
+  std::size_t count = 1;
+  EXPECT_TRUE(validateRequests("", count));
+  EXPECT_EQ(count, 0u);
+}
+
+TEST(Request, EveryTruncationIsRefused) {
+  const std::string bytes = everyKind();
+  std::vector<std::size_t> boundaries;
+  // Cutting at a record boundary is a shorter valid buffer; anywhere else is malformed.
+  for (std::size_t cut = 0; cut < bytes.size(); ++cut) {
+    std::size_t count = 0;
+    const Status s = validateRequests(std::string_view(bytes).substr(0, cut), count);
+    if (s) {
+      boundaries.push_back(cut);
+      continue;
+    }
+    EXPECT_EQ(s.code(), ErrorCode::InvalidArgument);
+    EXPECT_NE(s.message().find("malformed request record"), std::string::npos) << s.message();
+    std::vector<Request> out;
+    EXPECT_FALSE(decodeRequests(std::string_view(bytes).substr(0, cut), out));
+  }
+  EXPECT_EQ(boundaries.size(), 11u);  // 0 and the ends of the first ten records
+}
+
+TEST(Request, RefusesUnknownKindsLanesAndIds) {
+  std::size_t count = 0;
+  EXPECT_FALSE(validateRequests(Writer().u8(11).u32(1).bytes(), count));                                    // kind
+  EXPECT_FALSE(validateRequests(Writer().u8(0).u32(1).str("t").str("1").str("").u8(5).bytes(), count));   // lane
+  EXPECT_FALSE(validateRequests(Writer().u8(8).f64(-1).bytes(), count));                                   // connection
+  EXPECT_FALSE(validateRequests(Writer().u8(8).f64(1.5).bytes(), count));                                  // connection
+  EXPECT_FALSE(validateRequests(Writer().u8(10).f64(1).u8(2).bytes(), count));                             // congestion
+  EXPECT_FALSE(validateRequests(Writer().u8(4).u32(1).u32(100).bytes(), count));  // a length past the end
+}
+
+}  // namespace
+}  // namespace deltacast
