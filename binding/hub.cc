@@ -179,6 +179,22 @@ namespace {
 // than this cannot become a JS string; its connections are closed with 1009.
 constexpr std::size_t kMaxFrameLength = (std::size_t{1} << 29) - 24;
 
+// An epoch of 1 to 13 lowercase hex digits (what the store makes: 12) as the
+// number they spell, which a double holds exactly; JS turns it back into the
+// string only when a caller reads the answer.
+std::optional<double> packEpoch(std::string_view epoch) {
+  if (epoch.empty() || epoch.size() > 13 || epoch[0] == '0') return std::nullopt;
+  std::uint64_t value = 0;
+  for (const char c : epoch) {
+    int digit = 0;
+    if (c >= '0' && c <= '9') digit = c - '0';
+    else if (c >= 'a' && c <= 'f') digit = c - 'a' + 10;
+    else return std::nullopt;
+    value = value << 4 | static_cast<std::uint64_t>(digit);
+  }
+  return static_cast<double>(value);
+}
+
 Napi::Float64Array float64s(Napi::Env env, const std::vector<double>& values) {
   Napi::Float64Array out = Napi::Float64Array::New(env, values.size());
   if (!values.empty()) std::memcpy(out.Data(), values.data(), values.size() * sizeof(double));
@@ -189,8 +205,9 @@ Napi::Float64Array float64s(Napi::Env env, const std::vector<double>& values) {
 
 // take() -> [answers, strings, frames, sends, closings]
 //   answers: Float64Array, five slots each: id, flags (1 changed, 2 duplicate,
-//     4 found), version, code (index into strings, -1 when ok), text (index
-//     into strings: the epoch, or the error message)
+//     4 found), version, code (index into strings, -1 when ok), and the epoch
+//     or the error message: n >= 0 is an epoch packed as a number (its hex
+//     digits, no leading zero), n < 0 is index -1 - n into strings
 //   strings: each distinct epoch, code and message once
 //   frames: each distinct frame once, as a string
 //   sends: Float64Array, two slots each: connection id, index into frames
@@ -218,7 +235,13 @@ Napi::Value NativeHub::Take(const Napi::CallbackInfo& info) {
     answers.push_back((c.changed ? 1 : 0) | (c.duplicate ? 2 : 0) | (c.found ? 4 : 0));
     answers.push_back(static_cast<double>(c.version));
     answers.push_back(ok ? -1 : intern(deltacast::errorCodeName(c.code)));
-    answers.push_back(intern(ok ? std::string_view(c.epoch) : std::string_view(c.message)));
+    if (!ok) {
+      answers.push_back(-1 - intern(c.message));
+    } else if (const auto packed = packEpoch(c.epoch)) {
+      answers.push_back(*packed);  // no string made unless somebody reads this answer
+    } else {
+      answers.push_back(-1 - intern(c.epoch));
+    }
   }
 
   Napi::Array frames = Napi::Array::New(env);

@@ -11,7 +11,7 @@
 const native = require('./native');
 const { DeltacastError, codes } = require('./errors');
 const { toJsonText } = require('./to_native');
-const { KIND, FLUSH_BYTES, RequestWriter, Receipt, ReceiptQueue, ANSWER_CHANGE, ANSWER_FOUND, ANSWER_NONE } = require('./requests');
+const { KIND, FLUSH_BYTES, RequestWriter, AnswerBatch, Receipt, BatchQueue, ANSWER_CHANGE, ANSWER_FOUND, ANSWER_NONE } = require('./requests');
 
 const DEFAULTS = Object.freeze({
   clock: 'real',
@@ -254,9 +254,10 @@ class Hub {
   #native;
   #options;
   #writer = new RequestWriter(); // records not yet handed to the core
-  #unsent = 0; // receipts whose records are still in #writer
+  #batch = null; // the answers those records will get (AnswerBatch)
   #flushQueued = false;
-  #receipts = new ReceiptQueue(); // answered in order
+  #batches = new BatchQueue(); // handed over, waiting for answers, in order
+  #isBusy = false;
   #nextId = 1;
   #closing = null;
   #ref;
@@ -471,7 +472,7 @@ class Hub {
   stats() {
     const stats = this.#native.stats();
     stats.rejected += this.#rejectedInJs;
-    stats.pending = this.#receipts.size;
+    stats.pending = this.#batches.pending + (this.#batch?.count ?? 0);
     stats.closed = this.#closing !== null;
     return stats;
   }
@@ -521,10 +522,8 @@ class Hub {
 
   /** Starts a record that the core will answer: its kind and id. */
   #answered(kind, answer) {
-    const receipt = new Receipt(answer);
-    if (this.#receipts.size === 0) this.#busy(true);
-    this.#receipts.push(receipt);
-    this.#unsent += 1;
+    if (!this.#isBusy) this.#busy(true);
+    const receipt = new Receipt(answer, (this.#batch ??= new AnswerBatch()));
     const w = this.#writer;
     w.u8(kind);
     w.u32(this.#nextId);
@@ -562,15 +561,16 @@ class Hub {
   #flush() {
     const w = this.#writer;
     if (w.length === 0 || this.#disposed) return;
-    const unsent = this.#unsent;
-    this.#unsent = 0;
+    const batch = this.#batch;
+    this.#batch = null;
+    batch?.seal();
     try {
       this.#native.submit(w.view());
+      if (batch !== null) this.#batches.push(batch);
     } catch (err) {
       // Nothing of the batch ran; its calls fail, the hub goes on.
-      const error = err.code?.startsWith('DELTACAST_') ? new DeltacastError(err.code, err.message) : err;
-      for (const receipt of this.#receipts.popNewest(unsent)) receipt._reject(error);
-      if (this.#receipts.size === 0) this.#busy(false);
+      batch?.failRest(err.code?.startsWith('DELTACAST_') ? new DeltacastError(err.code, err.message) : err);
+      this.#idleCheck();
     } finally {
       w.reset();
     }
@@ -592,19 +592,32 @@ class Hub {
       connection._closedByHub(closings[i + 1], closings[i + 2]);
     }
     // Answers arrive in the order the requests were queued.
+    const batches = this.#batches;
     for (let i = 0; i < answers.length; i += 5) {
-      const receipt = this.#receipts.shift();
-      if (receipt === undefined) break;
+      const batch = batches.head;
+      if (batch === undefined) break;
       const code = answers[i + 3];
-      if (code >= 0) receipt._reject(new DeltacastError(strings[code], strings[answers[i + 4]]));
-      else receipt._fulfil(answers[i + 1], answers[i + 2], strings[answers[i + 4]]);
+      const text = answers[i + 4]; // >= 0: a packed epoch; < 0: -1 - index into strings
+      if (code >= 0) batch.add(0, 0, 0, new DeltacastError(strings[code], strings[-1 - text]));
+      else batch.add(answers[i + 1], answers[i + 2], text >= 0 ? text : strings[-1 - text], null);
+      batches.pending -= 1;
+      if (batch.received === batch.count) {
+        batches.shift();
+        batch.settleWaiting();
+      }
     }
-    if (this.#receipts.size === 0) this.#busy(false);
+    batches.head?.settleWaiting(); // answered in part
+    this.#idleCheck();
+  }
+
+  #idleCheck() {
+    if (this.#isBusy && this.#batches.pending === 0 && this.#batch === null) this.#busy(false);
   }
 
   // While calls are pending the thread-safe function keeps the event loop
   // alive and the hub is held strongly; when idle, neither.
   #busy(busy) {
+    this.#isBusy = busy;
     if (busy) {
       busyHubs.add(this);
       this.#native.ref();
@@ -625,9 +638,12 @@ class Hub {
     liveHubs.delete(this.#ref);
     forget.unregister(this.#ref);
     this.#writer.reset();
-    this.#unsent = 0;
-    for (const receipt of this.#receipts.drainAll()) {
-      receipt._reject(new DeltacastError(codes.CLOSED, 'the hub was closed before answering'));
+    const closed = new DeltacastError(codes.CLOSED, 'the hub was closed before answering');
+    for (const batch of this.#batches.drainAll()) batch.failRest(closed);
+    if (this.#batch !== null) {
+      this.#batch.seal();
+      this.#batch.failRest(closed);
+      this.#batch = null;
     }
     busyHubs.delete(this);
     // Transports hear that the hub is going away (1001, as a WebSocket server does).

@@ -10,7 +10,7 @@
 // documented in native/include/deltacast/request.h.
 //
 // Answers come back in order (the core runs requests one after another), so
-// the calls waiting for them sit in a FIFO (ReceiptQueue).
+// the batches waiting for them sit in a FIFO (BatchQueue).
 //
 // A change call returns a Receipt: a thenable whose promise is made only when
 // somebody asks for it (then/catch/finally, or await). Fire-and-forget
@@ -133,87 +133,146 @@ const ANSWER_CHANGE = 0; // { epoch, version } or null
 const ANSWER_FOUND = 1; // boolean
 const ANSWER_NONE = 2; // undefined
 
-const PENDING = 0;
-const FULFILLED = 1;
-const REJECTED = 2;
+/**
+ * The answers to the calls of one handed-over buffer, in call order. The
+ * receipts point here (the queue of batches does not point at receipts), so
+ * a receipt its caller dropped is garbage at once, however far behind the
+ * core is; only receipts somebody awaits are listed (`waiting`).
+ */
+class AnswerBatch {
+  count = 0; // calls in the batch
+  received = 0; // answers so far (they may come in several drains)
+  answers = null; // Float64Array, three slots a call: flags, version, packed epoch (NaN: see texts)
+  texts = null; // Map index -> epoch string that did not pack
+  errors = null; // Map index -> { error, promise }
+  waiting = null; // receipts awaited before their answer came
+
+  seal() {
+    if (this.count > 0) this.answers = new Float64Array(this.count * 3);
+  }
+
+  /** Records the next answer; an error nobody awaits is reported as an unhandled rejection. */
+  add(flags, version, epoch, error) {
+    const index = this.received++;
+    if (error !== null) {
+      this.errors ??= new Map();
+      // Made now, so that a rejection nobody handles is reported as a promise's would be.
+      this.errors.set(index, { error, promise: this.#awaited(index) ? null : Promise.reject(error) });
+      return;
+    }
+    const slot = index * 3;
+    this.answers[slot] = flags;
+    this.answers[slot + 1] = version;
+    if (typeof epoch === 'number') {
+      this.answers[slot + 2] = epoch;
+    } else {
+      this.answers[slot + 2] = NaN;
+      this.texts ??= new Map();
+      this.texts.set(index, epoch);
+    }
+  }
+
+  #awaited(index) {
+    if (this.waiting === null) return false;
+    for (const receipt of this.waiting) if (receipt._index === index) return true;
+    return false;
+  }
+
+  /** Settles the awaited receipts whose answers are in. */
+  settleWaiting() {
+    if (this.waiting === null) return;
+    const still = [];
+    for (const receipt of this.waiting) {
+      if (receipt._index < this.received) receipt._settle();
+      else still.push(receipt);
+    }
+    this.waiting = still.length > 0 ? still : null;
+  }
+
+  /** The calls not answered yet fail with `error` (the hub is gone). */
+  failRest(error) {
+    while (this.received < this.count) this.add(0, 0, 0, error);
+    this.settleWaiting();
+  }
+}
 
 /**
  * The answer to one hub call: a thenable (then/catch/finally, usable with
  * await, Promise.all and friends) whose promise is made on first use.
+ * Three fields: a million may be alive at once.
  */
 class Receipt {
-  #state = PENDING;
-  #answer;
-  #value; // FULFILLED: the value, made on first use; REJECTED: the error
-  #flags = 0;
-  #version = 0;
-  #epoch = '';
-  #promise = null;
-  #resolve = null;
-  #reject = null;
+  #batch;
+  #bits; // index * 4 + answer
+  #promise = null; // null, a Promise, or while pending { promise, resolve, reject }
 
-  constructor(answer) {
-    this.#answer = answer;
+  constructor(answer, batch) {
+    this.#batch = batch;
+    this.#bits = batch.count++ * 4 + answer;
   }
 
   static rejected(error) {
-    const receipt = new Receipt(ANSWER_NONE);
-    receipt._reject(error);
+    const batch = new AnswerBatch();
+    const receipt = new Receipt(ANSWER_NONE, batch);
+    batch.seal();
+    batch.add(0, 0, 0, error);
     return receipt;
   }
 
-  /** @internal the core's answer */
-  _fulfil(flags, version, epoch) {
-    if (this.#state !== PENDING) return;
-    this.#state = FULFILLED;
-    this.#flags = flags;
-    this.#version = version;
-    this.#epoch = epoch;
-    if (this.#resolve !== null) {
-      this.#resolve(this.#result());
-      this.#resolve = this.#reject = null;
-    }
+  /** @internal this call's place in its batch */
+  get _index() {
+    return Math.floor(this.#bits / 4);
   }
 
-  /** @internal */
-  _reject(error) {
-    if (this.#state !== PENDING) return;
-    this.#state = REJECTED;
-    this.#value = error;
-    if (this.#reject !== null) {
-      this.#reject(error);
-      this.#resolve = this.#reject = null;
+  /** @internal the answer is in: resolve or reject the promise made while waiting */
+  _settle() {
+    const deferred = this.#promise;
+    this.#promise = deferred.promise;
+    const failure = this.#batch.errors?.get(this._index);
+    if (failure !== undefined) {
+      failure.promise = deferred.promise;
+      deferred.reject(failure.error);
     } else {
-      // Nobody has asked yet: the promise exists from now on, so a rejection
-      // nobody handles is reported like any other.
-      this.#promise = Promise.reject(error);
+      deferred.resolve(this.#result());
     }
   }
 
   #result() {
-    if (this.#value === undefined) {
-      if (this.#answer === ANSWER_CHANGE) {
-        this.#value = (this.#flags & 1) !== 0 ? { epoch: this.#epoch, version: this.#version } : null;
-      } else if (this.#answer === ANSWER_FOUND) {
-        this.#value = (this.#flags & 4) !== 0;
-      }
-    }
-    return this.#value;
+    const batch = this.#batch;
+    const index = this._index;
+    const answer = this.#bits & 3;
+    if (answer === ANSWER_NONE) return undefined;
+    const flags = batch.answers[index * 3];
+    if (answer === ANSWER_FOUND) return (flags & 4) !== 0;
+    if ((flags & 1) === 0) return null;
+    const packed = batch.answers[index * 3 + 2];
+    const epoch = Number.isNaN(packed) ? batch.texts.get(index) : packed.toString(16);
+    return { epoch, version: batch.answers[index * 3 + 1] };
   }
 
   /** The receipt as a real Promise (made once). */
   promise() {
-    if (this.#promise === null) {
-      if (this.#state === FULFILLED) {
-        this.#promise = Promise.resolve(this.#result());
+    const held = this.#promise;
+    if (held instanceof Promise) return held;
+    if (held !== null) return held.promise;
+    if (this._index < this.#batch.received) {
+      const failure = this.#batch.errors?.get(this._index);
+      if (failure !== undefined) {
+        failure.promise ??= Promise.reject(failure.error);
+        this.#promise = failure.promise;
       } else {
-        this.#promise = new Promise((resolve, reject) => {
-          this.#resolve = resolve;
-          this.#reject = reject;
-        });
+        this.#promise = Promise.resolve(this.#result());
       }
+      return this.#promise;
     }
-    return this.#promise;
+    const deferred = { promise: null, resolve: null, reject: null };
+    deferred.promise = new Promise((resolve, reject) => {
+      deferred.resolve = resolve;
+      deferred.reject = reject;
+    });
+    this.#promise = deferred;
+    (this.#batch.waiting ??= []).push(this);
+    return deferred.promise;
   }
 
   then(onFulfilled, onRejected) {
@@ -233,42 +292,35 @@ class Receipt {
   }
 }
 
-/** Receipts waiting for answers, oldest first. */
-class ReceiptQueue {
+/** Batches waiting for answers, oldest first. */
+class BatchQueue {
   #items = [];
   #head = 0;
+  /** Calls not answered yet, over every batch. */
+  pending = 0;
 
-  get size() {
-    return this.#items.length - this.#head;
+  get head() {
+    return this.#head < this.#items.length ? this.#items[this.#head] : undefined;
   }
 
-  push(receipt) {
-    this.#items.push(receipt);
+  push(batch) {
+    this.#items.push(batch);
+    this.pending += batch.count;
   }
 
   shift() {
-    if (this.#head >= this.#items.length) return undefined;
-    const receipt = this.#items[this.#head];
     this.#items[this.#head++] = undefined;
-    if (this.#head >= 1024 && this.#head * 2 >= this.#items.length) {
+    if (this.#head >= 64 && this.#head * 2 >= this.#items.length) {
       this.#items = this.#items.slice(this.#head);
       this.#head = 0;
     }
-    return receipt;
-  }
-
-  /** Removes and returns the newest receipts (a batch that never reached the core). */
-  popNewest(count) {
-    const start = this.#items.length - count;
-    const newest = this.#items.slice(start);
-    this.#items.length = start;
-    return newest;
   }
 
   drainAll() {
     const all = this.#items.slice(this.#head);
     this.#items = [];
     this.#head = 0;
+    this.pending = 0;
     return all;
   }
 }
@@ -277,8 +329,9 @@ module.exports = {
   KIND,
   FLUSH_BYTES,
   RequestWriter,
+  AnswerBatch,
   Receipt,
-  ReceiptQueue,
+  BatchQueue,
   ANSWER_CHANGE,
   ANSWER_FOUND,
   ANSWER_NONE,

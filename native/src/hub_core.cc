@@ -74,10 +74,14 @@ void HubCore::submitEncoded(std::string records) {
     std::vector<Request> requests;
     // Validated on the JS thread; a failure here would be a bug in the binding.
     if (!decodeRequests(records, requests)) return;
+    runningBatch_ = true;
+    wakeAfterBatch_ = false;
     for (Request& request : requests) {
       run(request);
-      if (request.kind == RequestKind::Close) return;  // io_ is stopping; nothing after close runs
+      if (request.kind == RequestKind::Close) break;  // io_ is stopping; nothing after close runs
     }
+    runningBatch_ = false;
+    if (wakeAfterBatch_) notify_();
   });
 }
 
@@ -101,7 +105,17 @@ void HubCore::flushFrames() {
     for (Outgoing& frame : frames) outbox_.frames.push_back(std::move(frame));
     for (Closing& closing : closings) outbox_.closings.push_back(std::move(closing));
   }
-  if (wasEmpty) notify_();
+  if (wasEmpty) wake();
+}
+
+// One thread-safe function call per batch of requests, not per answer: a
+// thousand publishes handed over together are answered in one drain.
+void HubCore::wake() {
+  if (runningBatch_) {
+    wakeAfterBatch_ = true;
+  } else {
+    notify_();
+  }
 }
 
 void HubCore::complete(Completion completion) {
@@ -112,7 +126,7 @@ void HubCore::complete(Completion completion) {
     wasEmpty = outbox_.completions.empty() && outbox_.frames.empty() && outbox_.closings.empty();
     outbox_.completions.push_back(std::move(completion));
   }
-  if (wasEmpty) notify_();
+  if (wasEmpty) wake();
 }
 
 namespace {

@@ -86,6 +86,8 @@ class HubCore {
   void run(Request& request);
   void complete(Completion completion);
   void flushFrames();
+  // The outbox became non-empty: tell JS now, or after the batch being run.
+  void wake();
   std::int64_t now() const;
   void scheduleSweep();
   // Real clock: keeps one Asio timer at the delivery engine's next deadline.
@@ -102,6 +104,8 @@ class HubCore {
   std::optional<std::int64_t> pacingArmedFor_;  // core thread only
   std::chrono::steady_clock::time_point start_;
   std::int64_t manualNow_ = 0;  // core thread only
+  bool runningBatch_ = false;    // core thread only: inside submitEncoded's handler
+  bool wakeAfterBatch_ = false;  // core thread only
 
   std::mutex outboxMutex_;
   Batch outbox_;
