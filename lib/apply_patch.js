@@ -108,6 +108,14 @@ function missingMember(compiled, field, segments, position) {
   return notFound(compiled, field, `member "${segments[position]}" does not exist in the object at ${where}`);
 }
 
+function invalidPointer(pointer, index, name, field, path, why) {
+  return new DeltacastError(
+    codes.INVALID_POINTER,
+    `${operationLabel(index, name)}: invalid ${field} "${pointer}": ${why}`,
+    { index, op: name, path },
+  );
+}
+
 /**
  * Splits a JSON pointer (RFC 6901) into unescaped reference tokens.
  * Throws DELTACAST_INVALID_POINTER for a pointer that is not "" and does not start with "/", and for
@@ -115,19 +123,17 @@ function missingMember(compiled, field, segments, position) {
  */
 function parsePointer(pointer, index, name, field, path) {
   if (pointer === '') return [];
-  const fail = (why) =>
-    new DeltacastError(
-      codes.INVALID_POINTER,
-      `${operationLabel(index, name)}: invalid ${field} "${pointer}": ${why}`,
-      { index, op: name, path },
-    );
-  if (pointer[0] !== '/') throw fail('a JSON pointer must be empty or start with "/"');
+  if (pointer[0] !== '/') {
+    throw invalidPointer(pointer, index, name, field, path, 'a JSON pointer must be empty or start with "/"');
+  }
   const segments = pointer.slice(1).split('/');
+  if (pointer.indexOf('~') === -1) return segments;
   for (let i = 0; i < segments.length; i++) {
     const segment = segments[i];
     if (segment.indexOf('~') === -1) continue;
     if (/~(?![01])/.test(segment)) {
-      throw fail('"~" must be followed by "0" or "1" (write "~0" for "~" and "~1" for "/")');
+      throw invalidPointer(pointer, index, name, field, path,
+        '"~" must be followed by "0" or "1" (write "~0" for "~" and "~1" for "/")');
     }
     // One pass, so "~01" becomes "~1" and not "/".
     segments[i] = segment.replace(/~[01]/g, (escape) => (escape === '~1' ? '/' : '~'));
@@ -231,6 +237,18 @@ function validateOperations(ops) {
  */
 function arrayIndex(compiled, field, array, segments, position, allowEnd) {
   const segment = segments[position];
+  // The common case first: a short run of digits, no leading zero, in range.
+  const length = segment.length;
+  if (length > 0 && length <= 9 && (length === 1 || segment.charCodeAt(0) !== 48)) {
+    let index = 0;
+    let i = 0;
+    for (; i < length; i++) {
+      const digit = segment.charCodeAt(i) - 48;
+      if (digit < 0 || digit > 9) break;
+      index = index * 10 + digit;
+    }
+    if (i === length && index < (allowEnd ? array.length + 1 : array.length)) return index;
+  }
   const where = `the array at ${locationOf(segments, position)}`;
   if (segment === '-') {
     if (allowEnd) return array.length;
