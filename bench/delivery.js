@@ -344,7 +344,8 @@ function runChildSync(kind, config, { timeoutMs = 10 * 60 * 1000 } = {}) {
 // the CPU it spent in between; 'verify' with the expected JSON text checks
 // every client's state against it.
 //   proto 'deltacast': ws client; parses each frame, applies patches with
-//                      deltacast's applyPatch, acks each version it applies.
+//                      deltacast's applyPatch, acks the newest version it
+//                      applied once per turn of its event loop.
 //   proto 'ws':        ws client; JSON.parse of every message ({version, data}).
 //   proto 'socket.io': socket.io-client (websocket transport); socket.io parses.
 // `stall` clients stop reading their socket after the first state.
@@ -394,11 +395,34 @@ async function clientsChild(cfg) {
     report({ type: 'closed', code, reason: String(reason ?? '') });
   };
 
+  // Clients with an ack due, sent together after this turn's socket reads.
+  let acksDue = [];
+  const flushAcks = () => {
+    const due = acksDue;
+    acksDue = [];
+    for (const c of due) c.flushAck();
+  };
+
   function deltacastClient(stalled) {
     const ws = new WebSocket(cfg.url, { perMessageDeflate: false });
     const c = { ws, stalled, version: 0, epoch: null, data: undefined, frames: 0, bytes: 0, gaps: 0, errors: 0, done: false };
     c.pause = () => ws._socket.pause();
-    const ack = (version) => ws.send(JSON.stringify({ t: 'ack', topic: cfg.topic, version }));
+    // Acks are cumulative ("applied up to"), so a client acks once per turn of
+    // its event loop, with the newest version it applied: frames that arrive
+    // in one socket read cost one ack (the deltacast client does the same).
+    c.ackVersion = 0;
+    c.ackQueued = false;
+    c.flushAck = () => {
+      c.ackQueued = false;
+      if (ws.readyState === WebSocket.OPEN) ws.send(`{"t":"ack","topic":${JSON.stringify(cfg.topic)},"version":${c.ackVersion}}`);
+    };
+    const ack = (version) => {
+      c.ackVersion = version;
+      if (c.ackQueued) return;
+      c.ackQueued = true;
+      acksDue.push(c);
+      if (acksDue.length === 1) setImmediate(flushAcks);
+    };
     const apply = (m) => {
       if (m.t === 'snap') {
         c.epoch = m.epoch;
