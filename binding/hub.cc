@@ -328,6 +328,7 @@ Napi::Value NativeHub::Stats(const Napi::CallbackInfo& info) {
   set("closedFlooding", load(d.closedFlooding));
   set("snapshotFramesBuilt", load(d.snapshotFramesBuilt));
   set("snapshotFramesReused", load(d.snapshotFramesReused));
+  set("squashed", load(d.squashed));
   // latency: { critical: { boundsMs, counts, count, sumMs }, high: ..., normal: ..., low: ... }
   Napi::Object latency = Napi::Object::New(env);
   static const char* const kLanes[] = {"critical", "high", "normal", "low"};

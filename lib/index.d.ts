@@ -204,6 +204,8 @@ export interface HubStats {
   /** Snapshot frames encoded, and sent again from the per-topic cache. */
   snapshotFramesBuilt: number;
   snapshotFramesReused: number;
+  /** Patch frames made by one diff over several changes (a paced flush, a catch-up). */
+  squashed: number;
   /** Publish-to-send latency per lane, on the hub's clock. */
   latency: Record<Lane, LatencyHistogram>;
 }

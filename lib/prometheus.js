@@ -37,6 +37,7 @@ const COUNTERS = {
   closedFlooding: 'Connections closed for flooding',
   snapshotFramesBuilt: 'Snapshot frames encoded',
   snapshotFramesReused: 'Snapshot frames sent again from the per-topic cache',
+  squashed: 'Patch frames made by one diff over several changes',
 };
 
 function snake(name) {

@@ -457,6 +457,14 @@ std::vector<const HistoryEntry*> TopicStore::historySince(std::string_view topic
   return steps;
 }
 
+bool TopicStore::diffFrom(const Snapshot& base, std::string_view topic, std::string& ops) const {
+  const auto it = topics_.find(topic);
+  if (it == topics_.end() || it->second.snapshot->epoch != base.epoch) return false;
+  JsonTape baseTape;
+  if (!baseTape.parse(base.json, options_.limits, &it->second.tape)) return false;
+  return static_cast<bool>(diffTapes(baseTape, it->second.tape, diffOptions_, ops));
+}
+
 std::shared_ptr<const Snapshot> TopicStore::get(std::string_view topic) const {
   std::shared_lock lock(mutex_);
   const auto it = topics_.find(topic);

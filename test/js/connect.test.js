@@ -243,6 +243,32 @@ describe('lanes', () => {
     assert.deepEqual(client.get('n'), hub.get('n'));
   });
 
+  it('a debounced flush carries the net change of its window as one patch, however many changes it had', async (t) => {
+    const hub = manualHub(t, { lanes: {} });
+    await hub.publish('n', board(200));
+    const client = createTestClient(hub);
+    client.subscribe('n');
+    await settle(hub);
+    // 60 changes in one window (the history holds 32): row 7 ticks every time, row 9 once
+    for (let i = 0; i < 60; i++) {
+      const rows = board(200, 7, i);
+      if (i === 30) rows[9].price = -1;
+      if (i > 30) rows[9].price = -1;
+      await hub.publish('n', rows);
+    }
+    await hub.advance(250);
+    const last = client.messages.at(-1);
+    assert.equal(last.t, 'patch');
+    assert.equal(last.from, 1);
+    assert.equal(last.to, 61);
+    assert.deepEqual(last.ops, [
+      { op: 'replace', path: '/7/price', value: 1059 },
+      { op: 'replace', path: '/9/price', value: -1 },
+    ]);
+    assert.deepEqual(client.get('n'), hub.get('n'));
+    assert.equal(hub.stats().squashed, 1);
+  });
+
   it('high: one window of 16 ms for every change in it; low: at most once a second', async (t) => {
     const hub = manualHub(t, { lanes: { 'h/*': 'high', 'l/*': 'low' } });
     await hub.publish('h/a', board(10));

@@ -261,6 +261,45 @@ TEST_F(LaneTest, NormalDebouncesWithAMaxWait) {
       << frames[0];
 }
 
+// A paced flush over several changes sends the net change: one diff from
+// the state last flushed, not the steps one after another.
+TEST_F(LaneTest, APacedFlushSquashesTheWindowIntoOneDiff) {
+  publish("n", 0, 0);
+  sub("n");
+  for (int i = 1; i <= 5; ++i) publish("n", i, 10 * i);  // "v" ticks five times
+  const auto frames = at(100);
+  ASSERT_EQ(frames.size(), 1u);
+  EXPECT_EQ(frames[0].substr(frames[0].find("\"from\"")), R"("from":1,"to":6,"ops":[{"op":"replace","path":"/v","value":5}]})");
+  EXPECT_EQ(delivery_.stats().squashed.load(), 1u);
+}
+
+TEST_F(LaneTest, MoreChangesThanTheHistoryHoldsStillGiveAPatch) {
+  publish("n", 0, 0);
+  sub("n");
+  // 100 changes within one max wait (the history keeps 32 steps)
+  for (int i = 1; i <= 100; ++i) publish("n", i, 2 * i);
+  const auto frames = at(250);
+  ASSERT_EQ(frames.size(), 1u);
+  EXPECT_NE(frames[0].find(R"("t":"patch")"), std::string::npos) << frames[0];
+  EXPECT_NE(frames[0].find(R"("from":1,"to":101,"ops":[{"op":"replace","path":"/v","value":100}]})"),
+            std::string::npos)
+      << frames[0];
+}
+
+TEST_F(LaneTest, TheNextWindowSquashesFromTheLastFlush) {
+  publish("n", 0, 0);
+  sub("n");
+  publish("n", 1, 10);
+  publish("n", 2, 20);
+  ASSERT_EQ(at(70).size(), 1u);  // brought to version 3
+  publish("n", 3, 100);
+  publish("n", 4, 110);
+  const auto frames = at(160);
+  ASSERT_EQ(frames.size(), 1u);
+  EXPECT_EQ(frames[0].substr(frames[0].find("\"from\"")), R"("from":3,"to":5,"ops":[{"op":"replace","path":"/v","value":4}]})");
+  EXPECT_EQ(delivery_.stats().squashed.load(), 2u);
+}
+
 TEST_F(LaneTest, HighBatchesWithinItsWindow) {
   publish("high/a", 0, 0);
   sub("high/a");

@@ -123,6 +123,7 @@ struct DeliveryStats {
   std::atomic<std::uint64_t> closedFlooding{0};
   std::atomic<std::uint64_t> snapshotFramesBuilt{0};   // snapshot frames encoded
   std::atomic<std::uint64_t> snapshotFramesReused{0};  // ... and sent again from the cache
+  std::atomic<std::uint64_t> squashed{0};  // patch frames made by one diff over several changes
   std::array<LatencyHistogram, 4> latency;             // by Lane
 };
 
@@ -200,6 +201,10 @@ class Delivery {
     std::string epoch;
     Frame snapshot;
     Frame lastStep;  // the patch from version - 1, from the change itself
+    // The state subscribers were last brought to by a flush: a paced flush
+    // diffs it against the current state once (one squashed patch), instead
+    // of concatenating every step of the window.
+    std::shared_ptr<const Snapshot> base;
     // pacing
     std::int64_t oldestUnsent = -1;     // time of the first change not flushed yet
     Lane pendingLane = Lane::Normal;    // the most urgent lane among the unsent changes
@@ -217,9 +222,10 @@ class Delivery {
   void error(ConnectionId id, const char* code, std::string_view message, std::string_view topic = {});
   TopicState& state(std::string_view topic);
   Frame snapshotFrame(std::string_view topic, const Snapshot& snapshot);
-  // A patch frame from `from` to the current version: the change's own frame,
-  // or the history's steps concatenated; null when the history lacks a step
-  // or the patch would not be smaller than a snapshot.
+  // A patch frame from `from` to the current version: the change's own frame;
+  // over several steps, the smaller of the history's steps concatenated and
+  // one diff from the state last flushed (when `from` is that state); null
+  // when neither is available or the patch would not be smaller than a snapshot.
   Frame patchFrom(std::string_view topic, TopicState& state, const Snapshot& snapshot, std::uint64_t from);
   void arm(TopicState& state, std::int64_t deadline);
   // Brings every subscriber of these topics to the current version; a

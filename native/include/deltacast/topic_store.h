@@ -125,6 +125,11 @@ class TopicStore {
   // Patches between two versions of a topic, squashed in order, when the
   // history still has every step; empty otherwise.
   std::vector<const HistoryEntry*> historySince(std::string_view topic, std::uint64_t version) const;
+  // One patch from `base` (an earlier snapshot of the topic, same epoch) to
+  // the topic's current value, by diffing the two (the base is parsed with the
+  // current tape as its guide, so the cost follows what changed). False when
+  // the topic is gone or has another epoch.
+  bool diffFrom(const Snapshot& base, std::string_view topic, std::string& ops) const;
 
   // ---- any thread ----------------------------------------------------------------
 
