@@ -329,6 +329,7 @@ Napi::Value NativeHub::Stats(const Napi::CallbackInfo& info) {
   set("snapshotFramesBuilt", load(d.snapshotFramesBuilt));
   set("snapshotFramesReused", load(d.snapshotFramesReused));
   set("squashed", load(d.squashed));
+  set("goneSent", load(d.goneSent));
   // latency: { critical: { boundsMs, counts, count, sumMs }, high: ..., normal: ..., low: ... }
   Napi::Object latency = Napi::Object::New(env);
   static const char* const kLanes[] = {"critical", "high", "normal", "low"};

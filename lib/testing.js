@@ -122,6 +122,11 @@ class TestClient {
         this.#ack(message.topic, message.to);
         return;
       }
+      case 'gone':
+        // The topic left the hub (deleted, expired, evicted): nothing to hold.
+        // The subscription stays; if the topic comes back it arrives as a snapshot.
+        this.#replicas.delete(message.topic);
+        return;
       case 'err':
         this.errors.push(message);
         return;

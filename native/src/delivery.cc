@@ -557,6 +557,48 @@ void Delivery::sendAll(ConnectionId id, std::vector<Frame> list) {
   send(id, std::make_shared<const std::string>(std::move(batch)));
 }
 
+void Delivery::gone(const RemovedTopic& removed, std::int64_t now) {
+  const auto subs = subscribers_.find(removed.topic);
+  if (subs == subscribers_.end()) return;
+  // Its frames and its pending flush go: nothing of that epoch is sent again.
+  if (const auto st = topics_.find(removed.topic); st != topics_.end()) {
+    TopicState& state = st->second;
+    state.pending = false;
+    state.oldestUnsent = -1;
+    state.snapshot.reset();
+    state.lastStep.reset();
+    state.base.reset();
+    state.version = 0;
+    state.epoch.clear();
+  }
+  std::string text = "{\"t\":\"gone\",\"topic\":";
+  appendQuoted(removed.topic, text);
+  text.append(",\"epoch\":");
+  appendQuoted(removed.epoch, text);
+  text.append(",\"version\":" + std::to_string(removed.version) + ",\"reason\":\"");
+  text.append(removalName(removed.reason));
+  text.append("\"}");
+  const Frame frame = std::make_shared<const std::string>(std::move(text));
+  const std::vector<ConnectionId> ids(subs->second.begin(), subs->second.end());
+  for (const ConnectionId id : ids) {
+    const auto it = connections_.find(id);
+    if (it == connections_.end()) continue;
+    Connection& connection = it->second;
+    const auto sub = connection.subscriptions.find(removed.topic);
+    if (sub == connection.subscriptions.end()) continue;
+    // Holds nothing of any epoch now. The version stays, so an ack the client
+    // sent before it heard is not an error.
+    sub->second.epoch.clear();
+    sub->second.dirty = false;
+    // Not a state frame: it does not count against the window, and the
+    // topic's unacked frames can no longer be acked.
+    stats_.goneSent.fetch_add(1, std::memory_order_relaxed);
+    send(id, frame);
+    release(connection, [&](const Unacked& u) { return u.topic == removed.topic; });
+    catchUpDirty(id, connection, now);
+  }
+}
+
 void Delivery::acknowledged(ConnectionId id, Connection& connection, std::string_view topic, std::uint64_t version,
                             std::int64_t now) {
   release(connection, [&](const Unacked& u) { return u.topic == topic && u.version <= version; });

@@ -11,6 +11,7 @@ HubCore::HubCore(HubOptions options, std::function<void()> notify)
       sweep_(io_),
       pacing_(io_),
       start_(std::chrono::steady_clock::now()) {
+  store_.reportRemovals(true);  // drained after every request and sweep (forwardRemovals)
   if (!options_.manualClock) scheduleSweep();
   thread_ = std::thread([this] {
     // An exception escaping a handler would end the thread and leave every
@@ -46,6 +47,9 @@ void HubCore::scheduleSweep() {
   sweep_.async_wait([this](const boost::system::error_code& error) {
     if (error) return;
     store_.advance(now());
+    forwardRemovals();
+    flushFrames();
+    armPacing();
     scheduleSweep();
   });
 }
@@ -63,6 +67,11 @@ void HubCore::armPacing() {
     flushFrames();
     armPacing();
   });
+}
+
+// Subscribers hear of topics the store dropped (delete, TTL, memory budget).
+void HubCore::forwardRemovals() {
+  for (const RemovedTopic& removed : store_.takeRemoved()) delivery_.gone(removed, now());
 }
 
 void HubCore::submit(Request request) {
@@ -201,6 +210,7 @@ void HubCore::run(Request& request) {
         io_.stop();  // run() returns; stop() on the JS thread then joins at once
         return;
     }
+    forwardRemovals();
     if (isChange && result.changed) delivery_.changed(request.topic, result, now(), request.lane);
   } catch (const std::bad_alloc&) {
     if (!answered(request.kind)) return;  // connection requests have nobody waiting

@@ -170,8 +170,24 @@ void TopicStore::account(Topic& topic) {
   byteCount_.store(bytes_, std::memory_order_relaxed);
 }
 
-void TopicStore::eraseTopic(TopicMap::iterator it) {
+const char* removalName(Removal reason) noexcept {
+  switch (reason) {
+    case Removal::Deleted: return "deleted";
+    case Removal::Expired: return "expired";
+    case Removal::Evicted: return "evicted";
+  }
+  return "deleted";
+}
+
+std::vector<RemovedTopic> TopicStore::takeRemoved() {
+  std::vector<RemovedTopic> taken;
+  taken.swap(removed_);
+  return taken;
+}
+
+void TopicStore::eraseTopic(TopicMap::iterator it, Removal reason) {
   Topic& topic = it->second;
+  if (reportRemovals_) removed_.push_back({it->first, topic.snapshot->epoch, topic.snapshot->version, reason});
   bytes_ -= topic.bytes;
   historyByteCount_.fetch_sub(topic.historyBytes, std::memory_order_relaxed);
   lru_.erase(topic.lru);
@@ -188,7 +204,7 @@ void TopicStore::enforceBudget(const Topic* keep) {
   while (bytes_ > options_.memoryBudget && !lru_.empty()) {
     Topic* victim = lru_.back();
     if (victim == keep) break;  // the newest topic alone is within the budget (checked before commit)
-    eraseTopic(topics_.find(*victim->name));
+    eraseTopic(topics_.find(*victim->name), Removal::Evicted);
     evictions_.fetch_add(1, std::memory_order_relaxed);
   }
 }
@@ -421,7 +437,7 @@ ChangeResult TopicStore::remove(std::string_view topic, std::string_view keyJson
 bool TopicStore::erase(std::string_view topic) {
   const auto it = topics_.find(topic);
   if (it == topics_.end()) return false;
-  eraseTopic(it);
+  eraseTopic(it, Removal::Deleted);
   return true;
 }
 
@@ -438,7 +454,7 @@ void TopicStore::advance(std::int64_t now) {
     Topic& topic = it->second;
     const std::int64_t due = topic.lastChange + topic.ttlMs;
     if (due <= now) {
-      eraseTopic(it);
+      eraseTopic(it, Removal::Expired);
       expirations_.fetch_add(1, std::memory_order_relaxed);
     } else {
       expiries_.push(Expiry{due, std::move(expiry.topic)});

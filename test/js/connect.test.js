@@ -110,6 +110,43 @@ describe('subscriptions', () => {
     assert.deepEqual(client.get('t').data, [4]);
   });
 
+  it('subscribers hear when their topic is deleted, expires or is evicted; it comes back as a snapshot', async (t) => {
+    const hub = manualHub(t, { ttl: { 'tmp/*': 1000 }, memory: { maxBytes: 60 * 1024 } });
+    await hub.publish('d', { a: 1 });
+    await hub.publish('tmp/x', { b: 1 });
+    await hub.publish('old', board(20));
+    const client = createTestClient(hub);
+    for (const topic of ['d', 'tmp/x', 'old']) client.subscribe(topic);
+    await settle(hub);
+    const epoch = client.get('d').epoch;
+
+    assert.equal(await hub.delete('d'), true);
+    await settle(hub);
+    assert.deepEqual(client.messages.at(-1), { t: 'gone', topic: 'd', epoch, version: 1, reason: 'deleted' });
+    assert.equal(client.get('d'), undefined);
+
+    await hub.advance(1000);
+    assert.equal(client.messages.at(-1).reason, 'expired');
+    assert.equal(client.get('tmp/x'), undefined);
+
+    // A big new topic pushes the least recently written one out of the budget.
+    await hub.publish('fresh', board(200));
+    await settle(hub);
+    assert.deepEqual(
+      client.messages.filter((m) => m.t === 'gone').map((m) => [m.topic, m.reason]),
+      [['d', 'deleted'], ['tmp/x', 'expired'], ['old', 'evicted']],
+    );
+    assert.equal(hub.stats().goneSent, 3);
+    assert.deepEqual(client.errors, []);
+
+    await hub.publish('d', { a: 2 });
+    await settle(hub);
+    const back = client.messages.at(-1);
+    assert.equal(back.t, 'snap');
+    assert.notEqual(back.epoch, epoch);
+    assert.deepEqual(client.get('d'), hub.get('d'));
+  });
+
   it('unsubscribe and close stop delivery', async (t) => {
     const hub = manualHub(t);
     await hub.publish('t', board(5));

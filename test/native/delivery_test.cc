@@ -109,6 +109,73 @@ TEST_F(DeliveryTest, ResumeFromHistoryOrSnapshot) {
   EXPECT_NE(frames[0].find(R"("t":"snap")"), std::string::npos);
 }
 
+TEST_F(DeliveryTest, SubscribersHearWhenTheirTopicLeavesTheStore) {
+  store_.reportRemovals(true);
+  const ChangeResult v1 = publish("t", R"({"a":1,"pad":"................................"})");
+  publish("other", R"({"b":1})");
+  for (ConnectionId id = 1; id <= 2; ++id) {
+    delivery_.connect(id, {});
+    delivery_.receive(id, R"({"t":"sub","topic":"t"})");
+  }
+  delivery_.receive(2, R"({"t":"sub","topic":"other"})");
+  publish("t", R"({"a":2,"pad":"................................"})");
+  framesFor(1);
+  framesFor(2);
+
+  ASSERT_TRUE(store_.erase("t"));
+  for (const RemovedTopic& removed : store_.takeRemoved()) delivery_.gone(removed, 0);
+  const std::string gone = R"({"t":"gone","topic":"t","epoch":")" + v1.epoch + R"(","version":2,"reason":"deleted"})";
+  EXPECT_EQ(framesFor(1), std::vector<std::string>{gone});
+  EXPECT_EQ(framesFor(2), std::vector<std::string>{gone});
+  EXPECT_EQ(delivery_.stats().goneSent.load(), 2u);
+
+  // An ack sent before the client heard is not an error.
+  delivery_.receive(1, R"({"t":"ack","topic":"t","version":2})");
+  EXPECT_TRUE(framesFor(1).empty());
+  // The subscription stays: the topic's next life arrives as a snapshot under a new epoch.
+  const ChangeResult again = publish("t", R"({"a":3})");
+  EXPECT_NE(again.epoch, v1.epoch);
+  const auto frames = framesFor(1);
+  ASSERT_EQ(frames.size(), 1u);
+  EXPECT_EQ(frames[0], R"({"t":"snap","topic":"t","epoch":")" + again.epoch + R"(","version":1,"data":{"a":3}})");
+  // The other topic was not touched.
+  publish("other", R"({"b":2})");
+  EXPECT_EQ(framesFor(2).size(), 2u);  // t's snapshot and other's patch
+}
+
+TEST(DeliveryRemovals, ExpiredAndEvictedTopicsSayWhy) {
+  StoreOptions options;
+  options.ttl = {{"tmp/*", 100}};
+  options.memoryBudget = 4096;
+  TopicStore store(options);
+  store.reportRemovals(true);
+  Delivery delivery(store, AccessRules(), DeliveryLimits{}, {{"**", Lane::Critical}});
+  delivery.connect(1, {});
+  (void)store.publishJson("tmp/a", "1", "", 0);
+  (void)store.publishJson("big", "[" + std::string(1000, '1') + "]", "", 0);
+  delivery.receive(1, R"({"t":"sub","topic":"tmp/a"})");
+  delivery.receive(1, R"({"t":"sub","topic":"big"})");
+  delivery.takeOutgoing();
+  store.advance(100);
+  // a topic that does not fit with "big": the least recently used goes
+  (void)store.publishJson("bigger", "[" + std::string(3000, '2') + "]", "", 100);
+  for (const RemovedTopic& removed : store.takeRemoved()) delivery.gone(removed, 100);
+  std::vector<std::string> frames;
+  for (Outgoing& o : delivery.takeOutgoing()) frames.push_back(*o.frame);
+  ASSERT_EQ(frames.size(), 2u);
+  EXPECT_NE(frames[0].find(R"("topic":"tmp/a")"), std::string::npos) << frames[0];
+  EXPECT_NE(frames[0].find(R"("reason":"expired")"), std::string::npos) << frames[0];
+  EXPECT_NE(frames[1].find(R"("topic":"big")"), std::string::npos) << frames[1];
+  EXPECT_NE(frames[1].find(R"("reason":"evicted")"), std::string::npos) << frames[1];
+}
+
+TEST(DeliveryRemovals, NothingIsRecordedUnlessAsked) {
+  TopicStore store(StoreOptions{});
+  (void)store.publishJson("t", "1", "", 0);
+  ASSERT_TRUE(store.erase("t"));
+  EXPECT_TRUE(store.takeRemoved().empty());
+}
+
 TEST_F(DeliveryTest, SubscribingBeforeTheTopicExists) {
   delivery_.connect(1, {});
   delivery_.receive(1, R"({"t":"sub","topic":"later"})");

@@ -123,6 +123,7 @@ struct DeliveryStats {
   std::atomic<std::uint64_t> closedFlooding{0};
   std::atomic<std::uint64_t> snapshotFramesBuilt{0};   // snapshot frames encoded
   std::atomic<std::uint64_t> snapshotFramesReused{0};  // ... and sent again from the cache
+  std::atomic<std::uint64_t> goneSent{0};  // `gone` frames: subscribers told their topic left the store
   std::atomic<std::uint64_t> squashed{0};  // patch frames made by one diff over several changes
   std::array<LatencyHistogram, 4> latency;             // by Lane
 };
@@ -145,6 +146,11 @@ class Delivery {
   // overrides the topic's lane for this change.
   void changed(std::string_view topic, const ChangeResult& result, std::int64_t now,
                std::optional<Lane> lane = std::nullopt);
+
+  // A topic left the store (deleted, expired, evicted): each subscriber gets a
+  // `gone` frame at once and holds nothing; the subscription stays, so a topic
+  // that comes back reaches it as a snapshot under a new epoch.
+  void gone(const RemovedTopic& removed, std::int64_t now);
 
   // Runs every flush due at or before `now`, earliest first; flushes due at
   // the same millisecond go out together.

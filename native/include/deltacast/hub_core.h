@@ -86,6 +86,7 @@ class HubCore {
   void run(Request& request);
   void complete(Completion completion);
   void flushFrames();
+  void forwardRemovals();
   // The outbox became non-empty: tell JS now, or after the batch being run.
   void wake();
   std::int64_t now() const;

@@ -62,6 +62,17 @@ struct Snapshot {
   std::string epoch;
 };
 
+// A topic that left the store, and why: subscribers are told (a `gone` frame).
+enum class Removal : std::uint8_t { Deleted, Expired, Evicted };
+const char* removalName(Removal reason) noexcept;  // "deleted", "expired", "evicted"
+
+struct RemovedTopic {
+  std::string topic;
+  std::string epoch;
+  std::uint64_t version = 0;  // the last version it had
+  Removal reason = Removal::Deleted;
+};
+
 // One step of a topic's history: the patch from `from` to `to`.
 struct HistoryEntry {
   std::uint64_t from = 0;
@@ -130,6 +141,10 @@ class TopicStore {
   // current tape as its guide, so the cost follows what changed). False when
   // the topic is gone or has another epoch.
   bool diffFrom(const Snapshot& base, std::string_view topic, std::string& ops) const;
+  // Topics deleted, expired or evicted since the last call, in that order;
+  // recorded only after reportRemovals(true) (whoever turns it on drains it).
+  std::vector<RemovedTopic> takeRemoved();
+  void reportRemovals(bool on) { reportRemovals_ = on; }
 
   // ---- any thread ----------------------------------------------------------------
 
@@ -172,13 +187,15 @@ class TopicStore {
   void touch(Topic& topic);
   void account(Topic& topic);
   void enforceBudget(const Topic* keep);
-  void eraseTopic(TopicMap::iterator it);
+  void eraseTopic(TopicMap::iterator it, Removal reason);
   std::int64_t ttlFor(std::string_view topic) const;
   std::string newEpoch();
   ChangeResult reject(Status status);
 
   const StoreOptions options_;
   DiffOptions diffOptions_;
+  std::vector<RemovedTopic> removed_;  // core thread only: until takeRemoved()
+  bool reportRemovals_ = false;
 
   mutable std::shared_mutex mutex_;  // guards topics_ (structure) and each Topic::snapshot
   TopicMap topics_;
