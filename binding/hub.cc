@@ -187,9 +187,12 @@ std::optional<double> packEpoch(std::string_view epoch) {
   std::uint64_t value = 0;
   for (const char c : epoch) {
     int digit = 0;
-    if (c >= '0' && c <= '9') digit = c - '0';
-    else if (c >= 'a' && c <= 'f') digit = c - 'a' + 10;
-    else return std::nullopt;
+    if (c >= '0' && c <= '9')
+      digit = c - '0';
+    else if (c >= 'a' && c <= 'f')
+      digit = c - 'a' + 10;
+    else
+      return std::nullopt;
     value = value << 4 | static_cast<std::uint64_t>(digit);
   }
   return static_cast<double>(value);

@@ -36,8 +36,6 @@ const DEFAULTS = Object.freeze({
 });
 
 const LANES = ['critical', 'high', 'normal', 'low'];
-const FLAG_CHANGED = 1;
-const FLAG_FOUND = 4;
 
 function invalid(message) {
   return new DeltacastError(codes.INVALID_ARGUMENT, message);

@@ -206,17 +206,30 @@ export interface HubStats {
   snapshotFramesReused: number;
   /** Patch frames made by one diff over several changes (a paced flush, a catch-up). */
   squashed: number;
+  /** `gone` frames sent: subscribers told their topic was deleted, expired or evicted. */
+  goneSent: number;
   /** Publish-to-send latency per lane, on the hub's clock. */
   latency: Record<Lane, LatencyHistogram>;
 }
 
+/**
+ * What a change call returns: a promise-like whose promise is made only when
+ * it is asked for (then/catch/finally, await). A call nobody awaits costs no
+ * promise; a failure nobody handles is still reported as an unhandled
+ * rejection. Structurally a Promise; `instanceof Promise` is false.
+ */
+export interface Receipt<T> extends Promise<T> {
+  /** The same answer as a real Promise (made once). */
+  promise(): Promise<T>;
+}
+
 export interface Hub {
   /** Resolves with the new version, or null when nothing changed (or the id was a duplicate). */
-  publish(topic: string, value: unknown, options?: PublishOptions): Promise<Version | null>;
-  publishJson(topic: string, json: JsonText, options?: PublishOptions): Promise<Version | null>;
-  patch(topic: string, ops: readonly Operation[], options?: PublishOptions): Promise<Version | null>;
-  upsert(topic: string, id: string | number, row: object, options?: PublishOptions): Promise<Version | null>;
-  remove(topic: string, id: string | number, options?: PublishOptions): Promise<Version | null>;
+  publish(topic: string, value: unknown, options?: PublishOptions): Receipt<Version | null>;
+  publishJson(topic: string, json: JsonText, options?: PublishOptions): Receipt<Version | null>;
+  patch(topic: string, ops: readonly Operation[], options?: PublishOptions): Receipt<Version | null>;
+  upsert(topic: string, id: string | number, row: object, options?: PublishOptions): Receipt<Version | null>;
+  remove(topic: string, id: string | number, options?: PublishOptions): Receipt<Version | null>;
   get<T = unknown>(topic: string): Snapshot<T> | undefined;
   getJson(topic: string): JsonSnapshot | undefined;
   delete(topic: string): Promise<boolean>;

@@ -44,7 +44,9 @@ class Reader {
     pos_ += length;
     return true;
   }
-  bool count(double value, double max) const { return value >= 0 && value <= max && value == static_cast<std::uint64_t>(value); }
+  bool count(double value, double max) const {
+    return value >= 0 && value <= max && value == static_cast<std::uint64_t>(value);
+  }
 
  private:
   std::string_view bytes_;
@@ -81,8 +83,8 @@ Status walk(std::string_view bytes, std::vector<Request>* out, std::size_t& coun
           ok = in.u32(r.id) && in.str(&r.topic) && in.str(&r.payload) && in.str(&r.changeId) && lane();
           break;
         case RequestKind::Upsert:
-          ok = in.u32(r.id) && in.str(&r.topic) && in.str(&r.key) && in.str(&r.payload) && in.str(&r.changeId) &&
-               lane();
+          ok =
+              in.u32(r.id) && in.str(&r.topic) && in.str(&r.key) && in.str(&r.payload) && in.str(&r.changeId) && lane();
           break;
         case RequestKind::Remove:
           ok = in.u32(r.id) && in.str(&r.topic) && in.str(&r.key) && in.str(&r.changeId) && lane();

@@ -410,3 +410,59 @@ describe('garbage collection', { skip: !hasProcStatus && 'needs /proc/self/statu
     assert.equal(result.stdout, 'settled: version 1\n', result.report);
   });
 });
+
+describe('receipts', () => {
+  it('a failure nobody awaits is reported as an unhandled rejection, with its code', () => {
+    const result = run(`
+      const hub = deltacast.createHub();
+      process.on('unhandledRejection', (err) => {
+        console.log('unhandled', err.code);
+        hub.close().then(() => process.exit(0));
+      });
+      hub.publishJson('t', '{bad');   // not awaited`);
+    assertExit(result, 0);
+    assert.match(result.stdout, /^unhandled DELTACAST_INVALID_JSON$/m, result.report);
+  });
+
+  it('a receipt awaited after its failure was answered gets it (and Node says it was handled late)', () => {
+    const result = run(`
+      const hub = deltacast.createHub({ clock: 'manual' });
+      const events = [];
+      process.on('unhandledRejection', (err) => events.push('unhandled ' + err.code));
+      process.on('rejectionHandled', () => events.push('handled late'));
+      (async () => {
+        const receipt = hub.publishJson('t', '{bad');
+        await hub.advance(0);                                   // answered by now
+        await new Promise((resolve) => setTimeout(resolve, 20)); // past the unhandled check
+        try { await receipt; } catch (err) { events.push('caught ' + err.code); }
+        await new Promise((resolve) => setTimeout(resolve, 20));
+        console.log(events.join(', '));
+        await hub.close();
+      })();`);
+    assertExit(result, 0);
+    assert.match(result.stdout, /unhandled DELTACAST_INVALID_JSON, caught DELTACAST_INVALID_JSON, handled late/, result.report);
+  });
+
+  it('a publish loop without awaits keeps nothing alive per call once answered', () => {
+    const result = run(`
+      const hub = deltacast.createHub({ heartbeat: { intervalMs: 0 } });
+      (async () => {
+        let last;
+        for (let r = 0; r < 20; r++) {
+          for (let i = 0; i < 5000; i++) last = hub.publish('t' + i, { r, i });
+          await new Promise((resolve) => setImmediate(resolve));
+        }
+        await last;
+        global.gc();
+        const heap = process.memoryUsage().heapUsed;
+        console.log(JSON.stringify({ pending: hub.stats().pending, heapMiB: heap / 1048576, changes: hub.stats().changes }));
+        await hub.close();
+      })();`, { args: ['--expose-gc'] });
+    assertExit(result, 0);
+    const out = JSON.parse(result.stdout.trim().split('\n').at(-1));
+    assert.equal(out.pending, 0);
+    assert.equal(out.changes, 100_000);
+    // 100,000 receipts and their texts would be tens of MiB if anything held them.
+    assert.ok(out.heapMiB < 20, `heap after GC: ${out.heapMiB} MiB`);
+  });
+});

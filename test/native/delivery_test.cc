@@ -336,7 +336,8 @@ TEST_F(LaneTest, APacedFlushSquashesTheWindowIntoOneDiff) {
   for (int i = 1; i <= 5; ++i) publish("n", i, 10 * i);  // "v" ticks five times
   const auto frames = at(100);
   ASSERT_EQ(frames.size(), 1u);
-  EXPECT_EQ(frames[0].substr(frames[0].find("\"from\"")), R"("from":1,"to":6,"ops":[{"op":"replace","path":"/v","value":5}]})");
+  EXPECT_EQ(frames[0].substr(frames[0].find("\"from\"")),
+            R"("from":1,"to":6,"ops":[{"op":"replace","path":"/v","value":5}]})");
   EXPECT_EQ(delivery_.stats().squashed.load(), 1u);
 }
 
@@ -348,8 +349,7 @@ TEST_F(LaneTest, MoreChangesThanTheHistoryHoldsStillGiveAPatch) {
   const auto frames = at(250);
   ASSERT_EQ(frames.size(), 1u);
   EXPECT_NE(frames[0].find(R"("t":"patch")"), std::string::npos) << frames[0];
-  EXPECT_NE(frames[0].find(R"("from":1,"to":101,"ops":[{"op":"replace","path":"/v","value":100}]})"),
-            std::string::npos)
+  EXPECT_NE(frames[0].find(R"("from":1,"to":101,"ops":[{"op":"replace","path":"/v","value":100}]})"), std::string::npos)
       << frames[0];
 }
 
@@ -363,7 +363,8 @@ TEST_F(LaneTest, TheNextWindowSquashesFromTheLastFlush) {
   publish("n", 4, 110);
   const auto frames = at(160);
   ASSERT_EQ(frames.size(), 1u);
-  EXPECT_EQ(frames[0].substr(frames[0].find("\"from\"")), R"("from":3,"to":5,"ops":[{"op":"replace","path":"/v","value":4}]})");
+  EXPECT_EQ(frames[0].substr(frames[0].find("\"from\"")),
+            R"("from":3,"to":5,"ops":[{"op":"replace","path":"/v","value":4}]})");
   EXPECT_EQ(delivery_.stats().squashed.load(), 2u);
 }
 

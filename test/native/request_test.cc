@@ -39,17 +39,17 @@ class Writer {
 
 std::string everyKind() {
   Writer w;
-  w.u8(0).u32(7).str("prices").str("{\"a\":1}").str("").u8(0);             // PublishJson
-  w.u8(1).u32(8).str("prices").str("[]").str("evt-1").u8(1);                // Patch, critical
+  w.u8(0).u32(7).str("prices").str("{\"a\":1}").str("").u8(0);                    // PublishJson
+  w.u8(1).u32(8).str("prices").str("[]").str("evt-1").u8(1);                      // Patch, critical
   w.u8(2).u32(9).str("rows").str("\"r1\"").str("{\"id\":\"r1\"}").str("").u8(4);  // Upsert, low
-  w.u8(3).u32(10).str("rows").str("3").str("").u8(2);                       // Remove, high
-  w.u8(4).u32(11).str("gone");                                              // Delete
-  w.u8(5).u32(12).f64(250);                                                 // Advance
-  w.u8(7).f64(5e12).str("u-1").u32(2).str("admin").str("ops");              // Connect
-  w.u8(9).f64(5e12).str("{\"t\":\"pong\"}");                                // Receive
-  w.u8(10).f64(5e12).u8(1);                                                 // Congestion
-  w.u8(8).f64(5e12);                                                        // Disconnect
-  w.u8(6).u32(13);                                                          // Close
+  w.u8(3).u32(10).str("rows").str("3").str("").u8(2);                             // Remove, high
+  w.u8(4).u32(11).str("gone");                                                    // Delete
+  w.u8(5).u32(12).f64(250);                                                       // Advance
+  w.u8(7).f64(5e12).str("u-1").u32(2).str("admin").str("ops");                    // Connect
+  w.u8(9).f64(5e12).str("{\"t\":\"pong\"}");                                      // Receive
+  w.u8(10).f64(5e12).u8(1);                                                       // Congestion
+  w.u8(8).f64(5e12);                                                              // Disconnect
+  w.u8(6).u32(13);                                                                // Close
   return w.bytes();
 }
 
@@ -126,11 +126,11 @@ TEST(Request, EveryTruncationIsRefused) {
 
 TEST(Request, RefusesUnknownKindsLanesAndIds) {
   std::size_t count = 0;
-  EXPECT_FALSE(validateRequests(Writer().u8(11).u32(1).bytes(), count));                                    // kind
-  EXPECT_FALSE(validateRequests(Writer().u8(0).u32(1).str("t").str("1").str("").u8(5).bytes(), count));   // lane
-  EXPECT_FALSE(validateRequests(Writer().u8(8).f64(-1).bytes(), count));                                   // connection
-  EXPECT_FALSE(validateRequests(Writer().u8(8).f64(1.5).bytes(), count));                                  // connection
-  EXPECT_FALSE(validateRequests(Writer().u8(10).f64(1).u8(2).bytes(), count));                             // congestion
+  EXPECT_FALSE(validateRequests(Writer().u8(11).u32(1).bytes(), count));                                 // kind
+  EXPECT_FALSE(validateRequests(Writer().u8(0).u32(1).str("t").str("1").str("").u8(5).bytes(), count));  // lane
+  EXPECT_FALSE(validateRequests(Writer().u8(8).f64(-1).bytes(), count));                                 // connection
+  EXPECT_FALSE(validateRequests(Writer().u8(8).f64(1.5).bytes(), count));                                // connection
+  EXPECT_FALSE(validateRequests(Writer().u8(10).f64(1).u8(2).bytes(), count));                           // congestion
   EXPECT_FALSE(validateRequests(Writer().u8(4).u32(1).u32(100).bytes(), count));  // a length past the end
 }
 

@@ -124,6 +124,10 @@ const hub: Hub = createHub({ clock: 'manual', ttl: { 'tmp/*': 60_000 }, memory: 
 async function useHub(): Promise<void> {
   const v: Version | null = await hub.publish('prices', { rows: [] });
   void v;
+  // A receipt is structurally a Promise, and gives a real one on request.
+  const asPromise: Promise<Version | null> = hub.publish('prices', { rows: [1] });
+  const real: Promise<Version | null> = hub.publish('prices', { rows: [2] }).promise();
+  await Promise.all([asPromise, real]);
   await hub.publishJson('prices', '{"rows":[]}', { id: 'evt-1' });
   await hub.upsert('rows', 'a1', { price: 1 });
   await hub.remove('rows', 7);

@@ -123,8 +123,8 @@ struct DeliveryStats {
   std::atomic<std::uint64_t> closedFlooding{0};
   std::atomic<std::uint64_t> snapshotFramesBuilt{0};   // snapshot frames encoded
   std::atomic<std::uint64_t> snapshotFramesReused{0};  // ... and sent again from the cache
-  std::atomic<std::uint64_t> goneSent{0};  // `gone` frames: subscribers told their topic left the store
-  std::atomic<std::uint64_t> squashed{0};  // patch frames made by one diff over several changes
+  std::atomic<std::uint64_t> goneSent{0};              // `gone` frames: subscribers told their topic left the store
+  std::atomic<std::uint64_t> squashed{0};              // patch frames made by one diff over several changes
   std::array<LatencyHistogram, 4> latency;             // by Lane
 };
 

@@ -104,7 +104,7 @@ class HubCore {
   boost::asio::steady_timer pacing_;
   std::optional<std::int64_t> pacingArmedFor_;  // core thread only
   std::chrono::steady_clock::time_point start_;
-  std::int64_t manualNow_ = 0;  // core thread only
+  std::int64_t manualNow_ = 0;   // core thread only
   bool runningBatch_ = false;    // core thread only: inside submitEncoded's handler
   bool wakeAfterBatch_ = false;  // core thread only
 
