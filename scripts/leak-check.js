@@ -16,7 +16,8 @@ async function main() {
       await hub.patch('rows', [{ op: 'test', path: '/0/v', value: -1 }]).catch(() => {});
     }
     await hub.remove('rows', 1);
-    // subscribers: snapshots, shared patch frames, batches, conflation, errors, closes
+    // subscribers: snapshots, shared and squashed patch frames, batches, conflation,
+    // gone frames (TTL, budget, delete), errors, closes
     const frames = [];
     const a = hub.connect({ send: (f) => frames.push(f) });
     const b = hub.connect({ send: (f) => frames.push(f), close() {} });
@@ -30,6 +31,8 @@ async function main() {
     a.close();
     await hub.advance(100);
     hub.get('rows');
+    await hub.delete('rows'); // a gone frame to b
+    for (let i = 0; i < 40; i++) b.receive(`{"t":"ack","topic":"rows","version":${i}}`);
     await hub.close();
   }
   // dropped without close: torn down by the exit hook
