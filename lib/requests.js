@@ -41,9 +41,14 @@ const FLUSH_BYTES = 1024 * 1024;
 // ASCII (faster than encodeInto's call overhead for short strings).
 const SHORT_STRING = 64;
 
+function allocate(size) {
+  const buffer = Buffer.allocUnsafeSlow(size);
+  return new Uint8Array(buffer.buffer, buffer.byteOffset, size);
+}
+
 class RequestWriter {
-  #bytes = new Uint8Array(INITIAL_BYTES);
-  #view = new DataView(this.#bytes.buffer);
+  #bytes = allocate(INITIAL_BYTES);
+  #view = new DataView(this.#bytes.buffer, this.#bytes.byteOffset, this.#bytes.byteLength);
   /** Bytes written so far. */
   length = 0;
 
@@ -52,10 +57,11 @@ class RequestWriter {
     if (needed <= this.#bytes.length) return;
     let size = this.#bytes.length * 2;
     while (size < needed) size *= 2;
-    const bigger = new Uint8Array(size);
+    // Not zero-filled: every byte is written before it is read.
+    const bigger = allocate(size);
     bigger.set(this.#bytes.subarray(0, this.length));
     this.#bytes = bigger;
-    this.#view = new DataView(bigger.buffer);
+    this.#view = new DataView(bigger.buffer, bigger.byteOffset, bigger.byteLength);
   }
 
   u8(value) {
@@ -78,11 +84,10 @@ class RequestWriter {
   /** A length-prefixed UTF-8 string. */
   str(text) {
     const units = text.length;
-    this.#reserve(4 + units * 3);
-    const bytes = this.#bytes;
     const start = this.length + 4;
-    let written = -1;
     if (units <= SHORT_STRING) {
+      this.#reserve(4 + units * 3);
+      const bytes = this.#bytes;
       let at = start;
       for (let i = 0; i < units; i++) {
         const c = text.charCodeAt(i);
@@ -92,9 +97,22 @@ class RequestWriter {
         }
         bytes[at++] = c;
       }
-      if (at >= 0) written = at - start;
+      if (at < 0) at = start + encoder.encodeInto(text, bytes.subarray(start)).written;
+      this.#view.setUint32(this.length, at - start, true);
+      this.length = at;
+      return;
     }
-    if (written < 0) written = encoder.encodeInto(text, bytes.subarray(start)).written;
+    // Room for one byte a unit (exact for ASCII); if the text needs more,
+    // grow and encode the rest (encodeInto never splits a surrogate pair).
+    this.#reserve(4 + units);
+    let { read, written } = encoder.encodeInto(text, this.#bytes.subarray(start));
+    while (read < units) {
+      const rest = text.substring(read);
+      this.#reserve(4 + written + rest.length * 3);
+      const more = encoder.encodeInto(rest, this.#bytes.subarray(start + written));
+      read += more.read;
+      written += more.written;
+    }
     this.#view.setUint32(this.length, written, true);
     this.length = start + written;
   }
@@ -119,12 +137,13 @@ class RequestWriter {
   }
 
   reset() {
-    this.length = 0;
-    // A burst may have grown the buffer; do not keep megabytes for ever.
-    if (this.#bytes.length > 4 * FLUSH_BYTES) {
-      this.#bytes = new Uint8Array(INITIAL_BYTES);
-      this.#view = new DataView(this.#bytes.buffer);
+    // A big value grew the buffer: keep it while batches still need a good
+    // part of it, give it back after one that did not.
+    if (this.#bytes.length > 4 * FLUSH_BYTES && this.length * 8 < this.#bytes.length) {
+      this.#bytes = allocate(INITIAL_BYTES);
+      this.#view = new DataView(this.#bytes.buffer, this.#bytes.byteOffset, this.#bytes.byteLength);
     }
+    this.length = 0;
   }
 }
 

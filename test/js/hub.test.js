@@ -1219,3 +1219,24 @@ describe('receipts and the batched hand-over', () => {
     }
   });
 });
+
+describe('text through the hand-over buffer', () => {
+  it('non-ASCII text of every length crosses intact (the buffer grows mid-string)', async (t) => {
+    const hub = createHub({ clock: 'manual' });
+    t.after(() => hub.close());
+    const pieces = ['a', 'é', '€', '😀', '\u{10FFFF}', 'ascii run '];
+    const values = [];
+    for (let n = 1; n <= 200_000; n = Math.ceil(n * 1.7)) {
+      let text = '';
+      for (let i = 0; text.length < n; i++) text += pieces[(i * 7 + n) % pieces.length];
+      values.push(text);
+    }
+    // several per turn, so they share (and outgrow) one buffer
+    const receipts = values.map((text, i) => hub.publish(`u${i}`, { text, n: i }));
+    receipts.push(hub.publishJson('raw', JSON.stringify({ text: values.at(-1) })));
+    await Promise.all(receipts);
+    for (let i = 0; i < values.length; i++) assert.equal(hub.get(`u${i}`).data.text, values[i], `value ${i}`);
+    assert.equal(hub.get('raw').data.text, values.at(-1));
+    assert.equal(hub.get(`u${values.length - 1}`).data.text.length, values.at(-1).length);
+  });
+});
