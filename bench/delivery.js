@@ -345,7 +345,7 @@ function runChildSync(kind, config, { timeoutMs = 10 * 60 * 1000 } = {}) {
 // every client's state against it.
 //   proto 'deltacast': ws client; parses each frame, applies patches with
 //                      deltacast's applyPatch, acks the newest version it
-//                      applied once per turn of its event loop.
+//                      applied every 16 frames, or 20 ms after a frame.
 //   proto 'ws':        ws client; JSON.parse of every message ({version, data}).
 //   proto 'socket.io': socket.io-client (websocket transport); socket.io parses.
 // `stall` clients stop reading their socket after the first state.
@@ -395,11 +395,13 @@ async function clientsChild(cfg) {
     report({ type: 'closed', code, reason: String(reason ?? '') });
   };
 
-  // Clients with an ack due, sent together after this turn's socket reads.
-  let acksDue = [];
+  // Clients with a delayed ack due, sent together by one timer.
+  const ACK_EVERY = 16;
+  const ACK_DELAY_MS = 20;
+  let acksDue = new Set();
   const flushAcks = () => {
     const due = acksDue;
-    acksDue = [];
+    acksDue = new Set();
     for (const c of due) c.flushAck();
   };
 
@@ -407,21 +409,25 @@ async function clientsChild(cfg) {
     const ws = new WebSocket(cfg.url, { perMessageDeflate: false });
     const c = { ws, stalled, version: 0, epoch: null, data: undefined, frames: 0, bytes: 0, gaps: 0, errors: 0, done: false };
     c.pause = () => ws._socket.pause();
-    // Acks are cumulative ("applied up to"), so a client acks once per turn of
-    // its event loop, with the newest version it applied: frames that arrive
-    // in one socket read cost one ack (the deltacast client does the same).
+    // Acks are cumulative ("applied up to"), so a client delays them the way
+    // TCP does: one ack per ACK_EVERY frames (a quarter of the hub's default
+    // window of 64), or ACK_DELAY_MS after a frame when fewer came.
     c.ackVersion = 0;
-    c.ackQueued = false;
+    c.unackedFrames = 0;
     c.flushAck = () => {
-      c.ackQueued = false;
+      if (c.unackedFrames === 0) return;
+      c.unackedFrames = 0;
       if (ws.readyState === WebSocket.OPEN) ws.send(`{"t":"ack","topic":${JSON.stringify(cfg.topic)},"version":${c.ackVersion}}`);
     };
     const ack = (version) => {
       c.ackVersion = version;
-      if (c.ackQueued) return;
-      c.ackQueued = true;
-      acksDue.push(c);
-      if (acksDue.length === 1) setImmediate(flushAcks);
+      c.unackedFrames += 1;
+      if (c.unackedFrames >= ACK_EVERY) {
+        c.flushAck();
+      } else if (!acksDue.has(c)) {
+        acksDue.add(c);
+        if (acksDue.size === 1) setTimeout(flushAcks, ACK_DELAY_MS);
+      }
     };
     const apply = (m) => {
       if (m.t === 'snap') {
