@@ -111,6 +111,7 @@ deltacast::HubOptions parseOptions(Napi::Env env, const std::string& json) {
 Napi::Function NativeHub::Init(Napi::Env env) {
   return DefineClass(env, "NativeHub",
                      {
+                         InstanceMethod("stage", &NativeHub::Stage),
                          InstanceMethod("submit", &NativeHub::Submit),
                          InstanceMethod("take", &NativeHub::Take),
                          InstanceMethod("get", &NativeHub::Get),
@@ -154,11 +155,28 @@ void NativeHub::dispose() {
   }
 }
 
+// stage(bytes: Uint8Array) -> index: a large payload, copied now, for a
+// record of the next submit() to name (request.h: staged payloads). Its bytes
+// are copied once, here, and move to the core without another copy.
+Napi::Value NativeHub::Stage(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  if (disposed_) throw makeError(env, "DELTACAST_CLOSED", "the hub is closed");
+  if (!info[0].IsTypedArray() || info[0].As<Napi::TypedArray>().TypedArrayType() != napi_uint8_array) {
+    throw makeError(env, "DELTACAST_INVALID_ARGUMENT", "stage(bytes: Uint8Array)");
+  }
+  const auto bytes = info[0].As<Napi::Uint8Array>();
+  staged_.emplace_back(reinterpret_cast<const char*>(bytes.Data()), bytes.ByteLength());
+  return Napi::Number::New(env, static_cast<double>(staged_.size() - 1));
+}
+
 // submit(records: Uint8Array): requests in their wire form (deltacast/request.h),
-// copied once and decoded on the core thread. A malformed buffer (a bug in
-// lib/hub.js) throws and nothing of it runs.
+// copied once and decoded on the core thread, with the payloads staged since
+// the last submit. A malformed buffer (a bug in lib/hub.js) throws and nothing
+// of it runs.
 Napi::Value NativeHub::Submit(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
+  std::vector<std::string> staged;
+  staged.swap(staged_);  // whatever happens, the next batch starts empty
   if (disposed_) throw makeError(env, "DELTACAST_CLOSED", "the hub is closed");
   if (!info[0].IsTypedArray() || info[0].As<Napi::TypedArray>().TypedArrayType() != napi_uint8_array) {
     throw makeError(env, "DELTACAST_INVALID_ARGUMENT", "submit(records: Uint8Array)");
@@ -166,10 +184,10 @@ Napi::Value NativeHub::Submit(const Napi::CallbackInfo& info) {
   const auto bytes = info[0].As<Napi::Uint8Array>();
   std::string records(reinterpret_cast<const char*>(bytes.Data()), bytes.ByteLength());
   std::size_t count = 0;
-  if (const deltacast::Status s = deltacast::validateRequests(records, count); !s) {
+  if (const deltacast::Status s = deltacast::validateRequests(records, staged.size(), count); !s) {
     throw makeError(env, "DELTACAST_INTERNAL", s.message());
   }
-  core_->submitEncoded(std::move(records));
+  core_->submitEncoded(std::move(records), std::move(staged));
   return env.Undefined();
 }
 

@@ -33,6 +33,7 @@ class NativeHub : public Napi::ObjectWrap<NativeHub> {
   ~NativeHub() override;
 
  private:
+  Napi::Value Stage(const Napi::CallbackInfo& info);
   Napi::Value Submit(const Napi::CallbackInfo& info);
   Napi::Value Take(const Napi::CallbackInfo& info);
   Napi::Value Get(const Napi::CallbackInfo& info);
@@ -47,6 +48,7 @@ class NativeHub : public Napi::ObjectWrap<NativeHub> {
   napi_env env_;
   Napi::ThreadSafeFunction notify_;  // created before the cleanup hook is registered
   std::unique_ptr<deltacast::HubCore> core_;
+  std::vector<std::string> staged_;  // large payloads for the next submit()
   bool cleanupHookAdded_ = false;
   bool disposed_ = false;
 };

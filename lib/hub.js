@@ -251,7 +251,7 @@ function installExitHook() {
 class Hub {
   #native;
   #options;
-  #writer = new RequestWriter(); // records not yet handed to the core
+  #writer; // records not yet handed to the core
   #batch = null; // the answers those records will get (AnswerBatch)
   #flushQueued = false;
   #batches = new BatchQueue(); // handed over, waiting for answers, in order
@@ -271,6 +271,7 @@ class Hub {
     // unreferenced hub is collected and its core thread stopped.
     const weak = new WeakRef(this);
     this.#native = new native.NativeHub(JSON.stringify(this.#options.core), () => weak.deref()?._drain());
+    this.#writer = new RequestWriter(stager(this.#native));
     this.#ref = new WeakRef(this);
     liveHubs.add(this.#ref);
     forget.register(this, this.#ref, this.#ref);
@@ -425,7 +426,7 @@ class Hub {
     const w = this.#writer;
     w.u8(KIND.receive);
     w.f64(id);
-    w.text(message);
+    w.payload(message);
     this.#queued();
   }
 
@@ -534,7 +535,7 @@ class Hub {
     const w = this.#writer;
     w.str(topic);
     if (key !== undefined) w.str(key);
-    if (payload !== undefined) w.text(payload);
+    if (payload !== undefined) w.payload(payload);
     w.str(options[0]);
     w.u8(options[1]);
     this.#queued();
@@ -716,6 +717,14 @@ class Connection {
       }
     }
   }
+}
+
+// Made outside the Hub constructor on purpose: a closure made there would
+// share its context with the thread-safe function's callback, which is a GC
+// root, and the native hub would then be reachable for ever (never finalized,
+// its thread never stopped).
+function stager(nativeHub) {
+  return (bytes) => nativeHub.stage(bytes);
 }
 
 function closedReceipt() {

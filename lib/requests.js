@@ -32,6 +32,8 @@ const KIND = Object.freeze({
   congestion: 10,
 });
 
+const { Utf8Scratch } = require('./to_native');
+
 const encoder = new TextEncoder();
 const INITIAL_BYTES = 64 * 1024;
 // A batch this big is handed over at once rather than at the end of the job:
@@ -40,6 +42,10 @@ const FLUSH_BYTES = 1024 * 1024;
 // Strings up to this many UTF-16 units are copied by a JS loop when they are
 // ASCII (faster than encodeInto's call overhead for short strings).
 const SHORT_STRING = 64;
+// Payloads from this many bytes (or UTF-16 units) on are staged: handed to the
+// addon on their own, copied once, instead of being copied into the buffer
+// and out of it again.
+const STAGE_FROM = 64 * 1024;
 
 function allocate(size) {
   const buffer = Buffer.allocUnsafeSlow(size);
@@ -47,10 +53,17 @@ function allocate(size) {
 }
 
 class RequestWriter {
+  #stage;
+  #scratch = new Utf8Scratch();
   #bytes = allocate(INITIAL_BYTES);
   #view = new DataView(this.#bytes.buffer, this.#bytes.byteOffset, this.#bytes.byteLength);
   /** Bytes written so far. */
   length = 0;
+
+  /** `stage(bytes: Uint8Array) -> index`: hands a large payload over on its own. */
+  constructor(stage) {
+    this.#stage = stage;
+  }
 
   #reserve(extra) {
     const needed = this.length + extra;
@@ -125,10 +138,16 @@ class RequestWriter {
     this.length += 4 + data.length;
   }
 
-  /** A string or a Uint8Array. */
-  text(value) {
-    if (typeof value === 'string') this.str(value);
-    else this.bytes(value);
+  /** A payload (a string or a Uint8Array): inline, or staged when large. */
+  payload(value) {
+    if (value.length < STAGE_FROM) {
+      if (typeof value === 'string') this.str(value);
+      else this.bytes(value);
+      return;
+    }
+    const index = this.#stage(typeof value === 'string' ? this.#scratch.view(value) : value);
+    this.u32(0xffffffff);
+    this.u32(index);
   }
 
   /** The records written since the last reset, as a view (valid until the next write). */

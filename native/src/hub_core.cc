@@ -78,11 +78,11 @@ void HubCore::submit(Request request) {
   boost::asio::post(io_, [this, request = std::move(request)]() mutable { run(request); });
 }
 
-void HubCore::submitEncoded(std::string records) {
-  boost::asio::post(io_, [this, records = std::move(records)]() {
+void HubCore::submitEncoded(std::string records, std::vector<std::string> staged) {
+  boost::asio::post(io_, [this, records = std::move(records), staged = std::move(staged)]() mutable {
     std::vector<Request> requests;
     // Validated on the JS thread; a failure here would be a bug in the binding.
-    if (!decodeRequests(records, requests)) return;
+    if (!decodeRequests(records, staged, requests)) return;
     runningBatch_ = true;
     wakeAfterBatch_ = false;
     for (Request& request : requests) {

@@ -11,7 +11,8 @@ namespace {
 template <bool Decode>
 class Reader {
  public:
-  explicit Reader(std::string_view bytes) : bytes_(bytes) {}
+  Reader(std::string_view bytes, std::vector<std::string>* staged, std::size_t stagedCount)
+      : bytes_(bytes), staged_(staged), stagedCount_(stagedCount) {}
 
   bool done() const { return pos_ == bytes_.size(); }
   std::size_t offset() const { return pos_; }
@@ -44,6 +45,23 @@ class Reader {
     pos_ += length;
     return true;
   }
+  // A str, or a staged payload (each may be taken once).
+  bool payload(std::string* out) {
+    const std::size_t at = pos_;
+    std::uint32_t length = 0;
+    if (!u32(length)) return false;
+    if (length != kStagedPayload) {
+      pos_ = at;
+      return str(out);
+    }
+    std::uint32_t index = 0;
+    if (!u32(index) || index >= stagedCount_) return false;
+    if (used_.size() < stagedCount_) used_.resize(stagedCount_, false);
+    if (used_[index]) return false;
+    used_[index] = true;
+    if constexpr (Decode) *out = std::move((*staged_)[index]);
+    return true;
+  }
   bool count(double value, double max) const {
     return value >= 0 && value <= max && value == static_cast<std::uint64_t>(value);
   }
@@ -51,11 +69,15 @@ class Reader {
  private:
   std::string_view bytes_;
   std::size_t pos_ = 0;
+  std::vector<std::string>* staged_;
+  std::size_t stagedCount_;
+  std::vector<bool> used_;
 };
 
 template <bool Decode>
-Status walk(std::string_view bytes, std::vector<Request>* out, std::size_t& count) {
-  Reader<Decode> in(bytes);
+Status walk(std::string_view bytes, std::vector<std::string>* staged, std::size_t stagedCount,
+            std::vector<Request>* out, std::size_t& count) {
+  Reader<Decode> in(bytes, staged, stagedCount);
   count = 0;
   Request scratch;
   while (!in.done()) {
@@ -80,11 +102,11 @@ Status walk(std::string_view bytes, std::vector<Request>* out, std::size_t& coun
       switch (r.kind) {
         case RequestKind::PublishJson:
         case RequestKind::Patch:
-          ok = in.u32(r.id) && in.str(&r.topic) && in.str(&r.payload) && in.str(&r.changeId) && lane();
+          ok = in.u32(r.id) && in.str(&r.topic) && in.payload(&r.payload) && in.str(&r.changeId) && lane();
           break;
         case RequestKind::Upsert:
-          ok =
-              in.u32(r.id) && in.str(&r.topic) && in.str(&r.key) && in.str(&r.payload) && in.str(&r.changeId) && lane();
+          ok = in.u32(r.id) && in.str(&r.topic) && in.str(&r.key) && in.payload(&r.payload) && in.str(&r.changeId) &&
+               lane();
           break;
         case RequestKind::Remove:
           ok = in.u32(r.id) && in.str(&r.topic) && in.str(&r.key) && in.str(&r.changeId) && lane();
@@ -107,7 +129,7 @@ Status walk(std::string_view bytes, std::vector<Request>* out, std::size_t& coun
           break;
         }
         case RequestKind::Disconnect: ok = connection(); break;
-        case RequestKind::Receive: ok = connection() && in.str(&r.payload); break;
+        case RequestKind::Receive: ok = connection() && in.payload(&r.payload); break;
         case RequestKind::Congestion: {
           std::uint8_t congested = 0;
           ok = connection() && in.u8(congested) && congested <= 1;
@@ -128,11 +150,13 @@ Status walk(std::string_view bytes, std::vector<Request>* out, std::size_t& coun
 
 }  // namespace
 
-Status validateRequests(std::string_view bytes, std::size_t& count) { return walk<false>(bytes, nullptr, count); }
+Status validateRequests(std::string_view bytes, std::size_t staged, std::size_t& count) {
+  return walk<false>(bytes, nullptr, staged, nullptr, count);
+}
 
-Status decodeRequests(std::string_view bytes, std::vector<Request>& out) {
+Status decodeRequests(std::string_view bytes, std::vector<std::string>& staged, std::vector<Request>& out) {
   std::size_t count = 0;
-  return walk<true>(bytes, &out, count);
+  return walk<true>(bytes, &staged, staged.size(), &out, count);
 }
 
 }  // namespace deltacast

@@ -1234,7 +1234,16 @@ describe('text through the hand-over buffer', () => {
     // several per turn, so they share (and outgrow) one buffer
     const receipts = values.map((text, i) => hub.publish(`u${i}`, { text, n: i }));
     receipts.push(hub.publishJson('raw', JSON.stringify({ text: values.at(-1) })));
+    // large payloads are staged (handed over on their own): bytes too, and a client message
+    receipts.push(hub.publishJson('bytes', new TextEncoder().encode(JSON.stringify({ text: values.at(-1) }))));
+    const frames = [];
+    const connection = hub.connect({ send: (f) => frames.push(JSON.parse(f)) });
+    connection.receive(`{"t":"sub","topic":"${'x'.repeat(70_000)}"}`);
     await Promise.all(receipts);
+    await hub.advance(0);
+    assert.equal(frames.length, 1);
+    assert.equal(frames[0].code, 'DELTACAST_MESSAGE_TOO_LARGE');
+    assert.equal(hub.get('bytes').data.text, values.at(-1));
     for (let i = 0; i < values.length; i++) assert.equal(hub.get(`u${i}`).data.text, values[i], `value ${i}`);
     assert.equal(hub.get('raw').data.text, values.at(-1));
     assert.equal(hub.get(`u${values.length - 1}`).data.text.length, values.at(-1).length);

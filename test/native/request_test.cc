@@ -56,10 +56,11 @@ std::string everyKind() {
 TEST(Request, DecodesEveryKind) {
   const std::string bytes = everyKind();
   std::size_t count = 0;
-  ASSERT_TRUE(validateRequests(bytes, count));
+  ASSERT_TRUE(validateRequests(bytes, 0, count));
   EXPECT_EQ(count, 11u);
   std::vector<Request> out;
-  ASSERT_TRUE(decodeRequests(bytes, out));
+  std::vector<std::string> none;
+  ASSERT_TRUE(decodeRequests(bytes, none, out));
   ASSERT_EQ(out.size(), 11u);
 
   EXPECT_EQ(out[0].kind, RequestKind::PublishJson);
@@ -101,7 +102,7 @@ TEST(Request, DecodesEveryKind) {
 
 TEST(Request, EmptyBufferIsNoRequests) {
   std::size_t count = 1;
-  EXPECT_TRUE(validateRequests("", count));
+  EXPECT_TRUE(validateRequests("", 0, count));
   EXPECT_EQ(count, 0u);
 }
 
@@ -111,7 +112,7 @@ TEST(Request, EveryTruncationIsRefused) {
   // Cutting at a record boundary is a shorter valid buffer; anywhere else is malformed.
   for (std::size_t cut = 0; cut < bytes.size(); ++cut) {
     std::size_t count = 0;
-    const Status s = validateRequests(std::string_view(bytes).substr(0, cut), count);
+    const Status s = validateRequests(std::string_view(bytes).substr(0, cut), 0, count);
     if (s) {
       boundaries.push_back(cut);
       continue;
@@ -119,19 +120,41 @@ TEST(Request, EveryTruncationIsRefused) {
     EXPECT_EQ(s.code(), ErrorCode::InvalidArgument);
     EXPECT_NE(s.message().find("malformed request record"), std::string::npos) << s.message();
     std::vector<Request> out;
-    EXPECT_FALSE(decodeRequests(std::string_view(bytes).substr(0, cut), out));
+    std::vector<std::string> none;
+    EXPECT_FALSE(decodeRequests(std::string_view(bytes).substr(0, cut), none, out));
   }
   EXPECT_EQ(boundaries.size(), 11u);  // 0 and the ends of the first ten records
 }
 
 TEST(Request, RefusesUnknownKindsLanesAndIds) {
   std::size_t count = 0;
-  EXPECT_FALSE(validateRequests(Writer().u8(11).u32(1).bytes(), count));                                 // kind
-  EXPECT_FALSE(validateRequests(Writer().u8(0).u32(1).str("t").str("1").str("").u8(5).bytes(), count));  // lane
-  EXPECT_FALSE(validateRequests(Writer().u8(8).f64(-1).bytes(), count));                                 // connection
-  EXPECT_FALSE(validateRequests(Writer().u8(8).f64(1.5).bytes(), count));                                // connection
-  EXPECT_FALSE(validateRequests(Writer().u8(10).f64(1).u8(2).bytes(), count));                           // congestion
-  EXPECT_FALSE(validateRequests(Writer().u8(4).u32(1).u32(100).bytes(), count));  // a length past the end
+  EXPECT_FALSE(validateRequests(Writer().u8(11).u32(1).bytes(), 0, count));                                 // kind
+  EXPECT_FALSE(validateRequests(Writer().u8(0).u32(1).str("t").str("1").str("").u8(5).bytes(), 0, count));  // lane
+  EXPECT_FALSE(validateRequests(Writer().u8(8).f64(-1).bytes(), 0, count));          // connection
+  EXPECT_FALSE(validateRequests(Writer().u8(8).f64(1.5).bytes(), 0, count));         // connection
+  EXPECT_FALSE(validateRequests(Writer().u8(10).f64(1).u8(2).bytes(), 0, count));    // congestion
+  EXPECT_FALSE(validateRequests(Writer().u8(4).u32(1).u32(100).bytes(), 0, count));  // a length past the end
+}
+
+TEST(Request, StagedPayloadsAreMovedInOnceEach) {
+  Writer w;
+  w.u8(0).u32(1).str("big").u32(kStagedPayload).u32(1).str("").u8(0);  // PublishJson, the second staged
+  w.u8(9).f64(4).u32(kStagedPayload).u32(0);                           // Receive, the first staged
+  std::size_t count = 0;
+  ASSERT_TRUE(validateRequests(w.bytes(), 2, count));
+  EXPECT_EQ(count, 2u);
+  EXPECT_FALSE(validateRequests(w.bytes(), 1, count));  // index 1 not staged
+  std::vector<std::string> staged{R"({"t":"pong"})", std::string(100000, '7')};
+  std::vector<Request> out;
+  ASSERT_TRUE(decodeRequests(w.bytes(), staged, out));
+  ASSERT_EQ(out.size(), 2u);
+  EXPECT_EQ(out[0].payload, std::string(100000, '7'));
+  EXPECT_EQ(out[1].payload, R"({"t":"pong"})");
+
+  Writer twice;
+  twice.u8(9).f64(4).u32(kStagedPayload).u32(0);
+  twice.u8(9).f64(4).u32(kStagedPayload).u32(0);
+  EXPECT_FALSE(validateRequests(twice.bytes(), 1, count));  // one staged payload, named twice
 }
 
 }  // namespace

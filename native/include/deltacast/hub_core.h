@@ -61,8 +61,9 @@ class HubCore {
   // ---- JS thread -----------------------------------------------------------------
   void submit(Request request);
   // Requests in their wire form (request.h), already checked with
-  // validateRequests; they run in order, on the core thread.
-  void submitEncoded(std::string records);
+  // validateRequests, and the payloads staged for them; they run in order,
+  // on the core thread.
+  void submitEncoded(std::string records, std::vector<std::string> staged = {});
   // Everything answered and everything to send since the last call, in the
   // order it was produced.
   struct Batch {

@@ -6,16 +6,19 @@
 //
 //   record   := kind:u8 body
 //   str      := length:u32 bytes[length]          (UTF-8)
+//   payload  := str | 0xFFFFFFFF index:u32         (the latter: the index-th
+//               staged payload, a large value handed over on its own so that
+//               its bytes are copied once, not into the buffer and out again)
 //   lane     := u8 (0: the topic's lane, 1 critical, 2 high, 3 normal, 4 low)
-//   PublishJson, Patch := id:u32 topic:str payload:str changeId:str lane
-//   Upsert   := id:u32 topic:str key:str payload:str changeId:str lane
+//   PublishJson, Patch := id:u32 topic:str payload changeId:str lane
+//   Upsert   := id:u32 topic:str key:str payload changeId:str lane
 //   Remove   := id:u32 topic:str key:str changeId:str lane
 //   Delete   := id:u32 topic:str
 //   Advance  := id:u32 ms:f64
 //   Close    := id:u32
 //   Connect  := connection:f64 userId:str roleCount:u32 role:str...
 //   Disconnect := connection:f64
-//   Receive  := connection:f64 message:str
+//   Receive  := connection:f64 message:payload
 //   Congestion := connection:f64 congested:u8
 //
 // `id` is the JS side's request id, echoed in the Completion.
@@ -60,11 +63,15 @@ struct Request {
   std::optional<Lane> lane;  // a change's lane, overriding the topic's
 };
 
-// Checks that `bytes` is a well-formed sequence of records; on success
-// `count` is the number of records. Cheap: it reads lengths, copies nothing.
-Status validateRequests(std::string_view bytes, std::size_t& count);
+inline constexpr std::uint32_t kStagedPayload = 0xFFFFFFFFu;
 
-// Decodes records validated by validateRequests into `out` (appended).
-Status decodeRequests(std::string_view bytes, std::vector<Request>& out);
+// Checks that `bytes` is a well-formed sequence of records whose staged
+// payloads are among the `staged` given; on success `count` is the number of
+// records. Cheap: it reads lengths, copies nothing.
+Status validateRequests(std::string_view bytes, std::size_t staged, std::size_t& count);
+
+// Decodes records validated by validateRequests into `out` (appended); staged
+// payloads are moved out of `staged`.
+Status decodeRequests(std::string_view bytes, std::vector<std::string>& staged, std::vector<Request>& out);
 
 }  // namespace deltacast
