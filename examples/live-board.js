@@ -41,7 +41,14 @@ async function main() {
   let wireBytes = 0;
   let snapshotBytes = 0;
   let sent = hub.stats().bytesSent;
-  const timer = setInterval(async () => {
+  // One tick at a time: the next is scheduled when this one is done, so a
+  // slow tick never overlaps the next (setInterval would start it anyway).
+  let timer = null;
+  let stopped = false;
+  const next = () => {
+    if (!stopped) timer = setTimeout(step, interval);
+  };
+  const step = async () => {
     tick += 1;
     board = mutate(board, {
       fraction: 0.01,
@@ -73,13 +80,17 @@ async function main() {
         `publish to delivered ${(micros / 1000).toFixed(2)} ms, replica in sync`,
     );
     if (tick >= ticks) {
-      clearInterval(timer);
+      stopped = true;
       console.log(`\n${tick} ticks: ${kb(wireBytes)} of patches instead of ${kb(snapshotBytes)} of snapshots`);
       await hub.close();
+      return;
     }
-  }, interval);
+    next();
+  };
+  next();
   process.on('SIGINT', async () => {
-    clearInterval(timer);
+    stopped = true;
+    clearTimeout(timer);
     console.log(`\n${tick} ticks: ${kb(wireBytes)} of patches instead of ${kb(snapshotBytes)} of snapshots`);
     await hub.close();
     process.exit(0);
