@@ -393,6 +393,12 @@ void Delivery::subscribe(ConnectionId id, Connection& connection, std::string_vi
   const std::shared_ptr<const Snapshot> snapshot = store_.get(topic);
   if (!snapshot) {  // nothing yet: the first version will come as a snapshot
     subscription = {};
+    // A client resuming a topic that has gone meanwhile (deleted, expired or
+    // evicted while it was away) must drop what it holds.
+    if (epoch != nullptr) {
+      stats_.goneSent.fetch_add(1, std::memory_order_relaxed);
+      send(id, goneFrame(topic, *epoch, *version, "absent"));
+    }
     return;
   }
   if (epoch != nullptr && *epoch == snapshot->epoch && *version == snapshot->version) {
@@ -557,6 +563,18 @@ void Delivery::sendAll(ConnectionId id, std::vector<Frame> list) {
   send(id, std::make_shared<const std::string>(std::move(batch)));
 }
 
+Frame Delivery::goneFrame(std::string_view topic, std::string_view epoch, std::uint64_t version,
+                          std::string_view reason) {
+  std::string text = "{\"t\":\"gone\",\"topic\":";
+  appendQuoted(topic, text);
+  text.append(",\"epoch\":");
+  appendQuoted(epoch, text);
+  text.append(",\"version\":" + std::to_string(version) + ",\"reason\":\"");
+  text.append(reason);
+  text.append("\"}");
+  return std::make_shared<const std::string>(std::move(text));
+}
+
 void Delivery::gone(const RemovedTopic& removed, std::int64_t now) {
   const auto subs = subscribers_.find(removed.topic);
   if (subs == subscribers_.end()) return;
@@ -571,14 +589,7 @@ void Delivery::gone(const RemovedTopic& removed, std::int64_t now) {
     state.version = 0;
     state.epoch.clear();
   }
-  std::string text = "{\"t\":\"gone\",\"topic\":";
-  appendQuoted(removed.topic, text);
-  text.append(",\"epoch\":");
-  appendQuoted(removed.epoch, text);
-  text.append(",\"version\":" + std::to_string(removed.version) + ",\"reason\":\"");
-  text.append(removalName(removed.reason));
-  text.append("\"}");
-  const Frame frame = std::make_shared<const std::string>(std::move(text));
+  const Frame frame = goneFrame(removed.topic, removed.epoch, removed.version, removalName(removed.reason));
   const std::vector<ConnectionId> ids(subs->second.begin(), subs->second.end());
   for (const ConnectionId id : ids) {
     const auto it = connections_.find(id);

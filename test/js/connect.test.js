@@ -371,47 +371,58 @@ describe('lanes', () => {
 });
 
 describe('convergence', () => {
-  it('many clients, random publishes, stalls, disconnects and reconnects: every replica ends equal to the hub', async (t) => {
-    let seed = 12345;
-    const random = () => {
-      seed = (seed * 1103515245 + 12345) & 0x7fffffff;
-      return seed / 0x80000000;
-    };
-    const hub = manualHub(t, { history: { maxCount: 4 }, lanes: { a: 'critical', b: 'high' }, credit: { maxFrames: 3 } });
-    const topics = ['a', 'b', 'c'];
-    const clients = Array.from({ length: 12 }, () => createTestClient(hub));
-    for (const client of clients) for (const topic of topics) client.subscribe(topic);
-    const state = { a: board(8), b: board(8), c: board(8) };
-    for (let step = 0; step < 400; step++) {
-      const topic = topics[Math.floor(random() * topics.length)];
-      const rows = state[topic].map((row) => (random() < 0.2 ? { ...row, price: Math.floor(random() * 1000) } : row));
-      if (random() < 0.1) rows.splice(Math.floor(random() * rows.length), 0, { id: `n${step}`, name: 'new', price: step });
-      if (random() < 0.1 && rows.length > 1) rows.splice(Math.floor(random() * rows.length), 1);
-      state[topic] = rows;
-      await hub.publish(topic, rows);
-      const client = clients[Math.floor(random() * clients.length)];
-      const roll = random();
-      if (roll < 0.1) {
-        if (client.connected) client.disconnect();
-        else client.connect();
-      } else if (roll < 0.2 && client.connected) {
-        if (random() < 0.5) client.stall();
-        else client.resume();
-      }
-      if (random() < 0.3) await hub.advance(Math.floor(random() * 60));
-    }
-    for (const client of clients) client.connect();
-    await hub.advance(300); // every paced flush is due
-    for (let round = 0; round < 5; round++) {
-      for (const client of clients) client.resume();
-      await settle(hub);
-    }
-    for (const client of clients) {
-      for (const topic of topics) assert.deepEqual(client.get(topic), hub.get(topic));
-      assert.equal(client.errors.length, 0);
-    }
-  });
+  // Seeds 13 and 15 once caught a client that resumed a topic deleted while it
+  // was away and kept its replica (now answered with a gone frame).
+  for (const start of [12345, 13, 15]) {
+    it(`many clients, random publishes, deletes, stalls, disconnects and reconnects: every replica ends equal to the hub (seed ${start})`, async (t) => {
+      await convergenceRun(t, start);
+    });
+  }
 });
+
+async function convergenceRun(t, start) {
+  let seed = start;
+  const random = () => {
+    seed = (seed * 1103515245 + 12345) & 0x7fffffff;
+    return seed / 0x80000000;
+  };
+  const hub = manualHub(t, { history: { maxCount: 4 }, lanes: { a: 'critical', b: 'high' }, credit: { maxFrames: 3 } });
+  const topics = ['a', 'b', 'c'];
+  const clients = Array.from({ length: 12 }, () => createTestClient(hub));
+  for (const client of clients) for (const topic of topics) client.subscribe(topic);
+  const state = { a: board(8), b: board(8), c: board(8) };
+  for (let step = 0; step < 400; step++) {
+    const topic = topics[Math.floor(random() * topics.length)];
+    const rows = state[topic].map((row) => (random() < 0.2 ? { ...row, price: Math.floor(random() * 1000) } : row));
+    if (random() < 0.1) rows.splice(Math.floor(random() * rows.length), 0, { id: `n${step}`, name: 'new', price: step });
+    if (random() < 0.1 && rows.length > 1) rows.splice(Math.floor(random() * rows.length), 1);
+    state[topic] = rows;
+    // now and then a topic goes (a gone frame) and comes back later under a new epoch
+    if (random() < 0.05) await hub.delete(topic);
+    else await hub.publish(topic, rows);
+    const client = clients[Math.floor(random() * clients.length)];
+    const roll = random();
+    if (roll < 0.1) {
+      if (client.connected) client.disconnect();
+      else client.connect();
+    } else if (roll < 0.2 && client.connected) {
+      if (random() < 0.5) client.stall();
+      else client.resume();
+    }
+    if (random() < 0.3) await hub.advance(Math.floor(random() * 60));
+  }
+  for (const client of clients) client.connect();
+  await hub.advance(300); // every paced flush is due
+  for (let round = 0; round < 5; round++) {
+    for (const client of clients) client.resume();
+    await settle(hub);
+  }
+  for (const client of clients) {
+    for (const topic of topics) assert.deepEqual(client.get(topic), hub.get(topic));
+    assert.equal(client.errors.length, 0);
+  }
+  assert.ok(hub.stats().goneSent > 0, 'the run deleted subscribed topics');
+}
 
 describe('liveness and floods', () => {
   it('pings on the heartbeat; a connection silent past the timeout is closed through its transport', async (t) => {

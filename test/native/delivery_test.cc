@@ -143,6 +143,20 @@ TEST_F(DeliveryTest, SubscribersHearWhenTheirTopicLeavesTheStore) {
   EXPECT_EQ(framesFor(2).size(), 2u);  // t's snapshot and other's patch
 }
 
+TEST_F(DeliveryTest, ResumingATopicThatWentMeanwhileIsToldItIsGone) {
+  const ChangeResult v1 = publish("t", R"({"a":1})");
+  delivery_.connect(1, {});
+  // the client held (epoch, 1) before it went away; the topic was deleted since
+  ASSERT_TRUE(store_.erase("t"));
+  delivery_.receive(1, R"({"t":"sub","topic":"t","epoch":")" + v1.epoch + R"(","version":1})");
+  EXPECT_EQ(framesFor(1), std::vector<std::string>{R"({"t":"gone","topic":"t","epoch":")" + v1.epoch +
+                                                   R"(","version":1,"reason":"absent"})"});
+  // A client that holds nothing is not told anything: it waits for a first version.
+  delivery_.connect(2, {});
+  delivery_.receive(2, R"({"t":"sub","topic":"t"})");
+  EXPECT_TRUE(framesFor(2).empty());
+}
+
 TEST(DeliveryRemovals, ExpiredAndEvictedTopicsSayWhy) {
   StoreOptions options;
   options.ttl = {{"tmp/*", 100}};

@@ -228,6 +228,8 @@ class Delivery {
   void error(ConnectionId id, const char* code, std::string_view message, std::string_view topic = {});
   TopicState& state(std::string_view topic);
   Frame snapshotFrame(std::string_view topic, const Snapshot& snapshot);
+  static Frame goneFrame(std::string_view topic, std::string_view epoch, std::uint64_t version,
+                         std::string_view reason);
   // A patch frame from `from` to the current version: the change's own frame;
   // over several steps, the smaller of the history's steps concatenated and
   // one diff from the state last flushed (when `from` is that state); null
