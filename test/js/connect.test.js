@@ -605,3 +605,70 @@ describe('closing the hub', () => {
     assert.deepEqual(closed, [1001, 'the hub is closing']);
   });
 });
+
+// The same law with more of the hub in play: upserts, per-change lanes, unsub
+// and resub, TTL expiry and evictions under a small memory budget.
+describe('convergence with everything on', () => {
+  const configs = [
+    ['a tight window and a short history', { history: { maxCount: 3 }, credit: { maxFrames: 3 } }],
+    ['every lane', { lanes: { a: 'critical', b: 'high', c: 'low' }, credit: { maxFrames: 2 }, heartbeat: { intervalMs: 0 } }],
+    ['TTL and evictions', { ttl: { 'tmp/*': 100 }, memory: { maxBytes: 6000 }, history: { maxCount: 2 } }],
+  ];
+  for (const [name, options] of configs) {
+    for (const start of [7919, 104729]) {
+      it(`${name} (seed ${start}): every replica ends equal to the hub`, async (t) => {
+        let seed = start;
+        const random = () => {
+          seed = (seed * 48271) % 2147483647;
+          return seed / 2147483647;
+        };
+        const tooLarge = (err) => {
+          if (err.code !== codes.TOO_LARGE) throw err; // the small budget refuses a big value: allowed
+        };
+        const hub = createHub({ clock: 'manual', ...options });
+        t.after(() => hub.close());
+        const topics = ['a', 'b', 'c', 'tmp/d'];
+        const clients = Array.from({ length: 8 }, () => createTestClient(hub));
+        for (const client of clients) for (const topic of topics) client.subscribe(topic);
+        const state = Object.fromEntries(topics.map((topic) => [topic, board(6)]));
+        for (let step = 0; step < 300; step++) {
+          const topic = topics[Math.floor(random() * topics.length)];
+          const rows = state[topic].map((row) => (random() < 0.3 ? { ...row, price: Math.floor(random() * 1000) } : row));
+          if (random() < 0.1) rows.splice(Math.floor(random() * rows.length), 0, { id: `n${step}`, name: 'new', price: step });
+          if (random() < 0.1 && rows.length > 1) rows.splice(Math.floor(random() * rows.length), 1);
+          if (random() < 0.05 && rows.length > 2) rows.push(rows.shift());
+          state[topic] = rows;
+          const roll = random();
+          if (roll < 0.05) await hub.delete(topic);
+          else if (roll < 0.15) await hub.upsert(topic, `u${step % 4}`, { name: 'up', price: step }).catch(() => {});
+          else if (roll < 0.2) await hub.publish(topic, rows, { lane: ['critical', 'high', 'normal', 'low'][Math.floor(random() * 4)] }).catch(tooLarge);
+          else await hub.publish(topic, rows).catch(tooLarge);
+          const client = clients[Math.floor(random() * clients.length)];
+          const action = random();
+          if (action < 0.08) {
+            if (client.connected) client.disconnect();
+            else client.connect();
+          } else if (action < 0.16 && client.connected) {
+            if (random() < 0.5) client.stall();
+            else client.resume();
+          } else if (action < 0.18 && client.connected) {
+            client.unsubscribe(topic);
+            client.subscribe(topic);
+          }
+          if (random() < 0.3) await hub.advance(Math.floor(random() * 120));
+        }
+        for (const client of clients) client.connect();
+        await hub.advance(2000);
+        for (let round = 0; round < 6; round++) {
+          for (const client of clients) client.resume();
+          await settle(hub);
+          await hub.advance(1000);
+        }
+        for (const client of clients) {
+          for (const topic of topics) assert.deepEqual(client.get(topic), hub.get(topic));
+          assert.deepEqual(client.errors, []);
+        }
+      });
+    }
+  }
+});
