@@ -37,6 +37,7 @@ const { gc, packageVersion, gitCommit, median, quantile, medianOf, threadCpuNs, 
 const fs = require('node:fs');
 const os = require('node:os');
 const path = require('node:path');
+const util = require('node:util');
 const { spawnSync } = require('node:child_process');
 
 const { makeBoard, mutate } = require('./data.js');
@@ -793,6 +794,14 @@ async function main() {
     loadAverage: os.loadavg().map((x) => Number(x.toFixed(2))),
   };
 
+  // Everything printed to stdout is also kept, for the .md next to the .json.
+  const printed = [];
+  const log = console.log;
+  console.log = (...args) => {
+    printed.push(util.format(...args));
+    log(...args);
+  };
+
   console.log('# deltacast hub benchmark\n');
   console.log(`${env.date} · node ${env.node} · ${env.cpu} · ${env.platform}${env.commit ? ` · commit ${env.commit}` : ''}`);
   console.log(`fast-json-patch ${versions['fast-json-patch']} · lru-cache ${versions['lru-cache']} · deltacast: ${env.deltacast}` +
@@ -814,7 +823,8 @@ async function main() {
     const suffix = limited ? `-${opts.quick ? 'quick' : 'partial'}` : '';
     const file = path.join(dir, `hub-${day}${suffix}.json`);
     fs.writeFileSync(file, JSON.stringify(out, null, 2) + '\n');
-    console.log(`results written to ${path.relative(process.cwd(), file)}`);
+    fs.writeFileSync(file.replace(/\.json$/, '.md'), printed.join('\n') + '\n');
+    console.log(`results written to ${path.relative(process.cwd(), file)} and .md`);
   }
 }
 
