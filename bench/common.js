@@ -4,6 +4,7 @@
 const { execFileSync } = require('node:child_process');
 const fs = require('node:fs');
 const path = require('node:path');
+const { performance } = require('node:perf_hooks');
 const v8 = require('node:v8');
 const vm = require('node:vm');
 
@@ -102,4 +103,173 @@ function threadSplit(before, coreTid) {
   return { jsMs: js / 1e6, coreMs: core / 1e6, otherMs: (total - js - core) / 1e6 };
 }
 
-module.exports = { gc, packageVersion, gitCommit, median, quantile, medianOf, threadCpuNs, threadIds, threadSplit };
+
+// ---- command line -------------------------------------------------------------
+
+function usageError(message) {
+  return Object.assign(new Error(message), { usage: true });
+}
+
+// Calls handle(flag, value) for each --flag or --flag=value argument; handle
+// returns false for a flag it does not know. --help prints `usage` and exits.
+function eachFlag(argv, usage, handle) {
+  for (const arg of argv) {
+    const eq = arg.indexOf('=');
+    const flag = eq < 0 ? arg : arg.slice(0, eq);
+    const value = eq < 0 ? '' : arg.slice(eq + 1);
+    if (flag === '--help') {
+      console.log(`usage: ${usage}`);
+      process.exit(0);
+    }
+    if (handle(flag, value) === false) throw usageError(`unknown argument ${arg} (try --help)`);
+  }
+}
+
+// A comma-separated list of names, each one of `allowed`.
+function namesOf(value, allowed, flag) {
+  const names = value.split(',').map((s) => s.trim());
+  for (const name of names) if (!allowed.includes(name)) throw usageError(`unknown ${flag} ${name} (${allowed.join(', ')})`);
+  return names;
+}
+
+// ---- output -------------------------------------------------------------------
+
+function fmtMs(ms) {
+  if (ms >= 100) return ms.toFixed(0);
+  if (ms >= 10) return ms.toFixed(1);
+  if (ms >= 1) return ms.toFixed(2);
+  return ms.toFixed(3);
+}
+
+const fmtUs = fmtMs; // the same significant digits, another unit
+
+function fmtRatio(x) {
+  if (!Number.isFinite(x)) return '—';
+  if (x >= 100) return `${x.toFixed(0)}×`;
+  return `${x >= 10 ? x.toFixed(1) : x.toFixed(2)}×`;
+}
+
+function fmtInt(x) {
+  return Number.isFinite(x) ? Math.round(x).toLocaleString('en-US') : '—';
+}
+
+function progress(msg) {
+  if (process.stderr.isTTY) process.stderr.write(`\r\x1b[K${msg}`);
+  else process.stderr.write(`${msg}\n`);
+}
+
+function progressDone() {
+  if (process.stderr.isTTY) process.stderr.write('\r\x1b[K');
+}
+
+// ---- time ---------------------------------------------------------------------
+
+const nowNs = () => process.hrtime.bigint();
+const msSince = (t0) => Number(process.hrtime.bigint() - t0) / 1e6;
+const sleep = (ms) => new Promise((resolve) => setTimeout(resolve, ms));
+const nextTurn = () => new Promise((resolve) => setImmediate(resolve));
+
+// A stopwatch over one timed region: wall, process CPU (all threads), event
+// loop utilization, and the split between the JS thread, the hub's core
+// thread and the rest.
+function startClock() {
+  const threads = threadCpuNs();
+  const cpu = process.cpuUsage();
+  const elu = performance.eventLoopUtilization();
+  const t0 = nowNs();
+  return { threads, cpu, elu, t0 };
+}
+
+function stopClock(clock, coreTid) {
+  const t1 = nowNs();
+  const cpu = process.cpuUsage(clock.cpu);
+  const elu = performance.eventLoopUtilization(clock.elu);
+  const out = {
+    wallMs: Number(t1 - clock.t0) / 1e6,
+    cpuMs: (cpu.user + cpu.system) / 1000,
+    eluActiveMs: elu.active,
+    elu: elu.utilization,
+  };
+  return Object.assign(out, threadSplit(clock.threads, coreTid));
+}
+
+// A full GC, then a short pause: V8 sweeps on its helper threads after gc()
+// returns, and that work belongs to whatever made the garbage, not to the
+// next timed region.
+async function settleHeap(ms = 30) {
+  gc();
+  await sleep(ms);
+}
+
+// ---- deltacast ----------------------------------------------------------------
+
+// The deltacast under test: lib/ here, or DELTACAST_LIB=path/to/index.js.
+function loadDeltacast() {
+  const libPath = process.env.DELTACAST_LIB ? path.resolve(process.env.DELTACAST_LIB) : path.join(__dirname, '..', 'lib', 'index.js');
+  try {
+    const lib = require(libPath);
+    if (typeof lib.createHub !== 'function') return { missing: `${libPath} does not export createHub`, libPath };
+    const dir = path.dirname(libPath);
+    return {
+      lib,
+      libPath,
+      testing: require(path.join(dir, 'testing.js')),
+      applyPatch: require(path.join(dir, 'apply_patch.js')).applyPatch,
+    };
+  } catch (err) {
+    return { missing: `${err.code ?? err.name}: ${err.message.split('\n')[0]}`, libPath };
+  }
+}
+
+// Every hub a benchmark creates stays referenced from here until the process
+// ends. Before b97ff3a a hub reachable only from the async function awaiting
+// one of its calls could be collected mid-call (its core thread stopped, the
+// promise never settled, and node exited with code 0); holding the hubs here
+// keeps DELTACAST_LIB runs of such builds from ending that way.
+const HUBS = new Set();
+
+// A hub and the id of its core thread (the one thread createHub starts), so
+// the CPU split can name it.
+function createHubWithTid(deltacast, options) {
+  const before = threadIds();
+  const hub = deltacast.createHub(options);
+  HUBS.add(hub);
+  const started = [...threadIds()].filter((t) => !before.has(t));
+  return { hub, coreTid: started.length === 1 ? started[0] : null };
+}
+
+// The benchmark is done with `hub` (closed): it may be collected.
+function releaseHub(hub) {
+  HUBS.delete(hub);
+}
+
+module.exports = {
+  gc,
+  packageVersion,
+  gitCommit,
+  median,
+  quantile,
+  medianOf,
+  threadCpuNs,
+  threadIds,
+  threadSplit,
+  usageError,
+  eachFlag,
+  namesOf,
+  fmtMs,
+  fmtUs,
+  fmtRatio,
+  fmtInt,
+  progress,
+  progressDone,
+  nowNs,
+  msSince,
+  sleep,
+  nextTurn,
+  startClock,
+  stopClock,
+  settleHeap,
+  loadDeltacast,
+  createHubWithTid,
+  releaseHub,
+};

@@ -52,13 +52,35 @@
 // core thread all want a CPU, and on 2 hardware threads they take turns.
 // Compare ratios within one run, not rates across machines.
 
-const { gc, packageVersion, gitCommit, threadCpuNs, threadIds, threadSplit } = require('./common.js');
+const {
+  gc,
+  packageVersion,
+  gitCommit,
+  usageError,
+  eachFlag,
+  namesOf,
+  fmtMs,
+  fmtUs,
+  fmtRatio,
+  fmtInt,
+  progress,
+  progressDone,
+  nowNs,
+  msSince,
+  sleep,
+  nextTurn,
+  startClock,
+  stopClock,
+  settleHeap,
+  loadDeltacast,
+  createHubWithTid,
+  releaseHub,
+} = require('./common.js');
 const fs = require('node:fs');
 const os = require('node:os');
 const path = require('node:path');
 const http = require('node:http');
 const util = require('node:util');
-const { performance } = require('node:perf_hooks');
 const { spawnSync, fork } = require('node:child_process');
 
 const { makeBoard, mutate } = require('./data.js');
@@ -70,23 +92,16 @@ const TICK_FRACTION = 0.01;
 
 // ---- command line -----------------------------------------------------------
 
-function usageError(message) {
-  return Object.assign(new Error(message), { usage: true });
-}
-
 function parseArgs(argv) {
   const opts = { quick: false, only: null, clients: null, save: true, child: null, config: null };
-  for (const arg of argv) {
-    const eq = arg.indexOf('=');
-    const flag = eq < 0 ? arg : arg.slice(0, eq);
-    const value = eq < 0 ? '' : arg.slice(eq + 1);
+  const usage = 'node bench/delivery.js [--quick] [--only=fanout,stalled,debounce] [--clients=100,1000] [--no-save]';
+  eachFlag(argv, usage, (flag, value) => {
     switch (flag) {
       case '--quick':
         opts.quick = true;
         break;
       case '--only':
-        opts.only = value.split(',').map((s) => s.trim());
-        for (const b of opts.only) if (!BENCHMARKS.includes(b)) throw usageError(`unknown --only ${b} (${BENCHMARKS.join(', ')})`);
+        opts.only = namesOf(value, BENCHMARKS, '--only');
         break;
       case '--clients':
         opts.clients = value.split(',').map((s) => Number(s.trim()));
@@ -101,122 +116,19 @@ function parseArgs(argv) {
       case '--config':
         opts.config = JSON.parse(value);
         break;
-      case '--help':
-        console.log('usage: node bench/delivery.js [--quick] [--only=fanout,stalled,debounce] [--clients=100,1000] [--no-save]');
-        process.exit(0);
-        break;
       default:
-        throw usageError(`unknown argument ${arg} (try --help)`);
+        return false;
     }
-  }
+    return true;
+  });
   opts.clients ??= opts.quick ? [100, 500] : [100, 1000];
   return opts;
 }
 
 // ---- helpers ----------------------------------------------------------------
 
-
-
-
-function fmtMs(ms) {
-  if (ms >= 100) return ms.toFixed(0);
-  if (ms >= 10) return ms.toFixed(1);
-  if (ms >= 1) return ms.toFixed(2);
-  return ms.toFixed(3);
-}
-
-function fmtUs(us) {
-  if (us >= 100) return us.toFixed(0);
-  if (us >= 10) return us.toFixed(1);
-  if (us >= 1) return us.toFixed(2);
-  return us.toFixed(3);
-}
-
-function fmtRatio(x) {
-  if (!Number.isFinite(x)) return '—';
-  if (x >= 100) return `${x.toFixed(0)}×`;
-  return `${x >= 10 ? x.toFixed(1) : x.toFixed(2)}×`;
-}
-
-function fmtInt(x) {
-  return Number.isFinite(x) ? Math.round(x).toLocaleString('en-US') : '—';
-}
-
 function kib(bytes) {
   return `${(bytes / 1024).toFixed(bytes >= 10240 ? 0 : 1)} KiB`;
-}
-
-function progress(msg) {
-  if (process.stderr.isTTY) process.stderr.write(`\r\x1b[K${msg}`);
-  else process.stderr.write(`${msg}\n`);
-}
-
-function progressDone() {
-  if (process.stderr.isTTY) process.stderr.write('\r\x1b[K');
-}
-
-const nowNs = () => process.hrtime.bigint();
-const msSince = (t0) => Number(process.hrtime.bigint() - t0) / 1e6;
-const sleep = (ms) => new Promise((resolve) => setTimeout(resolve, ms));
-const nextTurn = () => new Promise((resolve) => setImmediate(resolve));
-
-
-
-// A stopwatch over one timed region: wall, process CPU (all threads), and the
-// split between the JS thread, the hub's core thread and the rest.
-function startClock() {
-  const threads = threadCpuNs();
-  const cpu = process.cpuUsage();
-  const elu = performance.eventLoopUtilization();
-  const t0 = nowNs();
-  return { threads, cpu, elu, t0 };
-}
-
-function stopClock(clock, coreTid) {
-  const t1 = nowNs();
-  const cpu = process.cpuUsage(clock.cpu);
-  const elu = performance.eventLoopUtilization(clock.elu);
-  const out = {
-    wallMs: Number(t1 - clock.t0) / 1e6,
-    cpuMs: (cpu.user + cpu.system) / 1000,
-    eluActiveMs: elu.active,
-    elu: elu.utilization,
-  };
-  return Object.assign(out, threadSplit(clock.threads, coreTid));
-}
-
-function loadDeltacast() {
-  const libPath = process.env.DELTACAST_LIB ? path.resolve(process.env.DELTACAST_LIB) : path.join(__dirname, '..', 'lib', 'index.js');
-  try {
-    const lib = require(libPath);
-    if (typeof lib.createHub !== 'function') return { missing: `${libPath} does not export createHub`, libPath };
-    const dir = path.dirname(libPath);
-    return {
-      lib,
-      libPath,
-      testing: require(path.join(dir, 'testing.js')),
-      applyPatch: require(path.join(dir, 'apply_patch.js')).applyPatch,
-      toNative: require(path.join(dir, 'to_native.js')),
-    };
-  } catch (err) {
-    return { missing: `${err.code ?? err.name}: ${err.message.split('\n')[0]}`, libPath };
-  }
-}
-
-// Hubs stay referenced until the process ends (see bench/hub.js).
-const HUBS = new Set();
-
-function createHubWithTid(deltacast, options) {
-  const before = threadIds();
-  const hub = deltacast.createHub(options);
-  HUBS.add(hub);
-  const started = [...threadIds()].filter((t) => !before.has(t));
-  return { hub, coreTid: started.length === 1 ? started[0] : null };
-}
-
-async function settleHeap(ms = 30) {
-  gc();
-  await sleep(ms);
 }
 
 function memorySnapshot() {
@@ -648,7 +560,7 @@ async function fanoutInProcess(deltacast, kind, clientCount, updates, states, ti
     correct = { versionsOnly: true, checked: clients.length, bad: clients.filter((c) => c.version !== target).length };
   }
   await hub.close();
-  HUBS.delete(hub);
+  releaseHub(hub);
   const names = {
     testing: ['deltacast-inprocess-testclient', 'deltacast in-process, deltacast/testing clients (parse + apply + ack, same process)'],
     counting: ['deltacast-inprocess-counting', 'deltacast in-process, counting clients (ack only): the hub alone'],
@@ -804,7 +716,7 @@ async function fanoutSockets(deltacast, proto, clientCount, updates, states, tim
     await new Promise((resolve) => server.close(() => resolve()));
     if (hub) {
       await hub.close();
-      HUBS.delete(hub);
+      releaseHub(hub);
     }
     gc();
   }
@@ -1136,7 +1048,7 @@ async function flushSizes(deltacast) {
       snapshotBytes: hub.getJson(TOPIC).json.length,
     });
     await hub.close();
-    HUBS.delete(hub);
+    releaseHub(hub);
   }
   return rows;
 }

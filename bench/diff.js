@@ -18,7 +18,20 @@
 // markdown tables, progress to stderr, and everything to
 // bench/results/diff-<date>.json. See bench/README.md for the columns.
 
-const { gc, packageVersion, gitCommit, median, quantile, medianOf } = require('./common.js');
+const {
+  gc,
+  packageVersion,
+  gitCommit,
+  median,
+  quantile,
+  medianOf,
+  usageError,
+  eachFlag,
+  namesOf,
+  fmtMs,
+  progress,
+  progressDone,
+} = require('./common.js');
 const assert = require('node:assert');
 const fs = require('node:fs');
 const os = require('node:os');
@@ -29,14 +42,10 @@ const { SCENARIOS, KINDS, makePair } = require('./data.js');
 
 // ---- command line -----------------------------------------------------------
 
-function usageError(message) {
-  return Object.assign(new Error(message), { usage: true });
-}
-
 function parseArgs(argv) {
   const opts = { n: null, quick: false, minMs: null, pairs: null, kinds: null, save: true };
-  for (const arg of argv) {
-    const [flag, value] = arg.split('=', 2);
+  const usage = 'node bench/diff.js [--n=100,1000,10000] [--quick] [--kind=values,insdel,move] [--min-ms=300] [--pairs=20] [--no-save]';
+  eachFlag(argv, usage, (flag, value) => {
     switch (flag) {
       case '--n':
         opts.n = value.split(',').map((s) => Number(s.trim()));
@@ -51,51 +60,24 @@ function parseArgs(argv) {
         opts.pairs = Number(value);
         break;
       case '--kind':
-        opts.kinds = value.split(',');
-        for (const k of opts.kinds) if (!KINDS[k]) throw usageError(`unknown --kind ${k} (${Object.keys(KINDS).join(', ')})`);
+        opts.kinds = namesOf(value, Object.keys(KINDS), '--kind');
         break;
       case '--no-save':
         opts.save = false;
         break;
-      case '--help':
-        console.log('usage: node bench/diff.js [--n=100,1000,10000] [--quick] [--kind=values,insdel,move] ' +
-          '[--min-ms=300] [--pairs=20] [--no-save]');
-        process.exit(0);
-        break;
       default:
-        throw usageError(`unknown argument ${arg} (try --help)`);
+        return false;
     }
-  }
+    return true;
+  });
   if (opts.minMs === null) opts.minMs = opts.quick ? 100 : 300;
   return opts;
 }
 
 // ---- helpers ----------------------------------------------------------------
 
-
-
-
-
-
-
-function fmtMs(ms) {
-  if (ms >= 100) return ms.toFixed(0);
-  if (ms >= 10) return ms.toFixed(1);
-  if (ms >= 1) return ms.toFixed(2);
-  return ms.toFixed(3);
-}
-
 function fmtBytes(bytes) {
   return bytes.toLocaleString('en-US');
-}
-
-function progress(msg) {
-  if (process.stderr.isTTY) process.stderr.write(`\r\x1b[K${msg}`);
-  else process.stderr.write(`${msg}\n`);
-}
-
-function progressDone() {
-  if (process.stderr.isTTY) process.stderr.write('\r\x1b[K');
 }
 
 // microdiff ships no patch function. This is the smallest applier its format

@@ -33,7 +33,30 @@
 // runs keep both threads busy at once and each runs slower: CPU per update
 // goes up while wall time goes down. Compare ratios within one run.
 
-const { gc, packageVersion, gitCommit, median, quantile, medianOf, threadCpuNs, threadIds, threadSplit } = require('./common.js');
+const {
+  gc,
+  packageVersion,
+  gitCommit,
+  median,
+  quantile,
+  medianOf,
+  usageError,
+  eachFlag,
+  namesOf,
+  fmtMs,
+  fmtUs,
+  fmtRatio,
+  fmtInt,
+  progress,
+  progressDone,
+  nowNs,
+  msSince,
+  startClock,
+  stopClock,
+  settleHeap,
+  loadDeltacast,
+  createHubWithTid,
+} = require('./common.js');
 const fs = require('node:fs');
 const os = require('node:os');
 const path = require('node:path');
@@ -47,27 +70,19 @@ const CHILD_VARIANTS = ['empty', 'deltacast', 'lru-cache', 'map'];
 
 // ---- command line -----------------------------------------------------------
 
-function usageError(message) {
-  return Object.assign(new Error(message), { usage: true });
-}
-
 function parseArgs(argv) {
   const opts = { quick: false, only: null, child: null, n: null, topics: null, save: true };
-  for (const arg of argv) {
-    const eq = arg.indexOf('=');
-    const flag = eq < 0 ? arg : arg.slice(0, eq);
-    const value = eq < 0 ? '' : arg.slice(eq + 1);
+  const usage = 'node bench/hub.js [--quick] [--only=sustained,event-loop,topics] [--n=1000,10000] [--topics=1000000] [--no-save]';
+  eachFlag(argv, usage, (flag, value) => {
     switch (flag) {
       case '--quick':
         opts.quick = true;
         break;
       case '--only':
-        opts.only = value.split(',').map((s) => s.trim());
-        for (const b of opts.only) if (!BENCHMARKS.includes(b)) throw usageError(`unknown --only ${b} (${BENCHMARKS.join(', ')})`);
+        opts.only = namesOf(value, BENCHMARKS, '--only');
         break;
       case '--child':
-        if (!CHILD_VARIANTS.includes(value)) throw usageError(`unknown --child ${value} (${CHILD_VARIANTS.join(', ')})`);
-        opts.child = value;
+        opts.child = namesOf(value, CHILD_VARIANTS, '--child')[0];
         break;
       case '--n':
         opts.n = value.split(',').map((s) => Number(s.trim()));
@@ -80,15 +95,11 @@ function parseArgs(argv) {
       case '--no-save':
         opts.save = false;
         break;
-      case '--help':
-        console.log('usage: node bench/hub.js [--quick] [--only=sustained,event-loop,topics] [--n=1000,10000] ' +
-          '[--topics=1000000] [--no-save]');
-        process.exit(0);
-        break;
       default:
-        throw usageError(`unknown argument ${arg} (try --help)`);
+        return false;
     }
-  }
+    return true;
+  });
   opts.n ??= [1000, 10000];
   opts.topics ??= 1_000_000;
   return opts;
@@ -96,107 +107,13 @@ function parseArgs(argv) {
 
 // ---- helpers ----------------------------------------------------------------
 
-
-
-
-
-
 function summarize(samples) {
   const sorted = [...samples].sort((x, y) => x - y);
   return { samples: sorted.length, median: median(sorted), p10: quantile(sorted, 0.1), p90: quantile(sorted, 0.9) };
 }
 
-
-function fmtMs(ms) {
-  if (ms >= 100) return ms.toFixed(0);
-  if (ms >= 10) return ms.toFixed(1);
-  if (ms >= 1) return ms.toFixed(2);
-  return ms.toFixed(3);
-}
-
-function fmtUs(us) {
-  if (us >= 100) return us.toFixed(0);
-  if (us >= 10) return us.toFixed(1);
-  return us.toFixed(2);
-}
-
-function fmtRatio(x) {
-  if (!Number.isFinite(x)) return '—';
-  return `${x >= 10 ? x.toFixed(1) : x.toFixed(2)}×`;
-}
-
-function fmtInt(x) {
-  return Math.round(x).toLocaleString('en-US');
-}
-
 function mib(bytes) {
   return (bytes / (1024 * 1024)).toFixed(1);
-}
-
-function progress(msg) {
-  if (process.stderr.isTTY) process.stderr.write(`\r\x1b[K${msg}`);
-  else process.stderr.write(`${msg}\n`);
-}
-
-function progressDone() {
-  if (process.stderr.isTTY) process.stderr.write('\r\x1b[K');
-}
-
-const nowNs = () => process.hrtime.bigint();
-const msSince = (t0) => Number(process.hrtime.bigint() - t0) / 1e6;
-
-
-
-// A stopwatch over one timed region: wall, process CPU (all threads), and
-// the split between the JS thread, the hub's core thread and the rest.
-function startClock() {
-  const threads = threadCpuNs();
-  const cpu = process.cpuUsage();
-  const t0 = nowNs();
-  return { threads, cpu, t0 };
-}
-
-function stopClock(clock, coreTid) {
-  const t1 = nowNs();
-  const cpu = process.cpuUsage(clock.cpu);
-  const out = { wallMs: Number(t1 - clock.t0) / 1e6, cpuMs: (cpu.user + cpu.system) / 1000 };
-  return Object.assign(out, threadSplit(clock.threads, coreTid));
-}
-
-function loadDeltacast() {
-  const libPath = process.env.DELTACAST_LIB ? path.resolve(process.env.DELTACAST_LIB) : path.join(__dirname, '..', 'lib', 'index.js');
-  try {
-    const lib = require(libPath);
-    if (typeof lib.createHub !== 'function') return { missing: `${libPath} does not export createHub`, libPath };
-    return { lib, libPath };
-  } catch (err) {
-    return { missing: `${err.code ?? err.name}: ${err.message.split('\n')[0]}`, libPath };
-  }
-}
-
-// Every hub the benchmark creates stays referenced from here until the
-// process ends. Before b97ff3a a hub reachable only from the async function
-// awaiting one of its calls could be collected mid-call (its core thread
-// stopped, the promise never settled, and node exited with code 0); holding
-// the hubs here keeps DELTACAST_LIB runs of such builds from ending that way.
-const HUBS = new Set();
-
-// A hub and the id of its core thread (the one thread createHub starts), so
-// the CPU split can name it.
-function createHubWithTid(deltacast, options) {
-  const before = threadIds();
-  const hub = deltacast.createHub(options);
-  HUBS.add(hub);
-  const started = [...threadIds()].filter((t) => !before.has(t));
-  return { hub, coreTid: started.length === 1 ? started[0] : null };
-}
-
-// A full GC, then a short pause: V8 sweeps on its helper threads after gc()
-// returns, and that work belongs to whatever made the garbage, not to the
-// next timed region.
-async function settleHeap(ms = 30) {
-  gc();
-  await new Promise((resolve) => setTimeout(resolve, ms));
 }
 
 // ---- 1. sustained publishJson ----------------------------------------------
