@@ -18,6 +18,14 @@ Napi::Error makeError(Napi::Env env, const char* code, const std::string& messag
   return error;
 }
 
+// The first argument as a Uint8Array, or DELTACAST_INVALID_ARGUMENT naming the call.
+Napi::Uint8Array uint8ArrayArgument(const Napi::CallbackInfo& info, const char* call) {
+  if (!info[0].IsTypedArray() || info[0].As<Napi::TypedArray>().TypedArrayType() != napi_uint8_array) {
+    throw makeError(info.Env(), "DELTACAST_INVALID_ARGUMENT", call);
+  }
+  return info[0].As<Napi::Uint8Array>();
+}
+
 std::string stringOr(const Napi::Value& value, std::string fallback = {}) {
   return value.IsString() ? value.As<Napi::String>().Utf8Value() : std::move(fallback);
 }
@@ -161,10 +169,7 @@ void NativeHub::dispose() {
 Napi::Value NativeHub::Stage(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   if (disposed_) throw makeError(env, "DELTACAST_CLOSED", "the hub is closed");
-  if (!info[0].IsTypedArray() || info[0].As<Napi::TypedArray>().TypedArrayType() != napi_uint8_array) {
-    throw makeError(env, "DELTACAST_INVALID_ARGUMENT", "stage(bytes: Uint8Array)");
-  }
-  const auto bytes = info[0].As<Napi::Uint8Array>();
+  const Napi::Uint8Array bytes = uint8ArrayArgument(info, "stage(bytes: Uint8Array)");
   staged_.emplace_back(reinterpret_cast<const char*>(bytes.Data()), bytes.ByteLength());
   return Napi::Number::New(env, static_cast<double>(staged_.size() - 1));
 }
@@ -178,10 +183,7 @@ Napi::Value NativeHub::Submit(const Napi::CallbackInfo& info) {
   std::vector<std::string> staged;
   staged.swap(staged_);  // whatever happens, the next batch starts empty
   if (disposed_) throw makeError(env, "DELTACAST_CLOSED", "the hub is closed");
-  if (!info[0].IsTypedArray() || info[0].As<Napi::TypedArray>().TypedArrayType() != napi_uint8_array) {
-    throw makeError(env, "DELTACAST_INVALID_ARGUMENT", "submit(records: Uint8Array)");
-  }
-  const auto bytes = info[0].As<Napi::Uint8Array>();
+  const Napi::Uint8Array bytes = uint8ArrayArgument(info, "submit(records: Uint8Array)");
   std::string records(reinterpret_cast<const char*>(bytes.Data()), bytes.ByteLength());
   std::size_t count = 0;
   if (const deltacast::Status s = deltacast::validateRequests(records, staged.size(), count); !s) {
@@ -255,14 +257,14 @@ Napi::Value NativeHub::Take(const Napi::CallbackInfo& info) {
     answers.push_back(c.id);
     answers.push_back((c.changed ? 1 : 0) | (c.duplicate ? 2 : 0) | (c.found ? 4 : 0));
     answers.push_back(static_cast<double>(c.version));
-    answers.push_back(ok ? -1 : intern(deltacast::errorCodeName(c.code)));
     if (!ok) {
+      answers.push_back(intern(deltacast::errorCodeName(c.code)));
       answers.push_back(-1 - intern(c.message));
-    } else if (const auto packed = packEpoch(c.epoch)) {
-      answers.push_back(*packed);  // no string made unless somebody reads this answer
-    } else {
-      answers.push_back(-1 - intern(c.epoch));
+      continue;
     }
+    answers.push_back(-1);
+    const auto packed = packEpoch(c.epoch);  // no string made unless somebody reads this answer
+    answers.push_back(packed ? *packed : -1 - intern(c.epoch));
   }
 
   Napi::Array frames = Napi::Array::New(env);

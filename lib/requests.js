@@ -18,6 +18,7 @@
 // rejected before anybody asked makes its rejected promise at once, so an
 // ignored failure is reported as an unhandled rejection, as a promise's would be.
 
+// Record kinds: the order of RequestKind in native/include/deltacast/request.h.
 const KIND = Object.freeze({
   publishJson: 0,
   patch: 1,
@@ -46,6 +47,8 @@ const SHORT_STRING = 64;
 // addon on their own, copied once, instead of being copied into the buffer
 // and out of it again.
 const STAGE_FROM = 64 * 1024;
+// A payload length that names a staged payload instead (kStagedPayload).
+const STAGED = 0xffffffff;
 
 function allocate(size) {
   const buffer = Buffer.allocUnsafeSlow(size);
@@ -55,14 +58,20 @@ function allocate(size) {
 class RequestWriter {
   #stage;
   #scratch = new Utf8Scratch();
-  #bytes = allocate(INITIAL_BYTES);
-  #view = new DataView(this.#bytes.buffer, this.#bytes.byteOffset, this.#bytes.byteLength);
+  #bytes;
+  #view;
   /** Bytes written so far. */
   length = 0;
 
   /** `stage(bytes: Uint8Array) -> index`: hands a large payload over on its own. */
   constructor(stage) {
     this.#stage = stage;
+    this.#use(allocate(INITIAL_BYTES));
+  }
+
+  #use(bytes) {
+    this.#bytes = bytes;
+    this.#view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
   }
 
   #reserve(extra) {
@@ -73,8 +82,7 @@ class RequestWriter {
     // Not zero-filled: every byte is written before it is read.
     const bigger = allocate(size);
     bigger.set(this.#bytes.subarray(0, this.length));
-    this.#bytes = bigger;
-    this.#view = new DataView(bigger.buffer, bigger.byteOffset, bigger.byteLength);
+    this.#use(bigger);
   }
 
   u8(value) {
@@ -146,7 +154,7 @@ class RequestWriter {
       return;
     }
     const index = this.#stage(typeof value === 'string' ? this.#scratch.view(value) : value);
-    this.u32(0xffffffff);
+    this.u32(STAGED);
     this.u32(index);
   }
 
@@ -159,8 +167,7 @@ class RequestWriter {
     // A big value grew the buffer: keep it while batches still need a good
     // part of it, give it back after one that did not.
     if (this.#bytes.length > 4 * FLUSH_BYTES && this.length * 8 < this.#bytes.length) {
-      this.#bytes = allocate(INITIAL_BYTES);
-      this.#view = new DataView(this.#bytes.buffer, this.#bytes.byteOffset, this.#bytes.byteLength);
+      this.#use(allocate(INITIAL_BYTES));
     }
     this.length = 0;
   }

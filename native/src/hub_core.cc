@@ -158,7 +158,16 @@ void HubCore::run(Request& request) {
   Completion completion;
   completion.id = request.id;
   ChangeResult result;
-  bool isChange = true;
+  const bool isChange = request.kind == RequestKind::PublishJson || request.kind == RequestKind::Patch ||
+                        request.kind == RequestKind::Upsert || request.kind == RequestKind::Remove;
+  // A failure the handlers did not expect: the caller gets an answer rather
+  // than a promise that never settles (connection requests have nobody waiting).
+  const auto fail = [&](ErrorCode code, std::string message) {
+    if (!answered(request.kind)) return;
+    completion.code = code;
+    completion.message = std::move(message);
+    complete(std::move(completion));
+  };
   try {
     switch (request.kind) {
       case RequestKind::PublishJson:
@@ -169,39 +178,17 @@ void HubCore::run(Request& request) {
         result = store_.upsert(request.topic, request.key, std::move(request.payload), request.changeId, now());
         break;
       case RequestKind::Remove: result = store_.remove(request.topic, request.key, request.changeId, now()); break;
-      case RequestKind::Delete:
-        isChange = false;
-        completion.found = store_.erase(request.topic);
-        break;
+      case RequestKind::Delete: completion.found = store_.erase(request.topic); break;
       case RequestKind::Advance:
-        isChange = false;
         if (options_.manualClock) manualNow_ += request.ms;
         store_.advance(now());
         delivery_.advance(now());
         break;
-      // Connection requests are not answered: what they cause is frames.
-      case RequestKind::Connect:
-        delivery_.connect(request.connection, std::move(request.principal), now());
-        flushFrames();
-        armPacing();
-        return;
-      case RequestKind::Disconnect:
-        delivery_.disconnect(request.connection);
-        flushFrames();
-        armPacing();
-        return;
-      case RequestKind::Receive:
-        delivery_.receive(request.connection, request.payload, now());
-        flushFrames();
-        armPacing();
-        return;
-      case RequestKind::Congestion:
-        delivery_.congestion(request.connection, request.ms != 0, now());
-        flushFrames();
-        armPacing();
-        return;
+      case RequestKind::Connect: delivery_.connect(request.connection, std::move(request.principal), now()); break;
+      case RequestKind::Disconnect: delivery_.disconnect(request.connection); break;
+      case RequestKind::Receive: delivery_.receive(request.connection, request.payload, now()); break;
+      case RequestKind::Congestion: delivery_.congestion(request.connection, request.ms != 0, now()); break;
       case RequestKind::Close:
-        isChange = false;
         // Changes whose publish already resolved go out before the hub stops.
         delivery_.flushAllPending(now());
         sweep_.cancel();
@@ -213,34 +200,28 @@ void HubCore::run(Request& request) {
     forwardRemovals();
     if (isChange && result.changed) delivery_.changed(request.topic, result, now(), request.lane);
   } catch (const std::bad_alloc&) {
-    if (!answered(request.kind)) return;  // connection requests have nobody waiting
-    completion.code = ErrorCode::TooLarge;
-    completion.message = "out of memory while handling the request";
-    complete(std::move(completion));
+    fail(ErrorCode::TooLarge, "out of memory while handling the request");
     return;
   } catch (const std::exception& error) {
-    // A bug; the caller gets an answer rather than a promise that never settles.
-    if (!answered(request.kind)) return;
-    completion.code = ErrorCode::Internal;
-    completion.message = std::string("internal error: ") + error.what();
-    complete(std::move(completion));
+    fail(ErrorCode::Internal, std::string("internal error: ") + error.what());  // a bug
     return;
   } catch (...) {
-    if (!answered(request.kind)) return;
-    completion.code = ErrorCode::Internal;
-    completion.message = "internal error";
-    complete(std::move(completion));
+    fail(ErrorCode::Internal, "internal error");
     return;
   }
-  if (isChange) {
-    completion.code = result.status.code();
-    completion.message = result.status.message();
-    completion.changed = result.changed;
-    completion.duplicate = result.duplicate;
-    completion.version = result.version;
-    completion.epoch = std::move(result.epoch);
+  if (!answered(request.kind)) {
+    flushFrames();  // what a connection request causes is frames
+  } else {
+    if (isChange) {
+      completion.code = result.status.code();
+      completion.message = result.status.message();
+      completion.changed = result.changed;
+      completion.duplicate = result.duplicate;
+      completion.version = result.version;
+      completion.epoch = std::move(result.epoch);
+    }
+    complete(std::move(completion));
   }
-  complete(std::move(completion));
   armPacing();
 }
 
