@@ -593,19 +593,15 @@ class Hub {
     // Answers arrive in the order the requests were queued.
     const batches = this.#batches;
     for (let i = 0; i < answers.length; i += 5) {
-      const batch = batches.head;
-      if (batch === undefined) break;
       const code = answers[i + 3];
       const text = answers[i + 4]; // >= 0: a packed epoch; < 0: -1 - index into strings
-      if (code >= 0) batch.add(0, 0, 0, new DeltacastError(strings[code], strings[-1 - text]));
-      else batch.add(answers[i + 1], answers[i + 2], text >= 0 ? text : strings[-1 - text], null);
-      batches.pending -= 1;
-      if (batch.received === batch.count) {
-        batches.shift();
-        batch.settleWaiting();
-      }
+      const answered =
+        code >= 0
+          ? batches.answer(0, 0, 0, new DeltacastError(strings[code], strings[-1 - text]))
+          : batches.answer(answers[i + 1], answers[i + 2], text >= 0 ? text : strings[-1 - text], null);
+      if (!answered) break;
     }
-    batches.head?.settleWaiting(); // answered in part
+    batches.settlePartial();
     this.#idleCheck();
   }
 

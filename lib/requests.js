@@ -353,7 +353,28 @@ class BatchQueue {
     this.pending += batch.count;
   }
 
-  shift() {
+  /**
+   * The next answer, for the oldest batch still waiting (false: none is).
+   * A batch fully answered leaves the queue and settles its awaited receipts.
+   */
+  answer(flags, version, epoch, error) {
+    const batch = this.head;
+    if (batch === undefined) return false;
+    batch.add(flags, version, epoch, error);
+    this.pending -= 1;
+    if (batch.received === batch.count) {
+      this.#shift();
+      batch.settleWaiting();
+    }
+    return true;
+  }
+
+  /** After a drain: the receipts awaited in a batch answered only in part. */
+  settlePartial() {
+    this.head?.settleWaiting();
+  }
+
+  #shift() {
     this.#items[this.#head++] = undefined;
     if (this.#head >= 64 && this.#head * 2 >= this.#items.length) {
       this.#items = this.#items.slice(this.#head);
