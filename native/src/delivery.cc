@@ -579,15 +579,12 @@ void Delivery::gone(const RemovedTopic& removed, std::int64_t now) {
   const auto subs = subscribers_.find(removed.topic);
   if (subs == subscribers_.end()) return;
   // Its frames and its pending flush go: nothing of that epoch is sent again.
+  // The topic keeps only its identity (its timer id and lane).
   if (const auto st = topics_.find(removed.topic); st != topics_.end()) {
-    TopicState& state = st->second;
-    state.pending = false;
-    state.oldestUnsent = -1;
-    state.snapshot.reset();
-    state.lastStep.reset();
-    state.base.reset();
-    state.version = 0;
-    state.epoch.clear();
+    TopicState fresh;
+    fresh.id = st->second.id;
+    fresh.lane = st->second.lane;
+    st->second = std::move(fresh);
   }
   const Frame frame = goneFrame(removed.topic, removed.epoch, removed.version, removalName(removed.reason));
   const std::vector<ConnectionId> ids(subs->second.begin(), subs->second.end());
