@@ -282,7 +282,12 @@ function attachSocketIO(ioOrNamespace, hub, options) {
       if (this.#closing) return;
       this.#closing = true;
       this.#write(JSON.stringify({ t: 'close', code, reason }), false);
-      this.#socket.disconnect(true);
+      // Over polling, closing the engine.io connection from the server waits
+      // for the client's next poll (engine.io holds a 30 s timer for it),
+      // which a client told to disconnect never sends: there the namespace
+      // socket is disconnected and the client's manager closes the connection
+      // (engine.io's ping timeout closes it otherwise).
+      this.#socket.disconnect(this.#conn?.transport?.name !== 'polling');
     };
 
     /** Detach: the client is told (1001), the connection is closed. */
