@@ -138,6 +138,34 @@ class FrameCache {
   }
 }
 
+/**
+ * Client messages, handed to the hub together once per event-loop turn.
+ * Every socket's data arrives in its own I/O callback, and the hub hands
+ * what it queued to its core thread at the end of each (a microtask): one
+ * hand-off and one wake-up of the core thread per message (about 30 µs
+ * measured for a lone ack). Messages read in one poll phase are instead
+ * passed on from one setImmediate, so the acks of many sockets cross to
+ * the core in one batch. Order per connection is kept.
+ */
+class Inbound {
+  #queue = [];
+  #scheduled = false;
+  #run = () => {
+    const queue = this.#queue;
+    this.#queue = [];
+    this.#scheduled = false;
+    for (let i = 0; i < queue.length; i += 2) queue[i].receive(queue[i + 1]);
+  };
+
+  push(connection, message) {
+    this.#queue.push(connection, message);
+    if (!this.#scheduled) {
+      this.#scheduled = true;
+      setImmediate(this.#run);
+    }
+  }
+}
+
 let warned = new Set();
 /** One process warning per kind (a fallback taken because an internal is missing). */
 function warnOnce(code, message) {
@@ -163,6 +191,7 @@ module.exports = {
   resolveIdentity,
   errFrame,
   FrameCache,
+  Inbound,
   warnOnce,
   resetWarnings,
 };

@@ -43,6 +43,7 @@ const {
   resolveIdentity,
   errFrame,
   FrameCache,
+  Inbound,
   warnOnce,
 } = require('./shared');
 
@@ -125,6 +126,7 @@ function attachSocketIO(ioOrNamespace, hub, options) {
 
   const links = new Set();
   const identities = new WeakMap(); // socket -> what the user hook resolved
+  const inbound = new Inbound();
   let detached = false;
 
   // A namespace middleware: a refused identity is a connect_error whose
@@ -240,7 +242,7 @@ function attachSocketIO(ioOrNamespace, hub, options) {
       }
       const message = args[0];
       if (typeof message === 'string') {
-        this.#connection.receive(message);
+        inbound.push(this.#connection, message);
         return;
       }
       if (isBinary(message)) {
@@ -256,7 +258,7 @@ function attachSocketIO(ioOrNamespace, hub, options) {
         this.#write(errFrame(adapterCodes.INVALID_MESSAGE, 'the message could not be serialized as JSON'));
         return;
       }
-      this.#connection.receive(text === undefined ? 'undefined' : text);
+      inbound.push(this.#connection, text === undefined ? 'undefined' : text);
     };
 
     #onAny = (name) => {

@@ -27,7 +27,7 @@
 // { binary: false }): the same bytes, framed per socket.
 
 const { codes } = require('../errors');
-const { adapterCodes, checkOptions, positiveInteger, checkHub, invalid, Refusal, resolveIdentity, errFrame, FrameCache } = require('./shared');
+const { adapterCodes, checkOptions, positiveInteger, checkHub, invalid, Refusal, resolveIdentity, errFrame, FrameCache, Inbound } = require('./shared');
 
 const DEFAULT_MAX_BUFFERED_BYTES = 1024 * 1024;
 const OPEN = 1;
@@ -86,6 +86,7 @@ function attachWebSocketServer(wss, hub, options) {
   if (deflate !== undefined) serverOptions.perMessageDeflate = deflate;
 
   const identities = new WeakMap(); // req -> identity from the user hook
+  const inbound = new Inbound();
   const links = new Set();
   let detached = false;
 
@@ -191,7 +192,7 @@ function attachWebSocketServer(wss, hub, options) {
         return;
       }
       // ws hands text as a Buffer (binaryType 'nodebuffer'); other binaryTypes are joined into one
-      this.#connection.receive(Array.isArray(data) ? Buffer.concat(data) : data instanceof ArrayBuffer ? new Uint8Array(data) : data);
+      inbound.push(this.#connection, Array.isArray(data) ? Buffer.concat(data) : data instanceof ArrayBuffer ? new Uint8Array(data) : data);
     };
 
     #onClose = () => {
