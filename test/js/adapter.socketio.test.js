@@ -169,10 +169,19 @@ for (const transport of TRANSPORTS) {
       assert.equal(bug.data.code, 'DELTACAST_UNAUTHORIZED');
       assert.doesNotMatch(bug.data.message, /password/);
       assert.equal(attached.connections, 0);
+      // the identity reaches hub.connect as the hook returned it (expiresAt included)
+      const users = [];
+      const connect = hub.connect.bind(hub);
+      hub.connect = (transport) => {
+        users.push(transport.user);
+        return connect(transport);
+      };
       const good = client(t, url, transport, { auth: { token: 'good' } });
       await good.connected;
       await waitFor(() => attached.connections === 1, 'the accepted connection');
       assert.equal(seen.length, 1);
+      assert.deepEqual(users, seen);
+      assert.equal(users[0], seen[0]);
     });
 
     it("permissions: socket.data.user from the app's middleware decides", TIMEOUT, async (t) => {

@@ -150,9 +150,20 @@ describe('deltacast/ws', () => {
     assert.equal(bug.body.code, 'DELTACAST_UNAUTHORIZED');
     assert.doesNotMatch(bug.body.message, /password/);
     assert.equal(attached.connections, 0);
+    // the identity reaches hub.connect as the hook returned it (expiresAt included)
+    const users = [];
+    const connect = hub.connect.bind(hub);
+    hub.connect = (transport) => {
+      users.push(transport.user);
+      return connect(transport);
+    };
     const good = await client(t, url, { headers: { 'x-token': 'good' } });
     good.send({ t: 'sub', topic: 'x' });
     await waitFor(() => attached.connections === 1, 'the accepted connection');
+    assert.equal(users.length, 1);
+    assert.deepEqual(Object.keys(users[0]), ['id', 'roles', 'expiresAt']);
+    assert.equal(users[0].id, 'u1');
+    assert.equal(typeof users[0].expiresAt, 'number');
   });
 
   it('permissions: the identity from the hook decides which topics a socket may subscribe to', TIMEOUT, async (t) => {
