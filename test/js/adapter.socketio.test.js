@@ -401,6 +401,29 @@ describe('deltacast/socket.io', () => {
     }
   });
 
+  it('a client that never acks gets {"t":"close","code":4001} before its disconnect', { timeout: 15000 }, async (t) => {
+    const hub = hubFor(t, { credit: { maxFrames: 2, maxBytes: 1000000, stallTimeoutMs: 50 } });
+    await hub.publish('t', { n: 0 });
+    const { url } = await serve(t, hub);
+    const a = client(t, url, 'websocket');
+    await a.connected;
+    const disconnected = new Promise((resolve) => a.socket.once('disconnect', resolve));
+    a.send({ t: 'sub', topic: 't' });
+    await waitFor(() => a.replica.get('t'), 'the snapshot');
+    for (let i = 1; i <= 12; i++) await hub.publish('t', { n: i }); // past four windows without an ack
+    assert.equal(await disconnected, 'io server disconnect');
+    const close = a.replica.messages.find((m) => m.t === 'close');
+    assert.equal(close.code, 4001);
+  });
+
+  it('the entry points: deltacast/socket.io by package name, CommonJS and ESM', async () => {
+    const cjs = require('deltacast/socket.io');
+    assert.equal(cjs.attachSocketIO, attachSocketIO);
+    const esm = await import('deltacast/socket.io');
+    assert.equal(esm.attachSocketIO, attachSocketIO);
+    assert.equal(esm.default.attachSocketIO, attachSocketIO);
+  });
+
   it('rejects what is not a Socket.IO server or namespace, or a hub', () => {
     assert.throws(() => attachSocketIO({}, {}), { code: 'DELTACAST_INVALID_ARGUMENT' });
     const ioServer = new Server();

@@ -237,6 +237,65 @@ describe('deltacast/ws', () => {
     assert.equal(closed.code, 4000);
   });
 
+  it('close codes from the core pass through: 4001 for a client that never acks, 1008 for a flood', { timeout: 15000 }, async (t) => {
+    const hub = hubFor(t, {
+      credit: { maxFrames: 2, maxBytes: 1000000, stallTimeoutMs: 50 },
+      limits: { messagesPerSecond: 1, messageBurst: 1, rateViolations: 3 },
+    });
+    await hub.publish('t', { n: 0 });
+    const { url } = await serve(t, hub);
+    const stalled = await client(t, url);
+    stalled.send({ t: 'sub', topic: 't' });
+    await waitFor(() => stalled.replica.get('t'), 'the snapshot');
+    // critical frames past four windows (8) without an ack
+    for (let i = 1; i <= 12; i++) await hub.publish('t', { n: i });
+    assert.equal((await stalled.closed).code, 4001);
+
+    const flooding = await client(t, url);
+    for (let i = 0; i < 10; i++) flooding.send({ t: 'unsub', topic: 't' });
+    assert.equal((await flooding.closed).code, 1008);
+  });
+
+  it("the app's own verifyClient runs first; its refusal stands", TIMEOUT, async (t) => {
+    const hub = hubFor(t);
+    const calls = [];
+    const { url } = await serve(
+      t,
+      hub,
+      {
+        user: (req) => {
+          calls.push('user');
+          return { id: String(req.headers['x-user']) };
+        },
+      },
+      {
+        verifyClient: (info, cb) => {
+          calls.push('app');
+          if (info.req.headers['x-user'] === 'blocked') cb(false, 429, 'slow down');
+          else cb(true);
+        },
+      },
+    );
+    const res = await new Promise((resolve) => {
+      const ws = new WebSocket(url, { headers: { 'x-user': 'blocked' } });
+      ws.on('error', () => {});
+      ws.on('unexpected-response', (_req, response) => resolve(response.statusCode));
+    });
+    assert.equal(res, 429);
+    assert.deepEqual(calls, ['app']);
+    const ok = await client(t, url, { headers: { 'x-user': 'fine' } });
+    assert.equal(ok.ws.readyState, WebSocket.OPEN);
+    assert.deepEqual(calls, ['app', 'app', 'user']);
+  });
+
+  it('the entry points: deltacast/ws by package name, CommonJS and ESM', async () => {
+    const cjs = require('deltacast/ws');
+    assert.equal(cjs.attachWebSocketServer, attachWebSocketServer);
+    const esm = await import('deltacast/ws');
+    assert.equal(esm.attachWebSocketServer, attachWebSocketServer);
+    assert.equal(esm.codes.UNAUTHORIZED, 'DELTACAST_UNAUTHORIZED');
+  });
+
   it('noServer: handleUpgrade shares an http.Server port, identity checked first', TIMEOUT, async (t) => {
     const hub = hubFor(t);
     await hub.publish('t', { v: 1 });
