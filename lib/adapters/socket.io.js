@@ -111,18 +111,29 @@ function attachSocketIO(ioOrNamespace, hub, options) {
   if (options.exclusive !== undefined && typeof options.exclusive !== 'boolean') throw invalid('options.exclusive must be a boolean');
   const exclusive = options.exclusive ?? false;
 
-  // The packet text of an event on this namespace, up to its argument.
-  const head = `2${nsp.name === '/' ? '' : `${nsp.name},`}[${JSON.stringify(event)},`;
-  const packets = new FrameCache((frame) => {
-    const packet = head + frame + ']';
-    const opts = { preEncoded: true };
-    const encode = frameEncoder();
-    if (encode !== null) {
-      // "4": the engine.io message packet type, as socket.io-adapter's _encode does
-      opts.wsPreEncodedFrame = encode(Buffer.from('4' + packet), { readOnly: false, mask: false, rsv1: false, opcode: 1, fin: true });
+  // The packet text of an event on a namespace, up to its argument, and the
+  // packets of each frame on it: one cache per namespace name (a parent
+  // namespace, io.of(/regex/), serves sockets of several child namespaces).
+  const caches = new Map();
+  const packetsOn = (name) => {
+    let cache = caches.get(name);
+    if (cache === undefined) {
+      const head = `2${name === '/' ? '' : `${name},`}[${JSON.stringify(event)},`;
+      cache = new FrameCache((frame) => {
+        const packet = head + frame + ']';
+        const opts = { preEncoded: true };
+        const encode = frameEncoder();
+        if (encode !== null) {
+          // "4": the engine.io message packet type, as socket.io-adapter's _encode does
+          opts.wsPreEncodedFrame = encode(Buffer.from('4' + packet), { readOnly: false, mask: false, rsv1: false, opcode: 1, fin: true });
+        }
+        return { packets: [packet], opts };
+      });
+      cache.head = head;
+      caches.set(name, cache);
     }
-    return { packets: [packet], opts };
-  });
+    return cache;
+  };
 
   const links = new Set();
   const identities = new WeakMap(); // socket -> what the user hook resolved
@@ -162,9 +173,11 @@ function attachSocketIO(ioOrNamespace, hub, options) {
     #conn;
     #congested = false;
     #closing = false;
+    #packets;
 
     constructor(socket) {
       this.#socket = socket;
+      this.#packets = packetsOn(typeof socket.nsp?.name === 'string' ? socket.nsp.name : nsp.name);
       this.#fast = hasEngineInternals(socket);
       this.#conn = this.#fast ? socket.client.conn : null;
       if (!this.#fast) {
@@ -201,7 +214,7 @@ function attachSocketIO(ioOrNamespace, hub, options) {
       }
       const conn = this.#conn;
       if (conn.readyState !== 'open') return true; // going away: 'disconnect' follows
-      const entry = packets.get(frame);
+      const entry = this.#packets.get(frame);
       this.#socket.client.writeToEngine(entry.packets, entry.opts);
       if (conn.writeBuffer.length <= maxBufferedPackets) return true;
       if (!this.#congested) {
@@ -226,7 +239,7 @@ function attachSocketIO(ioOrNamespace, hub, options) {
         return;
       }
       if (this.#conn.readyState !== 'open') return;
-      this.#socket.client.writeToEngine([head + text + ']'], { preEncoded: true });
+      this.#socket.client.writeToEngine([this.#packets.head + text + ']'], { preEncoded: true });
     }
 
     #onMessage = (...args) => {

@@ -401,6 +401,28 @@ describe('deltacast/socket.io', () => {
     }
   });
 
+  it('a parent namespace (io.of(regex)): each child namespace gets its own packets', TIMEOUT, async (t) => {
+    const hub = hubFor(t);
+    await hub.publish('t', { v: 1 });
+    const server = await listen();
+    const ioServer = new Server(server);
+    const attached = attachSocketIO(ioServer.of(/^\/team-\w+$/), hub);
+    t.after(async () => {
+      attached.close();
+      await new Promise((resolve) => ioServer.close(resolve));
+    });
+    const base = `http://127.0.0.1:${server.address().port}`;
+    const red = client(t, `${base}/team-red`, 'websocket');
+    const blue = client(t, `${base}/team-blue`, 'polling');
+    await red.connected;
+    await blue.connected;
+    red.send({ t: 'sub', topic: 't' });
+    blue.send({ t: 'sub', topic: 't' });
+    await hub.publish('t', { v: 2 });
+    await waitFor(() => red.replica.get('t')?.version === 2 && blue.replica.get('t')?.version === 2, 'both namespaces');
+    assert.equal(attached.connections, 2);
+  });
+
   it('a client that never acks gets {"t":"close","code":4001} before its disconnect', { timeout: 15000 }, async (t) => {
     const hub = hubFor(t, { credit: { maxFrames: 2, maxBytes: 1000000, stallTimeoutMs: 50 } });
     await hub.publish('t', { n: 0 });
