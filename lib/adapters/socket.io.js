@@ -160,7 +160,8 @@ function attachSocketIO(ioOrNamespace, hub, options) {
   nsp.use(middleware);
 
   const onConnection = (socket) => {
-    if (detached) return;
+    // not connected: an earlier 'connection' listener of the app disconnected it
+    if (detached || !socket.connected) return;
     const link = new SocketLink(socket);
     link.open(userHook === undefined ? socket.data?.user : identities.get(socket), userHook === undefined);
   };

@@ -81,7 +81,8 @@ function attachWebSocketServer(wss, hub, options) {
   const appVerify = serverOptions.verifyClient;
   if (appVerify !== undefined && appVerify !== null && typeof appVerify !== 'function') throw invalid('the server has a verifyClient that is not a function');
   // ws reads these on every upgrade (handleUpgrade, completeUpgrade)
-  const previous = { verifyClient: appVerify, maxPayload: serverOptions.maxPayload, perMessageDeflate: serverOptions.perMessageDeflate };
+  // (restored by close(); verifyClient stays, refusing upgrades once detached)
+  const previous = { maxPayload: serverOptions.maxPayload, perMessageDeflate: serverOptions.perMessageDeflate };
   serverOptions.maxPayload = maxPayload;
   if (deflate !== undefined) serverOptions.perMessageDeflate = deflate;
 
