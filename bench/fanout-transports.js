@@ -1,0 +1,373 @@
+'use strict';
+// Fan-out over real sockets, side by side: server CPU and bytes per delivery
+// of deltacast/ws and deltacast/socket.io against what a team writes itself.
+//
+//   node bench/fanout-transports.js            C = 100 and 1000, 300 updates each
+//   node bench/fanout-transports.js --quick    C = 20, 40 updates (well under a minute)
+//   node bench/fanout-transports.js --clients 100 --updates 200 --interval 20 --only 'DIY ws,deltacast/ws'
+//
+// The board: 1,000 rows; each update changes 1% of them (10 prices). The
+// server (this process) makes the successive states; the clients live in a
+// child process (C sockets, one process) and tell it when they hold the last
+// update. Variants, each getting the same states:
+//   DIY ws            fast-json-patch compare(prev, next) once per update, one
+//                     shared Buffer sent to every socket
+//   DIY Socket.IO     compare once, io.emit('patch', ops)
+//   deltacast/ws      hub.publish(next) (critical lane: one frame per update),
+//                     attachWebSocketServer; clients ack cumulatively every 16
+//                     frames or 20 ms; credit, acks and resume on (defaults)
+//   deltacast/ws+deflate   the same with permessage-deflate
+//   deltacast/socket.io    hub.publish(next), attachSocketIO, websocket transport, acks as above
+// Server CPU per delivery = process.cpuUsage() of this process (JS thread and
+// the hub's core thread) from the first update until every client holds the
+// last, divided by C x updates. Bytes per delivery: the payload (the frame
+// text, or the Socket.IO packet) and the wire (bytes the clients' TCP sockets
+// read: WebSocket headers, compression and pings included). Latency: from the
+// server's publish to the client's receipt of that update, p50 and p99 over
+// every update at every client (the two processes share the machine's clock).
+
+const { fork } = require('node:child_process');
+const http = require('node:http');
+const { performance } = require('node:perf_hooks');
+
+const CHILD = process.argv[2] === '--child';
+
+function board(tick) {
+  const rows = [];
+  for (let i = 0; i < 1000; i++) rows.push({ id: `r${i}`, name: `material ${i}`, price: 100 + i, qty: i % 17 });
+  // rows changed by each update so far: 10 per update, rotating
+  for (let u = 1; u <= tick; u++) {
+    for (let k = 0; k < 10; k++) rows[(u * 97 + k * 101) % 1000].price = 100 + u * 10 + k;
+  }
+  return rows;
+}
+
+function nextBoard(prev, tick) {
+  const rows = prev.slice();
+  for (let k = 0; k < 10; k++) {
+    const i = (tick * 97 + k * 101) % 1000;
+    rows[i] = { ...rows[i], price: 100 + tick * 10 + k };
+  }
+  return rows;
+}
+
+// ---- the clients (child process) --------------------------------------------------
+
+function runClients() {
+  const { WebSocket } = require('ws');
+  const { io } = require('socket.io-client');
+  const { performance } = require('node:perf_hooks');
+  const now = () => performance.timeOrigin + performance.now(); // comparable across processes
+  let clients = [];
+  let bytesAtStart = 0;
+  const bytesRead = () => clients.reduce((sum, c) => sum + c.bytes(), 0);
+  process.on('message', (msg) => {
+    if (msg.type === 'connect') connectAll(msg).catch((err) => process.send({ type: 'error', message: String(err.stack) }));
+    if (msg.type === 'start') bytesAtStart = bytesRead();
+    if (msg.type === 'times') {
+      // publish-to-received latency of every update at every client
+      const latencies = [];
+      for (const c of clients) {
+        for (let seq = 1; seq < msg.times.length; seq++) if (c.times[seq] > 0) latencies.push(c.times[seq] - msg.times[seq]);
+      }
+      latencies.sort((a, b) => a - b);
+      const q = (p) => latencies[Math.min(latencies.length - 1, Math.floor(p * latencies.length))];
+      process.send({ type: 'stats', p50: q(0.5), p99: q(0.99), bytes: msg.bytesEnd - bytesAtStart });
+    }
+    if (msg.type === 'bytes') process.send({ type: 'bytes', bytes: bytesRead() });
+    if (msg.type === 'close') {
+      for (const c of clients) c.close();
+      clients = [];
+      process.send({ type: 'closed' });
+    }
+  });
+
+  async function connectAll({ variant, url, count, last }) {
+    let done = 0;
+    let ready = 0;
+    const deltacast = variant.startsWith('deltacast');
+    const make = () => {
+      let version = -1;
+      let baseline = null; // version of the snapshot: update n is version baseline + n
+      let unacked = 0;
+      let timer = null;
+      let finished = false;
+      let sendText;
+      const times = new Float64Array(last + 1);
+      const reached = (seq) => {
+        if (seq >= 1 && seq <= last && times[seq] === 0) times[seq] = now();
+        if (!finished && seq >= last) {
+          finished = true;
+          if (++done === count) process.send({ type: 'done' });
+        }
+      };
+      const ack = () => {
+        timer = null;
+        unacked = 0;
+        sendText(JSON.stringify({ t: 'ack', topic: 'board', version }));
+      };
+      const onDeltacast = (m) => {
+        if (m.t === 'snap') {
+          version = m.version;
+          if (baseline === null) {
+            baseline = m.version;
+            ready += 1;
+            if (ready === count) process.send({ type: 'ready' });
+          }
+        } else if (m.t === 'patch') version = m.to;
+        else if (m.t === 'batch') {
+          for (const item of m.items) onDeltacast(item);
+          return;
+        } else if (m.t === 'ping') {
+          sendText('{"t":"pong"}');
+          return;
+        } else return;
+        if (++unacked >= 16) {
+          if (timer) clearTimeout(timer);
+          ack();
+        } else if (!timer) timer = setTimeout(ack, 20);
+        if (baseline !== null) reached(version - baseline);
+      };
+      const onDiy = (m) => {
+        if (m.seq === 0) {
+          ready += 1;
+          if (ready === count) process.send({ type: 'ready' });
+        }
+        reached(m.seq);
+      };
+      if (variant.includes('socket.io') || variant.includes('Socket.IO')) {
+        const socket = io(url, { transports: ['websocket'], forceNew: true, reconnection: false });
+        sendText = (text) => socket.emit('deltacast', text);
+        if (deltacast) {
+          socket.on('deltacast', onDeltacast);
+          socket.on('connect', () => socket.emit('deltacast', { t: 'sub', topic: 'board' }));
+        } else {
+          socket.on('patch', onDiy);
+          socket.on('connect', () => socket.emit('hello'));
+        }
+        return { times, close: () => socket.close(), bytes: () => socket.io.engine?.transport?.ws?._socket?.bytesRead ?? 0 };
+      }
+      const ws = new WebSocket(url, { perMessageDeflate: variant.includes('deflate') });
+      sendText = (text) => ws.send(text);
+      ws.on('message', (data) => (deltacast ? onDeltacast : onDiy)(JSON.parse(data)));
+      ws.on('open', () => ws.send(deltacast ? '{"t":"sub","topic":"board"}' : 'hello'));
+      ws.on('error', () => {});
+      return { times, close: () => ws.close(), bytes: () => ws._socket?.bytesRead ?? 0 };
+    };
+    for (let i = 0; i < count; i++) {
+      clients.push(make());
+      if (i % 50 === 49) await new Promise((resolve) => setTimeout(resolve, 5));
+    }
+  }
+}
+
+// ---- the server (this process) ------------------------------------------------------
+
+async function runVariant(child, variant, count, updates, intervalMs) {
+  const { WebSocketServer } = require('ws');
+  const { Server } = require('socket.io');
+  const { compare } = require('fast-json-patch');
+  const { createHub } = require('../lib/index.js');
+  const { attachWebSocketServer } = require('../lib/adapters/ws.js');
+  const { attachSocketIO } = require('../lib/adapters/socket.io.js');
+
+  const server = http.createServer();
+  await new Promise((resolve) => server.listen(0, '127.0.0.1', resolve));
+  const port = server.address().port;
+  let hub = null;
+  let publish; // (next, seq) => bytes of one delivery's payload
+  let teardown;
+  let prev = board(0);
+  let seq = 0;
+
+  if (variant === 'DIY ws') {
+    const wss = new WebSocketServer({ server });
+    const sockets = new Set();
+    const hello = Buffer.from(JSON.stringify({ seq: 0, ops: [] }));
+    wss.on('connection', (ws) => {
+      sockets.add(ws);
+      ws.on('close', () => sockets.delete(ws));
+      ws.once('message', () => ws.send(hello));
+    });
+    publish = (next) => {
+      const buf = Buffer.from(JSON.stringify({ seq, ops: compare(prev, next) }));
+      for (const ws of sockets) ws.send(buf);
+      return buf.length;
+    };
+    teardown = () => new Promise((resolve) => wss.close(resolve));
+  } else if (variant === 'DIY Socket.IO') {
+    const ioServer = new Server(server, { transports: ['websocket'] });
+    ioServer.on('connection', (socket) => socket.once('hello', () => socket.emit('patch', { seq: 0, ops: [] })));
+    publish = (next) => {
+      const message = { seq, ops: compare(prev, next) };
+      ioServer.emit('patch', message);
+      return JSON.stringify(['patch', message]).length + 1;
+    };
+    teardown = () => new Promise((resolve) => ioServer.close(resolve));
+  } else {
+    hub = createHub({ lanes: { '**': 'critical' } });
+    await hub.publish('board', prev);
+    let detach;
+    if (variant.startsWith('deltacast/ws')) {
+      const wss = new WebSocketServer({ server });
+      const attached = attachWebSocketServer(wss, hub, variant.includes('deflate') ? { perMessageDeflate: true } : undefined);
+      detach = async () => {
+        attached.close();
+        await new Promise((resolve) => wss.close(resolve));
+      };
+    } else {
+      const ioServer = new Server(server, { transports: ['websocket'] });
+      const attached = attachSocketIO(ioServer, hub);
+      detach = async () => {
+        attached.close();
+        await new Promise((resolve) => ioServer.close(resolve));
+      };
+    }
+    let before = null;
+    publish = (next) => {
+      hub.publish('board', next);
+      return null;
+    };
+    publish.bytes = () => {
+      const stats = hub.stats();
+      const out = before === null ? null : (stats.bytesSent - before.bytesSent) / (stats.framesSent - before.framesSent);
+      before = stats;
+      return out;
+    };
+    teardown = async () => {
+      await detach();
+      await hub.close();
+    };
+  }
+
+  const wait = (type) =>
+    new Promise((resolve, reject) => {
+      const timer = setTimeout(() => reject(new Error(`${variant}: timed out waiting for ${type}`)), 120000);
+      const onMessage = (msg) => {
+        if (msg.type === 'error') reject(new Error(msg.message));
+        if (msg.type !== type) return;
+        clearTimeout(timer);
+        child.off('message', onMessage);
+        resolve();
+      };
+      child.on('message', onMessage);
+    });
+
+  // the next message of `type` from the child, after `ask()`
+  const waitFor = (type, ask) =>
+    new Promise((resolve, reject) => {
+      const timer = setTimeout(() => reject(new Error(`${variant}: timed out waiting for ${type}`)), 120000);
+      const onMessage = (msg) => {
+        if (msg.type !== type) return;
+        clearTimeout(timer);
+        child.off('message', onMessage);
+        resolve(msg);
+      };
+      child.on('message', onMessage);
+      ask?.();
+    });
+
+  const ready = wait('ready');
+  child.send({ type: 'connect', variant, url: `${variant.includes('ws') ? 'ws' : 'http'}://127.0.0.1:${port}`, count, last: updates });
+  await ready;
+  await new Promise((resolve) => setTimeout(resolve, 200)); // let the connection storm settle
+  publish.bytes?.();
+
+  child.send({ type: 'start' });
+  await waitFor('bytes', () => child.send({ type: 'bytes' })); // a round trip: the child has taken its byte count
+  const done = wait('done');
+  const times = new Array(updates + 1).fill(0);
+  const cpu0 = process.cpuUsage();
+  const t0 = process.hrtime.bigint();
+  let bytes = 0;
+  for (seq = 1; seq <= updates; seq++) {
+    const next = nextBoard(prev, seq);
+    times[seq] = performance.timeOrigin + performance.now();
+    bytes = publish(next) ?? bytes;
+    prev = next;
+    await new Promise((resolve) => setTimeout(resolve, intervalMs));
+  }
+  await done;
+  const cpu = process.cpuUsage(cpu0);
+  const wallMs = Number(process.hrtime.bigint() - t0) / 1e6;
+  if (publish.bytes) bytes = publish.bytes();
+  const bytesEnd = await waitFor('bytes', () => child.send({ type: 'bytes' }));
+  const stats = await waitFor('stats', () => child.send({ type: 'times', times, bytesEnd: bytesEnd.bytes }));
+
+  const closed = wait('closed');
+  child.send({ type: 'close' });
+  await closed;
+  await teardown();
+  server.closeAllConnections?.();
+  await new Promise((resolve) => server.close(resolve));
+  const deliveries = count * updates;
+  return {
+    variant,
+    clients: count,
+    updates,
+    cpuUsPerDelivery: (cpu.user + cpu.system) / deliveries,
+    bytesPerDelivery: bytes,
+    wireBytesPerDelivery: stats.bytes / deliveries,
+    latencyP50Ms: stats.p50,
+    latencyP99Ms: stats.p99,
+    wallMs,
+  };
+}
+
+async function main() {
+  const args = process.argv.slice(2);
+  const quick = args.includes('--quick');
+  const option = (name, fallback) => {
+    const i = args.indexOf(name);
+    return i >= 0 ? Number(args[i + 1]) : fallback;
+  };
+  const counts = args.includes('--clients') ? [option('--clients')] : quick ? [20] : [100, 1000];
+  const updates = option('--updates', quick ? 40 : 300);
+  const intervalMs = option('--interval', 20);
+  const all = ['DIY ws', 'deltacast/ws', 'deltacast/ws+deflate', 'DIY Socket.IO', 'deltacast/socket.io'];
+  // --only 'deltacast/ws,DIY ws': a subset (for profiling one side)
+  const only = args.includes('--only') ? args[args.indexOf('--only') + 1].split(',') : null;
+  const variants = only === null ? all : all.filter((v) => only.includes(v));
+
+  const child = fork(__filename, ['--child'], { stdio: ['ignore', 'inherit', 'inherit', 'ipc'] });
+  const results = [];
+  try {
+    for (const count of counts) {
+      for (const variant of variants) {
+        const r = await runVariant(child, variant, count, updates, intervalMs);
+        results.push(r);
+        process.stdout.write(
+          `${variant.padEnd(22)} C=${String(count).padStart(5)}  ${r.cpuUsPerDelivery.toFixed(2).padStart(8)} µs/delivery  ` +
+            `${r.bytesPerDelivery.toFixed(0).padStart(6)} B payload  ${r.wireBytesPerDelivery.toFixed(0).padStart(6)} B wire  ` +
+            `p50 ${r.latencyP50Ms.toFixed(1)} ms  p99 ${r.latencyP99Ms.toFixed(1)} ms  (${(r.wallMs / 1000).toFixed(1)} s)\n`,
+        );
+      }
+    }
+  } finally {
+    child.kill();
+  }
+
+  const peer = { 'deltacast/ws': 'DIY ws', 'deltacast/ws+deflate': 'DIY ws', 'deltacast/socket.io': 'DIY Socket.IO' };
+  process.stdout.write(
+    '\n| C | variant | server CPU µs/delivery | CPU vs DIY peer | payload B/delivery | wire B/delivery | latency p50 / p99 ms |\n|--:|---|--:|--:|--:|--:|--:|\n',
+  );
+  for (const r of results) {
+    const base = results.find((x) => x.clients === r.clients && x.variant === peer[r.variant]);
+    const ratio = base ? `${(r.cpuUsPerDelivery / base.cpuUsPerDelivery).toFixed(2)}x` : '';
+    process.stdout.write(
+      `| ${r.clients} | ${r.variant} | ${r.cpuUsPerDelivery.toFixed(2)} | ${ratio} | ${r.bytesPerDelivery.toFixed(0)} | ` +
+        `${r.wireBytesPerDelivery.toFixed(0)} | ${r.latencyP50Ms.toFixed(1)} / ${r.latencyP99Ms.toFixed(1)} |\n`,
+    );
+  }
+  process.stdout.write(
+    `\n${updates} updates of a 1,000-row board (1% of rows each), one every ${intervalMs} ms; node ${process.version}; ${require('node:os').cpus().length} CPUs` +
+      `${quick ? '; --quick: few clients and updates, indicative only' : ''}\n`,
+  );
+}
+
+if (CHILD) runClients();
+else
+  main().catch((err) => {
+    process.stderr.write(`${err.stack}\n`);
+    process.exit(1);
+  });

@@ -1,0 +1,2 @@
+export * from './socket.io.js';
+export { default } from './socket.io.js';

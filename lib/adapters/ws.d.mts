@@ -1,0 +1,2 @@
+export * from './ws.js';
+export { default } from './ws.js';
