@@ -96,8 +96,9 @@ void HubCore::submit(Request request) {
 
 void HubCore::submitEncoded(std::string records, std::vector<std::string> staged,
                             std::vector<std::uint32_t> answeredIds) {
-  boost::asio::post(io_, [this, records = std::move(records), staged = std::move(staged),
-                          answeredIds = std::move(answeredIds)]() mutable { runEncoded(records, staged, answeredIds); });
+  boost::asio::post(io_,
+                    [this, records = std::move(records), staged = std::move(staged),
+                     answeredIds = std::move(answeredIds)]() mutable { runEncoded(records, staged, answeredIds); });
 }
 
 void HubCore::runEncoded(const std::string& records, std::vector<std::string>& staged,

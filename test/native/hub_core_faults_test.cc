@@ -185,8 +185,12 @@ TEST(HubCoreFaults, AChangeTheStoreCommittedIsNeverReportedFailed) {
   options.manualClock = true;
   options.lanes = {{"**", Lane::Critical}};
   Harness hub(options);
-  Records().connect(1).receive(1, R"({"t":"sub","topic":"t"})").publish(1, "t", "1").publish(2, "t", "2").submitTo(
-      hub.core());
+  Records()
+      .connect(1)
+      .receive(1, R"({"t":"sub","topic":"t"})")
+      .publish(1, "t", "1")
+      .publish(2, "t", "2")
+      .submitTo(hub.core());
   const std::vector<Completion> a = hub.answers(2);
   ASSERT_EQ(a.size(), 2u);
   EXPECT_EQ(a[1].id, 2u);
@@ -199,7 +203,8 @@ TEST(HubCoreFaults, AChangeTheStoreCommittedIsNeverReportedFailed) {
   Records().publish(3, "t", "3").submitTo(hub.core());
   EXPECT_EQ(hub.answers(1).at(0).version, 3u);
   bool sawVersion3 = false;
-  for (const std::string& frame : hub.frames()) sawVersion3 = sawVersion3 || frame.find("\"version\":3") != std::string::npos;
+  for (const std::string& frame : hub.frames())
+    sawVersion3 = sawVersion3 || frame.find("\"version\":3") != std::string::npos;
   EXPECT_TRUE(sawVersion3);
 }
 
