@@ -30,86 +30,139 @@ std::string stringOr(const Napi::Value& value, std::string fallback = {}) {
   return value.IsString() ? value.As<Napi::String>().Utf8Value() : std::move(fallback);
 }
 
-std::uint64_t uintField(const rapidjson::Value& object, const char* name, std::uint64_t fallback) {
-  const auto it = object.FindMember(name);
-  return it != object.MemberEnd() && it->value.IsUint64() ? it->value.GetUint64() : fallback;
-}
+// The options document is made by lib/options.js, which fills in every
+// default and checks every bound; nothing here decides a value. A field that
+// is missing or of the wrong type is a bug in lib/, reported as
+// DELTACAST_INTERNAL naming it, never replaced by a default.
+class OptionsReader {
+ public:
+  explicit OptionsReader(Napi::Env env) : env_(env) {}
 
-// Options arrive as one JSON text, already validated by lib/hub.js.
+  const rapidjson::Value& member(const rapidjson::Value& object, const char* name) const {
+    const auto it = object.FindMember(name);
+    if (it == object.MemberEnd()) fail(name, "missing");
+    return it->value;
+  }
+  const rapidjson::Value& section(const rapidjson::Value& object, const char* name) const {
+    const rapidjson::Value& value = member(object, name);
+    if (!value.IsObject()) fail(name, "not an object");
+    return value;
+  }
+  const rapidjson::Value& array(const rapidjson::Value& object, const char* name) const {
+    const rapidjson::Value& value = member(object, name);
+    if (!value.IsArray()) fail(name, "not an array");
+    return value;
+  }
+  std::uint64_t count(const rapidjson::Value& object, const char* name) const {
+    const rapidjson::Value& value = member(object, name);
+    if (!value.IsUint64()) fail(name, "not a non-negative integer");
+    return value.GetUint64();
+  }
+  // Time options: lib/options.js bounds them by MAX_TIME_MS (2^31 - 1 ms).
+  std::int64_t ms(const rapidjson::Value& object, const char* name) const {
+    const std::uint64_t value = count(object, name);
+    if (value > kMaxTimeMs) fail(name, "above 2^31 - 1 ms");
+    return static_cast<std::int64_t>(value);
+  }
+  std::string string(const rapidjson::Value& object, const char* name) const {
+    const rapidjson::Value& value = member(object, name);
+    if (!value.IsString()) fail(name, "not a string");
+    return {value.GetString(), value.GetStringLength()};
+  }
+
+  [[noreturn]] void fail(const char* name, const char* what) const {
+    throw makeError(env_, "DELTACAST_INTERNAL", std::string("hub options: ") + name + " is " + what);
+  }
+
+  static constexpr std::uint64_t kMaxTimeMs = 0x7fffffff;
+
+ private:
+  Napi::Env env_;
+};
+
+// Options arrive as one JSON text: lib/options.js's normalizeOptions result.
 deltacast::HubOptions parseOptions(Napi::Env env, const std::string& json) {
   rapidjson::Document doc;
   if (const deltacast::Status s = deltacast::parseDocument(json, doc); !s || !doc.IsObject()) {
-    throw makeError(env, "DELTACAST_INVALID_ARGUMENT", "hub options must be a JSON object");
+    throw makeError(env, "DELTACAST_INTERNAL", "hub options must be a JSON object");
   }
+  const OptionsReader read(env);
   deltacast::HubOptions options;
-  const auto clock = doc.FindMember("clock");
-  options.manualClock =
-      clock != doc.MemberEnd() && clock->value.IsString() && std::string(clock->value.GetString()) == "manual";
-  options.sweepIntervalMs = static_cast<std::int64_t>(uintField(doc, "sweepIntervalMs", 1000));
+  const std::string clock = read.string(doc, "clock");
+  if (clock != "real" && clock != "manual") read.fail("clock", "neither 'real' nor 'manual'");
+  options.manualClock = clock == "manual";
+  options.sweepIntervalMs = read.ms(doc, "sweepIntervalMs");
+
   deltacast::StoreOptions& store = options.store;
-  const auto key = doc.FindMember("arrayKey");
-  if (key != doc.MemberEnd() && key->value.IsString()) store.arrayKey = key->value.GetString();
-  if (key != doc.MemberEnd() && key->value.IsFalse()) store.arrayKey.clear();
-  store.limits.maxBytes = uintField(doc, "maxValueBytes", store.limits.maxBytes);
-  store.limits.maxDepth = static_cast<std::uint32_t>(uintField(doc, "maxDepth", store.limits.maxDepth));
-  store.maxTopicLength = uintField(doc, "maxTopicLength", store.maxTopicLength);
-  store.memoryBudget = uintField(doc, "memoryBytes", store.memoryBudget);
-  store.historyCount = uintField(doc, "historyCount", store.historyCount);
-  store.historyBytes = uintField(doc, "historyBytes", store.historyBytes);
-  store.dedupCount = uintField(doc, "dedupCount", store.dedupCount);
-  store.dedupWindowMs = static_cast<std::int64_t>(uintField(doc, "dedupWindowMs", store.dedupWindowMs));
-  options.delivery.maxSubscriptions = uintField(doc, "maxSubscriptions", options.delivery.maxSubscriptions);
-  options.delivery.maxMessageBytes = uintField(doc, "maxMessageBytes", options.delivery.maxMessageBytes);
-  options.delivery.messagesPerSecond = static_cast<double>(uintField(doc, "messagesPerSecond", 100));
-  options.delivery.messageBurst = static_cast<double>(uintField(doc, "messageBurst", 1000));
-  options.delivery.rateViolations = uintField(doc, "rateViolations", options.delivery.rateViolations);
-  options.delivery.heartbeatIntervalMs = static_cast<std::int64_t>(uintField(doc, "heartbeatIntervalMs", 25000));
-  options.delivery.heartbeatTimeoutMs = static_cast<std::int64_t>(uintField(doc, "heartbeatTimeoutMs", 60000));
-  options.delivery.creditFrames = uintField(doc, "creditFrames", options.delivery.creditFrames);
-  options.delivery.creditBytes = uintField(doc, "creditBytes", options.delivery.creditBytes);
-  options.delivery.stallTimeoutMs = static_cast<std::int64_t>(uintField(doc, "stallTimeoutMs", 30000));
+  const rapidjson::Value& arrayKey = read.member(doc, "arrayKey");
+  if (arrayKey.IsString() && arrayKey.GetStringLength() > 0)
+    store.arrayKey.assign(arrayKey.GetString(), arrayKey.GetStringLength());
+  else if (arrayKey.IsFalse())
+    store.arrayKey.clear();
+  else
+    read.fail("arrayKey", "neither a non-empty string nor false");
+
+  const rapidjson::Value& limits = read.section(doc, "limits");
+  store.limits.maxBytes = read.count(limits, "maxValueBytes");
+  store.limits.maxDepth = static_cast<std::uint32_t>(read.count(limits, "maxDepth"));
+  store.maxTopicLength = read.count(limits, "maxTopicLength");
+  // limits.maxPatchOps: required like every field; the store does not take a
+  // per-patch operation limit yet, so the value has no field to go to here.
+  static_cast<void>(read.count(limits, "maxPatchOps"));
   options.delivery.maxTopicLength = store.maxTopicLength;
-  const auto access = doc.FindMember("access");
-  if (access != doc.MemberEnd() && access->value.IsArray()) {
-    for (const auto& rule : access->value.GetArray()) {
-      if (!rule.IsObject() || !rule.HasMember("pattern") || !rule["pattern"].IsString()) continue;
-      deltacast::AccessRule parsed{rule["pattern"].GetString(), {}};
-      if (rule.HasMember("roles") && rule["roles"].IsArray()) {
-        for (const auto& role : rule["roles"].GetArray()) {
-          if (role.IsString()) parsed.roles.emplace_back(role.GetString());
-        }
-      }
-      options.access.push_back(std::move(parsed));
+  options.delivery.maxSubscriptions = read.count(limits, "maxSubscriptions");
+  options.delivery.maxMessageBytes = read.count(limits, "maxMessageBytes");
+  options.delivery.messagesPerSecond = static_cast<double>(read.count(limits, "messagesPerSecond"));
+  options.delivery.messageBurst = static_cast<double>(read.count(limits, "messageBurst"));
+  options.delivery.rateViolations = read.count(limits, "rateViolations");
+
+  store.memoryBudget = read.count(read.section(doc, "memory"), "maxBytes");
+  const rapidjson::Value& history = read.section(doc, "history");
+  store.historyCount = read.count(history, "maxCount");
+  store.historyBytes = read.count(history, "maxBytes");
+  const rapidjson::Value& dedup = read.section(doc, "dedup");
+  store.dedupCount = read.count(dedup, "maxCount");
+  store.dedupWindowMs = read.ms(dedup, "windowMs");
+
+  const rapidjson::Value& heartbeat = read.section(doc, "heartbeat");
+  options.delivery.heartbeatIntervalMs = read.ms(heartbeat, "intervalMs");
+  options.delivery.heartbeatTimeoutMs = read.ms(heartbeat, "timeoutMs");
+  const rapidjson::Value& credit = read.section(doc, "credit");
+  options.delivery.creditFrames = read.count(credit, "maxFrames");
+  options.delivery.creditBytes = read.count(credit, "maxBytes");
+  options.delivery.stallTimeoutMs = read.ms(credit, "stallTimeoutMs");
+  const rapidjson::Value& pacing = read.section(doc, "pacing");
+  options.pacing.highWindowMs = read.ms(pacing, "highWindowMs");
+  options.pacing.normalDebounceMs = read.ms(pacing, "normalDebounceMs");
+  options.pacing.normalMaxWaitMs = read.ms(pacing, "normalMaxWaitMs");
+  options.pacing.lowIntervalMs = read.ms(pacing, "lowIntervalMs");
+
+  for (const auto& rule : read.array(doc, "permissions").GetArray()) {
+    if (!rule.IsObject()) read.fail("permissions", "not an array of rules");
+    deltacast::AccessRule parsed{read.string(rule, "pattern"), {}};
+    for (const auto& role : read.array(rule, "roles").GetArray()) {
+      if (!role.IsString()) read.fail("permissions[].roles", "not an array of strings");
+      parsed.roles.emplace_back(role.GetString(), role.GetStringLength());
     }
+    options.access.push_back(std::move(parsed));
   }
-  const auto laneOf = [](std::string_view name) -> std::optional<deltacast::Lane> {
-    if (name == "critical") return deltacast::Lane::Critical;
-    if (name == "high") return deltacast::Lane::High;
-    if (name == "normal") return deltacast::Lane::Normal;
-    if (name == "low") return deltacast::Lane::Low;
-    return std::nullopt;
-  };
-  const auto lanes = doc.FindMember("lanes");
-  if (lanes != doc.MemberEnd() && lanes->value.IsArray()) {
-    for (const auto& rule : lanes->value.GetArray()) {
-      if (!rule.IsObject() || !rule.HasMember("pattern") || !rule["pattern"].IsString() || !rule.HasMember("lane") ||
-          !rule["lane"].IsString()) {
-        continue;
-      }
-      if (const auto lane = laneOf(rule["lane"].GetString()))
-        options.lanes.push_back({rule["pattern"].GetString(), *lane});
-    }
+  for (const auto& rule : read.array(doc, "lanes").GetArray()) {
+    if (!rule.IsObject()) read.fail("lanes", "not an array of rules");
+    const std::string lane = read.string(rule, "lane");
+    deltacast::Lane parsed = deltacast::Lane::Normal;
+    if (lane == "critical")
+      parsed = deltacast::Lane::Critical;
+    else if (lane == "high")
+      parsed = deltacast::Lane::High;
+    else if (lane == "low")
+      parsed = deltacast::Lane::Low;
+    else if (lane != "normal")
+      read.fail("lanes[].lane", "not a lane name");
+    options.lanes.push_back({read.string(rule, "pattern"), parsed});
   }
-  options.pacing.highWindowMs = static_cast<std::int64_t>(uintField(doc, "highWindowMs", 16));
-  options.pacing.normalDebounceMs = static_cast<std::int64_t>(uintField(doc, "normalDebounceMs", 50));
-  options.pacing.normalMaxWaitMs = static_cast<std::int64_t>(uintField(doc, "normalMaxWaitMs", 250));
-  options.pacing.lowIntervalMs = static_cast<std::int64_t>(uintField(doc, "lowIntervalMs", 1000));
-  const auto ttl = doc.FindMember("ttl");
-  if (ttl != doc.MemberEnd() && ttl->value.IsArray()) {
-    for (const auto& rule : ttl->value.GetArray()) {
-      if (!rule.IsObject() || !rule.HasMember("pattern") || !rule["pattern"].IsString()) continue;
-      store.ttl.push_back({rule["pattern"].GetString(), static_cast<std::int64_t>(uintField(rule, "ms", 0))});
-    }
+  for (const auto& rule : read.array(doc, "ttl").GetArray()) {
+    if (!rule.IsObject()) read.fail("ttl", "not an array of rules");
+    store.ttl.push_back({read.string(rule, "pattern"), read.ms(rule, "ms")});
   }
   return options;
 }
@@ -186,10 +239,11 @@ Napi::Value NativeHub::Submit(const Napi::CallbackInfo& info) {
   const Napi::Uint8Array bytes = uint8ArrayArgument(info, "submit(records: Uint8Array)");
   std::string records(reinterpret_cast<const char*>(bytes.Data()), bytes.ByteLength());
   std::size_t count = 0;
-  if (const deltacast::Status s = deltacast::validateRequests(records, staged.size(), count); !s) {
+  std::vector<std::uint32_t> answeredIds;
+  if (const deltacast::Status s = deltacast::validateRequests(records, staged.size(), count, &answeredIds); !s) {
     throw makeError(env, "DELTACAST_INTERNAL", s.message());
   }
-  core_->submitEncoded(std::move(records), std::move(staged));
+  core_->submitEncoded(std::move(records), std::move(staged), std::move(answeredIds));
   return env.Undefined();
 }
 
@@ -353,6 +407,7 @@ Napi::Value NativeHub::Stats(const Napi::CallbackInfo& info) {
   set("snapshotFramesReused", load(d.snapshotFramesReused));
   set("squashed", load(d.squashed));
   set("goneSent", load(d.goneSent));
+  set("internalErrors", core_->internalErrors());
   // latency: { critical: { boundsMs, counts, count, sumMs }, high: ..., normal: ..., low: ... }
   Napi::Object latency = Napi::Object::New(env);
   static const char* const kLanes[] = {"critical", "high", "normal", "low"};

@@ -11,189 +11,22 @@
 const native = require('./native');
 const { DeltacastError, codes } = require('./errors');
 const { toJsonText } = require('./to_native');
-const { KIND, FLUSH_BYTES, RequestWriter, AnswerBatch, Receipt, BatchQueue, ANSWER_CHANGE, ANSWER_FOUND, ANSWER_NONE } = require('./requests');
-
-const DEFAULTS = Object.freeze({
-  clock: 'real',
-  arrayKey: 'id',
-  limits: Object.freeze({
-    maxValueBytes: 64 * 1024 * 1024,
-    maxDepth: 512,
-    maxTopicLength: 256,
-    maxSubscriptions: 1000,
-    maxMessageBytes: 64 * 1024,
-    messagesPerSecond: 100,
-    messageBurst: 1000,
-    rateViolations: 100,
-  }),
-  heartbeat: Object.freeze({ intervalMs: 25000, timeoutMs: 60000 }),
-  credit: Object.freeze({ maxFrames: 64, maxBytes: 1024 * 1024, stallTimeoutMs: 30000 }),
-  memory: Object.freeze({ maxBytes: 256 * 1024 * 1024 }),
-  history: Object.freeze({ maxCount: 32, maxBytes: 256 * 1024 }),
-  dedup: Object.freeze({ maxCount: 10000, windowMs: 60000 }),
-  pacing: Object.freeze({ highWindowMs: 16, normalDebounceMs: 50, normalMaxWaitMs: 250, lowIntervalMs: 1000 }),
-  sweepIntervalMs: 1000,
-});
-
-const LANES = ['critical', 'high', 'normal', 'low'];
+const {
+  KIND,
+  FLUSH_BYTES,
+  RequestWriter,
+  AnswerBatch,
+  Receipt,
+  BatchQueue,
+  ANSWER_CHANGE,
+  ANSWER_FOUND,
+  ANSWER_NONE,
+  isDetached,
+} = require('./requests');
+const { LANES, normalizeOptions, checkAdvance, checkRoles } = require('./options');
 
 function invalid(message) {
   return new DeltacastError(codes.INVALID_ARGUMENT, message);
-}
-
-function checkKeys(object, allowed, where) {
-  for (const key of Object.keys(object)) {
-    if (!allowed.includes(key)) throw invalid(`unknown option ${where}${key} (expected one of: ${allowed.join(', ')})`);
-  }
-}
-
-function count(value, where, { min = 0, max = Number.MAX_SAFE_INTEGER } = {}) {
-  if (!Number.isInteger(value) || value < min || value > max) {
-    throw invalid(`${where} must be an integer from ${min} to ${max}, got ${String(value)}`);
-  }
-  return value;
-}
-
-function section(options, name, fields) {
-  const given = options[name];
-  if (given === undefined) return { ...DEFAULTS[name] };
-  if (given === null || typeof given !== 'object') throw invalid(`${name} must be an object`);
-  checkKeys(given, Object.keys(DEFAULTS[name]), `${name}.`);
-  const out = { ...DEFAULTS[name] };
-  for (const [field, bounds] of Object.entries(fields)) {
-    if (given[field] !== undefined) out[field] = count(given[field], `${name}.${field}`, bounds);
-  }
-  return out;
-}
-
-/** Validates createHub options and flattens them into what the core reads. */
-function normalizeOptions(options) {
-  options ??= {};
-  if (typeof options !== 'object') throw invalid('createHub options must be an object');
-  checkKeys(
-    options,
-    [
-      'clock',
-      'arrayKey',
-      'limits',
-      'memory',
-      'history',
-      'dedup',
-      'ttl',
-      'permissions',
-      'lanes',
-      'pacing',
-      'heartbeat',
-      'credit',
-      'sweepIntervalMs',
-    ],
-    '',
-  );
-  const clock = options.clock ?? DEFAULTS.clock;
-  if (clock !== 'real' && clock !== 'manual') throw invalid(`clock must be 'real' or 'manual', got ${String(clock)}`);
-  const arrayKey = options.arrayKey ?? DEFAULTS.arrayKey;
-  if (arrayKey !== false && (typeof arrayKey !== 'string' || arrayKey === '')) {
-    throw invalid('arrayKey must be a non-empty string or false');
-  }
-  const limits = section(options, 'limits', {
-    maxValueBytes: { min: 1, max: 0xfffffffe },
-    maxDepth: { min: 1, max: 4096 },
-    maxTopicLength: { min: 1, max: 65536 },
-    maxSubscriptions: { min: 1 },
-    maxMessageBytes: { min: 64, max: 0xfffffffe },
-    messagesPerSecond: { min: 1 },
-    messageBurst: { min: 1 },
-    rateViolations: { min: 1 },
-  });
-  // heartbeat.intervalMs 0 turns heartbeats off
-  const heartbeat = section(options, 'heartbeat', { intervalMs: { min: 0 }, timeoutMs: { min: 1 } });
-  const credit = section(options, 'credit', { maxFrames: { min: 1 }, maxBytes: { min: 1 }, stallTimeoutMs: { min: 1 } });
-  const memory = section(options, 'memory', { maxBytes: { min: 0 } });
-  const history = section(options, 'history', { maxCount: { min: 0 }, maxBytes: { min: 0 } });
-  const dedup = section(options, 'dedup', { maxCount: { min: 0 }, windowMs: { min: 0 } });
-  const pacing = section(options, 'pacing', {
-    highWindowMs: { min: 0 },
-    normalDebounceMs: { min: 0 },
-    normalMaxWaitMs: { min: 0 },
-    lowIntervalMs: { min: 0 },
-  });
-  // lanes: { pattern: 'critical' | 'high' | 'normal' | 'low' }; first match wins, default normal.
-  const lanes = [];
-  if (options.lanes !== undefined) {
-    if (options.lanes === null || typeof options.lanes !== 'object' || Array.isArray(options.lanes)) {
-      throw invalid("lanes must be an object of topic pattern -> lane, e.g. { 'alerts/**': 'critical' }");
-    }
-    for (const [pattern, lane] of Object.entries(options.lanes)) {
-      if (!LANES.includes(lane)) throw invalid(`lanes['${pattern}'] must be one of ${LANES.join(', ')}`);
-      lanes.push({ pattern, lane });
-    }
-  }
-  const ttl = [];
-  if (options.ttl !== undefined) {
-    if (options.ttl === null || typeof options.ttl !== 'object' || Array.isArray(options.ttl)) {
-      throw invalid("ttl must be an object of topic pattern -> milliseconds, e.g. { 'tmp/*': 60000 }");
-    }
-    for (const [pattern, ms] of Object.entries(options.ttl)) {
-      ttl.push({ pattern, ms: count(ms, `ttl['${pattern}']`, { min: 1 }) });
-    }
-  }
-  const sweepIntervalMs = count(options.sweepIntervalMs ?? DEFAULTS.sweepIntervalMs, 'sweepIntervalMs', { min: 1 });
-  // permissions: { pattern: [roles] }; [] admits anyone. None given: every topic is open.
-  const permissions = [];
-  if (options.permissions !== undefined) {
-    if (options.permissions === null || typeof options.permissions !== 'object' || Array.isArray(options.permissions)) {
-      throw invalid("permissions must be an object of topic pattern -> roles, e.g. { 'prices/*': [], 'admin/**': ['admin'] }");
-    }
-    for (const [pattern, roles] of Object.entries(options.permissions)) {
-      if (!Array.isArray(roles) || roles.some((role) => typeof role !== 'string')) {
-        throw invalid(`permissions['${pattern}'] must be an array of role names ([] admits anyone)`);
-      }
-      permissions.push({ pattern, roles: [...roles] });
-    }
-  }
-  return {
-    clock,
-    arrayKey,
-    limits,
-    memory,
-    history,
-    dedup,
-    ttl,
-    permissions,
-    lanes,
-    pacing,
-    heartbeat,
-    credit,
-    sweepIntervalMs,
-    // what the binding reads
-    core: {
-      clock,
-      arrayKey,
-      maxValueBytes: limits.maxValueBytes,
-      maxDepth: limits.maxDepth,
-      maxTopicLength: limits.maxTopicLength,
-      memoryBytes: memory.maxBytes,
-      historyCount: history.maxCount,
-      historyBytes: history.maxBytes,
-      dedupCount: dedup.maxCount,
-      dedupWindowMs: dedup.windowMs,
-      ttl,
-      access: permissions,
-      lanes,
-      ...pacing,
-      maxSubscriptions: limits.maxSubscriptions,
-      maxMessageBytes: limits.maxMessageBytes,
-      messagesPerSecond: limits.messagesPerSecond,
-      messageBurst: limits.messageBurst,
-      rateViolations: limits.rateViolations,
-      heartbeatIntervalMs: heartbeat.intervalMs,
-      heartbeatTimeoutMs: heartbeat.timeoutMs,
-      creditFrames: credit.maxFrames,
-      creditBytes: credit.maxBytes,
-      stallTimeoutMs: credit.stallTimeoutMs,
-      sweepIntervalMs,
-    },
-  };
 }
 
 function checkTopic(topic) {
@@ -270,7 +103,7 @@ class Hub {
     // through a WeakRef it does not keep the hub itself alive, so an
     // unreferenced hub is collected and its core thread stopped.
     const weak = new WeakRef(this);
-    this.#native = new native.NativeHub(JSON.stringify(this.#options.core), () => weak.deref()?._drain());
+    this.#native = new native.NativeHub(JSON.stringify(this.#options), () => weak.deref()?._drain());
     this.#writer = new RequestWriter(stager(this.#native));
     this.#ref = new WeakRef(this);
     liveHubs.add(this.#ref);
@@ -280,9 +113,7 @@ class Hub {
 
   /** The options in effect, defaults filled in. */
   get options() {
-    const options = { ...this.#options };
-    delete options.core;
-    return options;
+    return structuredClone(this.#options);
   }
 
   // ---- changes -------------------------------------------------------------------
@@ -308,6 +139,9 @@ class Hub {
       options = changeOptions(opts);
       if (typeof json !== 'string' && !(json instanceof Uint8Array)) {
         throw invalid('publishJson takes JSON text: a string or a Uint8Array');
+      }
+      if (typeof json !== 'string' && isDetached(json)) {
+        throw invalid('publishJson was given a Uint8Array whose buffer is detached (transferred)');
       }
     } catch (err) {
       return this.#refused(err);
@@ -379,10 +213,14 @@ class Hub {
     } catch (err) {
       return this.#refused(err).promise();
     }
-    const receipt = this.#answered(KIND.delete, ANSWER_FOUND);
-    this.#writer.str(topic);
-    this.#queued();
-    return receipt.promise();
+    const w = this.#writer;
+    const start = this.#begin(KIND.delete);
+    try {
+      w.str(topic);
+    } catch (err) {
+      return this.#rolledBack(start, err).promise();
+    }
+    return this.#answered(ANSWER_FOUND).promise();
   }
 
   // ---- connections ---------------------------------------------------------------
@@ -398,22 +236,29 @@ class Hub {
       throw invalid('connect() takes a transport: { send(frame), close?(code, reason), user?: { id, roles } }');
     }
     if (transport.close !== undefined && typeof transport.close !== 'function') throw invalid('transport.close must be a function');
+    // Read once and checked whole before anything is written: the record is
+    // written from these copies, so a getter cannot change them half-way.
     const user = transport.user ?? {};
-    if (typeof user !== 'object' || user === null) throw invalid('transport.user must be an object');
-    if (user.id !== undefined && typeof user.id !== 'string') throw invalid('transport.user.id must be a string');
-    const roles = user.roles ?? [];
-    if (!Array.isArray(roles) || roles.some((role) => typeof role !== 'string')) {
-      throw invalid('transport.user.roles must be an array of strings');
+    if (typeof user !== 'object' || user === null || Array.isArray(user)) throw invalid('transport.user must be an object');
+    const userId = user.id ?? '';
+    if (typeof userId !== 'string') throw invalid('transport.user.id must be a string');
+    const roles = checkRoles(user.roles ?? [], 'transport.user.roles');
+    const id = this.#nextConnection;
+    const w = this.#writer;
+    const start = w.length;
+    try {
+      w.u8(KIND.connect);
+      w.f64(id);
+      w.str(userId);
+      w.u32(roles.length);
+      for (const role of roles) w.str(role);
+    } catch (err) {
+      w.rollback(start);
+      throw err;
     }
-    const id = this.#nextConnection++;
+    this.#nextConnection += 1;
     const connection = new Connection(this, id, transport);
     this.#connections.set(id, connection);
-    const w = this.#writer;
-    w.u8(KIND.connect);
-    w.f64(id);
-    w.str(user.id ?? '');
-    w.u32(roles.length);
-    for (const role of roles) w.str(role);
     this.#queued();
     return connection;
   }
@@ -422,20 +267,34 @@ class Hub {
     if (this.#closing || !this.#connections.has(id)) return;
     if (typeof message !== 'string' && !(message instanceof Uint8Array)) {
       message = String(message); // the core answers with DELTACAST_INVALID_MESSAGE if it is not JSON
+    } else if (typeof message !== 'string' && isDetached(message)) {
+      throw invalid('connection.receive was given a Uint8Array whose buffer is detached (transferred)');
     }
     const w = this.#writer;
-    w.u8(KIND.receive);
-    w.f64(id);
-    w.payload(message);
+    const start = w.length;
+    try {
+      w.u8(KIND.receive);
+      w.f64(id);
+      w.payload(message);
+    } catch (err) {
+      w.rollback(start);
+      throw err;
+    }
     this.#queued();
   }
 
   /** @internal */ _congestion(id, congested) {
     if (this.#closing || !this.#connections.has(id)) return;
     const w = this.#writer;
-    w.u8(KIND.congestion);
-    w.f64(id);
-    w.u8(congested ? 1 : 0);
+    const start = w.length;
+    try {
+      w.u8(KIND.congestion);
+      w.f64(id);
+      w.u8(congested ? 1 : 0);
+    } catch (err) {
+      w.rollback(start);
+      throw err;
+    }
     this.#queued();
   }
 
@@ -443,8 +302,14 @@ class Hub {
     if (!this.#connections.delete(id)) return;
     if (this.#closing) return;
     const w = this.#writer;
-    w.u8(KIND.disconnect);
-    w.f64(id);
+    const start = w.length;
+    try {
+      w.u8(KIND.disconnect);
+      w.f64(id);
+    } catch (err) {
+      w.rollback(start);
+      throw err;
+    }
     this.#queued();
   }
 
@@ -471,6 +336,7 @@ class Hub {
   stats() {
     const stats = this.#native.stats();
     stats.rejected += this.#rejectedInJs;
+    stats.internalErrors += this.#batches.unmatched;
     stats.pending = this.#batches.pending + (this.#batch?.count ?? 0);
     stats.closed = this.#closing !== null;
     return stats;
@@ -483,14 +349,17 @@ class Hub {
     if (this.#closing) return closedReceipt().promise();
     try {
       if (this.#options.clock !== 'manual') throw invalid("advance() needs a hub created with clock: 'manual'");
-      count(ms, 'ms');
+      checkAdvance(ms);
     } catch (err) {
       return this.#refused(err).promise();
     }
-    const receipt = this.#answered(KIND.advance, ANSWER_NONE);
-    this.#writer.f64(ms);
-    this.#queued();
-    return receipt.promise();
+    const start = this.#begin(KIND.advance);
+    try {
+      this.#writer.f64(ms);
+    } catch (err) {
+      return this.#rolledBack(start, err).promise();
+    }
+    return this.#answered(ANSWER_NONE).promise();
   }
 
   /** Stops the core thread once every earlier call has been answered. Idempotent. */
@@ -500,7 +369,8 @@ class Hub {
     if (this.#disposed) {
       closed = Promise.resolve();
     } else {
-      closed = this.#answered(KIND.close, ANSWER_NONE).promise();
+      this.#begin(KIND.close);
+      closed = this.#answered(ANSWER_NONE).promise();
       this.#flush(); // now: nothing may follow the close record
     }
     // Disposed either way: if _dispose() ran first (process exit), close() still resolves.
@@ -519,27 +389,50 @@ class Hub {
     return Receipt.rejected(err);
   }
 
-  /** Starts a record that the core will answer: its kind and id. */
-  #answered(kind, answer) {
-    if (!this.#isBusy) this.#busy(true);
-    const receipt = new Receipt(answer, (this.#batch ??= new AnswerBatch()));
+  // A record the core answers is written in three steps: #begin (its kind
+  // and the id it will be answered with), its fields, then #answered, which
+  // makes the receipt and counts the call in the batch. A throw while writing
+  // the fields rolls the writer back (#rolledBack): no partial record reaches
+  // the core, no receipt is left waiting, and the id is not used.
+
+  /** Writes a record's kind and id; returns where the record starts. */
+  #begin(kind) {
     const w = this.#writer;
+    const start = w.length;
     w.u8(kind);
     w.u32(this.#nextId);
-    this.#nextId = this.#nextId === 0xffffffff ? 1 : this.#nextId + 1;
+    return start;
+  }
+
+  /** The record begun last is complete: its receipt (answered by the core, in order). */
+  #answered(answer) {
+    if (!this.#isBusy) this.#busy(true);
+    const batch = (this.#batch ??= new AnswerBatch(this.#nextId));
+    this.#nextId = nextRequestId(this.#nextId);
+    const receipt = new Receipt(answer, batch);
+    this.#queued();
     return receipt;
   }
 
+  /** Writing a record threw: nothing of it stays; the call fails with what was thrown. */
+  #rolledBack(start, err) {
+    this.#writer.rollback(start);
+    return this.#refused(err);
+  }
+
   #queueChange(kind, topic, key, payload, options) {
-    const receipt = this.#answered(kind, ANSWER_CHANGE);
     const w = this.#writer;
-    w.str(topic);
-    if (key !== undefined) w.str(key);
-    if (payload !== undefined) w.payload(payload);
-    w.str(options[0]);
-    w.u8(options[1]);
-    this.#queued();
-    return receipt;
+    const start = this.#begin(kind);
+    try {
+      w.str(topic);
+      if (key !== undefined) w.str(key);
+      if (payload !== undefined) w.payload(payload);
+      w.str(options[0]);
+      w.u8(options[1]);
+    } catch (err) {
+      return this.#rolledBack(start, err);
+    }
+    return this.#answered(ANSWER_CHANGE);
   }
 
   /** A record is complete: hand the batch over at the end of this job, or now if it is big. */
@@ -590,16 +483,15 @@ class Hub {
       this.#connections.delete(closings[i]);
       connection._closedByHub(closings[i + 1], closings[i + 2]);
     }
-    // Answers arrive in the order the requests were queued.
+    // Answers arrive in the order the requests were queued, each with its
+    // request's id (checked: BatchQueue.answer).
     const batches = this.#batches;
     for (let i = 0; i < answers.length; i += 5) {
+      const id = answers[i];
       const code = answers[i + 3];
       const text = answers[i + 4]; // >= 0: a packed epoch; < 0: -1 - index into strings
-      const answered =
-        code >= 0
-          ? batches.answer(0, 0, 0, new DeltacastError(strings[code], strings[-1 - text]))
-          : batches.answer(answers[i + 1], answers[i + 2], text >= 0 ? text : strings[-1 - text], null);
-      if (!answered) break;
+      if (code >= 0) batches.answer(id, 0, 0, 0, new DeltacastError(strings[code], strings[-1 - text]));
+      else batches.answer(id, answers[i + 1], answers[i + 2], text >= 0 ? text : strings[-1 - text], null);
     }
     batches.settlePartial();
     this.#idleCheck();
@@ -721,6 +613,11 @@ class Connection {
 // its thread never stopped).
 function stager(nativeHub) {
   return (bytes) => nativeHub.stage(bytes);
+}
+
+/** Request ids run from 1 to 2^32 - 1 and wrap (0 is never used). */
+function nextRequestId(id) {
+  return id === 0xffffffff ? 1 : id + 1;
 }
 
 function closedReceipt() {

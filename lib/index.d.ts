@@ -102,38 +102,55 @@ export function jsonEqual(a: unknown, b: unknown): boolean;
 
 // ---- the hub ----------------------------------------------------------------------
 
+/**
+ * createHub options (the schema is lib/options.js; the README has the table).
+ * Every count is an integer; every time is in milliseconds, from 0 (or 1) to
+ * 2^31 - 1. An unknown name or a value out of bounds throws
+ * DELTACAST_INVALID_ARGUMENT naming the option's path; nothing is replaced.
+ */
 export interface HubOptions {
   /** 'manual': time moves only with hub.advance(ms). Default 'real'. */
   clock?: 'real' | 'manual';
   /** The key of rows in arrays (diff matching, upsert/remove). Default 'id'; false: none. */
   arrayKey?: string | false;
   limits?: {
-    /** Bytes of one value's JSON text. Default 64 MiB. */
+    /** Bytes of one value's JSON text (DELTACAST_TOO_LARGE). Default 64 MiB; 1 to 2^32 - 2. */
     maxValueBytes?: number;
-    /** Nesting depth of a value. Default 512. */
+    /** Nesting depth of a value (DELTACAST_TOO_DEEP). Default 512; 1 to 4096. */
     maxDepth?: number;
-    /** Bytes of a topic name. Default 256. */
+    /** Bytes of a topic name (DELTACAST_INVALID_TOPIC). Default 256; 1 to 65536. */
     maxTopicLength?: number;
-    /** Subscriptions per connection. Default 1000. */
+    /** Operations in one hub.patch. Default 10000; 1 to 1,000,000. */
+    maxPatchOps?: number;
+    /** Subscriptions per connection. Default 1000; at least 1. */
     maxSubscriptions?: number;
-    /** Bytes of one client message. Default 64 KiB. */
+    /** Bytes of one client message. Default 64 KiB; 64 to 2^32 - 2. */
     maxMessageBytes?: number;
-    /** Inbound messages per second per connection (token bucket). Default 100. */
+    /** Inbound messages per second per connection (token bucket). Default 100; at least 1. */
     messagesPerSecond?: number;
-    /** Burst of the inbound bucket. Default 1000. */
+    /** Burst of the inbound bucket. Default 1000; at least 1. */
     messageBurst?: number;
-    /** Messages refused in a row before the connection is closed (1008). Default 100. */
+    /** Messages refused in a row before the connection is closed (1008). Default 100; at least 1. */
     rateViolations?: number;
   };
-  /** A ping every intervalMs (0: none); a connection silent for timeoutMs is closed (4000). Defaults 25 s / 60 s. */
+  /**
+   * A ping every intervalMs (0: none); a connection silent for timeoutMs is
+   * closed (4000). Defaults 25000 / 60000 ms; at most 2^31 - 1 ms.
+   */
   heartbeat?: { intervalMs?: number; timeoutMs?: number };
+  /**
+   * Credit window: state frames (maxFrames, default 64) and their bytes
+   * (maxBytes, default 1 MiB) sent and not acknowledged; over it a connection
+   * is conflated, and closed after stallTimeoutMs (default 30000 ms, at most 2^31 - 1).
+   */
+  credit?: { maxFrames?: number; maxBytes?: number; stallTimeoutMs?: number };
   /** The store's budget; least recently used topics are evicted above it. Default 256 MiB; 0: none. */
   memory?: { maxBytes?: number };
   /** Patches kept per topic for resume. Defaults: 32 patches, 256 KiB. */
   history?: { maxCount?: number; maxBytes?: number };
-  /** Change ids remembered for deduplication. Defaults: 10,000 ids, 60 s. */
+  /** Change ids remembered for deduplication. Defaults: 10,000 ids, windowMs 60000 (at most 2^31 - 1). */
   dedup?: { maxCount?: number; windowMs?: number };
-  /** Topic pattern -> ms without a publish after which the topic is deleted. First match wins. */
+  /** Topic pattern -> ms (1 to 2^31 - 1) without a publish after which the topic is deleted. First match wins. */
   ttl?: Record<string, number>;
   /**
    * Topic pattern -> roles that may subscribe ([] admits anyone; "{userId}" in a
@@ -143,9 +160,12 @@ export interface HubOptions {
   permissions?: Record<string, string[]>;
   /** Topic pattern -> lane (first match wins; default 'normal'). */
   lanes?: Record<string, Lane>;
-  /** Lane timings. Defaults: high window 16 ms; normal debounce 50 ms, max wait 250 ms; low interval 1000 ms. */
+  /**
+   * Lane timings in ms (each 0 to 2^31 - 1). Defaults: highWindowMs 16;
+   * normalDebounceMs 50, normalMaxWaitMs 250; lowIntervalMs 1000.
+   */
   pacing?: { highWindowMs?: number; normalDebounceMs?: number; normalMaxWaitMs?: number; lowIntervalMs?: number };
-  /** Real clock: how often TTLs and the dedup window are checked. Default 1000 ms. */
+  /** Real clock: how often TTLs and the dedup window are checked. Default 1000 ms; 1 to 2^31 - 1. */
   sweepIntervalMs?: number;
 }
 
@@ -190,6 +210,8 @@ export interface HubStats {
   evictions: number;
   expirations: number;
   historyBytes: number;
+  /** Faults inside the hub, caught and survived (each answered on the call it hit). Should stay 0. */
+  internalErrors: number;
   pending: number;
   closed: boolean;
   connections: number;
@@ -234,15 +256,16 @@ export interface Hub {
   getJson(topic: string): JsonSnapshot | undefined;
   delete(topic: string): Promise<boolean>;
   stats(): HubStats;
-  /** Manual clock only. */
+  /** Manual clock only: 0 to 2^31 - 1 ms (else DELTACAST_INVALID_ARGUMENT); the clock saturates at 2^62 ms. */
   advance(ms: number): Promise<void>;
   close(): Promise<void>;
   /** A subscriber over any transport; see docs/protocol.md for the messages. */
   connect(transport: Transport): Connection;
   readonly options: Required<
-    Omit<HubOptions, 'limits' | 'memory' | 'history' | 'dedup' | 'ttl' | 'permissions' | 'lanes' | 'pacing' | 'heartbeat'>
+    Omit<HubOptions, 'limits' | 'memory' | 'history' | 'dedup' | 'ttl' | 'permissions' | 'lanes' | 'pacing' | 'heartbeat' | 'credit'>
   > & {
     heartbeat: Required<NonNullable<HubOptions['heartbeat']>>;
+    credit: Required<NonNullable<HubOptions['credit']>>;
     permissions: { pattern: string; roles: string[] }[];
     lanes: { pattern: string; lane: Lane }[];
     pacing: Required<NonNullable<HubOptions['pacing']>>;
@@ -263,7 +286,7 @@ export interface Transport {
 
 export interface Connection {
   readonly id: string;
-  /** A client message (JSON text). */
+  /** A client message (JSON text). A Uint8Array whose buffer is detached throws DELTACAST_INVALID_ARGUMENT. */
   receive(message: string | Uint8Array): void;
   /** The transport is gone. Idempotent. */
   close(): void;

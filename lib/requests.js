@@ -34,6 +34,7 @@ const KIND = Object.freeze({
 });
 
 const { Utf8Scratch } = require('./to_native');
+const { DeltacastError, codes } = require('./errors');
 
 const encoder = new TextEncoder();
 const INITIAL_BYTES = 64 * 1024;
@@ -49,6 +50,19 @@ const SHORT_STRING = 64;
 const STAGE_FROM = 64 * 1024;
 // A payload length that names a staged payload instead (kStagedPayload).
 const STAGED = 0xffffffff;
+
+/** A view whose ArrayBuffer was transferred or detached (its bytes are gone). */
+function isDetached(view) {
+  const buffer = view.buffer;
+  if (typeof buffer.detached === 'boolean') return buffer.detached;
+  // Before ArrayBuffer.prototype.detached: a detached buffer cannot be viewed.
+  try {
+    new Uint8Array(buffer, 0, 0);
+    return false;
+  } catch {
+    return true;
+  }
+}
 
 function allocate(size) {
   const buffer = Buffer.allocUnsafeSlow(size);
@@ -158,6 +172,15 @@ class RequestWriter {
     this.u32(index);
   }
 
+  /**
+   * Forgets everything written from `start` on (a record whose writing threw):
+   * the core never sees a partial record. A payload staged meanwhile stays
+   * with the addon unnamed by any record, and goes with the next submit.
+   */
+  rollback(start) {
+    this.length = start;
+  }
+
   /** The records written since the last reset, as a view (valid until the next write). */
   view() {
     return this.#bytes.subarray(0, this.length);
@@ -185,12 +208,22 @@ const ANSWER_NONE = 2; // undefined
  * core is; only receipts somebody awaits are listed (`waiting`).
  */
 class AnswerBatch {
+  firstId; // the request id of the first call; the others follow (nextRequestId)
   count = 0; // calls in the batch
   received = 0; // answers so far (they may come in several drains)
   answers = null; // Float64Array, three slots a call: flags, version, packed epoch (NaN: see texts)
   texts = null; // Map index -> epoch string that did not pack
   errors = null; // Map index -> { error, promise }
   waiting = null; // receipts awaited before their answer came
+
+  constructor(firstId = 0) {
+    this.firstId = firstId;
+  }
+
+  /** The request id of the next call to be answered. */
+  get expectedId() {
+    return ((this.firstId - 1 + this.received) % 0xffffffff) + 1;
+  }
 
   seal() {
     if (this.count > 0) this.answers = new Float64Array(this.count * 3);
@@ -353,20 +386,50 @@ class BatchQueue {
     this.pending += batch.count;
   }
 
+  /** Answers that matched no call waiting (each one a fault of the core, counted in stats().internalErrors). */
+  unmatched = 0;
+
   /**
-   * The next answer, for the oldest batch still waiting (false: none is).
-   * A batch fully answered leaves the queue and settles its awaited receipts.
+   * The answer to request `id`. Answers come in call order, so it is the
+   * oldest call's; an id that is not means the core lost the answers of the
+   * calls before it, which then fail with DELTACAST_INTERNAL rather than
+   * take later calls' answers. An answer no call waits for is dropped and
+   * counted. A batch fully answered leaves the queue and settles its
+   * awaited receipts.
    */
-  answer(flags, version, epoch, error) {
-    const batch = this.head;
-    if (batch === undefined) return false;
+  answer(id, flags, version, epoch, error) {
+    if (!this.#waitsFor(id)) {
+      this.unmatched += 1;
+      return false;
+    }
+    for (;;) {
+      const batch = this.head;
+      if (batch.expectedId === id) {
+        this.#add(batch, flags, version, epoch, error);
+        return true;
+      }
+      this.unmatched += 1;
+      this.#add(batch, 0, 0, 0, new DeltacastError(codes.INTERNAL, `the hub lost the answer to request ${batch.expectedId}`));
+    }
+  }
+
+  #add(batch, flags, version, epoch, error) {
     batch.add(flags, version, epoch, error);
     this.pending -= 1;
     if (batch.received === batch.count) {
       this.#shift();
       batch.settleWaiting();
     }
-    return true;
+  }
+
+  /** Whether a call not answered yet has request id `id`. */
+  #waitsFor(id) {
+    for (let i = this.#head; i < this.#items.length; i++) {
+      const batch = this.#items[i];
+      const offset = (id - batch.firstId + 0xffffffff) % 0xffffffff; // wraps as the ids do
+      if (offset >= batch.received && offset < batch.count) return true;
+    }
+    return false;
   }
 
   /** After a drain: the receipts awaited in a batch answered only in part. */
@@ -394,6 +457,7 @@ class BatchQueue {
 module.exports = {
   KIND,
   FLUSH_BYTES,
+  isDetached,
   RequestWriter,
   AnswerBatch,
   Receipt,

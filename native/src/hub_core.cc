@@ -1,5 +1,8 @@
 #include "deltacast/hub_core.h"
 
+#include <algorithm>
+#include <new>
+
 namespace deltacast {
 
 HubCore::HubCore(HubOptions options, std::function<void()> notify)
@@ -14,14 +17,15 @@ HubCore::HubCore(HubOptions options, std::function<void()> notify)
   store_.reportRemovals(true);  // drained after every request and sweep (forwardRemovals)
   if (!options_.manualClock) scheduleSweep();
   thread_ = std::thread([this] {
-    // An exception escaping a handler would end the thread and leave every
-    // later request unanswered; handlers report errors as Completions, and
-    // this loop keeps the thread alive whatever happens.
+    // Handlers catch what they throw (see Faults in the header); should an
+    // exception escape one all the same, it is counted and the loop goes on,
+    // so that the thread outlives it.
     for (;;) {
       try {
         io_.run();
         return;
       } catch (...) {
+        countInternalError();
       }
     }
   });
@@ -39,33 +43,45 @@ void HubCore::stop() {
 
 std::int64_t HubCore::now() const {
   if (options_.manualClock) return manualNow_;
-  return std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::steady_clock::now() - start_).count();
+  const auto elapsed = std::chrono::steady_clock::now() - start_;
+  return clockAdd(std::chrono::duration_cast<std::chrono::milliseconds>(elapsed).count(), 0);
 }
 
 void HubCore::scheduleSweep() {
-  sweep_.expires_after(std::chrono::milliseconds(options_.sweepIntervalMs));
+  sweep_.expires_after(std::chrono::milliseconds(std::min(options_.sweepIntervalMs, kMaxDelayMs)));
   sweep_.async_wait([this](const boost::system::error_code& error) {
     if (error) return;
-    store_.advance(now());
-    forwardRemovals();
-    flushFrames();
-    armPacing();
-    scheduleSweep();
+    // A fault in one sweep is counted; the next sweep is scheduled whatever happened.
+    counting([this] {
+      fault(FaultPoint::Sweep, 0);
+      store_.advance(now());
+      forwardRemovals();
+      flushFrames();
+    });
+    counting([this] { armPacing(); });
+    counting([this] { scheduleSweep(); });
   });
 }
 
 void HubCore::armPacing() {
   if (options_.manualClock) return;
   const std::optional<std::int64_t> next = delivery_.nextDeadline();
-  if (!next || (pacingArmedFor_ && *pacingArmedFor_ <= *next)) return;
-  pacingArmedFor_ = *next;
-  pacing_.expires_at(start_ + std::chrono::milliseconds(*next));
+  if (!next) return;
+  // At most kMaxDelayMs ahead: a later deadline is met by re-arming when this
+  // timer fires, and the Asio deadline (nanoseconds) cannot overflow.
+  const std::int64_t at = std::min(*next, clockAdd(now(), kMaxDelayMs));
+  if (pacingArmedFor_ && *pacingArmedFor_ <= at) return;
+  pacingArmedFor_ = at;
+  pacing_.expires_at(start_ + std::chrono::milliseconds(at));
   pacing_.async_wait([this](const boost::system::error_code& error) {
     if (error) return;  // cancelled: re-armed earlier, or closing
     pacingArmedFor_.reset();
-    delivery_.advance(now());
-    flushFrames();
-    armPacing();
+    counting([this] {
+      fault(FaultPoint::Pacing, 0);
+      delivery_.advance(now());
+      flushFrames();
+    });
+    counting([this] { armPacing(); });
   });
 }
 
@@ -78,20 +94,52 @@ void HubCore::submit(Request request) {
   boost::asio::post(io_, [this, request = std::move(request)]() mutable { run(request); });
 }
 
-void HubCore::submitEncoded(std::string records, std::vector<std::string> staged) {
-  boost::asio::post(io_, [this, records = std::move(records), staged = std::move(staged)]() mutable {
-    std::vector<Request> requests;
-    // Validated on the JS thread; a failure here would be a bug in the binding.
-    if (!decodeRequests(records, staged, requests)) return;
-    runningBatch_ = true;
-    wakeAfterBatch_ = false;
-    for (Request& request : requests) {
-      run(request);
-      if (request.kind == RequestKind::Close) break;  // io_ is stopping; nothing after close runs
+void HubCore::submitEncoded(std::string records, std::vector<std::string> staged,
+                            std::vector<std::uint32_t> answeredIds) {
+  boost::asio::post(io_,
+                    [this, records = std::move(records), staged = std::move(staged),
+                     answeredIds = std::move(answeredIds)]() mutable { runEncoded(records, staged, answeredIds); });
+}
+
+void HubCore::runEncoded(const std::string& records, std::vector<std::string>& staged,
+                         const std::vector<std::uint32_t>& answeredIds) {
+  // One wake-up for the whole batch, however it ends.
+  struct BatchScope {
+    HubCore& core;
+    explicit BatchScope(HubCore& c) : core(c) {
+      core.runningBatch_ = true;
+      core.wakeAfterBatch_ = false;
     }
-    runningBatch_ = false;
-    if (wakeAfterBatch_) notify_();
-  });
+    ~BatchScope() {
+      core.runningBatch_ = false;
+      if (core.wakeAfterBatch_) core.notify_();
+    }
+  } scope(*this);
+  std::vector<Request> requests;
+  bool decoded = false;
+  try {
+    fault(FaultPoint::Decode, 0);
+    decoded = static_cast<bool>(decodeRequests(records, staged, requests));
+  } catch (...) {
+    decoded = false;
+  }
+  if (!decoded) {
+    // Validated on the JS thread, so only a bug or a lack of memory gets
+    // here. Nothing of the buffer runs; each call waiting for an answer gets one.
+    countInternalError();
+    for (const std::uint32_t id : answeredIds) {
+      Completion failed;
+      failed.id = id;
+      failed.code = ErrorCode::Internal;
+      failed.message = "internal error: the hub could not decode this call's request";
+      complete(std::move(failed));
+    }
+    return;
+  }
+  for (Request& request : requests) {
+    run(request);
+    if (request.kind == RequestKind::Close) break;  // io_ is stopping; nothing after close runs
+  }
 }
 
 HubCore::Batch HubCore::take() {
@@ -127,48 +175,46 @@ void HubCore::wake() {
   }
 }
 
-void HubCore::complete(Completion completion) {
-  flushFrames();
-  bool wasEmpty = false;
-  {
-    std::lock_guard lock(outboxMutex_);
-    wasEmpty = outbox_.completions.empty() && outbox_.frames.empty() && outbox_.closings.empty();
-    outbox_.completions.push_back(std::move(completion));
-  }
-  if (wasEmpty) wake();
+void HubCore::complete(Completion completion) noexcept {
+  // Frames first (see flushFrames); losing them to a fault does not lose the answer.
+  counting([&] {
+    fault(FaultPoint::Complete, completion.id);
+    flushFrames();
+  });
+  counting([&] {
+    bool wasEmpty = false;
+    {
+      std::lock_guard lock(outboxMutex_);
+      wasEmpty = outbox_.completions.empty() && outbox_.frames.empty() && outbox_.closings.empty();
+      outbox_.completions.push_back(std::move(completion));
+    }
+    if (wasEmpty) wake();
+  });
 }
-
-namespace {
-
-// Requests whose caller waits for a Completion (the others cause frames only).
-// JS matches answers to calls by their order, so exactly these are answered.
-bool answered(RequestKind kind) {
-  switch (kind) {
-    case RequestKind::Connect:
-    case RequestKind::Disconnect:
-    case RequestKind::Receive:
-    case RequestKind::Congestion: return false;
-    default: return true;
-  }
-}
-
-}  // namespace
 
 void HubCore::run(Request& request) {
   Completion completion;
   completion.id = request.id;
+  const bool answers = isAnswered(request.kind);
+  if (request.kind == RequestKind::Close) {
+    // Changes whose publish already resolved go out before the hub stops;
+    // the hub stops whatever happens while sending them.
+    counting([&] { delivery_.flushAllPending(now()); });
+    counting([&] {
+      sweep_.cancel();
+      pacing_.cancel();
+    });
+    complete(std::move(completion));
+    io_.stop();  // run() returns; stop() on the JS thread then joins at once
+    return;
+  }
   ChangeResult result;
   const bool isChange = request.kind == RequestKind::PublishJson || request.kind == RequestKind::Patch ||
                         request.kind == RequestKind::Upsert || request.kind == RequestKind::Remove;
-  // A failure the handlers did not expect: the caller gets an answer rather
-  // than a promise that never settles (connection requests have nobody waiting).
-  const auto fail = [&](ErrorCode code, std::string message) {
-    if (!answered(request.kind)) return;
-    completion.code = code;
-    completion.message = std::move(message);
-    complete(std::move(completion));
-  };
+  // Before the commit: a throw is the caller's answer (nothing was committed).
+  bool ran = false;
   try {
+    fault(FaultPoint::Run, request.id);
     switch (request.kind) {
       case RequestKind::PublishJson:
         result = store_.publishJson(request.topic, std::move(request.payload), request.changeId, now());
@@ -180,7 +226,7 @@ void HubCore::run(Request& request) {
       case RequestKind::Remove: result = store_.remove(request.topic, request.key, request.changeId, now()); break;
       case RequestKind::Delete: completion.found = store_.erase(request.topic); break;
       case RequestKind::Advance:
-        if (options_.manualClock) manualNow_ += request.ms;
+        if (options_.manualClock) manualNow_ = clockAdd(manualNow_, request.ms);
         store_.advance(now());
         delivery_.advance(now());
         break;
@@ -188,41 +234,43 @@ void HubCore::run(Request& request) {
       case RequestKind::Disconnect: delivery_.disconnect(request.connection); break;
       case RequestKind::Receive: delivery_.receive(request.connection, request.payload, now()); break;
       case RequestKind::Congestion: delivery_.congestion(request.connection, request.ms != 0, now()); break;
-      case RequestKind::Close:
-        // Changes whose publish already resolved go out before the hub stops.
-        delivery_.flushAllPending(now());
-        sweep_.cancel();
-        pacing_.cancel();
-        complete(std::move(completion));
-        io_.stop();  // run() returns; stop() on the JS thread then joins at once
-        return;
+      case RequestKind::Close: break;  // above
     }
-    forwardRemovals();
-    if (isChange && result.changed) delivery_.changed(request.topic, result, now(), request.lane);
+    ran = true;
   } catch (const std::bad_alloc&) {
-    fail(ErrorCode::TooLarge, "out of memory while handling the request");
-    return;
+    countInternalError();
+    completion.code = ErrorCode::TooLarge;
+    completion.message = "out of memory while handling the request";
   } catch (const std::exception& error) {
-    fail(ErrorCode::Internal, std::string("internal error: ") + error.what());  // a bug
-    return;
+    countInternalError();
+    completion.code = ErrorCode::Internal;
+    completion.message = std::string("internal error: ") + error.what();  // a bug
   } catch (...) {
-    fail(ErrorCode::Internal, "internal error");
-    return;
+    countInternalError();
+    completion.code = ErrorCode::Internal;
+    completion.message = "internal error";
   }
-  if (!answered(request.kind)) {
-    flushFrames();  // what a connection request causes is frames
-  } else {
-    if (isChange) {
-      completion.code = result.status.code();
-      completion.message = result.status.message();
-      completion.changed = result.changed;
-      completion.duplicate = result.duplicate;
-      completion.version = result.version;
-      completion.epoch = std::move(result.epoch);
-    }
+  // After the commit: what the store did stands, and so does its answer; a
+  // fault while telling subscribers is counted, not returned.
+  counting([&] {
+    fault(FaultPoint::AfterCommit, request.id);
+    forwardRemovals();
+    if (ran && isChange && result.changed) delivery_.changed(request.topic, result, now(), request.lane);
+  });
+  if (ran && isChange) {  // after delivery, which reads result.epoch
+    completion.code = result.status.code();
+    completion.message = result.status.message();
+    completion.changed = result.changed;
+    completion.duplicate = result.duplicate;
+    completion.version = result.version;
+    completion.epoch = std::move(result.epoch);
+  }
+  if (answers) {
     complete(std::move(completion));
+  } else {
+    counting([this] { flushFrames(); });  // what a connection request causes is frames
   }
-  armPacing();
+  counting([this] { armPacing(); });
 }
 
 }  // namespace deltacast

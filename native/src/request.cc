@@ -76,7 +76,7 @@ class Reader {
 
 template <bool Decode>
 Status walk(std::string_view bytes, std::vector<std::string>* staged, std::size_t stagedCount,
-            std::vector<Request>* out, std::size_t& count) {
+            std::vector<Request>* out, std::size_t& count, std::vector<std::uint32_t>* answeredIds) {
   Reader<Decode> in(bytes, staged, stagedCount);
   count = 0;
   Request scratch;
@@ -143,6 +143,7 @@ Status walk(std::string_view bytes, std::vector<std::string>* staged, std::size_
       return Status(ErrorCode::InvalidArgument,
                     "malformed request record " + std::to_string(count) + " at byte " + std::to_string(at));
     }
+    if (answeredIds != nullptr && isAnswered(r.kind)) answeredIds->push_back(r.id);
     ++count;
   }
   return Status::ok();
@@ -150,13 +151,17 @@ Status walk(std::string_view bytes, std::vector<std::string>* staged, std::size_
 
 }  // namespace
 
-Status validateRequests(std::string_view bytes, std::size_t staged, std::size_t& count) {
-  return walk<false>(bytes, nullptr, staged, nullptr, count);
+Status validateRequests(std::string_view bytes, std::size_t staged, std::size_t& count,
+                        std::vector<std::uint32_t>* answeredIds) {
+  if (answeredIds != nullptr) answeredIds->clear();
+  const Status status = walk<false>(bytes, nullptr, staged, nullptr, count, answeredIds);
+  if (!status && answeredIds != nullptr) answeredIds->clear();
+  return status;
 }
 
 Status decodeRequests(std::string_view bytes, std::vector<std::string>& staged, std::vector<Request>& out) {
   std::size_t count = 0;
-  return walk<true>(bytes, &staged, staged.size(), &out, count);
+  return walk<true>(bytes, &staged, staged.size(), &out, count, nullptr);
 }
 
 }  // namespace deltacast

@@ -5,6 +5,7 @@
 
 #include <cstring>
 #include <string>
+#include <vector>
 
 namespace deltacast {
 namespace {
@@ -51,6 +52,16 @@ std::string everyKind() {
   w.u8(8).f64(5e12);                                                              // Disconnect
   w.u8(6).u32(13);                                                                // Close
   return w.bytes();
+}
+
+TEST(Request, ValidationListsTheIdsOfTheAnsweredRecordsInOrder) {
+  std::size_t count = 0;
+  std::vector<std::uint32_t> ids{99};  // replaced, not appended to
+  ASSERT_TRUE(validateRequests(everyKind(), 0, count, &ids));
+  EXPECT_EQ(ids, (std::vector<std::uint32_t>{7, 8, 9, 10, 11, 12, 13}));  // not Connect/Receive/Congestion/Disconnect
+  const std::string truncated = everyKind().substr(0, 30);
+  EXPECT_FALSE(validateRequests(truncated, 0, count, &ids));
+  EXPECT_TRUE(ids.empty());
 }
 
 TEST(Request, DecodesEveryKind) {

@@ -10,8 +10,18 @@
 // Time: with a real clock, milliseconds since the core started (steady
 // clock), and a periodic sweep for TTLs and the dedup window. With a manual
 // clock, time moves only with Advance requests and nothing runs on its own.
+// Either way the clock saturates at kMaxClockMs (timer_queue.h).
+//
+// Faults: an exception on the core thread never ends the thread, never stops
+// the sweep or the pacing timer, and never leaves a request unanswered or
+// answered twice. A request that throws before the store has committed it
+// is answered with the error (DELTACAST_INTERNAL, or DELTACAST_TOO_LARGE for
+// std::bad_alloc); a throw after the commit (telling subscribers) leaves the
+// change's answer as it is. Every such exception is counted in
+// internalErrors() (stats().internalErrors).
 #pragma once
 
+#include <atomic>
 #include <chrono>
 #include <cstdint>
 #include <functional>
@@ -25,9 +35,24 @@
 #include "deltacast/asio.h"
 #include "deltacast/delivery.h"
 #include "deltacast/request.h"
+#include "deltacast/timer_queue.h"
 #include "deltacast/topic_store.h"
 
 namespace deltacast {
+
+// Test-only fault injection (test/native/hub_core_faults_test.cc): the hook
+// is called on the core thread at each of these points, with the id of the
+// request being run (0 for none); a hook that throws stands for a fault there.
+// Production code leaves it empty.
+enum class FaultPoint : std::uint8_t {
+  Decode,       // before a submitted buffer is decoded
+  Run,          // before a request is run (nothing committed yet)
+  AfterCommit,  // after the store ran a request, before subscribers hear of it
+  Complete,     // while the answer of a request is being completed
+  Sweep,        // in the periodic sweep (real clock)
+  Pacing,       // when the pacing timer fires (real clock)
+};
+using FaultHook = std::function<void(FaultPoint, std::uint32_t requestId)>;
 
 struct HubOptions {
   StoreOptions store;
@@ -37,6 +62,7 @@ struct HubOptions {
   Pacing pacing;
   bool manualClock = false;
   std::int64_t sweepIntervalMs = 1000;  // real clock: how often TTLs and dedup windows are checked
+  FaultHook faultHook;                  // tests only (above)
 };
 
 struct Completion {
@@ -62,8 +88,11 @@ class HubCore {
   void submit(Request request);
   // Requests in their wire form (request.h), already checked with
   // validateRequests, and the payloads staged for them; they run in order,
-  // on the core thread.
-  void submitEncoded(std::string records, std::vector<std::string> staged = {});
+  // on the core thread. `answeredIds` (from validateRequests) are the ids of
+  // the answered records: should the buffer fail to decode on the core
+  // thread after all, each of them is answered with DELTACAST_INTERNAL.
+  void submitEncoded(std::string records, std::vector<std::string> staged = {},
+                     std::vector<std::uint32_t> answeredIds = {});
   // Everything answered and everything to send since the last call, in the
   // order it was produced.
   struct Batch {
@@ -81,11 +110,32 @@ class HubCore {
   StoreStats stats() const { return store_.stats(); }
   const DeliveryStats& deliveryStats() const { return delivery_.stats(); }
   bool manualClock() const { return options_.manualClock; }
+  // Exceptions caught on the core thread (see Faults above).
+  std::uint64_t internalErrors() const { return internalErrors_.load(std::memory_order_relaxed); }
 
  private:
   // ---- core thread ---------------------------------------------------------------
   void run(Request& request);
-  void complete(Completion completion);
+  void runEncoded(const std::string& records, std::vector<std::string>& staged,
+                  const std::vector<std::uint32_t>& answeredIds);
+  // Appends an answer to the outbox. Never throws: a failure while doing so
+  // is counted, and JS fails a call whose answer is missing when it sees
+  // the next one (answers carry their request's id).
+  void complete(Completion completion) noexcept;
+  void fault(FaultPoint point, std::uint32_t requestId) const {
+    if (options_.faultHook) options_.faultHook(point, requestId);
+  }
+  void countInternalError() noexcept { internalErrors_.fetch_add(1, std::memory_order_relaxed); }
+  // Runs `body`; an exception it throws is counted, not propagated (a fault
+  // after the point where the caller could be told of it).
+  template <class Body>
+  void counting(Body&& body) noexcept {
+    try {
+      body();
+    } catch (...) {
+      countInternalError();
+    }
+  }
   void flushFrames();
   void forwardRemovals();
   // The outbox became non-empty: tell JS now, or after the batch being run.
@@ -105,9 +155,11 @@ class HubCore {
   boost::asio::steady_timer pacing_;
   std::optional<std::int64_t> pacingArmedFor_;  // core thread only
   std::chrono::steady_clock::time_point start_;
-  std::int64_t manualNow_ = 0;   // core thread only
+  std::int64_t manualNow_ = 0;   // core thread only; 0 to kMaxClockMs
   bool runningBatch_ = false;    // core thread only: inside submitEncoded's handler
   bool wakeAfterBatch_ = false;  // core thread only
+
+  std::atomic<std::uint64_t> internalErrors_{0};
 
   std::mutex outboxMutex_;
   Batch outbox_;

@@ -21,7 +21,9 @@
 //   Receive  := connection:f64 message:payload
 //   Congestion := connection:f64 congested:u8
 //
-// `id` is the JS side's request id, echoed in the Completion.
+// `id` is the JS side's request id, echoed in the Completion; JS checks it
+// (lib/requests.js BatchQueue.answer), so an answer can never settle another
+// call. Exactly the kinds with an id are answered (isAnswered).
 #pragma once
 
 #include <cstdint>
@@ -65,10 +67,23 @@ struct Request {
 
 inline constexpr std::uint32_t kStagedPayload = 0xFFFFFFFFu;
 
+// Requests whose caller waits for a Completion (the others cause frames only).
+constexpr bool isAnswered(RequestKind kind) noexcept {
+  switch (kind) {
+    case RequestKind::Connect:
+    case RequestKind::Disconnect:
+    case RequestKind::Receive:
+    case RequestKind::Congestion: return false;
+    default: return true;
+  }
+}
+
 // Checks that `bytes` is a well-formed sequence of records whose staged
 // payloads are among the `staged` given; on success `count` is the number of
-// records. Cheap: it reads lengths, copies nothing.
-Status validateRequests(std::string_view bytes, std::size_t staged, std::size_t& count);
+// records and `answeredIds` (when given) holds the id of every answered
+// record, in order. Cheap: it reads lengths, copies nothing.
+Status validateRequests(std::string_view bytes, std::size_t staged, std::size_t& count,
+                        std::vector<std::uint32_t>* answeredIds = nullptr);
 
 // Decodes records validated by validateRequests into `out` (appended); staged
 // payloads are moved out of `staged`.

@@ -17,6 +17,21 @@
 
 namespace deltacast {
 
+// Time on a hub's clock: milliseconds from the hub's start, never above
+// kMaxClockMs (2^62 ms, some 146 million years): the clock saturates there.
+// Every delay a hub is given is at most kMaxDelayMs (2^31 - 1 ms, the bound
+// lib/options.js enforces on time options and on one hub.advance), so a
+// deadline `now + delay`, or a sum of a few such delays, cannot overflow.
+inline constexpr std::int64_t kMaxClockMs = std::int64_t{1} << 62;
+inline constexpr std::int64_t kMaxDelayMs = 0x7fffffff;
+
+// a + b, saturated to [0, kMaxClockMs] (defined for every a, b: no signed overflow).
+constexpr std::int64_t clockAdd(std::int64_t a, std::int64_t b) noexcept {
+  std::int64_t sum = 0;
+  if (__builtin_add_overflow(a, b, &sum)) return b > 0 ? kMaxClockMs : 0;
+  return sum < 0 ? 0 : sum > kMaxClockMs ? kMaxClockMs : sum;
+}
+
 class TimerQueue {
  public:
   std::uint64_t schedule(std::int64_t deadline, std::uint64_t id) {

@@ -1,0 +1,292 @@
+// HubCore under faults: exceptions thrown on the core thread at the points a
+// test names (HubOptions::faultHook). Every call is answered exactly once, in
+// order and under its own id; the sweep and the pacing timer survive; a
+// committed change is reported as committed; every fault is counted.
+#include <gtest/gtest.h>
+
+#include <atomic>
+#include <chrono>
+#include <condition_variable>
+#include <cstring>
+#include <limits>
+#include <mutex>
+#include <stdexcept>
+#include <thread>
+
+#include "deltacast/hub_core.h"
+
+namespace deltacast {
+namespace {
+
+using namespace std::chrono_literals;
+
+// The test thread plays the JS thread: it takes the outbox only when the core
+// notifies, so a lost notification (a batch left "running") fails the test
+// by timing out instead of being hidden by polling.
+class Harness {
+ public:
+  explicit Harness(HubOptions options)
+      : core_(std::move(options), [this] {
+          std::lock_guard lock(mutex_);
+          ++notifications_;
+          cv_.notify_all();
+        }) {}
+
+  // The next `n` answers, in the order the core gave them; fails after 10 s.
+  std::vector<Completion> answers(std::size_t n) {
+    const auto deadline = std::chrono::steady_clock::now() + 10s;
+    while (received_.size() < n) {
+      std::unique_lock lock(mutex_);
+      if (!cv_.wait_until(lock, deadline, [this] { return notifications_ > seen_; })) break;
+      seen_ = notifications_;
+      lock.unlock();
+      HubCore::Batch batch = core_.take();
+      for (Completion& c : batch.completions) received_.push_back(std::move(c));
+      for (Outgoing& f : batch.frames) frames_.push_back(*f.frame);
+    }
+    EXPECT_GE(received_.size(), n) << "answers missing after 10 s";
+    std::vector<Completion> out;
+    for (std::size_t i = 0; i < n && !received_.empty(); ++i) {
+      out.push_back(std::move(received_.front()));
+      received_.erase(received_.begin());
+    }
+    return out;
+  }
+
+  // Waits (at most 10 s) until `done()` holds, taking the outbox meanwhile.
+  template <class Done>
+  bool eventually(Done done) {
+    const auto deadline = std::chrono::steady_clock::now() + 10s;
+    while (!done()) {
+      if (std::chrono::steady_clock::now() > deadline) return false;
+      std::this_thread::sleep_for(2ms);
+      HubCore::Batch batch = core_.take();
+      for (Completion& c : batch.completions) received_.push_back(std::move(c));
+      for (Outgoing& f : batch.frames) frames_.push_back(*f.frame);
+    }
+    return true;
+  }
+
+  HubCore& core() { return core_; }
+  const std::vector<std::string>& frames() const { return frames_; }
+
+ private:
+  std::mutex mutex_;
+  std::condition_variable cv_;
+  int notifications_ = 0;
+  int seen_ = 0;
+  std::vector<Completion> received_;
+  std::vector<std::string> frames_;
+  HubCore core_;  // last: its thread may call notify as soon as it exists
+};
+
+// Records in their wire form (request.h), as lib/requests.js writes them.
+class Records {
+ public:
+  Records& publish(std::uint32_t id, std::string_view topic, std::string_view json) {
+    u8(0);
+    u32(id);
+    str(topic);
+    str(json);
+    str("");
+    u8(0);
+    return *this;
+  }
+  Records& connect(double connection) {
+    u8(7);
+    f64(connection);
+    str("");
+    u32(0);
+    return *this;
+  }
+  Records& receive(double connection, std::string_view message) {
+    u8(9);
+    f64(connection);
+    str(message);
+    return *this;
+  }
+  // Submits the records as the binding does: validated, with the answered ids.
+  void submitTo(HubCore& core) {
+    std::size_t count = 0;
+    std::vector<std::uint32_t> ids;
+    ASSERT_TRUE(validateRequests(bytes_, 0, count, &ids));
+    core.submitEncoded(bytes_, {}, ids);
+  }
+
+ private:
+  void u8(std::uint8_t v) { bytes_.push_back(static_cast<char>(v)); }
+  void u32(std::uint32_t v) {
+    for (int i = 0; i < 4; ++i) bytes_.push_back(static_cast<char>(v >> (8 * i) & 0xff));
+  }
+  void f64(double v) {
+    std::uint64_t bits = 0;
+    std::memcpy(&bits, &v, sizeof bits);
+    for (int i = 0; i < 8; ++i) bytes_.push_back(static_cast<char>(bits >> (8 * i) & 0xff));
+  }
+  void str(std::string_view s) {
+    u32(static_cast<std::uint32_t>(s.size()));
+    bytes_.append(s);
+  }
+  std::string bytes_;
+};
+
+// A hook that throws at `point` for request `id` (0: any), `times` times.
+FaultHook throwAt(FaultPoint point, std::uint32_t id, int times = 1) {
+  auto left = std::make_shared<std::atomic<int>>(times);
+  return [=](FaultPoint at, std::uint32_t requestId) {
+    if (at == point && (id == 0 || requestId == id) && left->fetch_sub(1) > 0) throw std::runtime_error("injected");
+  };
+}
+
+TEST(HubCoreFaults, AThrowBeforeARequestAnswersThatRequestAndNoOther) {
+  HubOptions options;
+  options.faultHook = throwAt(FaultPoint::Run, 2);
+  Harness hub(options);
+  Records().publish(1, "t", "1").publish(2, "t", "2").publish(3, "t", "3").submitTo(hub.core());
+  const std::vector<Completion> a = hub.answers(3);
+  ASSERT_EQ(a.size(), 3u);
+  EXPECT_EQ(a[0].id, 1u);
+  EXPECT_EQ(a[0].code, ErrorCode::Ok);
+  EXPECT_EQ(a[0].version, 1u);
+  EXPECT_EQ(a[1].id, 2u);
+  EXPECT_EQ(a[1].code, ErrorCode::Internal);
+  EXPECT_NE(a[1].message.find("injected"), std::string::npos);
+  EXPECT_EQ(a[2].id, 3u);
+  EXPECT_EQ(a[2].code, ErrorCode::Ok);
+  EXPECT_EQ(a[2].version, 2u);  // request 2 committed nothing
+  EXPECT_EQ(hub.core().get("t")->json, "3");
+  EXPECT_EQ(hub.core().internalErrors(), 1u);
+}
+
+TEST(HubCoreFaults, AThrowWhileCompletingLeavesNoBatchStateBehind) {
+  HubOptions options;
+  options.faultHook = throwAt(FaultPoint::Complete, 2);
+  Harness hub(options);
+  Records().publish(1, "t", "1").publish(2, "t", "2").publish(3, "t", "3").submitTo(hub.core());
+  const std::vector<Completion> a = hub.answers(3);
+  ASSERT_EQ(a.size(), 3u);
+  for (std::uint32_t i = 0; i < 3; ++i) {
+    EXPECT_EQ(a[i].id, i + 1);
+    EXPECT_EQ(a[i].code, ErrorCode::Ok);
+    EXPECT_EQ(a[i].version, i + 1);
+  }
+  // The next batch is answered and notified as usual (nothing left "running").
+  Records().publish(4, "u", "4").submitTo(hub.core());
+  const std::vector<Completion> b = hub.answers(1);
+  ASSERT_EQ(b.size(), 1u);
+  EXPECT_EQ(b[0].id, 4u);
+  EXPECT_EQ(b[0].code, ErrorCode::Ok);
+  EXPECT_EQ(hub.core().internalErrors(), 1u);
+}
+
+TEST(HubCoreFaults, AChangeTheStoreCommittedIsNeverReportedFailed) {
+  HubOptions options;
+  options.faultHook = throwAt(FaultPoint::AfterCommit, 2);
+  options.manualClock = true;
+  options.lanes = {{"**", Lane::Critical}};
+  Harness hub(options);
+  Records()
+      .connect(1)
+      .receive(1, R"({"t":"sub","topic":"t"})")
+      .publish(1, "t", "1")
+      .publish(2, "t", "2")
+      .submitTo(hub.core());
+  const std::vector<Completion> a = hub.answers(2);
+  ASSERT_EQ(a.size(), 2u);
+  EXPECT_EQ(a[1].id, 2u);
+  EXPECT_EQ(a[1].code, ErrorCode::Ok);
+  EXPECT_TRUE(a[1].changed);
+  EXPECT_EQ(a[1].version, 2u);
+  EXPECT_EQ(hub.core().get("t")->version, 2u);
+  EXPECT_EQ(hub.core().internalErrors(), 1u);
+  // Later changes reach the subscriber.
+  Records().publish(3, "t", "3").submitTo(hub.core());
+  EXPECT_EQ(hub.answers(1).at(0).version, 3u);
+  bool sawVersion3 = false;
+  for (const std::string& frame : hub.frames())
+    sawVersion3 = sawVersion3 || frame.find("\"version\":3") != std::string::npos;
+  EXPECT_TRUE(sawVersion3);
+}
+
+TEST(HubCoreFaults, ADecodeFailureAnswersEveryCallOfTheBatch) {
+  HubOptions options;
+  options.faultHook = throwAt(FaultPoint::Decode, 0);
+  Harness hub(options);
+  Records().publish(1, "t", "1").connect(9).publish(2, "t", "2").submitTo(hub.core());
+  const std::vector<Completion> a = hub.answers(2);
+  ASSERT_EQ(a.size(), 2u);
+  EXPECT_EQ(a[0].id, 1u);
+  EXPECT_EQ(a[0].code, ErrorCode::Internal);
+  EXPECT_EQ(a[1].id, 2u);
+  EXPECT_EQ(a[1].code, ErrorCode::Internal);
+  EXPECT_EQ(hub.core().get("t"), nullptr);
+  Records().publish(3, "t", "3").submitTo(hub.core());
+  EXPECT_EQ(hub.answers(1).at(0).code, ErrorCode::Ok);
+  EXPECT_EQ(hub.core().internalErrors(), 1u);
+}
+
+TEST(HubCoreFaults, AThrowInTheSweepDoesNotStopSweeping) {
+  HubOptions options;
+  options.sweepIntervalMs = 1;
+  options.store.ttl = {{"**", 1}};
+  options.faultHook = throwAt(FaultPoint::Sweep, 0, 3);
+  Harness hub(options);
+  Records().publish(1, "t", "1").submitTo(hub.core());
+  EXPECT_EQ(hub.answers(1).at(0).code, ErrorCode::Ok);
+  EXPECT_TRUE(hub.eventually([&] { return hub.core().get("t") == nullptr; })) << "the topic never expired";
+  EXPECT_EQ(hub.core().internalErrors(), 3u);
+}
+
+TEST(HubCoreFaults, AThrowWhenThePacingTimerFiresDoesNotStopDelivery) {
+  HubOptions options;
+  options.pacing.normalDebounceMs = 1;
+  options.pacing.normalMaxWaitMs = 1;
+  options.faultHook = throwAt(FaultPoint::Pacing, 0, 1);
+  Harness hub(options);
+  Records().connect(1).receive(1, R"({"t":"sub","topic":"t"})").publish(1, "t", "1").submitTo(hub.core());
+  hub.answers(1);
+  Records().publish(2, "t", "2").submitTo(hub.core());
+  hub.answers(1);
+  EXPECT_TRUE(hub.eventually([&] {
+    for (const std::string& frame : hub.frames())
+      if (frame.find("\"version\":2") != std::string::npos) return true;
+    return false;
+  })) << "the paced change was never sent";
+  EXPECT_GE(hub.core().internalErrors(), 1u);
+}
+
+TEST(HubCoreFaults, TheManualClockSaturatesInsteadOfOverflowing) {
+  HubOptions options;
+  options.manualClock = true;
+  options.store.ttl = {{"**", 1000}};
+  Harness hub(options);
+  Records().publish(1, "t", "1").submitTo(hub.core());
+  hub.answers(1);
+  // 2^53 - 1 ms, 1100 times: about 2^63 ms, past any signed 64-bit clock
+  // (UBSan fails this test if the addition overflows).
+  for (std::uint32_t i = 0; i < 1100; ++i) {
+    Request advance;
+    advance.id = 100 + i;
+    advance.kind = RequestKind::Advance;
+    advance.ms = 9007199254740991;
+    hub.core().submit(std::move(advance));
+  }
+  const std::vector<Completion> a = hub.answers(1100);
+  ASSERT_EQ(a.size(), 1100u);
+  EXPECT_EQ(a.back().id, 1199u);
+  EXPECT_EQ(a.back().code, ErrorCode::Ok);
+  EXPECT_EQ(hub.core().get("t"), nullptr);  // expired on the first advance
+  EXPECT_EQ(hub.core().internalErrors(), 0u);
+}
+
+TEST(ClockAdd, SaturatesAtBothEnds) {
+  EXPECT_EQ(clockAdd(0, 5), 5);
+  EXPECT_EQ(clockAdd(kMaxClockMs - 1, 5), kMaxClockMs);
+  EXPECT_EQ(clockAdd(kMaxClockMs, kMaxDelayMs), kMaxClockMs);
+  EXPECT_EQ(clockAdd(std::numeric_limits<std::int64_t>::max(), std::numeric_limits<std::int64_t>::max()), kMaxClockMs);
+  EXPECT_EQ(clockAdd(3, -5), 0);
+  EXPECT_EQ(clockAdd(std::numeric_limits<std::int64_t>::min(), -1), 0);
+}
+
+}  // namespace
+}  // namespace deltacast
