@@ -1,0 +1,50 @@
+// Replays the saved inputs of one fuzz target (its seed corpus and every input
+// that once found a fault, test/fuzz/regressions/<target>) through the same
+// LLVMFuzzerTestOneInput, as a GoogleTest in the ordinary test build. Under the
+// sanitizer build this also catches memory and UB faults.
+#include <gtest/gtest.h>
+
+#include <algorithm>
+#include <cstddef>
+#include <cstdint>
+#include <filesystem>
+#include <fstream>
+#include <iterator>
+#include <string>
+#include <vector>
+
+extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size);
+
+namespace {
+
+std::vector<std::filesystem::path> inputsUnder(const std::filesystem::path& dir) {
+  std::vector<std::filesystem::path> out;
+  if (!std::filesystem::is_directory(dir)) return out;
+  for (const auto& entry : std::filesystem::directory_iterator(dir)) {
+    if (entry.is_regular_file()) out.push_back(entry.path());
+  }
+  std::sort(out.begin(), out.end());
+  return out;
+}
+
+void replay(const std::filesystem::path& dir, bool required) {
+  const auto inputs = inputsUnder(dir);
+  if (required) ASSERT_FALSE(inputs.empty()) << "no inputs in " << dir;
+  for (const auto& file : inputs) {
+    std::ifstream in(file, std::ios::binary);
+    const std::string bytes((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+    try {
+      LLVMFuzzerTestOneInput(reinterpret_cast<const std::uint8_t*>(bytes.data()), bytes.size());
+    } catch (const std::exception& e) {
+      ADD_FAILURE() << file << ": " << e.what();
+    }
+  }
+}
+
+TEST(FuzzReplay, SeedCorpus) { replay(std::filesystem::path(DELTACAST_FUZZ_DIR) / "corpus" / DELTACAST_FUZZ_TARGET, true); }
+
+TEST(FuzzReplay, Regressions) {
+  replay(std::filesystem::path(DELTACAST_FUZZ_DIR) / "regressions" / DELTACAST_FUZZ_TARGET, false);
+}
+
+}  // namespace
