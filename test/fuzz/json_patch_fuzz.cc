@@ -29,7 +29,8 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
   const Status second = applyPatch(document, patch);
   // Size and depth limits hold on the text path only.
   const bool overLimit = first.code() == ErrorCode::TooLarge || first.code() == ErrorCode::TooDeep;
-  if (!overLimit && second.isOk() != first.isOk()) fuzz::finding("the text and document appliers disagree", second.message());
+  if (!overLimit && second.isOk() != first.isOk())
+    fuzz::finding("the text and document appliers disagree", second.message());
   if (!second.isOk()) {
     std::string after;
     serializeDocument(document, after);

@@ -41,7 +41,9 @@ void replay(const std::filesystem::path& dir, bool required) {
   }
 }
 
-TEST(FuzzReplay, SeedCorpus) { replay(std::filesystem::path(DELTACAST_FUZZ_DIR) / "corpus" / DELTACAST_FUZZ_TARGET, true); }
+TEST(FuzzReplay, SeedCorpus) {
+  replay(std::filesystem::path(DELTACAST_FUZZ_DIR) / "corpus" / DELTACAST_FUZZ_TARGET, true);
+}
 
 TEST(FuzzReplay, Regressions) {
   replay(std::filesystem::path(DELTACAST_FUZZ_DIR) / "regressions" / DELTACAST_FUZZ_TARGET, false);

@@ -83,7 +83,6 @@ function fixtures() {
 
 async function run(block, given) {
   const names = Object.keys(given);
-  // eslint-disable-next-line no-new-func
   const body = new Function('require', '__results', ...names, `return (async () => {\n${instrument(block.code)}\n})();`);
   const results = [];
   const locals = await body(fakeRequire, results, ...names.map((name) => given[name]));

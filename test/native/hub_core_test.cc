@@ -1,8 +1,7 @@
 #include "deltacast/hub_core.h"
 
-#include <gtest/gtest.h>
-
 #include <gtest/gtest-spi.h>
+#include <gtest/gtest.h>
 
 #include <chrono>
 #include <condition_variable>

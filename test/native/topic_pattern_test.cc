@@ -1,7 +1,5 @@
 #include "deltacast/topic_pattern.h"
 
-#include "deltacast/access_rules.h"
-
 #include <gtest/gtest.h>
 
 #include <cstdint>
@@ -11,6 +9,8 @@
 #include <regex>
 #include <string>
 #include <vector>
+
+#include "deltacast/access_rules.h"
 
 namespace deltacast {
 namespace {
@@ -96,8 +96,7 @@ bool referenceSegment(const std::string& pattern, const std::string& segment) {
   return std::regex_match(segment, it->second);
 }
 
-bool reference(const std::vector<std::string>& p, std::size_t i, const std::vector<std::string>& t,
-               std::size_t j) {
+bool reference(const std::vector<std::string>& p, std::size_t i, const std::vector<std::string>& t, std::size_t j) {
   if (i == p.size()) return j == t.size();
   if (p[i] == "**") return reference(p, i + 1, t, j) || (j < t.size() && reference(p, i, t, j + 1));
   return j < t.size() && referenceSegment(p[i], t[j]) && reference(p, i + 1, t, j + 1);
@@ -127,9 +126,8 @@ TEST(TopicPattern, AgreesWithReferenceOnRandomPatterns) {
     const std::string topic = join(topicSegments, 1 + static_cast<int>(random() % 7));
     const bool expected = reference(split(pattern), 0, split(topic), 0);
     matched += expected ? 1 : 0;
-    ASSERT_EQ(topicMatches(pattern, topic), expected)
-        << "pattern '" << pattern << "', topic '" << topic << "' (seed " << seed
-        << ", rerun with DELTACAST_SEED=" << seed << ")";
+    ASSERT_EQ(topicMatches(pattern, topic), expected) << "pattern '" << pattern << "', topic '" << topic << "' (seed "
+                                                      << seed << ", rerun with DELTACAST_SEED=" << seed << ")";
   }
   // Both outcomes are exercised, or the comparison proves little.
   EXPECT_GT(matched, 1000) << "seed " << seed;
