@@ -7,9 +7,8 @@
 #include <algorithm>
 #include <cstddef>
 #include <cstdint>
+#include <cstdio>
 #include <filesystem>
-#include <fstream>
-#include <iterator>
 #include <string>
 #include <vector>
 
@@ -29,10 +28,16 @@ std::vector<std::filesystem::path> inputsUnder(const std::filesystem::path& dir)
 
 void replay(const std::filesystem::path& dir, bool required) {
   const auto inputs = inputsUnder(dir);
-  if (required) ASSERT_FALSE(inputs.empty()) << "no inputs in " << dir;
+  if (required) {
+    ASSERT_FALSE(inputs.empty()) << "no inputs in " << dir;
+  }
   for (const auto& file : inputs) {
-    std::ifstream in(file, std::ios::binary);
-    const std::string bytes((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+    std::string bytes;
+    std::FILE* in = std::fopen(file.c_str(), "rb");
+    ASSERT_NE(in, nullptr) << "cannot read " << file;
+    char buffer[4096];
+    for (std::size_t got; (got = std::fread(buffer, 1, sizeof buffer, in)) > 0;) bytes.append(buffer, got);
+    std::fclose(in);
     try {
       LLVMFuzzerTestOneInput(reinterpret_cast<const std::uint8_t*>(bytes.data()), bytes.size());
     } catch (const std::exception& e) {
