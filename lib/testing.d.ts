@@ -20,6 +20,12 @@ export class TestClient {
   readonly errors: Array<{ t: 'err'; code: string; message: string; topic?: string }>;
   /** Patches that did not follow the held version (each triggered a re-subscription). */
   readonly gaps: number;
+  /**
+   * Patches that followed the held version but did not apply. The client keeps
+   * its state and re-subscribes from its version; when the same patch fails
+   * again, it asks for a snapshot instead.
+   */
+  readonly failedPatches: number;
   readonly connected: boolean;
   /** Stops acknowledging (the hub conflates this client). */
   stall(): void;
@@ -34,7 +40,22 @@ export class TestClient {
 }
 
 export function createTestClient(hub: Hub, options?: TestClientOptions): TestClient;
-/** Manual clock: resolves once everything asked so far is answered and delivered. */
-export function settle(hub: Hub): Promise<void>;
+export interface SettleOptions {
+  /**
+   * Wait out the pacing windows (default true): the manual clock moves by the
+   * largest of `pacing.highWindowMs`, `pacing.normalDebounceMs` and
+   * `pacing.lowIntervalMs` (1000 ms by default), so changes on every lane are
+   * delivered. false: the clock does not move and paced changes stay pending.
+   */
+  pacing?: boolean;
+}
+
+/**
+ * Manual clock: resolves once everything asked so far is answered and
+ * delivered, paced changes included (the clock moves by the longest pacing
+ * window; see SettleOptions), and the clients' answers to it are handled.
+ * Rejects with DELTACAST_INVALID_ARGUMENT on a hub with a real clock.
+ */
+export function settle(hub: Hub, options?: SettleOptions): Promise<void>;
 /** Manual clock: moves time by `ms` in steps of `step`. */
 export function tick(hub: Hub, ms: number, step?: number): Promise<void>;

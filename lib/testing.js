@@ -4,32 +4,47 @@
 // plus helpers for the manual clock. What a JS test harness needs to drive a
 // hub the way real clients would.
 
-const { applyPatch } = require('./apply_patch');
 const { DeltacastError, codes } = require('./errors');
+const { ProtocolClient } = require('./protocol_client');
 
 class TestClient {
   #hub;
   #user;
   #connection = null;
   #autoAck;
-  /** topic -> { epoch, version, data } */
-  #replicas = new Map();
-  #subscribed = new Set();
-
   #keep;
+  #protocol;
 
   constructor(hub, { user, ack = true, keep = 1000 } = {}) {
     this.#hub = hub;
     this.#user = user;
     this.#autoAck = ack;
     this.#keep = keep;
+    this.#protocol = new ProtocolClient({
+      // What the protocol client says goes out only while connected.
+      send: (text) => this.#connection?.receive(text),
+      onApplied: (topic, version) => {
+        if (this.#autoAck && this.#connection) this.#protocol.ack(topic, version);
+      },
+    });
     /** The messages received, parsed, in order: the last `keep` (default 1000). */
     this.messages = [];
-    /** The `err` messages received. */
-    this.errors = [];
-    /** Patches that did not follow the held version (each triggered a re-subscription). */
-    this.gaps = 0;
     this.connect();
+  }
+
+  /** The `err` messages received. */
+  get errors() {
+    return this.#protocol.errors;
+  }
+
+  /** Patches that did not follow the held version (each triggered a re-subscription). */
+  get gaps() {
+    return this.#protocol.gaps;
+  }
+
+  /** Patches that followed the held version but failed to apply (state kept, re-subscribed). */
+  get failedPatches() {
+    return this.#protocol.failedPatches;
   }
 
   get connected() {
@@ -46,7 +61,7 @@ class TestClient {
       },
       user: this.#user,
     });
-    for (const topic of this.#subscribed) this.#sub(topic);
+    this.#protocol.resubscribeAll();
   }
 
   /** Stops acknowledging: the hub soon holds this client's updates back (conflation). */
@@ -58,8 +73,9 @@ class TestClient {
   resume() {
     this.#autoAck = true;
     if (!this.#connection) return;
-    for (const [topic, held] of this.#replicas) {
-      if (this.#subscribed.has(topic)) this.send({ t: 'ack', topic, version: held.version });
+    for (const topic of this.#protocol.topics) {
+      const held = this.#protocol.get(topic);
+      if (held) this.#protocol.ack(topic, held.version);
     }
   }
 
@@ -70,18 +86,17 @@ class TestClient {
   }
 
   subscribe(topic) {
-    this.#subscribed.add(topic);
-    if (this.#connection) this.#sub(topic);
+    this.#protocol.subscribe(topic);
   }
 
   unsubscribe(topic) {
-    this.#subscribed.delete(topic);
-    this.send({ t: 'unsub', topic });
+    if (!this.#connection) throw new DeltacastError(codes.CLOSED, 'the test client is disconnected');
+    this.#protocol.unsubscribe(topic);
   }
 
   /** The replica of a topic: { epoch, version, data }, or undefined. */
   get(topic) {
-    return this.#replicas.get(topic);
+    return this.#protocol.get(topic);
   }
 
   /** Sends a raw client message (an object is serialized; a string goes as is). */
@@ -90,56 +105,10 @@ class TestClient {
     this.#connection.receive(typeof message === 'string' ? message : JSON.stringify(message));
   }
 
-  #sub(topic) {
-    const held = this.#replicas.get(topic);
-    this.send(held ? { t: 'sub', topic, epoch: held.epoch, version: held.version } : { t: 'sub', topic });
-  }
-
   #onFrame(frame) {
-    const message = JSON.parse(frame);
+    const message = this.#protocol.receive(frame);
     this.messages.push(message);
     if (this.messages.length > this.#keep) this.messages.splice(0, this.messages.length - this.#keep);
-    const items = message.t === 'batch' ? message.items : [message];
-    for (const item of items) this.#apply(item);
-  }
-
-  #apply(message) {
-    switch (message.t) {
-      case 'snap':
-        this.#replicas.set(message.topic, { epoch: message.epoch, version: message.version, data: message.data });
-        this.#ack(message.topic, message.version);
-        return;
-      case 'patch': {
-        const held = this.#replicas.get(message.topic);
-        if (!held || held.epoch !== message.epoch || held.version !== message.from) {
-          // Not a patch for what we hold: never apply it; resume from what we have.
-          this.gaps += 1;
-          if (this.#connection && this.#subscribed.has(message.topic)) this.#sub(message.topic);
-          return;
-        }
-        const data = applyPatch(held.data, message.ops);
-        this.#replicas.set(message.topic, { epoch: message.epoch, version: message.to, data });
-        this.#ack(message.topic, message.to);
-        return;
-      }
-      case 'gone':
-        // The topic left the hub (deleted, expired, evicted): nothing to hold.
-        // The subscription stays; if the topic comes back it arrives as a snapshot.
-        this.#replicas.delete(message.topic);
-        return;
-      case 'err':
-        this.errors.push(message);
-        return;
-      case 'ping':
-        if (this.#connection) this.send({ t: 'pong' });
-        return;
-      default:
-        this.errors.push({ t: 'err', code: 'UNEXPECTED_MESSAGE', message: JSON.stringify(message) });
-    }
-  }
-
-  #ack(topic, version) {
-    if (this.#autoAck && this.#connection) this.send({ t: 'ack', topic, version });
   }
 }
 
@@ -154,10 +123,21 @@ function createTestClient(hub, options) {
 
 /**
  * Manual clock: resolves once everything already asked of the hub has been
- * answered and its frames delivered (hub.advance(0)).
+ * answered and delivered, paced changes included. It moves the clock by the
+ * longest pacing window (the largest of pacing.highWindowMs,
+ * pacing.normalDebounceMs and pacing.lowIntervalMs: 1000 ms by default), which
+ * flushes every change waiting on its lane, then lets the hub handle what the
+ * clients answered (acks, re-subscriptions) and delivers that too.
+ * `{ pacing: false }`: the clock does not move; paced changes stay pending.
  */
-function settle(hub) {
-  return hub.advance(0);
+async function settle(hub, { pacing = true } = {}) {
+  await hub.advance(0);
+  if (pacing) {
+    const { highWindowMs, normalDebounceMs, lowIntervalMs } = hub.options.pacing;
+    const longest = Math.max(highWindowMs, normalDebounceMs, lowIntervalMs);
+    if (longest > 0) await hub.advance(longest);
+  }
+  await hub.advance(0);
 }
 
 /** Manual clock: moves time by `ms` in steps of `step` ms, settling after each. */

@@ -35,6 +35,7 @@ const cppSources = [
   ['native', ['.h', '.cc']],
   ['binding', ['.h', '.cc']],
   [path.join('test', 'native'), ['.cc']],
+  [path.join('test', 'fuzz'), ['.h', '.cc']],
   [path.join('bench', 'native'), ['.cc']],
 ];
 

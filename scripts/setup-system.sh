@@ -26,11 +26,13 @@ say() { printf 'setup-system: %s\n' "$*"; }
 
 # What `npm install` (scripts/build.js -> CMake) needs.
 build_packages=(g++ cmake make libboost-dev rapidjson-dev)
-# What `npm test`, `npm run lint` and `npm run test:asan` / the benchmarks need on top.
-dev_packages=(libgtest-dev libbenchmark-dev clang-format)
+# What `npm test`, `npm run lint`, `npm run test:asan`, scripts/fuzz.sh (clang with
+# libFuzzer) and the benchmarks need on top.
+dev_packages=(libgtest-dev libbenchmark-dev clang-format clang)
 # Nice to have: skipped with a warning when the distribution has no such package
-# (Ubuntu, for one, ships chromium only as a snap).
-optional_packages=(valgrind redis-server chromium)
+# (Ubuntu, for one, ships chromium only as a snap). libclang-rt-dev holds libFuzzer's
+# runtime where clang does not bring it along (Debian 12 and later).
+optional_packages=(valgrind redis-server chromium libclang-rt-dev)
 
 # ---- Node.js (checked, never installed) ---------------------------------------------
 node_problem=""

@@ -115,7 +115,7 @@ Status walk(std::string_view bytes, std::vector<std::string>* staged, std::size_
         case RequestKind::Advance: {
           double ms = 0;
           ok = in.u32(r.id) && in.f64(ms) && in.count(ms, 9007199254740991.0);
-          r.ms = static_cast<std::int64_t>(ms);
+          if (ok) r.ms = static_cast<std::int64_t>(ms);  // out of range: not converted (UB)
           break;
         }
         case RequestKind::Close: ok = in.u32(r.id); break;

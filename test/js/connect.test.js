@@ -7,6 +7,9 @@ const assert = require('node:assert/strict');
 const { createHub, codes } = require('../../lib/index.js');
 const { createTestClient, settle, tick } = require('../../lib/testing.js');
 
+// settle() without waiting out pacing windows: for tests that time the clock themselves.
+const STILL = { pacing: false };
+
 // n rows; row `tickAt` (if any) gets price 1000 + `price`, every other row its index.
 function board(n, tickAt = -1, price = 0) {
   return Array.from({ length: n }, (_, i) => ({
@@ -117,11 +120,11 @@ describe('subscriptions', () => {
     await hub.publish('old', board(20));
     const client = createTestClient(hub);
     for (const topic of ['d', 'tmp/x', 'old']) client.subscribe(topic);
-    await settle(hub);
+    await settle(hub, STILL);
     const epoch = client.get('d').epoch;
 
     assert.equal(await hub.delete('d'), true);
-    await settle(hub);
+    await settle(hub, STILL);
     assert.deepEqual(client.messages.at(-1), { t: 'gone', topic: 'd', epoch, version: 1, reason: 'deleted' });
     assert.equal(client.get('d'), undefined);
 
@@ -131,7 +134,7 @@ describe('subscriptions', () => {
 
     // A big new topic pushes the least recently written one out of the budget.
     await hub.publish('fresh', board(200));
-    await settle(hub);
+    await settle(hub, STILL);
     assert.deepEqual(
       client.messages.filter((m) => m.t === 'gone').map((m) => [m.topic, m.reason]),
       [['d', 'deleted'], ['tmp/x', 'expired'], ['old', 'evicted']],
@@ -140,7 +143,7 @@ describe('subscriptions', () => {
     assert.deepEqual(client.errors, []);
 
     await hub.publish('d', { a: 2 });
-    await settle(hub);
+    await settle(hub, STILL);
     const back = client.messages.at(-1);
     assert.equal(back.t, 'snap');
     assert.notEqual(back.epoch, epoch);
@@ -313,7 +316,7 @@ describe('lanes', () => {
     const client = createTestClient(hub);
     client.subscribe('h/a');
     client.subscribe('l/a');
-    await settle(hub);
+    await settle(hub, STILL);
     const base = client.messages.length;
     await hub.publish('h/a', board(10, 1, 1));
     await hub.advance(10);
@@ -325,7 +328,7 @@ describe('lanes', () => {
     assert.deepEqual(client.get('h/a'), hub.get('h/a'));
 
     await hub.publish('l/a', board(10, 3, 1));
-    await settle(hub); // the first flush of a low topic is not held back
+    await settle(hub, STILL); // the first flush of a low topic is not held back
     assert.equal(client.messages.length, base + 2);
     await hub.publish('l/a', board(10, 3, 2));
     await hub.advance(999);
@@ -431,7 +434,7 @@ describe('liveness and floods', () => {
     const frames = [];
     let closed = null;
     hub.connect({ send: (frame) => frames.push(frame), close: (code, reason) => (closed = { code, reason }) });
-    await settle(hub);
+    await settle(hub, STILL);
     await hub.advance(100);
     assert.deepEqual(frames, ['{"t":"ping"}']);
     await hub.advance(200);

@@ -18,6 +18,32 @@ const CLOCKS = ['real', 'manual'];
  * a hub reachable only through the promises it is about to settle can be collected mid-await
  * (see the failing "not collected mid-await" test in hub.lifecycle.test.js).
  */
+// Every documented createHub option, each with a value other than its default.
+const EVERY_OPTION = Object.freeze({
+  clock: 'manual',
+  arrayKey: 'key',
+  limits: {
+    maxValueBytes: 1000,
+    maxDepth: 10,
+    maxTopicLength: 20,
+    maxSubscriptions: 5,
+    maxMessageBytes: 4096,
+    messagesPerSecond: 50,
+    messageBurst: 60,
+    rateViolations: 10,
+  },
+  memory: { maxBytes: 100_000 },
+  history: { maxCount: 4, maxBytes: 1000 },
+  dedup: { maxCount: 10, windowMs: 100 },
+  ttl: { 'tmp/*': 100, 'user/**': 200 },
+  permissions: { 'public/*': [], 'admin/**': ['admin'], 'user/{userId}/**': [] },
+  lanes: { 'admin/**': 'critical', 'prices/*': 'high', 'stats/*': 'low' },
+  pacing: { highWindowMs: 10, normalDebounceMs: 40, normalMaxWaitMs: 200, lowIntervalMs: 500 },
+  heartbeat: { intervalMs: 10_000, timeoutMs: 30_000 },
+  credit: { maxFrames: 32, maxBytes: 65536, stallTimeoutMs: 5000 },
+  sweepIntervalMs: 50,
+});
+
 function open(t, options = {}) {
   const hub = createHub(options);
   t.after(() => hub.close());
@@ -149,11 +175,37 @@ describe('createHub options', () => {
         sweepIntervalMs: 50,
       },
       { arrayKey: false, memory: { maxBytes: 0 }, dedup: { maxCount: 0, windowMs: 0 } },
+      EVERY_OPTION,
+      { permissions: {}, lanes: {}, heartbeat: { intervalMs: 0 }, pacing: { highWindowMs: 0, normalDebounceMs: 0 } },
     ]) {
       const hub = open(t, options);
       assertVersion(await hub.publish('a', 1), 1);
       await hub.close();
     }
+  });
+
+  it('keeps every documented option as given (hub.options)', async (t) => {
+    const hub = open(t, EVERY_OPTION);
+    const effective = hub.options;
+    for (const section of ['limits', 'memory', 'history', 'dedup', 'heartbeat', 'credit', 'pacing']) {
+      assert.deepEqual(effective[section], EVERY_OPTION[section], section);
+    }
+    assert.equal(effective.clock, 'manual');
+    assert.equal(effective.arrayKey, 'key');
+    assert.equal(effective.sweepIntervalMs, 50);
+    // The rules reach the core: lanes pace, permissions admit.
+    const frames = [];
+    const admin = hub.connect({ send: (frame) => frames.push(JSON.parse(frame)), user: { id: 'u1', roles: ['admin'] } });
+    const anyone = hub.connect({ send: (frame) => frames.push({ anyone: JSON.parse(frame) }) });
+    await hub.publish('admin/x', 1);
+    admin.receive('{"t":"sub","topic":"admin/x"}');
+    anyone.receive('{"t":"sub","topic":"admin/x"}');
+    await hub.advance(0);
+    assert.equal(frames.filter((f) => f.t === 'snap').length, 1, JSON.stringify(frames));
+    assert.equal(frames.find((f) => f.anyone)?.anyone.code, 'DELTACAST_FORBIDDEN');
+    await hub.publish('admin/x', 2); // lane 'critical' for admin/**: sent without the clock moving
+    await hub.advance(0);
+    assert.equal(frames.filter((f) => f.t === 'patch').length, 1, JSON.stringify(frames));
   });
 
   it('throws DELTACAST_INVALID_ARGUMENT synchronously for unknown keys and bad values', () => {
@@ -181,6 +233,46 @@ describe('createHub options', () => {
       [{ ttl: { 'tmp/*': '100' } }, ['tmp/*']],
       [{ sweepIntervalMs: 0 }, ['sweepIntervalMs']],
       [{ sweepIntervalMs: Infinity }, ['sweepIntervalMs']],
+      // permissions: pattern -> array of role names
+      [{ permissions: null }, ['permissions']],
+      [{ permissions: [] }, ['permissions']],
+      [{ permissions: 'admin/**' }, ['permissions']],
+      [{ permissions: { 'admin/**': 'admin' } }, ['admin/**']],
+      [{ permissions: { 'admin/**': [42] } }, ['admin/**']],
+      [{ permissions: { 'admin/**': null } }, ['admin/**']],
+      // lanes: pattern -> lane name
+      [{ lanes: null }, ['lanes']],
+      [{ lanes: [] }, ['lanes']],
+      [{ lanes: 'critical' }, ['lanes']],
+      [{ lanes: { 'alerts/**': 'urgent' } }, ['alerts/**']],
+      [{ lanes: { 'alerts/**': 1 } }, ['alerts/**']],
+      // pacing: milliseconds
+      [{ pacing: null }, ['pacing']],
+      [{ pacing: { bogus: 1 } }, ['pacing.bogus']],
+      [{ pacing: { highWindowMs: -1 } }, ['pacing.highWindowMs']],
+      [{ pacing: { normalDebounceMs: 1.5 } }, ['pacing.normalDebounceMs']],
+      [{ pacing: { normalMaxWaitMs: '250' } }, ['pacing.normalMaxWaitMs']],
+      [{ pacing: { lowIntervalMs: Infinity } }, ['pacing.lowIntervalMs']],
+      // heartbeat: milliseconds (intervalMs 0: off)
+      [{ heartbeat: 25000 }, ['heartbeat']],
+      [{ heartbeat: { every: 1 } }, ['heartbeat.every']],
+      [{ heartbeat: { intervalMs: -1 } }, ['heartbeat.intervalMs']],
+      [{ heartbeat: { intervalMs: NaN } }, ['heartbeat.intervalMs']],
+      [{ heartbeat: { timeoutMs: 0 } }, ['heartbeat.timeoutMs']],
+      [{ heartbeat: { timeoutMs: '60s' } }, ['heartbeat.timeoutMs']],
+      // credit: frames, bytes, milliseconds
+      [{ credit: null }, ['credit']],
+      [{ credit: { frames: 1 } }, ['credit.frames']],
+      [{ credit: { maxFrames: 0 } }, ['credit.maxFrames']],
+      [{ credit: { maxBytes: -5 } }, ['credit.maxBytes']],
+      [{ credit: { maxBytes: 2.5 } }, ['credit.maxBytes']],
+      [{ credit: { stallTimeoutMs: 0 } }, ['credit.stallTimeoutMs']],
+      // the delivery limits
+      [{ limits: { maxSubscriptions: 0 } }, ['limits.maxSubscriptions']],
+      [{ limits: { maxMessageBytes: -1 } }, ['limits.maxMessageBytes']],
+      [{ limits: { messagesPerSecond: 0 } }, ['limits.messagesPerSecond']],
+      [{ limits: { messageBurst: '1000' } }, ['limits.messageBurst']],
+      [{ limits: { rateViolations: 0.5 } }, ['limits.rateViolations']],
       ['manual', ['options']],
       [42, ['options']],
     ];

@@ -1,9 +1,16 @@
 #include "deltacast/hub_core.h"
 
+#include <gtest/gtest-spi.h>
 #include <gtest/gtest.h>
 
+#include <chrono>
 #include <condition_variable>
+#include <cstdio>
+#include <cstdlib>
+#include <future>
+#include <memory>
 #include <mutex>
+#include <thread>
 
 namespace deltacast {
 namespace {
@@ -25,7 +32,10 @@ class Harness {
     return waitFor(id);
   }
 
-  Completion waitFor(std::uint32_t id) {
+  // The answer to `id`; a lost answer fails the test after `timeout` instead of
+  // hanging it (the returned completion then has code Internal, message "lost").
+  Completion waitFor(std::uint32_t id, std::chrono::milliseconds timeout = std::chrono::seconds(20)) {
+    const auto deadline = std::chrono::steady_clock::now() + timeout;
     for (;;) {
       for (auto it = received_.begin(); it != received_.end(); ++it) {
         if (it->id == id) {
@@ -33,6 +43,14 @@ class Harness {
           received_.erase(it);
           return found;
         }
+      }
+      if (std::chrono::steady_clock::now() >= deadline) {
+        ADD_FAILURE() << "no answer to request " << id << " within " << timeout.count() << " ms";
+        Completion lost;
+        lost.id = id;
+        lost.code = ErrorCode::Internal;
+        lost.message = "lost";
+        return lost;
       }
       std::unique_lock lock(mutex_);
       cv_.wait_for(lock, std::chrono::milliseconds(10));
@@ -125,11 +143,55 @@ TEST(HubCore, CloseAnswersThenStops) {
   EXPECT_EQ(hub.core().get("t")->json, "1");
 }
 
+TEST(HubCore, ALostAnswerFailsInsteadOfHanging) {
+  Harness hub({});
+  Completion lost;
+  EXPECT_NONFATAL_FAILURE(lost = hub.waitFor(77, std::chrono::milliseconds(50)), "no answer to request 77");
+  EXPECT_EQ(lost.id, 77u);
+  EXPECT_EQ(lost.code, ErrorCode::Internal);
+  EXPECT_EQ(lost.message, "lost");
+}
+
+// Runs `stop` on another thread; false when it has not returned within `timeout`.
+// A stop that hangs ends the test process (abort) rather than the test hanging.
+bool stopsWithin(HubCore& core, std::chrono::seconds timeout) {
+  auto done = std::make_shared<std::promise<void>>();
+  std::future<void> stopped = done->get_future();
+  std::thread stopper([&core, done] {
+    core.stop();
+    done->set_value();
+  });
+  if (stopped.wait_for(timeout) != std::future_status::ready) {
+    std::fprintf(stderr, "HubCore::stop did not return within %lld s\n", static_cast<long long>(timeout.count()));
+    std::abort();
+  }
+  stopper.join();
+  return true;
+}
+
 TEST(HubCore, StopWithWorkQueuedDoesNotHang) {
   for (int round = 0; round < 20; ++round) {
     HubCore core({}, [] {});
-    for (std::uint32_t i = 0; i < 1000; ++i) core.submit(publish(i, "t" + std::to_string(i % 7), "[1,2,3]"));
-    core.stop();
+    constexpr std::uint32_t kQueued = 1000;
+    for (std::uint32_t i = 0; i < kQueued; ++i) core.submit(publish(i, "t" + std::to_string(i % 7), "[1,2,3]"));
+    ASSERT_TRUE(stopsWithin(core, std::chrono::seconds(20))) << "round " << round;
+    // Requests not yet run are dropped; those that ran were answered in order, once each.
+    const HubCore::Batch left = core.take();
+    ASSERT_LE(left.completions.size(), kQueued) << "round " << round;
+    for (std::size_t k = 0; k < left.completions.size(); ++k) {
+      EXPECT_EQ(left.completions[k].id, k) << "round " << round;
+      EXPECT_EQ(left.completions[k].code, ErrorCode::Ok) << "round " << round;
+    }
+    // Every topic holds what its answered publishes wrote, and nothing else.
+    const std::size_t ran = left.completions.size();
+    for (std::uint32_t topic = 0; topic < 7; ++topic) {
+      const bool published = ran > topic;
+      EXPECT_EQ(core.get("t" + std::to_string(topic)) != nullptr, published) << "round " << round;
+    }
+    // Stopped means stopped: a later request is not run.
+    core.submit(publish(kQueued, "late", "1"));
+    EXPECT_EQ(core.get("late"), nullptr);
+    EXPECT_TRUE(core.take().completions.empty());
   }
 }
 

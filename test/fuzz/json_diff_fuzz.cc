@@ -1,0 +1,34 @@
+// The JSON diff: two documents (split at the first blank line). Oracle: when
+// both parse, the patch is JSON, applies to the first with the native applier,
+// and the result equals the second (RFC 6902 equality).
+#include <cstddef>
+#include <cstdint>
+#include <string>
+#include <string_view>
+
+#include "deltacast/json_diff.h"
+#include "deltacast/json_patch.h"
+#include "fuzz_util.h"
+
+using namespace deltacast;
+
+extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size) {
+  std::string_view a;
+  std::string_view b;
+  fuzz::splitInTwo(std::string_view(reinterpret_cast<const char*>(data), size), a, b);
+  const ParseLimits limits{1u << 20, 64};
+  DiffOptions options;
+  options.maxLcsCells = 1u << 12;
+  std::string ops;
+  if (!diffJson(a, b, options, ops, limits).isOk()) return 0;
+  fuzz::requireJson(ops, "a patch that is not JSON");
+  std::string applied;
+  const Status status = applyPatchJson(a, ops, applied, ParseLimits{1u << 24, 128});
+  if (!status.isOk()) fuzz::finding("the diff's patch does not apply", status.message() + "\npatch: " + ops);
+  JsonTape result;
+  JsonTape expected;
+  if (!result.parse(applied, ParseLimits{1u << 24, 128}).isOk()) fuzz::finding("applied text is not JSON", applied);
+  if (!expected.parse(b, limits).isOk()) fuzz::finding("the second text parsed once and not twice");
+  if (!jsonEqual(result, 0, expected, 0)) fuzz::finding("diff then apply does not give the second text", applied);
+  return 0;
+}
