@@ -52,6 +52,9 @@ deltacast::HubOptions parseOptions(Napi::Env env, const std::string& json) {
   if (key != doc.MemberEnd() && key->value.IsFalse()) store.arrayKey.clear();
   store.limits.maxBytes = uintField(doc, "maxValueBytes", store.limits.maxBytes);
   store.limits.maxDepth = static_cast<std::uint32_t>(uintField(doc, "maxDepth", store.limits.maxDepth));
+  const auto limits = doc.FindMember("limits");
+  store.maxPatchOps = uintField(limits != doc.MemberEnd() && limits->value.IsObject() ? limits->value : doc,
+                                "maxPatchOps", store.maxPatchOps);
   store.maxTopicLength = uintField(doc, "maxTopicLength", store.maxTopicLength);
   store.memoryBudget = uintField(doc, "memoryBytes", store.memoryBudget);
   store.historyCount = uintField(doc, "historyCount", store.historyCount);

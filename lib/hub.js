@@ -19,6 +19,7 @@ const DEFAULTS = Object.freeze({
   limits: Object.freeze({
     maxValueBytes: 64 * 1024 * 1024,
     maxDepth: 512,
+    maxPatchOps: 10000,
     maxTopicLength: 256,
     maxSubscriptions: 1000,
     maxMessageBytes: 64 * 1024,
@@ -98,6 +99,7 @@ function normalizeOptions(options) {
   const limits = section(options, 'limits', {
     maxValueBytes: { min: 1, max: 0xfffffffe },
     maxDepth: { min: 1, max: 4096 },
+    maxPatchOps: { min: 1, max: 0xffffffff },
     maxTopicLength: { min: 1, max: 65536 },
     maxSubscriptions: { min: 1 },
     maxMessageBytes: { min: 64, max: 0xfffffffe },
@@ -171,6 +173,7 @@ function normalizeOptions(options) {
       arrayKey,
       maxValueBytes: limits.maxValueBytes,
       maxDepth: limits.maxDepth,
+      maxPatchOps: limits.maxPatchOps,
       maxTopicLength: limits.maxTopicLength,
       memoryBytes: memory.maxBytes,
       historyCount: history.maxCount,

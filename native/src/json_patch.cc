@@ -2,9 +2,11 @@
 
 #include <rapidjson/internal/dtoa.h>
 
+#include <algorithm>
 #include <charconv>
 #include <cstring>
 #include <limits>
+#include <unordered_map>
 #include <vector>
 
 #include "deltacast/json_pointer.h"
@@ -35,38 +37,187 @@ struct UndoStep {
   std::string name;
   std::size_t index = 0;
   Value old;
+  std::size_t bytes = 0;  // the document's compact size before the step
 };
 
-// Moves the last member of `object` to position `index`, keeping the order of the others.
+constexpr char kNumberTag = '\xFF';  // first byte of a number kept as text (never in UTF-8)
+
+bool isTextNumber(const Value& value) {
+  return value.IsString() && value.GetStringLength() > 0 && value.GetString()[0] == kNumberTag;
+}
+
+std::string_view stringOf(const Value& value) { return {value.GetString(), value.GetStringLength()}; }
+
+// Moves the last member of `object` to position `index`, keeping the order of
+// the others (one memmove: RapidJSON values are relocatable, and RapidJSON's
+// own Erase moves them the same way).
 void rotateLastMemberTo(Value& object, std::size_t index) {
-  auto members = object.MemberBegin();
-  for (std::size_t k = object.MemberCount() - 1; k > index; --k) {
-    members[k].name.Swap(members[k - 1].name);
-    members[k].value.Swap(members[k - 1].value);
-  }
+  const std::size_t count = object.MemberCount();
+  if (index + 1 >= count) return;
+  auto* members = &*object.MemberBegin();
+  alignas(Value::Member) unsigned char last[sizeof(Value::Member)];
+  std::memcpy(static_cast<void*>(last), static_cast<void*>(members + count - 1), sizeof(Value::Member));
+  std::memmove(static_cast<void*>(members + index + 1), static_cast<void*>(members + index),
+               (count - 1 - index) * sizeof(Value::Member));
+  std::memcpy(static_cast<void*>(members + index), static_cast<void*>(last), sizeof(Value::Member));
 }
 
 void rotateLastElementTo(Value& array, std::size_t index) {
-  for (std::size_t k = array.Size() - 1; k > index; --k)
-    array[static_cast<rapidjson::SizeType>(k)].Swap(array[static_cast<rapidjson::SizeType>(k - 1)]);
+  const std::size_t count = array.Size();
+  if (index + 1 >= count) return;
+  Value* elements = array.Begin();
+  alignas(Value) unsigned char last[sizeof(Value)];
+  std::memcpy(static_cast<void*>(last), static_cast<void*>(elements + count - 1), sizeof(Value));
+  std::memmove(static_cast<void*>(elements + index + 1), static_cast<void*>(elements + index),
+               (count - 1 - index) * sizeof(Value));
+  std::memcpy(static_cast<void*>(elements + index), static_cast<void*>(last), sizeof(Value));
 }
 
-Value::MemberIterator findMember(Value& object, const std::string& name) {
-  return object.FindMember(Value(rapidjson::StringRef(name.data(), static_cast<rapidjson::SizeType>(name.size()))));
+// Bytes of `s` written as the content of a JSON string by appendJsonEscaped.
+std::size_t escapedLength(std::string_view s) {
+  std::size_t length = 0;
+  for (std::size_t i = 0; i < s.size(); ++i) {
+    const unsigned char c = static_cast<unsigned char>(s[i]);
+    if (c == 0xED && i + 2 < s.size() && static_cast<unsigned char>(s[i + 1]) >= 0xA0) {
+      length += 6;
+      i += 2;
+    } else if (c >= 0x20 && c != '"' && c != '\\') {
+      length += 1;
+    } else if (c == '"' || c == '\\' || c == '\n' || c == '\r' || c == '\t' || c == '\b' || c == '\f') {
+      length += 2;
+    } else {
+      length += 6;
+    }
+  }
+  return length;
+}
+
+void serialize(const Value& value, std::string& out);
+
+// The compact text size of a value and its nesting (containers on the deepest
+// path: 0 for a scalar, 1 for [] or {}).
+struct Measure {
+  std::size_t bytes = 0;
+  std::uint32_t depth = 0;
+};
+
+void measureInto(const Value& value, std::uint32_t level, Measure& m) {
+  switch (value.GetType()) {
+    case rapidjson::kNullType: m.bytes += 4; return;
+    case rapidjson::kFalseType: m.bytes += 5; return;
+    case rapidjson::kTrueType: m.bytes += 4; return;
+    case rapidjson::kStringType:
+      m.bytes += isTextNumber(value) ? value.GetStringLength() - 1 : escapedLength(stringOf(value)) + 2;
+      return;
+    case rapidjson::kNumberType: {
+      std::string text;
+      serialize(value, text);
+      m.bytes += text.size();
+      return;
+    }
+    case rapidjson::kArrayType:
+      m.depth = std::max(m.depth, level + 1);
+      m.bytes += 2 + (value.Size() > 0 ? value.Size() - 1 : 0);
+      for (const Value& element : value.GetArray()) measureInto(element, level + 1, m);
+      return;
+    case rapidjson::kObjectType:
+      m.depth = std::max(m.depth, level + 1);
+      m.bytes += 2 + (value.MemberCount() > 0 ? value.MemberCount() - 1 : 0);
+      for (const auto& member : value.GetObject()) {
+        m.bytes += escapedLength(stringOf(member.name)) + 3;
+        measureInto(member.value, level + 1, m);
+      }
+      return;
+  }
+}
+
+Measure measure(const Value& value) {
+  Measure m;
+  measureInto(value, 0, m);
+  return m;
+}
+
+// Number text as a double for `test` comparisons; false when out of range.
+bool numberValue(const Value& value, double& out) {
+  if (!isTextNumber(value)) {
+    out = value.GetDouble();
+    return true;
+  }
+  const std::string_view text = stringOf(value).substr(1);
+  return std::from_chars(text.data(), text.data() + text.size(), out).ec == std::errc();
+}
+
+bool isIntegerText(std::string_view text) { return text.find_first_of(".eE") == std::string_view::npos; }
+
+bool isZeroText(std::string_view text) {
+  if (!text.empty() && text.front() == '-') text.remove_prefix(1);
+  return text == "0";
+}
+
+// JSON equality (RFC 6902 `test`): numbers by value (integers beyond double
+// precision exactly), objects regardless of member order.
+bool jsonEqual(const Value& a, const Value& b);
+
+bool numbersEqual(const Value& a, const Value& b) {
+  if (isTextNumber(a) && isTextNumber(b)) {
+    const std::string_view ta = stringOf(a).substr(1);
+    const std::string_view tb = stringOf(b).substr(1);
+    if (ta == tb) return true;
+    if (isIntegerText(ta) && isIntegerText(tb)) return isZeroText(ta) && isZeroText(tb);
+  }
+  double da = 0;
+  double db = 0;
+  return numberValue(a, da) && numberValue(b, db) && da == db;
+}
+
+bool isNumber(const Value& value) { return value.IsNumber() || isTextNumber(value); }
+
+bool jsonEqual(const Value& a, const Value& b) {
+  if (isNumber(a) || isNumber(b)) return isNumber(a) && isNumber(b) && numbersEqual(a, b);
+  if (a.GetType() != b.GetType()) return false;
+  switch (a.GetType()) {
+    case rapidjson::kStringType: return stringOf(a) == stringOf(b);
+    case rapidjson::kArrayType: {
+      if (a.Size() != b.Size()) return false;
+      for (rapidjson::SizeType i = 0; i < a.Size(); ++i) {
+        if (!jsonEqual(a[i], b[i])) return false;
+      }
+      return true;
+    }
+    case rapidjson::kObjectType: {
+      if (a.MemberCount() != b.MemberCount()) return false;
+      std::unordered_map<std::string_view, const Value*> members;
+      members.reserve(b.MemberCount());
+      for (const auto& member : b.GetObject()) members.emplace(stringOf(member.name), &member.value);
+      for (const auto& member : a.GetObject()) {
+        const auto it = members.find(stringOf(member.name));
+        if (it == members.end() || !jsonEqual(member.value, *it->second)) return false;
+      }
+      return true;
+    }
+    default: return true;  // null, true, false
+  }
 }
 
 class Patcher {
  public:
-  explicit Patcher(rapidjson::Document& doc) : doc_(doc), allocator_(doc.GetAllocator()) {}
+  Patcher(rapidjson::Document& doc, const PatchLimits& limits)
+      : doc_(doc), allocator_(doc.GetAllocator()), limits_(limits) {}
 
   Status apply(const Value& ops) {
     if (!ops.IsArray()) return Status(ErrorCode::InvalidPatch, "a patch must be an array of operations");
+    if (ops.Size() > limits_.maxOps) {
+      return Status(ErrorCode::TooManyOps, "a patch of " + std::to_string(ops.Size()) +
+                                               " operations is over the limit of " + std::to_string(limits_.maxOps) +
+                                               " (limits.maxPatchOps)");
+    }
     // The whole patch is checked for shape first, so a malformed operation is
     // reported whatever the document holds.
     for (rapidjson::SizeType i = 0; i < ops.Size(); ++i) {
       operation_ = i;
       if (Status status = check(ops[i]); !status) return status;
     }
+    bytes_ = measure(doc_).bytes;
     for (rapidjson::SizeType i = 0; i < ops.Size(); ++i) {
       operation_ = i;
       Status status = applyOne(ops[i]);
@@ -84,6 +235,105 @@ class Patcher {
   Status error(ErrorCode code, const std::string& what) const {
     return Status(
         code, "operation " + std::to_string(operation_) + (opName_.empty() ? "" : " (" + opName_ + ")") + ": " + what);
+  }
+
+  // ---- limits ---------------------------------------------------------------
+  //
+  // bytes_ is the compact text size of the document as it stands. Every
+  // change is checked against the limits before it is made (and before a
+  // `copy` builds its value).
+
+  // Refuses a value of nesting `depth` placed under `segments`, or a change
+  // that would make the document `growth` bytes larger.
+  Status admit(const Segments& segments, std::uint32_t depth, std::size_t growth) const {
+    if (segments.size() + depth > limits_.value.maxDepth) {
+      return error(ErrorCode::TooDeep, "the result would nest " + std::to_string(segments.size() + depth) +
+                                           " levels, over the limit of " + std::to_string(limits_.value.maxDepth));
+    }
+    if (growth > limits_.value.maxBytes || bytes_ > limits_.value.maxBytes - growth) {
+      return error(ErrorCode::TooLarge, "the result would be over the limit of " +
+                                            std::to_string(limits_.value.maxBytes) + " bytes");
+    }
+    return Status::ok();
+  }
+
+  // ---- member lookup --------------------------------------------------------
+  //
+  // Objects of kIndexFrom members or more are searched through a hash index,
+  // built on first use and kept up to date by the changes below, so N adds to
+  // one object cost O(N), not O(N^2). An index is keyed by the object's member
+  // array: the document's pool allocator never reuses an address while the
+  // document lives, so an array address names one object, wherever its Value
+  // is moved to. `count` tells whether the index still describes the array.
+
+  static constexpr rapidjson::SizeType kIndexFrom = 32;
+
+  struct MemberIndex {
+    rapidjson::SizeType count = 0;
+    std::unordered_map<std::string, rapidjson::SizeType> position;
+  };
+
+  static const void* keyOf(Value& object) { return static_cast<const void*>(&*object.MemberBegin()); }
+
+  Value::MemberIterator findMember(Value& object, std::string_view name) {
+    const rapidjson::SizeType count = object.MemberCount();
+    if (count < kIndexFrom) {
+      for (auto it = object.MemberBegin(); it != object.MemberEnd(); ++it) {
+        if (stringOf(it->name) == name) return it;
+      }
+      return object.MemberEnd();
+    }
+    MemberIndex& index = indexes_[keyOf(object)];
+    if (index.count != count || index.position.size() != count) {
+      index.position.clear();
+      index.position.reserve(count);
+      for (rapidjson::SizeType k = 0; k < count; ++k) {
+        index.position.emplace(std::string(stringOf(object.MemberBegin()[k].name)), k);
+      }
+      index.count = count;
+      if (index.position.size() != count) {  // duplicate names (not from parseDocument): no index
+        indexes_.erase(keyOf(object));
+        for (auto it = object.MemberBegin(); it != object.MemberEnd(); ++it) {
+          if (stringOf(it->name) == name) return it;
+        }
+        return object.MemberEnd();
+      }
+    }
+    const auto it = index.position.find(std::string(name));
+    return it == index.position.end() ? object.MemberEnd() : object.MemberBegin() + it->second;
+  }
+
+  // Adds a member at `position` (the end when it is the member count).
+  void addMember(Value& object, const std::string& name, Value& value, std::size_t position) {
+    const rapidjson::SizeType count = object.MemberCount();
+    const void* before = count > 0 ? keyOf(object) : nullptr;
+    object.AddMember(Value(name.data(), static_cast<rapidjson::SizeType>(name.size()), allocator_), value,
+                     allocator_);
+    rotateLastMemberTo(object, position);
+    if (before == nullptr) return;
+    const auto it = indexes_.find(before);
+    if (it == indexes_.end()) return;
+    MemberIndex index = std::move(it->second);
+    indexes_.erase(it);
+    if (index.count != count || position != count) return;  // stale, or positions shifted
+    index.position.emplace(name, count);
+    index.count = count + 1;
+    indexes_[keyOf(object)] = std::move(index);
+  }
+
+  void eraseMember(Value& object, Value::MemberIterator member) {
+    const rapidjson::SizeType count = object.MemberCount();
+    const auto position = static_cast<rapidjson::SizeType>(member - object.MemberBegin());
+    const auto it = indexes_.find(keyOf(object));
+    if (it != indexes_.end()) {
+      if (it->second.count == count && position + 1 == count) {
+        it->second.position.erase(std::string(stringOf(member->name)));
+        it->second.count = count - 1;
+      } else {
+        indexes_.erase(it);  // positions after it shift
+      }
+    }
+    object.EraseMember(member);
   }
 
   // ---- pointers -------------------------------------------------------------
@@ -134,11 +384,19 @@ class Patcher {
     return node;
   }
 
-  // ---- primitive changes, each logged -----------------------------------------
+  // ---- primitive changes, each logged and checked against the limits -------
 
-  Status add(const Segments& segments, const std::string& pointer, Value& value) {
+  // `size`: the measure of `value`.
+  Status add(const Segments& segments, const std::string& pointer, Value& value, const Measure& size) {
     if (segments.empty()) {
-      undo_.push_back({UndoStep::Kind::SetRoot, {}, {}, 0, Value()});
+      const std::size_t old = bytes_;
+      bytes_ = 0;
+      if (Status s = admit(segments, size.depth, size.bytes); !s) {
+        bytes_ = old;
+        return s;
+      }
+      bytes_ = size.bytes;
+      undo_.push_back({UndoStep::Kind::SetRoot, {}, {}, 0, Value(), old});
       undo_.back().old.Swap(doc_);
       static_cast<Value&>(doc_).Swap(value);
       return Status::ok();
@@ -151,13 +409,25 @@ class Patcher {
     if (parent->IsObject()) {
       const auto it = findMember(*parent, last);
       if (it != parent->MemberEnd()) {
-        undo_.push_back({UndoStep::Kind::SetMember, std::move(parentPath), last, 0, Value()});
+        const std::size_t old = measure(it->value).bytes;
+        const std::size_t saved = bytes_;
+        bytes_ -= old;
+        if (Status s = admit(segments, size.depth, size.bytes); !s) {
+          bytes_ = saved;
+          return s;
+        }
+        bytes_ += size.bytes;
+        undo_.push_back({UndoStep::Kind::SetMember, std::move(parentPath), last, 0, Value(), saved});
         undo_.back().old.Swap(it->value);
         it->value.Swap(value);
       } else {
-        parent->AddMember(Value(last.data(), static_cast<rapidjson::SizeType>(last.size()), allocator_), value,
-                          allocator_);
-        undo_.push_back({UndoStep::Kind::AddedMember, std::move(parentPath), last, 0, Value()});
+        const std::size_t growth =
+            size.bytes + escapedLength(last) + 3 + (parent->MemberCount() > 0 ? 1 : 0);
+        if (Status s = admit(segments, size.depth, growth); !s) return s;
+        const std::size_t saved = bytes_;
+        bytes_ += growth;
+        addMember(*parent, last, value, parent->MemberCount());
+        undo_.push_back({UndoStep::Kind::AddedMember, std::move(parentPath), last, 0, Value(), saved});
       }
       return Status::ok();
     }
@@ -174,9 +444,13 @@ class Patcher {
                                                     std::to_string(parent->Size()) + ")");
         }
       }
+      const std::size_t growth = size.bytes + (parent->Size() > 0 ? 1 : 0);
+      if (Status s = admit(segments, size.depth, growth); !s) return s;
+      const std::size_t saved = bytes_;
+      bytes_ += growth;
       parent->PushBack(value, allocator_);
       rotateLastElementTo(*parent, index);
-      undo_.push_back({UndoStep::Kind::InsertedItem, std::move(parentPath), {}, index, Value()});
+      undo_.push_back({UndoStep::Kind::InsertedItem, std::move(parentPath), {}, index, Value(), saved});
       return Status::ok();
     }
     return error(ErrorCode::PathNotFound, "path " + quoted(pointer) + " not found: its parent is not a container");
@@ -190,15 +464,17 @@ class Patcher {
     if (parent == nullptr) return status;
     const std::string& last = segments.back();
     Segments parentPath(segments.begin(), segments.end() - 1);
+    const std::size_t saved = bytes_;
     if (parent->IsObject()) {
       const auto it = findMember(*parent, last);
       if (it == parent->MemberEnd()) {
         return error(ErrorCode::PathNotFound, "path " + quoted(pointer) + " not found: no member " + quoted(last));
       }
       const std::size_t index = static_cast<std::size_t>(it - parent->MemberBegin());
-      undo_.push_back({UndoStep::Kind::ErasedMember, std::move(parentPath), last, index, Value()});
+      bytes_ -= measure(it->value).bytes + escapedLength(last) + 3 + (parent->MemberCount() > 1 ? 1 : 0);
+      undo_.push_back({UndoStep::Kind::ErasedMember, std::move(parentPath), last, index, Value(), saved});
       keep(it->value, removed);
-      parent->EraseMember(it);
+      eraseMember(*parent, it);
       return Status::ok();
     }
     if (parent->IsArray()) {
@@ -212,8 +488,10 @@ class Patcher {
                                                   " is out of range (array length " + std::to_string(parent->Size()) +
                                                   ")");
       }
-      undo_.push_back({UndoStep::Kind::ErasedItem, std::move(parentPath), {}, index, Value()});
-      keep((*parent)[static_cast<rapidjson::SizeType>(index)], removed);
+      Value& element = (*parent)[static_cast<rapidjson::SizeType>(index)];
+      bytes_ -= measure(element).bytes + (parent->Size() > 1 ? 1 : 0);
+      undo_.push_back({UndoStep::Kind::ErasedItem, std::move(parentPath), {}, index, Value(), saved});
+      keep(element, removed);
       parent->Erase(parent->Begin() + index);
       return Status::ok();
     }
@@ -229,19 +507,26 @@ class Patcher {
     }
   }
 
-  Status replace(const Segments& segments, const std::string& pointer, Value& value) {
-    if (segments.empty()) return add(segments, pointer, value);
+  Status replace(const Segments& segments, const std::string& pointer, Value& value, const Measure& size) {
+    if (segments.empty()) return add(segments, pointer, value, size);
     Status status;
     Value* target = resolve(segments, segments.size(), pointer, status);
     if (target == nullptr) return status;
     Value* parent = resolve(segments, segments.size() - 1, pointer, status);
+    const std::size_t saved = bytes_;
+    bytes_ -= measure(*target).bytes;
+    if (Status s = admit(segments, size.depth, size.bytes); !s) {
+      bytes_ = saved;
+      return s;
+    }
+    bytes_ += size.bytes;
     Segments parentPath(segments.begin(), segments.end() - 1);
     if (parent->IsObject()) {
-      undo_.push_back({UndoStep::Kind::SetMember, std::move(parentPath), segments.back(), 0, Value()});
+      undo_.push_back({UndoStep::Kind::SetMember, std::move(parentPath), segments.back(), 0, Value(), saved});
     } else {
       std::size_t index = 0;
       parseArrayIndex(segments.back(), index);
-      undo_.push_back({UndoStep::Kind::SetItem, std::move(parentPath), {}, index, Value()});
+      undo_.push_back({UndoStep::Kind::SetItem, std::move(parentPath), {}, index, Value(), saved});
     }
     undo_.back().old.Swap(*target);
     target->Swap(value);
@@ -308,7 +593,8 @@ class Patcher {
     if (name == "add" || name == "replace") {
       Value value;
       if (Status s = valueOf(value); !s) return s;
-      return name == "add" ? add(segments, pointer, value) : replace(segments, pointer, value);
+      const Measure size = measure(value);
+      return name == "add" ? add(segments, pointer, value, size) : replace(segments, pointer, value, size);
     }
     if (name == "remove") {
       if (segments.empty()) return error(ErrorCode::InvalidPatch, "cannot remove the whole document (path \"\")");
@@ -320,7 +606,7 @@ class Patcher {
       Status status;
       const Value* target = resolve(segments, segments.size(), pointer, status);
       if (target == nullptr) return status;
-      if (!(*target == it->value)) {
+      if (!jsonEqual(*target, it->value)) {
         return error(ErrorCode::PatchTestFailed, "the value at " + quoted(pointer) + " is not the expected value");
       }
       return Status::ok();
@@ -332,9 +618,13 @@ class Patcher {
       Status status;
       Value* source = resolve(from, from.size(), fromPointer, status);
       if (source == nullptr) return status;
+      const Measure size = measure(*source);
       if (name == "copy") {
+        // Checked before the copy is built: doubling a document a few times
+        // must fail before it allocates.
+        if (Status s = admit(segments, size.depth, size.bytes); !s) return s;
         Value copy(*source, allocator_);
-        return add(segments, pointer, copy);
+        return add(segments, pointer, copy, size);
       }
       if (fromPointer == pointer) return Status::ok();
       if (pointer.size() > fromPointer.size() && pointer.compare(0, fromPointer.size(), fromPointer) == 0 &&
@@ -345,7 +635,7 @@ class Patcher {
       if (from.empty()) return error(ErrorCode::InvalidPatch, "cannot move the whole document");
       Value moved;
       if (Status s = remove(from, fromPointer, &moved); !s) return s;
-      return add(segments, pointer, moved);
+      return add(segments, pointer, moved, size);
     }
     return error(ErrorCode::InvalidPatch,
                  "unknown op " + quoted(name) + " (expected add, remove, replace, move, copy or test)");
@@ -377,16 +667,10 @@ class Patcher {
         case UndoStep::Kind::SetMember: findMember(container(step.parent), step.name)->value.Swap(step.old); break;
         case UndoStep::Kind::AddedMember: {
           Value& object = container(step.parent);
-          object.EraseMember(findMember(object, step.name));
+          eraseMember(object, findMember(object, step.name));
           break;
         }
-        case UndoStep::Kind::ErasedMember: {
-          Value& object = container(step.parent);
-          object.AddMember(Value(step.name.data(), static_cast<rapidjson::SizeType>(step.name.size()), allocator_),
-                           step.old, allocator_);
-          rotateLastMemberTo(object, step.index);
-          break;
-        }
+        case UndoStep::Kind::ErasedMember: addMember(container(step.parent), step.name, step.old, step.index); break;
         case UndoStep::Kind::InsertedItem: {
           Value& array = container(step.parent);
           array.Erase(array.Begin() + step.index);
@@ -402,12 +686,16 @@ class Patcher {
           container(step.parent)[static_cast<rapidjson::SizeType>(step.index)].Swap(step.old);
           break;
       }
+      bytes_ = step.bytes;
       undo_.pop_back();
     }
   }
 
   rapidjson::Document& doc_;
   rapidjson::Document::AllocatorType& allocator_;
+  const PatchLimits& limits_;
+  std::size_t bytes_ = 0;  // compact text size of the document as it stands
+  std::unordered_map<const void*, MemberIndex> indexes_;
   std::vector<UndoStep> undo_;
   rapidjson::SizeType operation_ = 0;
   std::string opName_;
@@ -417,14 +705,15 @@ class Patcher {
 
 namespace {
 
-// Builds DOM values from a validated tape. Numbers: integers that fit become
-// int64/uint64, everything else a correctly rounded double. Strings are
+// Builds DOM values from a validated tape. Numbers, Typed: integers that fit
+// become int64/uint64, everything else a correctly rounded double; AsText: a
+// string holding kNumberTag and the number's text. Strings are
 // unescaped; a lone surrogate from a \u escape is kept (as WTF-8) and escaped
 // again on output, as JSON.stringify does.
 class DomBuilder {
  public:
-  DomBuilder(const JsonTape& tape, rapidjson::Document::AllocatorType& allocator)
-      : tape_(tape), allocator_(allocator) {}
+  DomBuilder(const JsonTape& tape, rapidjson::Document::AllocatorType& allocator, Numbers numbers)
+      : tape_(tape), allocator_(allocator), numbers_(numbers) {}
 
   void build(std::uint32_t index, Value& out) {
     const TapeNode& node = tape_[index];
@@ -460,6 +749,12 @@ class DomBuilder {
 
  private:
   void number(std::string_view raw, bool integer, Value& out) {
+    if (numbers_ == Numbers::AsText) {
+      scratch_.assign(1, kNumberTag);
+      scratch_.append(raw);
+      out.SetString(scratch_.data(), static_cast<rapidjson::SizeType>(scratch_.size()), allocator_);
+      return;
+    }
     const char* first = raw.data();
     const char* last = raw.data() + raw.size();
     if (integer) {
@@ -500,6 +795,7 @@ class DomBuilder {
 
   const JsonTape& tape_;
   rapidjson::Document::AllocatorType& allocator_;
+  Numbers numbers_;
   std::string scratch_;
 };
 
@@ -509,6 +805,10 @@ void serialize(const Value& value, std::string& out) {
     case rapidjson::kFalseType: out.append("false"); return;
     case rapidjson::kTrueType: out.append("true"); return;
     case rapidjson::kStringType:
+      if (isTextNumber(value)) {
+        out.append(value.GetString() + 1, value.GetStringLength() - 1);
+        return;
+      }
       out.push_back('"');
       appendJsonEscaped(std::string_view(value.GetString(), value.GetStringLength()), out);
       out.push_back('"');
@@ -556,27 +856,40 @@ void serialize(const Value& value, std::string& out) {
 
 }  // namespace
 
-Status parseDocument(std::string_view text, rapidjson::Document& doc, const ParseLimits& limits) {
+Status parseDocument(std::string_view text, rapidjson::Document& doc, const ParseLimits& limits, Numbers numbers) {
   // The tape validates (with deltacast's limits, messages and UTF-8 checks);
   // the DOM is then built from it without a second parse.
   JsonTape tape;
   if (Status s = tape.parse(text, limits); !s) return s;
   doc.SetNull();
-  DomBuilder(tape, doc.GetAllocator()).build(0, doc);
+  DomBuilder(tape, doc.GetAllocator(), numbers).build(0, doc);
   return Status::ok();
 }
 
 void serializeDocument(const rapidjson::Value& value, std::string& out) { serialize(value, out); }
 
-Status applyPatch(rapidjson::Document& doc, const rapidjson::Value& ops) { return Patcher(doc).apply(ops); }
+Status applyPatch(rapidjson::Document& doc, const rapidjson::Value& ops, const PatchLimits& limits) {
+  return Patcher(doc, limits).apply(ops);
+}
 
-Status applyPatchJson(std::string_view docText, std::string_view opsText, std::string& out, const ParseLimits& limits) {
+Status applyPatchJson(std::string_view docText, std::string_view opsText, std::string& out,
+                      const PatchLimits& limits) {
   rapidjson::Document doc;
-  if (Status s = parseDocument(docText, doc, limits); !s) return Status(s.code(), "document: " + s.message());
+  if (Status s = parseDocument(docText, doc, limits.value, Numbers::AsText); !s) {
+    return Status(s.code(), "document: " + s.message());
+  }
+  // A patch may carry a value of the full size and depth inside its
+  // operation objects.
+  ParseLimits opsLimits = limits.value;
+  opsLimits.maxBytes = limits.value.maxBytes > (SIZE_MAX - 4096) / 2 ? SIZE_MAX : limits.value.maxBytes * 2 + 4096;
+  opsLimits.maxDepth = std::max<std::uint32_t>(limits.value.maxDepth + 2, ParseLimits{}.maxDepth);
   rapidjson::Document ops;
-  if (Status s = parseDocument(opsText, ops, limits); !s) return Status(s.code(), "patch: " + s.message());
-  if (Status s = applyPatch(doc, ops); !s) return s;
+  if (Status s = parseDocument(opsText, ops, opsLimits, Numbers::AsText); !s) {
+    return Status(s.code(), "patch: " + s.message());
+  }
+  if (Status s = applyPatch(doc, ops, limits); !s) return s;
   out.clear();
+  out.reserve(docText.size() + opsText.size());
   serialize(doc, out);
   return Status::ok();
 }

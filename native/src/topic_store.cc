@@ -330,21 +330,13 @@ ChangeResult TopicStore::patch(std::string_view topic, std::string_view ops, std
   // A topic that does not exist is the document `null`: `add`/`replace` at ""
   // creates it, anything else fails with DELTACAST_PATH_NOT_FOUND.
   const std::string_view current = it == topics_.end() ? std::string_view("null") : it->second.snapshot->json;
-  rapidjson::Document doc;
-  if (Status s = parseDocument(current, doc, options_.limits); !s) return reject(std::move(s));
-  // The limits are for values: a patch may carry a value of the full size and
-  // depth inside its operation objects. The result is checked by commit().
-  ParseLimits opsLimits = options_.limits;
-  opsLimits.maxBytes = options_.limits.maxBytes * 2 + 4096;
-  opsLimits.maxDepth = std::max<std::uint32_t>(options_.limits.maxDepth + 2, ParseLimits{}.maxDepth);
-  rapidjson::Document opsDoc;
-  if (Status s = parseDocument(ops, opsDoc, opsLimits); !s) {
-    return reject(Status(s.code(), "patch: " + s.message()));
-  }
-  if (Status s = applyPatch(doc, opsDoc); !s) return reject(std::move(s));
+  // Applied on the text with numbers kept as text, so what the patch does not
+  // touch is written back byte for byte (the diff then finds only the change).
+  // The limits hold while applying, not only on the result.
   std::string json;
-  json.reserve(current.size() + ops.size());
-  serializeDocument(doc, json);
+  if (Status s = applyPatchJson(current, ops, json, PatchLimits{options_.limits, options_.maxPatchOps}); !s) {
+    return reject(std::move(s));
+  }
   if (it == topics_.end() && json == "null") {  // a patch that leaves a missing topic null creates nothing
     remember(changeId, now);
     unchanged_.fetch_add(1, std::memory_order_relaxed);
