@@ -1,6 +1,9 @@
 #include "deltacast/json_tape.h"
 
 #include <cstring>
+#include <deque>
+#include <memory>
+#include <unordered_set>
 
 namespace deltacast {
 
@@ -323,12 +326,72 @@ class TapeBuilder {
     return kNoGuide;
   }
 
+  // ---- duplicate member names ----------------------------------------------
+  //
+  // An object may not name a member twice ("a" and "\u0061" are the same
+  // name): JSON.parse would keep the last, a diff or a patch would see the
+  // first, and subscribers would be sent patches they cannot apply. Small
+  // objects compare each name with the ones before it; from kHashFrom members
+  // on, the names go into a hash set, so the check stays linear.
+
+  static constexpr std::uint32_t kHashFrom = 16;
+
+  std::string_view nameOf(std::uint32_t key, std::string& scratch) const {
+    const TapeNode& node = nodes_[key];
+    const std::string_view raw(reinterpret_cast<const char*>(base_) + node.begin, node.end - node.begin);
+    if ((node.flags & TapeNode::kHasEscape) == 0) return raw.substr(1, raw.size() - 2);
+    scratch.clear();
+    decodeJsonString(raw, scratch);
+    return scratch;
+  }
+
+  struct NameSet {
+    std::unordered_set<std::string_view> names;
+    std::deque<std::string> decoded;  // stable storage for names written with escapes
+  };
+
+  // False when `key` (the name of member number `count`) repeats an earlier
+  // name of the object at node `object`.
+  bool uniqueName(std::uint32_t object, std::uint32_t key, std::uint32_t count, std::unique_ptr<NameSet>& set) {
+    if (count < kHashFrom) {
+      const TapeNode& k = nodes_[key];
+      const std::uint32_t length = k.end - k.begin;
+      for (std::uint32_t c = object + 1; c < key; c = nodes_[c + 1].next) {
+        const TapeNode& other = nodes_[c];
+        if (((k.flags | other.flags) & TapeNode::kHasEscape) == 0) {
+          if (other.end - other.begin == length && std::memcmp(base_ + other.begin, base_ + k.begin, length) == 0) {
+            return false;
+          }
+        } else {
+          std::string a;
+          std::string b;
+          if (nameOf(c, a) == nameOf(key, b)) return false;
+        }
+      }
+      return true;
+    }
+    if (!set) {
+      set = std::make_unique<NameSet>();
+      set->names.reserve(2 * kHashFrom);
+      for (std::uint32_t c = object + 1; c < key; c = nodes_[c + 1].next) insertName(*set, c);
+    }
+    return insertName(*set, key);
+  }
+
+  bool insertName(NameSet& set, std::uint32_t key) {
+    std::string scratch;
+    std::string_view name = nameOf(key, scratch);
+    if ((nodes_[key].flags & TapeNode::kHasEscape) != 0) name = set.decoded.emplace_back(scratch);
+    return set.names.insert(name).second;
+  }
+
   bool object(std::uint32_t depth, std::uint32_t g) {
     if (depth >= limits_.maxDepth) return fail(ErrorCode::TooDeep, "");
     const std::uint32_t index = push(JsonType::Object, offset());
     ++p_;
     skipWs();
     std::uint32_t count = 0;
+    std::unique_ptr<NameSet> names;
     std::uint32_t cursor = g == kNoGuide ? 0 : g + 1;
     if (p_ != end_ && *p_ == '}') {
       ++p_;
@@ -336,7 +399,12 @@ class TapeBuilder {
       for (;;) {
         if (p_ == end_ || *p_ != '"') return fail(ErrorCode::InvalidJson, "expected a string as object key");
         const std::uint32_t key = static_cast<std::uint32_t>(nodes_.size());
+        const unsigned char* keyStart = p_;
         if (!string()) return false;
+        if (!uniqueName(index, key, count, names)) {
+          p_ = keyStart;
+          return fail(ErrorCode::InvalidJson, "duplicate member name in an object");
+        }
         skipWs();
         if (p_ == end_ || *p_ != ':') return fail(ErrorCode::InvalidJson, "expected ':' after an object key");
         ++p_;

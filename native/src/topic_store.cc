@@ -1,10 +1,10 @@
 #include "deltacast/topic_store.h"
 
 #include <algorithm>
-#include <charconv>
 #include <mutex>
 
 #include "deltacast/json_patch.h"
+#include "deltacast/row_key.h"
 #include "deltacast/topic_pattern.h"
 #include "text_util.h"
 
@@ -43,29 +43,6 @@ std::string_view keyOf(const JsonTape& tape, std::uint32_t object, std::string_v
   return {};
 }
 
-// Row keys compare by JSON value, not by text: 1, 1.0 and 1e0 are one key,
-// and "a" is "\u0061".
-bool sameKey(std::string_view a, std::string_view b) {
-  if (a == b) return true;
-  if (a.empty() || b.empty()) return false;
-  const bool aString = a.front() == '"';
-  if (aString != (b.front() == '"')) return false;
-  if (aString) {
-    // Without escapes, different text is a different string.
-    if (a.find('\\') == std::string_view::npos && b.find('\\') == std::string_view::npos) return false;
-    std::string da;
-    std::string db;
-    decodeJsonString(a, da);
-    decodeJsonString(b, db);
-    return da == db;
-  }
-  double da = 0;
-  double db = 0;
-  if (std::from_chars(a.data(), a.data() + a.size(), da).ec != std::errc()) return false;
-  if (std::from_chars(b.data(), b.data() + b.size(), db).ec != std::errc()) return false;
-  return da == db;
-}
-
 // Finds the element whose key is `keyJson` in the root array of rows, and
 // checks that every element is a keyed row. `node` is 0 when there is none;
 // `previous` is the element before it (0 for the first).
@@ -84,7 +61,7 @@ Status findRow(const JsonTape& tape, std::string_view topic, std::string_view ar
       return Status(ErrorCode::NotKeyedArray, "topic " + quoted(topic) + " element " + std::to_string(index) +
                                                   " is not an object with a string or number " + quoted(arrayKey));
     }
-    if (node == 0 && sameKey(key, keyJson)) {
+    if (node == 0 && sameRowKey(key, keyJson)) {
       node = e;
       previous = before;
     }
@@ -351,7 +328,7 @@ ChangeResult TopicStore::upsert(std::string_view topic, std::string_view keyJson
   JsonTape row;
   if (Status s = row.parse(rowJson, options_.limits); !s) return reject(Status(s.code(), "row: " + s.message()));
   const std::string_view rowKey = keyOf(row, 0, options_.arrayKey);
-  if (rowKey.empty() || !sameKey(rowKey, keyJson)) {
+  if (rowKey.empty() || !sameRowKey(rowKey, keyJson)) {
     return reject(Status(ErrorCode::InvalidArgument, "the row must be an object whose " + quoted(options_.arrayKey) +
                                                          " is " + std::string(keyJson)));
   }
