@@ -38,6 +38,9 @@ struct UndoStep {
   std::size_t index = 0;
   Value old;
   std::size_t bytes = 0;  // the document's compact size before the step
+  // The step added the value a `move` took out by the step before it: undoing
+  // it hands the value back to that step (so a move copies nothing).
+  bool moved = false;
 };
 
 constexpr char kNumberTag = '\xFF';  // first byte of a number kept as text (never in UTF-8)
@@ -218,9 +221,11 @@ class Patcher {
       if (Status status = check(ops[i]); !status) return status;
     }
     bytes_ = measure(doc_).bytes;
+    budget_ = budgetFor(bytes_, measure(ops).bytes);
     for (rapidjson::SizeType i = 0; i < ops.Size(); ++i) {
       operation_ = i;
       Status status = applyOne(ops[i]);
+      if (status && work_ > budget_) status = overBudget();
       if (!status) {
         rollback();
         return status;
@@ -238,6 +243,41 @@ class Patcher {
   }
 
   // ---- limits ---------------------------------------------------------------
+  //
+  // Work: the bytes of existing values an operation walks or copies (a
+  // replaced, removed or moved value is measured once, a copied one measured
+  // and built), plus what shifting array elements and members costs (a
+  // memmove: 2 units per element, 4 per member, and renumbering a member
+  // index). A patch whose work passes kWorkFactor times the size of the
+  // document and the patch, plus kMinWorkBudget, is refused with
+  // DELTACAST_TOO_LARGE, before a copy that would pass it is built: so one
+  // patch costs at most about what publishing the whole document a few times
+  // costs, where maxOps operations that each copy or shift a large part of
+  // the document would otherwise hold the core thread for minutes.
+
+  static constexpr std::size_t kWorkFactor = 2;
+  static constexpr std::size_t kMinWorkBudget = std::size_t{32} << 20;
+
+  static std::size_t budgetFor(std::size_t documentBytes, std::size_t patchBytes) {
+    const std::size_t base = documentBytes + patchBytes;
+    if (base < documentBytes || base > (SIZE_MAX - kMinWorkBudget) / kWorkFactor) return SIZE_MAX;
+    return base * kWorkFactor + kMinWorkBudget;
+  }
+
+  void spend(std::size_t units) { work_ = units > SIZE_MAX - work_ ? SIZE_MAX : work_ + units; }
+
+  Status overBudget() const {
+    return error(ErrorCode::TooLarge, "the patch would walk, copy or shift more than " + std::to_string(budget_) +
+                                          " bytes (" + std::to_string(kWorkFactor) +
+                                          " times the document and the patch, plus 32 MiB); split it into smaller patches");
+  }
+
+  // measure() of a value already in the document, counted as work.
+  Measure walk(const Value& value) {
+    const Measure m = measure(value);
+    spend(m.bytes);
+    return m;
+  }
   //
   // bytes_ is the compact text size of the document as it stands. Every
   // change is checked against the limits before it is made (and before a
@@ -265,12 +305,87 @@ class Patcher {
   // array: the document's pool allocator never reuses an address while the
   // document lives, so an array address names one object, wherever its Value
   // is moved to. `count` tells whether the index still describes the array.
+  //
+  // The index is a flat open-addressing table of member positions (the names
+  // stay in the object), so renumbering after a member is inserted or removed
+  // in the middle is one pass over an array of integers.
 
   static constexpr rapidjson::SizeType kIndexFrom = 32;
 
-  struct MemberIndex {
-    rapidjson::SizeType count = 0;
-    std::unordered_map<std::string, rapidjson::SizeType> position;
+  class MemberIndex {
+   public:
+    rapidjson::SizeType count = 0;  // members of the object it describes
+
+    std::size_t slots() const { return slots_.size(); }
+
+    void build(const Value& object) {
+      count = object.MemberCount();
+      std::size_t size = 64;
+      while (size < 4 * static_cast<std::size_t>(count)) size *= 2;
+      slots_.assign(size, kEmpty);
+      used_ = 0;
+      for (rapidjson::SizeType k = 0; k < count; ++k) place(stringOf(object.MemberBegin()[k].name), k);
+    }
+
+    // The position of `name`, or count when there is none.
+    rapidjson::SizeType find(const Value& object, std::string_view name) const {
+      const std::size_t slot = slotOf(object, name);
+      return slot == kNone ? count : slots_[slot] - 1;
+    }
+
+    // After a member was added at `position` (the object holds it already).
+    void inserted(const Value& object, rapidjson::SizeType position) {
+      shift(position, +1);
+      ++count;
+      if (2 * (used_ + 1) > slots_.size()) {
+        build(object);
+      } else {
+        place(stringOf(object.MemberBegin()[position].name), position);
+      }
+    }
+
+    // Before the member at `position` is erased from the object.
+    void erasing(const Value& object, rapidjson::SizeType position) {
+      const std::size_t slot = slotOf(object, stringOf(object.MemberBegin()[position].name));
+      if (slot != kNone) slots_[slot] = kTombstone;
+      shift(position + 1, -1);
+      --count;
+    }
+
+   private:
+    static constexpr std::uint32_t kEmpty = 0;  // else position + 1
+    static constexpr std::uint32_t kTombstone = UINT32_MAX;
+    static constexpr std::size_t kNone = SIZE_MAX;
+
+    std::size_t start(std::string_view name) const {
+      return std::hash<std::string_view>{}(name) & (slots_.size() - 1);
+    }
+
+    std::size_t slotOf(const Value& object, std::string_view name) const {
+      for (std::size_t slot = start(name);; slot = (slot + 1) & (slots_.size() - 1)) {
+        const std::uint32_t entry = slots_[slot];
+        if (entry == kEmpty) return kNone;
+        if (entry != kTombstone && stringOf(object.MemberBegin()[entry - 1].name) == name) return slot;
+      }
+    }
+
+    void place(std::string_view name, rapidjson::SizeType position) {
+      std::size_t slot = start(name);
+      while (slots_[slot] != kEmpty && slots_[slot] != kTombstone) slot = (slot + 1) & (slots_.size() - 1);
+      if (slots_[slot] == kEmpty) ++used_;
+      slots_[slot] = position + 1;
+    }
+
+    // Positions from `from` on move by `delta`.
+    void shift(rapidjson::SizeType from, int delta) {
+      if (from >= count) return;
+      for (std::uint32_t& entry : slots_) {
+        if (entry != kEmpty && entry != kTombstone && entry - 1 >= from) entry += static_cast<std::uint32_t>(delta);
+      }
+    }
+
+    std::vector<std::uint32_t> slots_;
+    std::size_t used_ = 0;  // slots not empty (live or tombstone)
   };
 
   static const void* keyOf(Value& object) { return static_cast<const void*>(&*object.MemberBegin()); }
@@ -284,23 +399,11 @@ class Patcher {
       return object.MemberEnd();
     }
     MemberIndex& index = indexes_[keyOf(object)];
-    if (index.count != count || index.position.size() != count) {
-      index.position.clear();
-      index.position.reserve(count);
-      for (rapidjson::SizeType k = 0; k < count; ++k) {
-        index.position.emplace(std::string(stringOf(object.MemberBegin()[k].name)), k);
-      }
-      index.count = count;
-      if (index.position.size() != count) {  // duplicate names (not from parseDocument): no index
-        indexes_.erase(keyOf(object));
-        for (auto it = object.MemberBegin(); it != object.MemberEnd(); ++it) {
-          if (stringOf(it->name) == name) return it;
-        }
-        return object.MemberEnd();
-      }
+    if (index.count != count || index.slots() == 0) {
+      spend(16 * static_cast<std::size_t>(count));
+      index.build(object);
     }
-    const auto it = index.position.find(std::string(name));
-    return it == index.position.end() ? object.MemberEnd() : object.MemberBegin() + it->second;
+    return object.MemberBegin() + index.find(object, name);
   }
 
   // Adds a member at `position` (the end when it is the member count).
@@ -310,27 +413,29 @@ class Patcher {
     object.AddMember(Value(name.data(), static_cast<rapidjson::SizeType>(name.size()), allocator_), value,
                      allocator_);
     rotateLastMemberTo(object, position);
+    spend(4 * (count - position));
     if (before == nullptr) return;
     const auto it = indexes_.find(before);
     if (it == indexes_.end()) return;
     MemberIndex index = std::move(it->second);
     indexes_.erase(it);
-    if (index.count != count || position != count) return;  // stale, or positions shifted
-    index.position.emplace(name, count);
-    index.count = count + 1;
+    if (index.count != count) return;  // stale
+    if (position != count) spend(index.slots() / 2);
+    index.inserted(object, static_cast<rapidjson::SizeType>(position));
     indexes_[keyOf(object)] = std::move(index);
   }
 
   void eraseMember(Value& object, Value::MemberIterator member) {
     const rapidjson::SizeType count = object.MemberCount();
     const auto position = static_cast<rapidjson::SizeType>(member - object.MemberBegin());
+    spend(4 * (count - 1 - position));
     const auto it = indexes_.find(keyOf(object));
     if (it != indexes_.end()) {
-      if (it->second.count == count && position + 1 == count) {
-        it->second.position.erase(std::string(stringOf(member->name)));
-        it->second.count = count - 1;
+      if (it->second.count != count) {
+        indexes_.erase(it);  // stale
       } else {
-        indexes_.erase(it);  // positions after it shift
+        if (position + 1 != count) spend(it->second.slots() / 2);
+        it->second.erasing(object, position);
       }
     }
     object.EraseMember(member);
@@ -409,7 +514,7 @@ class Patcher {
     if (parent->IsObject()) {
       const auto it = findMember(*parent, last);
       if (it != parent->MemberEnd()) {
-        const std::size_t old = measure(it->value).bytes;
+        const std::size_t old = walk(it->value).bytes;
         const std::size_t saved = bytes_;
         bytes_ -= old;
         if (Status s = admit(segments, size.depth, size.bytes); !s) {
@@ -448,6 +553,7 @@ class Patcher {
       if (Status s = admit(segments, size.depth, growth); !s) return s;
       const std::size_t saved = bytes_;
       bytes_ += growth;
+      spend(2 * (parent->Size() - index));
       parent->PushBack(value, allocator_);
       rotateLastElementTo(*parent, index);
       undo_.push_back({UndoStep::Kind::InsertedItem, std::move(parentPath), {}, index, Value(), saved});
@@ -457,8 +563,11 @@ class Patcher {
   }
 
   // Removes the value at a non-root pointer. With `removed`, hands the value
-  // back (and the undo log keeps a copy); without, the undo log keeps it.
-  Status remove(const Segments& segments, const std::string& pointer, Value* removed) {
+  // back (the caller puts it somewhere, and marks that step `moved`, or gives
+  // it back to this step); without, the undo log keeps it. `known`: the
+  // value's measure when the caller has it.
+  Status remove(const Segments& segments, const std::string& pointer, Value* removed,
+                const Measure* known = nullptr) {
     Status status;
     Value* parent = resolve(segments, segments.size() - 1, pointer, status);
     if (parent == nullptr) return status;
@@ -471,7 +580,8 @@ class Patcher {
         return error(ErrorCode::PathNotFound, "path " + quoted(pointer) + " not found: no member " + quoted(last));
       }
       const std::size_t index = static_cast<std::size_t>(it - parent->MemberBegin());
-      bytes_ -= measure(it->value).bytes + escapedLength(last) + 3 + (parent->MemberCount() > 1 ? 1 : 0);
+      const std::size_t size = known != nullptr ? known->bytes : walk(it->value).bytes;
+      bytes_ -= size + escapedLength(last) + 3 + (parent->MemberCount() > 1 ? 1 : 0);
       undo_.push_back({UndoStep::Kind::ErasedMember, std::move(parentPath), last, index, Value(), saved});
       keep(it->value, removed);
       eraseMember(*parent, it);
@@ -489,7 +599,9 @@ class Patcher {
                                                   ")");
       }
       Value& element = (*parent)[static_cast<rapidjson::SizeType>(index)];
-      bytes_ -= measure(element).bytes + (parent->Size() > 1 ? 1 : 0);
+      const std::size_t size = known != nullptr ? known->bytes : walk(element).bytes;
+      bytes_ -= size + (parent->Size() > 1 ? 1 : 0);
+      spend(2 * (parent->Size() - 1 - index));
       undo_.push_back({UndoStep::Kind::ErasedItem, std::move(parentPath), {}, index, Value(), saved});
       keep(element, removed);
       parent->Erase(parent->Begin() + index);
@@ -498,14 +610,7 @@ class Patcher {
     return error(ErrorCode::PathNotFound, "path " + quoted(pointer) + " not found: its parent is not a container");
   }
 
-  void keep(Value& value, Value* removed) {
-    if (removed != nullptr) {
-      undo_.back().old.CopyFrom(value, allocator_);
-      removed->Swap(value);
-    } else {
-      undo_.back().old.Swap(value);
-    }
-  }
+  void keep(Value& value, Value* removed) { (removed != nullptr ? *removed : undo_.back().old).Swap(value); }
 
   Status replace(const Segments& segments, const std::string& pointer, Value& value, const Measure& size) {
     if (segments.empty()) return add(segments, pointer, value, size);
@@ -514,7 +619,7 @@ class Patcher {
     if (target == nullptr) return status;
     Value* parent = resolve(segments, segments.size() - 1, pointer, status);
     const std::size_t saved = bytes_;
-    bytes_ -= measure(*target).bytes;
+    bytes_ -= walk(*target).bytes;
     if (Status s = admit(segments, size.depth, size.bytes); !s) {
       bytes_ = saved;
       return s;
@@ -618,8 +723,11 @@ class Patcher {
       Status status;
       Value* source = resolve(from, from.size(), fromPointer, status);
       if (source == nullptr) return status;
-      const Measure size = measure(*source);
+      const Measure size = walk(*source);
       if (name == "copy") {
+        // A copy is built: counted, and checked before it is made.
+        spend(size.bytes);
+        if (work_ > budget_) return overBudget();
         // Checked before the copy is built: doubling a document a few times
         // must fail before it allocates.
         if (Status s = admit(segments, size.depth, size.bytes); !s) return s;
@@ -634,8 +742,15 @@ class Patcher {
       }
       if (from.empty()) return error(ErrorCode::InvalidPatch, "cannot move the whole document");
       Value moved;
-      if (Status s = remove(from, fromPointer, &moved); !s) return s;
-      return add(segments, pointer, moved, size);
+      if (Status s = remove(from, fromPointer, &moved, &size); !s) return s;
+      const std::size_t steps = undo_.size();
+      Status s = add(segments, pointer, moved, size);
+      if (!s) {
+        undo_.back().old.Swap(moved);  // the removal's step gets the value back for the rollback
+        return s;
+      }
+      if (undo_.size() > steps) undo_.back().moved = true;
+      return Status::ok();
     }
     return error(ErrorCode::InvalidPatch,
                  "unknown op " + quoted(name) + " (expected add, remove, replace, move, copy or test)");
@@ -659,9 +774,20 @@ class Patcher {
 
   // Undoes every logged step, newest first. Each step's container exists again
   // once the steps after it are undone.
+  // The value a step put in place (for a `moved` step, handed back).
+  Value& placed(UndoStep& step) {
+    switch (step.kind) {
+      case UndoStep::Kind::SetRoot: return doc_;
+      case UndoStep::Kind::SetMember:
+      case UndoStep::Kind::AddedMember: return findMember(container(step.parent), step.name)->value;
+      default: return container(step.parent)[static_cast<rapidjson::SizeType>(step.index)];
+    }
+  }
+
   void rollback() {
     while (!undo_.empty()) {
       UndoStep& step = undo_.back();
+      if (step.moved) undo_[undo_.size() - 2].old.Swap(placed(step));
       switch (step.kind) {
         case UndoStep::Kind::SetRoot: static_cast<Value&>(doc_).Swap(step.old); break;
         case UndoStep::Kind::SetMember: findMember(container(step.parent), step.name)->value.Swap(step.old); break;
@@ -695,6 +821,8 @@ class Patcher {
   rapidjson::Document::AllocatorType& allocator_;
   const PatchLimits& limits_;
   std::size_t bytes_ = 0;  // compact text size of the document as it stands
+  std::size_t budget_ = 0;  // of work_
+  std::size_t work_ = 0;   // see spend()
   std::unordered_map<const void*, MemberIndex> indexes_;
   std::vector<UndoStep> undo_;
   rapidjson::SizeType operation_ = 0;
