@@ -11,6 +11,7 @@
 const native = require('./native');
 const { DeltacastError, codes } = require('./errors');
 const { toJsonText } = require('./to_native');
+const { checkOperationValues } = require('./apply_patch');
 const { KIND, FLUSH_BYTES, RequestWriter, AnswerBatch, Receipt, BatchQueue, ANSWER_CHANGE, ANSWER_FOUND, ANSWER_NONE } = require('./requests');
 
 const DEFAULTS = Object.freeze({
@@ -327,6 +328,7 @@ class Hub {
       if (!Array.isArray(ops)) {
         throw new DeltacastError(codes.INVALID_PATCH, 'a patch must be an array of operations');
       }
+      checkOperationValues(ops); // NaN, Infinity, undefined: refused as applyPatch refuses them
       text = toJsonText(ops, 'the patch');
     } catch (err) {
       return this.#refused(err);
