@@ -212,7 +212,7 @@ function checkJsonValue(value, compiled) {
     const at = key === null ? segments : [...segments, key];
     return new DeltacastError(
       codes.INVALID_VALUE,
-      `${operationLabel(compiled.index, compiled.name)}: "value" holds ${what} at ` +
+      `the patch's ${operationLabel(compiled.index, compiled.name)}: "value" holds ${what} at ` +
         `${at.length === 0 ? 'its root' : `"${formatPointer(at, at.length)}"`}, which JSON cannot carry`,
       { index: compiled.index, op: compiled.name, path: compiled.path },
     );

@@ -49,6 +49,9 @@ bool isTextNumber(const Value& value) {
   return value.IsString() && value.GetStringLength() > 0 && value.GetString()[0] == kNumberTag;
 }
 
+// A JSON string (not a number kept as text).
+bool isJsonString(const Value& value) { return value.IsString() && !isTextNumber(value); }
+
 std::string_view stringOf(const Value& value) { return {value.GetString(), value.GetStringLength()}; }
 
 // Moves the last member of `object` to position `index`, keeping the order of
@@ -446,7 +449,9 @@ class Patcher {
   Status parse(const Value& op, const char* field, std::string& pointer, Segments& segments) const {
     const auto it = op.FindMember(field);
     if (it == op.MemberEnd()) return error(ErrorCode::InvalidPatch, std::string("missing \"") + field + "\"");
-    if (!it->value.IsString()) return error(ErrorCode::InvalidPatch, std::string("\"") + field + "\" must be a string");
+    if (!isJsonString(it->value)) {
+      return error(ErrorCode::InvalidPatch, std::string("\"") + field + "\" must be a string");
+    }
     pointer.assign(it->value.GetString(), it->value.GetStringLength());
     Status status = parsePointer(pointer, segments);
     if (!status) return error(status.code(), status.message());
@@ -645,7 +650,7 @@ class Patcher {
     opName_.clear();
     if (!op.IsObject()) return error(ErrorCode::InvalidPatch, "an operation must be an object");
     const auto opIt = op.FindMember("op");
-    if (opIt == op.MemberEnd() || !opIt->value.IsString()) {
+    if (opIt == op.MemberEnd() || !isJsonString(opIt->value)) {
       return error(ErrorCode::InvalidPatch, "missing or non-string \"op\"");
     }
     opName_.assign(opIt->value.GetString(), opIt->value.GetStringLength());
@@ -679,7 +684,7 @@ class Patcher {
     opName_.clear();
     if (!op.IsObject()) return error(ErrorCode::InvalidPatch, "an operation must be an object");
     const auto opIt = op.FindMember("op");
-    if (opIt == op.MemberEnd() || !opIt->value.IsString()) {
+    if (opIt == op.MemberEnd() || !isJsonString(opIt->value)) {
       return error(ErrorCode::InvalidPatch, "missing or non-string \"op\"");
     }
     const std::string name(opIt->value.GetString(), opIt->value.GetStringLength());
@@ -1006,13 +1011,8 @@ Status applyPatchJson(std::string_view docText, std::string_view opsText, std::s
   if (Status s = parseDocument(docText, doc, limits.value, Numbers::AsText); !s) {
     return Status(s.code(), "document: " + s.message());
   }
-  // A patch may carry a value of the full size and depth inside its
-  // operation objects.
-  ParseLimits opsLimits = limits.value;
-  opsLimits.maxBytes = limits.value.maxBytes > (SIZE_MAX - 4096) / 2 ? SIZE_MAX : limits.value.maxBytes * 2 + 4096;
-  opsLimits.maxDepth = std::max<std::uint32_t>(limits.value.maxDepth + 2, ParseLimits{}.maxDepth);
   rapidjson::Document ops;
-  if (Status s = parseDocument(opsText, ops, opsLimits, Numbers::AsText); !s) {
+  if (Status s = parseDocument(opsText, ops, limits.patchText, Numbers::AsText); !s) {
     return Status(s.code(), "patch: " + s.message());
   }
   if (Status s = applyPatch(doc, ops, limits); !s) return s;

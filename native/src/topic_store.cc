@@ -310,8 +310,13 @@ ChangeResult TopicStore::patch(std::string_view topic, std::string_view ops, std
   // Applied on the text with numbers kept as text, so what the patch does not
   // touch is written back byte for byte (the diff then finds only the change).
   // The limits hold while applying, not only on the result.
+  PatchLimits limits{options_.limits, options_.maxPatchOps, options_.limits};
+  // A patch may carry a value of the full size and depth inside its
+  // operation objects.
+  limits.patchText.maxBytes = options_.limits.maxBytes * 2 + 4096;
+  limits.patchText.maxDepth = std::max<std::uint32_t>(options_.limits.maxDepth + 2, ParseLimits{}.maxDepth);
   std::string json;
-  if (Status s = applyPatchJson(current, ops, json, PatchLimits{options_.limits, options_.maxPatchOps}); !s) {
+  if (Status s = applyPatchJson(current, ops, json, limits); !s) {
     return reject(std::move(s));
   }
   if (it == topics_.end() && json == "null") {  // a patch that leaves a missing topic null creates nothing

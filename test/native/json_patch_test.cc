@@ -66,6 +66,9 @@ TEST(JsonPatch, ErrorsHaveStableCodesAndSayWhere) {
       {"{\"a\":{}}", R"([{"op":"move","from":"/a","path":"/a/b"}])", ErrorCode::InvalidPatch, "own child"},
       {"{}", R"([{"op":"remove","path":""}])", ErrorCode::InvalidPatch, "whole document"},
       {"{}", R"([{"op":"copy","path":"/b"}])", ErrorCode::InvalidPatch, "missing \"from\""},
+      {"{}", R"([{"op":"add","path":5,"value":1}])", ErrorCode::InvalidPatch, "\"path\" must be a string"},
+      {"{}", R"([{"op":"copy","from":-1,"path":"/b"}])", ErrorCode::InvalidPatch, "\"from\" must be a string"},
+      {"{}", R"([{"op":1e400,"path":"/b"}])", ErrorCode::InvalidPatch, "non-string \"op\""},
   };
   for (const Case& c : cases) {
     const Status status = applyError(c.doc, c.ops);

@@ -30,6 +30,8 @@ struct PatchLimits {
   // Operations in one patch; DELTACAST_TOO_MANY_OPS above this (checked before
   // anything is applied).
   std::size_t maxOps = kDefaultMaxPatchOps;
+  // The patch text (applyPatchJson): DELTACAST_TOO_LARGE / DELTACAST_TOO_DEEP.
+  ParseLimits patchText;
 };
 
 // Applies `ops` (a JSON array of operations) to `doc`. On failure `doc` is
