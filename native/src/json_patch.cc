@@ -270,9 +270,10 @@ class Patcher {
   void spend(std::size_t units) { work_ = units > SIZE_MAX - work_ ? SIZE_MAX : work_ + units; }
 
   Status overBudget() const {
-    return error(ErrorCode::TooLarge, "the patch would walk, copy or shift more than " + std::to_string(budget_) +
-                                          " bytes (" + std::to_string(kWorkFactor) +
-                                          " times the document and the patch, plus 32 MiB); split it into smaller patches");
+    return error(ErrorCode::TooLarge,
+                 "the patch would walk, copy or shift more than " + std::to_string(budget_) + " bytes (" +
+                     std::to_string(kWorkFactor) +
+                     " times the document and the patch, plus 32 MiB); split it into smaller patches");
   }
 
   // measure() of a value already in the document, counted as work.
@@ -294,8 +295,8 @@ class Patcher {
                                            " levels, over the limit of " + std::to_string(limits_.value.maxDepth));
     }
     if (growth > limits_.value.maxBytes || bytes_ > limits_.value.maxBytes - growth) {
-      return error(ErrorCode::TooLarge, "the result would be over the limit of " +
-                                            std::to_string(limits_.value.maxBytes) + " bytes");
+      return error(ErrorCode::TooLarge,
+                   "the result would be over the limit of " + std::to_string(limits_.value.maxBytes) + " bytes");
     }
     return Status::ok();
   }
@@ -360,9 +361,7 @@ class Patcher {
     static constexpr std::uint32_t kTombstone = UINT32_MAX;
     static constexpr std::size_t kNone = SIZE_MAX;
 
-    std::size_t start(std::string_view name) const {
-      return std::hash<std::string_view>{}(name) & (slots_.size() - 1);
-    }
+    std::size_t start(std::string_view name) const { return std::hash<std::string_view>{}(name) & (slots_.size() - 1); }
 
     std::size_t slotOf(const Value& object, std::string_view name) const {
       for (std::size_t slot = start(name);; slot = (slot + 1) & (slots_.size() - 1)) {
@@ -413,8 +412,7 @@ class Patcher {
   void addMember(Value& object, const std::string& name, Value& value, std::size_t position) {
     const rapidjson::SizeType count = object.MemberCount();
     const void* before = count > 0 ? keyOf(object) : nullptr;
-    object.AddMember(Value(name.data(), static_cast<rapidjson::SizeType>(name.size()), allocator_), value,
-                     allocator_);
+    object.AddMember(Value(name.data(), static_cast<rapidjson::SizeType>(name.size()), allocator_), value, allocator_);
     rotateLastMemberTo(object, position);
     spend(4 * (count - position));
     if (before == nullptr) return;
@@ -531,8 +529,7 @@ class Patcher {
         undo_.back().old.Swap(it->value);
         it->value.Swap(value);
       } else {
-        const std::size_t growth =
-            size.bytes + escapedLength(last) + 3 + (parent->MemberCount() > 0 ? 1 : 0);
+        const std::size_t growth = size.bytes + escapedLength(last) + 3 + (parent->MemberCount() > 0 ? 1 : 0);
         if (Status s = admit(segments, size.depth, growth); !s) return s;
         const std::size_t saved = bytes_;
         bytes_ += growth;
@@ -571,8 +568,7 @@ class Patcher {
   // back (the caller puts it somewhere, and marks that step `moved`, or gives
   // it back to this step); without, the undo log keeps it. `known`: the
   // value's measure when the caller has it.
-  Status remove(const Segments& segments, const std::string& pointer, Value* removed,
-                const Measure* known = nullptr) {
+  Status remove(const Segments& segments, const std::string& pointer, Value* removed, const Measure* known = nullptr) {
     Status status;
     Value* parent = resolve(segments, segments.size() - 1, pointer, status);
     if (parent == nullptr) return status;
@@ -825,9 +821,9 @@ class Patcher {
   rapidjson::Document& doc_;
   rapidjson::Document::AllocatorType& allocator_;
   const PatchLimits& limits_;
-  std::size_t bytes_ = 0;  // compact text size of the document as it stands
+  std::size_t bytes_ = 0;   // compact text size of the document as it stands
   std::size_t budget_ = 0;  // of work_
-  std::size_t work_ = 0;   // see spend()
+  std::size_t work_ = 0;    // see spend()
   std::unordered_map<const void*, MemberIndex> indexes_;
   std::vector<UndoStep> undo_;
   rapidjson::SizeType operation_ = 0;
@@ -1005,8 +1001,7 @@ Status applyPatch(rapidjson::Document& doc, const rapidjson::Value& ops, const P
   return Patcher(doc, limits).apply(ops);
 }
 
-Status applyPatchJson(std::string_view docText, std::string_view opsText, std::string& out,
-                      const PatchLimits& limits) {
+Status applyPatchJson(std::string_view docText, std::string_view opsText, std::string& out, const PatchLimits& limits) {
   rapidjson::Document doc;
   if (Status s = parseDocument(docText, doc, limits.value, Numbers::AsText); !s) {
     return Status(s.code(), "document: " + s.message());

@@ -339,7 +339,7 @@ class TapeBuilder {
 
   struct NameCheck {
     std::uint64_t mask = 0;
-    bool escaped = false;  // a name with an escape: small objects compare every name
+    bool escaped = false;              // a name with an escape: small objects compare every name
     std::vector<std::uint64_t> names;  // large objects: hash << 32 | node
   };
 
@@ -421,8 +421,8 @@ class TapeBuilder {
       if ((k.flags & TapeNode::kHasEscape) != 0) check.escaped = true;
       if (!check.escaped) {
         const std::uint32_t length = k.end - k.begin;  // with the quotes: >= 2
-        const std::uint32_t mix = (length * 0x9E3779B1u) ^ (base_[k.begin + 1] * 0x85EBCA6Bu) ^
-                                  (base_[k.end - 2] * 0xC2B2AE35u);
+        const std::uint32_t mix =
+            (length * 0x9E3779B1u) ^ (base_[k.begin + 1] * 0x85EBCA6Bu) ^ (base_[k.end - 2] * 0xC2B2AE35u);
         const std::uint64_t bit = std::uint64_t{1} << (mix >> 26);
         const bool seen = (check.mask & bit) != 0;
         check.mask |= bit;

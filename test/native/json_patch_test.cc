@@ -115,9 +115,18 @@ TEST(JsonPatch, RejectsInvalidDocumentText) {
 
 TEST(JsonPatch, UntouchedNumbersKeepTheirText) {
   // Numbers a double cannot hold, and texts a double would rewrite.
-  const char* numbers[] = {"1e400",     "-1e400", "1e-400", "18446744073709551616", "123456789012345678901234567890",
-                           "1.0",       "1E2",    "-0",     "0.1000",               "9007199254740993",
-                           "2.5e-0010", "-0.0"};
+  const char* numbers[] = {"1e400",
+                           "-1e400",
+                           "1e-400",
+                           "18446744073709551616",
+                           "123456789012345678901234567890",
+                           "1.0",
+                           "1E2",
+                           "-0",
+                           "0.1000",
+                           "9007199254740993",
+                           "2.5e-0010",
+                           "-0.0"};
   for (const char* number : numbers) {
     const std::string doc = std::string(R"({"v":)") + number + R"(,"w":[)" + number + "]}";
     EXPECT_EQ(deltacast::apply(doc, "[]"), doc);
@@ -127,8 +136,9 @@ TEST(JsonPatch, UntouchedNumbersKeepTheirText) {
               std::string(R"({"w":[)") + number + R"(],"m":)" + number + R"(,"c":[)" + number + "]}");
   }
   // Values a patch carries are written as the patch gives them.
-  EXPECT_EQ(apply(R"({"v":1})", R"([{"op":"replace","path":"/v","value":1e400},{"op":"add","path":"/w","value":1.50}])"),
-            R"({"v":1e400,"w":1.50})");
+  EXPECT_EQ(
+      apply(R"({"v":1})", R"([{"op":"replace","path":"/v","value":1e400},{"op":"add","path":"/w","value":1.50}])"),
+      R"({"v":1e400,"w":1.50})");
   EXPECT_EQ(apply("1e400", R"([{"op":"replace","path":"","value":123456789012345678901234567890}])"),
             "123456789012345678901234567890");
 }
@@ -139,9 +149,9 @@ TEST(JsonPatch, TestComparesNumbersByValue) {
   EXPECT_EQ(apply(R"({"v":-0})", R"([{"op":"test","path":"/v","value":0}])"), R"({"v":-0})");
   EXPECT_EQ(apply(R"({"v":1e400})", R"([{"op":"test","path":"/v","value":1e400}])"), R"({"v":1e400})");
   // Integers beyond double precision compare exactly.
-  EXPECT_EQ(applyError(R"({"v":18446744073709551617})", R"([{"op":"test","path":"/v","value":18446744073709551616}])")
-                .code(),
-            ErrorCode::PatchTestFailed);
+  EXPECT_EQ(
+      applyError(R"({"v":18446744073709551617})", R"([{"op":"test","path":"/v","value":18446744073709551616}])").code(),
+      ErrorCode::PatchTestFailed);
   EXPECT_EQ(applyError(R"({"v":1})", R"([{"op":"test","path":"/v","value":"1"}])").code(), ErrorCode::PatchTestFailed);
   EXPECT_EQ(applyError(R"({"v":{"a":1,"b":2}})", R"([{"op":"test","path":"/v","value":{"a":1,"c":2}}])").code(),
             ErrorCode::PatchTestFailed);
@@ -151,7 +161,8 @@ TEST(JsonPatch, SizeLimitHoldsWhileApplying) {
   // Each copy of the whole document into itself doubles it: 60 of them would
   // need 2^60 times the document if the result were built before the check.
   std::string ops = "[";
-  for (int i = 0; i < 60; ++i) ops += std::string(i ? "," : "") + R"({"op":"copy","from":"","path":"/c)" + std::to_string(i) + "\"}";
+  for (int i = 0; i < 60; ++i)
+    ops += std::string(i ? "," : "") + R"({"op":"copy","from":"","path":"/c)" + std::to_string(i) + "\"}";
   ops += "]";
   const std::string doc = R"({"pad":")" + std::string(1000, 'x') + "\"}";
   PatchLimits limits;
@@ -173,9 +184,9 @@ TEST(JsonPatch, SizeLimitHoldsWhileApplying) {
   EXPECT_EQ(applyPatchJson(small, R"([{"op":"copy","from":"/a","path":"/b"}])", out, limits).code(),
             ErrorCode::TooLarge);
   // Removing first makes room: the size is tracked exactly, both ways.
-  EXPECT_TRUE(applyPatchJson(small, R"([{"op":"remove","path":"/a"},{"op":"add","path":"/b","value":"xxxxxx"}])", out,
-                             limits)
-                  .isOk());
+  EXPECT_TRUE(
+      applyPatchJson(small, R"([{"op":"remove","path":"/a"},{"op":"add","path":"/b","value":"xxxxxx"}])", out, limits)
+          .isOk());
   EXPECT_EQ(out, R"({"b":"xxxxxx"})");
 }
 
@@ -217,15 +228,18 @@ TEST(JsonPatch, LargeObjectsStayConsistentThroughTheMemberIndex) {
   // 200 members (indexed), then adds, removes at the end and in the middle,
   // moves and copies; every member is then looked up by a test.
   std::string doc = "{";
-  for (int i = 0; i < 200; ++i) doc += std::string(i ? "," : "") + "\"k" + std::to_string(i) + "\":" + std::to_string(i);
+  for (int i = 0; i < 200; ++i)
+    doc += std::string(i ? "," : "") + "\"k" + std::to_string(i) + "\":" + std::to_string(i);
   doc += "}";
   std::string ops = "[";
-  for (int i = 200; i < 400; ++i) ops += R"({"op":"add","path":"/k)" + std::to_string(i) + R"(","value":)" + std::to_string(i) + "},";
+  for (int i = 200; i < 400; ++i)
+    ops += R"({"op":"add","path":"/k)" + std::to_string(i) + R"(","value":)" + std::to_string(i) + "},";
   ops += R"({"op":"remove","path":"/k399"},{"op":"remove","path":"/k100"},{"op":"add","path":"/k100","value":-100},)";
   ops += R"({"op":"move","from":"/k0","path":"/moved"},{"op":"copy","from":"/k5","path":"/k0"},)";
   ops += R"({"op":"replace","path":"/k300","value":"r"},{"op":"add","path":"/k301","value":"a"},)";
   ops += R"({"op":"test","path":"/k100","value":-100},{"op":"test","path":"/moved","value":0},)";
-  ops += R"({"op":"test","path":"/k0","value":5},{"op":"test","path":"/k300","value":"r"},{"op":"test","path":"/k301","value":"a"},)";
+  ops +=
+      R"({"op":"test","path":"/k0","value":5},{"op":"test","path":"/k300","value":"r"},{"op":"test","path":"/k301","value":"a"},)";
   for (int i = 1; i < 399; ++i) {
     if (i == 100 || i == 300 || i == 301) continue;
     ops += R"({"op":"test","path":"/k)" + std::to_string(i) + R"(","value":)" + std::to_string(i) + "},";
@@ -251,7 +265,8 @@ TEST(JsonPatch, LargeObjectsStayConsistentThroughTheMemberIndex) {
 TEST(JsonPatch, ManyAddsToOneObject) {
   // Correctness of the linear path (timing is in bench/patch-worst.js).
   std::string ops = "[";
-  for (int i = 0; i < 9998; ++i) ops += std::string(i ? "," : "") + R"({"op":"add","path":"/m)" + std::to_string(i) + R"(","value":0})";
+  for (int i = 0; i < 9998; ++i)
+    ops += std::string(i ? "," : "") + R"({"op":"add","path":"/m)" + std::to_string(i) + R"(","value":0})";
   ops += R"(,{"op":"add","path":"/m0","value":1},{"op":"test","path":"/m9997","value":0}])";
   std::string out;
   ASSERT_TRUE(applyPatchJson("{}", ops, out).isOk());

@@ -126,7 +126,8 @@ TEST(JsonTape, RefusesDuplicateMemberNames) {
   EXPECT_EQ(code(R"({"a":1,"A":2,"a\u0000":3,"\u00e9":4,"é ":5})"), ErrorCode::Ok);
   // Large objects go through the hash set: a repeat of an early name, plain or escaped.
   std::string big = "{";
-  for (int i = 0; i < 100; ++i) big += std::string(i ? "," : "") + "\"k" + std::to_string(i) + "\":" + std::to_string(i);
+  for (int i = 0; i < 100; ++i)
+    big += std::string(i ? "," : "") + "\"k" + std::to_string(i) + "\":" + std::to_string(i);
   EXPECT_EQ(code(big + "}"), ErrorCode::Ok);
   EXPECT_EQ(code(big + R"(,"k3":0})"), ErrorCode::InvalidJson);
   EXPECT_EQ(code(big + R"(,"k\u0033":0})"), ErrorCode::InvalidJson);

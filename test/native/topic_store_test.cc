@@ -243,8 +243,9 @@ TEST(TopicStore, PatchKeepsUntouchedNumbersAndSendsOnlyTheChange) {
   ChangeResult result = store.patch("n", R"([{"op":"replace","path":"/w","value":2}])", "", 1);
   ASSERT_TRUE(result.status.isOk()) << result.status.message();
   EXPECT_EQ(result.ops, R"([{"op":"replace","path":"/w","value":2}])");
-  EXPECT_EQ(store.get("n")->json,
-            R"({"big":1e400,"tiny":1e-400,"u":18446744073709551616,"long":123456789012345678901234567890,"f":1.0,"w":2})");
+  EXPECT_EQ(
+      store.get("n")->json,
+      R"({"big":1e400,"tiny":1e-400,"u":18446744073709551616,"long":123456789012345678901234567890,"f":1.0,"w":2})");
   // upsert and remove splice the text: the other rows keep theirs.
   ASSERT_TRUE(store.publishJson("r", R"([{"id":1,"x":1e400},{"id":2,"x":0.10}])", "", 0).changed);
   EXPECT_EQ(store.upsert("r", "2", R"({"id":2,"x":5})", "", 1).ops, R"([{"op":"replace","path":"/1/x","value":5}])");
@@ -259,7 +260,8 @@ TEST(TopicStore, PatchLimitsHoldWhileApplying) {
   TopicStore store(options);
   ASSERT_TRUE(store.publishJson("t", R"({"pad":")" + std::string(1000, 'x') + "\"}", "", 0).changed);
   std::string ops = "[";
-  for (int i = 0; i < 5; ++i) ops += std::string(i ? "," : "") + R"({"op":"copy","from":"","path":"/c)" + std::to_string(i) + "\"}";
+  for (int i = 0; i < 5; ++i)
+    ops += std::string(i ? "," : "") + R"({"op":"copy","from":"","path":"/c)" + std::to_string(i) + "\"}";
   ChangeResult large = store.patch("t", ops + "]", "", 1);
   EXPECT_EQ(large.status.code(), ErrorCode::TooLarge) << large.status.message();
   ChangeResult many = store.patch("t", ops + R"(,{"op":"remove","path":"/pad"}])", "", 1);
