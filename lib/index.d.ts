@@ -15,6 +15,7 @@ export type DeltacastErrorCode =
   | 'DELTACAST_NOT_KEYED_ARRAY'
   | 'DELTACAST_CLOSED'
   | 'DELTACAST_INTERNAL'
+  | 'DELTACAST_TOO_MANY_OPS'
   | 'DELTACAST_NOT_BUILT';
 
 /** Every error deltacast throws. Branch on `code`; `message` is for humans. */
@@ -46,6 +47,8 @@ export const codes: {
   readonly NOT_KEYED_ARRAY: 'DELTACAST_NOT_KEYED_ARRAY';
   readonly CLOSED: 'DELTACAST_CLOSED';
   readonly INTERNAL: 'DELTACAST_INTERNAL';
+  /** A patch with more operations than limits.maxPatchOps (default 10000). */
+  readonly TOO_MANY_OPS: 'DELTACAST_TOO_MANY_OPS';
 };
 
 /** RFC 6902 operations. Paths are RFC 6901 JSON Pointers. */
