@@ -282,5 +282,64 @@ TEST(JsonPatch, DuplicateNamesAreRefusedInDocumentsAndValues) {
   EXPECT_EQ(applyError("{}", R"([{"op":"add","path":"/v","value":1,"value":2}])").code(), ErrorCode::InvalidJson);
 }
 
+TEST(JsonPatch, MovesRollBackExactly) {
+  // Moves hand their value over without a copy; a rollback must give each one
+  // back to where it came from, whatever kind of place it went to.
+  const std::string doc = R"({"a":{"x":[1,{"deep":true}],"y":2},"list":[10,20,30],"keep":"k"})";
+  const std::string ops = R"([
+    {"op":"move","from":"/a/x","path":"/list/1"},
+    {"op":"move","from":"/list/0","path":"/keep"},
+    {"op":"move","from":"/a/y","path":"/new"},
+    {"op":"move","from":"/list/2","path":"/list/0"},
+    {"op":"move","from":"/a","path":"/list/-"},
+    {"op":"test","path":"/keep","value":11}
+  ])";
+  std::string out;
+  const Status status = applyPatchJson(doc, ops, out);
+  EXPECT_EQ(status.code(), ErrorCode::PatchTestFailed) << status.message();
+  rapidjson::Document parsed;
+  ASSERT_TRUE(parseDocument(doc, parsed, {}, Numbers::AsText).isOk());
+  rapidjson::Document opsDoc;
+  ASSERT_TRUE(parseDocument(ops, opsDoc, {}, Numbers::AsText).isOk());
+  EXPECT_EQ(applyPatch(parsed, opsDoc).code(), ErrorCode::PatchTestFailed);
+  std::string after;
+  serializeDocument(parsed, after);
+  EXPECT_EQ(after, doc);
+  // And applied, they give what the JS applier gives.
+  std::string good = ops;
+  good.replace(good.find(R"("value":11)"), 10, R"("value":10)");
+  ASSERT_TRUE(applyPatchJson(doc, good, out).isOk());
+  EXPECT_EQ(out, R"({"list":[30,[1,{"deep":true}],20,{}],"keep":10,"new":2})");
+  // A move to the root, rolled back.
+  EXPECT_EQ(
+      applyPatchJson(doc, R"([{"op":"move","from":"/a","path":""},{"op":"test","path":"/y","value":3}])", out).code(),
+      ErrorCode::PatchTestFailed);
+  ASSERT_TRUE(applyPatchJson(doc, R"([{"op":"move","from":"/a","path":""}])", out).isOk());
+  EXPECT_EQ(out, R"({"x":[1,{"deep":true}],"y":2})");
+}
+
+TEST(JsonPatch, WorkOfOnePatchIsBounded) {
+  // 10,000 copies of a ~600 KB subtree onto one member stay within the size
+  // limit (each replaces the last) but would copy 6 GB: refused after a few.
+  std::string rows = "[";
+  for (int i = 0; i < 20000; ++i)
+    rows += std::string(i ? "," : "") + R"({"id":)" + std::to_string(i) + R"(,"v":"row"})";
+  rows += "]";
+  const std::string doc = R"({"big":)" + rows + R"(,"x":0})";
+  std::string ops = "[";
+  for (int i = 0; i < 10000; ++i) ops += std::string(i ? "," : "") + R"({"op":"copy","from":"/big","path":"/x"})";
+  ops += "]";
+  std::string out = "untouched";
+  const Status status = applyPatchJson(doc, ops, out);
+  EXPECT_EQ(status.code(), ErrorCode::TooLarge) << status.message();
+  EXPECT_NE(status.message().find("split it into smaller patches"), std::string::npos) << status.message();
+  EXPECT_EQ(out, "untouched");
+  // The same copy a few times is ordinary work.
+  ASSERT_TRUE(
+      applyPatchJson(doc, R"([{"op":"copy","from":"/big","path":"/x"},{"op":"copy","from":"/big","path":"/y"}])", out)
+          .isOk());
+  EXPECT_EQ(out.size(), doc.size() + rows.size() - 1 + rows.size() + 5);
+}
+
 }  // namespace
 }  // namespace deltacast
