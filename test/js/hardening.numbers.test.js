@@ -135,6 +135,17 @@ describe('duplicate member names are refused everywhere', () => {
     assert.equal(hub.getJson('d').json, '{"a":0}');
   });
 
+  it('a client message that names a member twice is refused with an err frame', async (t) => {
+    const hub = manualHub(t);
+    await hub.publish('a', { v: 1 });
+    const frames = [];
+    const connection = hub.connect({ send: (frame) => frames.push(JSON.parse(frame)) });
+    connection.receive('{"t":"sub","topic":"b","topic":"a"}');
+    await tick(hub, 1000);
+    assert.deepEqual(frames.map((f) => [f.t, f.code]), [['err', 'DELTACAST_INVALID_MESSAGE']]);
+    assert.match(frames[0].message, /duplicate member name/);
+  });
+
   it('every frame the hub sends applies, with the JS applier, to the version the subscriber holds', async (t) => {
     const hub = manualHub(t);
     const { frames } = subscriber(hub, 'p');
