@@ -91,15 +91,20 @@ class DeltacastAddon : public Napi::Addon<DeltacastAddon> {
     return Napi::String::New(env, out_);
   }
 
-  // applyPatchJson(doc, ops) -> string (the patched document as JSON text).
+  // applyPatchJson(doc, ops, maxOps) -> string (the patched document as JSON
+  // text). maxOps: a positive integer checked by lib/index.js.
   Napi::Value ApplyPatchJson(const Napi::CallbackInfo& info) {
     Napi::Env env = info.Env();
     const JsonArgument doc(info[0], "the document");
     if (!doc.ok()) throw argumentError(env, doc);
     const JsonArgument ops(info[1], "the patch");
     if (!ops.ok()) throw argumentError(env, ops);
+    deltacast::PatchLimits limits;
+    if (info.Length() > 2 && info[2].IsNumber()) {
+      limits.maxOps = static_cast<std::size_t>(info[2].As<Napi::Number>().Int64Value());
+    }
     std::string out;
-    if (const deltacast::Status status = deltacast::applyPatchJson(doc.view(), ops.view(), out); !status) {
+    if (const deltacast::Status status = deltacast::applyPatchJson(doc.view(), ops.view(), out, limits); !status) {
       throw statusError(env, status);
     }
     return Napi::String::New(env, out);

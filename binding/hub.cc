@@ -106,9 +106,7 @@ deltacast::HubOptions parseOptions(Napi::Env env, const std::string& json) {
   store.limits.maxBytes = read.count(limits, "maxValueBytes");
   store.limits.maxDepth = static_cast<std::uint32_t>(read.count(limits, "maxDepth"));
   store.maxTopicLength = read.count(limits, "maxTopicLength");
-  // limits.maxPatchOps: required like every field; the store does not take a
-  // per-patch operation limit yet, so the value has no field to go to here.
-  static_cast<void>(read.count(limits, "maxPatchOps"));
+  store.maxPatchOps = read.count(limits, "maxPatchOps");
   options.delivery.maxTopicLength = store.maxTopicLength;
   options.delivery.maxSubscriptions = read.count(limits, "maxSubscriptions");
   options.delivery.maxMessageBytes = read.count(limits, "maxMessageBytes");

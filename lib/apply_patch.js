@@ -174,6 +174,7 @@ function compileOperation(op, index) {
     // non-JSON value into the document.
     const value = readOwn(op, 'value');
     if (value === undefined) throw invalidPatch(index, op, `missing "value" (required for ${name})`);
+    checkJsonValue(value, compiled);
     compiled.value = value;
   } else if (name === 'move' || name === 'copy') {
     const from = readOwn(op, 'from');
@@ -192,6 +193,71 @@ function compileOperation(op, index) {
     throw invalidPatch(index, op, 'cannot remove the whole document (path "")');
   }
   return compiled;
+}
+
+/**
+ * The one rule of both appliers (applyPatch here, applyPatchJson and hub.patch natively, which see
+ * the patch as JSON text): a patch value must be something JSON can carry. A number that is not
+ * finite (NaN, Infinity), a BigInt, undefined, a function or a symbol anywhere inside it, or a cycle,
+ * is refused with DELTACAST_INVALID_VALUE instead of being kept (here) or written as null (by
+ * JSON.stringify on the way to the core). Shared subtrees are checked once.
+ */
+function nonJsonType(item) {
+  if (item === undefined) return 'undefined';
+  return typeof item === 'bigint' ? 'a BigInt' : `a ${typeof item}`;
+}
+
+function checkJsonValue(value, compiled) {
+  const refuse = (what, key) => {
+    const at = key === null ? segments : [...segments, key];
+    return new DeltacastError(
+      codes.INVALID_VALUE,
+      `the patch's ${operationLabel(compiled.index, compiled.name)}: "value" holds ${what} at ` +
+        `${at.length === 0 ? 'its root' : `"${formatPointer(at, at.length)}"`}, which JSON cannot carry`,
+      { index: compiled.index, op: compiled.name, path: compiled.path },
+    );
+  };
+  const onPath = new Set();
+  const done = new Set();
+  const segments = [];
+  // Entries: [value, key] to enter (key: its segment, null for the root), or EXIT to leave the
+  // container on top of the path.
+  const EXIT = {};
+  const stack = [[value, null]];
+  while (stack.length > 0) {
+    const entry = stack.pop();
+    if (entry === EXIT) {
+      const container = stack.pop();
+      onPath.delete(container);
+      done.add(container);
+      segments.pop();
+      continue;
+    }
+    const [item, key] = entry;
+    switch (typeof item) {
+      case 'string':
+      case 'boolean':
+        continue;
+      case 'number':
+        if (!Number.isFinite(item)) throw refuse(String(item), key);
+        continue;
+      case 'object':
+        break;
+      default:
+        throw refuse(nonJsonType(item), key);
+    }
+    if (item === null || done.has(item)) continue;
+    if (onPath.has(item)) throw refuse('a cycle', key);
+    onPath.add(item);
+    if (key !== null) segments.push(key);
+    stack.push(item, EXIT);
+    if (Array.isArray(item)) {
+      for (let i = item.length - 1; i >= 0; i--) stack.push([item[i], String(i)]);
+    } else {
+      const keys = Object.keys(item);
+      for (let i = keys.length - 1; i >= 0; i--) stack.push([item[keys[i]], keys[i]]);
+    }
+  }
 }
 
 function isProperPrefix(prefix, segments) {
@@ -227,6 +293,21 @@ function compileOperations(ops) {
  */
 function validateOperations(ops) {
   compileOperations(ops);
+}
+
+/**
+ * applyPatchJson's check of a patch given as JS values, before it is serialized: the values of
+ * add/replace/test must be values JSON can carry (see checkJsonValue). Shapes are left to the core.
+ */
+function checkOperationValues(ops) {
+  if (!Array.isArray(ops)) return;
+  for (let index = 0; index < ops.length; index++) {
+    const op = ops[index];
+    if (!isContainer(op) || !hasOwn(op, 'value')) continue;
+    const name = readOwn(op, 'op');
+    const path = readOwn(op, 'path');
+    checkJsonValue(op.value, { index, name: typeof name === 'string' ? name : undefined, path });
+  }
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -538,4 +619,4 @@ function jsonEqual(a, b) {
   return true;
 }
 
-module.exports = { applyPatch, jsonEqual, validateOperations };
+module.exports = { applyPatch, jsonEqual, validateOperations, checkOperationValues };

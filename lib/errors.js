@@ -33,6 +33,7 @@ const codes = Object.freeze({
   NOT_KEYED_ARRAY: 'DELTACAST_NOT_KEYED_ARRAY',
   CLOSED: 'DELTACAST_CLOSED',
   INTERNAL: 'DELTACAST_INTERNAL',
+  TOO_MANY_OPS: 'DELTACAST_TOO_MANY_OPS',
 });
 
 /** Turns an error thrown by the addon (a plain Error with a DELTACAST_ code) into a DeltacastError. */

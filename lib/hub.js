@@ -24,6 +24,7 @@ const {
   isDetached,
 } = require('./requests');
 const { LANES, normalizeOptions, checkAdvance, checkRoles } = require('./options');
+const { checkOperationValues } = require('./apply_patch');
 
 function invalid(message) {
   return new DeltacastError(codes.INVALID_ARGUMENT, message);
@@ -158,6 +159,7 @@ class Hub {
       if (!Array.isArray(ops)) {
         throw new DeltacastError(codes.INVALID_PATCH, 'a patch must be an array of operations');
       }
+      checkOperationValues(ops); // NaN, Infinity, undefined: refused as applyPatch refuses them
       text = toJsonText(ops, 'the patch');
     } catch (err) {
       return this.#refused(err);

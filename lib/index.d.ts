@@ -15,6 +15,7 @@ export type DeltacastErrorCode =
   | 'DELTACAST_NOT_KEYED_ARRAY'
   | 'DELTACAST_CLOSED'
   | 'DELTACAST_INTERNAL'
+  | 'DELTACAST_TOO_MANY_OPS'
   | 'DELTACAST_NOT_BUILT';
 
 /** Every error deltacast throws. Branch on `code`; `message` is for humans. */
@@ -46,6 +47,8 @@ export const codes: {
   readonly NOT_KEYED_ARRAY: 'DELTACAST_NOT_KEYED_ARRAY';
   readonly CLOSED: 'DELTACAST_CLOSED';
   readonly INTERNAL: 'DELTACAST_INTERNAL';
+  /** A patch with more operations than limits.maxPatchOps (default 10000). */
+  readonly TOO_MANY_OPS: 'DELTACAST_TOO_MANY_OPS';
 };
 
 /** RFC 6902 operations. Paths are RFC 6901 JSON Pointers. */
@@ -70,6 +73,18 @@ export interface DiffOptions {
    * one operation. Default "id"; false compares arrays by position/LCS only.
    */
   arrayKey?: string | false;
+  /**
+   * 'ops' (default): the operations as JS values (JSON.parse of the patch, so
+   * a number beyond double precision comes back rounded). 'json': the patch
+   * as JSON text, every value copied from `b` as written.
+   */
+  output?: 'ops' | 'json';
+}
+
+/** applyPatchJson's options. */
+export interface ApplyPatchJsonOptions {
+  /** Operations in one patch; more: DELTACAST_TOO_MANY_OPS. Default 10000. */
+  maxPatchOps?: number;
 }
 
 /** JSON text as the core takes it: a string, or UTF-8 bytes (Buffer, Uint8Array). */
@@ -82,20 +97,41 @@ export type JsonText = string | Uint8Array;
  * DELTACAST_INVALID_VALUE for cycles, BigInt, or a top-level value JSON cannot
  * carry. Runs synchronously on the calling thread.
  */
+export function diff(a: unknown, b: unknown, options: DiffOptions & { output: 'json' }): string;
 export function diff(a: unknown, b: unknown, options?: DiffOptions): Operation[];
 
-/** diff() for documents already held as JSON text; nothing is parsed in JS. */
+/**
+ * diff() for documents already held as JSON text; nothing is parsed in JS.
+ * With { output: 'json' } the patch is returned as JSON text, so nothing is
+ * rounded on the text path.
+ */
+export function diffJson(a: JsonText, b: JsonText, options: DiffOptions & { output: 'json' }): string;
 export function diffJson(a: JsonText, b: JsonText, options?: DiffOptions): Operation[];
 
 /**
  * Applies a patch and returns the new document. Pure: `doc` is untouched, and
  * the result shares every unchanged subtree with it (treat both as immutable).
  * Atomic: a failing operation throws a DeltacastError and nothing is returned.
+ * A patch value JSON cannot carry (NaN, Infinity, a BigInt, undefined, a
+ * function, a symbol, a cycle) is refused with DELTACAST_INVALID_VALUE, as
+ * applyPatchJson refuses it.
  */
 export function applyPatch<T>(doc: T, ops: readonly Operation[]): T;
 
-/** Applies a patch to a document held as JSON text, natively, and returns the new text. */
-export function applyPatchJson(doc: JsonText, ops: readonly Operation[] | JsonText): string;
+/**
+ * Applies a patch to a document held as JSON text, natively, and returns the
+ * new text. Every value the patch does not touch keeps its text byte for byte
+ * (1e400 stays 1e400); values the patch carries are written as given. Throws
+ * DELTACAST_TOO_MANY_OPS above options.maxPatchOps operations (default
+ * 10000), DELTACAST_TOO_LARGE / DELTACAST_TOO_DEEP as soon as the document
+ * would pass 64 MiB or 512 levels while applying, DELTACAST_INVALID_JSON for
+ * an object naming a member twice, DELTACAST_INVALID_VALUE as applyPatch.
+ */
+export function applyPatchJson(
+  doc: JsonText,
+  ops: readonly Operation[] | JsonText,
+  options?: ApplyPatchJsonOptions,
+): string;
 
 /** JSON equality: numbers by value, objects regardless of member order. */
 export function jsonEqual(a: unknown, b: unknown): boolean;
@@ -120,7 +156,12 @@ export interface HubOptions {
     maxDepth?: number;
     /** Bytes of a topic name (DELTACAST_INVALID_TOPIC). Default 256; 1 to 65536. */
     maxTopicLength?: number;
-    /** Operations in one hub.patch. Default 10000; 1 to 1,000,000. */
+    /**
+     * Operations in one hub.patch; more: DELTACAST_TOO_MANY_OPS, nothing
+     * applied. Default 10000; 1 to 1,000,000. maxValueBytes and maxDepth hold
+     * while a patch applies (DELTACAST_TOO_LARGE / DELTACAST_TOO_DEEP before the
+     * operation that would pass them builds anything).
+     */
     maxPatchOps?: number;
     /** Subscriptions per connection. Default 1000; at least 1. */
     maxSubscriptions?: number;

@@ -1,7 +1,7 @@
 'use strict';
 
 const native = require('./native');
-const { applyPatch, jsonEqual } = require('./apply_patch');
+const { applyPatch, jsonEqual, checkOperationValues } = require('./apply_patch');
 const { DeltacastError, codes } = require('./errors');
 const { createHub } = require('./hub');
 const { Utf8Scratch, toJsonText } = require('./to_native');
@@ -27,6 +27,28 @@ function arrayKeyOption(options) {
   return key;
 }
 
+/** The output option of diff/diffJson: 'ops' (JS values, the default) or 'json' (the patch as JSON text). */
+function outputOption(options) {
+  const output = options === undefined || options === null ? undefined : options.output;
+  if (output === undefined || output === 'ops') return 'ops';
+  if (output === 'json') return 'json';
+  throw new DeltacastError(codes.INVALID_ARGUMENT, `options.output must be 'ops' or 'json', got ${String(output)}`);
+}
+
+const DEFAULT_MAX_PATCH_OPS = 10000;
+
+/** applyPatchJson's options: { maxPatchOps } (operations per patch, DELTACAST_TOO_MANY_OPS above). */
+function maxPatchOpsOption(options) {
+  if (options === undefined || options === null) return DEFAULT_MAX_PATCH_OPS;
+  if (typeof options !== 'object') throw new DeltacastError(codes.INVALID_ARGUMENT, 'options must be an object');
+  const max = options.maxPatchOps;
+  if (max === undefined) return DEFAULT_MAX_PATCH_OPS;
+  if (!Number.isInteger(max) || max < 1 || max > 0xffffffff) {
+    throw new DeltacastError(codes.INVALID_ARGUMENT, `options.maxPatchOps must be an integer from 1 to ${0xffffffff}, got ${String(max)}`);
+  }
+  return max;
+}
+
 function isJsonText(value) {
   return typeof value === 'string' || value instanceof Uint8Array;
 }
@@ -38,29 +60,42 @@ function isJsonText(value) {
  */
 function diff(a, b, options) {
   const key = arrayKeyOption(options);
+  const output = outputOption(options);
   const ops = native.diffJson(utf8A(toJsonText(a, 'the first value')), utf8B(toJsonText(b, 'the second value')), key);
-  return JSON.parse(ops);
+  return output === 'json' ? ops : JSON.parse(ops);
 }
 
-/** diff() for values already held as JSON text (string or UTF-8 bytes): nothing is parsed in JS. */
+/**
+ * diff() for values already held as JSON text (string or UTF-8 bytes). With { output: 'json' } the
+ * patch comes back as JSON text, values copied from `b` as written (nothing rounded to a double).
+ */
 function diffJson(a, b, options) {
   const key = arrayKeyOption(options);
+  const output = outputOption(options);
   if (!isJsonText(a) || !isJsonText(b)) {
     throw new DeltacastError(codes.INVALID_ARGUMENT, 'diffJson takes two JSON texts (strings or Uint8Arrays)');
   }
-  return JSON.parse(native.diffJson(utf8A(a), utf8B(b), key));
+  const ops = native.diffJson(utf8A(a), utf8B(b), key);
+  return output === 'json' ? ops : JSON.parse(ops);
 }
 
 /**
  * Applies a patch to a document held as JSON text, natively; returns the new
- * text. `ops` may be an array of operations or its JSON text.
+ * text. `ops` may be an array of operations or its JSON text. Every value the
+ * patch does not touch keeps its text byte for byte. Patch values JSON cannot
+ * carry (NaN, Infinity, undefined, ...) are refused as applyPatch refuses them.
  */
-function applyPatchJson(doc, ops) {
+function applyPatchJson(doc, ops, options) {
+  const maxOps = maxPatchOpsOption(options);
   if (!isJsonText(doc)) {
     throw new DeltacastError(codes.INVALID_ARGUMENT, 'applyPatchJson takes the document as JSON text (string or Uint8Array)');
   }
-  const opsText = isJsonText(ops) ? ops : toJsonText(ops, 'the patch');
-  return native.applyPatchJson(utf8A(doc), utf8B(opsText));
+  let opsText = ops;
+  if (!isJsonText(ops)) {
+    checkOperationValues(ops);
+    opsText = toJsonText(ops, 'the patch');
+  }
+  return native.applyPatchJson(utf8A(doc), utf8B(opsText), maxOps);
 }
 
 module.exports = {

@@ -40,6 +40,6 @@ function call(fn, ...args) {
 
 module.exports = {
   diffJson: (a, b, arrayKey) => call(addon.diffJson, a, b, arrayKey),
-  applyPatchJson: (doc, ops) => call(addon.applyPatchJson, doc, ops),
+  applyPatchJson: (doc, ops, maxOps) => call(addon.applyPatchJson, doc, ops, maxOps),
   NativeHub: addon.NativeHub,
 };

@@ -36,7 +36,7 @@ const SCHEMA = Object.freeze({
       maxValueBytes: bytes(64 * 1024 * 1024, 1, 0xfffffffe, "bytes of one value's JSON text (DELTACAST_TOO_LARGE)"),
       maxDepth: integer(512, 1, 4096, 'nesting depth of a value (DELTACAST_TOO_DEEP)'),
       maxTopicLength: bytes(256, 1, 65536, 'bytes of a topic name (DELTACAST_INVALID_TOPIC)'),
-      maxPatchOps: integer(10000, 1, 1e6, 'operations in one hub.patch'),
+      maxPatchOps: integer(10000, 1, 1e6, 'operations in one hub.patch (DELTACAST_TOO_MANY_OPS)'),
       maxSubscriptions: integer(1000, 1, MAX_INT, 'subscriptions per connection'),
       maxMessageBytes: bytes(64 * 1024, 64, 0xfffffffe, 'bytes of one client message'),
       messagesPerSecond: integer(100, 1, MAX_INT, 'inbound messages per second per connection (token bucket)'),

@@ -8,6 +8,7 @@
 #include <vector>
 
 #include "deltacast/json_pointer.h"
+#include "deltacast/row_key.h"
 
 namespace deltacast {
 
@@ -369,9 +370,10 @@ class Differ {
     }
   }
 
-  // The raw text of the key member's value of an array element, or an empty
-  // view when the element is not an object carrying the key with a string or
-  // number value.
+  // The key of an array element (canonical, see row_key.h: equal exactly when
+  // upsert/remove would take them for the same row), or an empty view when
+  // the element is not an object carrying the key with a string or number
+  // value.
   std::string_view rowKey(const JsonTape& tape, Index element) {
     if (tape[element].type != JsonType::Object) return {};
     const Index end = tape[element].next;
@@ -379,7 +381,9 @@ class Differ {
       if (stringContent(tape, k, scratch_) != options_.arrayKey) continue;
       const JsonType type = tape[k + 1].type;
       if (type != JsonType::String && type != JsonType::Number) return {};
-      return tape.raw(k + 1);
+      const std::string_view key = canonicalRowKey(tape.raw(k + 1), keyScratch_);
+      if (key.data() != keyScratch_.data()) return key;
+      return keyStorage_.emplace_back(keyScratch_);  // stable for the whole diff
     }
     return {};
   }
@@ -680,6 +684,8 @@ class Differ {
   std::string& out_;
   std::string path_;     // the current pointer, unescaped for JSON
   std::string scratch_;  // for decoding escaped keys
+  std::string keyScratch_;
+  std::deque<std::string> keyStorage_;  // row keys that are not their own text
   std::size_t operations_ = 0;
 };
 

@@ -2,9 +2,11 @@
 
 #include <rapidjson/internal/dtoa.h>
 
+#include <algorithm>
 #include <charconv>
 #include <cstring>
 #include <limits>
+#include <unordered_map>
 #include <vector>
 
 #include "deltacast/json_pointer.h"
@@ -35,41 +37,198 @@ struct UndoStep {
   std::string name;
   std::size_t index = 0;
   Value old;
+  std::size_t bytes = 0;  // the document's compact size before the step
+  // The step added the value a `move` took out by the step before it: undoing
+  // it hands the value back to that step (so a move copies nothing).
+  bool moved = false;
 };
 
-// Moves the last member of `object` to position `index`, keeping the order of the others.
+constexpr char kNumberTag = '\xFF';  // first byte of a number kept as text (never in UTF-8)
+
+bool isTextNumber(const Value& value) {
+  return value.IsString() && value.GetStringLength() > 0 && value.GetString()[0] == kNumberTag;
+}
+
+// A JSON string (not a number kept as text).
+bool isJsonString(const Value& value) { return value.IsString() && !isTextNumber(value); }
+
+std::string_view stringOf(const Value& value) { return {value.GetString(), value.GetStringLength()}; }
+
+// Moves the last member of `object` to position `index`, keeping the order of
+// the others (one memmove: RapidJSON values are relocatable, and RapidJSON's
+// own Erase moves them the same way).
 void rotateLastMemberTo(Value& object, std::size_t index) {
-  auto members = object.MemberBegin();
-  for (std::size_t k = object.MemberCount() - 1; k > index; --k) {
-    members[k].name.Swap(members[k - 1].name);
-    members[k].value.Swap(members[k - 1].value);
-  }
+  const std::size_t count = object.MemberCount();
+  if (index + 1 >= count) return;
+  auto* members = &*object.MemberBegin();
+  alignas(Value::Member) unsigned char last[sizeof(Value::Member)];
+  std::memcpy(static_cast<void*>(last), static_cast<void*>(members + count - 1), sizeof(Value::Member));
+  std::memmove(static_cast<void*>(members + index + 1), static_cast<void*>(members + index),
+               (count - 1 - index) * sizeof(Value::Member));
+  std::memcpy(static_cast<void*>(members + index), static_cast<void*>(last), sizeof(Value::Member));
 }
 
 void rotateLastElementTo(Value& array, std::size_t index) {
-  for (std::size_t k = array.Size() - 1; k > index; --k)
-    array[static_cast<rapidjson::SizeType>(k)].Swap(array[static_cast<rapidjson::SizeType>(k - 1)]);
+  const std::size_t count = array.Size();
+  if (index + 1 >= count) return;
+  Value* elements = array.Begin();
+  alignas(Value) unsigned char last[sizeof(Value)];
+  std::memcpy(static_cast<void*>(last), static_cast<void*>(elements + count - 1), sizeof(Value));
+  std::memmove(static_cast<void*>(elements + index + 1), static_cast<void*>(elements + index),
+               (count - 1 - index) * sizeof(Value));
+  std::memcpy(static_cast<void*>(elements + index), static_cast<void*>(last), sizeof(Value));
 }
 
-Value::MemberIterator findMember(Value& object, const std::string& name) {
-  return object.FindMember(Value(rapidjson::StringRef(name.data(), static_cast<rapidjson::SizeType>(name.size()))));
+// Bytes of `s` written as the content of a JSON string by appendJsonEscaped.
+std::size_t escapedLength(std::string_view s) {
+  std::size_t length = 0;
+  for (std::size_t i = 0; i < s.size(); ++i) {
+    const unsigned char c = static_cast<unsigned char>(s[i]);
+    if (c == 0xED && i + 2 < s.size() && static_cast<unsigned char>(s[i + 1]) >= 0xA0) {
+      length += 6;
+      i += 2;
+    } else if (c >= 0x20 && c != '"' && c != '\\') {
+      length += 1;
+    } else if (c == '"' || c == '\\' || c == '\n' || c == '\r' || c == '\t' || c == '\b' || c == '\f') {
+      length += 2;
+    } else {
+      length += 6;
+    }
+  }
+  return length;
+}
+
+void serialize(const Value& value, std::string& out);
+
+// The compact text size of a value and its nesting (containers on the deepest
+// path: 0 for a scalar, 1 for [] or {}).
+struct Measure {
+  std::size_t bytes = 0;
+  std::uint32_t depth = 0;
+};
+
+void measureInto(const Value& value, std::uint32_t level, Measure& m) {
+  switch (value.GetType()) {
+    case rapidjson::kNullType: m.bytes += 4; return;
+    case rapidjson::kFalseType: m.bytes += 5; return;
+    case rapidjson::kTrueType: m.bytes += 4; return;
+    case rapidjson::kStringType:
+      m.bytes += isTextNumber(value) ? value.GetStringLength() - 1 : escapedLength(stringOf(value)) + 2;
+      return;
+    case rapidjson::kNumberType: {
+      std::string text;
+      serialize(value, text);
+      m.bytes += text.size();
+      return;
+    }
+    case rapidjson::kArrayType:
+      m.depth = std::max(m.depth, level + 1);
+      m.bytes += 2 + (value.Size() > 0 ? value.Size() - 1 : 0);
+      for (const Value& element : value.GetArray()) measureInto(element, level + 1, m);
+      return;
+    case rapidjson::kObjectType:
+      m.depth = std::max(m.depth, level + 1);
+      m.bytes += 2 + (value.MemberCount() > 0 ? value.MemberCount() - 1 : 0);
+      for (const auto& member : value.GetObject()) {
+        m.bytes += escapedLength(stringOf(member.name)) + 3;
+        measureInto(member.value, level + 1, m);
+      }
+      return;
+  }
+}
+
+Measure measure(const Value& value) {
+  Measure m;
+  measureInto(value, 0, m);
+  return m;
+}
+
+// Number text as a double for `test` comparisons; false when out of range.
+bool numberValue(const Value& value, double& out) {
+  if (!isTextNumber(value)) {
+    out = value.GetDouble();
+    return true;
+  }
+  const std::string_view text = stringOf(value).substr(1);
+  return std::from_chars(text.data(), text.data() + text.size(), out).ec == std::errc();
+}
+
+bool isIntegerText(std::string_view text) { return text.find_first_of(".eE") == std::string_view::npos; }
+
+bool isZeroText(std::string_view text) {
+  if (!text.empty() && text.front() == '-') text.remove_prefix(1);
+  return text == "0";
+}
+
+// JSON equality (RFC 6902 `test`): numbers by value (integers beyond double
+// precision exactly), objects regardless of member order.
+bool jsonEqual(const Value& a, const Value& b);
+
+bool numbersEqual(const Value& a, const Value& b) {
+  if (isTextNumber(a) && isTextNumber(b)) {
+    const std::string_view ta = stringOf(a).substr(1);
+    const std::string_view tb = stringOf(b).substr(1);
+    if (ta == tb) return true;
+    if (isIntegerText(ta) && isIntegerText(tb)) return isZeroText(ta) && isZeroText(tb);
+  }
+  double da = 0;
+  double db = 0;
+  return numberValue(a, da) && numberValue(b, db) && da == db;
+}
+
+bool isNumber(const Value& value) { return value.IsNumber() || isTextNumber(value); }
+
+bool jsonEqual(const Value& a, const Value& b) {
+  if (isNumber(a) || isNumber(b)) return isNumber(a) && isNumber(b) && numbersEqual(a, b);
+  if (a.GetType() != b.GetType()) return false;
+  switch (a.GetType()) {
+    case rapidjson::kStringType: return stringOf(a) == stringOf(b);
+    case rapidjson::kArrayType: {
+      if (a.Size() != b.Size()) return false;
+      for (rapidjson::SizeType i = 0; i < a.Size(); ++i) {
+        if (!jsonEqual(a[i], b[i])) return false;
+      }
+      return true;
+    }
+    case rapidjson::kObjectType: {
+      if (a.MemberCount() != b.MemberCount()) return false;
+      std::unordered_map<std::string_view, const Value*> members;
+      members.reserve(b.MemberCount());
+      for (const auto& member : b.GetObject()) members.emplace(stringOf(member.name), &member.value);
+      for (const auto& member : a.GetObject()) {
+        const auto it = members.find(stringOf(member.name));
+        if (it == members.end() || !jsonEqual(member.value, *it->second)) return false;
+      }
+      return true;
+    }
+    default: return true;  // null, true, false
+  }
 }
 
 class Patcher {
  public:
-  explicit Patcher(rapidjson::Document& doc) : doc_(doc), allocator_(doc.GetAllocator()) {}
+  Patcher(rapidjson::Document& doc, const PatchLimits& limits)
+      : doc_(doc), allocator_(doc.GetAllocator()), limits_(limits) {}
 
   Status apply(const Value& ops) {
     if (!ops.IsArray()) return Status(ErrorCode::InvalidPatch, "a patch must be an array of operations");
+    if (ops.Size() > limits_.maxOps) {
+      return Status(ErrorCode::TooManyOps, "a patch of " + std::to_string(ops.Size()) +
+                                               " operations is over the limit of " + std::to_string(limits_.maxOps) +
+                                               " (limits.maxPatchOps)");
+    }
     // The whole patch is checked for shape first, so a malformed operation is
     // reported whatever the document holds.
     for (rapidjson::SizeType i = 0; i < ops.Size(); ++i) {
       operation_ = i;
       if (Status status = check(ops[i]); !status) return status;
     }
+    bytes_ = measure(doc_).bytes;
+    budget_ = budgetFor(bytes_, measure(ops).bytes);
     for (rapidjson::SizeType i = 0; i < ops.Size(); ++i) {
       operation_ = i;
       Status status = applyOne(ops[i]);
+      if (status && work_ > budget_) status = overBudget();
       if (!status) {
         rollback();
         return status;
@@ -86,12 +245,211 @@ class Patcher {
         code, "operation " + std::to_string(operation_) + (opName_.empty() ? "" : " (" + opName_ + ")") + ": " + what);
   }
 
+  // ---- limits ---------------------------------------------------------------
+  //
+  // Work: the bytes of existing values an operation walks or copies (a
+  // replaced, removed or moved value is measured once, a copied one measured
+  // and built), plus what shifting array elements and members costs (a
+  // memmove: 2 units per element, 4 per member, and renumbering a member
+  // index). A patch whose work passes kWorkFactor times the size of the
+  // document and the patch, plus kMinWorkBudget, is refused with
+  // DELTACAST_TOO_LARGE, before a copy that would pass it is built: so one
+  // patch costs at most about what publishing the whole document a few times
+  // costs, where maxOps operations that each copy or shift a large part of
+  // the document would otherwise hold the core thread for minutes.
+
+  static constexpr std::size_t kWorkFactor = 2;
+  static constexpr std::size_t kMinWorkBudget = std::size_t{32} << 20;
+
+  static std::size_t budgetFor(std::size_t documentBytes, std::size_t patchBytes) {
+    const std::size_t base = documentBytes + patchBytes;
+    if (base < documentBytes || base > (SIZE_MAX - kMinWorkBudget) / kWorkFactor) return SIZE_MAX;
+    return base * kWorkFactor + kMinWorkBudget;
+  }
+
+  void spend(std::size_t units) { work_ = units > SIZE_MAX - work_ ? SIZE_MAX : work_ + units; }
+
+  Status overBudget() const {
+    return error(ErrorCode::TooLarge,
+                 "the patch would walk, copy or shift more than " + std::to_string(budget_) + " bytes (" +
+                     std::to_string(kWorkFactor) +
+                     " times the document and the patch, plus 32 MiB); split it into smaller patches");
+  }
+
+  // measure() of a value already in the document, counted as work.
+  Measure walk(const Value& value) {
+    const Measure m = measure(value);
+    spend(m.bytes);
+    return m;
+  }
+  //
+  // bytes_ is the compact text size of the document as it stands. Every
+  // change is checked against the limits before it is made (and before a
+  // `copy` builds its value).
+
+  // Refuses a value of nesting `depth` placed under `segments`, or a change
+  // that would make the document `growth` bytes larger.
+  Status admit(const Segments& segments, std::uint32_t depth, std::size_t growth) const {
+    if (segments.size() + depth > limits_.value.maxDepth) {
+      return error(ErrorCode::TooDeep, "the result would nest " + std::to_string(segments.size() + depth) +
+                                           " levels, over the limit of " + std::to_string(limits_.value.maxDepth));
+    }
+    if (growth > limits_.value.maxBytes || bytes_ > limits_.value.maxBytes - growth) {
+      return error(ErrorCode::TooLarge,
+                   "the result would be over the limit of " + std::to_string(limits_.value.maxBytes) + " bytes");
+    }
+    return Status::ok();
+  }
+
+  // ---- member lookup --------------------------------------------------------
+  //
+  // Objects of kIndexFrom members or more are searched through a hash index,
+  // built on first use and kept up to date by the changes below, so N adds to
+  // one object cost O(N), not O(N^2). An index is keyed by the object's member
+  // array: the document's pool allocator never reuses an address while the
+  // document lives, so an array address names one object, wherever its Value
+  // is moved to. `count` tells whether the index still describes the array.
+  //
+  // The index is a flat open-addressing table of member positions (the names
+  // stay in the object), so renumbering after a member is inserted or removed
+  // in the middle is one pass over an array of integers.
+
+  static constexpr rapidjson::SizeType kIndexFrom = 32;
+
+  class MemberIndex {
+   public:
+    rapidjson::SizeType count = 0;  // members of the object it describes
+
+    std::size_t slots() const { return slots_.size(); }
+
+    void build(const Value& object) {
+      count = object.MemberCount();
+      std::size_t size = 64;
+      while (size < 4 * static_cast<std::size_t>(count)) size *= 2;
+      slots_.assign(size, kEmpty);
+      used_ = 0;
+      for (rapidjson::SizeType k = 0; k < count; ++k) place(stringOf(object.MemberBegin()[k].name), k);
+    }
+
+    // The position of `name`, or count when there is none.
+    rapidjson::SizeType find(const Value& object, std::string_view name) const {
+      const std::size_t slot = slotOf(object, name);
+      return slot == kNone ? count : slots_[slot] - 1;
+    }
+
+    // After a member was added at `position` (the object holds it already).
+    void inserted(const Value& object, rapidjson::SizeType position) {
+      shift(position, +1);
+      ++count;
+      if (2 * (used_ + 1) > slots_.size()) {
+        build(object);
+      } else {
+        place(stringOf(object.MemberBegin()[position].name), position);
+      }
+    }
+
+    // Before the member at `position` is erased from the object.
+    void erasing(const Value& object, rapidjson::SizeType position) {
+      const std::size_t slot = slotOf(object, stringOf(object.MemberBegin()[position].name));
+      if (slot != kNone) slots_[slot] = kTombstone;
+      shift(position + 1, -1);
+      --count;
+    }
+
+   private:
+    static constexpr std::uint32_t kEmpty = 0;  // else position + 1
+    static constexpr std::uint32_t kTombstone = UINT32_MAX;
+    static constexpr std::size_t kNone = SIZE_MAX;
+
+    std::size_t start(std::string_view name) const { return std::hash<std::string_view>{}(name) & (slots_.size() - 1); }
+
+    std::size_t slotOf(const Value& object, std::string_view name) const {
+      for (std::size_t slot = start(name);; slot = (slot + 1) & (slots_.size() - 1)) {
+        const std::uint32_t entry = slots_[slot];
+        if (entry == kEmpty) return kNone;
+        if (entry != kTombstone && stringOf(object.MemberBegin()[entry - 1].name) == name) return slot;
+      }
+    }
+
+    void place(std::string_view name, rapidjson::SizeType position) {
+      std::size_t slot = start(name);
+      while (slots_[slot] != kEmpty && slots_[slot] != kTombstone) slot = (slot + 1) & (slots_.size() - 1);
+      if (slots_[slot] == kEmpty) ++used_;
+      slots_[slot] = position + 1;
+    }
+
+    // Positions from `from` on move by `delta`.
+    void shift(rapidjson::SizeType from, int delta) {
+      if (from >= count) return;
+      for (std::uint32_t& entry : slots_) {
+        if (entry != kEmpty && entry != kTombstone && entry - 1 >= from) entry += static_cast<std::uint32_t>(delta);
+      }
+    }
+
+    std::vector<std::uint32_t> slots_;
+    std::size_t used_ = 0;  // slots not empty (live or tombstone)
+  };
+
+  static const void* keyOf(Value& object) { return static_cast<const void*>(&*object.MemberBegin()); }
+
+  Value::MemberIterator findMember(Value& object, std::string_view name) {
+    const rapidjson::SizeType count = object.MemberCount();
+    if (count < kIndexFrom) {
+      for (auto it = object.MemberBegin(); it != object.MemberEnd(); ++it) {
+        if (stringOf(it->name) == name) return it;
+      }
+      return object.MemberEnd();
+    }
+    MemberIndex& index = indexes_[keyOf(object)];
+    if (index.count != count || index.slots() == 0) {
+      spend(16 * static_cast<std::size_t>(count));
+      index.build(object);
+    }
+    return object.MemberBegin() + index.find(object, name);
+  }
+
+  // Adds a member at `position` (the end when it is the member count).
+  void addMember(Value& object, const std::string& name, Value& value, std::size_t position) {
+    const rapidjson::SizeType count = object.MemberCount();
+    const void* before = count > 0 ? keyOf(object) : nullptr;
+    object.AddMember(Value(name.data(), static_cast<rapidjson::SizeType>(name.size()), allocator_), value, allocator_);
+    rotateLastMemberTo(object, position);
+    spend(4 * (count - position));
+    if (before == nullptr) return;
+    const auto it = indexes_.find(before);
+    if (it == indexes_.end()) return;
+    MemberIndex index = std::move(it->second);
+    indexes_.erase(it);
+    if (index.count != count) return;  // stale
+    if (position != count) spend(index.slots() / 2);
+    index.inserted(object, static_cast<rapidjson::SizeType>(position));
+    indexes_[keyOf(object)] = std::move(index);
+  }
+
+  void eraseMember(Value& object, Value::MemberIterator member) {
+    const rapidjson::SizeType count = object.MemberCount();
+    const auto position = static_cast<rapidjson::SizeType>(member - object.MemberBegin());
+    spend(4 * (count - 1 - position));
+    const auto it = indexes_.find(keyOf(object));
+    if (it != indexes_.end()) {
+      if (it->second.count != count) {
+        indexes_.erase(it);  // stale
+      } else {
+        if (position + 1 != count) spend(it->second.slots() / 2);
+        it->second.erasing(object, position);
+      }
+    }
+    object.EraseMember(member);
+  }
+
   // ---- pointers -------------------------------------------------------------
 
   Status parse(const Value& op, const char* field, std::string& pointer, Segments& segments) const {
     const auto it = op.FindMember(field);
     if (it == op.MemberEnd()) return error(ErrorCode::InvalidPatch, std::string("missing \"") + field + "\"");
-    if (!it->value.IsString()) return error(ErrorCode::InvalidPatch, std::string("\"") + field + "\" must be a string");
+    if (!isJsonString(it->value)) {
+      return error(ErrorCode::InvalidPatch, std::string("\"") + field + "\" must be a string");
+    }
     pointer.assign(it->value.GetString(), it->value.GetStringLength());
     Status status = parsePointer(pointer, segments);
     if (!status) return error(status.code(), status.message());
@@ -134,11 +492,19 @@ class Patcher {
     return node;
   }
 
-  // ---- primitive changes, each logged -----------------------------------------
+  // ---- primitive changes, each logged and checked against the limits -------
 
-  Status add(const Segments& segments, const std::string& pointer, Value& value) {
+  // `size`: the measure of `value`.
+  Status add(const Segments& segments, const std::string& pointer, Value& value, const Measure& size) {
     if (segments.empty()) {
-      undo_.push_back({UndoStep::Kind::SetRoot, {}, {}, 0, Value()});
+      const std::size_t old = bytes_;
+      bytes_ = 0;
+      if (Status s = admit(segments, size.depth, size.bytes); !s) {
+        bytes_ = old;
+        return s;
+      }
+      bytes_ = size.bytes;
+      undo_.push_back({UndoStep::Kind::SetRoot, {}, {}, 0, Value(), old});
       undo_.back().old.Swap(doc_);
       static_cast<Value&>(doc_).Swap(value);
       return Status::ok();
@@ -151,13 +517,24 @@ class Patcher {
     if (parent->IsObject()) {
       const auto it = findMember(*parent, last);
       if (it != parent->MemberEnd()) {
-        undo_.push_back({UndoStep::Kind::SetMember, std::move(parentPath), last, 0, Value()});
+        const std::size_t old = walk(it->value).bytes;
+        const std::size_t saved = bytes_;
+        bytes_ -= old;
+        if (Status s = admit(segments, size.depth, size.bytes); !s) {
+          bytes_ = saved;
+          return s;
+        }
+        bytes_ += size.bytes;
+        undo_.push_back({UndoStep::Kind::SetMember, std::move(parentPath), last, 0, Value(), saved});
         undo_.back().old.Swap(it->value);
         it->value.Swap(value);
       } else {
-        parent->AddMember(Value(last.data(), static_cast<rapidjson::SizeType>(last.size()), allocator_), value,
-                          allocator_);
-        undo_.push_back({UndoStep::Kind::AddedMember, std::move(parentPath), last, 0, Value()});
+        const std::size_t growth = size.bytes + escapedLength(last) + 3 + (parent->MemberCount() > 0 ? 1 : 0);
+        if (Status s = admit(segments, size.depth, growth); !s) return s;
+        const std::size_t saved = bytes_;
+        bytes_ += growth;
+        addMember(*parent, last, value, parent->MemberCount());
+        undo_.push_back({UndoStep::Kind::AddedMember, std::move(parentPath), last, 0, Value(), saved});
       }
       return Status::ok();
     }
@@ -174,31 +551,41 @@ class Patcher {
                                                     std::to_string(parent->Size()) + ")");
         }
       }
+      const std::size_t growth = size.bytes + (parent->Size() > 0 ? 1 : 0);
+      if (Status s = admit(segments, size.depth, growth); !s) return s;
+      const std::size_t saved = bytes_;
+      bytes_ += growth;
+      spend(2 * (parent->Size() - index));
       parent->PushBack(value, allocator_);
       rotateLastElementTo(*parent, index);
-      undo_.push_back({UndoStep::Kind::InsertedItem, std::move(parentPath), {}, index, Value()});
+      undo_.push_back({UndoStep::Kind::InsertedItem, std::move(parentPath), {}, index, Value(), saved});
       return Status::ok();
     }
     return error(ErrorCode::PathNotFound, "path " + quoted(pointer) + " not found: its parent is not a container");
   }
 
   // Removes the value at a non-root pointer. With `removed`, hands the value
-  // back (and the undo log keeps a copy); without, the undo log keeps it.
-  Status remove(const Segments& segments, const std::string& pointer, Value* removed) {
+  // back (the caller puts it somewhere, and marks that step `moved`, or gives
+  // it back to this step); without, the undo log keeps it. `known`: the
+  // value's measure when the caller has it.
+  Status remove(const Segments& segments, const std::string& pointer, Value* removed, const Measure* known = nullptr) {
     Status status;
     Value* parent = resolve(segments, segments.size() - 1, pointer, status);
     if (parent == nullptr) return status;
     const std::string& last = segments.back();
     Segments parentPath(segments.begin(), segments.end() - 1);
+    const std::size_t saved = bytes_;
     if (parent->IsObject()) {
       const auto it = findMember(*parent, last);
       if (it == parent->MemberEnd()) {
         return error(ErrorCode::PathNotFound, "path " + quoted(pointer) + " not found: no member " + quoted(last));
       }
       const std::size_t index = static_cast<std::size_t>(it - parent->MemberBegin());
-      undo_.push_back({UndoStep::Kind::ErasedMember, std::move(parentPath), last, index, Value()});
+      const std::size_t size = known != nullptr ? known->bytes : walk(it->value).bytes;
+      bytes_ -= size + escapedLength(last) + 3 + (parent->MemberCount() > 1 ? 1 : 0);
+      undo_.push_back({UndoStep::Kind::ErasedMember, std::move(parentPath), last, index, Value(), saved});
       keep(it->value, removed);
-      parent->EraseMember(it);
+      eraseMember(*parent, it);
       return Status::ok();
     }
     if (parent->IsArray()) {
@@ -212,36 +599,40 @@ class Patcher {
                                                   " is out of range (array length " + std::to_string(parent->Size()) +
                                                   ")");
       }
-      undo_.push_back({UndoStep::Kind::ErasedItem, std::move(parentPath), {}, index, Value()});
-      keep((*parent)[static_cast<rapidjson::SizeType>(index)], removed);
+      Value& element = (*parent)[static_cast<rapidjson::SizeType>(index)];
+      const std::size_t size = known != nullptr ? known->bytes : walk(element).bytes;
+      bytes_ -= size + (parent->Size() > 1 ? 1 : 0);
+      spend(2 * (parent->Size() - 1 - index));
+      undo_.push_back({UndoStep::Kind::ErasedItem, std::move(parentPath), {}, index, Value(), saved});
+      keep(element, removed);
       parent->Erase(parent->Begin() + index);
       return Status::ok();
     }
     return error(ErrorCode::PathNotFound, "path " + quoted(pointer) + " not found: its parent is not a container");
   }
 
-  void keep(Value& value, Value* removed) {
-    if (removed != nullptr) {
-      undo_.back().old.CopyFrom(value, allocator_);
-      removed->Swap(value);
-    } else {
-      undo_.back().old.Swap(value);
-    }
-  }
+  void keep(Value& value, Value* removed) { (removed != nullptr ? *removed : undo_.back().old).Swap(value); }
 
-  Status replace(const Segments& segments, const std::string& pointer, Value& value) {
-    if (segments.empty()) return add(segments, pointer, value);
+  Status replace(const Segments& segments, const std::string& pointer, Value& value, const Measure& size) {
+    if (segments.empty()) return add(segments, pointer, value, size);
     Status status;
     Value* target = resolve(segments, segments.size(), pointer, status);
     if (target == nullptr) return status;
     Value* parent = resolve(segments, segments.size() - 1, pointer, status);
+    const std::size_t saved = bytes_;
+    bytes_ -= walk(*target).bytes;
+    if (Status s = admit(segments, size.depth, size.bytes); !s) {
+      bytes_ = saved;
+      return s;
+    }
+    bytes_ += size.bytes;
     Segments parentPath(segments.begin(), segments.end() - 1);
     if (parent->IsObject()) {
-      undo_.push_back({UndoStep::Kind::SetMember, std::move(parentPath), segments.back(), 0, Value()});
+      undo_.push_back({UndoStep::Kind::SetMember, std::move(parentPath), segments.back(), 0, Value(), saved});
     } else {
       std::size_t index = 0;
       parseArrayIndex(segments.back(), index);
-      undo_.push_back({UndoStep::Kind::SetItem, std::move(parentPath), {}, index, Value()});
+      undo_.push_back({UndoStep::Kind::SetItem, std::move(parentPath), {}, index, Value(), saved});
     }
     undo_.back().old.Swap(*target);
     target->Swap(value);
@@ -255,7 +646,7 @@ class Patcher {
     opName_.clear();
     if (!op.IsObject()) return error(ErrorCode::InvalidPatch, "an operation must be an object");
     const auto opIt = op.FindMember("op");
-    if (opIt == op.MemberEnd() || !opIt->value.IsString()) {
+    if (opIt == op.MemberEnd() || !isJsonString(opIt->value)) {
       return error(ErrorCode::InvalidPatch, "missing or non-string \"op\"");
     }
     opName_.assign(opIt->value.GetString(), opIt->value.GetStringLength());
@@ -289,7 +680,7 @@ class Patcher {
     opName_.clear();
     if (!op.IsObject()) return error(ErrorCode::InvalidPatch, "an operation must be an object");
     const auto opIt = op.FindMember("op");
-    if (opIt == op.MemberEnd() || !opIt->value.IsString()) {
+    if (opIt == op.MemberEnd() || !isJsonString(opIt->value)) {
       return error(ErrorCode::InvalidPatch, "missing or non-string \"op\"");
     }
     const std::string name(opIt->value.GetString(), opIt->value.GetStringLength());
@@ -308,7 +699,8 @@ class Patcher {
     if (name == "add" || name == "replace") {
       Value value;
       if (Status s = valueOf(value); !s) return s;
-      return name == "add" ? add(segments, pointer, value) : replace(segments, pointer, value);
+      const Measure size = measure(value);
+      return name == "add" ? add(segments, pointer, value, size) : replace(segments, pointer, value, size);
     }
     if (name == "remove") {
       if (segments.empty()) return error(ErrorCode::InvalidPatch, "cannot remove the whole document (path \"\")");
@@ -320,7 +712,7 @@ class Patcher {
       Status status;
       const Value* target = resolve(segments, segments.size(), pointer, status);
       if (target == nullptr) return status;
-      if (!(*target == it->value)) {
+      if (!jsonEqual(*target, it->value)) {
         return error(ErrorCode::PatchTestFailed, "the value at " + quoted(pointer) + " is not the expected value");
       }
       return Status::ok();
@@ -332,9 +724,16 @@ class Patcher {
       Status status;
       Value* source = resolve(from, from.size(), fromPointer, status);
       if (source == nullptr) return status;
+      const Measure size = walk(*source);
       if (name == "copy") {
+        // A copy is built: counted, and checked before it is made.
+        spend(size.bytes);
+        if (work_ > budget_) return overBudget();
+        // Checked before the copy is built: doubling a document a few times
+        // must fail before it allocates.
+        if (Status s = admit(segments, size.depth, size.bytes); !s) return s;
         Value copy(*source, allocator_);
-        return add(segments, pointer, copy);
+        return add(segments, pointer, copy, size);
       }
       if (fromPointer == pointer) return Status::ok();
       if (pointer.size() > fromPointer.size() && pointer.compare(0, fromPointer.size(), fromPointer) == 0 &&
@@ -344,8 +743,15 @@ class Patcher {
       }
       if (from.empty()) return error(ErrorCode::InvalidPatch, "cannot move the whole document");
       Value moved;
-      if (Status s = remove(from, fromPointer, &moved); !s) return s;
-      return add(segments, pointer, moved);
+      if (Status s = remove(from, fromPointer, &moved, &size); !s) return s;
+      const std::size_t steps = undo_.size();
+      Status s = add(segments, pointer, moved, size);
+      if (!s) {
+        undo_.back().old.Swap(moved);  // the removal's step gets the value back for the rollback
+        return s;
+      }
+      if (undo_.size() > steps) undo_.back().moved = true;
+      return Status::ok();
     }
     return error(ErrorCode::InvalidPatch,
                  "unknown op " + quoted(name) + " (expected add, remove, replace, move, copy or test)");
@@ -369,24 +775,29 @@ class Patcher {
 
   // Undoes every logged step, newest first. Each step's container exists again
   // once the steps after it are undone.
+  // The value a step put in place (for a `moved` step, handed back).
+  Value& placed(UndoStep& step) {
+    switch (step.kind) {
+      case UndoStep::Kind::SetRoot: return doc_;
+      case UndoStep::Kind::SetMember:
+      case UndoStep::Kind::AddedMember: return findMember(container(step.parent), step.name)->value;
+      default: return container(step.parent)[static_cast<rapidjson::SizeType>(step.index)];
+    }
+  }
+
   void rollback() {
     while (!undo_.empty()) {
       UndoStep& step = undo_.back();
+      if (step.moved) undo_[undo_.size() - 2].old.Swap(placed(step));
       switch (step.kind) {
         case UndoStep::Kind::SetRoot: static_cast<Value&>(doc_).Swap(step.old); break;
         case UndoStep::Kind::SetMember: findMember(container(step.parent), step.name)->value.Swap(step.old); break;
         case UndoStep::Kind::AddedMember: {
           Value& object = container(step.parent);
-          object.EraseMember(findMember(object, step.name));
+          eraseMember(object, findMember(object, step.name));
           break;
         }
-        case UndoStep::Kind::ErasedMember: {
-          Value& object = container(step.parent);
-          object.AddMember(Value(step.name.data(), static_cast<rapidjson::SizeType>(step.name.size()), allocator_),
-                           step.old, allocator_);
-          rotateLastMemberTo(object, step.index);
-          break;
-        }
+        case UndoStep::Kind::ErasedMember: addMember(container(step.parent), step.name, step.old, step.index); break;
         case UndoStep::Kind::InsertedItem: {
           Value& array = container(step.parent);
           array.Erase(array.Begin() + step.index);
@@ -402,12 +813,18 @@ class Patcher {
           container(step.parent)[static_cast<rapidjson::SizeType>(step.index)].Swap(step.old);
           break;
       }
+      bytes_ = step.bytes;
       undo_.pop_back();
     }
   }
 
   rapidjson::Document& doc_;
   rapidjson::Document::AllocatorType& allocator_;
+  const PatchLimits& limits_;
+  std::size_t bytes_ = 0;   // compact text size of the document as it stands
+  std::size_t budget_ = 0;  // of work_
+  std::size_t work_ = 0;    // see spend()
+  std::unordered_map<const void*, MemberIndex> indexes_;
   std::vector<UndoStep> undo_;
   rapidjson::SizeType operation_ = 0;
   std::string opName_;
@@ -417,14 +834,15 @@ class Patcher {
 
 namespace {
 
-// Builds DOM values from a validated tape. Numbers: integers that fit become
-// int64/uint64, everything else a correctly rounded double. Strings are
+// Builds DOM values from a validated tape. Numbers, Typed: integers that fit
+// become int64/uint64, everything else a correctly rounded double; AsText: a
+// string holding kNumberTag and the number's text. Strings are
 // unescaped; a lone surrogate from a \u escape is kept (as WTF-8) and escaped
 // again on output, as JSON.stringify does.
 class DomBuilder {
  public:
-  DomBuilder(const JsonTape& tape, rapidjson::Document::AllocatorType& allocator)
-      : tape_(tape), allocator_(allocator) {}
+  DomBuilder(const JsonTape& tape, rapidjson::Document::AllocatorType& allocator, Numbers numbers)
+      : tape_(tape), allocator_(allocator), numbers_(numbers) {}
 
   void build(std::uint32_t index, Value& out) {
     const TapeNode& node = tape_[index];
@@ -460,6 +878,12 @@ class DomBuilder {
 
  private:
   void number(std::string_view raw, bool integer, Value& out) {
+    if (numbers_ == Numbers::AsText) {
+      scratch_.assign(1, kNumberTag);
+      scratch_.append(raw);
+      out.SetString(scratch_.data(), static_cast<rapidjson::SizeType>(scratch_.size()), allocator_);
+      return;
+    }
     const char* first = raw.data();
     const char* last = raw.data() + raw.size();
     if (integer) {
@@ -500,6 +924,7 @@ class DomBuilder {
 
   const JsonTape& tape_;
   rapidjson::Document::AllocatorType& allocator_;
+  Numbers numbers_;
   std::string scratch_;
 };
 
@@ -509,6 +934,10 @@ void serialize(const Value& value, std::string& out) {
     case rapidjson::kFalseType: out.append("false"); return;
     case rapidjson::kTrueType: out.append("true"); return;
     case rapidjson::kStringType:
+      if (isTextNumber(value)) {
+        out.append(value.GetString() + 1, value.GetStringLength() - 1);
+        return;
+      }
       out.push_back('"');
       appendJsonEscaped(std::string_view(value.GetString(), value.GetStringLength()), out);
       out.push_back('"');
@@ -556,27 +985,34 @@ void serialize(const Value& value, std::string& out) {
 
 }  // namespace
 
-Status parseDocument(std::string_view text, rapidjson::Document& doc, const ParseLimits& limits) {
+Status parseDocument(std::string_view text, rapidjson::Document& doc, const ParseLimits& limits, Numbers numbers) {
   // The tape validates (with deltacast's limits, messages and UTF-8 checks);
   // the DOM is then built from it without a second parse.
   JsonTape tape;
   if (Status s = tape.parse(text, limits); !s) return s;
   doc.SetNull();
-  DomBuilder(tape, doc.GetAllocator()).build(0, doc);
+  DomBuilder(tape, doc.GetAllocator(), numbers).build(0, doc);
   return Status::ok();
 }
 
 void serializeDocument(const rapidjson::Value& value, std::string& out) { serialize(value, out); }
 
-Status applyPatch(rapidjson::Document& doc, const rapidjson::Value& ops) { return Patcher(doc).apply(ops); }
+Status applyPatch(rapidjson::Document& doc, const rapidjson::Value& ops, const PatchLimits& limits) {
+  return Patcher(doc, limits).apply(ops);
+}
 
-Status applyPatchJson(std::string_view docText, std::string_view opsText, std::string& out, const ParseLimits& limits) {
+Status applyPatchJson(std::string_view docText, std::string_view opsText, std::string& out, const PatchLimits& limits) {
   rapidjson::Document doc;
-  if (Status s = parseDocument(docText, doc, limits); !s) return Status(s.code(), "document: " + s.message());
+  if (Status s = parseDocument(docText, doc, limits.value, Numbers::AsText); !s) {
+    return Status(s.code(), "document: " + s.message());
+  }
   rapidjson::Document ops;
-  if (Status s = parseDocument(opsText, ops, limits); !s) return Status(s.code(), "patch: " + s.message());
-  if (Status s = applyPatch(doc, ops); !s) return s;
+  if (Status s = parseDocument(opsText, ops, limits.patchText, Numbers::AsText); !s) {
+    return Status(s.code(), "patch: " + s.message());
+  }
+  if (Status s = applyPatch(doc, ops, limits); !s) return s;
   out.clear();
+  out.reserve(docText.size() + opsText.size());
   serialize(doc, out);
   return Status::ok();
 }

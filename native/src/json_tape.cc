@@ -1,6 +1,8 @@
 #include "deltacast/json_tape.h"
 
+#include <algorithm>
 #include <cstring>
+#include <utility>
 
 namespace deltacast {
 
@@ -323,12 +325,128 @@ class TapeBuilder {
     return kNoGuide;
   }
 
+  // ---- duplicate member names ----------------------------------------------
+  //
+  // An object may not name a member twice ("a" and "\u0061" are the same
+  // name): JSON.parse would keep the last, a diff or a patch would see the
+  // first, and subscribers would be sent patches they cannot apply. Small
+  // objects keep a 64-bit mask of (length, first byte, last byte) and compare
+  // names only when a bit repeats; from kHashFrom members on, the names'
+  // hashes are collected and sorted when the object closes, so the check
+  // stays linear.
+
+  static constexpr std::uint32_t kHashFrom = 16;
+
+  struct NameCheck {
+    std::uint64_t mask = 0;
+    bool escaped = false;              // a name with an escape: small objects compare every name
+    std::vector<std::uint64_t> names;  // large objects: hash << 32 | node
+  };
+
+  std::string_view nameOf(std::uint32_t key, std::string& scratch) const {
+    const TapeNode& node = nodes_[key];
+    const std::string_view raw(reinterpret_cast<const char*>(base_) + node.begin, node.end - node.begin);
+    if ((node.flags & TapeNode::kHasEscape) == 0) return raw.substr(1, raw.size() - 2);
+    scratch.clear();
+    decodeJsonString(raw, scratch);
+    return scratch;
+  }
+
+  bool sameName(std::uint32_t a, std::uint32_t b) const {
+    const TapeNode& x = nodes_[a];
+    const TapeNode& y = nodes_[b];
+    if (((x.flags | y.flags) & TapeNode::kHasEscape) == 0) {
+      return x.end - x.begin == y.end - y.begin && std::memcmp(base_ + x.begin, base_ + y.begin, x.end - x.begin) == 0;
+    }
+    std::string sa;
+    std::string sb;
+    return nameOf(a, sa) == nameOf(b, sb);
+  }
+
+  static std::uint32_t hashName(std::string_view name) {
+    std::uint64_t h = 0x9E3779B97F4A7C15ull ^ name.size();
+    std::size_t i = 0;
+    for (; i + 8 <= name.size(); i += 8) {
+      std::uint64_t chunk = 0;
+      std::memcpy(&chunk, name.data() + i, 8);
+      h = (h ^ chunk) * 0xFF51AFD7ED558CCDull;
+      h ^= h >> 32;
+    }
+    std::uint64_t tail = 0;
+    std::memcpy(&tail, name.data() + i, name.size() - i);
+    h = (h ^ tail) * 0xC4CEB9FE1A85EC53ull;
+    h ^= h >> 29;
+    return static_cast<std::uint32_t>(h);
+  }
+
+  // Large objects: the (hash, node) pairs of all names, checked when the
+  // object closes (a radix sort on the hash, then equal neighbours compared):
+  // sequential work, no table to miss in. The node of a repeated name, or 0.
+  std::uint32_t repeatedName(std::vector<std::uint64_t>& names) {
+    std::vector<std::uint64_t> sorted(names.size());
+    for (int shift = 32; shift < 64; shift += 11) {  // 3 stable passes over the hash bits
+      std::uint32_t counts[2049] = {};
+      for (const std::uint64_t entry : names) ++counts[((entry >> shift) & 2047) + 1];
+      for (int d = 0; d < 2048; ++d) counts[d + 1] += counts[d];
+      for (const std::uint64_t entry : names) sorted[counts[(entry >> shift) & 2047]++] = entry;
+      names.swap(sorted);
+    }
+    std::uint32_t found = 0;
+    for (std::size_t i = 1; i < names.size(); ++i) {
+      if ((names[i] >> 32) != (names[i - 1] >> 32)) continue;
+      // Equal hashes: compare every pair in the run.
+      std::size_t start = i - 1;
+      while (i + 1 < names.size() && (names[i + 1] >> 32) == (names[start] >> 32)) ++i;
+      for (std::size_t x = start; x <= i; ++x) {
+        for (std::size_t y = x + 1; y <= i; ++y) {
+          const auto a = static_cast<std::uint32_t>(names[x]);
+          const auto b = static_cast<std::uint32_t>(names[y]);
+          if (sameName(a, b) && (found == 0 || std::max(a, b) < found)) found = std::max(a, b);
+        }
+      }
+    }
+    return found;
+  }
+
+  std::uint64_t hashedName(std::uint32_t key) const {
+    std::string scratch;
+    return (std::uint64_t{hashName(nameOf(key, scratch))} << 32) | key;
+  }
+
+  // False when `key` (the name of member number `count`) repeats an earlier
+  // name of the object at node `object`.
+  bool uniqueName(std::uint32_t object, std::uint32_t key, std::uint32_t count, NameCheck& check) {
+    if (count < kHashFrom) {
+      const TapeNode& k = nodes_[key];
+      if ((k.flags & TapeNode::kHasEscape) != 0) check.escaped = true;
+      if (!check.escaped) {
+        const std::uint32_t length = k.end - k.begin;  // with the quotes: >= 2
+        const std::uint32_t mix =
+            (length * 0x9E3779B1u) ^ (base_[k.begin + 1] * 0x85EBCA6Bu) ^ (base_[k.end - 2] * 0xC2B2AE35u);
+        const std::uint64_t bit = std::uint64_t{1} << (mix >> 26);
+        const bool seen = (check.mask & bit) != 0;
+        check.mask |= bit;
+        if (!seen) return true;
+      }
+      for (std::uint32_t c = object + 1; c < key; c = nodes_[c + 1].next) {
+        if (sameName(c, key)) return false;
+      }
+      return true;
+    }
+    if (check.names.empty()) {
+      for (std::uint32_t c = object + 1; c < key; c = nodes_[c + 1].next) check.names.push_back(hashedName(c));
+    }
+    check.names.push_back(hashedName(key));
+    return true;  // checked when the object closes
+  }
+
   bool object(std::uint32_t depth, std::uint32_t g) {
     if (depth >= limits_.maxDepth) return fail(ErrorCode::TooDeep, "");
     const std::uint32_t index = push(JsonType::Object, offset());
     ++p_;
     skipWs();
     std::uint32_t count = 0;
+    NameCheck names;
     std::uint32_t cursor = g == kNoGuide ? 0 : g + 1;
     if (p_ != end_ && *p_ == '}') {
       ++p_;
@@ -336,7 +454,12 @@ class TapeBuilder {
       for (;;) {
         if (p_ == end_ || *p_ != '"') return fail(ErrorCode::InvalidJson, "expected a string as object key");
         const std::uint32_t key = static_cast<std::uint32_t>(nodes_.size());
+        const unsigned char* keyStart = p_;
         if (!string()) return false;
+        if (!uniqueName(index, key, count, names)) {
+          p_ = keyStart;
+          return fail(ErrorCode::InvalidJson, "duplicate member name in an object");
+        }
         skipWs();
         if (p_ == end_ || *p_ != ':') return fail(ErrorCode::InvalidJson, "expected ':' after an object key");
         ++p_;
@@ -356,6 +479,12 @@ class TapeBuilder {
           break;
         }
         return fail(ErrorCode::InvalidJson, "expected ',' or '}' after an object member");
+      }
+    }
+    if (!names.names.empty()) {
+      if (const std::uint32_t repeated = repeatedName(names.names); repeated != 0) {
+        p_ = base_ + nodes_[repeated].begin;
+        return fail(ErrorCode::InvalidJson, "duplicate member name in an object");
       }
     }
     nodes_[index].count = count;

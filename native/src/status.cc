@@ -18,6 +18,7 @@ const char* errorCodeName(ErrorCode code) noexcept {
     case ErrorCode::NotKeyedArray: return "DELTACAST_NOT_KEYED_ARRAY";
     case ErrorCode::Closed: return "DELTACAST_CLOSED";
     case ErrorCode::Internal: return "DELTACAST_INTERNAL";
+    case ErrorCode::TooManyOps: return "DELTACAST_TOO_MANY_OPS";
   }
   return "DELTACAST_UNKNOWN";
 }

@@ -1,10 +1,10 @@
 #include "deltacast/topic_store.h"
 
 #include <algorithm>
-#include <charconv>
 #include <mutex>
 
 #include "deltacast/json_patch.h"
+#include "deltacast/row_key.h"
 #include "deltacast/topic_pattern.h"
 #include "text_util.h"
 
@@ -43,29 +43,6 @@ std::string_view keyOf(const JsonTape& tape, std::uint32_t object, std::string_v
   return {};
 }
 
-// Row keys compare by JSON value, not by text: 1, 1.0 and 1e0 are one key,
-// and "a" is "\u0061".
-bool sameKey(std::string_view a, std::string_view b) {
-  if (a == b) return true;
-  if (a.empty() || b.empty()) return false;
-  const bool aString = a.front() == '"';
-  if (aString != (b.front() == '"')) return false;
-  if (aString) {
-    // Without escapes, different text is a different string.
-    if (a.find('\\') == std::string_view::npos && b.find('\\') == std::string_view::npos) return false;
-    std::string da;
-    std::string db;
-    decodeJsonString(a, da);
-    decodeJsonString(b, db);
-    return da == db;
-  }
-  double da = 0;
-  double db = 0;
-  if (std::from_chars(a.data(), a.data() + a.size(), da).ec != std::errc()) return false;
-  if (std::from_chars(b.data(), b.data() + b.size(), db).ec != std::errc()) return false;
-  return da == db;
-}
-
 // Finds the element whose key is `keyJson` in the root array of rows, and
 // checks that every element is a keyed row. `node` is 0 when there is none;
 // `previous` is the element before it (0 for the first).
@@ -84,7 +61,7 @@ Status findRow(const JsonTape& tape, std::string_view topic, std::string_view ar
       return Status(ErrorCode::NotKeyedArray, "topic " + quoted(topic) + " element " + std::to_string(index) +
                                                   " is not an object with a string or number " + quoted(arrayKey));
     }
-    if (node == 0 && sameKey(key, keyJson)) {
+    if (node == 0 && sameRowKey(key, keyJson)) {
       node = e;
       previous = before;
     }
@@ -330,21 +307,18 @@ ChangeResult TopicStore::patch(std::string_view topic, std::string_view ops, std
   // A topic that does not exist is the document `null`: `add`/`replace` at ""
   // creates it, anything else fails with DELTACAST_PATH_NOT_FOUND.
   const std::string_view current = it == topics_.end() ? std::string_view("null") : it->second.snapshot->json;
-  rapidjson::Document doc;
-  if (Status s = parseDocument(current, doc, options_.limits); !s) return reject(std::move(s));
-  // The limits are for values: a patch may carry a value of the full size and
-  // depth inside its operation objects. The result is checked by commit().
-  ParseLimits opsLimits = options_.limits;
-  opsLimits.maxBytes = options_.limits.maxBytes * 2 + 4096;
-  opsLimits.maxDepth = std::max<std::uint32_t>(options_.limits.maxDepth + 2, ParseLimits{}.maxDepth);
-  rapidjson::Document opsDoc;
-  if (Status s = parseDocument(ops, opsDoc, opsLimits); !s) {
-    return reject(Status(s.code(), "patch: " + s.message()));
-  }
-  if (Status s = applyPatch(doc, opsDoc); !s) return reject(std::move(s));
+  // Applied on the text with numbers kept as text, so what the patch does not
+  // touch is written back byte for byte (the diff then finds only the change).
+  // The limits hold while applying, not only on the result.
+  PatchLimits limits{options_.limits, options_.maxPatchOps, options_.limits};
+  // A patch may carry a value of the full size and depth inside its
+  // operation objects.
+  limits.patchText.maxBytes = options_.limits.maxBytes * 2 + 4096;
+  limits.patchText.maxDepth = std::max<std::uint32_t>(options_.limits.maxDepth + 2, ParseLimits{}.maxDepth);
   std::string json;
-  json.reserve(current.size() + ops.size());
-  serializeDocument(doc, json);
+  if (Status s = applyPatchJson(current, ops, json, limits); !s) {
+    return reject(std::move(s));
+  }
   if (it == topics_.end() && json == "null") {  // a patch that leaves a missing topic null creates nothing
     remember(changeId, now);
     unchanged_.fetch_add(1, std::memory_order_relaxed);
@@ -359,7 +333,7 @@ ChangeResult TopicStore::upsert(std::string_view topic, std::string_view keyJson
   JsonTape row;
   if (Status s = row.parse(rowJson, options_.limits); !s) return reject(Status(s.code(), "row: " + s.message()));
   const std::string_view rowKey = keyOf(row, 0, options_.arrayKey);
-  if (rowKey.empty() || !sameKey(rowKey, keyJson)) {
+  if (rowKey.empty() || !sameRowKey(rowKey, keyJson)) {
     return reject(Status(ErrorCode::InvalidArgument, "the row must be an object whose " + quoted(options_.arrayKey) +
                                                          " is " + std::string(keyJson)));
   }

@@ -23,7 +23,8 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
   if (!diffJson(a, b, options, ops, limits).isOk()) return 0;
   fuzz::requireJson(ops, "a patch that is not JSON");
   std::string applied;
-  const Status status = applyPatchJson(a, ops, applied, ParseLimits{1u << 24, 128});
+  const Status status = applyPatchJson(
+      a, ops, applied, PatchLimits{ParseLimits{1u << 24, 128}, kDefaultMaxPatchOps, ParseLimits{1u << 24, 128}});
   if (!status.isOk()) fuzz::finding("the diff's patch does not apply", status.message() + "\npatch: " + ops);
   JsonTape result;
   JsonTape expected;

@@ -26,6 +26,7 @@ const EVERY_OPTION = Object.freeze({
     maxValueBytes: 1000,
     maxDepth: 10,
     maxTopicLength: 20,
+    maxPatchOps: 50,
     maxSubscriptions: 5,
     maxMessageBytes: 4096,
     messagesPerSecond: 50,

@@ -53,9 +53,44 @@ function instrument(code) {
   return `${body.join('\n')}\nreturn { ${declared.join(', ')} };`;
 }
 
+// Servers an example opens: on a free port (port 0 instead of the example's),
+// closed after the example.
+const opened = [];
+function tracked(server) {
+  opened.push(server);
+  return server;
+}
+const http = require('node:http');
+const trackedHttp = { ...http, createServer: (...args) => tracked(http.createServer(...args)) };
+const ws = require('ws');
+class TrackedWebSocketServer extends ws.WebSocketServer {
+  constructor(options, callback) {
+    super(options.port === undefined ? options : { ...options, port: 0, host: '127.0.0.1' }, callback);
+    tracked(this);
+  }
+}
+const socketio = require('socket.io');
+class TrackedSocketIOServer extends socketio.Server {
+  constructor(...args) {
+    super(...args);
+    tracked(this);
+  }
+}
+async function closeOpened() {
+  for (const server of opened.splice(0)) {
+    if (server instanceof ws.WebSocketServer) for (const client of server.clients) client.terminate();
+    if (server instanceof http.Server) server.closeAllConnections();
+    await new Promise((resolve) => server.close(() => resolve()));
+  }
+}
+
 function fakeRequire(name) {
   if (name === 'deltacast') return deltacast;
   if (name === 'deltacast/testing') return testing;
+  if (name.startsWith('deltacast/')) return require(`../../lib/adapters/${name.slice('deltacast/'.length)}`);
+  if (name === 'http' || name === 'node:http') return trackedHttp;
+  if (name === 'ws') return { ...ws, WebSocketServer: TrackedWebSocketServer };
+  if (name === 'socket.io') return { ...socketio, Server: TrackedSocketIOServer };
   return require(name);
 }
 
@@ -78,6 +113,11 @@ function fixtures() {
     b: [{ id: 'a', name: 'Copper cathode', price: 8400 }],
     socket,
     hub,
+    // for the transport examples: a Node HTTP server and app, and an identity check
+    http: trackedHttp,
+    app: (req, res) => res.end(),
+    httpServer: trackedHttp.createServer(),
+    verify: async () => ({ id: 'alice', roles: [] }),
   };
 }
 
@@ -174,6 +214,7 @@ for (const block of blocks) {
     try {
       outcome = await run(block, given);
     } catch (err) {
+      await closeOpened();
       await given.hub.close();
       err.message = `README.md line ${block.line}: ${err.message} (an example that cannot run here needs ` +
         '<!-- readme-test: skip (why) --> above it)';
@@ -183,6 +224,7 @@ for (const block of blocks) {
     try {
       if (checked) await checked.check(outcome, given);
     } finally {
+      await closeOpened();
       await given.hub.close();
     }
   });

@@ -6,6 +6,7 @@
 #include <string>
 
 #include "deltacast/json_patch.h"
+#include "deltacast/row_key.h"
 
 namespace deltacast {
 namespace {
@@ -305,6 +306,49 @@ TEST(JsonDiff, RandomRowPermutationsRoundTrip) {
     expectRoundTrip(render(a, 0), render(b, round));
     if (HasFailure()) break;
   }
+}
+
+TEST(JsonDiff, RowKeysAreEqualAsUpsertSeesThem) {
+  // 1 and 1.0 are one row: the row is changed in place, not removed and added.
+  const std::string a = R"([{"id":1,"v":1,)" + kPad + R"(},{"id":2,"v":2,)" + kPad + "}]";
+  const std::string b = R"([{"id":2,"v":2,)" + kPad + R"(},{"id":1.0,"v":3,)" + kPad + "}]";
+  EXPECT_EQ(diff(a, b), R"([{"op":"move","from":"/0","path":"/1"},{"op":"replace","path":"/1/v","value":3}])");
+  // 2^53 and 2^53 + 1 are two rows (a double would take them for one).
+  const std::string c = R"([{"id":9007199254740992,)" + kPad + R"(},{"id":9007199254740993,)" + kPad + "}]";
+  const std::string d = R"([{"id":9007199254740993,)" + kPad + R"(},{"id":9007199254740992,)" + kPad + "}]";
+  EXPECT_EQ(diff(c, d), R"([{"op":"move","from":"/0","path":"/1"}])");
+  // "1" and 1 are two rows.
+  const std::string e = R"([{"id":"1",)" + kPad + R"(},{"id":1,)" + kPad + "}]";
+  const std::string f = R"([{"id":1,)" + kPad + R"(},{"id":"1",)" + kPad + "}]";
+  EXPECT_EQ(diff(e, f), R"([{"op":"move","from":"/0","path":"/1"}])");
+  expectRoundTrip(a, b);
+  expectRoundTrip(c, d);
+  expectRoundTrip(e, f);
+}
+
+TEST(JsonDiff, CanonicalRowKeys) {
+  std::string storage;
+  auto key = [&](std::string_view raw) { return std::string(canonicalRowKey(raw, storage)); };
+  EXPECT_EQ(key("1"), "1");
+  EXPECT_EQ(key("1.0"), "1");
+  EXPECT_EQ(key("1e0"), "1");
+  EXPECT_EQ(key("10e-1"), "1");
+  EXPECT_EQ(key("0.1e1"), "1");
+  EXPECT_EQ(key("-0"), "0");
+  EXPECT_EQ(key("-0.0e5"), "0");
+  EXPECT_EQ(key("1.5"), "15e-1");
+  EXPECT_EQ(key("150e-2"), "15e-1");
+  EXPECT_EQ(key("1E2"), "100");
+  EXPECT_EQ(key("-12.50"), "-125e-1");
+  EXPECT_EQ(key("1e400"), "1e400");
+  EXPECT_EQ(key("10e399"), "1e400");
+  EXPECT_EQ(key("9007199254740993"), "9007199254740993");
+  EXPECT_EQ(key(R"("a")"), R"("a")");
+  EXPECT_EQ(key(R"("\u0061")"), R"("a")");
+  EXPECT_TRUE(sameRowKey("1", "1.0"));
+  EXPECT_FALSE(sameRowKey("9007199254740992", "9007199254740993"));
+  EXPECT_FALSE(sameRowKey(R"("1")", "1"));
+  EXPECT_FALSE(sameRowKey("1e99999999999999999999", "1e99999999999999999998"));
 }
 
 }  // namespace

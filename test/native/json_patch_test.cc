@@ -66,6 +66,9 @@ TEST(JsonPatch, ErrorsHaveStableCodesAndSayWhere) {
       {"{\"a\":{}}", R"([{"op":"move","from":"/a","path":"/a/b"}])", ErrorCode::InvalidPatch, "own child"},
       {"{}", R"([{"op":"remove","path":""}])", ErrorCode::InvalidPatch, "whole document"},
       {"{}", R"([{"op":"copy","path":"/b"}])", ErrorCode::InvalidPatch, "missing \"from\""},
+      {"{}", R"([{"op":"add","path":5,"value":1}])", ErrorCode::InvalidPatch, "\"path\" must be a string"},
+      {"{}", R"([{"op":"copy","from":-1,"path":"/b"}])", ErrorCode::InvalidPatch, "\"from\" must be a string"},
+      {"{}", R"([{"op":1e400,"path":"/b"}])", ErrorCode::InvalidPatch, "non-string \"op\""},
   };
   for (const Case& c : cases) {
     const Status status = applyError(c.doc, c.ops);
@@ -108,6 +111,234 @@ TEST(JsonPatch, RejectsInvalidDocumentText) {
   const Status status = applyPatchJson("{", "[]", out);
   EXPECT_EQ(status.code(), ErrorCode::InvalidJson);
   EXPECT_EQ(status.message().rfind("document:", 0), 0u);
+}
+
+TEST(JsonPatch, UntouchedNumbersKeepTheirText) {
+  // Numbers a double cannot hold, and texts a double would rewrite.
+  const char* numbers[] = {"1e400",
+                           "-1e400",
+                           "1e-400",
+                           "18446744073709551616",
+                           "123456789012345678901234567890",
+                           "1.0",
+                           "1E2",
+                           "-0",
+                           "0.1000",
+                           "9007199254740993",
+                           "2.5e-0010",
+                           "-0.0"};
+  for (const char* number : numbers) {
+    const std::string doc = std::string(R"({"v":)") + number + R"(,"w":[)" + number + "]}";
+    EXPECT_EQ(deltacast::apply(doc, "[]"), doc);
+    EXPECT_EQ(deltacast::apply(doc, R"([{"op":"add","path":"/x","value":1}])"),
+              std::string(R"({"v":)") + number + R"(,"w":[)" + number + R"(],"x":1})");
+    EXPECT_EQ(deltacast::apply(doc, R"([{"op":"move","from":"/v","path":"/m"},{"op":"copy","from":"/w","path":"/c"}])"),
+              std::string(R"({"w":[)") + number + R"(],"m":)" + number + R"(,"c":[)" + number + "]}");
+  }
+  // Values a patch carries are written as the patch gives them.
+  EXPECT_EQ(
+      apply(R"({"v":1})", R"([{"op":"replace","path":"/v","value":1e400},{"op":"add","path":"/w","value":1.50}])"),
+      R"({"v":1e400,"w":1.50})");
+  EXPECT_EQ(apply("1e400", R"([{"op":"replace","path":"","value":123456789012345678901234567890}])"),
+            "123456789012345678901234567890");
+}
+
+TEST(JsonPatch, TestComparesNumbersByValue) {
+  EXPECT_EQ(apply(R"({"v":1.0})", R"([{"op":"test","path":"/v","value":1}])"), R"({"v":1.0})");
+  EXPECT_EQ(apply(R"({"v":[100]})", R"([{"op":"test","path":"/v","value":[1e2]}])"), R"({"v":[100]})");
+  EXPECT_EQ(apply(R"({"v":-0})", R"([{"op":"test","path":"/v","value":0}])"), R"({"v":-0})");
+  EXPECT_EQ(apply(R"({"v":1e400})", R"([{"op":"test","path":"/v","value":1e400}])"), R"({"v":1e400})");
+  // Integers beyond double precision compare exactly.
+  EXPECT_EQ(
+      applyError(R"({"v":18446744073709551617})", R"([{"op":"test","path":"/v","value":18446744073709551616}])").code(),
+      ErrorCode::PatchTestFailed);
+  EXPECT_EQ(applyError(R"({"v":1})", R"([{"op":"test","path":"/v","value":"1"}])").code(), ErrorCode::PatchTestFailed);
+  EXPECT_EQ(applyError(R"({"v":{"a":1,"b":2}})", R"([{"op":"test","path":"/v","value":{"a":1,"c":2}}])").code(),
+            ErrorCode::PatchTestFailed);
+}
+
+TEST(JsonPatch, SizeLimitHoldsWhileApplying) {
+  // Each copy of the whole document into itself doubles it: 60 of them would
+  // need 2^60 times the document if the result were built before the check.
+  std::string ops = "[";
+  for (int i = 0; i < 60; ++i)
+    ops += std::string(i ? "," : "") + R"({"op":"copy","from":"","path":"/c)" + std::to_string(i) + "\"}";
+  ops += "]";
+  const std::string doc = R"({"pad":")" + std::string(1000, 'x') + "\"}";
+  PatchLimits limits;
+  limits.value.maxBytes = 100000;
+  std::string out = "untouched";
+  const Status status = applyPatchJson(doc, ops, out, limits);
+  EXPECT_EQ(status.code(), ErrorCode::TooLarge) << status.message();
+  EXPECT_NE(status.message().find("operation 6 (copy)"), std::string::npos) << status.message();
+  EXPECT_EQ(out, "untouched");
+  // With the default limit (64 MiB) it fails the same way, after 16 copies.
+  const Status large = applyPatchJson(doc, ops, out);
+  EXPECT_EQ(large.code(), ErrorCode::TooLarge) << large.message();
+  // The limit is on the compact result: exactly at it passes, one byte over fails.
+  const std::string small = R"({"a":"xx"})";  // 10 bytes; + ,"b":"xx" = 19
+  limits.value.maxBytes = 19;
+  EXPECT_TRUE(applyPatchJson(small, R"([{"op":"copy","from":"/a","path":"/b"}])", out, limits).isOk());
+  EXPECT_EQ(out, R"({"a":"xx","b":"xx"})");
+  limits.value.maxBytes = 18;
+  EXPECT_EQ(applyPatchJson(small, R"([{"op":"copy","from":"/a","path":"/b"}])", out, limits).code(),
+            ErrorCode::TooLarge);
+  // Removing first makes room: the size is tracked exactly, both ways.
+  EXPECT_TRUE(
+      applyPatchJson(small, R"([{"op":"remove","path":"/a"},{"op":"add","path":"/b","value":"xxxxxx"}])", out, limits)
+          .isOk());
+  EXPECT_EQ(out, R"({"b":"xxxxxx"})");
+}
+
+TEST(JsonPatch, DepthLimitHoldsWhileApplying) {
+  PatchLimits limits;
+  limits.value.maxDepth = 4;
+  std::string out;
+  // [] nests one level deeper with every copy of itself into itself.
+  const std::string ops = R"([{"op":"copy","from":"","path":"/-"},{"op":"copy","from":"","path":"/-"},)"
+                          R"({"op":"copy","from":"","path":"/-"},{"op":"copy","from":"","path":"/-"}])";
+  const Status status = applyPatchJson("[]", ops, out, limits);
+  EXPECT_EQ(status.code(), ErrorCode::TooDeep) << status.message();
+  EXPECT_NE(status.message().find("operation 3 (copy)"), std::string::npos) << status.message();
+  EXPECT_TRUE(applyPatchJson("[]", R"([{"op":"add","path":"/0","value":[[[]]]}])", out, limits).isOk());
+  EXPECT_EQ(applyPatchJson("[]", R"([{"op":"add","path":"/0","value":[[[[]]]]}])", out, limits).code(),
+            ErrorCode::TooDeep);
+  EXPECT_EQ(applyPatchJson(R"({"a":{"b":{}}})", R"([{"op":"move","from":"/a","path":"/a/b/c"}])", out, limits).code(),
+            ErrorCode::InvalidPatch);
+  EXPECT_EQ(applyPatchJson(R"({"a":{"b":{}},"x":[[]]})", R"([{"op":"move","from":"/x","path":"/a/b/c"}])", out, limits)
+                .code(),
+            ErrorCode::TooDeep);
+}
+
+TEST(JsonPatch, MaxOpsIsCheckedBeforeApplying) {
+  PatchLimits limits;
+  limits.maxOps = 3;
+  std::string out;
+  const std::string three =
+      R"([{"op":"add","path":"/a","value":1},{"op":"add","path":"/b","value":2},{"op":"add","path":"/c","value":3}])";
+  EXPECT_TRUE(applyPatchJson("{}", three, out, limits).isOk());
+  const std::string four = three.substr(0, three.size() - 1) + R"(,{"op":"bad"}])";
+  const Status status = applyPatchJson("{}", four, out, limits);
+  EXPECT_EQ(status.code(), ErrorCode::TooManyOps) << status.message();
+  EXPECT_STREQ(status.codeName(), "DELTACAST_TOO_MANY_OPS");
+  EXPECT_EQ(PatchLimits{}.maxOps, 10000u);
+}
+
+TEST(JsonPatch, LargeObjectsStayConsistentThroughTheMemberIndex) {
+  // 200 members (indexed), then adds, removes at the end and in the middle,
+  // moves and copies; every member is then looked up by a test.
+  std::string doc = "{";
+  for (int i = 0; i < 200; ++i)
+    doc += std::string(i ? "," : "") + "\"k" + std::to_string(i) + "\":" + std::to_string(i);
+  doc += "}";
+  std::string ops = "[";
+  for (int i = 200; i < 400; ++i)
+    ops += R"({"op":"add","path":"/k)" + std::to_string(i) + R"(","value":)" + std::to_string(i) + "},";
+  ops += R"({"op":"remove","path":"/k399"},{"op":"remove","path":"/k100"},{"op":"add","path":"/k100","value":-100},)";
+  ops += R"({"op":"move","from":"/k0","path":"/moved"},{"op":"copy","from":"/k5","path":"/k0"},)";
+  ops += R"({"op":"replace","path":"/k300","value":"r"},{"op":"add","path":"/k301","value":"a"},)";
+  ops += R"({"op":"test","path":"/k100","value":-100},{"op":"test","path":"/moved","value":0},)";
+  ops +=
+      R"({"op":"test","path":"/k0","value":5},{"op":"test","path":"/k300","value":"r"},{"op":"test","path":"/k301","value":"a"},)";
+  for (int i = 1; i < 399; ++i) {
+    if (i == 100 || i == 300 || i == 301) continue;
+    ops += R"({"op":"test","path":"/k)" + std::to_string(i) + R"(","value":)" + std::to_string(i) + "},";
+  }
+  ops += R"({"op":"remove","path":"/k399"}])";  // gone: fails, and everything is rolled back
+  rapidjson::Document parsed;
+  ASSERT_TRUE(parseDocument(doc, parsed, {}, Numbers::AsText).isOk());
+  rapidjson::Document opsDoc;
+  ASSERT_TRUE(parseDocument(ops, opsDoc, {}, Numbers::AsText).isOk());
+  const Status status = applyPatch(parsed, opsDoc);
+  EXPECT_EQ(status.code(), ErrorCode::PathNotFound) << status.message();
+  EXPECT_NE(status.message().find("k399"), std::string::npos) << status.message();
+  std::string after;
+  serializeDocument(parsed, after);
+  EXPECT_EQ(after, doc);  // member order included
+  // Without the failing last operation it applies.
+  const std::string good = ops.substr(0, ops.rfind(",{")) + "]";
+  std::string out;
+  ASSERT_TRUE(applyPatchJson(doc, good, out).isOk());
+  EXPECT_NE(out.find(R"("k100":-100,"moved":0,"k0":5})"), std::string::npos);
+}
+
+TEST(JsonPatch, ManyAddsToOneObject) {
+  // Correctness of the linear path (timing is in bench/patch-worst.js).
+  std::string ops = "[";
+  for (int i = 0; i < 9998; ++i)
+    ops += std::string(i ? "," : "") + R"({"op":"add","path":"/m)" + std::to_string(i) + R"(","value":0})";
+  ops += R"(,{"op":"add","path":"/m0","value":1},{"op":"test","path":"/m9997","value":0}])";
+  std::string out;
+  ASSERT_TRUE(applyPatchJson("{}", ops, out).isOk());
+  std::string expected = R"({"m0":1)";
+  for (int i = 1; i < 9998; ++i) expected += R"(,"m)" + std::to_string(i) + R"(":0)";
+  expected += "}";
+  EXPECT_EQ(out, expected);
+}
+
+TEST(JsonPatch, DuplicateNamesAreRefusedInDocumentsAndValues) {
+  EXPECT_EQ(applyError(R"({"a":1,"a":2})", "[]").code(), ErrorCode::InvalidJson);
+  EXPECT_EQ(applyError("{}", R"([{"op":"add","path":"/v","value":{"x":1,"x":2}}])").code(), ErrorCode::InvalidJson);
+  EXPECT_EQ(applyError("{}", R"([{"op":"add","path":"/v","value":1,"value":2}])").code(), ErrorCode::InvalidJson);
+}
+
+TEST(JsonPatch, MovesRollBackExactly) {
+  // Moves hand their value over without a copy; a rollback must give each one
+  // back to where it came from, whatever kind of place it went to.
+  const std::string doc = R"({"a":{"x":[1,{"deep":true}],"y":2},"list":[10,20,30],"keep":"k"})";
+  const std::string ops = R"([
+    {"op":"move","from":"/a/x","path":"/list/1"},
+    {"op":"move","from":"/list/0","path":"/keep"},
+    {"op":"move","from":"/a/y","path":"/new"},
+    {"op":"move","from":"/list/2","path":"/list/0"},
+    {"op":"move","from":"/a","path":"/list/-"},
+    {"op":"test","path":"/keep","value":11}
+  ])";
+  std::string out;
+  const Status status = applyPatchJson(doc, ops, out);
+  EXPECT_EQ(status.code(), ErrorCode::PatchTestFailed) << status.message();
+  rapidjson::Document parsed;
+  ASSERT_TRUE(parseDocument(doc, parsed, {}, Numbers::AsText).isOk());
+  rapidjson::Document opsDoc;
+  ASSERT_TRUE(parseDocument(ops, opsDoc, {}, Numbers::AsText).isOk());
+  EXPECT_EQ(applyPatch(parsed, opsDoc).code(), ErrorCode::PatchTestFailed);
+  std::string after;
+  serializeDocument(parsed, after);
+  EXPECT_EQ(after, doc);
+  // And applied, they give what the JS applier gives.
+  std::string good = ops;
+  good.replace(good.find(R"("value":11)"), 10, R"("value":10)");
+  ASSERT_TRUE(applyPatchJson(doc, good, out).isOk());
+  EXPECT_EQ(out, R"({"list":[30,[1,{"deep":true}],20,{}],"keep":10,"new":2})");
+  // A move to the root, rolled back.
+  EXPECT_EQ(
+      applyPatchJson(doc, R"([{"op":"move","from":"/a","path":""},{"op":"test","path":"/y","value":3}])", out).code(),
+      ErrorCode::PatchTestFailed);
+  ASSERT_TRUE(applyPatchJson(doc, R"([{"op":"move","from":"/a","path":""}])", out).isOk());
+  EXPECT_EQ(out, R"({"x":[1,{"deep":true}],"y":2})");
+}
+
+TEST(JsonPatch, WorkOfOnePatchIsBounded) {
+  // 10,000 copies of a ~600 KB subtree onto one member stay within the size
+  // limit (each replaces the last) but would copy 6 GB: refused after a few.
+  std::string rows = "[";
+  for (int i = 0; i < 20000; ++i)
+    rows += std::string(i ? "," : "") + R"({"id":)" + std::to_string(i) + R"(,"v":"row"})";
+  rows += "]";
+  const std::string doc = R"({"big":)" + rows + R"(,"x":0})";
+  std::string ops = "[";
+  for (int i = 0; i < 10000; ++i) ops += std::string(i ? "," : "") + R"({"op":"copy","from":"/big","path":"/x"})";
+  ops += "]";
+  std::string out = "untouched";
+  const Status status = applyPatchJson(doc, ops, out);
+  EXPECT_EQ(status.code(), ErrorCode::TooLarge) << status.message();
+  EXPECT_NE(status.message().find("split it into smaller patches"), std::string::npos) << status.message();
+  EXPECT_EQ(out, "untouched");
+  // The same copy a few times is ordinary work.
+  ASSERT_TRUE(
+      applyPatchJson(doc, R"([{"op":"copy","from":"/big","path":"/x"},{"op":"copy","from":"/big","path":"/y"}])", out)
+          .isOk());
+  EXPECT_EQ(out.size(), doc.size() + rows.size() - 1 + rows.size() + 5);
 }
 
 }  // namespace

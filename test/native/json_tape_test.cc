@@ -113,5 +113,43 @@ TEST(JsonString, Minifies) {
   EXPECT_EQ(out, R"({"a b":[1,"x y"]})");
 }
 
+TEST(JsonTape, RefusesDuplicateMemberNames) {
+  auto code = [](const std::string& text) {
+    JsonTape tape;
+    return tape.parse(text).code();
+  };
+  EXPECT_EQ(code(R"({"a":1,"a":2})"), ErrorCode::InvalidJson);
+  EXPECT_EQ(code(R"({"a":1,"\u0061":2})"), ErrorCode::InvalidJson);  // the same name, escaped
+  EXPECT_EQ(code(R"({"x":{"b":1,"c":2,"b":3}})"), ErrorCode::InvalidJson);
+  EXPECT_EQ(code(R"([{"id":1},{"id":2,"v":1,"id":3}])"), ErrorCode::InvalidJson);
+  EXPECT_EQ(code(R"({"a":{"a":1},"b":{"a":2},"c":[{"a":1},{"a":1}]})"), ErrorCode::Ok);  // one per object is fine
+  EXPECT_EQ(code(R"({"a":1,"A":2,"a\u0000":3,"\u00e9":4,"é ":5})"), ErrorCode::Ok);
+  // Large objects go through the hash set: a repeat of an early name, plain or escaped.
+  std::string big = "{";
+  for (int i = 0; i < 100; ++i)
+    big += std::string(i ? "," : "") + "\"k" + std::to_string(i) + "\":" + std::to_string(i);
+  EXPECT_EQ(code(big + "}"), ErrorCode::Ok);
+  EXPECT_EQ(code(big + R"(,"k3":0})"), ErrorCode::InvalidJson);
+  EXPECT_EQ(code(big + R"(,"k\u0033":0})"), ErrorCode::InvalidJson);
+  EXPECT_EQ(code(big + R"(,"k100":0})"), ErrorCode::Ok);
+  JsonTape tape;
+  const Status status = tape.parse(R"({"a":1, "a":2})");
+  EXPECT_NE(status.message().find("duplicate member name"), std::string::npos) << status.message();
+  EXPECT_NE(status.message().find("byte 8"), std::string::npos) << status.message();
+  EXPECT_TRUE(tape.empty());
+}
+
+TEST(JsonTape, RefusesDuplicateMemberNamesWithAGuide) {
+  const std::string old = R"({"rows":[{"id":1,"v":1},{"id":2,"v":2}],"x":1})";
+  JsonTape guide;
+  ASSERT_TRUE(guide.parse(old).isOk());
+  JsonTape tape;
+  EXPECT_EQ(tape.parse(R"({"rows":[{"id":1,"v":1},{"id":2,"v":2}],"x":1,"x":2})", {}, &guide).code(),
+            ErrorCode::InvalidJson);
+  EXPECT_EQ(tape.parse(R"({"rows":[{"id":1,"v":1},{"id":2,"v":2,"v":3}],"x":1})", {}, &guide).code(),
+            ErrorCode::InvalidJson);
+  EXPECT_TRUE(tape.parse(old, {}, &guide).isOk());
+}
+
 }  // namespace
 }  // namespace deltacast

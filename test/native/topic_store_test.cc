@@ -214,5 +214,75 @@ TEST(TopicStore, EraseAndStats) {
   EXPECT_EQ(store.stats().bytes, 0u);
 }
 
+TEST(TopicStore, RowKeysAreEqualByJsonValue) {
+  TopicStore store({});
+  ASSERT_TRUE(store.upsert("rows", "9007199254740992", R"({"id":9007199254740992,"v":1})", "", 0).created);
+  // 2^53 + 1 is another row (as doubles the two keys were equal).
+  ChangeResult other = store.upsert("rows", "9007199254740993", R"({"id":9007199254740993,"v":2})", "", 0);
+  ASSERT_TRUE(other.status.isOk()) << other.status.message();
+  EXPECT_EQ(other.ops, R"([{"op":"add","path":"/1","value":{"id":9007199254740993,"v":2}}])");
+  // 1 and 1.0 are one row; "1" is another.
+  ASSERT_TRUE(store.upsert("rows", "1", R"({"id":1,"v":1})", "", 0).changed);
+  ChangeResult same = store.upsert("rows", "1.0", R"({"id":1.0,"v":3})", "", 0);
+  ASSERT_TRUE(same.status.isOk()) << same.status.message();
+  EXPECT_EQ(same.ops, R"([{"op":"replace","path":"/2/v","value":3}])");
+  ChangeResult text = store.upsert("rows", R"("1")", R"({"id":"1","v":4})", "", 0);
+  EXPECT_EQ(text.ops, R"([{"op":"add","path":"/3","value":{"id":"1","v":4}}])");
+  EXPECT_EQ(store.get("rows")->json,
+            R"([{"id":9007199254740992,"v":1},{"id":9007199254740993,"v":2},{"id":1.0,"v":3},{"id":"1","v":4}])");
+  EXPECT_EQ(store.remove("rows", "9007199254740993", "", 0).ops, R"([{"op":"remove","path":"/1"}])");
+  EXPECT_EQ(store.remove("rows", "1e0", "", 0).ops, R"([{"op":"remove","path":"/1"}])");
+  EXPECT_EQ(store.get("rows")->json, R"([{"id":9007199254740992,"v":1},{"id":"1","v":4}])");
+}
+
+TEST(TopicStore, PatchKeepsUntouchedNumbersAndSendsOnlyTheChange) {
+  TopicStore store({});
+  const std::string doc =
+      R"({"big":1e400,"tiny":1e-400,"u":18446744073709551616,"long":123456789012345678901234567890,"f":1.0,"w":1})";
+  ASSERT_TRUE(store.publishJson("n", doc, "", 0).changed);
+  ChangeResult result = store.patch("n", R"([{"op":"replace","path":"/w","value":2}])", "", 1);
+  ASSERT_TRUE(result.status.isOk()) << result.status.message();
+  EXPECT_EQ(result.ops, R"([{"op":"replace","path":"/w","value":2}])");
+  EXPECT_EQ(
+      store.get("n")->json,
+      R"({"big":1e400,"tiny":1e-400,"u":18446744073709551616,"long":123456789012345678901234567890,"f":1.0,"w":2})");
+  // upsert and remove splice the text: the other rows keep theirs.
+  ASSERT_TRUE(store.publishJson("r", R"([{"id":1,"x":1e400},{"id":2,"x":0.10}])", "", 0).changed);
+  EXPECT_EQ(store.upsert("r", "2", R"({"id":2,"x":5})", "", 1).ops, R"([{"op":"replace","path":"/1/x","value":5}])");
+  EXPECT_EQ(store.remove("r", "2", "", 1).ops, R"([{"op":"remove","path":"/1"}])");
+  EXPECT_EQ(store.get("r")->json, R"([{"id":1,"x":1e400}])");
+}
+
+TEST(TopicStore, PatchLimitsHoldWhileApplying) {
+  StoreOptions options;
+  options.limits.maxBytes = 4096;
+  options.maxPatchOps = 5;
+  TopicStore store(options);
+  ASSERT_TRUE(store.publishJson("t", R"({"pad":")" + std::string(1000, 'x') + "\"}", "", 0).changed);
+  std::string ops = "[";
+  for (int i = 0; i < 5; ++i)
+    ops += std::string(i ? "," : "") + R"({"op":"copy","from":"","path":"/c)" + std::to_string(i) + "\"}";
+  ChangeResult large = store.patch("t", ops + "]", "", 1);
+  EXPECT_EQ(large.status.code(), ErrorCode::TooLarge) << large.status.message();
+  ChangeResult many = store.patch("t", ops + R"(,{"op":"remove","path":"/pad"}])", "", 1);
+  EXPECT_EQ(many.status.code(), ErrorCode::TooManyOps) << many.status.message();
+  EXPECT_EQ(store.get("t")->version, 1u);
+  EXPECT_EQ(store.stats().rejected, 2u);
+}
+
+TEST(TopicStore, DuplicateNamesNeverReachSubscribers) {
+  // Refused on the way in, so no patch is computed from an object that names
+  // a member twice (that once produced [remove /a, replace /a]).
+  TopicStore store({});
+  EXPECT_EQ(store.publishJson("t", R"({"a":1,"a":2})", "", 0).status.code(), ErrorCode::InvalidJson);
+  ASSERT_TRUE(store.publishJson("t", R"({"a":1})", "", 0).changed);
+  EXPECT_EQ(store.publishJson("t", R"({"a":1,"a":3})", "", 1).status.code(), ErrorCode::InvalidJson);
+  EXPECT_EQ(store.patch("t", R"([{"op":"add","path":"/b","value":{"x":1,"x":2}}])", "", 1).status.code(),
+            ErrorCode::InvalidJson);
+  EXPECT_EQ(store.upsert("r", "1", R"({"id":1,"id":2})", "", 1).status.code(), ErrorCode::InvalidJson);
+  ChangeResult next = store.publishJson("t", R"({"a":5})", "", 2);
+  EXPECT_EQ(next.ops, R"([{"op":"replace","path":"/a","value":5}])");
+}
+
 }  // namespace
 }  // namespace deltacast

@@ -49,8 +49,10 @@ struct ParseLimits {
 class JsonTape {
  public:
   // Validates `text` as one JSON value (RFC 8259, UTF-8) and indexes it.
-  // On failure the tape is empty and the status says what was wrong and at
-  // which byte.
+  // An object that names a member twice (after unescaping: "a" and "\u0061"
+  // are one name) is refused with DELTACAST_INVALID_JSON, so every reader of a
+  // tape sees the same members JSON.parse would. On failure the tape is empty
+  // and the status says what was wrong and at which byte.
   //
   // `guide`, when given, is a tape of a previous version of the document
   // (another tape, whose text is still alive). Containers whose bytes are

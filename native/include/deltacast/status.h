@@ -25,6 +25,7 @@ enum class ErrorCode : std::uint8_t {
   NotKeyedArray,    // DELTACAST_NOT_KEYED_ARRAY: upsert/remove on a topic that is not an array of keyed rows
   Closed,           // DELTACAST_CLOSED: the hub was closed
   Internal,         // DELTACAST_INTERNAL: an unexpected failure in the core (a bug); nothing was changed
+  TooManyOps,       // DELTACAST_TOO_MANY_OPS: a patch with more operations than limits.maxPatchOps
 };
 
 // The stable string for a code ("DELTACAST_INVALID_JSON", ...); "DELTACAST_OK" for Ok.

@@ -44,7 +44,8 @@ struct TtlRule {
 
 struct StoreOptions {
   std::string arrayKey = "id";            // rows of upsert/remove; keyed diff
-  ParseLimits limits;                     // per value: bytes and depth
+  ParseLimits limits;                     // per value: bytes and depth (also while a patch applies)
+  std::size_t maxPatchOps = 10000;        // operations per patch (DELTACAST_TOO_MANY_OPS above)
   std::size_t maxTopicLength = 256;       // bytes of a topic name
   std::size_t memoryBudget = 256u << 20;  // bytes for all topics; 0 = unbounded
   std::size_t historyCount = 32;          // patches kept per topic
