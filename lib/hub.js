@@ -96,7 +96,7 @@ function normalizeOptions(options) {
     throw invalid('arrayKey must be a non-empty string or false');
   }
   const limits = section(options, 'limits', {
-    maxValueBytes: { min: 1, max: 0xfffffffe },
+    maxValueBytes: { min: 1, max: 256 * 1024 * 1024 }, // well below the longest frame (2^29 - 24 bytes)
     maxDepth: { min: 1, max: 4096 },
     maxTopicLength: { min: 1, max: 65536 },
     maxSubscriptions: { min: 1 },

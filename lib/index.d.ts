@@ -108,7 +108,10 @@ export interface HubOptions {
   /** The key of rows in arrays (diff matching, upsert/remove). Default 'id'; false: none. */
   arrayKey?: string | false;
   limits?: {
-    /** Bytes of one value's JSON text. Default 64 MiB. */
+    /**
+     * Bytes of one value's JSON text. Default 64 MiB, at most 256 MiB (so that a
+     * snapshot frame stays under the longest frame, 2^29 - 24 bytes).
+     */
     maxValueBytes?: number;
     /** Nesting depth of a value. Default 512. */
     maxDepth?: number;

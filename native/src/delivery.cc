@@ -22,8 +22,10 @@ constexpr const char* kInvalidAck = "DELTACAST_INVALID_ACK";
 constexpr const char* kRateLimited = "DELTACAST_RATE_LIMITED";
 
 // Timer ids: topics count up from 1; connections carry this bit.
-constexpr std::uint64_t kConnectionTimer = 1ull << 63;  // heartbeat
-constexpr std::uint64_t kStallTimer = 1ull << 62;       // over the credit window since...
+constexpr std::uint64_t kConnectionTimer = 1ull << 63;  // heartbeat and stall check
+
+// What a `t` longer than this is quoted as in an `err` (the rest is cut).
+constexpr std::size_t kEchoedTypeBytes = 64;
 
 // The members of a client message this engine reads.
 struct Message {
@@ -36,7 +38,29 @@ struct Message {
   std::uint64_t version = 0;
 };
 
+// Decodes a JSON string of a client message. A lone surrogate (an escaped
+// \ud800 that no low surrogate follows) becomes U+FFFD, as it does when a JS
+// string holding one is encoded to UTF-8 on its way here: both forms of a
+// message mean the same (docs/protocol.md).
+void decodeMessageString(std::string_view raw, std::string& out) {
+  out.clear();
+  decodeJsonString(raw, out);
+  // decodeJsonString keeps a lone surrogate as WTF-8 (ED A0..BF xx); valid
+  // UTF-8 (which the parser checked the raw text to be) never holds one.
+  for (std::size_t i = 0; i + 2 < out.size(); ++i) {
+    if (static_cast<unsigned char>(out[i]) == 0xED && static_cast<unsigned char>(out[i + 1]) >= 0xA0) {
+      out[i] = static_cast<char>(0xEF);
+      out[i + 1] = static_cast<char>(0xBF);
+      out[i + 2] = static_cast<char>(0xBD);
+      i += 2;
+    }
+  }
+}
+
 // Parses a client message; the empty string on success, else what is wrong.
+// Only the members the message's type uses are read (and must have their
+// type); every other member is ignored, whatever it holds, so newer clients
+// may send more. A repeated name: the last one counts, as in JSON.parse.
 std::string parseMessage(std::string_view text, std::size_t maxBytes, Message& message) {
   ParseLimits limits;
   limits.maxBytes = maxBytes;
@@ -45,41 +69,52 @@ std::string parseMessage(std::string_view text, std::size_t maxBytes, Message& m
   if (Status s = tape.parse(text, limits); !s) return s.message();
   if (tape[0].type != JsonType::Object)
     return std::string("a message must be a JSON object, not ") + jsonTypeName(tape[0].type);
+  std::uint32_t t = 0, topic = 0, epoch = 0, version = 0;  // tape index of each member's value; 0: absent
   std::string name;
   for (std::uint32_t k = 1; k < tape[0].next; k = tape[k + 1].next) {
-    name.clear();
-    decodeJsonString(tape.raw(k), name);
-    const std::uint32_t v = k + 1;
-    auto asString = [&](std::string& into) -> bool {
-      if (tape[v].type != JsonType::String) return false;
-      into.clear();
-      decodeJsonString(tape.raw(v), into);
-      return true;
-    };
+    decodeMessageString(tape.raw(k), name);
     if (name == "t") {
-      if (!asString(message.type)) return "\"t\" must be a string";
+      t = k + 1;
     } else if (name == "topic") {
-      if (!asString(message.topic)) return "\"topic\" must be a string";
-      message.hasTopic = true;
+      topic = k + 1;
     } else if (name == "epoch") {
-      if (!asString(message.epoch)) return "\"epoch\" must be a string";
-      message.hasEpoch = true;
+      epoch = k + 1;
     } else if (name == "version") {
-      const std::string_view raw = tape.raw(v);
-      std::uint64_t value = 0;
-      const auto result = std::from_chars(raw.data(), raw.data() + raw.size(), value);
-      if (tape[v].type != JsonType::Number || (tape[v].flags & TapeNode::kIsInteger) == 0 || result.ec != std::errc() ||
-          result.ptr != raw.data() + raw.size() || value > (1ull << 53)) {
-        return "\"version\" must be a non-negative integer";
-      }
-      message.version = value;
-      message.hasVersion = true;
+      version = k + 1;
     }
-    // Other members are ignored: newer clients may send more.
   }
+  if (t == 0) return "missing \"t\"";
+  if (tape[t].type != JsonType::String) return "\"t\" must be a string";
+  decodeMessageString(tape.raw(t), message.type);
   if (message.type.empty()) return "missing \"t\"";
+  const bool sub = message.type == "sub", ack = message.type == "ack";
+  if (topic != 0 && (sub || ack || message.type == "unsub")) {
+    if (tape[topic].type != JsonType::String) return "\"topic\" must be a string";
+    decodeMessageString(tape.raw(topic), message.topic);
+    message.hasTopic = true;
+  }
+  if (epoch != 0 && sub) {
+    if (tape[epoch].type != JsonType::String) return "\"epoch\" must be a string";
+    decodeMessageString(tape.raw(epoch), message.epoch);
+    message.hasEpoch = true;
+  }
+  if (version != 0 && (sub || ack)) {
+    // An integer from 0 to 2^53; -0 is the integer 0.
+    std::string_view raw = tape.raw(version);
+    if (raw == "-0") raw = "0";
+    std::uint64_t value = 0;
+    const auto result = std::from_chars(raw.data(), raw.data() + raw.size(), value);
+    if (tape[version].type != JsonType::Number || (tape[version].flags & TapeNode::kIsInteger) == 0 ||
+        result.ec != std::errc() || result.ptr != raw.data() + raw.size() || value > (1ull << 53)) {
+      return "\"version\" must be a non-negative integer";
+    }
+    message.version = value;
+    message.hasVersion = true;
+  }
   return {};
 }
+
+bool isSnapshot(const Frame& frame) { return frame->compare(0, 10, "{\"t\":\"snap") == 0; }
 
 void appendQuoted(std::string_view s, std::string& out) {
   out.push_back('"');
@@ -116,32 +151,54 @@ void Delivery::connect(ConnectionId id, Principal principal, std::int64_t now, b
   if (!added) return;
   stats_.connections.fetch_add(1, std::memory_order_relaxed);
   if (limits_.heartbeatIntervalMs > 0) {
-    it->second.heartbeatSeq = timers_.schedule(now + limits_.heartbeatIntervalMs, kConnectionTimer | id);
+    it->second.nextPing = now + limits_.heartbeatIntervalMs;
+    armConnection(id, it->second);
   }
 }
 
-void Delivery::heartbeat(ConnectionId id, std::uint64_t seq, std::int64_t now) {
+void Delivery::armConnection(ConnectionId id, const Connection& connection) {
+  std::int64_t due = connection.nextPing;
+  if (connection.overSince >= 0) {
+    const std::int64_t stall = connection.overSince + limits_.stallTimeoutMs;
+    if (due < 0 || stall < due) due = stall;
+  }
+  if (due < 0) {
+    timers_.cancel(kConnectionTimer | id);
+  } else {
+    timers_.schedule(due, kConnectionTimer | id);
+  }
+}
+
+void Delivery::overWindow(ConnectionId id, Connection& connection, std::int64_t now) {
+  if (connection.overSince >= 0) return;
+  connection.overSince = now;
+  armConnection(id, connection);
+}
+
+void Delivery::connectionTimer(ConnectionId id, std::int64_t now) {
   const auto it = connections_.find(id);
-  if (it == connections_.end() || it->second.heartbeatSeq != seq) return;
-  // A connection without acks may have no upstream at all (SSE): only the
-  // transport can tell that it is gone.
-  if (it->second.acks && now - it->second.lastHeard >= limits_.heartbeatTimeoutMs) {
-    stats_.closedSilent.fetch_add(1, std::memory_order_relaxed);
-    closeConnection(id, kCloseHeartbeatTimeout,
-                    "no message from the client for " + std::to_string(now - it->second.lastHeard) + " ms");
+  if (it == connections_.end()) return;
+  Connection& connection = it->second;
+  if (connection.overSince >= 0 && now - connection.overSince >= limits_.stallTimeoutMs) {
+    stats_.closedSlow.fetch_add(1, std::memory_order_relaxed);
+    closeConnection(id, kCloseStalled,
+                    (connection.acks ? "over its credit window for " : "congested for ") +
+                        std::to_string(now - connection.overSince) + " ms without acks");
     return;
   }
-  send(id, ping_);
-  it->second.heartbeatSeq = timers_.schedule(now + limits_.heartbeatIntervalMs, kConnectionTimer | id);
-}
-
-void Delivery::stallCheck(ConnectionId id, std::uint64_t seq, std::int64_t now) {
-  const auto it = connections_.find(id);
-  if (it == connections_.end() || it->second.stallSeq != seq || it->second.overSince < 0) return;
-  if (now - it->second.overSince < limits_.stallTimeoutMs) return;
-  stats_.closedSlow.fetch_add(1, std::memory_order_relaxed);
-  closeConnection(id, kCloseStalled,
-                  "over its credit window for " + std::to_string(now - it->second.overSince) + " ms without acks");
+  if (connection.nextPing >= 0 && now >= connection.nextPing) {
+    // A connection without acks may have no upstream at all (SSE): only the
+    // transport can tell that it is gone.
+    if (connection.acks && now - connection.lastHeard >= limits_.heartbeatTimeoutMs) {
+      stats_.closedSilent.fetch_add(1, std::memory_order_relaxed);
+      closeConnection(id, kCloseHeartbeatTimeout,
+                      "no message from the client for " + std::to_string(now - connection.lastHeard) + " ms");
+      return;
+    }
+    send(id, ping_);
+    connection.nextPing = now + limits_.heartbeatIntervalMs;
+  }
+  armConnection(id, connection);
 }
 
 void Delivery::closeConnection(ConnectionId id, int code, std::string reason) {
@@ -149,7 +206,21 @@ void Delivery::closeConnection(ConnectionId id, int code, std::string reason) {
   closings_.push_back({id, code, std::move(reason)});
 }
 
+void Delivery::closeOversized() {
+  std::map<ConnectionId, std::size_t> oversized;
+  oversized.swap(oversized_);
+  for (const auto& [id, bytes] : oversized) {
+    if (!connected(id)) continue;
+    // It cannot be sent, and without it the connection would miss a step:
+    // it goes (its client resumes with a snapshot it can take, or not at all).
+    closeConnection(
+        id, kCloseTooLarge,
+        "a frame of " + std::to_string(bytes) + " bytes is over the limit of " + std::to_string(limits_.maxFrameBytes));
+  }
+}
+
 std::vector<Closing> Delivery::takeClosings() {
+  closeOversized();
   std::vector<Closing> taken;
   taken.swap(closings_);
   return taken;
@@ -165,6 +236,7 @@ void Delivery::disconnect(ConnectionId id) {
   stats_.connections.fetch_sub(1, std::memory_order_relaxed);
   stats_.subscriptions.fetch_sub(it->second.subscriptions.size(), std::memory_order_relaxed);
   connections_.erase(it);
+  timers_.cancel(kConnectionTimer | id);
 }
 
 void Delivery::unsubscribed(ConnectionId id, const std::string& topic) {
@@ -177,6 +249,7 @@ void Delivery::unsubscribed(ConnectionId id, const std::string& topic) {
   // (a pending flush would have no one to send to).
   const auto st = topics_.find(topic);
   if (st != topics_.end()) {
+    timers_.cancel(st->second.id);
     topicById_.erase(st->second.id);
     topics_.erase(st);
   }
@@ -204,6 +277,7 @@ std::size_t Delivery::subscriptionCount() const {
 }
 
 std::vector<Outgoing> Delivery::takeOutgoing() {
+  closeOversized();
   std::vector<Outgoing> taken;
   taken.swap(outgoing_);
   return taken;
@@ -328,7 +402,15 @@ void Delivery::receive(ConnectionId id, std::string_view text, std::int64_t now)
   const std::string& type = message.type;
   if (type == "pong") return;
   if (type != "sub" && type != "unsub" && type != "ack") {
-    error(id, kUnknownMessage, "unknown message type " + quoted(type) + " (expected sub, unsub, ack or pong)");
+    std::string_view echoed = type;
+    if (echoed.size() > kEchoedTypeBytes) {
+      echoed = echoed.substr(0, kEchoedTypeBytes);
+      while (!echoed.empty() && (static_cast<unsigned char>(echoed.back()) & 0xC0) == 0x80) echoed.remove_suffix(1);
+      if (!echoed.empty() && static_cast<unsigned char>(echoed.back()) >= 0xC0) echoed.remove_suffix(1);
+    }
+    error(id, kUnknownMessage,
+          "unknown message type " + quoted(echoed) + (echoed.size() < type.size() ? "..." : "") +
+              " (expected sub, unsub, ack or pong)");
     return;
   }
   if (!message.hasTopic) {
@@ -368,10 +450,10 @@ void Delivery::receive(ConnectionId id, std::string_view text, std::int64_t now)
     // ignored, so one client can speak to both kinds of connection.
   } else if (sub == connection.subscriptions.end()) {
     error(id, kInvalidAck, "ack for a topic this connection is not subscribed to", message.topic);
-  } else if (message.version > sub->second.version) {
+  } else if (message.version > std::max(sub->second.version, sub->second.newestSent)) {
     error(id, kInvalidAck,
           "ack for version " + std::to_string(message.version) + ", but version " +
-              std::to_string(sub->second.version) + " is the newest sent",
+              std::to_string(std::max(sub->second.version, sub->second.newestSent)) + " is the newest sent",
           message.topic);
   } else {
     acknowledged(id, connection, message.topic, message.version, now);
@@ -397,7 +479,7 @@ void Delivery::subscribe(ConnectionId id, Connection& connection, std::string_vi
 
   const std::shared_ptr<const Snapshot> snapshot = store_.get(topic);
   if (!snapshot) {  // nothing yet: the first version will come as a snapshot
-    subscription = {};
+    subscription.hold({}, 0);
     // A client resuming a topic that has gone meanwhile (deleted, expired or
     // evicted while it was away) must drop what it holds.
     if (epoch != nullptr) {
@@ -407,20 +489,35 @@ void Delivery::subscribe(ConnectionId id, Connection& connection, std::string_vi
     return;
   }
   if (epoch != nullptr && *epoch == snapshot->epoch && *version == snapshot->version) {
-    subscription = {snapshot->epoch, snapshot->version};  // already current: nothing to send
+    subscription.hold(snapshot->epoch, snapshot->version);  // already current: nothing to send
+    return;
+  }
+  // A sub for the state already in flight to this connection costs nothing:
+  // the snapshot on its way answers it.
+  if (epoch == nullptr && subscription.snapshotInFlight && !subscription.dirty &&
+      subscription.epoch == snapshot->epoch && subscription.version == snapshot->version) {
+    return;
+  }
+  // What the client holds, until it is sent more.
+  subscription.hold(epoch != nullptr ? *epoch : std::string(), epoch != nullptr ? *version : 0);
+  if (!hasCredit(connection)) {
+    // Like any frame, the answer waits for credit: one frame when it comes.
+    subscription.dirty = true;
+    stats_.conflated.fetch_add(1, std::memory_order_relaxed);
     return;
   }
   if (epoch != nullptr && *epoch == snapshot->epoch && *version < snapshot->version) {
     // Resume: the missing steps as one patch, when the history has them all
     // and that is smaller than a snapshot.
     if (Frame patch = patchFrom(topic, state(topic), *snapshot, *version)) {
-      subscription = {snapshot->epoch, snapshot->version};
+      subscription.hold(snapshot->epoch, snapshot->version);
       charge(id, connection, topic, snapshot->epoch, snapshot->version, patch->size(), now);
       send(id, std::move(patch));
       return;
     }
   }
-  subscription = {snapshot->epoch, snapshot->version};
+  subscription.hold(snapshot->epoch, snapshot->version);
+  subscription.snapshotInFlight = true;
   Frame frame = snapshotFrame(topic, *snapshot);
   charge(id, connection, topic, snapshot->epoch, snapshot->version, frame->size(), now);
   send(id, std::move(frame));
@@ -456,6 +553,7 @@ void Delivery::changed(std::string_view topic, const ChangeResult& result, std::
   switch (effective) {
     case Lane::Critical:
       st.pending = false;  // a scheduled flush of this topic is now stale
+      timers_.cancel(st.id);
       st.flushed = true;
       st.lastFlushAt = now;
       flush({std::string(topic)}, now, true);
@@ -482,6 +580,7 @@ void Delivery::flushAllPending(std::int64_t now) {
   for (auto& [name, st] : topics_) {
     if (!st.pending) continue;
     st.pending = false;
+    timers_.cancel(st.id);
     topics.push_back(name);
   }
   std::sort(topics.begin(), topics.end());  // deterministic order
@@ -491,26 +590,22 @@ void Delivery::flushAllPending(std::int64_t now) {
 void Delivery::arm(TopicState& st, std::int64_t deadline) {
   st.pending = true;
   st.scheduledAt = deadline;
-  st.timerSeq = timers_.schedule(deadline, st.id);
+  timers_.schedule(deadline, st.id);  // moves the topic's timer if it has one
 }
 
 void Delivery::advance(std::int64_t now) {
   while (const std::optional<std::int64_t> due = timers_.nextDeadline()) {
     if (*due > now) break;
     std::vector<std::string> topics;
-    timers_.advance(*due, [&](std::uint64_t id, std::uint64_t seq) {
+    timers_.advance(*due, [&](std::uint64_t id, std::uint64_t) {
       if ((id & kConnectionTimer) != 0) {
-        heartbeat(id & ~kConnectionTimer, seq, *due);
-        return;
-      }
-      if ((id & kStallTimer) != 0) {
-        stallCheck(id & ~kStallTimer, seq, *due);
+        connectionTimer(id & ~kConnectionTimer, *due);
         return;
       }
       const auto name = topicById_.find(id);
       if (name == topicById_.end()) return;
       TopicState& st = topics_[name->second];
-      if (!st.pending || st.timerSeq != seq) return;  // re-armed or flushed since
+      if (!st.pending) return;
       st.pending = false;
       st.flushed = true;
       st.lastFlushAt = *due;
@@ -550,10 +645,7 @@ void Delivery::charge(ConnectionId id, Connection& connection, std::string_view 
   release(connection, [&](const Unacked& u) { return u.topic == topic && u.epoch != epoch; });
   connection.unacked.push_back({std::string(topic), epoch, version, bytes});
   connection.unackedBytes += bytes;
-  if (!hasCredit(connection) && connection.overSince < 0) {
-    connection.overSince = now;
-    connection.stallSeq = timers_.schedule(now + limits_.stallTimeoutMs, kStallTimer | id);
-  }
+  if (!hasCredit(connection)) overWindow(id, connection, now);
 }
 
 void Delivery::sendAll(ConnectionId id, std::vector<Frame> list) {
@@ -562,13 +654,35 @@ void Delivery::sendAll(ConnectionId id, std::vector<Frame> list) {
     send(id, std::move(list.front()));
     return;
   }
-  std::string batch = "{\"t\":\"batch\",\"items\":[";
-  for (std::size_t i = 0; i < list.size(); ++i) {
-    if (i > 0) batch.push_back(',');
-    batch.append(*list[i]);
+  // Batches of at most maxFrameBytes: an item that does not fit in the
+  // current one starts the next; an item too large for any batch goes alone.
+  static constexpr std::string_view kOpen = "{\"t\":\"batch\",\"items\":[";
+  static constexpr std::string_view kClose = "]}";
+  std::vector<Frame> items;
+  std::size_t bytes = 0;
+  const auto ship = [&]() {
+    if (items.size() == 1) {
+      send(id, std::move(items.front()));
+    } else if (items.size() > 1) {
+      std::string batch;
+      batch.reserve(bytes);
+      batch.append(kOpen);
+      for (std::size_t i = 0; i < items.size(); ++i) {
+        if (i > 0) batch.push_back(',');
+        batch.append(*items[i]);
+      }
+      batch.append(kClose);
+      send(id, std::make_shared<const std::string>(std::move(batch)));
+    }
+    items.clear();
+    bytes = 0;
+  };
+  for (Frame& frame : list) {
+    if (!items.empty() && bytes + 1 + frame->size() > limits_.maxFrameBytes) ship();
+    bytes += frame->size() + (items.empty() ? kOpen.size() + kClose.size() : 1);
+    items.push_back(std::move(frame));
   }
-  batch.append("]}");
-  send(id, std::make_shared<const std::string>(std::move(batch)));
+  ship();
 }
 
 Frame Delivery::goneFrame(std::string_view topic, std::string_view epoch, std::uint64_t version,
@@ -592,6 +706,7 @@ void Delivery::gone(const RemovedTopic& removed, std::int64_t now) {
     TopicState fresh;
     fresh.id = st->second.id;
     fresh.lane = st->second.lane;
+    timers_.cancel(fresh.id);
     st->second = std::move(fresh);
   }
   const Frame frame = goneFrame(removed.topic, removed.epoch, removed.version, removalName(removed.reason));
@@ -606,6 +721,7 @@ void Delivery::gone(const RemovedTopic& removed, std::int64_t now) {
     // sent before it heard is not an error.
     sub->second.epoch.clear();
     sub->second.dirty = false;
+    sub->second.snapshotInFlight = false;
     // Not a state frame: it does not count against the window, and the
     // topic's unacked frames can no longer be acked.
     stats_.goneSent.fetch_add(1, std::memory_order_relaxed);
@@ -618,13 +734,19 @@ void Delivery::gone(const RemovedTopic& removed, std::int64_t now) {
 void Delivery::acknowledged(ConnectionId id, Connection& connection, std::string_view topic, std::uint64_t version,
                             std::int64_t now) {
   release(connection, [&](const Unacked& u) { return u.topic == topic && u.version <= version; });
+  if (const auto sub = connection.subscriptions.find(std::string(topic));
+      sub != connection.subscriptions.end() && version >= sub->second.version) {
+    sub->second.snapshotInFlight = false;  // applied: a `sub` holding nothing now needs a new one
+  }
   catchUpDirty(id, connection, now);
 }
 
 void Delivery::catchUpDirty(ConnectionId id, Connection& connection, std::int64_t now) {
   if (!hasCredit(connection)) return;
-  connection.overSince = -1;
-  connection.stallSeq = 0;  // the pending stall check is stale
+  if (connection.overSince >= 0) {
+    connection.overSince = -1;
+    armConnection(id, connection);  // no stall check any more
+  }
   // Credit is back: one frame per conflated topic, at its latest version.
   std::vector<Frame> frames;
   for (auto& [name, sub] : connection.subscriptions) {
@@ -637,6 +759,8 @@ void Delivery::catchUpDirty(ConnectionId id, Connection& connection, std::int64_
     charge(id, connection, name, snapshot->epoch, snapshot->version, frame->size(), now);
     sub.epoch = snapshot->epoch;
     sub.version = snapshot->version;
+    sub.newestSent = std::max(sub.newestSent, snapshot->version);
+    sub.snapshotInFlight = isSnapshot(frame);
     frames.push_back(std::move(frame));
   }
   sendAll(id, std::move(frames));
@@ -647,10 +771,7 @@ void Delivery::congestion(ConnectionId id, bool congested, std::int64_t now) {
   if (it == connections_.end() || it->second.congested == congested) return;
   it->second.congested = congested;
   if (congested) {
-    if (it->second.overSince < 0) {
-      it->second.overSince = now;
-      it->second.stallSeq = timers_.schedule(now + limits_.stallTimeoutMs, kStallTimer | id);
-    }
+    overWindow(id, it->second, now);
   } else {
     if (!it->second.acks) release(it->second, [](const Unacked&) { return true; });
     catchUpDirty(id, it->second, now);
@@ -685,7 +806,9 @@ void Delivery::flush(const std::vector<std::string>& topics, std::int64_t now, b
       charge(id, connection, topic, snapshot->epoch, snapshot->version, frame->size(), now);
       sub.epoch = snapshot->epoch;
       sub.version = snapshot->version;
+      sub.newestSent = std::max(sub.newestSent, snapshot->version);
       sub.dirty = false;
+      sub.snapshotInFlight = isSnapshot(frame);
       frames[id].push_back(std::move(frame));
       if (critical && (connection.unacked.size() > limits_.creditFrames * limits_.criticalOverflow ||
                        connection.unackedBytes > limits_.creditBytes * limits_.criticalOverflow)) {

@@ -256,6 +256,63 @@ describe('bad client messages', () => {
   });
 });
 
+describe('protocol details', () => {
+  it('members a message type does not use are ignored, whatever they hold', async (t) => {
+    const hub = manualHub(t);
+    const frames = [];
+    const connection = hub.connect({ send: (frame) => frames.push(JSON.parse(frame)) });
+    connection.receive('{"t":"pong","topic":5}');
+    connection.receive('{"t":"pong","version":"x","epoch":[]}');
+    await settle(hub);
+    assert.deepEqual(frames, []);
+  });
+
+  it('a lone surrogate means U+FFFD, raw in the string or escaped', async (t) => {
+    const hub = manualHub(t);
+    await hub.publish('a\uFFFD', [1]);
+    const raw = [];
+    const escaped = [];
+    hub.connect({ send: (frame) => raw.push(frame) }).receive('{"t":"sub","topic":"a\uD800"}');
+    hub.connect({ send: (frame) => escaped.push(frame) }).receive(String.raw`{"t":"sub","topic":"a\ud800"}`);
+    await settle(hub);
+    assert.equal(raw.length, 1);
+    assert.deepEqual(raw, escaped);
+    assert.equal(JSON.parse(raw[0]).topic, 'a\uFFFD');
+  });
+
+  it('a version written -0 is the integer 0', async (t) => {
+    const hub = manualHub(t);
+    await hub.publish('t', [1]);
+    const frames = [];
+    const connection = hub.connect({ send: (frame) => frames.push(JSON.parse(frame)) });
+    connection.receive('{"t":"sub","topic":"t"}');
+    connection.receive('{"t":"ack","topic":"t","version":-0}');
+    await settle(hub);
+    assert.deepEqual(frames.map((f) => f.t), ['snap']);
+  });
+
+  it('repeated subs of a topic already in flight hand nothing more to send()', async (t) => {
+    const hub = manualHub(t, { heartbeat: { intervalMs: 0 } });
+    await hub.publish('big', 'x'.repeat(4 << 20));
+    let handed = 0;
+    let received = 0;
+    const connection = hub.connect({
+      send(frame) {
+        handed += frame.length;
+        return false; // a socket that never drains, and a client that never acks
+      },
+    });
+    const sub = '{"t":"sub","topic":"big"}';
+    for (let i = 0; i < 200; i++) {
+      connection.receive(sub);
+      received += sub.length;
+    }
+    await settle(hub);
+    assert.ok(received < 6000);
+    assert.ok(handed > 4 << 20 && handed < (4 << 20) + 200, `${handed} bytes handed to send()`);
+  });
+});
+
 describe('lanes', () => {
   it('normal: debounced 50 ms after the last change, 250 ms at most; exact to the millisecond', async (t) => {
     const hub = manualHub(t, { lanes: {} });

@@ -74,6 +74,13 @@ struct DeliveryLimits {
   std::int64_t stallTimeoutMs = 30000;  // over the window this long: closed
   std::size_t criticalOverflow = 4;     // critical frames may take the window this many times over, then: closed
   std::size_t maxTopicLength = 256;
+  // The longest frame handed to the transport, in bytes: V8's longest string
+  // (v8::String::kMaxLength on 64-bit hosts). Topics flushed together are
+  // split into several `batch` frames to stay under it; a connection whose
+  // single frame would exceed it is closed with 1009 (the store's
+  // limits.maxValueBytes is bounded well below it, so only a patch larger
+  // than its value can).
+  std::size_t maxFrameBytes = (std::size_t{1} << 29) - 24;
 };
 
 struct Outgoing {
@@ -91,6 +98,7 @@ struct Closing {
 
 // Close codes the engine uses.
 inline constexpr int kCloseRateLimited = 1008;       // policy violation
+inline constexpr int kCloseTooLarge = 1009;          // a frame over DeliveryLimits::maxFrameBytes
 inline constexpr int kCloseHeartbeatTimeout = 4000;  // application range
 inline constexpr int kCloseStalled = 4001;           // over the credit window too long, or critical overflow
 
@@ -177,6 +185,8 @@ class Delivery {
   void congestion(ConnectionId id, bool congested, std::int64_t now);
 
   std::size_t subscriptionCount() const;
+  // Timer entries held: at most one per connection and one per topic.
+  std::size_t timerEntries() const { return timers_.size(); }
   const DeliveryStats& stats() const { return stats_; }
 
  private:
@@ -184,6 +194,21 @@ class Delivery {
     std::string epoch;
     std::uint64_t version = 0;  // what the client holds; 0: nothing
     bool dirty = false;         // conflated: a newer version waits for credit
+    // The last frame sent was a snapshot of (epoch, version), not acked yet
+    // (without acks: handed to the transport): a `sub` holding nothing is
+    // answered by it and costs nothing.
+    bool snapshotInFlight = false;
+    // The newest version ever sent on it: acks up to it are valid even after
+    // a `sub` that says the client holds less (frames may still be on their way).
+    std::uint64_t newestSent = 0;
+    // Holds (e, v) now, nothing in flight or waiting.
+    void hold(std::string e, std::uint64_t v) {
+      epoch = std::move(e);
+      version = v;
+      dirty = false;
+      snapshotInFlight = false;
+      if (v > newestSent) newestSent = v;
+    }
   };
   struct Unacked {
     std::string topic;
@@ -199,11 +224,10 @@ class Delivery {
     TokenBucket inbound;
     std::size_t refusedInARow = 0;
     std::int64_t lastHeard = 0;
-    std::uint64_t heartbeatSeq = 0;
+    std::int64_t nextPing = -1;  // when the next heartbeat is due; -1: none
     std::deque<Unacked> unacked;
     std::size_t unackedBytes = 0;
     std::int64_t overSince = -1;  // when it went over its credit window; -1: it is not
-    std::uint64_t stallSeq = 0;   // its pending stall check (timer sequence)
     bool congested = false;       // the transport said its socket is full (send() returned false)
     bool acks = true;             // false: credit is the transport's backpressure alone
   };
@@ -226,8 +250,7 @@ class Delivery {
     Lane pendingLane = Lane::Normal;    // the most urgent lane among the unsent changes
     Lane scheduledLane = Lane::Normal;  // the lane that set the pending flush's deadline
     std::int64_t scheduledAt = 0;
-    bool pending = false;
-    std::uint64_t timerSeq = 0;
+    bool pending = false;  // its timer (id) is armed
     std::int64_t firstPendingAt = 0;
     std::int64_t lastFlushAt = 0;
     bool flushed = false;
@@ -262,16 +285,26 @@ class Delivery {
   template <class Drop>
   void release(Connection& connection, Drop&& drop);
   void unsubscribed(ConnectionId id, const std::string& topic);
-  void stallCheck(ConnectionId id, std::uint64_t seq, std::int64_t now);
+  // The connection's one timer: due at its next heartbeat or at the end of
+  // its stall timeout, whichever comes first.
+  void armConnection(ConnectionId id, const Connection& connection);
+  void connectionTimer(ConnectionId id, std::int64_t now);
+  void overWindow(ConnectionId id, Connection& connection, std::int64_t now);
+  // Closes the connections a frame over maxFrameBytes was meant for.
+  void closeOversized();
   void acknowledged(ConnectionId id, Connection& connection, std::string_view topic, std::uint64_t version,
                     std::int64_t now);
   // The frame that brings a subscription from what it holds to `snapshot`.
   Frame catchUp(std::string_view topic, TopicState& state, const Snapshot& snapshot, const Subscription& sub,
                 std::map<std::uint64_t, Frame>* shared);
   void sendAll(ConnectionId id, std::vector<Frame> frames);
-  void heartbeat(ConnectionId id, std::uint64_t seq, std::int64_t now);
   void closeConnection(ConnectionId id, int code, std::string reason);
   void send(ConnectionId id, Frame frame) {
+    if (!oversized_.empty() && oversized_.count(id) != 0) return;  // being closed
+    if (frame->size() > limits_.maxFrameBytes) {
+      oversized_.emplace(id, frame->size());
+      return;
+    }
     stats_.framesSent.fetch_add(1, std::memory_order_relaxed);
     stats_.bytesSent.fetch_add(frame->size(), std::memory_order_relaxed);
     outgoing_.push_back({id, std::move(frame)});
@@ -290,6 +323,7 @@ class Delivery {
   TimerQueue timers_;
   std::vector<Outgoing> outgoing_;
   std::vector<Closing> closings_;
+  std::map<ConnectionId, std::size_t> oversized_;  // connection -> size of the frame it could not be sent
   DeliveryStats stats_;
   Frame ping_ = std::make_shared<const std::string>("{\"t\":\"ping\"}");
 };
