@@ -1,139 +1,26 @@
 #include "deltacast/delivery.h"
 
 #include <algorithm>
-#include <charconv>
 #include <map>
 
-#include "deltacast/json_tape.h"
-#include "deltacast/topic_pattern.h"
 #include "text_util.h"
 
 namespace deltacast {
 
 namespace {
 
-// Stable codes of `err` frames (docs/protocol.md).
-constexpr const char* kInvalidMessage = "DELTACAST_INVALID_MESSAGE";
-constexpr const char* kUnknownMessage = "DELTACAST_UNKNOWN_MESSAGE";
-constexpr const char* kMessageTooLarge = "DELTACAST_MESSAGE_TOO_LARGE";
-constexpr const char* kForbidden = "DELTACAST_FORBIDDEN";
-constexpr const char* kTooManySubscriptions = "DELTACAST_TOO_MANY_SUBSCRIPTIONS";
-constexpr const char* kInvalidAck = "DELTACAST_INVALID_ACK";
-constexpr const char* kRateLimited = "DELTACAST_RATE_LIMITED";
-
 // Timer ids: topics count up from 1; connections carry this bit.
 constexpr std::uint64_t kConnectionTimer = 1ull << 63;  // heartbeat and stall check
-
-// What a `t` longer than this is quoted as in an `err` (the rest is cut).
-constexpr std::size_t kEchoedTypeBytes = 64;
-
-// The members of a client message this engine reads.
-struct Message {
-  std::string type;
-  bool hasTopic = false;
-  std::string topic;
-  bool hasEpoch = false;
-  std::string epoch;
-  bool hasVersion = false;
-  std::uint64_t version = 0;
-};
-
-// Decodes a JSON string of a client message. A lone surrogate (an escaped
-// \ud800 that no low surrogate follows) becomes U+FFFD, as it does when a JS
-// string holding one is encoded to UTF-8 on its way here: both forms of a
-// message mean the same (docs/protocol.md).
-void decodeMessageString(std::string_view raw, std::string& out) {
-  out.clear();
-  decodeJsonString(raw, out);
-  // decodeJsonString keeps a lone surrogate as WTF-8 (ED A0..BF xx); valid
-  // UTF-8 (which the parser checked the raw text to be) never holds one.
-  for (std::size_t i = 0; i + 2 < out.size(); ++i) {
-    if (static_cast<unsigned char>(out[i]) == 0xED && static_cast<unsigned char>(out[i + 1]) >= 0xA0) {
-      out[i] = static_cast<char>(0xEF);
-      out[i + 1] = static_cast<char>(0xBF);
-      out[i + 2] = static_cast<char>(0xBD);
-      i += 2;
-    }
-  }
-}
-
-// Parses a client message; the empty string on success, else what is wrong.
-// Only the members the message's type uses are read (and must have their
-// type); every other member is ignored, whatever it holds, so newer clients
-// may send more. A repeated name: the last one counts, as in JSON.parse.
-std::string parseMessage(std::string_view text, std::size_t maxBytes, Message& message) {
-  ParseLimits limits;
-  limits.maxBytes = maxBytes;
-  limits.maxDepth = 16;
-  JsonTape tape;
-  if (Status s = tape.parse(text, limits); !s) return s.message();
-  if (tape[0].type != JsonType::Object)
-    return std::string("a message must be a JSON object, not ") + jsonTypeName(tape[0].type);
-  std::uint32_t t = 0, topic = 0, epoch = 0, version = 0;  // tape index of each member's value; 0: absent
-  std::string name;
-  for (std::uint32_t k = 1; k < tape[0].next; k = tape[k + 1].next) {
-    decodeMessageString(tape.raw(k), name);
-    if (name == "t") {
-      t = k + 1;
-    } else if (name == "topic") {
-      topic = k + 1;
-    } else if (name == "epoch") {
-      epoch = k + 1;
-    } else if (name == "version") {
-      version = k + 1;
-    }
-  }
-  if (t == 0) return "missing \"t\"";
-  if (tape[t].type != JsonType::String) return "\"t\" must be a string";
-  decodeMessageString(tape.raw(t), message.type);
-  if (message.type.empty()) return "missing \"t\"";
-  const bool sub = message.type == "sub", ack = message.type == "ack";
-  if (topic != 0 && (sub || ack || message.type == "unsub")) {
-    if (tape[topic].type != JsonType::String) return "\"topic\" must be a string";
-    decodeMessageString(tape.raw(topic), message.topic);
-    message.hasTopic = true;
-  }
-  if (epoch != 0 && sub) {
-    if (tape[epoch].type != JsonType::String) return "\"epoch\" must be a string";
-    decodeMessageString(tape.raw(epoch), message.epoch);
-    message.hasEpoch = true;
-  }
-  if (version != 0 && (sub || ack)) {
-    // An integer from 0 to 2^53; -0 is the integer 0.
-    std::string_view raw = tape.raw(version);
-    if (raw == "-0") raw = "0";
-    std::uint64_t value = 0;
-    const auto result = std::from_chars(raw.data(), raw.data() + raw.size(), value);
-    if (tape[version].type != JsonType::Number || (tape[version].flags & TapeNode::kIsInteger) == 0 ||
-        result.ec != std::errc() || result.ptr != raw.data() + raw.size() || value > (1ull << 53)) {
-      return "\"version\" must be a non-negative integer";
-    }
-    message.version = value;
-    message.hasVersion = true;
-  }
-  return {};
-}
-
-bool isSnapshot(const Frame& frame) { return frame->compare(0, 10, "{\"t\":\"snap") == 0; }
-
-void appendQuoted(std::string_view s, std::string& out) {
-  out.push_back('"');
-  appendJsonEscaped(s, out);
-  out.push_back('"');
-}
 
 }  // namespace
 
 Delivery::Delivery(const TopicStore& store, AccessRules rules, DeliveryLimits limits, std::vector<LaneRule> lanes,
                    Pacing pacing)
-    : store_(store), rules_(std::move(rules)), limits_(limits), lanes_(std::move(lanes)), pacing_(pacing) {}
-
-Lane Delivery::laneOf(std::string_view topic) const {
-  for (const LaneRule& rule : lanes_) {
-    if (topicMatches(rule.pattern, topic)) return rule.lane;
-  }
-  return Lane::Normal;
-}
+    : store_(store),
+      rules_(std::move(rules)),
+      limits_(limits),
+      credit_{limits.creditFrames, limits.creditBytes, limits.criticalOverflow},
+      pacer_(std::move(lanes), pacing) {}
 
 Delivery::TopicState& Delivery::state(std::string_view topic) {
   auto [it, added] = topics_.try_emplace(std::string(topic));
@@ -147,7 +34,8 @@ Delivery::TopicState& Delivery::state(std::string_view topic) {
 
 void Delivery::connect(ConnectionId id, Principal principal, std::int64_t now, bool acks) {
   auto [it, added] = connections_.try_emplace(
-      id, std::move(principal), TokenBucket(limits_.messagesPerSecond, limits_.messageBurst, now), now, acks);
+      id, std::move(principal),
+      InboundLimiter(limits_.messagesPerSecond, limits_.messageBurst, limits_.rateViolations, now), now, acks);
   if (!added) return;
   stats_.connections.fetch_add(1, std::memory_order_relaxed);
   if (limits_.heartbeatIntervalMs > 0) {
@@ -158,8 +46,8 @@ void Delivery::connect(ConnectionId id, Principal principal, std::int64_t now, b
 
 void Delivery::armConnection(ConnectionId id, const Connection& connection) {
   std::int64_t due = connection.nextPing;
-  if (connection.overSince >= 0) {
-    const std::int64_t stall = connection.overSince + limits_.stallTimeoutMs;
+  if (connection.credit.overSince() >= 0) {
+    const std::int64_t stall = connection.credit.overSince() + limits_.stallTimeoutMs;
     if (due < 0 || stall < due) due = stall;
   }
   if (due < 0) {
@@ -170,8 +58,8 @@ void Delivery::armConnection(ConnectionId id, const Connection& connection) {
 }
 
 void Delivery::overWindow(ConnectionId id, Connection& connection, std::int64_t now) {
-  if (connection.overSince >= 0) return;
-  connection.overSince = now;
+  if (connection.credit.overSince() >= 0) return;
+  connection.credit.setOverSince(now);
   armConnection(id, connection);
 }
 
@@ -179,23 +67,24 @@ void Delivery::connectionTimer(ConnectionId id, std::int64_t now) {
   const auto it = connections_.find(id);
   if (it == connections_.end()) return;
   Connection& connection = it->second;
-  if (connection.overSince >= 0 && now - connection.overSince >= limits_.stallTimeoutMs) {
+  const std::int64_t overSince = connection.credit.overSince();
+  if (overSince >= 0 && now - overSince >= limits_.stallTimeoutMs) {
     stats_.closedSlow.fetch_add(1, std::memory_order_relaxed);
     closeConnection(id, kCloseStalled,
-                    (connection.acks ? "over its credit window for " : "congested for ") +
-                        std::to_string(now - connection.overSince) + " ms without acks");
+                    (connection.credit.acks() ? "over its credit window for " : "congested for ") +
+                        std::to_string(now - overSince) + " ms without acks");
     return;
   }
   if (connection.nextPing >= 0 && now >= connection.nextPing) {
     // A connection without acks may have no upstream at all (SSE): only the
     // transport can tell that it is gone.
-    if (connection.acks && now - connection.lastHeard >= limits_.heartbeatTimeoutMs) {
+    if (connection.credit.acks() && now - connection.lastHeard >= limits_.heartbeatTimeoutMs) {
       stats_.closedSilent.fetch_add(1, std::memory_order_relaxed);
       closeConnection(id, kCloseHeartbeatTimeout,
                       "no message from the client for " + std::to_string(now - connection.lastHeard) + " ms");
       return;
     }
-    send(id, ping_);
+    send(id, frames::ping());
     connection.nextPing = now + limits_.heartbeatIntervalMs;
   }
   armConnection(id, connection);
@@ -255,18 +144,6 @@ void Delivery::unsubscribed(ConnectionId id, const std::string& topic) {
   }
 }
 
-template <class Drop>
-void Delivery::release(Connection& connection, Drop&& drop) {
-  for (auto it = connection.unacked.begin(); it != connection.unacked.end();) {
-    if (drop(*it)) {
-      connection.unackedBytes -= it->bytes;
-      it = connection.unacked.erase(it);
-    } else {
-      ++it;
-    }
-  }
-}
-
 std::size_t Delivery::subscriptionCount() const {
   std::size_t count = 0;
   for (const auto& [id, connection] : connections_) {
@@ -284,39 +161,21 @@ std::vector<Outgoing> Delivery::takeOutgoing() {
 }
 
 void Delivery::error(ConnectionId id, const char* code, std::string_view message, std::string_view topic) {
-  std::string frame = "{\"t\":\"err\",\"code\":\"";
-  frame.append(code);
-  frame.append("\",\"message\":");
-  appendQuoted(message, frame);
-  if (!topic.empty()) {
-    frame.append(",\"topic\":");
-    appendQuoted(topic, frame);
-  }
-  frame.push_back('}');
-  send(id, std::make_shared<const std::string>(std::move(frame)));
+  send(id, frames::error(code, message, topic));
 }
 
 Frame Delivery::snapshotFrame(std::string_view topic, const Snapshot& snapshot) {
-  TopicState& frames = state(topic);
-  if (frames.snapshot && frames.version == snapshot.version && frames.epoch == snapshot.epoch) {
+  TopicState& cache = state(topic);
+  if (cache.snapshot && cache.version == snapshot.version && cache.epoch == snapshot.epoch) {
     stats_.snapshotFramesReused.fetch_add(1, std::memory_order_relaxed);
-    return frames.snapshot;
+    return cache.snapshot;
   }
   stats_.snapshotFramesBuilt.fetch_add(1, std::memory_order_relaxed);
-  std::string frame = "{\"t\":\"snap\",\"topic\":";
-  appendQuoted(topic, frame);
-  frame.append(",\"epoch\":");
-  appendQuoted(snapshot.epoch, frame);
-  frame.append(",\"version\":");
-  frame.append(std::to_string(snapshot.version));
-  frame.append(",\"data\":");
-  frame.append(snapshot.json);
-  frame.push_back('}');
-  if (frames.version != snapshot.version || frames.epoch != snapshot.epoch) frames.lastStep.reset();
-  frames.version = snapshot.version;
-  frames.epoch = snapshot.epoch;
-  frames.snapshot = std::make_shared<const std::string>(std::move(frame));
-  return frames.snapshot;
+  if (cache.version != snapshot.version || cache.epoch != snapshot.epoch) cache.lastStep.reset();
+  cache.version = snapshot.version;
+  cache.epoch = snapshot.epoch;
+  cache.snapshot = frames::snapshot(topic, snapshot.epoch, snapshot.version, snapshot.json);
+  return cache.snapshot;
 }
 
 Frame Delivery::patchFrom(std::string_view topic, TopicState& state, const Snapshot& snapshot, std::uint64_t from) {
@@ -341,111 +200,62 @@ Frame Delivery::patchFrom(std::string_view topic, TopicState& state, const Snaps
     squashed.clear();
     if (!haveSteps || bytes >= snapshot.json.size()) return nullptr;
   }
-  std::string frame = "{\"t\":\"patch\",\"topic\":";
-  appendQuoted(topic, frame);
-  frame.append(",\"epoch\":");
-  appendQuoted(snapshot.epoch, frame);
-  frame.append(",\"from\":" + std::to_string(from) + ",\"to\":" + std::to_string(snapshot.version) + ",\"ops\":");
-  if (!squashed.empty()) {
-    frame.append(squashed);
-  } else {
-    frame.push_back('[');
-    bool first = true;
-    for (const HistoryEntry* step : steps) {
-      const std::string_view inner = std::string_view(step->ops).substr(1, step->ops.size() - 2);
-      if (inner.empty()) continue;
-      if (!first) frame.push_back(',');
-      first = false;
-      frame.append(inner);
-    }
-    frame.push_back(']');
-  }
-  frame.push_back('}');
-  return std::make_shared<const std::string>(std::move(frame));
+  if (!squashed.empty()) return frames::patch(topic, snapshot.epoch, from, snapshot.version, squashed);
+  std::vector<std::string_view> ops;
+  ops.reserve(steps.size());
+  for (const HistoryEntry* step : steps) ops.emplace_back(step->ops);
+  return frames::patchOfSteps(topic, snapshot.epoch, from, snapshot.version, ops);
 }
 
 void Delivery::receive(ConnectionId id, std::string_view text, std::int64_t now) {
   const auto it = connections_.find(id);
   if (it == connections_.end()) return;
-  it->second.lastHeard = now;  // any message, even a refused one, shows the client is alive
-  Message message;
-  std::string problem;
-  if (text.size() > limits_.maxMessageBytes) {
-    problem = "a message of " + std::to_string(text.size()) + " bytes is over the limit of " +
-              std::to_string(limits_.maxMessageBytes);
-  } else {
-    problem = parseMessage(text, limits_.maxMessageBytes, message);
-  }
-  // Acks and pongs are the steady traffic of a healthy client: they cost a
-  // twentieth of a token, so acking every frame of a busy topic stays far
-  // below the limit; everything else costs one.
-  const bool routine = problem.empty() && (message.type == "ack" || message.type == "pong");
-  if (!it->second.inbound.take(now, routine ? 0.05 : 1.0)) {
-    if (++it->second.refusedInARow >= limits_.rateViolations) {
+  Connection& connection = it->second;
+  connection.lastHeard = now;  // any message, even a refused one, shows the client is alive
+  ClientMessage message;
+  message.type = MessageType::Sub;  // what a message that does not parse costs
+  const Refusal refusal = parseClientMessage(text, limits_.maxMessageBytes, limits_.maxTopicLength, message);
+  const bool routine = message.type == MessageType::Ack || message.type == MessageType::Pong;
+  switch (connection.inbound.admit(routine, now)) {
+    case InboundLimiter::Verdict::Admit: break;
+    case InboundLimiter::Verdict::RefuseAndTell:
+      error(id, kRateLimited,
+            "over " + std::to_string(static_cast<long long>(limits_.messagesPerSecond)) +
+                " messages a second: messages are dropped until the rate falls");
+      return;
+    case InboundLimiter::Verdict::Refuse: return;
+    case InboundLimiter::Verdict::Close:
       stats_.closedFlooding.fetch_add(1, std::memory_order_relaxed);
       closeConnection(id, kCloseRateLimited,
                       "more than " + std::to_string(limits_.rateViolations) + " messages in a row over the rate limit");
       return;
-    }
-    if (it->second.refusedInARow == 1) {
-      error(id, kRateLimited,
-            "over " + std::to_string(static_cast<long long>(limits_.messagesPerSecond)) +
-                " messages a second: messages are dropped until the rate falls");
-    }
+  }
+  if (refusal) {
+    error(id, refusal.code, refusal.message, refusal.topic);
     return;
   }
-  it->second.refusedInARow = 0;
-  if (!problem.empty()) {
-    error(id, text.size() > limits_.maxMessageBytes ? kMessageTooLarge : kInvalidMessage, problem);
-    return;
-  }
-  const std::string& type = message.type;
-  if (type == "pong") return;
-  if (type != "sub" && type != "unsub" && type != "ack") {
-    std::string_view echoed = type;
-    if (echoed.size() > kEchoedTypeBytes) {
-      echoed = echoed.substr(0, kEchoedTypeBytes);
-      while (!echoed.empty() && (static_cast<unsigned char>(echoed.back()) & 0xC0) == 0x80) echoed.remove_suffix(1);
-      if (!echoed.empty() && static_cast<unsigned char>(echoed.back()) >= 0xC0) echoed.remove_suffix(1);
-    }
-    error(id, kUnknownMessage,
-          "unknown message type " + quoted(echoed) + (echoed.size() < type.size() ? "..." : "") +
-              " (expected sub, unsub, ack or pong)");
-    return;
-  }
-  if (!message.hasTopic) {
-    error(id, kInvalidMessage, "\"" + type + "\" needs a \"topic\"");
-    return;
-  }
-  if (Status s = validateTopic(message.topic, limits_.maxTopicLength); !s) {
-    error(id, s.codeName(), s.message());
-    return;
-  }
-  Connection& connection = it->second;
-  if (type == "sub") {
-    if (message.hasVersion != message.hasEpoch) {
-      error(id, kInvalidMessage, "\"epoch\" and \"version\" go together", message.topic);
+  switch (message.type) {
+    case MessageType::Pong: return;
+    case MessageType::Sub:
+      subscribe(id, connection, message.topic, message.hasEpoch ? &message.epoch : nullptr,
+                message.hasVersion ? &message.version : nullptr, now);
+      return;
+    case MessageType::Unsub: {
+      const auto sub = connection.subscriptions.find(message.topic);
+      if (sub == connection.subscriptions.end()) return;  // idempotent
+      connection.subscriptions.erase(sub);
+      stats_.subscriptions.fetch_sub(1, std::memory_order_relaxed);
+      unsubscribed(id, message.topic);
+      // Frames of that topic can no longer be acked: they stop counting.
+      connection.credit.forget(message.topic);
+      catchUpDirty(id, connection, now);
       return;
     }
-    subscribe(id, connection, message.topic, message.hasEpoch ? &message.epoch : nullptr,
-              message.hasVersion ? &message.version : nullptr, now);
-    return;
-  }
-  const auto sub = connection.subscriptions.find(message.topic);
-  if (type == "unsub") {
-    if (sub == connection.subscriptions.end()) return;  // idempotent
-    connection.subscriptions.erase(sub);
-    stats_.subscriptions.fetch_sub(1, std::memory_order_relaxed);
-    unsubscribed(id, message.topic);
-    // Frames of that topic can no longer be acked: they stop counting.
-    release(connection, [&](const Unacked& u) { return u.topic == message.topic; });
-    catchUpDirty(id, connection, now);
-    return;
+    case MessageType::Ack: break;
   }
   // ack: only for a topic subscribed to, and a version that was sent.
-  if (!message.hasVersion) {
-    error(id, kInvalidMessage, "\"ack\" needs a \"version\"", message.topic);
-  } else if (!connection.acks) {
+  const auto sub = connection.subscriptions.find(message.topic);
+  if (!connection.credit.acks()) {
     // A connection without acks has no window to open: a well-formed ack is
     // ignored, so one client can speak to both kinds of connection.
   } else if (sub == connection.subscriptions.end()) {
@@ -484,7 +294,7 @@ void Delivery::subscribe(ConnectionId id, Connection& connection, std::string_vi
     // evicted while it was away) must drop what it holds.
     if (epoch != nullptr) {
       stats_.goneSent.fetch_add(1, std::memory_order_relaxed);
-      send(id, goneFrame(topic, *epoch, *version, "absent"));
+      send(id, frames::gone(topic, *epoch, *version, "absent"));
     }
     return;
   }
@@ -532,65 +342,32 @@ void Delivery::changed(std::string_view topic, const ChangeResult& result, std::
   // The change's own patch frame: shared by every subscriber at the previous version.
   st.lastStep.reset();
   if (!result.created && !result.ops.empty()) {
-    std::string frame = "{\"t\":\"patch\",\"topic\":";
-    appendQuoted(topic, frame);
-    frame.append(",\"epoch\":");
-    appendQuoted(result.epoch, frame);
-    frame.append(",\"from\":" + std::to_string(result.version - 1) + ",\"to\":" + std::to_string(result.version) +
-                 ",\"ops\":");
-    frame.append(result.ops);
-    frame.push_back('}');
-    st.lastStep = std::make_shared<const std::string>(std::move(frame));
+    st.lastStep = frames::patch(topic, result.epoch, result.version - 1, result.version, result.ops);
   }
   st.version = result.version;
   st.epoch = result.epoch;
   st.snapshot.reset();
-  if (st.oldestUnsent < 0) st.oldestUnsent = now;
-  const Lane effective = lane.value_or(st.lane);
-  if (!st.pending || effective < st.pendingLane) st.pendingLane = effective;  // the most urgent lane of the flush
-
-  std::int64_t deadline = now;
-  switch (effective) {
-    case Lane::Critical:
-      st.pending = false;  // a scheduled flush of this topic is now stale
-      timers_.cancel(st.id);
-      st.flushed = true;
-      st.lastFlushAt = now;
+  const Pacer::Decision decision = pacer_.changed(st.pacing, lane.value_or(st.lane), now);
+  switch (decision.kind) {
+    case Pacer::Decision::FlushNow:
+      timers_.cancel(st.id);  // a scheduled flush of this topic is now stale
       flush({std::string(topic)}, now, true);
       return;
-    case Lane::High: deadline = now + pacing_.highWindowMs; break;
-    case Lane::Normal:
-      if (!st.pending) st.firstPendingAt = now;
-      deadline = std::min(now + pacing_.normalDebounceMs, st.firstPendingAt + pacing_.normalMaxWaitMs);
-      break;
-    case Lane::Low: deadline = st.flushed ? std::max(now, st.lastFlushAt + pacing_.lowIntervalMs) : now; break;
-  }
-  // A flush already scheduled earlier stays; a later one is moved forward.
-  // Only the normal lane's own debounce moves its deadline back.
-  const bool debounce = effective == Lane::Normal && st.scheduledLane == Lane::Normal;
-  if (!st.pending || deadline < st.scheduledAt || debounce) {
-    if (!st.pending && effective != Lane::Normal) st.firstPendingAt = now;
-    arm(st, deadline);
-    st.scheduledLane = effective;
+    case Pacer::Decision::Arm: timers_.schedule(decision.deadline, st.id); return;  // moves its timer if it has one
+    case Pacer::Decision::Keep: return;
   }
 }
 
 void Delivery::flushAllPending(std::int64_t now) {
   std::vector<std::string> topics;
   for (auto& [name, st] : topics_) {
-    if (!st.pending) continue;
-    st.pending = false;
+    if (!st.pacing.pending) continue;
+    st.pacing.pending = false;
     timers_.cancel(st.id);
     topics.push_back(name);
   }
   std::sort(topics.begin(), topics.end());  // deterministic order
   if (!topics.empty()) flush(topics, now, false);
-}
-
-void Delivery::arm(TopicState& st, std::int64_t deadline) {
-  st.pending = true;
-  st.scheduledAt = deadline;
-  timers_.schedule(deadline, st.id);  // moves the topic's timer if it has one
 }
 
 void Delivery::advance(std::int64_t now) {
@@ -604,12 +381,7 @@ void Delivery::advance(std::int64_t now) {
       }
       const auto name = topicById_.find(id);
       if (name == topicById_.end()) return;
-      TopicState& st = topics_[name->second];
-      if (!st.pending) return;
-      st.pending = false;
-      st.flushed = true;
-      st.lastFlushAt = *due;
-      topics.push_back(name->second);
+      if (Pacer::fire(topics_[name->second].pacing, *due)) topics.push_back(name->second);
     });
     if (!topics.empty()) flush(topics, *due, false);
   }
@@ -637,64 +409,8 @@ Frame Delivery::catchUp(std::string_view topic, TopicState& st, const Snapshot& 
 
 void Delivery::charge(ConnectionId id, Connection& connection, std::string_view topic, const std::string& epoch,
                       std::uint64_t version, std::size_t bytes, std::int64_t now) {
-  // Without acks, frames count only while the transport is congested (the
-  // critical frames it is still handed); drained() forgets them.
-  if (!connection.acks && !connection.congested) return;
-  // Frames of an earlier epoch of this topic can never be acked (versions
-  // start again): they stop counting.
-  release(connection, [&](const Unacked& u) { return u.topic == topic && u.epoch != epoch; });
-  connection.unacked.push_back({std::string(topic), epoch, version, bytes});
-  connection.unackedBytes += bytes;
+  connection.credit.charge(topic, epoch, version, bytes);
   if (!hasCredit(connection)) overWindow(id, connection, now);
-}
-
-void Delivery::sendAll(ConnectionId id, std::vector<Frame> list) {
-  if (list.empty()) return;
-  if (list.size() == 1) {
-    send(id, std::move(list.front()));
-    return;
-  }
-  // Batches of at most maxFrameBytes: an item that does not fit in the
-  // current one starts the next; an item too large for any batch goes alone.
-  static constexpr std::string_view kOpen = "{\"t\":\"batch\",\"items\":[";
-  static constexpr std::string_view kClose = "]}";
-  std::vector<Frame> items;
-  std::size_t bytes = 0;
-  const auto ship = [&]() {
-    if (items.size() == 1) {
-      send(id, std::move(items.front()));
-    } else if (items.size() > 1) {
-      std::string batch;
-      batch.reserve(bytes);
-      batch.append(kOpen);
-      for (std::size_t i = 0; i < items.size(); ++i) {
-        if (i > 0) batch.push_back(',');
-        batch.append(*items[i]);
-      }
-      batch.append(kClose);
-      send(id, std::make_shared<const std::string>(std::move(batch)));
-    }
-    items.clear();
-    bytes = 0;
-  };
-  for (Frame& frame : list) {
-    if (!items.empty() && bytes + 1 + frame->size() > limits_.maxFrameBytes) ship();
-    bytes += frame->size() + (items.empty() ? kOpen.size() + kClose.size() : 1);
-    items.push_back(std::move(frame));
-  }
-  ship();
-}
-
-Frame Delivery::goneFrame(std::string_view topic, std::string_view epoch, std::uint64_t version,
-                          std::string_view reason) {
-  std::string text = "{\"t\":\"gone\",\"topic\":";
-  appendQuoted(topic, text);
-  text.append(",\"epoch\":");
-  appendQuoted(epoch, text);
-  text.append(",\"version\":" + std::to_string(version) + ",\"reason\":\"");
-  text.append(reason);
-  text.append("\"}");
-  return std::make_shared<const std::string>(std::move(text));
 }
 
 void Delivery::gone(const RemovedTopic& removed, std::int64_t now) {
@@ -709,7 +425,7 @@ void Delivery::gone(const RemovedTopic& removed, std::int64_t now) {
     timers_.cancel(fresh.id);
     st->second = std::move(fresh);
   }
-  const Frame frame = goneFrame(removed.topic, removed.epoch, removed.version, removalName(removed.reason));
+  const Frame frame = frames::gone(removed.topic, removed.epoch, removed.version, removalName(removed.reason));
   const std::vector<ConnectionId> ids(subs->second.begin(), subs->second.end());
   for (const ConnectionId id : ids) {
     const auto it = connections_.find(id);
@@ -726,14 +442,14 @@ void Delivery::gone(const RemovedTopic& removed, std::int64_t now) {
     // topic's unacked frames can no longer be acked.
     stats_.goneSent.fetch_add(1, std::memory_order_relaxed);
     send(id, frame);
-    release(connection, [&](const Unacked& u) { return u.topic == removed.topic; });
+    connection.credit.forget(removed.topic);
     catchUpDirty(id, connection, now);
   }
 }
 
 void Delivery::acknowledged(ConnectionId id, Connection& connection, std::string_view topic, std::uint64_t version,
                             std::int64_t now) {
-  release(connection, [&](const Unacked& u) { return u.topic == topic && u.version <= version; });
+  connection.credit.acknowledge(topic, version);
   if (const auto sub = connection.subscriptions.find(std::string(topic));
       sub != connection.subscriptions.end() && version >= sub->second.version) {
     sub->second.snapshotInFlight = false;  // applied: a `sub` holding nothing now needs a new one
@@ -743,8 +459,8 @@ void Delivery::acknowledged(ConnectionId id, Connection& connection, std::string
 
 void Delivery::catchUpDirty(ConnectionId id, Connection& connection, std::int64_t now) {
   if (!hasCredit(connection)) return;
-  if (connection.overSince >= 0) {
-    connection.overSince = -1;
+  if (connection.credit.overSince() >= 0) {
+    connection.credit.setOverSince(-1);
     armConnection(id, connection);  // no stall check any more
   }
   // Credit is back: one frame per conflated topic, at its latest version.
@@ -760,7 +476,7 @@ void Delivery::catchUpDirty(ConnectionId id, Connection& connection, std::int64_
     sub.epoch = snapshot->epoch;
     sub.version = snapshot->version;
     sub.newestSent = std::max(sub.newestSent, snapshot->version);
-    sub.snapshotInFlight = isSnapshot(frame);
+    sub.snapshotInFlight = frames::isSnapshot(frame);
     frames.push_back(std::move(frame));
   }
   sendAll(id, std::move(frames));
@@ -768,12 +484,10 @@ void Delivery::catchUpDirty(ConnectionId id, Connection& connection, std::int64_
 
 void Delivery::congestion(ConnectionId id, bool congested, std::int64_t now) {
   const auto it = connections_.find(id);
-  if (it == connections_.end() || it->second.congested == congested) return;
-  it->second.congested = congested;
+  if (it == connections_.end() || !it->second.credit.congestion(congested)) return;
   if (congested) {
     overWindow(id, it->second, now);
   } else {
-    if (!it->second.acks) release(it->second, [](const Unacked&) { return true; });
     catchUpDirty(id, it->second, now);
   }
 }
@@ -787,9 +501,8 @@ void Delivery::flush(const std::vector<std::string>& topics, std::int64_t now, b
     const std::shared_ptr<const Snapshot> snapshot = store_.get(topic);
     if (!snapshot) continue;
     TopicState& st = state(topic);
-    if (st.oldestUnsent >= 0) {
-      stats_.latency[static_cast<std::size_t>(st.pendingLane)].record(now - st.oldestUnsent);
-      st.oldestUnsent = -1;
+    if (const auto sent = Pacer::sending(st.pacing, now)) {
+      stats_.latency[static_cast<std::size_t>(sent->lane)].record(sent->latencyMs);
     }
     std::map<std::uint64_t, Frame> patches;  // by from-version: encoded once
     for (const ConnectionId id : subs->second) {
@@ -808,10 +521,9 @@ void Delivery::flush(const std::vector<std::string>& topics, std::int64_t now, b
       sub.version = snapshot->version;
       sub.newestSent = std::max(sub.newestSent, snapshot->version);
       sub.dirty = false;
-      sub.snapshotInFlight = isSnapshot(frame);
+      sub.snapshotInFlight = frames::isSnapshot(frame);
       frames[id].push_back(std::move(frame));
-      if (critical && (connection.unacked.size() > limits_.creditFrames * limits_.criticalOverflow ||
-                       connection.unackedBytes > limits_.creditBytes * limits_.criticalOverflow)) {
+      if (critical && connection.credit.overflowing(credit_)) {
         overflowing.push_back(id);
       }
     }

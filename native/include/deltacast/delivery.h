@@ -1,20 +1,16 @@
 // Delivery: connections, their subscriptions, and the frames they are sent.
 //
 // Subscribing (with resume from an epoch and version), unsubscribing,
-// fan-out of each change paced by its lane, access rules, and strict handling
-// of malformed client messages. Frames are encoded once per (topic, from
-// version) and shared (by pointer) by every connection that receives them;
-// topics flushed together for one connection go out as one `batch`.
-//
-// Lanes (per topic pattern, or per change):
-//   critical  sent at once
-//   high      batched: the first change opens a window, all changes in it go together
-//   normal    debounced: sent when no change came for debounceMs, or maxWaitMs after the first
-//   low       throttled: at most one flush per intervalMs
-// Every pending flush is one entry in a TimerQueue, driven by advance(now).
-//
-// Credit windows and conflation, heartbeats and rate limits build on this
-// and are not here yet.
+// fan-out of each change, access rules, heartbeats. It composes four parts,
+// each with its own header and tests:
+//   frames.h        encoding snap/patch/batch/gone/err/ping (shared by pointer:
+//                   one encoding per (topic, from version) for every connection)
+//   pacing.h        lanes and their debounce/batch/throttle windows
+//   flow_control.h  each connection's credit window and congestion; over it,
+//                   topics are conflated (one dirty flag each)
+//   inbound.h       parsing and checking client messages, inbound rate limits
+// Every pending flush, heartbeat and stall check is one entry in a TimerQueue
+// (at most one per topic and one per connection), driven by advance(now).
 //
 // Thread affinity: the core thread only. It reads the TopicStore it is given
 // (same thread) and never calls out: what must be sent is collected and taken
@@ -35,28 +31,16 @@
 #include <vector>
 
 #include "deltacast/access_rules.h"
+#include "deltacast/flow_control.h"
+#include "deltacast/frames.h"
+#include "deltacast/inbound.h"
+#include "deltacast/pacing.h"
 #include "deltacast/timer_queue.h"
-#include "deltacast/token_bucket.h"
 #include "deltacast/topic_store.h"
 
 namespace deltacast {
 
 using ConnectionId = std::uint64_t;
-using Frame = std::shared_ptr<const std::string>;
-
-enum class Lane : std::uint8_t { Critical, High, Normal, Low };
-
-struct LaneRule {
-  std::string pattern;  // topic_pattern.h
-  Lane lane;
-};
-
-struct Pacing {
-  std::int64_t highWindowMs = 16;
-  std::int64_t normalDebounceMs = 50;
-  std::int64_t normalMaxWaitMs = 250;
-  std::int64_t lowIntervalMs = 1000;
-};
 
 struct DeliveryLimits {
   std::size_t maxSubscriptions = 1000;       // per connection
@@ -175,7 +159,7 @@ class Delivery {
   std::optional<std::int64_t> nextDeadline() const { return timers_.nextDeadline(); }
   // Sends every scheduled flush now (the hub is closing).
   void flushAllPending(std::int64_t now);
-  Lane laneOf(std::string_view topic) const;
+  Lane laneOf(std::string_view topic) const { return pacer_.laneOf(topic); }
 
   std::vector<Outgoing> takeOutgoing();
   std::vector<Closing> takeClosings();
@@ -210,26 +194,15 @@ class Delivery {
       if (v > newestSent) newestSent = v;
     }
   };
-  struct Unacked {
-    std::string topic;
-    std::string epoch;
-    std::uint64_t version;
-    std::size_t bytes;
-  };
   struct Connection {
-    Connection(Principal who, TokenBucket bucket, std::int64_t now, bool withAcks)
-        : principal(std::move(who)), inbound(bucket), lastHeard(now), acks(withAcks) {}
+    Connection(Principal who, InboundLimiter limiter, std::int64_t now, bool acks)
+        : principal(std::move(who)), inbound(limiter), credit(acks), lastHeard(now) {}
     Principal principal;
     std::unordered_map<std::string, Subscription> subscriptions;
-    TokenBucket inbound;
-    std::size_t refusedInARow = 0;
+    InboundLimiter inbound;
+    CreditWindow credit;
     std::int64_t lastHeard = 0;
     std::int64_t nextPing = -1;  // when the next heartbeat is due; -1: none
-    std::deque<Unacked> unacked;
-    std::size_t unackedBytes = 0;
-    std::int64_t overSince = -1;  // when it went over its credit window; -1: it is not
-    bool congested = false;       // the transport said its socket is full (send() returned false)
-    bool acks = true;             // false: credit is the transport's backpressure alone
   };
   // Per topic with subscribers: its frames (built on first use, shared) and
   // its pacing state.
@@ -245,15 +218,7 @@ class Delivery {
     // diffs it against the current state once (one squashed patch), instead
     // of concatenating every step of the window.
     std::shared_ptr<const Snapshot> base;
-    // pacing
-    std::int64_t oldestUnsent = -1;     // time of the first change not flushed yet
-    Lane pendingLane = Lane::Normal;    // the most urgent lane among the unsent changes
-    Lane scheduledLane = Lane::Normal;  // the lane that set the pending flush's deadline
-    std::int64_t scheduledAt = 0;
-    bool pending = false;  // its timer (id) is armed
-    std::int64_t firstPendingAt = 0;
-    std::int64_t lastFlushAt = 0;
-    bool flushed = false;
+    PacingState pacing;
   };
 
   void subscribe(ConnectionId id, Connection& connection, std::string_view topic, const std::string* epoch,
@@ -261,29 +226,20 @@ class Delivery {
   void error(ConnectionId id, const char* code, std::string_view message, std::string_view topic = {});
   TopicState& state(std::string_view topic);
   Frame snapshotFrame(std::string_view topic, const Snapshot& snapshot);
-  static Frame goneFrame(std::string_view topic, std::string_view epoch, std::uint64_t version,
-                         std::string_view reason);
   // A patch frame from `from` to the current version: the change's own frame;
   // over several steps, the smaller of the history's steps concatenated and
   // one diff from the state last flushed (when `from` is that state); null
   // when neither is available or the patch would not be smaller than a snapshot.
   Frame patchFrom(std::string_view topic, TopicState& state, const Snapshot& snapshot, std::uint64_t from);
-  void arm(TopicState& state, std::int64_t deadline);
   // Brings every subscriber of these topics to the current version; a
   // connection that gets several frames gets them as one batch.
   void flush(const std::vector<std::string>& topics, std::int64_t now, bool critical);
-  bool hasCredit(const Connection& connection) const {
-    if (connection.congested) return false;
-    return !connection.acks ||
-           (connection.unacked.size() < limits_.creditFrames && connection.unackedBytes < limits_.creditBytes);
-  }
+  bool hasCredit(const Connection& connection) const { return connection.credit.hasCredit(credit_); }
   // Sends one catch-up frame per dirty subscription while credit lasts.
   void catchUpDirty(ConnectionId id, Connection& connection, std::int64_t now);
   // Counts a state frame against the connection's window.
   void charge(ConnectionId id, Connection& connection, std::string_view topic, const std::string& epoch,
               std::uint64_t version, std::size_t bytes, std::int64_t now);
-  template <class Drop>
-  void release(Connection& connection, Drop&& drop);
   void unsubscribed(ConnectionId id, const std::string& topic);
   // The connection's one timer: due at its next heartbeat or at the end of
   // its stall timeout, whichever comes first.
@@ -297,7 +253,9 @@ class Delivery {
   // The frame that brings a subscription from what it holds to `snapshot`.
   Frame catchUp(std::string_view topic, TopicState& state, const Snapshot& snapshot, const Subscription& sub,
                 std::map<std::uint64_t, Frame>* shared);
-  void sendAll(ConnectionId id, std::vector<Frame> frames);
+  void sendAll(ConnectionId id, std::vector<Frame> frames) {
+    for (Frame& frame : frames::batches(std::move(frames), limits_.maxFrameBytes)) send(id, std::move(frame));
+  }
   void closeConnection(ConnectionId id, int code, std::string reason);
   void send(ConnectionId id, Frame frame) {
     if (!oversized_.empty() && oversized_.count(id) != 0) return;  // being closed
@@ -313,10 +271,10 @@ class Delivery {
   const TopicStore& store_;
   AccessRules rules_;
   DeliveryLimits limits_;
+  CreditLimits credit_;
   std::unordered_map<ConnectionId, Connection> connections_;
   std::unordered_map<std::string, std::set<ConnectionId>> subscribers_;  // ordered: deterministic fan-out
-  std::vector<LaneRule> lanes_;
-  Pacing pacing_;
+  Pacer pacer_;
   std::unordered_map<std::string, TopicState> topics_;
   std::unordered_map<std::uint64_t, std::string> topicById_;
   std::uint64_t nextTopicId_ = 1;
@@ -325,7 +283,6 @@ class Delivery {
   std::vector<Closing> closings_;
   std::map<ConnectionId, std::size_t> oversized_;  // connection -> size of the frame it could not be sent
   DeliveryStats stats_;
-  Frame ping_ = std::make_shared<const std::string>("{\"t\":\"ping\"}");
 };
 
 }  // namespace deltacast
