@@ -247,10 +247,6 @@ Napi::Value NativeHub::Submit(const Napi::CallbackInfo& info) {
 
 namespace {
 
-// V8's longest string (v8::String::kMaxLength on 64-bit hosts). A frame longer
-// than this cannot become a JS string; its connections are closed with 1009.
-constexpr std::size_t kMaxFrameLength = (std::size_t{1} << 29) - 24;
-
 // An epoch of 1 to 13 lowercase hex digits (what the store makes: 12) as the
 // number they spell, which a double holds exactly; JS turns it back into the
 // string only when a caller reads the answer.
@@ -329,22 +325,10 @@ Napi::Value NativeHub::Take(const Napi::CallbackInfo& info) {
     closings.Set(closingSlot++, Napi::Number::New(env, code));
     closings.Set(closingSlot++, Napi::String::New(env, reason));
   };
+  // The core bounds every frame by V8's longest string (DeliveryLimits::maxFrameBytes).
   std::unordered_map<const std::string*, double> frameIndex;
-  std::unordered_set<deltacast::ConnectionId> dropped;
   for (const deltacast::Outgoing& out : batch.frames) {
     const double connection = static_cast<double>(out.connection);
-    if (!dropped.empty() && dropped.count(out.connection) != 0) continue;
-    if (out.frame->size() > kMaxFrameLength) {
-      dropped.insert(out.connection);
-      // Cannot cross; the connection would miss a step, so it goes (its
-      // client resumes with a snapshot it can take, or not at all).
-      closing(connection, 1009, "a frame exceeded the largest string this process can hold");
-      deltacast::Request drop;
-      drop.kind = deltacast::RequestKind::Disconnect;
-      drop.connection = out.connection;
-      core_->submit(std::move(drop));
-      continue;
-    }
     auto [it, added] = frameIndex.try_emplace(out.frame.get(), static_cast<double>(frameIndex.size()));
     if (added) frames.Set(static_cast<std::uint32_t>(it->second), Napi::String::New(env, *out.frame));
     sends.push_back(connection);

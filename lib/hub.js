@@ -235,7 +235,7 @@ class Hub {
   connect(transport) {
     if (this.#closing) throw new DeltacastError(codes.CLOSED, 'the hub is closed');
     if (transport === null || typeof transport !== 'object' || typeof transport.send !== 'function') {
-      throw invalid('connect() takes a transport: { send(frame), close?(code, reason), user?: { id, roles } }');
+      throw invalid('connect() takes a transport: { send(frame), close?(code, reason), user?: { id, roles }, acks?: boolean }');
     }
     if (transport.close !== undefined && typeof transport.close !== 'function') throw invalid('transport.close must be a function');
     // Read once and checked whole before anything is written: the record is
@@ -245,6 +245,9 @@ class Hub {
     const userId = user.id ?? '';
     if (typeof userId !== 'string') throw invalid('transport.user.id must be a string');
     const roles = checkRoles(user.roles ?? [], 'transport.user.roles');
+    if (transport.acks !== undefined && typeof transport.acks !== 'boolean') {
+      throw invalid('transport.acks must be a boolean (false: a connection without acks, paced by send() and drained())');
+    }
     const id = this.#nextConnection;
     const w = this.#writer;
     const start = w.length;
@@ -254,6 +257,7 @@ class Hub {
       w.str(userId);
       w.u32(roles.length);
       for (const role of roles) w.str(role);
+      w.u8(transport.acks === false ? 0 : 1);
     } catch (err) {
       w.rollback(start);
       throw err;

@@ -150,7 +150,10 @@ export interface HubOptions {
   /** The key of rows in arrays (diff matching, upsert/remove). Default 'id'; false: none. */
   arrayKey?: string | false;
   limits?: {
-    /** Bytes of one value's JSON text (DELTACAST_TOO_LARGE). Default 64 MiB; 1 to 2^32 - 2. */
+    /**
+     * Bytes of one value's JSON text (DELTACAST_TOO_LARGE). Default 64 MiB; 1 to
+     * 256 MiB (so that a snapshot frame stays under the longest frame, 2^29 - 24 bytes).
+     */
     maxValueBytes?: number;
     /** Nesting depth of a value (DELTACAST_TOO_DEEP). Default 512; 1 to 4096. */
     maxDepth?: number;
@@ -323,6 +326,17 @@ export interface Transport {
   send(frame: string): boolean | void;
   close?(code: number, reason: string): void;
   user?: { id?: string; roles?: string[] };
+  /**
+   * Default true. false: a connection without acks (a carrier with no
+   * upstream, such as SSE, or one that paces itself). Its credit is the
+   * transport's backpressure alone: non-critical frames stop when send()
+   * returns false and each held-back topic gets one catch-up frame at
+   * drained(). There is no ack window; `ack` messages are checked for form and
+   * ignored; it is never closed for silence (pings are still sent). Congested
+   * for `credit.stallTimeoutMs`, or handed critical frames past four windows
+   * while congested: closed 4001. Not a boolean: DELTACAST_INVALID_ARGUMENT.
+   */
+  acks?: boolean;
 }
 
 export interface Connection {

@@ -33,7 +33,7 @@ const SCHEMA = Object.freeze({
   limits: {
     type: 'section',
     fields: {
-      maxValueBytes: bytes(64 * 1024 * 1024, 1, 0xfffffffe, "bytes of one value's JSON text (DELTACAST_TOO_LARGE)"),
+      maxValueBytes: bytes(64 * 1024 * 1024, 1, 256 * 1024 * 1024, "bytes of one value's JSON text (DELTACAST_TOO_LARGE); at most 256 MiB so a snapshot frame stays under the longest frame"),
       maxDepth: integer(512, 1, 4096, 'nesting depth of a value (DELTACAST_TOO_DEEP)'),
       maxTopicLength: bytes(256, 1, 65536, 'bytes of a topic name (DELTACAST_INVALID_TOPIC)'),
       maxPatchOps: integer(10000, 1, 1e6, 'operations in one hub.patch (DELTACAST_TOO_MANY_OPS)'),

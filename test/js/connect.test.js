@@ -259,6 +259,63 @@ describe('bad client messages', () => {
   });
 });
 
+describe('protocol details', () => {
+  it('members a message type does not use are ignored, whatever they hold', async (t) => {
+    const hub = manualHub(t);
+    const frames = [];
+    const connection = hub.connect({ send: (frame) => frames.push(JSON.parse(frame)) });
+    connection.receive('{"t":"pong","topic":5}');
+    connection.receive('{"t":"pong","version":"x","epoch":[]}');
+    await settle(hub);
+    assert.deepEqual(frames, []);
+  });
+
+  it('a lone surrogate means U+FFFD, raw in the string or escaped', async (t) => {
+    const hub = manualHub(t);
+    await hub.publish('a\uFFFD', [1]);
+    const raw = [];
+    const escaped = [];
+    hub.connect({ send: (frame) => raw.push(frame) }).receive('{"t":"sub","topic":"a\uD800"}');
+    hub.connect({ send: (frame) => escaped.push(frame) }).receive(String.raw`{"t":"sub","topic":"a\ud800"}`);
+    await settle(hub);
+    assert.equal(raw.length, 1);
+    assert.deepEqual(raw, escaped);
+    assert.equal(JSON.parse(raw[0]).topic, 'a\uFFFD');
+  });
+
+  it('a version written -0 is the integer 0', async (t) => {
+    const hub = manualHub(t);
+    await hub.publish('t', [1]);
+    const frames = [];
+    const connection = hub.connect({ send: (frame) => frames.push(JSON.parse(frame)) });
+    connection.receive('{"t":"sub","topic":"t"}');
+    connection.receive('{"t":"ack","topic":"t","version":-0}');
+    await settle(hub);
+    assert.deepEqual(frames.map((f) => f.t), ['snap']);
+  });
+
+  it('repeated subs of a topic already in flight hand nothing more to send()', async (t) => {
+    const hub = manualHub(t, { heartbeat: { intervalMs: 0 } });
+    await hub.publish('big', 'x'.repeat(4 << 20));
+    let handed = 0;
+    let received = 0;
+    const connection = hub.connect({
+      send(frame) {
+        handed += frame.length;
+        return false; // a socket that never drains, and a client that never acks
+      },
+    });
+    const sub = '{"t":"sub","topic":"big"}';
+    for (let i = 0; i < 200; i++) {
+      connection.receive(sub);
+      received += sub.length;
+    }
+    await settle(hub);
+    assert.ok(received < 6000);
+    assert.ok(handed > 4 << 20 && handed < (4 << 20) + 200, `${handed} bytes handed to send()`);
+  });
+});
+
 describe('lanes', () => {
   it('normal: debounced 50 ms after the last change, 250 ms at most; exact to the millisecond', async (t) => {
     const hub = manualHub(t, { lanes: {} });
@@ -562,6 +619,95 @@ describe('congested transports', () => {
     await settle(hub);
     assert.ok(received - afterFull <= 2, `${received - afterFull} catch-up frames`);
     for (const topic of ['a', 'b']) assert.deepEqual(held.get(topic), hub.get(topic));
+  });
+});
+
+describe('connections without acks', () => {
+  // A client that applies what it is sent and never acks; `received` counts
+  // state messages (each item of a batch).
+  function noAckClient(hub, full = () => false) {
+    const { applyPatch } = require('../../lib/index.js');
+    const held = new Map();
+    const state = { held, received: 0, closed: null };
+    const apply = (message) => {
+      if (message.t === 'batch') return message.items.forEach(apply);
+      if (message.t === 'snap') held.set(message.topic, { epoch: message.epoch, version: message.version, data: message.data });
+      if (message.t === 'patch') {
+        const h = held.get(message.topic);
+        assert.equal(h.version, message.from);
+        held.set(message.topic, { epoch: message.epoch, version: message.to, data: applyPatch(h.data, message.ops) });
+      }
+    };
+    state.connection = hub.connect({
+      acks: false,
+      send(frame) {
+        const message = JSON.parse(frame);
+        state.received += message.t === 'batch' ? message.items.length : message.t === 'ping' ? 0 : 1;
+        apply(message);
+        return !full();
+      },
+      close: (code) => (state.closed = code),
+    });
+    return state;
+  }
+
+  it('frames flow without acks, far past an acking client\'s window, and it is not closed for silence', async (t) => {
+    const hub = manualHub(t, { lanes: {}, credit: { maxFrames: 2 }, heartbeat: { intervalMs: 100, timeoutMs: 200 } });
+    await hub.publish('a', board(20));
+    const client = noAckClient(hub);
+    client.connection.receive('{"t":"sub","topic":"a"}');
+    await settle(hub);
+    for (let i = 1; i <= 20; i++) {
+      await hub.publish('a', board(20, i % 20, i));
+      await hub.advance(60);
+    }
+    assert.equal(client.received, 21);
+    assert.equal(hub.stats().conflated, 0);
+    assert.equal(client.closed, null);
+    assert.deepEqual(client.held.get('a'), hub.get('a'));
+  });
+
+  it('send() returning false marks topics dirty; drained() sends one catch-up per dirty topic; it converges', async (t) => {
+    const hub = manualHub(t, { lanes: {}, heartbeat: { intervalMs: 0 } });
+    for (const topic of ['a', 'b', 'c']) await hub.publish(topic, board(20));
+    let full = false;
+    const client = noAckClient(hub, () => full);
+    for (const topic of ['a', 'b', 'c']) client.connection.receive(JSON.stringify({ t: 'sub', topic }));
+    await settle(hub);
+    full = true;
+    await hub.publish('a', board(20, 0, 0));
+    await hub.advance(60); // sent; the transport reports itself full
+    const afterFull = client.received;
+    for (let i = 1; i < 30; i++) {
+      await hub.publish(i % 2 ? 'a' : 'b', board(20, i % 20, i));
+      await hub.advance(60);
+    }
+    assert.equal(client.received, afterFull, 'nothing while congested');
+    assert.ok(hub.stats().conflated > 0);
+    full = false;
+    client.connection.drained();
+    await settle(hub);
+    assert.equal(client.received - afterFull, 2, 'one catch-up for a, one for b, none for c');
+    for (const topic of ['a', 'b', 'c']) assert.deepEqual(client.held.get(topic), hub.get(topic));
+  });
+
+  it('acks are ignored on such a connection; a malformed one still gets its err', async (t) => {
+    const hub = manualHub(t);
+    await hub.publish('a', { x: 1 });
+    const frames = [];
+    const connection = hub.connect({ acks: false, send: (frame) => frames.push(JSON.parse(frame)) });
+    connection.receive('{"t":"sub","topic":"a"}');
+    connection.receive('{"t":"ack","topic":"a","version":7}');
+    connection.receive('{"t":"ack","topic":"a"}');
+    await settle(hub);
+    assert.deepEqual(frames.map((f) => f.t), ['snap', 'err']);
+    assert.equal(frames[1].code, 'DELTACAST_INVALID_MESSAGE');
+  });
+
+  it('acks that is not a boolean is refused', (t) => {
+    const hub = manualHub(t);
+    assert.throws(() => hub.connect({ send() {}, acks: 'no' }), { code: codes.INVALID_ARGUMENT });
+    assert.equal(hub.stats().connections, 0);
   });
 });
 

@@ -3,7 +3,10 @@
 #include <gtest/gtest.h>
 
 #include <algorithm>
+#include <map>
 #include <string>
+
+#include "deltacast/json_patch.h"
 
 namespace deltacast {
 namespace {
@@ -658,6 +661,481 @@ TEST(LaneRegressions, AFasterLaneBringsAScheduledFlushForward) {
   delivery.advance(36);
   EXPECT_EQ(delivery.takeOutgoing().size(), 1u);
   EXPECT_EQ(delivery.stats().latency[static_cast<std::size_t>(Lane::High)].count.load(), 1u);
+}
+
+}  // namespace
+}  // namespace deltacast
+
+namespace deltacast {
+namespace {
+
+// A protocol client holding the state of each topic it was sent: applies
+// snap, patch and batch frames as docs/protocol.md says, and fails the test
+// on a patch that does not apply to what it holds.
+struct HeldTopic {
+  std::string epoch;
+  std::uint64_t version = 0;
+  std::string json;
+};
+class ProtocolClient {
+ public:
+  void apply(const std::string& text) {
+    rapidjson::Document doc;
+    ASSERT_TRUE(parseDocument(text, doc)) << text;
+    apply(doc);
+  }
+  const std::map<std::string, HeldTopic>& held() const { return held_; }
+
+ private:
+  void apply(const rapidjson::Value& frame) {
+    const std::string t = frame["t"].GetString();
+    if (t == "batch") {
+      for (const auto& item : frame["items"].GetArray()) apply(item);
+      return;
+    }
+    if (t == "snap") {
+      HeldTopic& h = held_[frame["topic"].GetString()];
+      h.epoch = frame["epoch"].GetString();
+      h.version = frame["version"].GetUint64();
+      h.json.clear();
+      serializeDocument(frame["data"], h.json);
+    } else if (t == "patch") {
+      HeldTopic& h = held_[frame["topic"].GetString()];
+      ASSERT_EQ(h.epoch, frame["epoch"].GetString());
+      ASSERT_EQ(h.version, frame["from"].GetUint64());
+      rapidjson::Document doc;
+      ASSERT_TRUE(parseDocument(h.json, doc));
+      ASSERT_TRUE(applyPatch(doc, frame["ops"]));
+      h.json.clear();
+      serializeDocument(doc, h.json);
+      h.version = frame["to"].GetUint64();
+    }
+  }
+  std::map<std::string, HeldTopic> held_;
+};
+
+// The state a client should hold for `topic`, in the serializer's form.
+std::string canonical(const TopicStore& store, const std::string& topic) {
+  rapidjson::Document doc;
+  EXPECT_TRUE(parseDocument(store.get(topic)->json, doc));
+  std::string out;
+  serializeDocument(doc, out);
+  return out;
+}
+
+class WithoutAcks : public ::testing::Test {
+ protected:
+  WithoutAcks() : delivery_(store_, AccessRules(), limits()) { delivery_.connect(1, {}, 0, false); }
+  static DeliveryLimits limits() {
+    DeliveryLimits l;
+    l.creditFrames = 2;  // an acking client would be over it after two frames
+    l.heartbeatIntervalMs = 100;
+    l.heartbeatTimeoutMs = 200;
+    l.stallTimeoutMs = 100000;
+    return l;
+  }
+  void publish(const std::string& topic, int v, std::int64_t now) {
+    delivery_.changed(
+        topic,
+        store_.publishJson(topic, "{\"v\":" + std::to_string(v) + ",\"pad\":\"" + std::string(100, '.') + "\"}", "",
+                           now),
+        now);
+  }
+  // Hands every frame to the client; the number of frames.
+  std::size_t deliver() {
+    std::size_t n = 0;
+    for (const Outgoing& o : delivery_.takeOutgoing()) {
+      EXPECT_EQ(o.connection, 1u);
+      if (o.frame->find("\"t\":\"ping\"") != std::string::npos) continue;
+      client_.apply(*o.frame);
+      ++n;
+    }
+    return n;
+  }
+  TopicStore store_{StoreOptions{}};
+  Delivery delivery_;
+  ProtocolClient client_;
+};
+
+TEST_F(WithoutAcks, FramesFlowWithoutAcks) {
+  publish("a", 1, 0);
+  publish("b", 1, 0);
+  delivery_.receive(1, R"({"t":"sub","topic":"a"})", 0);
+  delivery_.receive(1, R"({"t":"sub","topic":"b"})", 0);
+  EXPECT_EQ(deliver(), 2u);
+  for (int v = 2; v <= 10; ++v) {  // many more frames than an acking client's window (2)
+    publish("a", v, v * 100);
+    publish("b", v, v * 100);
+    delivery_.advance(v * 100 + 60);
+    EXPECT_EQ(deliver(), 1u) << v;  // one batch of both topics
+  }
+  EXPECT_EQ(delivery_.stats().conflated.load(), 0u);
+  EXPECT_EQ(client_.held().at("a").version, 10u);
+  EXPECT_EQ(client_.held().at("b").json, canonical(store_, "b"));
+  // Never closed for silence: it may have no upstream.
+  EXPECT_TRUE(delivery_.takeClosings().empty());
+  EXPECT_TRUE(delivery_.connected(1));
+}
+
+TEST_F(WithoutAcks, AcksAreCheckedForFormThenIgnored) {
+  publish("a", 1, 0);
+  delivery_.receive(1, R"({"t":"sub","topic":"a"})", 0);
+  deliver();
+  delivery_.receive(1, R"({"t":"ack","topic":"a","version":99})", 0);  // past what was sent: still ignored
+  delivery_.receive(1, R"({"t":"ack","topic":"nope","version":1})", 0);
+  EXPECT_TRUE(delivery_.takeOutgoing().empty());
+  delivery_.receive(1, R"({"t":"ack","topic":"a"})", 0);
+  const std::vector<Outgoing> out = delivery_.takeOutgoing();
+  ASSERT_EQ(out.size(), 1u);
+  EXPECT_NE(out[0].frame->find("DELTACAST_INVALID_MESSAGE"), std::string::npos) << *out[0].frame;
+}
+
+TEST_F(WithoutAcks, CongestionStopsFramesAndDrainedCatchesUpOncePerTopic) {
+  publish("a", 1, 0);
+  publish("b", 1, 0);
+  publish("c", 1, 0);
+  for (const char* t : {"a", "b", "c"}) delivery_.receive(1, std::string(R"({"t":"sub","topic":")") + t + "\"}", 0);
+  deliver();
+  delivery_.congestion(1, true, 0);  // send() returned false
+  for (int v = 2; v <= 30; ++v) {
+    publish("a", v, v * 100);
+    if (v % 2 == 0) publish("b", v, v * 100);
+    delivery_.advance(v * 100 + 60);
+  }
+  EXPECT_EQ(deliver(), 0u);  // nothing while congested
+  EXPECT_GT(delivery_.stats().conflated.load(), 0u);
+  delivery_.congestion(1, false, 3100);  // drained()
+  const std::vector<Outgoing> out = delivery_.takeOutgoing();
+  ASSERT_EQ(out.size(), 1u);  // one batch: one frame for a, one for b, nothing for c
+  const std::string& batch = *out[0].frame;
+  EXPECT_EQ(batch.rfind("{\"t\":\"batch\"", 0), 0u) << batch;
+  EXPECT_NE(batch.find(R"("topic":"a")"), std::string::npos);
+  EXPECT_NE(batch.find(R"("topic":"b")"), std::string::npos);
+  EXPECT_EQ(batch.find(R"("topic":"c")"), std::string::npos);
+  client_.apply(batch);
+  for (const char* t : {"a", "b", "c"}) {
+    EXPECT_EQ(client_.held().at(t).version, store_.get(t)->version) << t;
+    EXPECT_EQ(client_.held().at(t).json, canonical(store_, t)) << t;
+  }
+  // Flowing again.
+  publish("c", 2, 3200);
+  delivery_.advance(3300);
+  EXPECT_EQ(deliver(), 1u);
+  EXPECT_EQ(client_.held().at("c").json, canonical(store_, "c"));
+}
+
+TEST_F(WithoutAcks, CongestedPastTheStallTimeoutIsClosed) {
+  TopicStore store{StoreOptions{}};
+  DeliveryLimits l = limits();
+  l.heartbeatIntervalMs = 0;
+  l.stallTimeoutMs = 500;
+  Delivery delivery(store, AccessRules(), l);
+  delivery.connect(7, {}, 0, false);
+  delivery.congestion(7, true, 0);
+  delivery.advance(499);
+  EXPECT_TRUE(delivery.takeClosings().empty());
+  delivery.advance(500);
+  const std::vector<Closing> closed = delivery.takeClosings();
+  ASSERT_EQ(closed.size(), 1u);
+  EXPECT_EQ(closed[0].code, kCloseStalled);
+}
+
+}  // namespace
+}  // namespace deltacast
+
+namespace deltacast {
+namespace {
+
+// Bytes handed to the transport for one connection.
+std::size_t bytesFor(Delivery& delivery, ConnectionId id, std::size_t* frames = nullptr) {
+  std::size_t bytes = 0;
+  for (const Outgoing& o : delivery.takeOutgoing()) {
+    if (o.connection != id) continue;
+    bytes += o.frame->size();
+    if (frames != nullptr) ++*frames;
+  }
+  return bytes;
+}
+
+class RepeatedSub : public ::testing::Test {
+ protected:
+  RepeatedSub() : delivery_(store_, AccessRules(), limits()) {}
+  static DeliveryLimits limits() {
+    DeliveryLimits l;
+    l.heartbeatIntervalMs = 0;
+    l.messageBurst = 1e6;  // the rate limit is not what is tested
+    return l;
+  }
+  static StoreOptions storeOptions() {
+    StoreOptions o;
+    o.limits.maxBytes = 8u << 20;
+    return o;
+  }
+  TopicStore store_{storeOptions()};
+  Delivery delivery_;
+};
+
+TEST_F(RepeatedSub, ASubForTheStateInFlightCostsNothing) {
+  // The attack: a client that never acks, whose socket is full, repeats `sub`
+  // of a 4 MiB topic it already holds.
+  const std::string big = "\"" + std::string(4u << 20, 'x') + "\"";
+  delivery_.changed("big", store_.publishJson("big", big, "", 0), 0);
+  const std::string epoch = store_.get("big")->epoch;
+  delivery_.connect(1, {}, 0);
+  std::size_t received = 0, handed = 0;
+  const std::string sub = R"({"t":"sub","topic":"big"})";
+  delivery_.receive(1, sub, 0);
+  received += sub.size();
+  handed += bytesFor(delivery_, 1);
+  delivery_.congestion(1, true, 0);  // send() returned false
+  const std::string resume = R"({"t":"sub","topic":"big","epoch":")" + epoch + R"(","version":0})";
+  for (int i = 0; i < 200; ++i) {
+    const std::string& message = i % 2 ? sub : resume;
+    delivery_.receive(1, message, 0);
+    received += message.size();
+  }
+  handed += bytesFor(delivery_, 1);
+  EXPECT_LT(handed, big.size() + 200) << "one snapshot";
+  EXPECT_LT(received, 10000u);
+  // Not congested, still never acking: the same.
+  delivery_.congestion(1, false, 0);
+  handed = bytesFor(delivery_, 1);  // the resume subs' catch-up: nothing, one window is out
+  for (int i = 0; i < 200; ++i) delivery_.receive(1, sub, 0);
+  EXPECT_EQ(handed + bytesFor(delivery_, 1), 0u);
+}
+
+TEST_F(RepeatedSub, SubsObeyTheCreditWindow) {
+  // Many small topics, and subs that claim another epoch: each answer is a
+  // snapshot, charged to the window; past it, they wait.
+  const std::string value = "\"" + std::string(1000, 'v') + "\"";
+  for (int t = 0; t < 10; ++t) {
+    const std::string topic = "t" + std::to_string(t);
+    delivery_.changed(topic, store_.publishJson(topic, value, "", 0), 0);
+  }
+  delivery_.connect(1, {}, 0);
+  std::size_t frames = 0, handed = 0, received = 0;
+  for (int i = 0; i < 2000; ++i) {
+    const std::string message = R"({"t":"sub","topic":"t)" + std::to_string(i % 10) +
+                                R"(","epoch":"other","version":)" + std::to_string(i) + "}";
+    delivery_.receive(1, message, 0);
+    received += message.size();
+    handed += bytesFor(delivery_, 1, &frames);
+  }
+  const DeliveryLimits l = limits();
+  EXPECT_EQ(frames, l.creditFrames);  // one window, then conflated
+  EXPECT_LE(handed, l.creditBytes + 1100);
+  EXPECT_GT(delivery_.stats().conflated.load(), 0u);
+  // An ack brings credit back: each dirty topic gets one frame, nothing more.
+  delivery_.receive(1, R"({"t":"ack","topic":"t0","version":1})", 0);
+  frames = 0;
+  bytesFor(delivery_, 1, &frames);
+  EXPECT_LE(frames, 1u);  // one batch
+}
+
+TEST_F(RepeatedSub, AfterAnAckASubHoldingNothingGetsASnapshotAgain) {
+  delivery_.changed("t", store_.publishJson("t", "[1,2,3]", "", 0), 0);
+  delivery_.connect(1, {}, 0);
+  delivery_.receive(1, R"({"t":"sub","topic":"t"})", 0);
+  EXPECT_GT(bytesFor(delivery_, 1), 0u);
+  delivery_.receive(1, R"({"t":"sub","topic":"t"})", 0);
+  EXPECT_EQ(bytesFor(delivery_, 1), 0u);  // in flight
+  delivery_.receive(1, R"({"t":"ack","topic":"t","version":1})", 0);
+  delivery_.receive(1, R"({"t":"sub","topic":"t"})", 0);
+  std::size_t frames = 0;
+  bytesFor(delivery_, 1, &frames);
+  EXPECT_EQ(frames, 1u);  // the client said it holds nothing
+}
+
+TEST_F(RepeatedSub, AResumeFromAnOlderVersionIsAnsweredEvenWithAFrameInFlight) {
+  // A client whose patch failed re-subscribes from the version it holds,
+  // while the server still counts that patch in flight: it must get a frame.
+  StoreOptions o = storeOptions();
+  TopicStore store(o);
+  Delivery delivery(store, AccessRules(), limits(), {{"**", Lane::Critical}});
+  const std::string pad = std::string(200, '.');
+  delivery.changed("t", store.publishJson("t", R"({"v":1,"pad":")" + pad + "\"}", "", 0), 0);
+  delivery.connect(1, {}, 0);
+  delivery.receive(1, R"({"t":"sub","topic":"t"})", 0);
+  delivery.changed("t", store.publishJson("t", R"({"v":2,"pad":")" + pad + "\"}", "", 0), 0);
+  bytesFor(delivery, 1);
+  const std::string epoch = store.get("t")->epoch;
+  delivery.receive(1, R"({"t":"sub","topic":"t","epoch":")" + epoch + R"(","version":1})", 0);
+  const std::vector<Outgoing> out = delivery.takeOutgoing();
+  ASSERT_EQ(out.size(), 1u);
+  EXPECT_NE(out[0].frame->find(R"("from":1,"to":2)"), std::string::npos) << *out[0].frame;
+}
+
+TEST_F(DeliveryTest, MembersATypeDoesNotUseAreIgnored) {
+  publish("t", "[1]");
+  delivery_.connect(1, {});
+  delivery_.receive(1, R"({"t":"sub","topic":"t"})");
+  framesFor(1);
+  for (const char* message : {
+           R"({"t":"pong","topic":5})",
+           R"({"t":"pong","version":"x","epoch":[]})",
+           R"({"t":"ack","topic":"t","version":1,"epoch":7})",
+           R"({"t":"pong","t2":{"deep":[1,2]}})",
+       }) {
+    delivery_.receive(1, message);
+    EXPECT_TRUE(framesFor(1).empty()) << message;
+  }
+  delivery_.receive(1, R"({"t":"unsub","topic":"t","version":-5})");
+  EXPECT_TRUE(framesFor(1).empty());
+  EXPECT_EQ(delivery_.subscriptionCount(), 0u);
+  // A member the type uses still needs its type.
+  delivery_.receive(1, R"({"t":"sub","topic":5})");
+  const auto frames = framesFor(1);
+  ASSERT_EQ(frames.size(), 1u);
+  EXPECT_NE(frames[0].find("DELTACAST_INVALID_MESSAGE"), std::string::npos);
+}
+
+TEST_F(DeliveryTest, ALoneSurrogateMeansTheSameEscapedOrAlreadyReplaced) {
+  // A JS string holding a lone surrogate reaches receive() as UTF-8 with
+  // U+FFFD in its place; its escaped form must mean the same.
+  const std::string replaced = "a\xEF\xBF\xBD";
+  publish(replaced, "[1]");
+  delivery_.connect(1, {});
+  delivery_.connect(2, {});
+  delivery_.receive(1, R"({"t":"sub","topic":"a\ud800"})");
+  delivery_.receive(2, "{\"t\":\"sub\",\"topic\":\"" + replaced + "\"}");
+  const auto one = framesFor(1);
+  const auto two = framesFor(2);
+  ASSERT_EQ(one.size(), 1u);
+  ASSERT_EQ(two.size(), 1u);
+  EXPECT_EQ(one[0], two[0]);
+  EXPECT_NE(one[0].find("\"t\":\"snap\""), std::string::npos) << one[0];
+  // In a member name too, and in the middle of a pair-less run.
+  delivery_.receive(1, R"({"t":"unsub","topic":"a\udfff"})");
+  EXPECT_TRUE(framesFor(1).empty());
+  EXPECT_EQ(delivery_.subscriptionCount(), 1u);  // "a\udfff" is U+FFFD too: connection 1 left it
+}
+
+TEST_F(DeliveryTest, VersionMinusZeroIsZero) {
+  publish("t", "[1]");
+  delivery_.connect(1, {});
+  delivery_.receive(1, R"({"t":"sub","topic":"t"})");
+  framesFor(1);
+  delivery_.receive(1, R"({"t":"ack","topic":"t","version":-0})");
+  EXPECT_TRUE(framesFor(1).empty());
+  for (const char* bad : {R"({"t":"ack","topic":"t","version":-1})", R"({"t":"ack","topic":"t","version":-0.0})",
+                          R"({"t":"ack","topic":"t","version":-00})"}) {
+    delivery_.receive(1, bad);
+    const auto frames = framesFor(1);
+    ASSERT_EQ(frames.size(), 1u) << bad;
+    EXPECT_NE(frames[0].find("DELTACAST_INVALID_MESSAGE"), std::string::npos) << bad;
+  }
+}
+
+TEST_F(DeliveryTest, AnUnknownTypeIsEchoedShort) {
+  delivery_.connect(1, {});
+  delivery_.receive(1, R"({"t":")" + std::string(10000, 'z') + R"("})");
+  const auto frames = framesFor(1);
+  ASSERT_EQ(frames.size(), 1u);
+  EXPECT_NE(frames[0].find("DELTACAST_UNKNOWN_MESSAGE"), std::string::npos);
+  EXPECT_LT(frames[0].size(), 300u);
+}
+
+TEST(DeliveryTimers, ConnectAndCloseLeaveNoTimerEntry) {
+  TopicStore store({});
+  DeliveryLimits limits;  // heartbeats on: every connection has a timer
+  Delivery delivery(store, AccessRules(), limits);
+  delivery.changed("t", store.publishJson("t", "[1]", "", 0), 0);
+  for (ConnectionId id = 1; id <= 10000; ++id) {
+    delivery.connect(id, {}, 0);
+    delivery.receive(id, R"({"t":"sub","topic":"t"})", 0);
+    delivery.congestion(id, true, 0);  // and a stall check
+    delivery.disconnect(id);
+  }
+  EXPECT_EQ(delivery.timerEntries(), 0u);
+  delivery.connect(1, {}, 0);
+  EXPECT_EQ(delivery.timerEntries(), 1u);
+  for (int i = 0; i < 100; ++i) {  // over and under its window, again and again
+    delivery.congestion(1, true, i);
+    delivery.congestion(1, false, i);
+  }
+  delivery.congestion(1, true, 100);
+  EXPECT_EQ(delivery.timerEntries(), 1u);  // heartbeat and stall check share it
+  delivery.advance(limits.stallTimeoutMs + 100);
+  const std::vector<Closing> closed = delivery.takeClosings();
+  ASSERT_EQ(closed.size(), 1u);
+  EXPECT_EQ(closed[0].code, kCloseStalled);
+  EXPECT_EQ(delivery.timerEntries(), 0u);
+}
+
+TEST(DeliveryTimers, OneTimerEntryPerTopicWhateverTheChanges) {
+  TopicStore store({});
+  DeliveryLimits limits;
+  limits.heartbeatIntervalMs = 0;
+  Delivery delivery(store, AccessRules(), limits);  // normal lane: every change moves the debounce
+  delivery.changed("t", store.publishJson("t", "[0]", "", 0), 0);
+  delivery.connect(1, {}, 0);
+  delivery.receive(1, R"({"t":"sub","topic":"t"})", 0);
+  for (int i = 1; i <= 1000; ++i)
+    delivery.changed("t", store.publishJson("t", "[" + std::to_string(i) + "]", "", 0), 0);
+  EXPECT_EQ(delivery.timerEntries(), 1u);
+  delivery.advance(1000);
+  EXPECT_EQ(delivery.timerEntries(), 0u);
+  delivery.changed("t", store.publishJson("t", "[-1]", "", 2000), 2000);
+  EXPECT_EQ(delivery.timerEntries(), 1u);
+  delivery.disconnect(1);  // nobody follows the topic: its pending flush goes
+  EXPECT_EQ(delivery.timerEntries(), 0u);
+}
+
+TEST(DeliveryFrameBound, BatchesAreSplitToStayUnderTheBound) {
+  TopicStore store({});
+  DeliveryLimits limits;
+  limits.heartbeatIntervalMs = 0;
+  limits.maxFrameBytes = 400;
+  Delivery delivery(store, AccessRules(), limits);
+  const std::string value = "\"" + std::string(80, 'x') + "\"";  // a snapshot frame of about 150 bytes
+  delivery.connect(1, {}, 0);
+  for (int t = 0; t < 7; ++t) {
+    const std::string topic = "t" + std::to_string(t);
+    delivery.receive(1, R"({"t":"sub","topic":")" + topic + "\"}", 0);  // before the topics exist
+  }
+  for (int t = 0; t < 7; ++t) {
+    const std::string topic = "t" + std::to_string(t);
+    delivery.changed(topic, store.publishJson(topic, value, "", 0), 0);
+  }
+  delivery.advance(1000);  // all seven due together
+  const std::vector<Outgoing> out = delivery.takeOutgoing();
+  ASSERT_GT(out.size(), 1u);
+  std::size_t items = 0;
+  for (const Outgoing& o : out) {
+    EXPECT_LE(o.frame->size(), limits.maxFrameBytes) << *o.frame;
+    ProtocolClient client;
+    client.apply(*o.frame);
+    items += client.held().size();
+  }
+  EXPECT_EQ(items, 7u);
+  EXPECT_TRUE(delivery.takeClosings().empty());
+}
+
+TEST(DeliveryFrameBound, AConnectionWhoseFrameIsOverTheBoundIsClosedWith1009) {
+  TopicStore store({});
+  DeliveryLimits limits;
+  limits.heartbeatIntervalMs = 0;
+  limits.maxFrameBytes = 400;
+  Delivery delivery(store, AccessRules(), limits, {{"**", Lane::Critical}});
+  delivery.changed("small", store.publishJson("small", "[1]", "", 0), 0);
+  delivery.changed("big", store.publishJson("big", "\"" + std::string(500, 'x') + "\"", "", 0), 0);
+  delivery.connect(1, {}, 0);
+  delivery.connect(2, {}, 0);
+  delivery.receive(1, R"({"t":"sub","topic":"small"})", 0);
+  delivery.receive(2, R"({"t":"sub","topic":"small"})", 0);
+  delivery.receive(1, R"({"t":"sub","topic":"big"})", 0);
+  delivery.changed("small", store.publishJson("small", "[2]", "", 0), 0);
+  const std::vector<Outgoing> out = delivery.takeOutgoing();
+  const std::vector<Closing> closed = delivery.takeClosings();
+  ASSERT_EQ(closed.size(), 1u);
+  EXPECT_EQ(closed[0].connection, 1u);
+  EXPECT_EQ(closed[0].code, kCloseTooLarge);
+  std::size_t toOne = 0, toTwo = 0;
+  for (const Outgoing& o : out) (o.connection == 1 ? toOne : toTwo) += 1;
+  EXPECT_EQ(toOne, 1u);  // the snapshot of small, sent before the frame that could not be
+  EXPECT_EQ(toTwo, 2u);  // untouched: its snapshot and its patch
+  EXPECT_FALSE(delivery.connected(1));
+  EXPECT_TRUE(delivery.connected(2));
 }
 
 }  // namespace

@@ -97,6 +97,7 @@ class Records {
     f64(connection);
     str("");
     u32(0);
+    u8(1);  // acks
     return *this;
   }
   Records& receive(double connection, std::string_view message) {

@@ -66,5 +66,40 @@ TEST(TimerQueue, ManyTimers) {
   EXPECT_EQ(count, 100000u);
 }
 
+TEST(TimerQueue, OneEntryPerIdWhateverTheReArms) {
+  TimerQueue timers;
+  for (std::int64_t i = 0; i < 1000; ++i) timers.schedule(1000 - i, 7);  // a debounce moved 1000 times
+  timers.schedule(500, 8);
+  EXPECT_EQ(timers.size(), 2u);
+  std::vector<std::pair<std::uint64_t, std::int64_t>> fired;
+  std::int64_t now = 0;
+  for (now = 0; now <= 1000; ++now) {
+    timers.advance(now, [&](std::uint64_t id, std::uint64_t) { fired.emplace_back(id, now); });
+  }
+  EXPECT_EQ(fired, (std::vector<std::pair<std::uint64_t, std::int64_t>>{{7, 1}, {8, 500}}));
+  EXPECT_EQ(timers.size(), 0u);
+}
+
+TEST(TimerQueue, CancelRemovesTheEntry) {
+  TimerQueue timers;
+  for (std::uint64_t id = 1; id <= 100; ++id) timers.schedule(static_cast<std::int64_t>(id * 7 % 13), id);
+  for (std::uint64_t id = 1; id <= 100; id += 2) timers.cancel(id);
+  timers.cancel(12345);  // not armed: nothing happens
+  EXPECT_EQ(timers.size(), 50u);
+  EXPECT_FALSE(timers.armed(1));
+  EXPECT_TRUE(timers.armed(2));
+  std::vector<std::uint64_t> fired;
+  std::int64_t last = -1;
+  timers.advance(100, [&](std::uint64_t id, std::uint64_t) {
+    const auto deadline = static_cast<std::int64_t>(id * 7 % 13);
+    EXPECT_GE(deadline, last);
+    last = deadline;
+    fired.push_back(id);
+  });
+  EXPECT_EQ(fired.size(), 50u);
+  for (const std::uint64_t id : fired) EXPECT_EQ(id % 2, 0u);
+  EXPECT_EQ(timers.size(), 0u);
+}
+
 }  // namespace
 }  // namespace deltacast

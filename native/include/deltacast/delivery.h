@@ -1,20 +1,16 @@
 // Delivery: connections, their subscriptions, and the frames they are sent.
 //
 // Subscribing (with resume from an epoch and version), unsubscribing,
-// fan-out of each change paced by its lane, access rules, and strict handling
-// of malformed client messages. Frames are encoded once per (topic, from
-// version) and shared (by pointer) by every connection that receives them;
-// topics flushed together for one connection go out as one `batch`.
-//
-// Lanes (per topic pattern, or per change):
-//   critical  sent at once
-//   high      batched: the first change opens a window, all changes in it go together
-//   normal    debounced: sent when no change came for debounceMs, or maxWaitMs after the first
-//   low       throttled: at most one flush per intervalMs
-// Every pending flush is one entry in a TimerQueue, driven by advance(now).
-//
-// Credit windows and conflation, heartbeats and rate limits build on this
-// and are not here yet.
+// fan-out of each change, access rules, heartbeats. It composes four parts,
+// each with its own header and tests:
+//   frames.h        encoding snap/patch/batch/gone/err/ping (shared by pointer:
+//                   one encoding per (topic, from version) for every connection)
+//   pacing.h        lanes and their debounce/batch/throttle windows
+//   flow_control.h  each connection's credit window and congestion; over it,
+//                   topics are conflated (one dirty flag each)
+//   inbound.h       parsing and checking client messages, inbound rate limits
+// Every pending flush, heartbeat and stall check is one entry in a TimerQueue
+// (at most one per topic and one per connection), driven by advance(now).
 //
 // Thread affinity: the core thread only. It reads the TopicStore it is given
 // (same thread) and never calls out: what must be sent is collected and taken
@@ -35,28 +31,16 @@
 #include <vector>
 
 #include "deltacast/access_rules.h"
+#include "deltacast/flow_control.h"
+#include "deltacast/frames.h"
+#include "deltacast/inbound.h"
+#include "deltacast/pacing.h"
 #include "deltacast/timer_queue.h"
-#include "deltacast/token_bucket.h"
 #include "deltacast/topic_store.h"
 
 namespace deltacast {
 
 using ConnectionId = std::uint64_t;
-using Frame = std::shared_ptr<const std::string>;
-
-enum class Lane : std::uint8_t { Critical, High, Normal, Low };
-
-struct LaneRule {
-  std::string pattern;  // topic_pattern.h
-  Lane lane;
-};
-
-struct Pacing {
-  std::int64_t highWindowMs = 16;
-  std::int64_t normalDebounceMs = 50;
-  std::int64_t normalMaxWaitMs = 250;
-  std::int64_t lowIntervalMs = 1000;
-};
 
 struct DeliveryLimits {
   std::size_t maxSubscriptions = 1000;       // per connection
@@ -74,6 +58,13 @@ struct DeliveryLimits {
   std::int64_t stallTimeoutMs = 30000;  // over the window this long: closed
   std::size_t criticalOverflow = 4;     // critical frames may take the window this many times over, then: closed
   std::size_t maxTopicLength = 256;
+  // The longest frame handed to the transport, in bytes: V8's longest string
+  // (v8::String::kMaxLength on 64-bit hosts). Topics flushed together are
+  // split into several `batch` frames to stay under it; a connection whose
+  // single frame would exceed it is closed with 1009 (the store's
+  // limits.maxValueBytes is bounded well below it, so only a patch larger
+  // than its value can).
+  std::size_t maxFrameBytes = (std::size_t{1} << 29) - 24;
 };
 
 struct Outgoing {
@@ -91,6 +82,7 @@ struct Closing {
 
 // Close codes the engine uses.
 inline constexpr int kCloseRateLimited = 1008;       // policy violation
+inline constexpr int kCloseTooLarge = 1009;          // a frame over DeliveryLimits::maxFrameBytes
 inline constexpr int kCloseHeartbeatTimeout = 4000;  // application range
 inline constexpr int kCloseStalled = 4001;           // over the credit window too long, or critical overflow
 
@@ -133,7 +125,16 @@ class Delivery {
   Delivery(const TopicStore& store, AccessRules rules, DeliveryLimits limits, std::vector<LaneRule> lanes = {},
            Pacing pacing = {});
 
-  void connect(ConnectionId id, Principal principal, std::int64_t now = 0);
+  // acks false: a connection without acks (a carrier with no upstream, such
+  // as SSE, or one that paces itself). Its credit is the transport's
+  // backpressure alone: it gets non-critical frames while its socket takes
+  // them (congestion(id, false)), and over it conflation works as for a slow
+  // acking client. No ack window; `ack` messages are checked for form, then
+  // ignored; it is never closed for silence (pings are still sent). Critical
+  // frames handed over while it is congested count as unacked frames do
+  // (criticalOverflow windows, then closed 4001), and congested for
+  // stallTimeoutMs: closed 4001.
+  void connect(ConnectionId id, Principal principal, std::int64_t now = 0, bool acks = true);
   void disconnect(ConnectionId id);
   bool connected(ConnectionId id) const { return connections_.count(id) != 0; }
 
@@ -158,7 +159,7 @@ class Delivery {
   std::optional<std::int64_t> nextDeadline() const { return timers_.nextDeadline(); }
   // Sends every scheduled flush now (the hub is closing).
   void flushAllPending(std::int64_t now);
-  Lane laneOf(std::string_view topic) const;
+  Lane laneOf(std::string_view topic) const { return pacer_.laneOf(topic); }
 
   std::vector<Outgoing> takeOutgoing();
   std::vector<Closing> takeClosings();
@@ -168,6 +169,8 @@ class Delivery {
   void congestion(ConnectionId id, bool congested, std::int64_t now);
 
   std::size_t subscriptionCount() const;
+  // Timer entries held: at most one per connection and one per topic.
+  std::size_t timerEntries() const { return timers_.size(); }
   const DeliveryStats& stats() const { return stats_; }
 
  private:
@@ -175,27 +178,31 @@ class Delivery {
     std::string epoch;
     std::uint64_t version = 0;  // what the client holds; 0: nothing
     bool dirty = false;         // conflated: a newer version waits for credit
-  };
-  struct Unacked {
-    std::string topic;
-    std::string epoch;
-    std::uint64_t version;
-    std::size_t bytes;
+    // The last frame sent was a snapshot of (epoch, version), not acked yet
+    // (without acks: handed to the transport): a `sub` holding nothing is
+    // answered by it and costs nothing.
+    bool snapshotInFlight = false;
+    // The newest version ever sent on it: acks up to it are valid even after
+    // a `sub` that says the client holds less (frames may still be on their way).
+    std::uint64_t newestSent = 0;
+    // Holds (e, v) now, nothing in flight or waiting.
+    void hold(std::string e, std::uint64_t v) {
+      epoch = std::move(e);
+      version = v;
+      dirty = false;
+      snapshotInFlight = false;
+      if (v > newestSent) newestSent = v;
+    }
   };
   struct Connection {
-    Connection(Principal who, TokenBucket bucket, std::int64_t now)
-        : principal(std::move(who)), inbound(bucket), lastHeard(now) {}
+    Connection(Principal who, InboundLimiter limiter, std::int64_t now, bool acks)
+        : principal(std::move(who)), inbound(limiter), credit(acks), lastHeard(now) {}
     Principal principal;
     std::unordered_map<std::string, Subscription> subscriptions;
-    TokenBucket inbound;
-    std::size_t refusedInARow = 0;
+    InboundLimiter inbound;
+    CreditWindow credit;
     std::int64_t lastHeard = 0;
-    std::uint64_t heartbeatSeq = 0;
-    std::deque<Unacked> unacked;
-    std::size_t unackedBytes = 0;
-    std::int64_t overSince = -1;  // when it went over its credit window; -1: it is not
-    std::uint64_t stallSeq = 0;   // its pending stall check (timer sequence)
-    bool congested = false;       // the transport said its socket is full (send() returned false)
+    std::int64_t nextPing = -1;  // when the next heartbeat is due; -1: none
   };
   // Per topic with subscribers: its frames (built on first use, shared) and
   // its pacing state.
@@ -211,16 +218,7 @@ class Delivery {
     // diffs it against the current state once (one squashed patch), instead
     // of concatenating every step of the window.
     std::shared_ptr<const Snapshot> base;
-    // pacing
-    std::int64_t oldestUnsent = -1;     // time of the first change not flushed yet
-    Lane pendingLane = Lane::Normal;    // the most urgent lane among the unsent changes
-    Lane scheduledLane = Lane::Normal;  // the lane that set the pending flush's deadline
-    std::int64_t scheduledAt = 0;
-    bool pending = false;
-    std::uint64_t timerSeq = 0;
-    std::int64_t firstPendingAt = 0;
-    std::int64_t lastFlushAt = 0;
-    bool flushed = false;
+    PacingState pacing;
   };
 
   void subscribe(ConnectionId id, Connection& connection, std::string_view topic, const std::string* epoch,
@@ -228,39 +226,43 @@ class Delivery {
   void error(ConnectionId id, const char* code, std::string_view message, std::string_view topic = {});
   TopicState& state(std::string_view topic);
   Frame snapshotFrame(std::string_view topic, const Snapshot& snapshot);
-  static Frame goneFrame(std::string_view topic, std::string_view epoch, std::uint64_t version,
-                         std::string_view reason);
   // A patch frame from `from` to the current version: the change's own frame;
   // over several steps, the smaller of the history's steps concatenated and
   // one diff from the state last flushed (when `from` is that state); null
   // when neither is available or the patch would not be smaller than a snapshot.
   Frame patchFrom(std::string_view topic, TopicState& state, const Snapshot& snapshot, std::uint64_t from);
-  void arm(TopicState& state, std::int64_t deadline);
   // Brings every subscriber of these topics to the current version; a
   // connection that gets several frames gets them as one batch.
   void flush(const std::vector<std::string>& topics, std::int64_t now, bool critical);
-  bool hasCredit(const Connection& connection) const {
-    return !connection.congested && connection.unacked.size() < limits_.creditFrames &&
-           connection.unackedBytes < limits_.creditBytes;
-  }
+  bool hasCredit(const Connection& connection) const { return connection.credit.hasCredit(credit_); }
   // Sends one catch-up frame per dirty subscription while credit lasts.
   void catchUpDirty(ConnectionId id, Connection& connection, std::int64_t now);
   // Counts a state frame against the connection's window.
   void charge(ConnectionId id, Connection& connection, std::string_view topic, const std::string& epoch,
               std::uint64_t version, std::size_t bytes, std::int64_t now);
-  template <class Drop>
-  void release(Connection& connection, Drop&& drop);
   void unsubscribed(ConnectionId id, const std::string& topic);
-  void stallCheck(ConnectionId id, std::uint64_t seq, std::int64_t now);
+  // The connection's one timer: due at its next heartbeat or at the end of
+  // its stall timeout, whichever comes first.
+  void armConnection(ConnectionId id, const Connection& connection);
+  void connectionTimer(ConnectionId id, std::int64_t now);
+  void overWindow(ConnectionId id, Connection& connection, std::int64_t now);
+  // Closes the connections a frame over maxFrameBytes was meant for.
+  void closeOversized();
   void acknowledged(ConnectionId id, Connection& connection, std::string_view topic, std::uint64_t version,
                     std::int64_t now);
   // The frame that brings a subscription from what it holds to `snapshot`.
   Frame catchUp(std::string_view topic, TopicState& state, const Snapshot& snapshot, const Subscription& sub,
                 std::map<std::uint64_t, Frame>* shared);
-  void sendAll(ConnectionId id, std::vector<Frame> frames);
-  void heartbeat(ConnectionId id, std::uint64_t seq, std::int64_t now);
+  void sendAll(ConnectionId id, std::vector<Frame> frames) {
+    for (Frame& frame : frames::batches(std::move(frames), limits_.maxFrameBytes)) send(id, std::move(frame));
+  }
   void closeConnection(ConnectionId id, int code, std::string reason);
   void send(ConnectionId id, Frame frame) {
+    if (!oversized_.empty() && oversized_.count(id) != 0) return;  // being closed
+    if (frame->size() > limits_.maxFrameBytes) {
+      oversized_.emplace(id, frame->size());
+      return;
+    }
     stats_.framesSent.fetch_add(1, std::memory_order_relaxed);
     stats_.bytesSent.fetch_add(frame->size(), std::memory_order_relaxed);
     outgoing_.push_back({id, std::move(frame)});
@@ -269,18 +271,18 @@ class Delivery {
   const TopicStore& store_;
   AccessRules rules_;
   DeliveryLimits limits_;
+  CreditLimits credit_;
   std::unordered_map<ConnectionId, Connection> connections_;
   std::unordered_map<std::string, std::set<ConnectionId>> subscribers_;  // ordered: deterministic fan-out
-  std::vector<LaneRule> lanes_;
-  Pacing pacing_;
+  Pacer pacer_;
   std::unordered_map<std::string, TopicState> topics_;
   std::unordered_map<std::uint64_t, std::string> topicById_;
   std::uint64_t nextTopicId_ = 1;
   TimerQueue timers_;
   std::vector<Outgoing> outgoing_;
   std::vector<Closing> closings_;
+  std::map<ConnectionId, std::size_t> oversized_;  // connection -> size of the frame it could not be sent
   DeliveryStats stats_;
-  Frame ping_ = std::make_shared<const std::string>("{\"t\":\"ping\"}");
 };
 
 }  // namespace deltacast
