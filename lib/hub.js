@@ -395,7 +395,7 @@ class Hub {
   connect(transport) {
     if (this.#closing) throw new DeltacastError(codes.CLOSED, 'the hub is closed');
     if (transport === null || typeof transport !== 'object' || typeof transport.send !== 'function') {
-      throw invalid('connect() takes a transport: { send(frame), close?(code, reason), user?: { id, roles } }');
+      throw invalid('connect() takes a transport: { send(frame), close?(code, reason), user?: { id, roles }, acks?: boolean }');
     }
     if (transport.close !== undefined && typeof transport.close !== 'function') throw invalid('transport.close must be a function');
     const user = transport.user ?? {};
@@ -404,6 +404,9 @@ class Hub {
     const roles = user.roles ?? [];
     if (!Array.isArray(roles) || roles.some((role) => typeof role !== 'string')) {
       throw invalid('transport.user.roles must be an array of strings');
+    }
+    if (transport.acks !== undefined && typeof transport.acks !== 'boolean') {
+      throw invalid('transport.acks must be a boolean (false: a connection without acks, paced by send() and drained())');
     }
     const id = this.#nextConnection++;
     const connection = new Connection(this, id, transport);
@@ -414,6 +417,7 @@ class Hub {
     w.str(user.id ?? '');
     w.u32(roles.length);
     for (const role of roles) w.str(role);
+    w.u8(transport.acks === false ? 0 : 1);
     this.#queued();
     return connection;
   }

@@ -259,6 +259,17 @@ export interface Transport {
   send(frame: string): boolean | void;
   close?(code: number, reason: string): void;
   user?: { id?: string; roles?: string[] };
+  /**
+   * Default true. false: a connection without acks (a carrier with no
+   * upstream, such as SSE, or one that paces itself). Its credit is the
+   * transport's backpressure alone: non-critical frames stop when send()
+   * returns false and each held-back topic gets one catch-up frame at
+   * drained(). There is no ack window; `ack` messages are checked for form and
+   * ignored; it is never closed for silence (pings are still sent). Congested
+   * for `credit.stallTimeoutMs`, or handed critical frames past four windows
+   * while congested: closed 4001. Not a boolean: DELTACAST_INVALID_ARGUMENT.
+   */
+  acks?: boolean;
 }
 
 export interface Connection {

@@ -110,9 +110,9 @@ Delivery::TopicState& Delivery::state(std::string_view topic) {
   return it->second;
 }
 
-void Delivery::connect(ConnectionId id, Principal principal, std::int64_t now) {
-  auto [it, added] = connections_.try_emplace(id, std::move(principal),
-                                              TokenBucket(limits_.messagesPerSecond, limits_.messageBurst, now), now);
+void Delivery::connect(ConnectionId id, Principal principal, std::int64_t now, bool acks) {
+  auto [it, added] = connections_.try_emplace(
+      id, std::move(principal), TokenBucket(limits_.messagesPerSecond, limits_.messageBurst, now), now, acks);
   if (!added) return;
   stats_.connections.fetch_add(1, std::memory_order_relaxed);
   if (limits_.heartbeatIntervalMs > 0) {
@@ -123,7 +123,9 @@ void Delivery::connect(ConnectionId id, Principal principal, std::int64_t now) {
 void Delivery::heartbeat(ConnectionId id, std::uint64_t seq, std::int64_t now) {
   const auto it = connections_.find(id);
   if (it == connections_.end() || it->second.heartbeatSeq != seq) return;
-  if (now - it->second.lastHeard >= limits_.heartbeatTimeoutMs) {
+  // A connection without acks may have no upstream at all (SSE): only the
+  // transport can tell that it is gone.
+  if (it->second.acks && now - it->second.lastHeard >= limits_.heartbeatTimeoutMs) {
     stats_.closedSilent.fetch_add(1, std::memory_order_relaxed);
     closeConnection(id, kCloseHeartbeatTimeout,
                     "no message from the client for " + std::to_string(now - it->second.lastHeard) + " ms");
@@ -361,6 +363,9 @@ void Delivery::receive(ConnectionId id, std::string_view text, std::int64_t now)
   // ack: only for a topic subscribed to, and a version that was sent.
   if (!message.hasVersion) {
     error(id, kInvalidMessage, "\"ack\" needs a \"version\"", message.topic);
+  } else if (!connection.acks) {
+    // A connection without acks has no window to open: a well-formed ack is
+    // ignored, so one client can speak to both kinds of connection.
   } else if (sub == connection.subscriptions.end()) {
     error(id, kInvalidAck, "ack for a topic this connection is not subscribed to", message.topic);
   } else if (message.version > sub->second.version) {
@@ -537,6 +542,9 @@ Frame Delivery::catchUp(std::string_view topic, TopicState& st, const Snapshot& 
 
 void Delivery::charge(ConnectionId id, Connection& connection, std::string_view topic, const std::string& epoch,
                       std::uint64_t version, std::size_t bytes, std::int64_t now) {
+  // Without acks, frames count only while the transport is congested (the
+  // critical frames it is still handed); drained() forgets them.
+  if (!connection.acks && !connection.congested) return;
   // Frames of an earlier epoch of this topic can never be acked (versions
   // start again): they stop counting.
   release(connection, [&](const Unacked& u) { return u.topic == topic && u.epoch != epoch; });
@@ -644,6 +652,7 @@ void Delivery::congestion(ConnectionId id, bool congested, std::int64_t now) {
       it->second.stallSeq = timers_.schedule(now + limits_.stallTimeoutMs, kStallTimer | id);
     }
   } else {
+    if (!it->second.acks) release(it->second, [](const Unacked&) { return true; });
     catchUpDirty(id, it->second, now);
   }
 }

@@ -184,7 +184,9 @@ void HubCore::run(Request& request) {
         store_.advance(now());
         delivery_.advance(now());
         break;
-      case RequestKind::Connect: delivery_.connect(request.connection, std::move(request.principal), now()); break;
+      case RequestKind::Connect:
+        delivery_.connect(request.connection, std::move(request.principal), now(), request.acks);
+        break;
       case RequestKind::Disconnect: delivery_.disconnect(request.connection); break;
       case RequestKind::Receive: delivery_.receive(request.connection, request.payload, now()); break;
       case RequestKind::Congestion: delivery_.congestion(request.connection, request.ms != 0, now()); break;

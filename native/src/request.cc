@@ -126,6 +126,9 @@ Status walk(std::string_view bytes, std::vector<std::string>* staged, std::size_
             std::string* role = Decode ? &r.principal.roles.emplace_back() : nullptr;
             ok = in.str(role);
           }
+          std::uint8_t acks = 1;
+          ok = ok && in.u8(acks) && acks <= 1;
+          r.acks = acks == 1;
           break;
         }
         case RequestKind::Disconnect: ok = connection(); break;

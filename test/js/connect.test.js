@@ -562,6 +562,95 @@ describe('congested transports', () => {
   });
 });
 
+describe('connections without acks', () => {
+  // A client that applies what it is sent and never acks; `received` counts
+  // state messages (each item of a batch).
+  function noAckClient(hub, full = () => false) {
+    const { applyPatch } = require('../../lib/index.js');
+    const held = new Map();
+    const state = { held, received: 0, closed: null };
+    const apply = (message) => {
+      if (message.t === 'batch') return message.items.forEach(apply);
+      if (message.t === 'snap') held.set(message.topic, { epoch: message.epoch, version: message.version, data: message.data });
+      if (message.t === 'patch') {
+        const h = held.get(message.topic);
+        assert.equal(h.version, message.from);
+        held.set(message.topic, { epoch: message.epoch, version: message.to, data: applyPatch(h.data, message.ops) });
+      }
+    };
+    state.connection = hub.connect({
+      acks: false,
+      send(frame) {
+        const message = JSON.parse(frame);
+        state.received += message.t === 'batch' ? message.items.length : message.t === 'ping' ? 0 : 1;
+        apply(message);
+        return !full();
+      },
+      close: (code) => (state.closed = code),
+    });
+    return state;
+  }
+
+  it('frames flow without acks, far past an acking client\'s window, and it is not closed for silence', async (t) => {
+    const hub = manualHub(t, { lanes: {}, credit: { maxFrames: 2 }, heartbeat: { intervalMs: 100, timeoutMs: 200 } });
+    await hub.publish('a', board(20));
+    const client = noAckClient(hub);
+    client.connection.receive('{"t":"sub","topic":"a"}');
+    await settle(hub);
+    for (let i = 1; i <= 20; i++) {
+      await hub.publish('a', board(20, i % 20, i));
+      await hub.advance(60);
+    }
+    assert.equal(client.received, 21);
+    assert.equal(hub.stats().conflated, 0);
+    assert.equal(client.closed, null);
+    assert.deepEqual(client.held.get('a'), hub.get('a'));
+  });
+
+  it('send() returning false marks topics dirty; drained() sends one catch-up per dirty topic; it converges', async (t) => {
+    const hub = manualHub(t, { lanes: {}, heartbeat: { intervalMs: 0 } });
+    for (const topic of ['a', 'b', 'c']) await hub.publish(topic, board(20));
+    let full = false;
+    const client = noAckClient(hub, () => full);
+    for (const topic of ['a', 'b', 'c']) client.connection.receive(JSON.stringify({ t: 'sub', topic }));
+    await settle(hub);
+    full = true;
+    await hub.publish('a', board(20, 0, 0));
+    await hub.advance(60); // sent; the transport reports itself full
+    const afterFull = client.received;
+    for (let i = 1; i < 30; i++) {
+      await hub.publish(i % 2 ? 'a' : 'b', board(20, i % 20, i));
+      await hub.advance(60);
+    }
+    assert.equal(client.received, afterFull, 'nothing while congested');
+    assert.ok(hub.stats().conflated > 0);
+    full = false;
+    client.connection.drained();
+    await settle(hub);
+    assert.equal(client.received - afterFull, 2, 'one catch-up for a, one for b, none for c');
+    for (const topic of ['a', 'b', 'c']) assert.deepEqual(client.held.get(topic), hub.get(topic));
+  });
+
+  it('acks are ignored on such a connection; a malformed one still gets its err', async (t) => {
+    const hub = manualHub(t);
+    await hub.publish('a', { x: 1 });
+    const frames = [];
+    const connection = hub.connect({ acks: false, send: (frame) => frames.push(JSON.parse(frame)) });
+    connection.receive('{"t":"sub","topic":"a"}');
+    connection.receive('{"t":"ack","topic":"a","version":7}');
+    connection.receive('{"t":"ack","topic":"a"}');
+    await settle(hub);
+    assert.deepEqual(frames.map((f) => f.t), ['snap', 'err']);
+    assert.equal(frames[1].code, 'DELTACAST_INVALID_MESSAGE');
+  });
+
+  it('acks that is not a boolean is refused', (t) => {
+    const hub = manualHub(t);
+    assert.throws(() => hub.connect({ send() {}, acks: 'no' }), { code: codes.INVALID_ARGUMENT });
+    assert.equal(hub.stats().connections, 0);
+  });
+});
+
 describe('latency histogram', () => {
   it('records publish-to-send time per lane on the hub clock', async (t) => {
     const hub = manualHub(t, { lanes: { 'c/*': 'critical' } });

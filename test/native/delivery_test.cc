@@ -3,7 +3,10 @@
 #include <gtest/gtest.h>
 
 #include <algorithm>
+#include <map>
 #include <string>
+
+#include "deltacast/json_patch.h"
 
 namespace deltacast {
 namespace {
@@ -658,6 +661,183 @@ TEST(LaneRegressions, AFasterLaneBringsAScheduledFlushForward) {
   delivery.advance(36);
   EXPECT_EQ(delivery.takeOutgoing().size(), 1u);
   EXPECT_EQ(delivery.stats().latency[static_cast<std::size_t>(Lane::High)].count.load(), 1u);
+}
+
+}  // namespace
+}  // namespace deltacast
+
+namespace deltacast {
+namespace {
+
+// A protocol client holding the state of each topic it was sent: applies
+// snap, patch and batch frames as docs/protocol.md says, and fails the test
+// on a patch that does not apply to what it holds.
+struct HeldTopic {
+  std::string epoch;
+  std::uint64_t version = 0;
+  std::string json;
+};
+class ProtocolClient {
+ public:
+  void apply(const std::string& text) {
+    rapidjson::Document doc;
+    ASSERT_TRUE(parseDocument(text, doc)) << text;
+    apply(doc);
+  }
+  const std::map<std::string, HeldTopic>& held() const { return held_; }
+
+ private:
+  void apply(const rapidjson::Value& frame) {
+    const std::string t = frame["t"].GetString();
+    if (t == "batch") {
+      for (const auto& item : frame["items"].GetArray()) apply(item);
+      return;
+    }
+    if (t == "snap") {
+      HeldTopic& h = held_[frame["topic"].GetString()];
+      h.epoch = frame["epoch"].GetString();
+      h.version = frame["version"].GetUint64();
+      h.json.clear();
+      serializeDocument(frame["data"], h.json);
+    } else if (t == "patch") {
+      HeldTopic& h = held_[frame["topic"].GetString()];
+      ASSERT_EQ(h.epoch, frame["epoch"].GetString());
+      ASSERT_EQ(h.version, frame["from"].GetUint64());
+      rapidjson::Document doc;
+      ASSERT_TRUE(parseDocument(h.json, doc));
+      ASSERT_TRUE(applyPatch(doc, frame["ops"]));
+      h.json.clear();
+      serializeDocument(doc, h.json);
+      h.version = frame["to"].GetUint64();
+    }
+  }
+  std::map<std::string, HeldTopic> held_;
+};
+
+// The state a client should hold for `topic`, in the serializer's form.
+std::string canonical(const TopicStore& store, const std::string& topic) {
+  rapidjson::Document doc;
+  EXPECT_TRUE(parseDocument(store.get(topic)->json, doc));
+  std::string out;
+  serializeDocument(doc, out);
+  return out;
+}
+
+class WithoutAcks : public ::testing::Test {
+ protected:
+  WithoutAcks() : delivery_(store_, AccessRules(), limits()) { delivery_.connect(1, {}, 0, false); }
+  static DeliveryLimits limits() {
+    DeliveryLimits l;
+    l.creditFrames = 2;  // an acking client would be over it after two frames
+    l.heartbeatIntervalMs = 100;
+    l.heartbeatTimeoutMs = 200;
+    l.stallTimeoutMs = 100000;
+    return l;
+  }
+  void publish(const std::string& topic, int v, std::int64_t now) {
+    delivery_.changed(
+        topic,
+        store_.publishJson(topic, "{\"v\":" + std::to_string(v) + ",\"pad\":\"" + std::string(100, '.') + "\"}", "",
+                           now),
+        now);
+  }
+  // Hands every frame to the client; the number of frames.
+  std::size_t deliver() {
+    std::size_t n = 0;
+    for (const Outgoing& o : delivery_.takeOutgoing()) {
+      EXPECT_EQ(o.connection, 1u);
+      if (o.frame->find("\"t\":\"ping\"") != std::string::npos) continue;
+      client_.apply(*o.frame);
+      ++n;
+    }
+    return n;
+  }
+  TopicStore store_{StoreOptions{}};
+  Delivery delivery_;
+  ProtocolClient client_;
+};
+
+TEST_F(WithoutAcks, FramesFlowWithoutAcks) {
+  publish("a", 1, 0);
+  publish("b", 1, 0);
+  delivery_.receive(1, R"({"t":"sub","topic":"a"})", 0);
+  delivery_.receive(1, R"({"t":"sub","topic":"b"})", 0);
+  EXPECT_EQ(deliver(), 2u);
+  for (int v = 2; v <= 10; ++v) {  // many more frames than an acking client's window (2)
+    publish("a", v, v * 100);
+    publish("b", v, v * 100);
+    delivery_.advance(v * 100 + 60);
+    EXPECT_EQ(deliver(), 1u) << v;  // one batch of both topics
+  }
+  EXPECT_EQ(delivery_.stats().conflated.load(), 0u);
+  EXPECT_EQ(client_.held().at("a").version, 10u);
+  EXPECT_EQ(client_.held().at("b").json, canonical(store_, "b"));
+  // Never closed for silence: it may have no upstream.
+  EXPECT_TRUE(delivery_.takeClosings().empty());
+  EXPECT_TRUE(delivery_.connected(1));
+}
+
+TEST_F(WithoutAcks, AcksAreCheckedForFormThenIgnored) {
+  publish("a", 1, 0);
+  delivery_.receive(1, R"({"t":"sub","topic":"a"})", 0);
+  deliver();
+  delivery_.receive(1, R"({"t":"ack","topic":"a","version":99})", 0);  // past what was sent: still ignored
+  delivery_.receive(1, R"({"t":"ack","topic":"nope","version":1})", 0);
+  EXPECT_TRUE(delivery_.takeOutgoing().empty());
+  delivery_.receive(1, R"({"t":"ack","topic":"a"})", 0);
+  const std::vector<Outgoing> out = delivery_.takeOutgoing();
+  ASSERT_EQ(out.size(), 1u);
+  EXPECT_NE(out[0].frame->find("DELTACAST_INVALID_MESSAGE"), std::string::npos) << *out[0].frame;
+}
+
+TEST_F(WithoutAcks, CongestionStopsFramesAndDrainedCatchesUpOncePerTopic) {
+  publish("a", 1, 0);
+  publish("b", 1, 0);
+  publish("c", 1, 0);
+  for (const char* t : {"a", "b", "c"}) delivery_.receive(1, std::string(R"({"t":"sub","topic":")") + t + "\"}", 0);
+  deliver();
+  delivery_.congestion(1, true, 0);  // send() returned false
+  for (int v = 2; v <= 30; ++v) {
+    publish("a", v, v * 100);
+    if (v % 2 == 0) publish("b", v, v * 100);
+    delivery_.advance(v * 100 + 60);
+  }
+  EXPECT_EQ(deliver(), 0u);  // nothing while congested
+  EXPECT_GT(delivery_.stats().conflated.load(), 0u);
+  delivery_.congestion(1, false, 3100);  // drained()
+  const std::vector<Outgoing> out = delivery_.takeOutgoing();
+  ASSERT_EQ(out.size(), 1u);  // one batch: one frame for a, one for b, nothing for c
+  const std::string& batch = *out[0].frame;
+  EXPECT_EQ(batch.rfind("{\"t\":\"batch\"", 0), 0u) << batch;
+  EXPECT_NE(batch.find(R"("topic":"a")"), std::string::npos);
+  EXPECT_NE(batch.find(R"("topic":"b")"), std::string::npos);
+  EXPECT_EQ(batch.find(R"("topic":"c")"), std::string::npos);
+  client_.apply(batch);
+  for (const char* t : {"a", "b", "c"}) {
+    EXPECT_EQ(client_.held().at(t).version, store_.get(t)->version) << t;
+    EXPECT_EQ(client_.held().at(t).json, canonical(store_, t)) << t;
+  }
+  // Flowing again.
+  publish("c", 2, 3200);
+  delivery_.advance(3300);
+  EXPECT_EQ(deliver(), 1u);
+  EXPECT_EQ(client_.held().at("c").json, canonical(store_, "c"));
+}
+
+TEST_F(WithoutAcks, CongestedPastTheStallTimeoutIsClosed) {
+  TopicStore store{StoreOptions{}};
+  DeliveryLimits l = limits();
+  l.heartbeatIntervalMs = 0;
+  l.stallTimeoutMs = 500;
+  Delivery delivery(store, AccessRules(), l);
+  delivery.connect(7, {}, 0, false);
+  delivery.congestion(7, true, 0);
+  delivery.advance(499);
+  EXPECT_TRUE(delivery.takeClosings().empty());
+  delivery.advance(500);
+  const std::vector<Closing> closed = delivery.takeClosings();
+  ASSERT_EQ(closed.size(), 1u);
+  EXPECT_EQ(closed[0].code, kCloseStalled);
 }
 
 }  // namespace

@@ -45,7 +45,7 @@ std::string everyKind() {
   w.u8(3).u32(10).str("rows").str("3").str("").u8(2);                             // Remove, high
   w.u8(4).u32(11).str("gone");                                                    // Delete
   w.u8(5).u32(12).f64(250);                                                       // Advance
-  w.u8(7).f64(5e12).str("u-1").u32(2).str("admin").str("ops");                    // Connect
+  w.u8(7).f64(5e12).str("u-1").u32(2).str("admin").str("ops").u8(0);              // Connect, no acks
   w.u8(9).f64(5e12).str("{\"t\":\"pong\"}");                                      // Receive
   w.u8(10).f64(5e12).u8(1);                                                       // Congestion
   w.u8(8).f64(5e12);                                                              // Disconnect
@@ -91,6 +91,7 @@ TEST(Request, DecodesEveryKind) {
   EXPECT_EQ(out[6].connection, 5000000000000u);
   EXPECT_EQ(out[6].principal.id, "u-1");
   EXPECT_EQ(out[6].principal.roles, (std::vector<std::string>{"admin", "ops"}));
+  EXPECT_FALSE(out[6].acks);
   EXPECT_EQ(out[7].kind, RequestKind::Receive);
   EXPECT_EQ(out[7].payload, "{\"t\":\"pong\"}");
   EXPECT_EQ(out[8].kind, RequestKind::Congestion);

@@ -133,7 +133,16 @@ class Delivery {
   Delivery(const TopicStore& store, AccessRules rules, DeliveryLimits limits, std::vector<LaneRule> lanes = {},
            Pacing pacing = {});
 
-  void connect(ConnectionId id, Principal principal, std::int64_t now = 0);
+  // acks false: a connection without acks (a carrier with no upstream, such
+  // as SSE, or one that paces itself). Its credit is the transport's
+  // backpressure alone: it gets non-critical frames while its socket takes
+  // them (congestion(id, false)), and over it conflation works as for a slow
+  // acking client. No ack window; `ack` messages are checked for form, then
+  // ignored; it is never closed for silence (pings are still sent). Critical
+  // frames handed over while it is congested count as unacked frames do
+  // (criticalOverflow windows, then closed 4001), and congested for
+  // stallTimeoutMs: closed 4001.
+  void connect(ConnectionId id, Principal principal, std::int64_t now = 0, bool acks = true);
   void disconnect(ConnectionId id);
   bool connected(ConnectionId id) const { return connections_.count(id) != 0; }
 
@@ -183,8 +192,8 @@ class Delivery {
     std::size_t bytes;
   };
   struct Connection {
-    Connection(Principal who, TokenBucket bucket, std::int64_t now)
-        : principal(std::move(who)), inbound(bucket), lastHeard(now) {}
+    Connection(Principal who, TokenBucket bucket, std::int64_t now, bool withAcks)
+        : principal(std::move(who)), inbound(bucket), lastHeard(now), acks(withAcks) {}
     Principal principal;
     std::unordered_map<std::string, Subscription> subscriptions;
     TokenBucket inbound;
@@ -196,6 +205,7 @@ class Delivery {
     std::int64_t overSince = -1;  // when it went over its credit window; -1: it is not
     std::uint64_t stallSeq = 0;   // its pending stall check (timer sequence)
     bool congested = false;       // the transport said its socket is full (send() returned false)
+    bool acks = true;             // false: credit is the transport's backpressure alone
   };
   // Per topic with subscribers: its frames (built on first use, shared) and
   // its pacing state.
@@ -240,8 +250,9 @@ class Delivery {
   // connection that gets several frames gets them as one batch.
   void flush(const std::vector<std::string>& topics, std::int64_t now, bool critical);
   bool hasCredit(const Connection& connection) const {
-    return !connection.congested && connection.unacked.size() < limits_.creditFrames &&
-           connection.unackedBytes < limits_.creditBytes;
+    if (connection.congested) return false;
+    return !connection.acks ||
+           (connection.unacked.size() < limits_.creditFrames && connection.unackedBytes < limits_.creditBytes);
   }
   // Sends one catch-up frame per dirty subscription while credit lasts.
   void catchUpDirty(ConnectionId id, Connection& connection, std::int64_t now);

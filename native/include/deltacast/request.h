@@ -16,7 +16,8 @@
 //   Delete   := id:u32 topic:str
 //   Advance  := id:u32 ms:f64
 //   Close    := id:u32
-//   Connect  := connection:f64 userId:str roleCount:u32 role:str...
+//   Connect  := connection:f64 userId:str roleCount:u32 role:str... acks:u8
+//               (acks 0: a connection without acks, delivery.h)
 //   Disconnect := connection:f64
 //   Receive  := connection:f64 message:payload
 //   Congestion := connection:f64 congested:u8
@@ -60,6 +61,7 @@ struct Request {
   std::int64_t ms = 0;   // Advance
   ConnectionId connection = 0;
   Principal principal;       // Connect
+  bool acks = true;          // Connect
   std::optional<Lane> lane;  // a change's lane, overriding the topic's
 };
 
