@@ -8,7 +8,7 @@ const assert = require('node:assert/strict');
 const http = require('node:http');
 const express = require('express');
 const Fastify = require('fastify');
-const { createHub } = require('../../lib/index.js');
+const { createHub, applyPatch } = require('../../lib/index.js');
 const { httpHandler, pollingHandler, httpCodes } = require('../../lib/adapters/http.js');
 
 const TIMEOUT = { timeout: 30000 };
@@ -68,7 +68,7 @@ function tagOf(response) {
  * A Server-Sent Events reader over fetch: events are { id, data, comment }.
  * `next()` resolves with the next data event; `paused` stops reading the body.
  */
-async function openEvents(url, headers = {}) {
+async function openEvents(url, headers = {}, held = new Map()) {
   const abort = new AbortController();
   const response = await fetch(url, { headers, signal: abort.signal });
   const reader = response.body?.getReader();
@@ -81,6 +81,7 @@ async function openEvents(url, headers = {}) {
   let comments = 0;
   let bytes = 0;
   const state = { paused: false, resume: null };
+  const replicas = new Map(held); // a resuming reader starts from what it held
   const dispatch = (block) => {
     const event = { id: undefined, data: [] };
     for (const line of block.split('\n')) {
@@ -97,6 +98,15 @@ async function openEvents(url, headers = {}) {
     if (event.id !== undefined) lastId = event.id;
     if (event.data.length === 0) return;
     const item = { id: lastId, message: JSON.parse(event.data.join('\n')) };
+    for (const m of item.message.t === 'batch' ? item.message.items : [item.message]) {
+      if (m.t === 'snap') replicas.set(m.topic, { epoch: m.epoch, version: m.version, data: m.data });
+      if (m.t === 'patch') {
+        const held = replicas.get(m.topic);
+        assert.ok(held && held.epoch === m.epoch && held.version === m.from, `a patch from ${m.from} applies to what is held`);
+        replicas.set(m.topic, { epoch: m.epoch, version: m.to, data: applyPatch(held.data, m.ops) });
+      }
+      if (m.t === 'gone') replicas.delete(m.topic);
+    }
     if (waiters.length > 0) waiters.shift().resolve(item);
     else queue.push(item);
   };
@@ -134,6 +144,11 @@ async function openEvents(url, headers = {}) {
     },
     get ended() {
       return ended;
+    },
+    replicas,
+    /** Takes every queued event without waiting. */
+    drain() {
+      return queue.splice(0);
     },
     next(ms = 10000) {
       if (queue.length > 0) return Promise.resolve(queue.shift());
@@ -458,7 +473,9 @@ describe('Express 5 and Fastify 5', () => {
   it('Fastify: mounted with reply.hijack() on a wildcard route', TIMEOUT, async (t) => {
     const hub = makeHub(t);
     const handler = httpHandler(hub);
-    const fastify = Fastify();
+    // forceCloseConnections: fetch may leave a connection that never carried a
+    // request, which server.close() would otherwise wait out.
+    const fastify = Fastify({ forceCloseConnections: true });
     fastify.all('/deltacast/*', (request, reply) => {
       reply.hijack();
       handler(request.raw, reply.raw);
@@ -488,5 +505,164 @@ describe('Express 5 and Fastify 5', () => {
     assert.equal((await events.next()).message.t, 'patch');
     events.close();
     await until(() => hub.stats().connections === 0, 'the event stream connection to close');
+  });
+});
+
+describe('Server-Sent Events', () => {
+  it('streams a snap, then patches, each with an id of every topic held', TIMEOUT, async (t) => {
+    const hub = makeHub(t);
+    const base = await serve(t, hub);
+    await hub.publish('a', rows(5));
+    const events = await openEvents(`${base}/events?topics=a,b`);
+    t.after(() => events.close());
+    assert.equal(events.response.status, 200);
+    assert.match(events.response.headers.get('content-type'), /^text\/event-stream/);
+    assert.equal(events.response.headers.get('cache-control'), 'no-cache');
+    const first = await events.next();
+    assert.equal(first.message.t, 'snap');
+    const a = hub.get('a');
+    assert.equal(first.id, `${a.epoch}:${a.version},`);
+    await hub.publish('a', rows(5, 2));
+    const second = await events.next();
+    assert.equal(second.message.t, 'patch');
+    assert.deepEqual(second.message.ops, [{ op: 'replace', path: '/2/price', value: 1002 }]);
+    assert.equal(second.id, `${a.epoch}:${a.version + 1},`);
+    await hub.publish('b', { hello: 1 });
+    const third = await events.next();
+    assert.equal(third.message.t, 'snap');
+    const b = hub.get('b');
+    assert.equal(third.id, `${a.epoch}:${a.version + 1},${b.epoch}:${b.version}`);
+    assert.deepEqual(events.replicas.get('a').data, rows(5, 2));
+  });
+
+  it('Last-Event-ID resumes each topic from its version: patches, not snapshots', TIMEOUT, async (t) => {
+    const hub = makeHub(t);
+    const base = await serve(t, hub);
+    await hub.publish('a', rows(20));
+    await hub.publish('b', rows(20));
+    let events = await openEvents(`${base}/events?topics=a,b`);
+    await events.next();
+    const { id } = await events.next();
+    events.close();
+    await until(() => hub.stats().connections === 0, 'the first stream to close');
+    await hub.publish('a', rows(20, 4));
+    await hub.publish('a', rows(20, 5));
+    events = await openEvents(`${base}/events?topics=a,b`, { 'Last-Event-ID': id }, events.replicas);
+    t.after(() => events.close());
+    const resumed = await events.next();
+    assert.equal(resumed.message.t, 'patch');
+    assert.equal(resumed.message.topic, 'a');
+    assert.equal(resumed.message.from, hub.get('a').version - 2);
+    // b was current: nothing for it until it changes
+    await hub.publish('b', rows(20, 1));
+    const next = await events.next();
+    assert.equal(next.message.t, 'patch');
+    assert.equal(next.message.topic, 'b');
+    const a = hub.get('a');
+    const b = hub.get('b');
+    assert.equal(next.id, `${a.epoch}:${a.version},${b.epoch}:${b.version}`);
+    assert.deepEqual(events.replicas.get('a').data, rows(20, 5));
+    assert.deepEqual(events.replicas.get('b').data, rows(20, 1));
+
+    // an id that does not fit the topics (another count, garbage): snapshots
+    for (const bad of [`${a.epoch}:${a.version}`, 'x:y,z', 'a'.repeat(100) + ':1,']) {
+      const again = await openEvents(`${base}/events?topics=a,b`, { 'Last-Event-ID': bad });
+      assert.equal((await again.next()).message.t, 'snap', bad);
+      again.close();
+    }
+  });
+
+  it('heartbeats are comment lines', TIMEOUT, async (t) => {
+    const hub = makeHub(t);
+    const base = await serve(t, hub, { heartbeatMs: 10 });
+    const events = await openEvents(`${base}/events?topics=quiet`);
+    t.after(() => events.close());
+    await until(() => events.comments >= 2, 'two heartbeats');
+    assert.equal(events.drain().length, 0);
+  });
+
+  it('an aborted stream closes its hub connection, and hub.close() ends the stream', TIMEOUT, async (t) => {
+    const hub = makeHub(t);
+    const base = await serve(t, hub);
+    await hub.publish('a', rows(3));
+    const before = hub.stats().connections;
+    const events = await openEvents(`${base}/events?topics=a`);
+    await events.next();
+    assert.equal(hub.stats().connections, before + 1);
+    events.close();
+    await until(() => hub.stats().connections === before && hub.stats().subscriptions === 0, 'the connection to close');
+
+    const other = await openEvents(`${base}/events?topics=a`);
+    await other.next();
+    await hub.close();
+    await until(() => other.ended, 'the stream to end');
+  });
+
+  it('a reader that stops reading while 10,000 updates flow: bounded server buffer, others unaffected, converges', { timeout: 120000 }, async (t) => {
+    // Non-critical topics: while the response is congested the core holds
+    // them back and sends one catch-up frame per topic when it drains.
+    const hub = createHub({ lanes: { '**': 'high' }, pacing: { highWindowMs: 0 }, credit: { stallTimeoutMs: 600000 } });
+    t.after(() => hub.close());
+    const handler = httpHandler(hub);
+    let maxBuffered = 0;
+    const origin = await listen(
+      t,
+      http.createServer((req, res) => {
+        const write = res.write;
+        res.write = function (chunk) {
+          const ok = write.apply(this, arguments);
+          maxBuffered = Math.max(maxBuffered, res.writableLength);
+          return ok;
+        };
+        handler(req, res);
+      }),
+    );
+    const big = (tick) =>
+      Array.from({ length: 100 }, (_, i) => ({ id: i, text: `${i % 10 === tick % 10 ? tick : 0}`.padEnd(400, '.') }));
+    await hub.publish('board', big(0));
+    const stalled = await openEvents(`${origin}/deltacast/events?topics=board`);
+    const healthy = await openEvents(`${origin}/deltacast/events?topics=board`);
+    t.after(() => stalled.close());
+    t.after(() => healthy.close());
+    await stalled.next();
+    await healthy.next();
+    stalled.pause();
+    let sent = 0;
+    for (let tick = 1; tick <= 10000; tick++) {
+      await hub.publish('board', big(tick));
+      sent += 10 * 400; // ten rows of 400 characters change
+      healthy.drain();
+    }
+    const last = hub.get('board');
+    // the healthy reader keeps up while the other one is stalled
+    await until(() => healthy.replicas.get('board')?.version === last.version, 'the healthy reader to converge', 60000);
+    assert.deepEqual(healthy.replicas.get('board').data, last.data);
+    // what the server buffered for the stalled reader stayed far below what was published for it
+    assert.ok(sent > 30 * 1024 * 1024);
+    assert.ok(maxBuffered < 1024 * 1024, `at most 1 MiB buffered in the server, got ${maxBuffered}`);
+    t.diagnostic(`published for the stalled reader: ${sent} bytes; most buffered in its response: ${maxBuffered} bytes; received before resuming: ${stalled.bytes} bytes`);
+    stalled.resume();
+    await until(() => stalled.replicas.get('board')?.version === last.version, 'the stalled reader to converge', 60000);
+    assert.deepEqual(stalled.replicas.get('board').data, last.data);
+  });
+
+  it('SSE limits: too many topics, bad topics, percent-decoded names', TIMEOUT, async (t) => {
+    const hub = makeHub(t);
+    const base = await serve(t, hub, { maxTopics: 3 });
+    let r = await fetch(`${base}/events?topics=a,b,c,d`);
+    assert.equal(r.status, 400);
+    assert.equal((await r.json()).code, httpCodes.INVALID_QUERY);
+    r = await fetch(`${base}/events?topics=a,bad%01`);
+    assert.equal(r.status, 400);
+    assert.equal((await r.json()).code, httpCodes.INVALID_TOPIC);
+    await hub.publish('x,y', { comma: true });
+    await hub.publish('p q', { space: true });
+    const events = await openEvents(`${base}/events?topics=x%2Cy,p+q`);
+    t.after(() => events.close());
+    const got = new Set();
+    got.add((await events.next()).message.topic);
+    got.add((await events.next()).message.topic);
+    assert.deepEqual([...got].sort(), ['p q', 'x,y']);
+    await until(() => hub.stats().connections === 1, 'refused streams to close');
   });
 });
