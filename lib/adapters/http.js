@@ -99,7 +99,7 @@ function normalize(hub, options) {
   if (options.rateKey !== undefined && typeof options.rateKey !== 'function') {
     throw invalidOption('options.rateKey must be a function (req, user) => string');
   }
-  let rateLimit = options.rateLimit ?? true;
+  const rateLimit = options.rateLimit ?? true;
   if (rateLimit !== true && rateLimit !== false) throw invalidOption('options.rateLimit must be true or false');
   const limits = hub.options?.limits ?? {};
   return {
@@ -111,6 +111,7 @@ function normalize(hub, options) {
     retryMs: optionCount(options, 'retryMs', 0, 24 * 3600 * 1000),
     user: options.user,
     rateKey: options.rateKey ?? ((req, user) => (user && typeof user.id === 'string' ? `u:${user.id}` : `a:${req.socket?.remoteAddress}`)),
+    cache: { frame: null, info: null, data: null, id: null, event: null },
     rate: rateLimit ? { perSecond: limits.messagesPerSecond ?? 100, burst: limits.messageBurst ?? 1000 } : null,
   };
 }
@@ -427,13 +428,13 @@ async function poll(hub, config, req, res, topicText, params, user) {
       res.end();
       return;
     }
-    const message = JSON.parse(frame);
-    const state = frameState(message);
-    if (state === null) {
-      if (full) {
+    const state = frameState(infoOf(frame));
+    if (state === null || state === undefined) {
+      if (state === null && full) {
         sendJson(res, 404, { code: httpCodes.TOPIC_NOT_FOUND, message: `the topic ${JSON.stringify(topic)} does not exist` });
       } else {
-        sendJson(res, 200, message);
+        res.writeHead(200, { 'Content-Type': 'application/json; charset=utf-8', 'Content-Length': Buffer.byteLength(frame), 'Cache-Control': 'no-store' });
+        res.end(frame);
       }
       return;
     }
@@ -559,24 +560,32 @@ async function events(hub, config, req, res, params, user) {
   if (session.closed || res.destroyed) return finish();
 
   // One event per protocol message; frames that move a topic carry the new id.
+  // Every connection is handed the same frame string: what can be shared (the
+  // frame's state, its data lines, the encoded event) is computed once.
+  const cache = config.cache;
   const event = (frame) => {
+    if (frame !== cache.frame) {
+      cache.frame = frame;
+      cache.info = frame.startsWith('{"t":"batch"') ? JSON.parse(frame).items : [infoOf(frame)];
+      // Frames are minified JSON; a raw line break could only be JSON whitespace.
+      cache.data = frame.includes('\n') || frame.includes('\r') ? frame.split(/\r\n|\r|\n/).join('\ndata: ') : frame;
+      cache.id = null;
+      cache.event = null;
+    }
     let moved = false;
-    const note = (message) => {
+    for (const message of cache.info) {
       const i = index.get(message.topic);
       const state = frameState(message);
-      if (i === undefined || state === undefined) return;
+      if (i === undefined || state === undefined) continue;
       held[i] = state === null ? '' : `${state[0]}:${state[1]}`;
       moved = true;
-    };
-    const head = frame.slice(0, 12);
-    if (head === '{"t":"snap",' || head === '{"t":"patch"' || head === '{"t":"gone",') {
-      note(peek(frame));
-    } else if (head === '{"t":"batch"') {
-      for (const item of JSON.parse(frame).items) note(item);
     }
-    // Frames are minified JSON; a raw line break could only be JSON whitespace.
-    const data = frame.includes('\n') || frame.includes('\r') ? frame.split(/\r\n|\r|\n/).join('\ndata: ') : frame;
-    return moved ? `id: ${held.join(',')}\ndata: ${data}\n\n` : `data: ${data}\n\n`;
+    const id = moved ? held.join(',') : '';
+    if (cache.event === null || cache.id !== id) {
+      cache.id = id;
+      cache.event = Buffer.from(moved ? `id: ${id}\ndata: ${cache.data}\n\n` : `data: ${cache.data}\n\n`);
+    }
+    return cache.event;
   };
   const write = (frame) => {
     if (res.destroyed || res.writableEnded) return true;
@@ -588,11 +597,10 @@ async function events(hub, config, req, res, params, user) {
     'Cache-Control': 'no-cache',
     'X-Accel-Buffering': 'no',
   });
-  let head = config.retryMs > 0 ? `retry: ${config.retryMs}\n\n` : ':\n\n';
-  for (const frame of frames) head += event(frame);
   // If the answer alone fills the socket, the next write returns false and
   // holds the core back until 'drain'.
-  res.write(head);
+  res.write(config.retryMs > 0 ? `retry: ${config.retryMs}\n\n` : ':\n\n');
+  for (const frame of frames) res.write(event(frame));
   session.listen(write);
   session.onClose = () => {
     finish();
@@ -605,6 +613,13 @@ async function events(hub, config, req, res, params, user) {
     }, config.heartbeatMs);
     heartbeat.unref?.();
   }
+}
+
+/** A frame's type, topic and state: read from the fixed prefix of snap, patch and gone frames, else parsed. */
+function infoOf(frame) {
+  const head = frame.slice(0, 12);
+  if (head === '{"t":"snap",' || head === '{"t":"patch"' || head === '{"t":"gone",') return peek(frame);
+  return JSON.parse(frame);
 }
 
 /** The topic and state fields of a snap, patch or gone frame, read from its fixed prefix. */

@@ -608,9 +608,10 @@ describe('Server-Sent Events', () => {
     const origin = await listen(
       t,
       http.createServer((req, res) => {
+        // the response's own buffer, read after every write the handler makes
         const write = res.write;
-        res.write = function (chunk) {
-          const ok = write.apply(this, arguments);
+        res.write = function (...args) {
+          const ok = write.apply(this, args);
           maxBuffered = Math.max(maxBuffered, res.writableLength);
           return ok;
         };
