@@ -306,6 +306,11 @@ function open(hub, user, acks, subs) {
       if (session.closed) return;
       session.closed = true;
       session.connection.close();
+      // Closed before the answer (the client went away): no frame will come.
+      if (!answered) {
+        answered = true;
+        reject(new HttpError(499, httpCodes.CLOSED, 'the request was closed before the answer'));
+      }
     },
   };
   const transport = {

@@ -227,6 +227,27 @@ describe('polling', () => {
     const { epoch, version } = tagOf(r);
     r = await fetch(`${base}/topics/prices?epoch=${epoch}&version=${version}`, { headers: { 'If-None-Match': `"${epoch}:${version}"` } });
     assert.equal(r.status, 304);
+    // long-polling a cached representation: the next version comes in full
+    await until(() => hub.stats().connections === 0, 'earlier requests to close');
+    const held = fetch(`${base}/topics/prices?wait=20000`, { headers: { 'If-None-Match': `"${epoch}:${version}"` } });
+    await until(() => hub.stats().connections === 1, 'the long-poll connection');
+    await hub.publish('prices', rows(10, 6));
+    r = await within(held, 10000, 'the long-poll answer');
+    assert.equal(r.status, 200);
+    const full = await r.json();
+    assert.equal(full.t, 'snap');
+    assert.deepEqual(full.data, rows(10, 6));
+    assert.deepEqual(tagOf(r), { epoch, version: version + 1 });
+  });
+
+  it('a closed hub: 503 DELTACAST_CLOSED', TIMEOUT, async (t) => {
+    const hub = makeHub(t);
+    const base = await serve(t, hub);
+    await hub.publish('prices', rows(3));
+    await hub.close();
+    const r = await fetch(`${base}/topics/prices`);
+    assert.equal(r.status, 503);
+    assert.equal((await r.json()).code, 'DELTACAST_CLOSED');
   });
 
   it('a topic that does not exist: 404 DELTACAST_TOPIC_NOT_FOUND; resuming one that went: gone', TIMEOUT, async (t) => {
@@ -356,6 +377,23 @@ describe('polling', () => {
     // the state and other clients are untouched
     assert.deepEqual(hub.get('prices').data, rows(3));
     await until(() => hub.stats().connections === 0, 'every request connection to close');
+  });
+
+  it('the package entry point deltacast/http, CommonJS and ESM', async () => {
+    const cjs = require('deltacast/http');
+    const esm = await import('deltacast/http');
+    assert.equal(cjs.httpHandler, httpHandler);
+    assert.equal(esm.httpHandler, httpHandler);
+    assert.equal(esm.pollingHandler, httpHandler);
+    assert.throws(() => httpHandler({}), { code: 'DELTACAST_INVALID_ARGUMENT' });
+    const hub = createHub();
+    try {
+      assert.throws(() => httpHandler(hub, { prefix: 'live/' }), { code: 'DELTACAST_INVALID_ARGUMENT' });
+      assert.throws(() => httpHandler(hub, { maxWaitMs: -1 }), { code: 'DELTACAST_INVALID_ARGUMENT' });
+      assert.throws(() => httpHandler(hub, { wait: 5 }), { code: 'DELTACAST_INVALID_ARGUMENT' });
+    } finally {
+      await hub.close();
+    }
   });
 
   it('a request outside the prefix gets 404 from node:http', TIMEOUT, async (t) => {
