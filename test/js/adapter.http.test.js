@@ -215,6 +215,14 @@ describe('polling', () => {
     r = await fetch(`${base}/topics/prices`, { headers: { 'If-None-Match': tag } });
     assert.equal(r.status, 304);
     assert.equal(r.headers.get('etag'), tag);
+    r = await fetch(`${base}/topics/prices`, { headers: { 'If-None-Match': `W/"x", ${tag}` } });
+    assert.equal(r.status, 304);
+    // tags that are not "<epoch>:<version>" are ignored: the full answer
+    for (const bad of ['"nonsense"', '"a:b:c"', 'W/', '"e:99999999999999999999"']) {
+      r = await fetch(`${base}/topics/prices`, { headers: { 'If-None-Match': bad } });
+      assert.equal(r.status, 200, bad);
+      assert.equal((await r.json()).t, 'snap');
+    }
     await hub.publish('prices', rows(10, 4));
     // the cached representation is stale: the new one, in full (not a patch)
     r = await fetch(`${base}/topics/prices`, { headers: { 'If-None-Match': tag } });
