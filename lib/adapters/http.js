@@ -111,7 +111,7 @@ function normalize(hub, options) {
     retryMs: optionCount(options, 'retryMs', 0, 24 * 3600 * 1000),
     user: options.user,
     rateKey: options.rateKey ?? ((req, user) => (user && typeof user.id === 'string' ? `u:${user.id}` : `a:${req.socket?.remoteAddress}`)),
-    cache: { frame: null, info: null, data: null, id: null, event: null },
+    cache: { frame: null, moves: null, data: null, id: null, event: null },
     rate: rateLimit ? { perSecond: limits.messagesPerSecond ?? 100, burst: limits.messageBurst ?? 1000 } : null,
   };
 }
@@ -571,21 +571,27 @@ async function events(hub, config, req, res, params, user) {
   const event = (frame) => {
     if (frame !== cache.frame) {
       cache.frame = frame;
-      cache.info = frame.startsWith('{"t":"batch"') ? JSON.parse(frame).items : [infoOf(frame)];
+      // [topic, the id entry it leaves] for each snap, patch or gone in the frame
+      const messages = frame.startsWith('{"t":"batch"') ? JSON.parse(frame).items : [infoOf(frame)];
+      cache.moves = [];
+      for (const message of messages) {
+        const state = frameState(message);
+        if (state !== undefined) cache.moves.push(message.topic, state === null ? '' : `${state[0]}:${state[1]}`);
+      }
       // Frames are minified JSON; a raw line break could only be JSON whitespace.
       cache.data = frame.includes('\n') || frame.includes('\r') ? frame.split(/\r\n|\r|\n/).join('\ndata: ') : frame;
       cache.id = null;
       cache.event = null;
     }
     let moved = false;
-    for (const message of cache.info) {
-      const i = index.get(message.topic);
-      const state = frameState(message);
-      if (i === undefined || state === undefined) continue;
-      held[i] = state === null ? '' : `${state[0]}:${state[1]}`;
+    const moves = cache.moves;
+    for (let m = 0; m < moves.length; m += 2) {
+      const i = index.get(moves[m]);
+      if (i === undefined) continue;
+      held[i] = moves[m + 1];
       moved = true;
     }
-    const id = moved ? held.join(',') : '';
+    const id = !moved ? '' : held.length === 1 ? held[0] : held.join(',');
     if (cache.event === null || cache.id !== id) {
       cache.id = id;
       cache.event = Buffer.from(moved ? `id: ${id}\ndata: ${cache.data}\n\n` : `data: ${cache.data}\n\n`);
