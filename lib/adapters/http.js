@@ -148,7 +148,8 @@ function queryValue(params, name) {
 /** Decodes a topic once and refuses what the core would read differently (lone surrogates). */
 function checkedTopic(text) {
   const topic = decode(text, false, httpCodes.INVALID_TOPIC, 'the topic');
-  if (!topic.isWellFormed()) throw new HttpError(400, httpCodes.INVALID_TOPIC, 'the topic contains a lone surrogate');
+  // (isWellFormed: Node 20; the pattern for Node 18)
+  if (typeof topic.isWellFormed === 'function' ? !topic.isWellFormed() : /\p{Surrogate}/u.test(topic)) throw new HttpError(400, httpCodes.INVALID_TOPIC, 'the topic contains a lone surrogate');
   if (topic === '') throw new HttpError(400, httpCodes.INVALID_TOPIC, 'a topic name cannot be empty');
   return topic;
 }
