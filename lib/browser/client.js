@@ -398,7 +398,7 @@ function createClient(options) {
     E.version = version;
     E.updatedAt = T.now();
     E.resync = false;
-    setTopicState(E, 'live');
+    if (!info.hydrated) setTopicState(E, 'live');
     notify(E, { epoch, version, ...info });
   }
 
@@ -474,6 +474,9 @@ function createClient(options) {
     get carrier() {
       return carrier ? carrier.kind : undefined;
     },
+    get pollUrl() {
+      return o.pollUrl;
+    },
     subscribe(topic, onChange, opts) {
       if (closed) throw Object.assign(new Error('the client is closed'), { code: 'DELTACAST_CLOSED' });
       if (onChange !== undefined && typeof onChange !== 'function') throw fail('onChange must be a function');
@@ -526,7 +529,6 @@ function createClient(options) {
       const E = entry(topic);
       if (E.epoch === snap.epoch && E.version >= snap.version) return; // ours is newer
       apply(E, snap.data, snap.epoch, snap.version, { hydrated: true });
-      if (!carrier) setTopicState(E, 'stale');
     },
     close() {
       if (closed) return;
