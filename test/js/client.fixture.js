@@ -122,6 +122,7 @@ async function startServer(hub, { port = 0 } = {}) {
     silent: false,
     upgrades: 0,
     requests: [],
+    received: [], // every client message over ws, parsed, and { t: 'open' } per connection
     open: new Set(),
     sockets: new Set(),
     wsUrl: '',
@@ -143,7 +144,11 @@ async function startServer(hub, { port = 0 } = {}) {
             (code, r) => s.close(code, r),
             server,
           );
-          s.on('message', (d) => conn.receive(d.toString()));
+          server.received.push({ t: 'open' });
+          s.on('message', (d) => {
+            server.received.push(JSON.parse(d.toString()));
+            conn.receive(d.toString());
+          });
           s.on('close', () => conn.close());
         });
       });
@@ -154,12 +159,17 @@ async function startServer(hub, { port = 0 } = {}) {
       server.http = h;
       server.wss = wss;
     },
-    /** Drops every socket (code 1012 with a retry hint when given, else an abrupt end). */
+    /** Sends a raw message to every ws client, bypassing the hub. */
+    inject(m) {
+      for (const c of server.wss.clients) c.send(JSON.stringify(m));
+    },
+    /** Stops: every socket closed with `code` (and `reason`) when given, else dropped abruptly. */
     async stop({ code, reason } = {}) {
       const h = server.http;
       if (!h) return;
       server.http = undefined;
       for (const c of server.wss.clients) code ? c.close(code, reason || '') : c.terminate();
+      if (code) await until(() => server.wss.clients.size === 0, 'the close handshakes', 3000).catch(() => {});
       for (const r of server.open) r.destroy();
       for (const s of server.sockets) s.destroy();
       await new Promise((resolve) => h.close(resolve));
@@ -192,6 +202,45 @@ async function startSocketIO(hub) {
       await new Promise((resolve) => io.close(() => resolve()));
     },
   };
+}
+
+/** Timers a test can stop and move: the client's clock while its process "sleeps". */
+function fakeTimers() {
+  let now = 1e6;
+  let seq = 0;
+  const due = new Map();
+  let pump;
+  let last = Date.now();
+  const timers = {
+    now: () => now,
+    setTimeout(f, ms) {
+      due.set(++seq, { at: now + ms, f });
+      return seq;
+    },
+    clearTimeout: (id) => due.delete(id),
+    run() {
+      for (const [id, t] of [...due].sort((a, b) => a[1].at - b[1].at)) {
+        if (t.at > now || !due.has(id)) continue;
+        due.delete(id);
+        t.f();
+      }
+    },
+    /** Follows real time (every 2 ms) until pause(). */
+    resume(jumpMs = 0) {
+      now += jumpMs;
+      last = Date.now();
+      clearInterval(pump);
+      pump = setInterval(() => {
+        const t = Date.now();
+        now += t - last;
+        last = t;
+        timers.run();
+      }, 2);
+      timers.run();
+    },
+    pause: () => clearInterval(pump),
+  };
+  return timers;
 }
 
 /** Resolves when `predicate()` holds; rejects after `ms` with `what`. */
@@ -231,4 +280,4 @@ function recordApplied(client) {
   return problems;
 }
 
-module.exports = { startServer, startSocketIO, until, recordApplied, PREFIX };
+module.exports = { startServer, startSocketIO, until, recordApplied, fakeTimers, PREFIX };
