@@ -45,7 +45,16 @@ function useTopicState(client, topic) {
     if (p && p.status === s.status && p.version === s.version && p.updatedAt === s.updatedAt) return p;
     return (last.current = { status: s.status, version: s.version, updatedAt: s.updatedAt, stale: s.status !== 'live' });
   };
-  return React.useSyncExternalStore(subscribe, get, get);
+  // What a server render shows, and what hydration expects: only what the dehydrated snapshot
+  // carries (its version), never the connection, which the server does not have.
+  const serverLast = React.useRef(null);
+  const getServer = () => {
+    const v = client.topicStatus(topic).version;
+    const p = serverLast.current;
+    if (p && p.version === v) return p;
+    return (serverLast.current = { status: 'stale', version: v, updatedAt: undefined, stale: true });
+  };
+  return React.useSyncExternalStore(subscribe, get, getServer);
 }
 
 /**
@@ -71,11 +80,14 @@ function useRealtimeQuery(options) {
   return { ...result, realtime };
 }
 
-/** The client's status: 'connecting' | 'open' | 'reconnecting' | 'polling' | 'closed'. */
+/**
+ * The client's status: 'connecting' | 'open' | 'reconnecting' | 'polling' | 'closed'. A server
+ * render (and hydration) shows 'connecting'.
+ */
 function useConnectionStatus() {
   const { client } = useRealtime();
   const subscribe = React.useCallback((onChange) => client.on('status', onChange), [client]);
-  return React.useSyncExternalStore(subscribe, () => client.status, () => client.status);
+  return React.useSyncExternalStore(subscribe, () => client.status, () => 'connecting');
 }
 
 /** Calls handler({ topic, action, id, data, version, timestamp }) for each row event of `topic`. */

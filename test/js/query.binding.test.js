@@ -14,7 +14,7 @@ async function setup(t, hubOptions) {
   const hub = createHub(hubOptions);
   const server = await startServer(hub);
   const client = createClient({ url: server.wsUrl, pollUrl: server.pollUrl, WebSocket, reconnect: fast });
-  const queryClient = new QueryClient();
+  const queryClient = new QueryClient({ defaultOptions: { queries: { gcTime: Infinity } } }); // no gc timers left behind
   t.after(async () => {
     client.close();
     queryClient.clear();
