@@ -8,86 +8,66 @@
 // No Node built-ins here: WebSocket, fetch and AbortController are globals in browsers and in
 // Node 18+ (Node < 22 passes `ws`'s WebSocket as options.WebSocket).
 
-/** A retry hint in a close reason or frame: "retry=5000", '{"retryMs":5000}' or a number. */
+/** A retry hint in a close reason or frame: "retry=5000", '{"retryMs":5000}'. */
 function retryHint(reason) {
   const m = /retry(?:Ms)?"?\s*[=:]\s*(\d+)/i.exec(String(reason || ''));
-  return m ? Number(m[1]) : undefined;
+  return m ? +m[1] : undefined;
 }
 
-function parse(data) {
-  return typeof data === 'string' ? JSON.parse(data) : data;
+/** The common half of the full-duplex carriers: messages (text or objects) in, one close out. */
+function duplex(kind, ctx, send, close) {
+  let done = false;
+  return {
+    c: {
+      kind,
+      acks: true,
+      send: (m) => !done && send(m),
+      close() {
+        done = true;
+        close();
+      },
+    },
+    open: () => done || ctx.opened(),
+    msg: (d) => done || ctx.message(d),
+    end: (reason, code) => done || ((done = true), ctx.closed(retryHint(reason), code)),
+  };
 }
 
 function wsCarrier(o, ctx) {
   const WS = o.WebSocket || globalThis.WebSocket;
-  if (!WS) throw new Error('no WebSocket: pass options.WebSocket (for instance require("ws"))');
+  if (!WS) throw new Error('no WebSocket: pass options.WebSocket');
   const ws = new WS(o.url);
-  let done = false;
-  const end = (hint, code) => {
-    if (!done) (done = true), ctx.closed(hint, code);
-  };
-  ws.onopen = () => ctx.opened();
-  ws.onmessage = (e) => !done && ctx.message(parse(e.data));
-  ws.onclose = (e) => end(retryHint(e.reason), e.code);
-  ws.onerror = () => {};
-  const send = (m) => ws.readyState === 1 && ws.send(JSON.stringify(m));
-  return {
-    kind: 'ws',
-    acks: true,
-    send,
-    close() {
-      done = true;
+  const d = duplex(
+    'ws',
+    ctx,
+    (m) => ws.readyState === 1 && ws.send(JSON.stringify(m)),
+    () => {
       try {
         ws.close(1000);
       } catch {
-        /* not open yet in some implementations */
+        /* some implementations throw before open */
       }
     },
-  };
+  );
+  ws.onopen = d.open;
+  ws.onmessage = (e) => d.msg(e.data);
+  ws.onclose = (e) => d.end(e.reason, e.code);
+  ws.onerror = () => {};
+  return d.c;
 }
 
-function ioCarrier(o, ctx) {
-  if (!o.io) throw new Error('the socket.io carrier needs options.io (from socket.io-client)');
-  const s = o.io(o.url, { transports: ['websocket'], reconnection: false, forceNew: true, ...o.ioOptions });
-  let done = false;
-  const end = (why) => {
-    if (!done) (done = true), ctx.closed(retryHint(why && (why.message || why)));
-  };
-  s.on('connect', () => ctx.opened());
-  s.on('deltacast', (m) => !done && ctx.message(parse(m)));
-  s.on('disconnect', end);
-  s.on('connect_error', end);
-  return {
-    kind: 'socket.io',
-    acks: true,
-    send: (m) => s.connected && s.emit('deltacast', m),
-    close() {
-      done = true;
-      s.disconnect();
-    },
-  };
-}
-
-/**
- * Reads a text/event-stream body: calls onEvent(data) for each event's joined `data:` lines.
- */
+/** Reads a text/event-stream body: calls onEvent(data) with each event's joined `data:` lines. */
 async function readEvents(body, onEvent) {
-  const reader = body.getReader();
-  const dec = new TextDecoder();
+  const reader = body.pipeThrough(new TextDecoderStream()).getReader();
   let buf = '';
-  let data = [];
   for (;;) {
     const { done, value } = await reader.read();
     if (done) return;
-    buf += dec.decode(value, { stream: true });
-    let i;
-    while ((i = buf.indexOf('\n')) >= 0) {
-      const line = buf.slice(0, i).replace(/\r$/, '');
-      buf = buf.slice(i + 1);
-      if (line === '') {
-        if (data.length) onEvent(data.join('\n'));
-        data = [];
-      } else if (line.startsWith('data:')) data.push(line.slice(line[5] === ' ' ? 6 : 5));
+    const events = (buf += value).split(/\r?\n\r?\n/);
+    buf = events.pop();
+    for (const e of events) {
+      const data = e.split(/\r?\n/).filter((l) => l.startsWith('data:'));
+      if (data.length) onEvent(data.map((l) => l.slice(l[5] === ' ' ? 6 : 5)).join('\n'));
     }
   }
 }
@@ -97,16 +77,17 @@ function positions(ctx, topics) {
   const parts = [];
   for (const t of topics) {
     const p = ctx.position(t);
-    if (p) parts.push(`${encodeURIComponent(t)}=${encodeURIComponent(p.epoch)}.${p.version}`);
+    if (p) parts.push(`${enc(t)}=${enc(p.epoch)}.${p.version}`);
   }
   return parts.join('&');
 }
 
-function headers(ctx, extra) {
-  const h = { ...extra };
+/** GET with the auth token (Authorization: Bearer) and the extra headers `h`. */
+function get(o, ctx, url, h, signal) {
   if (ctx.token) h.authorization = `Bearer ${ctx.token}`;
-  return h;
+  return o.fetch(o.pollUrl + url, { headers: h, signal });
 }
+const enc = encodeURIComponent;
 
 function sseCarrier(o, ctx) {
   let ac;
@@ -121,24 +102,21 @@ function sseCarrier(o, ctx) {
     const topics = ctx.topics();
     const mine = (ac = new AbortController());
     const id = positions(ctx, topics);
-    o.fetch(`${o.pollUrl}/events?topics=${topics.map(encodeURIComponent).join(',')}`, {
-      headers: headers(ctx, id ? { 'last-event-id': id, accept: 'text/event-stream' } : { accept: 'text/event-stream' }),
-      signal: mine.signal,
-    })
+    get(o, ctx, `/events?topics=${topics.map(enc).join(',')}`, id ? { 'last-event-id': id } : {}, mine.signal)
       .then((res) => {
         if (!res.ok || !res.body) throw new Error(`SSE answered ${res.status}`);
         if (!opened) (opened = true), ctx.opened();
-        return readEvents(res.body, (d) => !done && mine === ac && ctx.message(JSON.parse(d)));
+        return readEvents(res.body, (d) => !done && mine === ac && ctx.message(d));
       })
       .then(
         () => mine === ac && end(),
         () => mine === ac && end(),
       );
   };
-  let pending;
+  let pending = false;
   const restart = () => {
     // Several sub/unsub in one tick reopen the stream once.
-    if (!pending) pending = Promise.resolve().then(() => ((pending = undefined), !done && start()));
+    if (!pending) (pending = true), queueMicrotask(() => ((pending = false), done || start()));
   };
   start();
   return {
@@ -169,20 +147,14 @@ function pollCarrier(o, ctx) {
     let wait = ''; // the first request answers at once: it carries the snapshot or the catch-up
     while (!done && loops.get(topic) === ac) {
       const p = ctx.position(topic);
-      const q = p ? `epoch=${encodeURIComponent(p.epoch)}&version=${p.version}&` : '';
-      const h = etag ? { 'if-none-match': etag } : {};
-      const res = await o.fetch(`${o.pollUrl}/topics/${encodeURIComponent(topic)}?${q}${wait}`, {
-        headers: headers(ctx, h),
-        signal: ac.signal,
-      });
+      const q = p ? `epoch=${enc(p.epoch)}&version=${p.version}&` : '';
+      const res = await get(o, ctx, `/topics/${enc(topic)}?${q}${wait}`, etag ? { 'if-none-match': etag } : {}, ac.signal);
       wait = `wait=${o.pollWaitMs}`;
       if (res.status === 200) {
         etag = res.headers.get('etag') || undefined;
-        const m = await res.json();
+        const m = await res.text();
         if (!done && loops.get(topic) === ac) ctx.message(m);
-      } else if (res.status === 204 || res.status === 304) {
-        await res.arrayBuffer().catch(() => {});
-      } else {
+      } else if (res.status !== 204 && res.status !== 304) {
         throw new Error(`poll answered ${res.status}`);
       }
     }
@@ -219,6 +191,8 @@ function pollCarrier(o, ctx) {
   };
 }
 
-const carriers = { ws: wsCarrier, 'socket.io': ioCarrier, sse: sseCarrier, poll: pollCarrier };
+// The Socket.IO carrier (socket_io.js) is added by deltacast/client; core.js with these three is
+// the size-budgeted client.
+const carriers = { ws: wsCarrier, sse: sseCarrier, poll: pollCarrier };
 
-module.exports = { carriers, retryHint, readEvents };
+module.exports = { carriers, duplex, retryHint, readEvents };

@@ -12,7 +12,24 @@
 //  - Bound queries are never stale while their topic is live, and refetch (then poll) while not.
 
 const { replaceEqualDeep } = require('@tanstack/query-core');
-const { rowChanges } = require('./client.js');
+const { rowChanges: rowDiff } = require('./core.js');
+
+/**
+ * The rows a patch changed. When every op stays inside a row (`/i/...`), indices are stable and
+ * only those rows are looked at; otherwise rows are compared by key and identity.
+ */
+function rowChanges(prev, next, ops, key) {
+  if (!Array.isArray(prev) || !Array.isArray(next)) return [];
+  const touched = new Set();
+  for (const op of ops) {
+    const s = op.path.split('/');
+    if (s.length < 3 || op.from !== undefined) return rowDiff(prev, next, key);
+    touched.add(s[1]);
+  }
+  const out = [];
+  for (const i of touched) if (next[i] && next[i] !== prev[i]) out.push({ action: 'update', id: next[i][key], row: next[i] });
+  return out;
+}
 
 const bindings = new WeakMap(); // QueryClient -> Map(client -> binding)
 const written = new WeakMap(); // client -> Map(topic -> the value last written for it)
@@ -45,7 +62,7 @@ function fail(message) {
 }
 
 function defaultSchedule(f) {
-  if (typeof requestAnimationFrame === 'function') requestAnimationFrame(() => f());
+  if (typeof globalThis.requestAnimationFrame === 'function') globalThis.requestAnimationFrame(() => f());
   else setTimeout(f, 0);
 }
 

@@ -207,7 +207,7 @@ test('sleep/wake: a silent socket is found dead by the watchdog when the timers 
 });
 
 test('watchdog judges by message arrival: late timers with pings arriving do not kill the socket', { timeout: 30000 }, async (t) => {
-  const { hub, server, make } = await setup(t, { hubOptions: { heartbeat: { intervalMs: 20, timeoutMs: 60000 } } });
+  const { server, make } = await setup(t, { hubOptions: { heartbeat: { intervalMs: 20, timeoutMs: 60000 } } });
   const timers = fakeTimers();
   timers.resume();
   t.after(() => timers.pause());

@@ -69,8 +69,8 @@ test('react: StrictMode puts exactly one sub on the wire; hooks follow patches, 
   await hub.publish('board', [{ id: 1, v: 0 }, { id: 2, v: 0 }]);
   const client = make();
   const events = [];
-  const container = document.createElement('div');
-  document.body.appendChild(container);
+  const container = dom.window.document.createElement('div');
+  dom.window.document.body.appendChild(container);
   const root = createRoot(container);
   unmount.push(() => root.unmount());
   queryClient.setDefaultOptions({ queries: { retry: false } });
@@ -109,9 +109,9 @@ test('react: SSR hand-off renders from hub.get on the server, hydrates in the br
   const kinds = [];
   client.on('change', (_t, _d, info) => kinds.push(info.hydrated ? 'hydrate' : info.ops ? 'patch' : 'snap'));
   client.hydrate('board', JSON.parse(JSON.stringify(dehydrated)));
-  const container = document.createElement('div');
+  const container = dom.window.document.createElement('div');
   container.innerHTML = html;
-  document.body.appendChild(container);
+  dom.window.document.body.appendChild(container);
   const before = container.querySelector('#out');
   let root;
   const recoverable = [];
