@@ -25,10 +25,8 @@ const notFound = (i, s) => fail('PATH_NOT_FOUND', `op ${i}: ${s} not found`);
 function pointer(p, i) {
   if (p === '') return [];
   if (p[0] !== '/' || /~([^01]|$)/.test(p)) throw fail('INVALID_POINTER', `op ${i}: bad pointer ${p}`);
-  return p
-    .slice(1)
-    .split('/')
-    .map((s) => s.replace(/~[01]/g, (x) => (x === '~1' ? '/' : '~')));
+  const segs = p.slice(1).split('/');
+  return p.includes('~') ? segs.map((s) => s.replace(/~[01]/g, (x) => (x === '~1' ? '/' : '~'))) : segs;
 }
 
 // Checks what the ops themselves must satisfy. Malformed details that would fail anyway when
@@ -37,8 +35,10 @@ function compile(op, i) {
   const name = isObj(op) && has(op, 'op') ? op.op : undefined;
   if (!OPS.includes(name) || typeof op.path !== 'string' || !has(op, 'path')) throw fail('INVALID_PATCH', `op ${i}: bad op`);
   const c = { i, name, path: pointer(op.path, i), value: op.value };
-  if (/^(add|replace|test)$/.test(name) && (!has(op, 'value') || c.value === undefined)) throw fail('INVALID_PATCH', `op ${i}: no value`);
-  if (/^(move|copy)$/.test(name)) {
+  if ((name === 'add' || name === 'replace' || name === 'test') && (!has(op, 'value') || c.value === undefined)) {
+    throw fail('INVALID_PATCH', `op ${i}: no value`);
+  }
+  if (name === 'move' || name === 'copy') {
     if (typeof op.from !== 'string' || !has(op, 'from')) throw fail('INVALID_PATCH', `op ${i}: bad from`);
     c.from = pointer(op.from, i);
   }
@@ -52,15 +52,16 @@ function index(a, s, end, i) {
   throw notFound(i, s);
 }
 
+/** The key `s` names in container `node` (an index for arrays), which must exist. */
 function child(node, s, i) {
-  if (!isObj(node) || (!Array.isArray(node) && !has(node, s))) throw notFound(i, s);
-  if (Array.isArray(node)) return [index(node, s, false, i)];
-  return [s];
+  if (Array.isArray(node)) return index(node, s, false, i);
+  if (!isObj(node) || !has(node, s)) throw notFound(i, s);
+  return s;
 }
 
 function read(root, segs, i) {
   let node = root;
-  for (const s of segs) node = node[child(node, s, i)[0]];
+  for (const s of segs) node = node[child(node, s, i)];
   return node;
 }
 
@@ -98,7 +99,7 @@ function applyPatch(doc, ops) {
     if (!isObj(root)) throw notFound(i, '');
     let node = (root = own(root));
     for (let k = 0; k < segs.length - 1; k++) {
-      const [key] = child(node, segs[k], i);
+      const key = child(node, segs[k], i);
       const next = node[key];
       if (!isObj(next)) throw notFound(i, segs[k]);
       const mine = own(next);
@@ -116,7 +117,7 @@ function applyPatch(doc, ops) {
   };
   const remove = (segs, i) => {
     const p = parent(segs, i);
-    const [key] = child(p, segs[segs.length - 1], i);
+    const key = child(p, segs[segs.length - 1], i);
     const v = p[key];
     if (Array.isArray(p)) p.splice(key, 1);
     else delete p[key];
@@ -135,7 +136,7 @@ function applyPatch(doc, ops) {
       if (!path.length) root = c.value;
       else {
         const p = parent(path, i);
-        p[child(p, path[path.length - 1], i)[0]] = c.value;
+        p[child(p, path[path.length - 1], i)] = c.value;
       }
     } else if (name === 'move') {
       if (c.from.length === path.length && c.from.every((s, k) => s === path[k])) read(root, c.from, i);
