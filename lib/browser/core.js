@@ -75,7 +75,6 @@ function createClient(options) {
   let attempt = 0; // failed rounds since the last open: the backoff exponent
   let closed = false;
   let token;
-  let expiresAt;
   let nextHint; // a retry hint from a `retry` frame, for the next drop
   let lastSeen = 0;
   let unacked = 0;
@@ -132,7 +131,6 @@ function createClient(options) {
   function connect(probe) {
     if (closed || attemptCarrier) return;
     clear('retry');
-    if (!probe) setStatus(status === 'connecting' ? 'connecting' : 'reconnecting', { carrier: order[idx], attempt });
     const kind = probe ? order[0] : order[idx];
     Promise.resolve(o.auth ? getToken() : undefined).then(
       () => open(kind, probe),
@@ -145,8 +143,13 @@ function createClient(options) {
 
   function getToken() {
     return Promise.resolve(o.auth()).then((t) => {
-      token = t && typeof t === 'object' ? t.token : t;
-      expiresAt = t && typeof t === 'object' ? t.expiresAt : undefined;
+      token = t && t.token !== undefined ? t.token : t;
+      // Asked again 30 s before it expires, and sent on the open connection.
+      if (t && t.expiresAt && !closed) {
+        after('auth', Math.max(1000, t.expiresAt - Date.now() - 30000), () =>
+          getToken().then(() => carrier && carrier.acks && carrier.send({ t: 'auth', token }), (e) => emit('error', e)),
+        );
+      }
     });
   }
 
@@ -208,7 +211,6 @@ function createClient(options) {
       setTopicState(E, 'live');
     }
     watchdog();
-    if (expiresAt !== undefined) after('auth', Math.max(0, expiresAt - Date.now() - 30000), refreshAuth);
     // On a fallback carrier: keep probing the better one.
     if (c.kind !== order[0] && !probe) after('probe', o.probeMs, probeBetter);
     if (c.kind === order[0]) (clear('probe'), (idx = 0));
@@ -216,17 +218,6 @@ function createClient(options) {
 
   function probeBetter() {
     if (carrier && carrier.kind !== order[0]) connect(true);
-  }
-
-  function refreshAuth() {
-    if (!o.auth || closed) return;
-    getToken().then(
-      () => {
-        if (carrier && carrier.acks && token !== undefined) carrier.send({ t: 'auth', token });
-        if (expiresAt !== undefined) after('auth', Math.max(1000, expiresAt - Date.now() - 30000), refreshAuth);
-      },
-      (e) => emit('error', e),
-    );
   }
 
   function failed(probe, hint) {
@@ -239,6 +230,10 @@ function createClient(options) {
 
   function dropped(hint, code) {
     carrier = null;
+    // A probe in flight was for the carrier that just died: it would block the reconnection.
+    if (attemptCarrier) attemptCarrier.close();
+    attemptCarrier = null;
+    clear('connect');
     clear('watchdog');
     clear('ack');
     clear('probe');

@@ -118,6 +118,7 @@ async function startServer(hub, { port = 0 } = {}) {
     hub,
     port,
     refuseUpgrades: false,
+    hangUpgrades: false,
     refuseHttp: false,
     silent: false,
     upgrades: 0,
@@ -134,6 +135,7 @@ async function startServer(hub, { port = 0 } = {}) {
       h.on('upgrade', (req, socket, head) => {
         server.upgrades++;
         if (server.refuseUpgrades) return socket.destroy();
+        if (server.hangUpgrades) return; // never answered: the client's connect timeout decides
         wss.handleUpgrade(req, socket, head, (s) => {
           const conn = wire(
             hub,

@@ -7,7 +7,7 @@ const assert = require('node:assert/strict');
 const WebSocket = require('ws');
 const { createHub } = require('../../lib/index.js');
 const { createClient } = require('../../lib/browser/client.js');
-const { startServer, until, recordApplied } = require('./client.fixture.js');
+const { startServer, until, recordApplied, fakeTimers } = require('./client.fixture.js');
 
 const fast = { minMs: 10, maxMs: 80, connectTimeoutMs: 2000 };
 const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
@@ -136,6 +136,22 @@ test('auth: asked on every (re)connect and sent as {"t":"auth","token"} before t
   assert.deepEqual(sent(server, 'auth').map((m) => m.token), ['token-1', 'token-2']);
   const lastOpen = server.received.map((m) => m.t).lastIndexOf('open');
   assert.equal(server.received[lastOpen + 1].t, 'auth', 'auth first');
+});
+
+test('auth: a token with expiresAt is asked again 30 s before it expires and sent on the open connection', { timeout: 15000 }, async (t) => {
+  const { server, make } = await setup(t);
+  const timers = fakeTimers();
+  timers.resume();
+  t.after(() => timers.pause());
+  let n = 0;
+  const client = make({ timers, auth: () => ({ token: `token-${++n}`, expiresAt: Date.now() + 60000 }) });
+  client.subscribe('x');
+  await until(() => sent(server, 'auth').length === 1 && client.status === 'open', 'the first token');
+  timers.pause();
+  timers.resume(31000);
+  await until(() => sent(server, 'auth').length === 2, 'the refreshed token');
+  assert.deepEqual(sent(server, 'auth').map((m) => m.token), ['token-1', 'token-2']);
+  assert.equal(server.received.filter((m) => m.t === 'open').length, 1, 'on the same connection');
 });
 
 test('entity events: insert, update and delete of keyed rows, derived from the patches', { timeout: 15000 }, async (t) => {

@@ -123,6 +123,25 @@ test('refused upgrades: falls back to SSE, then probes and returns to ws without
   assert.deepEqual(problems, []);
 });
 
+test('the fallback carrier dying while a probe of the better one hangs: the client still reconnects', { timeout: 30000 }, async (t) => {
+  const { hub, server, make } = await setup(t);
+  await hub.publish('pr', { n: 0 });
+  server.refuseUpgrades = true;
+  const client = make({ probeMs: 30, reconnect: { ...fast, connectTimeoutMs: 20000 } });
+  client.subscribe('pr');
+  await until(() => client.carrier === 'sse' && client.get('pr'), 'the SSE fallback');
+  server.refuseUpgrades = false;
+  server.hangUpgrades = true;
+  const upgrades = server.upgrades;
+  await until(() => server.upgrades > upgrades, 'a probe in flight');
+  server.hangUpgrades = false;
+  server.refuseUpgrades = true;
+  for (const r of server.open) r.destroy();
+  await hub.publish('pr', { n: 1 });
+  await until(() => client.get('pr').data.n === 1, 'reconnected over SSE with the probe still hanging');
+  assert.equal(client.carrier, 'sse');
+});
+
 test('refused upgrades and no SSE: long-polling carries the topics, then back to ws', { timeout: 30000 }, async (t) => {
   const { hub, server, make } = await setup(t);
   await hub.publish('p1', { n: 0 });
