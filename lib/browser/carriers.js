@@ -195,4 +195,4 @@ function pollCarrier(o, ctx) {
 // the size-budgeted client.
 const carriers = { ws: wsCarrier, sse: sseCarrier, poll: pollCarrier };
 
-module.exports = { carriers, duplex, retryHint, readEvents };
+module.exports = { carriers, duplex };

@@ -47,7 +47,6 @@ function rowChanges(prev, next, key) {
 const DEFAULTS = { lingerMs: 1000, hiddenUnsubscribeMs: 10000, probeMs: 30000, ackFrames: 16, ackDelayMs: 20, pollWaitMs: 25000 };
 
 function createClient(options) {
-  if (!options || typeof options !== 'object') throw fail('createClient needs options');
   const o = { arrayKey: 'id', ...options };
   const rc = { minMs: 500, maxMs: 20000, factor: 2, connectTimeoutMs: 10000, restartMs: 10000, ...o.reconnect };
   const hb = { intervalMs: 25000, graceMs: 10000, ...o.heartbeat };
