@@ -7,7 +7,9 @@ const assert = require('node:assert/strict');
 const WebSocket = require('ws');
 const { io } = require('socket.io-client');
 const { createHub } = require('../../lib/index.js');
+const { QueryClient } = require('@tanstack/query-core');
 const { createClient } = require('../../lib/browser/client.js');
+const { bindQueryClient } = require('../../lib/browser/query.js');
 const { startServer, startSocketIO, until, recordApplied, fakeTimers } = require('./client.fixture.js');
 
 const fast = { minMs: 10, maxMs: 80, connectTimeoutMs: 2000 };
@@ -54,6 +56,9 @@ test('ws: kill and restart the server mid-stream; resume from the held version',
   await hub.publish('a', []);
   await hub.publish('b', { x: 0 });
   const client = make({ fallback: ['ws'] });
+  const queryClient = new QueryClient({ defaultOptions: { queries: { gcTime: Infinity } } });
+  t.after(() => queryClient.clear());
+  bindQueryClient(queryClient, client, { queryKey: (topic) => ['rt', topic], schedule: (f) => setTimeout(f, 0) });
   const problems = recordApplied(client);
   client.subscribe('a');
   client.subscribe('b');
@@ -67,6 +72,8 @@ test('ws: kill and restart the server mid-stream; resume from the held version',
   await streaming;
   await settled(client, hub, ['a', 'b']);
   assert.deepEqual(problems, []);
+  await sleep(10);
+  for (const topic of ['a', 'b']) assert.deepEqual(queryClient.getQueryData(['rt', topic]), (await hub.get(topic)).data, `QueryClient ${topic}`);
   // The reconnection resumed both topics at once, each with its position.
   const opens = server.received.filter((m) => m.t === 'open').length;
   assert.ok(opens >= 2);

@@ -132,6 +132,30 @@ test('query: optimisticUpdate shows at once, rebases on server patches, rolls ba
   assert.equal(queryClient.getQueryData(['o']).a, 0, 'exactly the failed change rolled back');
 });
 
+test('query: a patch frame whose ids include the change id ends the optimistic layer (no double count)', { timeout: 15000 }, async (t) => {
+  const { hub, server, client, queryClient } = await setup(t);
+  await hub.publish('cnt', { n: 1 });
+  bindQueryClient(queryClient, client, { queryKey: (topic) => [topic], topics: ['cnt'], schedule: (f) => setTimeout(f, 0) });
+  await until(() => queryClient.getQueryData(['cnt']), 'first write');
+  let resolve;
+  const pending = optimisticUpdate(queryClient, client, {
+    topic: 'cnt',
+    id: 'chg-1',
+    update: (d) => ({ ...d, n: d.n + 1 }),
+    mutate: () => new Promise((r) => (resolve = r)),
+  });
+  assert.equal(queryClient.getQueryData(['cnt']).n, 2, 'shown at once');
+  const held = client.get('cnt');
+  // The server's version containing the change, named by its id (ids on patch frames).
+  server.inject({ t: 'patch', topic: 'cnt', epoch: held.epoch, from: held.version, to: held.version + 1, ops: [{ op: 'replace', path: '/n', value: 2 }], ids: ['chg-1'] });
+  await until(() => client.get('cnt').version === held.version + 1, 'the patch applied');
+  await new Promise((r) => setTimeout(r, 10));
+  assert.equal(queryClient.getQueryData(['cnt']).n, 2, 'counted once: the layer ended with the version that contains it');
+  assert.equal(queryClient.getQueryData(['cnt']), client.get('cnt').data);
+  resolve();
+  await pending;
+});
+
 test('query: while the client is not live, bound queries refetch; once live, polling stops', { timeout: 15000 }, async (t) => {
   const { hub, server, client, queryClient } = await setup(t);
   await hub.publish('p', { n: 1 });
