@@ -48,7 +48,7 @@ async function setup(t) {
   const clients = [];
   const unmount = [];
   t.after(async () => {
-    for (const f of unmount) await React.act(async () => f());
+    for (const f of unmount) f();
     for (const c of clients) c.close();
     queryClient.clear();
     await server.stop();
@@ -74,7 +74,7 @@ test('react: StrictMode puts exactly one sub on the wire; hooks follow patches, 
   const root = createRoot(container);
   unmount.push(() => root.unmount());
   queryClient.setDefaultOptions({ queries: { retry: false } });
-  await React.act(async () => root.render(h(App, { client, queryClient, events })));
+  root.render(h(App, { client, queryClient, events }));
   await until(() => text(container) === 'open|live|1:0,2:0', `the snapshot rendered (got ${text(container)})`);
   await hub.upsert('board', 2, { id: 2, v: 5 });
   await until(() => text(container) === 'open|live|1:0,2:5', 'the patch rendered');
@@ -116,12 +116,10 @@ test('react: SSR hand-off renders from hub.get on the server, hydrates in the br
   let root;
   const recoverable = [];
   unmount.push(() => root && root.unmount());
-  await React.act(async () => {
-    root = hydrateRoot(container, h(App, { client, queryClient, events: [] }), { onRecoverableError: (e) => recoverable.push(e) });
-  });
+  root = hydrateRoot(container, h(App, { client, queryClient, events: [] }), { onRecoverableError: (e) => recoverable.push(e) });
+  await until(() => server.received.some((m) => m.t === 'sub'), 'the sub (effects ran: hydrated)');
   assert.deepEqual(recoverable, [], 'no hydration mismatch');
   assert.equal(container.querySelector('#out'), before, 'hydrated in place');
-  await until(() => server.received.some((m) => m.t === 'sub'), 'the sub');
   const sub = server.received.find((m) => m.t === 'sub');
   assert.deepEqual(sub, { t: 'sub', topic: 'board', epoch: dehydrated.epoch, version: dehydrated.version });
   await hub.upsert('board', 1, { id: 1, v: 8 });
