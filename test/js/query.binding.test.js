@@ -102,6 +102,28 @@ test('query: gap, epoch change and gone invalidate, coalesced per key', { timeou
   assert.equal(invalidations, 1);
 });
 
+test('query: detail keys follow inserted and deleted rows; an epoch change invalidates', { timeout: 15000 }, async (t) => {
+  const { hub, client, queryClient } = await setup(t);
+  await hub.publish('rows', [{ id: 'a', v: 1 }]);
+  // A replica from another epoch (a server restart without a shared engine): the snapshot resets it.
+  client.hydrate('rows', { epoch: 'old-epoch', version: 99, data: [{ id: 'a', v: 0 }] });
+  let invalidations = 0;
+  queryClient.getQueryCache().subscribe((e) => e.type === 'updated' && e.action.type === 'invalidate' && invalidations++);
+  bindQueryClient(queryClient, client, {
+    queryKey: (topic) => [topic, 'list'],
+    topics: ['rows'],
+    detail: { queryKey: (topic, id) => [topic, 'detail', id] },
+    schedule: (f) => setTimeout(f, 0),
+  });
+  await until(() => client.get('rows').epoch !== 'old-epoch', 'the new epoch');
+  await until(() => invalidations === 1, 'the epoch change invalidates');
+  await hub.upsert('rows', 'b', { id: 'b', v: 1 });
+  await until(() => queryClient.getQueryData(['rows', 'detail', 'b']), 'the inserted row under its detail key');
+  await hub.remove('rows', 'b');
+  await until(() => queryClient.getQueryCache().find({ queryKey: ['rows', 'detail', 'b'], exact: true }) === undefined, 'the deleted row removed');
+  assert.deepEqual(queryClient.getQueryData(['rows', 'list']), (await hub.get('rows')).data);
+});
+
 test('query: optimisticUpdate shows at once, rebases on server patches, rolls back exactly on failure', { timeout: 15000 }, async (t) => {
   const { hub, client, queryClient } = await setup(t);
   await hub.publish('o', { a: 0, b: 0, c: 0 });
