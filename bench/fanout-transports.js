@@ -2,9 +2,16 @@
 // Fan-out over real sockets, side by side: server CPU and bytes per delivery
 // of deltacast/ws and deltacast/socket.io against what a team writes itself.
 //
-//   node bench/fanout-transports.js            C = 100 and 1000, 300 updates each
-//   node bench/fanout-transports.js --quick    C = 20, 40 updates (well under a minute)
-//   node bench/fanout-transports.js --clients 100 --updates 200 --interval 20 --only 'DIY ws,deltacast/ws'
+//   node bench/fanout-transports.js            C = 100 and 1000, 200 updates each, 3 rounds
+//   node bench/fanout-transports.js --quick    C = 20, 40 updates, 1 round (well under a minute)
+//   node bench/fanout-transports.js --clients 100 --updates 200 --interval 20 --rounds 1 --only 'DIY ws,deltacast/ws'
+//   node bench/fanout-transports.js --latency  C = 1000, 100 updates/s, deltacast/ws only
+//   --out bench/results/fanout-transports-<date>   also writes <that>.md and <that>.json
+//
+// Rounds interleave the variants (every variant at one C, then the next
+// round), and each ratio to the DIY peer is taken within one round: the
+// machine's load changes between rounds, not between the two sides of a
+// ratio. The tables give the median over rounds and the spread (min-max).
 //
 // The board: 1,000 rows; each update changes 1% of them (10 prices). The
 // server (this process) makes the successive states; the clients live in a
@@ -15,9 +22,17 @@
 //   DIY Socket.IO     compare once, io.emit('patch', ops)
 //   deltacast/ws      hub.publish(next) (critical lane: one frame per update),
 //                     attachWebSocketServer; clients ack cumulatively every 16
-//                     frames or 20 ms; credit, acks and resume on (defaults)
-//   deltacast/ws+deflate   the same with permessage-deflate
+//                     frames or 20 ms; credit, acks and resume on (defaults).
+//                     What a user holding successive (immutable) states writes.
+//   deltacast/ws patch     hub.patch(ops): one replace per changed row, at its
+//                     index (what a user who knows the changed rows writes; one
+//                     version and one frame per update, like publish)
+//   deltacast/ws upsert    hub.upsert(row) for each changed row, on the high lane
+//                     (16 ms window: the 10 upserts go out as one frame; on the
+//                     critical lane each upsert is its own version and frame)
+//   deltacast/ws+deflate   publish, with permessage-deflate
 //   deltacast/socket.io    hub.publish(next), attachSocketIO, websocket transport, acks as above
+//   deltacast/socket.io patch   hub.patch(ops) as above
 // Server CPU per delivery = process.cpuUsage() of this process (JS thread and
 // the hub's core thread) from the first update until every client holds the
 // last, divided by C x updates. Bytes per delivery: the payload (the frame
@@ -42,12 +57,17 @@ function board(tick) {
   return rows;
 }
 
+function changedRows(tick) {
+  const out = [];
+  for (let k = 0; k < 10; k++) out.push((tick * 97 + k * 101) % 1000);
+  return out;
+}
+
 function nextBoard(prev, tick) {
   const rows = prev.slice();
-  for (let k = 0; k < 10; k++) {
-    const i = (tick * 97 + k * 101) % 1000;
+  changedRows(tick).forEach((i, k) => {
     rows[i] = { ...rows[i], price: 100 + tick * 10 + k };
-  }
+  });
   return rows;
 }
 
@@ -82,7 +102,7 @@ function runClients() {
     }
   });
 
-  async function connectAll({ variant, url, count, last }) {
+  async function connectAll({ variant, url, count, last, step }) {
     let done = 0;
     let ready = 0;
     const deltacast = variant.startsWith('deltacast');
@@ -126,7 +146,7 @@ function runClients() {
           if (timer) clearTimeout(timer);
           ack();
         } else if (!timer) timer = setTimeout(ack, 20);
-        if (baseline !== null) reached(version - baseline);
+        if (baseline !== null) reached(Math.floor((version - baseline) / step));
       };
       const onDiy = (m) => {
         if (m.seq === 0) {
@@ -205,7 +225,7 @@ async function runVariant(child, variant, count, updates, intervalMs) {
     };
     teardown = () => new Promise((resolve) => ioServer.close(resolve));
   } else {
-    hub = createHub({ lanes: { '**': 'critical' } });
+    hub = createHub({ lanes: { '**': variant.endsWith('upsert') ? 'high' : 'critical' } });
     await hub.publish('board', prev);
     let detach;
     if (variant.startsWith('deltacast/ws')) {
@@ -224,10 +244,24 @@ async function runVariant(child, variant, count, updates, intervalMs) {
       };
     }
     let before = null;
-    publish = (next) => {
-      hub.publish('board', next);
-      return null;
-    };
+    if (variant.endsWith('patch')) {
+      publish = (next) => {
+        const ops = [];
+        for (const i of changedRows(seq)) ops.push({ op: 'replace', path: `/${i}`, value: next[i] });
+        hub.patch('board', ops);
+        return null;
+      };
+    } else if (variant.endsWith('upsert')) {
+      publish = (next) => {
+        for (const i of changedRows(seq)) hub.upsert('board', next[i].id, next[i]);
+        return null;
+      };
+    } else {
+      publish = (next) => {
+        hub.publish('board', next);
+        return null;
+      };
+    }
     publish.bytes = () => {
       const stats = hub.stats();
       const out = before === null ? null : (stats.bytesSent - before.bytesSent) / (stats.framesSent - before.framesSent);
@@ -268,7 +302,7 @@ async function runVariant(child, variant, count, updates, intervalMs) {
     });
 
   const ready = wait('ready');
-  child.send({ type: 'connect', variant, url: `${variant.includes('ws') ? 'ws' : 'http'}://127.0.0.1:${port}`, count, last: updates });
+  child.send({ type: 'connect', variant, url: `${variant.includes('ws') ? 'ws' : 'http'}://127.0.0.1:${port}`, count, last: updates, step: variant.endsWith('upsert') ? 10 : 1 });
   await ready;
   await new Promise((resolve) => setTimeout(resolve, 200)); // let the connection storm settle
   publish.bytes?.();
@@ -280,12 +314,15 @@ async function runVariant(child, variant, count, updates, intervalMs) {
   const cpu0 = process.cpuUsage();
   const t0 = process.hrtime.bigint();
   let bytes = 0;
+  // one update every intervalMs, on a fixed schedule (a late update does not delay the next ones)
+  const start = performance.now();
   for (seq = 1; seq <= updates; seq++) {
     const next = nextBoard(prev, seq);
     times[seq] = performance.timeOrigin + performance.now();
     bytes = publish(next) ?? bytes;
     prev = next;
-    await new Promise((resolve) => setTimeout(resolve, intervalMs));
+    const due = start + seq * intervalMs - performance.now();
+    await new Promise((resolve) => setTimeout(resolve, Math.max(0, due)));
   }
   await done;
   const cpu = process.cpuUsage(cpu0);
@@ -314,55 +351,107 @@ async function runVariant(child, variant, count, updates, intervalMs) {
   };
 }
 
+const PEER = {
+  'deltacast/ws': 'DIY ws',
+  'deltacast/ws patch': 'DIY ws',
+  'deltacast/ws upsert': 'DIY ws',
+  'deltacast/ws+deflate': 'DIY ws',
+  'deltacast/socket.io': 'DIY Socket.IO',
+  'deltacast/socket.io patch': 'DIY Socket.IO',
+};
+
+const median = (xs) => {
+  const s = [...xs].sort((a, b) => a - b);
+  return s.length % 2 ? s[(s.length - 1) / 2] : (s[s.length / 2 - 1] + s[s.length / 2]) / 2;
+};
+const spread = (xs, digits) => (xs.length > 1 ? ` (${Math.min(...xs).toFixed(digits)}-${Math.max(...xs).toFixed(digits)})` : '');
+
+function table(results, variants, counts) {
+  let out =
+    '| C | variant | server CPU µs/delivery | CPU vs DIY peer | payload B/delivery | wire B/delivery | latency p50 / p99 ms |\n' +
+    '|--:|---|--:|--:|--:|--:|--:|\n';
+  for (const count of counts) {
+    for (const variant of variants) {
+      const runs = results.filter((r) => r.clients === count && r.variant === variant);
+      if (runs.length === 0) continue;
+      const cpu = runs.map((r) => r.cpuUsPerDelivery);
+      const ratios = runs.map((r) => r.ratio).filter((x) => x !== undefined);
+      const p50 = median(runs.map((r) => r.latencyP50Ms));
+      const p99 = median(runs.map((r) => r.latencyP99Ms));
+      out +=
+        `| ${count.toLocaleString('en-US')} | ${variant} | ${median(cpu).toFixed(1)}${spread(cpu, 1)} | ` +
+        `${ratios.length ? `${median(ratios).toFixed(2)}x${spread(ratios, 2)}` : ''} | ${median(runs.map((r) => r.bytesPerDelivery)).toFixed(0)} | ` +
+        `${median(runs.map((r) => r.wireBytesPerDelivery)).toFixed(0)} | ${p50.toFixed(1)} / ${p99.toFixed(1)} |\n`;
+    }
+  }
+  return out;
+}
+
 async function main() {
   const args = process.argv.slice(2);
   const quick = args.includes('--quick');
+  const latency = args.includes('--latency');
   const option = (name, fallback) => {
     const i = args.indexOf(name);
     return i >= 0 ? Number(args[i + 1]) : fallback;
   };
-  const counts = args.includes('--clients') ? [option('--clients')] : quick ? [20] : [100, 1000];
-  const updates = option('--updates', quick ? 40 : 300);
-  const intervalMs = option('--interval', 20);
-  const all = ['DIY ws', 'deltacast/ws', 'deltacast/ws+deflate', 'DIY Socket.IO', 'deltacast/socket.io'];
+  const counts = args.includes('--clients') ? [option('--clients')] : quick ? [20] : latency ? [1000] : [100, 1000];
+  const updates = option('--updates', quick ? 40 : latency ? 300 : 200);
+  const intervalMs = option('--interval', latency ? 10 : 20);
+  const rounds = option('--rounds', quick || latency ? 1 : 3);
+  const all = [
+    'DIY ws',
+    'deltacast/ws',
+    'deltacast/ws patch',
+    'deltacast/ws upsert',
+    'deltacast/ws+deflate',
+    'DIY Socket.IO',
+    'deltacast/socket.io',
+    'deltacast/socket.io patch',
+  ];
   // --only 'deltacast/ws,DIY ws': a subset (for profiling one side)
-  const only = args.includes('--only') ? args[args.indexOf('--only') + 1].split(',') : null;
+  const only = args.includes('--only') ? args[args.indexOf('--only') + 1].split(',') : latency ? ['deltacast/ws'] : null;
   const variants = only === null ? all : all.filter((v) => only.includes(v));
+  const outBase = args.includes('--out') ? args[args.indexOf('--out') + 1] : null;
 
   const child = fork(__filename, ['--child'], { stdio: ['ignore', 'inherit', 'inherit', 'ipc'] });
   const results = [];
   try {
-    for (const count of counts) {
-      for (const variant of variants) {
-        const r = await runVariant(child, variant, count, updates, intervalMs);
-        results.push(r);
-        process.stdout.write(
-          `${variant.padEnd(22)} C=${String(count).padStart(5)}  ${r.cpuUsPerDelivery.toFixed(2).padStart(8)} µs/delivery  ` +
-            `${r.bytesPerDelivery.toFixed(0).padStart(6)} B payload  ${r.wireBytesPerDelivery.toFixed(0).padStart(6)} B wire  ` +
-            `p50 ${r.latencyP50Ms.toFixed(1)} ms  p99 ${r.latencyP99Ms.toFixed(1)} ms  (${(r.wallMs / 1000).toFixed(1)} s)\n`,
-        );
+    for (let round = 1; round <= rounds; round++) {
+      for (const count of counts) {
+        const here = [];
+        for (const variant of variants) {
+          const r = await runVariant(child, variant, count, updates, intervalMs);
+          r.round = round;
+          here.push(r);
+          process.stdout.write(
+            `round ${round} ${variant.padEnd(26)} C=${String(count).padStart(5)}  ${r.cpuUsPerDelivery.toFixed(2).padStart(8)} µs/delivery  ` +
+              `${r.bytesPerDelivery.toFixed(0).padStart(6)} B payload  ${r.wireBytesPerDelivery.toFixed(0).padStart(6)} B wire  ` +
+              `p50 ${r.latencyP50Ms.toFixed(1)} ms  p99 ${r.latencyP99Ms.toFixed(1)} ms  (${(r.wallMs / 1000).toFixed(1)} s)\n`,
+          );
+        }
+        for (const r of here) {
+          const base = here.find((x) => x.variant === PEER[r.variant]);
+          if (base) r.ratio = r.cpuUsPerDelivery / base.cpuUsPerDelivery;
+        }
+        results.push(...here);
       }
     }
   } finally {
     child.kill();
   }
 
-  const peer = { 'deltacast/ws': 'DIY ws', 'deltacast/ws+deflate': 'DIY ws', 'deltacast/socket.io': 'DIY Socket.IO' };
-  process.stdout.write(
-    '\n| C | variant | server CPU µs/delivery | CPU vs DIY peer | payload B/delivery | wire B/delivery | latency p50 / p99 ms |\n|--:|---|--:|--:|--:|--:|--:|\n',
-  );
-  for (const r of results) {
-    const base = results.find((x) => x.clients === r.clients && x.variant === peer[r.variant]);
-    const ratio = base ? `${(r.cpuUsPerDelivery / base.cpuUsPerDelivery).toFixed(2)}x` : '';
-    process.stdout.write(
-      `| ${r.clients} | ${r.variant} | ${r.cpuUsPerDelivery.toFixed(2)} | ${ratio} | ${r.bytesPerDelivery.toFixed(0)} | ` +
-        `${r.wireBytesPerDelivery.toFixed(0)} | ${r.latencyP50Ms.toFixed(1)} / ${r.latencyP99Ms.toFixed(1)} |\n`,
-    );
+  const note =
+    `${updates} updates of a 1,000-row board (1% of rows each), one every ${intervalMs} ms; ${rounds} round(s), median (min-max); ` +
+    `node ${process.version}; ${require('node:os').cpus().length} CPUs` +
+    `${quick ? '; --quick: few clients and updates, indicative only' : ''}`;
+  const md = `${table(results, variants, counts)}\n${note}\n`;
+  process.stdout.write(`\n${md}`);
+  if (outBase !== null) {
+    const fs = require('node:fs');
+    fs.writeFileSync(`${outBase}.md`, `# node bench/fanout-transports.js ${args.filter((a) => a !== '--out' && a !== outBase).join(' ')}\n\n${md}`);
+    fs.writeFileSync(`${outBase}.json`, `${JSON.stringify({ args, updates, intervalMs, rounds, node: process.version, results }, null, 1)}\n`);
   }
-  process.stdout.write(
-    `\n${updates} updates of a 1,000-row board (1% of rows each), one every ${intervalMs} ms; node ${process.version}; ${require('node:os').cpus().length} CPUs` +
-      `${quick ? '; --quick: few clients and updates, indicative only' : ''}\n`,
-  );
 }
 
 if (CHILD) runClients();
