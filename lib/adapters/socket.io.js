@@ -125,7 +125,9 @@ function attachSocketIO(ioOrNamespace, hub, options) {
         const encode = frameEncoder();
         if (encode !== null) {
           // "4": the engine.io message packet type, as socket.io-adapter's _encode does
-          opts.wsPreEncodedFrame = encode(Buffer.from('4' + packet), { readOnly: false, mask: false, rsv1: false, opcode: 1, fin: true });
+          // joined into one Buffer: ws's sendFrame then makes one socket.write per socket, not cork/write/write/uncork
+          const list = encode(Buffer.from('4' + packet), { readOnly: false, mask: false, rsv1: false, opcode: 1, fin: true });
+          opts.wsPreEncodedFrame = list.length === 1 ? list : [Buffer.concat(list)];
         }
         return { packets: [packet], opts };
       });

@@ -19,7 +19,8 @@
 // WebSocket frame (ws's Sender.frame: header + that Buffer, unmasked, as a
 // server sends), written to every socket with ws's sender.sendFrame, the
 // call ws itself ends every send with and engine.io uses for the same
-// purpose. ws internals used, present in ws 8 (tested with the version in
+// purpose; header and payload are joined in one Buffer, so each socket gets
+// one socket.write. ws internals used, present in ws 8 (tested with the version in
 // package.json): ws._sender.sendFrame(list, cb), ws._sender._state (0: no
 // compression or blob read in progress, so nothing is queued ahead), and
 // Sender.frame (via ws._sender.constructor). A socket with
@@ -122,11 +123,15 @@ function attachWebSocketServer(wss, hub, options) {
       .catch(() => refuse(cb, new Refusal(adapterCodes.UNAUTHORIZED, 401, 'the identity was refused')));
   };
 
-  // One Buffer and one WebSocket frame per distinct frame string.
+  // One Buffer and one WebSocket frame per distinct frame string. The frame
+  // is one contiguous Buffer (header and payload joined once per frame):
+  // sendFrame then makes a single socket.write per socket, where the
+  // [header, payload] pair ws.send makes costs a cork, two writes, an uncork
+  // and a writev.
   let Sender = null; // ws's Sender class, from the first socket (the same ws copy as the server's)
   const bytes = new FrameCache((frame) => {
     const buffer = Buffer.from(frame);
-    return { buffer, framed: Sender === null ? null : Sender.frame(buffer, FRAME_OPTIONS) };
+    return { buffer, framed: Sender === null ? null : [joined(Sender.frame(buffer, FRAME_OPTIONS))] };
   });
 
   class SocketLink {
@@ -259,5 +264,10 @@ function attachWebSocketServer(wss, hub, options) {
 }
 
 function noop() {}
+
+/** Sender.frame's list ([header, payload], or one Buffer) as one Buffer. */
+function joined(list) {
+  return list.length === 1 ? list[0] : Buffer.concat(list);
+}
 
 module.exports = { attachWebSocketServer, codes: { ...codes, ...adapterCodes } };
