@@ -121,6 +121,12 @@ for (const transport of TRANSPORTS) {
       assert.ok(written.every((w) => w.data === written[0].data && w.opts === written[0].opts), 'one packet for all');
       assert.match(written[0].data, /^2\/live,\["deltacast",\{"t":"patch"/);
       assert.equal(written[0].opts.preEncoded, true);
+      if (transport === 'websocket') {
+        // the WebSocket frame, header and payload in one Buffer: one socket.write per socket
+        assert.equal(written[0].opts.wsPreEncodedFrame.length, 1);
+        const frame = written[0].opts.wsPreEncodedFrame[0];
+        assert.match(frame.toString('utf8', (frame[1] & 0x7f) === 126 ? 4 : 2), /^42\/live,\["deltacast",/);
+      }
     });
 
     it('resumes from (epoch, version): the missed patch, not a snapshot', TIMEOUT, async (t) => {
