@@ -6,6 +6,8 @@
 //   node bench/fanout-transports.js --quick    C = 20, 40 updates, 1 round (well under a minute)
 //   node bench/fanout-transports.js --clients 100 --updates 200 --interval 20 --rounds 1 --only 'DIY ws,deltacast/ws'
 //   node bench/fanout-transports.js --latency  C = 1000, 100 updates/s, deltacast/ws only
+//   node bench/fanout-transports.js --breakdown  in process, no sockets: CPU per update
+//                     (C = 0) and per delivery (C = 100, 1000) with and without acks
 //   --out bench/results/fanout-transports-<date>   also writes <that>.md and <that>.json
 //
 // Rounds interleave the variants (every variant at one C, then the next
@@ -387,8 +389,64 @@ function table(results, variants, counts) {
   return out;
 }
 
+// In process, no sockets: hub.connect with a JS transport that acks every
+// frame (from a setImmediate, as an adapter hands client messages over), or
+// never (acks: false). Separates the update's own cost (C = 0) from the
+// per-delivery cost of the core, take() and the hub's JS. A delivery is one
+// client x one update.
+async function breakdown(updates) {
+  const { createHub } = require('../lib/index.js');
+  const line = (text) => process.stdout.write(`${text}\n`);
+  line('| API | C | acks | CPU per update (C = 0) or per delivery |\n|---|--:|---|--:|');
+  for (const api of ['publish', 'patch', 'upsert']) {
+    for (const [count, acks] of [
+      [0, false],
+      [100, false],
+      [100, true],
+      [1000, false],
+      [1000, true],
+    ]) {
+      // upserts on the high lane, as in the socket runs: the ten of an update go as one frame
+      const hub = createHub({ lanes: { '**': api === 'upsert' ? 'high' : 'critical' } });
+      let prev = board(0);
+      await hub.publish('board', prev);
+      for (let c = 0; c < count; c++) {
+        const connection = hub.connect({
+          acks,
+          send: (frame) => {
+            const to = /"(?:to|version)":(\d+)/.exec(frame);
+            if (acks && to !== null) setImmediate(() => connection.receive(`{"t":"ack","topic":"board","version":${to[1]}}`));
+            return true;
+          },
+        });
+        connection.receive('{"t":"sub","topic":"board"}');
+      }
+      await new Promise((resolve) => setTimeout(resolve, 300));
+      const cpu0 = process.cpuUsage();
+      for (let seq = 1; seq <= updates; seq++) {
+        const next = nextBoard(prev, seq);
+        if (api === 'publish') hub.publish('board', next);
+        else if (api === 'patch') hub.patch('board', changedRows(seq).map((i) => ({ op: 'replace', path: `/${i}`, value: next[i] })));
+        else for (const i of changedRows(seq)) hub.upsert('board', next[i].id, next[i]);
+        prev = next;
+        await new Promise((resolve) => setTimeout(resolve, 20));
+      }
+      await new Promise((resolve) => setTimeout(resolve, 200));
+      const cpu = process.cpuUsage(cpu0);
+      const us = (cpu.user + cpu.system) / (updates * Math.max(count, 1));
+      line(`| ${api} | ${count} | ${count === 0 ? '' : acks ? 'every frame' : 'off'} | ${count === 0 ? `${(us / 1000).toFixed(2)} ms` : `${us.toFixed(1)} µs`} |`);
+      await hub.close();
+    }
+  }
+  line(`\n${updates} updates, one every 20 ms (the CPU includes the 200 ms after the last); node ${process.version}`);
+}
+
 async function main() {
   const args = process.argv.slice(2);
+  if (args.includes('--breakdown')) {
+    await breakdown(args.includes('--updates') ? Number(args[args.indexOf('--updates') + 1]) : 200);
+    return;
+  }
   const quick = args.includes('--quick');
   const latency = args.includes('--latency');
   const option = (name, fallback) => {
