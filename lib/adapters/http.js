@@ -11,20 +11,21 @@
 // `err` is back, the frames before it are the complete answer, and "nothing
 // before it" means the client is current.
 
-const { DeltacastError } = require('../errors');
+const { DeltacastError, codes } = require('../errors');
 
+/** The codes of the JSON error bodies (from the one table in lib/errors.js). */
 const httpCodes = Object.freeze({
-  INVALID_QUERY: 'DELTACAST_INVALID_QUERY',
-  INVALID_TOPIC: 'DELTACAST_INVALID_TOPIC',
-  NOT_FOUND: 'DELTACAST_NOT_FOUND',
-  TOPIC_NOT_FOUND: 'DELTACAST_TOPIC_NOT_FOUND',
-  METHOD_NOT_ALLOWED: 'DELTACAST_METHOD_NOT_ALLOWED',
-  URL_TOO_LONG: 'DELTACAST_URL_TOO_LONG',
-  UNAUTHORIZED: 'DELTACAST_UNAUTHORIZED',
-  FORBIDDEN: 'DELTACAST_FORBIDDEN',
-  RATE_LIMITED: 'DELTACAST_RATE_LIMITED',
-  CLOSED: 'DELTACAST_CLOSED',
-  INTERNAL: 'DELTACAST_INTERNAL',
+  INVALID_QUERY: codes.INVALID_QUERY,
+  INVALID_TOPIC: codes.INVALID_TOPIC,
+  NOT_FOUND: codes.NOT_FOUND,
+  TOPIC_NOT_FOUND: codes.TOPIC_NOT_FOUND,
+  METHOD_NOT_ALLOWED: codes.METHOD_NOT_ALLOWED,
+  URL_TOO_LONG: codes.URL_TOO_LONG,
+  UNAUTHORIZED: codes.UNAUTHORIZED,
+  FORBIDDEN: codes.FORBIDDEN,
+  RATE_LIMITED: codes.RATE_LIMITED,
+  CLOSED: codes.CLOSED,
+  INTERNAL: codes.INTERNAL,
 });
 
 const DEFAULTS = Object.freeze({

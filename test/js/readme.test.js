@@ -376,6 +376,40 @@ const checks = [
 
 const blocks = examples(readme);
 
+// Strings that look like codes and are not: an environment variable
+// (lib/native.js), the name of success and the unreachable fallback of
+// errorCodeName (native/src/status.cc); no error ever carries them.
+const notCodes = new Set(['DELTACAST_ADDON', 'DELTACAST_OK', 'DELTACAST_UNKNOWN']);
+
+function sources(dir) {
+  return fs.readdirSync(dir, { recursive: true, withFileTypes: true })
+    .filter((entry) => entry.isFile() && /\.(c|cc|h|js|mjs|cjs|ts|mts)$/.test(entry.name))
+    .map((entry) => path.join(entry.parentPath ?? entry.path, entry.name));
+}
+
+test('every DELTACAST_ code in lib/ and native/ is in codes (lib/errors.js) and in the README codes table', () => {
+  const { codes } = deltacast;
+  const table = new Set(Object.values(codes));
+  assert.equal(table.size, Object.keys(codes).length, 'no code twice in codes');
+  for (const [name, code] of Object.entries(codes)) assert.equal(code, `DELTACAST_${name}`);
+  const section = readme.slice(readme.indexOf('### Errors'), readme.indexOf('### Limits'));
+  const documented = new Set([...section.matchAll(/^\| `(DELTACAST_[A-Z_]+)` \|/gm)].map((m) => m[1]));
+  const used = new Map();
+  for (const dir of ['lib', 'native/src', 'native/include', 'binding']) {
+    for (const file of sources(path.join(root, dir))) {
+      for (const [code] of fs.readFileSync(file, 'utf8').matchAll(/DELTACAST_[A-Z_]+/g)) {
+        if (!notCodes.has(code) && !used.has(code)) used.set(code, path.relative(root, file));
+      }
+    }
+  }
+  assert.ok(used.size >= 25, `found ${used.size} codes`);
+  for (const [code, file] of used) {
+    assert.ok(table.has(code), `${code} (${file}) is missing from codes in lib/errors.js`);
+  }
+  for (const code of table) assert.ok(documented.has(code), `${code} is missing from the README codes table`);
+  for (const code of documented) assert.ok(table.has(code), `the README documents ${code}, which codes does not have`);
+});
+
 test('README.md has js examples, and every one of them is checked here', () => {
   assert.ok(blocks.length >= 4, `found ${blocks.length} js examples`);
   for (const { marker } of checks) {
