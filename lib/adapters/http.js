@@ -12,6 +12,7 @@
 // before it" means the client is current.
 
 const { DeltacastError, codes } = require('../errors');
+const { retryFrame } = require('./shared');
 
 /** The codes of the JSON error bodies (from the one table in lib/errors.js). */
 const httpCodes = Object.freeze({
@@ -615,9 +616,12 @@ async function events(hub, config, req, res, params, user) {
   res.write(config.retryMs > 0 ? `retry: ${config.retryMs}\n\n` : ':\n\n');
   for (const frame of frames) res.write(event(frame));
   session.listen(write);
-  session.onClose = () => {
+  session.onClose = (code) => {
     finish();
-    if (!res.writableEnded) res.end();
+    if (res.writableEnded) return;
+    // the hub is closing: the clients' return is spread (docs/protocol.md, Closing)
+    if (code === 1001) res.write(`data: ${retryFrame}\n\n`);
+    res.end();
   };
   res.on('drain', () => session.connection.drained());
   if (config.heartbeatMs > 0) {

@@ -14,6 +14,14 @@ const adapterCodes = Object.freeze({
   CLOSED: codes.CLOSED, // the adapter was detached (HTTP 503 on a ws upgrade)
 });
 
+/**
+ * The hub is closing (close code 1001: a restart, a deploy): before the close, every adapter sends
+ * {"t":"retry","ms":RESTART_RETRY_MS} so that clients spread their return uniformly over that
+ * window instead of all coming back at once (docs/protocol.md, Closing).
+ */
+const RESTART_RETRY_MS = 10000;
+const retryFrame = JSON.stringify({ t: 'retry', ms: RESTART_RETRY_MS });
+
 function invalid(message) {
   return new DeltacastError(codes.INVALID_ARGUMENT, message);
 }
@@ -181,6 +189,8 @@ function resetWarnings() {
 
 module.exports = {
   adapterCodes,
+  RESTART_RETRY_MS,
+  retryFrame,
   checkOptions,
   positiveInteger,
   checkHub,
