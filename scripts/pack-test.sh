@@ -73,7 +73,7 @@ if (untested.length) throw new Error('entry points without a check here: ' + unt
     console.log(entry + ': require and import ok');
   }
   const { codes } = require('deltacast');
-  if (codes.UNAUTHORIZED !== 'DELTACAST_UNAUTHORIZED') throw new Error('codes lacks the adapters' codes');
+  if (codes.UNAUTHORIZED !== 'DELTACAST_UNAUTHORIZED') throw new Error('codes lacks the adapter codes');
 })().catch((err) => { console.error(err); process.exit(1); });
 "
 echo "pack test passed"

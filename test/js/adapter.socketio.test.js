@@ -288,6 +288,9 @@ for (const transport of TRANSPORTS) {
       assert.equal(await disconnected, 'io server disconnect');
       const close = a.replica.messages.find((m) => m.t === 'close');
       assert.equal(close.code, 1001);
+      // a hub restart: the retry hint comes first (docs/protocol.md, Closing)
+      assert.deepEqual(a.replica.messages.at(-2), { t: 'retry', ms: 10000 });
+      assert.equal(a.replica.messages.at(-1), close);
       assert.equal(attached.connections, 0);
     });
   });

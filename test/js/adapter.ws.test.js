@@ -217,7 +217,7 @@ describe('deltacast/ws', () => {
     assert.deepEqual(bystander.replica.get('board').data, hub.get('board').data);
   });
 
-  it('close codes from the hub pass through (1001 when the hub closes)', TIMEOUT, async (t) => {
+  it('close codes from the hub pass through (1001 when the hub closes, after a retry hint)', TIMEOUT, async (t) => {
     const hub = createHub({ lanes: { '**': 'critical' } });
     const { url, attached } = await serve(t, hub);
     const a = await client(t, url);
@@ -227,6 +227,7 @@ describe('deltacast/ws', () => {
     const closed = await a.closed;
     assert.equal(closed.code, 1001);
     assert.match(closed.reason, /closing/);
+    assert.deepEqual(a.replica.messages.at(-1), { t: 'retry', ms: 10000 }, 'the last message before the close');
   });
 
   it('a silent client is closed with 4000 (heartbeat timeout)', TIMEOUT, async (t) => {
