@@ -105,10 +105,10 @@ test('polling: a topic that does not exist yet is waited for (404, then a long-p
 test('SSE: the server\'s heartbeat comments keep the stream alive for the client\'s watchdog', { timeout: 30000 }, async (t) => {
   const { hub, server, make } = await setup(t, { httpOptions: { heartbeatMs: 20 } });
   await hub.publish('q', { n: 0 });
-  const client = make({ fallback: ['sse'], heartbeat: { intervalMs: 60, graceMs: 40 } });
+  const client = make({ fallback: ['sse'], heartbeat: { intervalMs: 300, graceMs: 200 } });
   client.subscribe('q');
   await converged(client, hub, 'q');
-  await new Promise((resolve) => setTimeout(resolve, 600)); // six watchdog periods without a message
+  await new Promise((resolve) => setTimeout(resolve, 2000)); // four watchdog periods without a message
   assert.equal(client.status, 'polling');
   assert.equal(server.requests.filter((p) => p === '/dc/events').length, 1, 'one stream, never reopened');
 });
