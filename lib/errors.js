@@ -18,8 +18,14 @@ class DeltacastError extends Error {
   }
 }
 
-/** Every code deltacast uses, for users who want to switch on them. */
+/**
+ * Every code deltacast uses, in one table, for users who want to switch on
+ * them: errors thrown, `err` frames, HTTP refusal bodies, process warnings.
+ * (A test checks that every DELTACAST_ code string in lib/ and native/ is
+ * here and in the README's table.)
+ */
 const codes = Object.freeze({
+  // thrown by the API (DeltacastError)
   INVALID_ARGUMENT: 'DELTACAST_INVALID_ARGUMENT',
   INVALID_JSON: 'DELTACAST_INVALID_JSON',
   INVALID_VALUE: 'DELTACAST_INVALID_VALUE',
@@ -34,6 +40,24 @@ const codes = Object.freeze({
   CLOSED: 'DELTACAST_CLOSED',
   INTERNAL: 'DELTACAST_INTERNAL',
   TOO_MANY_OPS: 'DELTACAST_TOO_MANY_OPS',
+  NOT_BUILT: 'DELTACAST_NOT_BUILT',
+  // `err` frames answering a client message (docs/protocol.md)
+  INVALID_MESSAGE: 'DELTACAST_INVALID_MESSAGE',
+  UNKNOWN_MESSAGE: 'DELTACAST_UNKNOWN_MESSAGE',
+  MESSAGE_TOO_LARGE: 'DELTACAST_MESSAGE_TOO_LARGE',
+  INVALID_ACK: 'DELTACAST_INVALID_ACK',
+  FORBIDDEN: 'DELTACAST_FORBIDDEN',
+  TOO_MANY_SUBSCRIPTIONS: 'DELTACAST_TOO_MANY_SUBSCRIPTIONS',
+  RATE_LIMITED: 'DELTACAST_RATE_LIMITED',
+  // refusals by the adapters (an upgrade, a connect_error, an HTTP answer)
+  UNAUTHORIZED: 'DELTACAST_UNAUTHORIZED',
+  INVALID_QUERY: 'DELTACAST_INVALID_QUERY',
+  NOT_FOUND: 'DELTACAST_NOT_FOUND',
+  TOPIC_NOT_FOUND: 'DELTACAST_TOPIC_NOT_FOUND',
+  METHOD_NOT_ALLOWED: 'DELTACAST_METHOD_NOT_ALLOWED',
+  URL_TOO_LONG: 'DELTACAST_URL_TOO_LONG',
+  // a process warning (deltacast/socket.io without the internals it writes through)
+  SOCKETIO_INTERNALS: 'DELTACAST_SOCKETIO_INTERNALS',
 });
 
 /** Turns an error thrown by the addon (a plain Error with a DELTACAST_ code) into a DeltacastError. */

@@ -38,4 +38,42 @@ if (deltacast.diff !== diff) throw new Error('default export differs');
 try { diff(1n, 2); throw new Error('no error'); } catch (e) { if (!(e instanceof DeltacastError)) throw e; }
 console.log('import from \"deltacast\" ok');
 "
+
+# Every entry point of "exports", from the installed tarball, with require and import. The
+# optional peers an entry point loads (ws, socket.io, TanStack Query, React, prom-client) are the
+# ones this checkout tested with, linked in as a user would have installed them.
+for peer in ws socket.io socket.io-client react @tanstack/query-core @tanstack/react-query prom-client; do
+  mkdir -p "node_modules/$(dirname "$peer")"
+  ln -s "$root/node_modules/$peer" "node_modules/$peer"
+done
+node -e "
+const pkg = require('deltacast/package.json');
+const expected = {
+  'deltacast': ['createHub', 'diff', 'codes'],
+  'deltacast/testing': ['createTestClient', 'settle'],
+  'deltacast/prometheus': ['hubMetrics'],
+  'deltacast/socket.io': ['attachSocketIO'],
+  'deltacast/ws': ['attachWebSocketServer'],
+  'deltacast/http': ['httpHandler'],
+  'deltacast/client': ['createClient'],
+  'deltacast/query': ['bindQueryClient', 'optimisticUpdate'],
+  'deltacast/react': ['RealtimeProvider', 'useRealtimeQuery'],
+};
+const entries = Object.keys(pkg.exports).filter((k) => k !== './package.json').map((k) => k === '.' ? 'deltacast' : 'deltacast/' + k.slice(2));
+const untested = entries.filter((e) => !(e in expected));
+if (untested.length) throw new Error('entry points without a check here: ' + untested);
+(async () => {
+  for (const entry of entries) {
+    const cjs = require(entry);
+    const esm = await import(entry);
+    for (const name of expected[entry]) {
+      if (typeof cjs[name] === 'undefined') throw new Error('require(' + entry + ').' + name + ' is missing');
+      if (esm[name] !== cjs[name]) throw new Error('import ' + name + ' from ' + entry + ' differs from require');
+    }
+    console.log(entry + ': require and import ok');
+  }
+  const { codes } = require('deltacast');
+  if (codes.UNAUTHORIZED !== 'DELTACAST_UNAUTHORIZED') throw new Error('codes lacks the adapter codes');
+})().catch((err) => { console.error(err); process.exit(1); });
+"
 echo "pack test passed"

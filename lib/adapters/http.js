@@ -11,20 +11,22 @@
 // `err` is back, the frames before it are the complete answer, and "nothing
 // before it" means the client is current.
 
-const { DeltacastError } = require('../errors');
+const { DeltacastError, codes } = require('../errors');
+const { retryFrame } = require('./shared');
 
+/** The codes of the JSON error bodies (from the one table in lib/errors.js). */
 const httpCodes = Object.freeze({
-  INVALID_QUERY: 'DELTACAST_INVALID_QUERY',
-  INVALID_TOPIC: 'DELTACAST_INVALID_TOPIC',
-  NOT_FOUND: 'DELTACAST_NOT_FOUND',
-  TOPIC_NOT_FOUND: 'DELTACAST_TOPIC_NOT_FOUND',
-  METHOD_NOT_ALLOWED: 'DELTACAST_METHOD_NOT_ALLOWED',
-  URL_TOO_LONG: 'DELTACAST_URL_TOO_LONG',
-  UNAUTHORIZED: 'DELTACAST_UNAUTHORIZED',
-  FORBIDDEN: 'DELTACAST_FORBIDDEN',
-  RATE_LIMITED: 'DELTACAST_RATE_LIMITED',
-  CLOSED: 'DELTACAST_CLOSED',
-  INTERNAL: 'DELTACAST_INTERNAL',
+  INVALID_QUERY: codes.INVALID_QUERY,
+  INVALID_TOPIC: codes.INVALID_TOPIC,
+  NOT_FOUND: codes.NOT_FOUND,
+  TOPIC_NOT_FOUND: codes.TOPIC_NOT_FOUND,
+  METHOD_NOT_ALLOWED: codes.METHOD_NOT_ALLOWED,
+  URL_TOO_LONG: codes.URL_TOO_LONG,
+  UNAUTHORIZED: codes.UNAUTHORIZED,
+  FORBIDDEN: codes.FORBIDDEN,
+  RATE_LIMITED: codes.RATE_LIMITED,
+  CLOSED: codes.CLOSED,
+  INTERNAL: codes.INTERNAL,
 });
 
 const DEFAULTS = Object.freeze({
@@ -614,9 +616,12 @@ async function events(hub, config, req, res, params, user) {
   res.write(config.retryMs > 0 ? `retry: ${config.retryMs}\n\n` : ':\n\n');
   for (const frame of frames) res.write(event(frame));
   session.listen(write);
-  session.onClose = () => {
+  session.onClose = (code) => {
     finish();
-    if (!res.writableEnded) res.end();
+    if (res.writableEnded) return;
+    // the hub is closing: the clients' return is spread (docs/protocol.md, Closing)
+    if (code === 1001) res.write(`data: ${retryFrame}\n\n`);
+    res.end();
   };
   res.on('drain', () => session.connection.drained());
   if (config.heartbeatMs > 0) {

@@ -5,14 +5,22 @@
 
 const { DeltacastError, codes } = require('../errors');
 
-/** Codes the adapters add to the core's (refusals on connect, bad carrier input). */
+/** The codes the adapters add to the core's (refusals on connect, bad carrier input); from lib/errors.js. */
 const adapterCodes = Object.freeze({
-  UNAUTHORIZED: 'DELTACAST_UNAUTHORIZED', // no identity, or the user hook refused it (HTTP 401)
-  FORBIDDEN: 'DELTACAST_FORBIDDEN', // the identity is known and not admitted (HTTP 403)
-  INVALID_MESSAGE: 'DELTACAST_INVALID_MESSAGE', // a binary frame, extra arguments, a value that is not a message
-  UNKNOWN_MESSAGE: 'DELTACAST_UNKNOWN_MESSAGE', // an event other than the protocol's on an exclusive namespace
-  CLOSED: 'DELTACAST_CLOSED', // the adapter was detached (HTTP 503 on a ws upgrade)
+  UNAUTHORIZED: codes.UNAUTHORIZED, // no identity, or the user hook refused it (HTTP 401)
+  FORBIDDEN: codes.FORBIDDEN, // the identity is known and not admitted (HTTP 403)
+  INVALID_MESSAGE: codes.INVALID_MESSAGE, // a binary frame, extra arguments, a value that is not a message
+  UNKNOWN_MESSAGE: codes.UNKNOWN_MESSAGE, // an event other than the protocol's on an exclusive namespace
+  CLOSED: codes.CLOSED, // the adapter was detached (HTTP 503 on a ws upgrade)
 });
+
+/**
+ * The hub is closing (close code 1001: a restart, a deploy): before the close, every adapter sends
+ * {"t":"retry","ms":RESTART_RETRY_MS} so that clients spread their return uniformly over that
+ * window instead of all coming back at once (docs/protocol.md, Closing).
+ */
+const RESTART_RETRY_MS = 10000;
+const retryFrame = JSON.stringify({ t: 'retry', ms: RESTART_RETRY_MS });
 
 function invalid(message) {
   return new DeltacastError(codes.INVALID_ARGUMENT, message);
@@ -181,6 +189,8 @@ function resetWarnings() {
 
 module.exports = {
   adapterCodes,
+  RESTART_RETRY_MS,
+  retryFrame,
   checkOptions,
   positiveInteger,
   checkHub,

@@ -45,6 +45,7 @@ const {
   FrameCache,
   Inbound,
   warnOnce,
+  retryFrame,
 } = require('./shared');
 
 const DEFAULT_EVENT = 'deltacast';
@@ -299,6 +300,7 @@ function attachSocketIO(ioOrNamespace, hub, options) {
     #close = (code, reason) => {
       if (this.#closing) return;
       this.#closing = true;
+      if (code === 1001) this.#write(retryFrame, false); // going away: the clients' return is spread
       this.#write(JSON.stringify({ t: 'close', code, reason }), false);
       // Over polling, closing the engine.io connection from the server waits
       // for the client's next poll (engine.io holds a 30 s timer for it),
@@ -310,6 +312,7 @@ function attachSocketIO(ioOrNamespace, hub, options) {
 
     /** Detach: the client is told (1001), the connection is closed. */
     detach() {
+      this.#write(retryFrame, false);
       this.#write(JSON.stringify({ t: 'close', code: 1001, reason: 'deltacast was detached from this server' }), false);
       this.#onDisconnect();
       this.#socket.off('disconnect', this.#onDisconnect);

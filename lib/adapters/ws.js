@@ -28,7 +28,7 @@
 // { binary: false }): the same bytes, framed per socket.
 
 const { codes } = require('../errors');
-const { adapterCodes, checkOptions, positiveInteger, checkHub, invalid, Refusal, resolveIdentity, errFrame, FrameCache, Inbound } = require('./shared');
+const { adapterCodes, checkOptions, positiveInteger, checkHub, invalid, Refusal, resolveIdentity, errFrame, FrameCache, Inbound, retryFrame } = require('./shared');
 
 const DEFAULT_MAX_BUFFERED_BYTES = 1024 * 1024;
 const OPEN = 1;
@@ -209,7 +209,9 @@ function attachWebSocketServer(wss, hub, options) {
     /** Transport.close: the hub's code and reason become the WebSocket close frame. */
     #close = (code, reason) => {
       const ws = this.#ws;
-      if (ws.readyState === OPEN) ws.close(code, closeReason(reason));
+      if (ws.readyState !== OPEN) return;
+      if (code === 1001) ws.send(retryFrame); // going away: the clients' return is spread
+      ws.close(code, closeReason(reason));
     };
 
     detach() {

@@ -56,13 +56,17 @@ function wsCarrier(o, ctx) {
   return d.c;
 }
 
-/** Reads a text/event-stream body: calls onEvent(data) with each event's joined `data:` lines. */
-async function readEvents(body, onEvent) {
+/**
+ * Reads a text/event-stream body: calls onEvent(data) with each event's joined `data:` lines, and
+ * alive() on every chunk (the server's `:` heartbeat comments are signs of life, not events).
+ */
+async function readEvents(body, onEvent, alive) {
   const reader = body.pipeThrough(new TextDecoderStream()).getReader();
   let buf = '';
   for (;;) {
     const { done, value } = await reader.read();
     if (done) return;
+    alive();
     const events = (buf += value).split(/\r?\n\r?\n/);
     buf = events.pop();
     for (const e of events) {
@@ -72,14 +76,18 @@ async function readEvents(body, onEvent) {
   }
 }
 
-/** `Last-Event-ID` as the client sends it: the position of every replica, `topic=epoch.version&...`. */
+/**
+ * `Last-Event-ID` as deltacast/http reads it (and writes it in each event's `id`): one entry per
+ * topic of `topics=`, in order, joined by `,`: `<epoch>:<version>` of the replica, or empty.
+ * '' when no topic has a replica.
+ */
 function positions(ctx, topics) {
-  const parts = [];
-  for (const t of topics) {
+  let any = false;
+  const ids = topics.map((t) => {
     const p = ctx.position(t);
-    if (p) parts.push(`${enc(t)}=${enc(p.epoch)}.${p.version}`);
-  }
-  return parts.join('&');
+    return p ? ((any = true), `${p.epoch}:${p.version}`) : '';
+  });
+  return any ? ids.join(',') : '';
 }
 
 /** GET with the auth token (Authorization: Bearer) and the extra headers `h`. */
@@ -101,12 +109,18 @@ function sseCarrier(o, ctx) {
     if (ac) ac.abort();
     const topics = ctx.topics();
     const mine = (ac = new AbortController());
+    // No topics yet: nothing to stream (the server refuses an empty `topics=`); open, and wait for a sub.
+    if (!topics.length) return void Promise.resolve().then(() => done || opened || ((opened = true), ctx.opened()));
     const id = positions(ctx, topics);
     get(o, ctx, `/events?topics=${topics.map(enc).join(',')}`, id ? { 'last-event-id': id } : {}, mine.signal)
       .then((res) => {
         if (!res.ok || !res.body) throw new Error(`SSE answered ${res.status}`);
         if (!opened) (opened = true), ctx.opened();
-        return readEvents(res.body, (d) => !done && mine === ac && ctx.message(d));
+        return readEvents(
+          res.body,
+          (d) => !done && mine === ac && ctx.message(d),
+          () => mine === ac && ctx.alive(),
+        );
       })
       .then(
         () => mine === ac && end(),
@@ -150,11 +164,12 @@ function pollCarrier(o, ctx) {
       const q = p ? `epoch=${enc(p.epoch)}&version=${p.version}&` : '';
       const res = await get(o, ctx, `/topics/${enc(topic)}?${q}${wait}`, etag ? { 'if-none-match': etag } : {}, ac.signal);
       wait = `wait=${o.pollWaitMs}`;
+      const m = await res.text();
       if (res.status === 200) {
         etag = res.headers.get('etag') || undefined;
-        const m = await res.text();
         if (!done && loops.get(topic) === ac) ctx.message(m);
-      } else if (res.status !== 204 && res.status !== 304) {
+      } else if (res.status !== 204 && res.status !== 304 && res.status !== 404) {
+        // 404: a topic that does not exist (yet): the next long-poll waits for its first version
         throw new Error(`poll answered ${res.status}`);
       }
     }

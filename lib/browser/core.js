@@ -170,6 +170,9 @@ function createClient(options) {
       message(m) {
         if (c === carrier) receive(m);
       },
+      alive() {
+        if (c === carrier) lastSeen = T.now();
+      },
       closed(hint, code) {
         if (c === carrier) return dropped(hint, code);
         if (!opened && c === attemptCarrier) {

@@ -217,7 +217,7 @@ describe('deltacast/ws', () => {
     assert.deepEqual(bystander.replica.get('board').data, hub.get('board').data);
   });
 
-  it('close codes from the hub pass through (1001 when the hub closes)', TIMEOUT, async (t) => {
+  it('close codes from the hub pass through (1001 when the hub closes, after a retry hint)', TIMEOUT, async (t) => {
     const hub = createHub({ lanes: { '**': 'critical' } });
     const { url, attached } = await serve(t, hub);
     const a = await client(t, url);
@@ -227,6 +227,7 @@ describe('deltacast/ws', () => {
     const closed = await a.closed;
     assert.equal(closed.code, 1001);
     assert.match(closed.reason, /closing/);
+    assert.deepEqual(a.replica.messages.at(-1), { t: 'retry', ms: 10000 }, 'the last message before the close');
   });
 
   it('a silent client is closed with 4000 (heartbeat timeout)', TIMEOUT, async (t) => {
@@ -333,7 +334,9 @@ describe('deltacast/ws', () => {
     const refused = await refusedUpgrade(url);
     assert.equal(refused.status, 503);
     assert.equal(refused.body.code, 'DELTACAST_CLOSED');
-    assert.equal(hub.stats().connections, 0);
+    // stats() counts what the core thread has handled: the close crosses to it
+    // asynchronously (on a loaded machine, after the refused upgrade above)
+    await waitFor(() => hub.stats().connections === 0, 'the core to drop the connection');
   });
 
   it('permessage-deflate is off unless asked for, and works when on', TIMEOUT, async (t) => {
@@ -381,8 +384,12 @@ describe('deltacast/ws', () => {
     }
     await waitFor(() => fast.replica.get('big')?.data.n === updates, 'the fast client at the last update', 30000);
     maxBuffered = Math.max(maxBuffered, slowServerSide.bufferedAmount);
-    // bounded by the threshold plus the one frame that crossed it (the kernel holds the rest)
-    assert.ok(maxBuffered <= maxBufferedBytes + largestFrame, `buffered ${maxBuffered} bytes for the paused client`);
+    // bounded by the threshold, plus the frame that crossed it, plus the frame
+    // the core may have produced before the congestion report reached its
+    // thread (one publish outstanding at a time here; README, deltacast/ws,
+    // Congestion); the kernel holds the rest
+    const bound = maxBufferedBytes + 2 * largestFrame;
+    assert.ok(maxBuffered <= bound, `buffered ${maxBuffered} bytes for the paused client (bound ${bound})`);
     assert.ok(hub.stats().conflated > 0, 'the core held frames back for the paused client');
     assert.equal(fast.replica.gaps, 0);
 

@@ -7,7 +7,7 @@ const assert = require('node:assert/strict');
 const WebSocket = require('ws');
 const { createHub } = require('../../lib/index.js');
 const { createClient } = require('../../lib/browser/client.js');
-const { startServer, until, recordApplied, fakeTimers } = require('./client.fixture.js');
+const { startServer, until, recordApplied, fakeTimers } = require('./client.servers.js');
 
 const fast = { minMs: 10, maxMs: 80, connectTimeoutMs: 2000 };
 const sleep = (ms) => new Promise((r) => setTimeout(r, ms));

@@ -10,7 +10,7 @@ const { createHub } = require('../../lib/index.js');
 const { QueryClient } = require('@tanstack/query-core');
 const { createClient } = require('../../lib/browser/client.js');
 const { bindQueryClient } = require('../../lib/browser/query.js');
-const { startServer, startSocketIO, until, recordApplied, fakeTimers } = require('./client.fixture.js');
+const { startServer, startSocketIO, until, recordApplied, fakeTimers } = require('./client.servers.js');
 
 const fast = { minMs: 10, maxMs: 80, connectTimeoutMs: 2000 };
 const sleep = (ms) => new Promise((r) => setTimeout(r, ms));

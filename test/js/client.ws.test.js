@@ -4,7 +4,7 @@ const assert = require('node:assert/strict');
 const WebSocket = require('ws');
 const { createHub } = require('../../lib/index.js');
 const { createClient } = require('../../lib/browser/client.js');
-const { startServer, until, recordApplied } = require('./client.fixture.js');
+const { startServer, until, recordApplied } = require('./client.servers.js');
 
 const fast = { minMs: 10, maxMs: 50, connectTimeoutMs: 2000 };
 

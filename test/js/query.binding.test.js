@@ -6,7 +6,7 @@ const { QueryClient, QueryObserver } = require('@tanstack/query-core');
 const { createHub } = require('../../lib/index.js');
 const { createClient } = require('../../lib/browser/client.js');
 const { bindQueryClient, optimisticUpdate } = require('../../lib/browser/query.js');
-const { startServer, until } = require('./client.fixture.js');
+const { startServer, until } = require('./client.servers.js');
 
 const fast = { minMs: 10, maxMs: 50, connectTimeoutMs: 2000 };
 

@@ -20,7 +20,7 @@ const { QueryClient, QueryClientProvider } = require('@tanstack/react-query');
 const { createHub } = require('../../lib/index.js');
 const { createClient } = require('../../lib/browser/client.js');
 const { RealtimeProvider, useRealtimeQuery, useConnectionStatus, useRealtimeEvents } = require('../../lib/browser/react.js');
-const { startServer, until } = require('./client.fixture.js');
+const { startServer, until } = require('./client.servers.js');
 
 const h = React.createElement;
 after(() => dom.window.close());

@@ -1,0 +1,148 @@
+'use strict';
+// Wire agreement: every carrier of deltacast/client against the real adapters (deltacast/ws,
+// deltacast/socket.io, deltacast/http) on one hub. The formats checked here are the ones
+// docs/protocol.md defines: SSE's Last-Event-ID, the retry hint on a hub restart, polling's
+// ETag/404/long-poll, connections without acks.
+const { test } = require('node:test');
+const assert = require('node:assert/strict');
+const WebSocket = require('ws');
+const { io } = require('socket.io-client');
+const { createHub } = require('../../lib/index.js');
+const { createClient } = require('../../lib/browser/client.js');
+const { startServer, startSocketIO, until, recordApplied } = require('./client.servers.js');
+
+const fast = { minMs: 10, maxMs: 80, connectTimeoutMs: 2000 };
+
+async function setup(t, { hubOptions, httpOptions } = {}) {
+  const hub = createHub({ lanes: { '**': 'critical' }, ...hubOptions });
+  const server = await startServer(hub, { httpOptions });
+  const clients = [];
+  const make = (o) => {
+    const c = createClient({ url: server.wsUrl, pollUrl: server.pollUrl, WebSocket, reconnect: fast, ...o });
+    clients.push(c);
+    return c;
+  };
+  t.after(async () => {
+    for (const c of clients) c.close();
+    await server.stop();
+    await hub.close();
+  });
+  return { hub, server, make };
+}
+
+async function converged(client, hub, topic) {
+  const want = hub.get(topic);
+  await until(() => client.get(topic)?.version === want.version && client.get(topic)?.epoch === want.epoch, `${topic} at ${want.version}`, 8000);
+  assert.deepEqual(client.get(topic), want);
+}
+
+test('SSE: the client resumes with Last-Event-ID in the server\'s format and gets a patch, not a snapshot', { timeout: 30000 }, async (t) => {
+  const { hub, server, make } = await setup(t);
+  const rows = Array.from({ length: 20 }, (_, id) => ({ id, name: `row ${id}`, v: 0 }));
+  await hub.publish('a', rows);
+  await hub.publish('b', { n: 0 });
+  const client = make({ fallback: ['sse'] });
+  const problems = recordApplied(client);
+  const frames = [];
+  client.on('change', (topic, data, info) => frames.push({ topic, from: info.from, version: info.version }));
+  client.subscribe('a');
+  client.subscribe('b');
+  await converged(client, hub, 'a');
+  await converged(client, hub, 'b');
+  // the stream drops; while it is down, `a` changes
+  server.refuseHttp = true;
+  for (const r of server.open) r.destroy();
+  await until(() => client.status === 'reconnecting', 'the drop');
+  const held = client.get('a');
+  await hub.upsert('a', 1, { id: 1, name: 'row 1', v: 1 });
+  frames.length = 0;
+  const before = server.headers.length;
+  server.refuseHttp = false;
+  await converged(client, hub, 'a');
+  const reopened = server.headers.slice(before).filter((h, i) => server.requests[before + i] === '/dc/events').at(-1);
+  const topics = ['a', 'b'].map((topic) => `${client.get(topic).epoch}:${topic === 'a' ? held.version : client.get(topic).version}`);
+  assert.equal(reopened['last-event-id'], topics.join(','), 'one <epoch>:<version> per topic, in the order of topics=');
+  assert.deepEqual(frames, [{ topic: 'a', from: held.version, version: held.version + 1 }], 'a patch for a, nothing for b');
+  assert.deepEqual(problems, []);
+});
+
+test('SSE and polling: connections without acks, so more than a credit window flows with no upstream', { timeout: 30000 }, async (t) => {
+  const { hub, make } = await setup(t, { hubOptions: { credit: { maxFrames: 4, stallTimeoutMs: 600000 } } });
+  await hub.publish('c', { n: 0 });
+  for (const carrier of ['sse', 'poll']) {
+    const client = make({ fallback: [carrier], pollWaitMs: 1000 });
+    const problems = recordApplied(client);
+    client.subscribe('c');
+    await converged(client, hub, 'c');
+    for (let i = 1; i <= 20; i++) {
+      await hub.publish('c', { n: i, carrier });
+      await converged(client, hub, 'c'); // one frame at a time: 20 frames, window 4, no acks
+    }
+    assert.equal(client.carrier, carrier);
+    assert.deepEqual(problems, []);
+    client.close();
+  }
+  await until(() => hub.stats().connections === 0, 'the connections to close');
+});
+
+test('polling: a topic that does not exist yet is waited for (404, then a long-poll), the carrier stays up', { timeout: 30000 }, async (t) => {
+  const { hub, server, make } = await setup(t);
+  const client = make({ fallback: ['poll'], pollWaitMs: 5000 });
+  const statuses = [];
+  client.on('status', (s) => statuses.push(s));
+  client.subscribe('later');
+  await until(() => server.requests.filter((p) => p === '/dc/topics/later').length >= 2, 'the 404 and the long-poll after it');
+  await hub.publish('later', { here: true });
+  await converged(client, hub, 'later');
+  assert.deepEqual(statuses, ['polling'], 'never reconnecting');
+  // the long-polls carry the ETag of the last 200
+  await hub.publish('later', { here: 2 });
+  await converged(client, hub, 'later');
+  const tagged = server.headers.filter((h) => h['if-none-match'] !== undefined).map((h) => h['if-none-match']);
+  assert.ok(tagged.length > 0 && tagged.every((tag) => /^"[^":]+:\d+"$/.test(tag)), `ETags sent back as given: ${tagged}`);
+});
+
+test('SSE: the server\'s heartbeat comments keep the stream alive for the client\'s watchdog', { timeout: 30000 }, async (t) => {
+  const { hub, server, make } = await setup(t, { httpOptions: { heartbeatMs: 20 } });
+  await hub.publish('q', { n: 0 });
+  const client = make({ fallback: ['sse'], heartbeat: { intervalMs: 300, graceMs: 200 } });
+  client.subscribe('q');
+  await converged(client, hub, 'q');
+  await new Promise((resolve) => setTimeout(resolve, 2000)); // four watchdog periods without a message
+  assert.equal(client.status, 'polling');
+  assert.equal(server.requests.filter((p) => p === '/dc/events').length, 1, 'one stream, never reopened');
+});
+
+test('a hub restart: every carrier gets the server\'s retry hint and spreads its return over it', { timeout: 30000 }, async (t) => {
+  // random() = 0.5: a backoff of 0.5 × minMs without a hint, 0.5 × the hint's window with it
+  const reconnect = { minMs: 10, maxMs: 80, connectTimeoutMs: 2000, restartMs: 0 };
+  for (const carrier of ['ws', 'sse', 'socket.io']) {
+    const hub = createHub({ lanes: { '**': 'critical' } });
+    const sio = carrier === 'socket.io' ? await startSocketIO(hub) : null;
+    const server = sio === null ? await startServer(hub) : null;
+    const client = createClient({
+      url: sio ? sio.url : server.wsUrl,
+      pollUrl: server?.pollUrl,
+      transport: carrier === 'socket.io' ? 'socket.io' : undefined,
+      fallback: [carrier],
+      WebSocket,
+      io,
+      random: () => 0.5,
+      reconnect,
+    });
+    t.after(async () => {
+      client.close();
+      await (sio ? sio.close() : server.stop());
+      await hub.close();
+    });
+    const delays = [];
+    client.on('status', (s, info) => s === 'reconnecting' && info.delayMs !== undefined && delays.push(info.delayMs));
+    await hub.publish('r', { n: 1 });
+    client.subscribe('r');
+    await until(() => client.get('r'), `the snapshot over ${carrier}`);
+    await hub.close();
+    await until(() => delays.length > 0, `the drop over ${carrier}`);
+    client.close();
+    assert.equal(delays[0], 5000, `${carrier}: the return is drawn over the server's 10 s window`);
+  }
+});
