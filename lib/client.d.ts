@@ -60,10 +60,11 @@ export interface ClientOptions {
   /** fetch for SSE and long-polling (default globalThis.fetch). */
   fetch?: typeof fetch;
   /**
-   * Asked on every (re)connect and, when it returns { token, expiresAt } (ms since the epoch),
+   * A fixed token, or a hook asked on every (re)connect (a throw or rejection is reported on
+   * `error`); when it returns { token, expiresAt } (ms since the epoch),
    * again 30 s before expiresAt; sent as {"t":"auth","token"} (SSE/poll: Authorization: Bearer).
    */
-  auth?: () => string | { token: string; expiresAt?: number } | Promise<string | { token: string; expiresAt?: number }>;
+  auth?: string | (() => string | { token: string; expiresAt?: number } | Promise<string | { token: string; expiresAt?: number }>);
   /**
    * Full-jitter exponential backoff: attempt n waits random() * min(maxMs, minMs * factor^n).
    * Defaults: minMs 500, maxMs 20000, factor 2, jitter 'full', connectTimeoutMs 10000 (an attempt

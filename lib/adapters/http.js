@@ -392,7 +392,7 @@ async function poll(hub, config, req, res, topicText, params, user) {
   if (epochText !== undefined) point = { epoch: parseEpoch(epochText, 'epoch'), version: parseVersion(versionText, 'version') };
   let wait = 0;
   if (waitText !== undefined) {
-    if (!/^[0-9]{1,9}$/.test(waitText)) throw new HttpError(400, httpCodes.INVALID_QUERY, `wait must be an integer number of milliseconds, got ${JSON.stringify(waitText)}`);
+    if (!/^[0-9]+$/.test(waitText)) throw new HttpError(400, httpCodes.INVALID_QUERY, `wait must be an integer number of milliseconds, got ${JSON.stringify(waitText)}`);
     wait = Math.min(Number(waitText), config.maxWaitMs);
   }
   const match = ifNoneMatch(req);

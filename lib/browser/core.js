@@ -53,6 +53,7 @@ function createClient(options) {
   for (const k in DEFAULTS) if (o[k] === undefined) o[k] = DEFAULTS[k];
   for (const [k, v] of Object.entries({ ...o, ...rc, ...hb })) if (/Ms$/.test(k) && !(v >= 0)) throw fail(`${k} must be >= 0 (ms)`);
   if (!(rc.factor >= 1)) throw fail('reconnect.factor must be >= 1');
+  if (o.auth != null && !/^(function|string)$/.test(typeof o.auth)) throw fail('auth must be a function or a string');
   let order = o.fallback || [o.transport || 'ws', 'sse', 'poll'];
   for (const k of order) if (!carriers[k]) throw fail(`unknown carrier ${k}`);
   order = order.filter((k) => (k === 'sse' || k === 'poll' ? o.pollUrl : o.url));
@@ -141,7 +142,8 @@ function createClient(options) {
   }
 
   function getToken() {
-    return Promise.resolve(o.auth()).then((t) => {
+    // new Promise: a hook that throws is a rejection (reported on 'error'), not an uncaught throw
+    return new Promise((r) => r(typeof o.auth == 'string' ? o.auth : o.auth())).then((t) => {
       token = t && t.token !== undefined ? t.token : t;
       // Asked again 30 s before it expires, and sent on the open connection.
       if (t && t.expiresAt && !closed) {

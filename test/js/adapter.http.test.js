@@ -317,6 +317,20 @@ describe('polling', () => {
     assert.deepEqual((await answer.json()).data, { hello: 'world' });
   });
 
+  it('a wait longer than maxWaitMs, however many digits, is cut to maxWaitMs', TIMEOUT, async (t) => {
+    const hub = makeHub(t);
+    const base = await serve(t, hub, { maxWaitMs: 50 });
+    await hub.publish('prices', rows(3));
+    const { epoch, version } = hub.get('prices');
+    for (const wait of ['99999999999999999999', '9999999999']) {
+      const r = await within(fetch(`${base}/topics/prices?epoch=${epoch}&version=${version}&wait=${wait}`), 10000, 'the cut long-poll');
+      assert.equal(r.status, 204, `wait=${wait}`);
+    }
+    const bad = await fetch(`${base}/topics/prices?epoch=${epoch}&version=${version}&wait=-5`);
+    assert.equal(bad.status, 400);
+    assert.equal((await bad.json()).code, 'DELTACAST_INVALID_QUERY');
+  });
+
   it('an aborted long-poll closes its hub connection', TIMEOUT, async (t) => {
     const hub = makeHub(t);
     const base = await serve(t, hub);

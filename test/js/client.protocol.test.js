@@ -246,3 +246,25 @@ test('options are validated with DELTACAST_INVALID_ARGUMENT', () => {
   assert.throws(() => createClient({ url: 'ws://x', fallback: ['smoke'] }), { code: 'DELTACAST_INVALID_ARGUMENT' });
   assert.throws(() => createClient({ url: 'ws://x', reconnect: { minMs: -1 } }), { code: 'DELTACAST_INVALID_ARGUMENT' });
 });
+
+test('auth: a string is the token; a hook that throws is reported on error, never thrown; other types refused', { timeout: 15000 }, async (t) => {
+  const { hub, server, make } = await setup(t);
+  await hub.publish('au', {});
+  const fixed = make({ auth: 'static-token' });
+  fixed.subscribe('au');
+  await until(() => fixed.get('au') && sent(server, 'auth').length === 1, 'the snapshot and the token');
+  assert.equal(sent(server, 'auth')[0].token, 'static-token');
+
+  const errors = [];
+  const broken = make({
+    auth: () => {
+      throw new Error('token store down');
+    },
+  });
+  broken.on('error', (e) => errors.push(e.message));
+  await until(() => errors.includes('token store down'), 'the error from the hook');
+
+  for (const auth of [42, {}, true]) {
+    assert.throws(() => make({ auth }), { code: 'DELTACAST_INVALID_ARGUMENT' });
+  }
+});
