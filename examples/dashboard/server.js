@@ -22,45 +22,13 @@ const { attachWebSocketServer } = require('deltacast/ws');
 const { attachSocketIO } = require('deltacast/socket.io');
 const { httpHandler } = require('deltacast/http');
 const { startSimulator } = require('./simulator.js');
+const { bundle } = require('./bundle.js');
 
 const USERS = {
   alice: { id: 'alice', name: 'Alice (buyer, EU)', watchlist: ['p0001', 'p0003', 'p0027'] },
   bob: { id: 'bob', name: 'Bob (planner, APAC)', watchlist: ['p0152', 'p0160', 'p0178'] },
 };
 const COOKIE = 'dc_session';
-
-/** Bundles app.jsx (React, TanStack Query, deltacast/query, deltacast/react) in memory. */
-async function bundle() {
-  const esbuild = require('esbuild');
-  const lib = path.join(__dirname, '..', '..', 'lib', 'browser');
-  const deltacast = {
-    name: 'deltacast-browser',
-    setup(build) {
-      // deltacast's browser entry points, straight from lib/browser (the package's own exports).
-      build.onResolve({ filter: /^deltacast\/(client|query|react)$/ }, (args) => ({ path: path.join(lib, `${args.path.slice(10)}.js`) }));
-      // deltacast/react and deltacast/query are CommonJS inside (their .mjs entries wrap the .js):
-      // they `require` TanStack Query, which resolves to its CommonJS build, while the app's
-      // `import` would get the ES module build: two copies, two React contexts ("No QueryClient
-      // set"). One copy for both: the build `require` resolves to.
-      build.onResolve({ filter: /^@tanstack\/(react-query|query-core)$/ }, (args) => ({ path: require.resolve(args.path) }));
-    },
-  };
-  const out = await esbuild.build({
-    entryPoints: [path.join(__dirname, 'app.jsx')],
-    bundle: true,
-    write: false,
-    format: 'iife',
-    platform: 'browser',
-    target: ['es2020'],
-    jsx: 'automatic',
-    minify: true,
-    legalComments: 'none',
-    define: { 'process.env.NODE_ENV': '"production"' },
-    plugins: [deltacast],
-    logLevel: 'silent',
-  });
-  return out.outputFiles[0].text;
-}
 
 function parseCookies(header) {
   const out = {};
@@ -80,7 +48,7 @@ function parseCookies(header) {
 async function startDashboard(options = {}) {
   const o = { port: 3000, rows: 5000, changesPerSecond: 300, failRate: 0.2, random: Math.random, lossSeconds: 8, ...options };
   const secret = o.secret ? new TextEncoder().encode(o.secret) : crypto.randomBytes(32);
-  const [script, page] = await Promise.all([bundle(), fs.promises.readFile(path.join(__dirname, 'index.html'), 'utf8')]);
+  const [script, page] = await Promise.all([bundle(path.join(__dirname, 'app.jsx')), fs.promises.readFile(path.join(__dirname, 'index.html'), 'utf8')]);
 
   const hub = createHub({
     lanes: {
@@ -309,4 +277,4 @@ async function main() {
 
 if (require.main === module) main();
 
-module.exports = { startDashboard, bundle, USERS };
+module.exports = { startDashboard, USERS };
