@@ -1,5 +1,5 @@
 'use strict';
-/* global window, document -- the callbacks of page.evaluate run in the browser */
+/* global window, document, MutationObserver -- the callbacks of page.evaluate run in the browser */
 // The dashboard (examples/dashboard) in a real browser: chromium, headless, driven by
 // playwright-core, against the server started in this process (so the test can read the hub).
 

@@ -1,5 +1,5 @@
 'use strict';
-/* global window, document -- the callbacks of page.evaluate run in the browser */
+/* global window -- the callbacks of page.evaluate run in the browser */
 // examples/ssr in chromium: the server's markup is hydrated, and the page goes live from the
 // dehydrated (epoch, version) with patches only: no `snap` frame after hydration.
 
