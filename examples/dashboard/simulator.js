@@ -105,10 +105,12 @@ function makeShipments(rnd, now) {
 
 /**
  * Starts the feeds on `hub`. Returns { ready (a promise: every topic has its first value), pause(),
- * resume(), stop(), alert(row) (publishes an alert now) }. `rows`: the price board's size;
- * `changesPerSecond`: price changes a second (default 300).
+ * resume(), stop(), alert(row) (publishes an alert now), skipped (price ticks left out for
+ * backpressure) }. `rows`: the price board's size; `changesPerSecond`: price changes a second
+ * (default 300, fewer when the hub cannot keep up); `maxPending`: the hub's queue (stats().pending)
+ * above which a price tick is skipped (default 16).
  */
-function startSimulator(hub, { rows = 5000, changesPerSecond = 300, seed = 7 } = {}) {
+function startSimulator(hub, { rows = 5000, changesPerSecond = 300, seed = 7, maxPending = 16 } = {}) {
   const rnd = prng(seed);
   const now = Date.now();
   const prices = makePrices(rows, rnd, now);
@@ -159,7 +161,12 @@ function startSimulator(hub, { rows = 5000, changesPerSecond = 300, seed = 7 } =
 
   // prices: ticks of 20 ms, each moving a handful of rows
   const perTick = Math.max(1, Math.round(changesPerSecond / 50));
+  // Backpressure: a tick is skipped while the hub still has changes queued (each upsert rewrites a
+  // 1.2 MB board on the hub's thread), so a slow machine gets fewer changes a second, not a queue
+  // that grows without bound and delays everything.
+  let skipped = 0;
   every(20, () => {
+    if (hub.stats().pending > maxPending) return void skipped++;
     const t = Date.now();
     for (let k = 0; k < perTick; k++) {
       const i = Math.floor(rnd() * prices.length);
@@ -218,6 +225,9 @@ function startSimulator(hub, { rows = 5000, changesPerSecond = 300, seed = 7 } =
   return {
     ready,
     get: (id) => byId.get(id),
+    get skipped() {
+      return skipped;
+    },
     alert,
     pause: () => void (paused = true),
     resume: () => void (paused = false),
