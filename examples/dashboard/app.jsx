@@ -38,12 +38,11 @@ function Sparkline({ points }) {
 }
 
 function PriceRow({ row, top, watched, onWatch }) {
-  const prev = row.trend[row.trend.length - 2];
-  const dir = row.price >= prev ? 'up' : 'down';
-  // A cell flashes when its row changed while shown (not when it scrolls into view): the span is
-  // keyed by the row's timestamp, so each change mounts it again and its animation plays once.
-  const shown = useRef(row.ts);
-  const fresh = row.ts !== shown.current;
+  // A cell flashes when its row changes while shown (not when it scrolls into view), green or red
+  // against the price shown before: the span is keyed by the row's timestamp, so each change
+  // mounts it again and its animation plays once.
+  const seen = useRef({ ts: row.ts, price: row.price, flash: '' });
+  if (seen.current.ts !== row.ts) seen.current = { ts: row.ts, price: row.price, flash: row.price >= seen.current.price ? 'flash-up' : 'flash-down' };
   return (
     <div className="board-row" style={{ top }} data-testid="price-row" data-id={row.id}>
       <button className={`star${watched ? ' starred' : ''}`} title={watched ? 'On your watchlist' : 'Add to watchlist'} data-testid="watch" onClick={() => onWatch(row.id)}>
@@ -53,7 +52,7 @@ function PriceRow({ row, top, watched, onWatch }) {
       <span>{row.material}</span>
       <span>{row.location}</span>
       <span className="muted">{row.region}</span>
-      <span key={row.ts} className={`num ${fresh ? `flash-${dir}` : ''}`} data-testid="price">
+      <span key={row.ts} className={`num ${seen.current.flash}`} data-testid="price">
         {fmt(row.price)}
       </span>
       <span className={`num ${row.change >= 0 ? 'up' : 'down'}`}>{fmt(row.change)}</span>

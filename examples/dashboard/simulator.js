@@ -64,9 +64,9 @@ function makePrices(rows, rnd, now) {
     const [location, region] = LOCATIONS[Math.floor(i / MATERIALS.length) % LOCATIONS.length];
     const grade = Math.floor(i / (MATERIALS.length * LOCATIONS.length));
     const price = round(base * (0.85 + rnd() * 0.3) * (1 + grade * 0.04));
-    const trend = [];
+    const trend = [price];
     let p = price;
-    for (let k = 0; k < TREND; k++) trend.unshift((p = round(p * (1 + (rnd() - 0.5) * 0.01))));
+    for (let k = 1; k < TREND; k++) trend.unshift((p = round(p * (1 + (rnd() - 0.5) * 0.01))));
     out.push({
       id: `p${String(i + 1).padStart(4, '0')}`,
       material: grade ? `${material} G${grade + 1}` : material,

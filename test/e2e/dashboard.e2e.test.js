@@ -82,7 +82,13 @@ describe('examples/dashboard in chromium', { skip, timeout: 180_000 }, () => {
     await until(async () => (await rendered(alice)).some((r) => r.id === 'p2001'), 'scrolled rows to render');
     await alice.evaluate(() => document.querySelector('[data-testid=board]').scrollTo(0, 0));
     await until(async () => (await rendered(alice)).some((r) => r.id === 'p0001'), 'the first rows again');
-    await until(async () => (await alice.$$('.flash-up, .flash-down')).length > 0, 'a highlighted changed cell', 5_000);
+    // a visible row changes on the server: its price cell shows the new value, highlighted
+    const row = dash.hub.get('prices').data.find((r) => r.id === 'p0005');
+    const price = Math.round((row.price + 1.01) * 100) / 100;
+    await dash.hub.upsert('prices', 'p0005', { ...row, price, trend: [...row.trend.slice(1), price], ts: Date.now() });
+    const cell = '[data-testid=price-row][data-id="p0005"] [data-testid=price]';
+    await until(async () => (await alice.textContent(cell)) === fmt(price), 'the new price shown', 5_000);
+    assert.match(await alice.getAttribute(cell, 'class'), /\bflash-up\b/);
     await until(async () => Number(await alice.textContent('[data-testid=rate]')) > 0, 'updates per second shown');
     await until(async () => /ms$/.test(await alice.textContent('[data-testid=latency]')), 'the latency shown');
     await sameAsServer(alice);
