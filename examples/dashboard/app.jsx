@@ -472,6 +472,8 @@ async function boot() {
     io,
     pollUrl: `${location.origin}/deltacast`,
     probeMs: 2000, // on a fallback carrier, try the socket again every 2 s
+    // a hidden tab drops its non-critical topics after this long (?hiddenMs= for the tests)
+    hiddenUnsubscribeMs: Number(params.get('hiddenMs')) || 10000,
     reconnect: { minMs: 250, maxMs: 4000 },
   });
   client.on('event', (e) => {

@@ -246,7 +246,8 @@ async function main() {
   }
   let dash;
   try {
-    dash = await startDashboard({ port, host: process.env.HOST || undefined });
+    // DASHBOARD_SECRET keeps the login cookies valid across restarts (default: a new key each start)
+    dash = await startDashboard({ port, host: process.env.HOST || undefined, secret: process.env.DASHBOARD_SECRET || undefined });
   } catch (err) {
     if (err && err.code === 'EADDRINUSE') {
       console.error(`deltacast dashboard: port ${port} is already in use. Stop whatever uses it, or pick another port: PORT=${port + 1} npm start`);

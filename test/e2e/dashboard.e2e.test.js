@@ -7,6 +7,7 @@ const { describe, test, before, after } = require('node:test');
 const assert = require('node:assert/strict');
 const { skip, launch, screenshot, until } = require('./helpers.js');
 
+const SECRET = 'e2e-only-secret-of-32-bytes-or-more!';
 const fmt = (n) => n.toLocaleString('en-US', { minimumFractionDigits: 2, maximumFractionDigits: 2 });
 
 describe('examples/dashboard in chromium', { skip, timeout: 180_000 }, () => {
@@ -16,7 +17,7 @@ describe('examples/dashboard in chromium', { skip, timeout: 180_000 }, () => {
 
   before(async () => {
     const { startDashboard } = require('../../examples/dashboard/server.js');
-    dash = await startDashboard({ port: 0, failRate: 0, actionDelayMs: 300 });
+    dash = await startDashboard({ port: 0, failRate: 0, actionDelayMs: 300, secret: SECRET });
     browser = await launch();
   });
   after(async () => {
@@ -69,7 +70,7 @@ describe('examples/dashboard in chromium', { skip, timeout: 180_000 }, () => {
     });
     const errors = [];
     alice.on('pageerror', (e) => errors.push(e));
-    await alice.goto(dash.url, { timeout: 15_000 });
+    await alice.goto(`${dash.url}/?hiddenMs=1000`, { timeout: 15_000 });
     await alice.waitForSelector('[data-testid=price-row]', { timeout: 15_000 });
     assert.deepEqual(await alice.evaluate(() => window.__seen.slice(0, 2)), ['skeleton', 'rows']);
     await until(async () => (await status(alice)) === 'open', 'status open');
@@ -182,5 +183,51 @@ describe('examples/dashboard in chromium', { skip, timeout: 180_000 }, () => {
     await alice.waitForSelector('[data-testid=watchlist] li[data-id="p0002"]:not([data-pending])', { timeout: 5_000 });
     assert.ok(dash.hub.get('user/alice/watchlist').data.items.some((i) => i.id === 'p0002'));
     await screenshot(alice, 'dashboard-watchlist');
+  });
+
+  test('a hidden tab pauses its non-critical topics and catches up with a patch when shown again', async () => {
+    const setVisibility = (state) =>
+      alice.evaluate((s) => {
+        Object.defineProperty(document, 'visibilityState', { configurable: true, get: () => s });
+        document.dispatchEvent(new Event('visibilitychange'));
+      }, state);
+    const topicState = (topic) => alice.evaluate((t) => window.__dashboard.client.topicStatus(t).status, topic);
+    await setVisibility('hidden');
+    // after hiddenMs (1 s here): prices unsubscribed (stale), the critical topics stay live
+    await until(async () => (await topicState('prices')) === 'stale', 'prices paused', 10_000);
+    assert.equal(await topicState('alerts'), 'live');
+    assert.equal(await topicState('user/alice/watchlist'), 'live');
+    const hiddenAt = await version(alice);
+    await until(() => dash.hub.get('prices').version > hiddenAt + 20, 'the server to move on', 10_000);
+    assert.equal(await version(alice), hiddenAt, 'no prices while hidden');
+    await alice.evaluate(() => {
+      window.__caughtUp = [];
+      window.__dashboard.client.on('change', (t, d, info) => t === 'prices' && window.__caughtUp.push({ from: info.from, version: info.version }));
+    });
+    await setVisibility('visible');
+    await until(async () => (await topicState('prices')) === 'live', 'prices live again');
+    await until(() => alice.evaluate(() => window.__caughtUp.length > 0), 'the catch-up frame', 10_000);
+    const [first] = await alice.evaluate(() => window.__caughtUp);
+    assert.equal(first.from, hiddenAt, 'a patch from the version held while hidden, not a snapshot');
+    await sameAsServer(alice);
+  });
+
+  test('the server restarted under the page: it comes back without a reload', async () => {
+    await alice.evaluate(() => (window.__sameDocument = true));
+    const port = dash.port;
+    const oldEpoch = dash.hub.get('prices').epoch;
+    await dash.close();
+    dash = null;
+    await until(async () => /^(reconnecting|connecting)$/.test(await status(alice)), 'the page to notice', 10_000);
+    await until(async () => (await alice.$('[data-testid=banner]')) !== null, 'the banner');
+    const { startDashboard } = require('../../examples/dashboard/server.js');
+    dash = await startDashboard({ port, failRate: 0, actionDelayMs: 300, secret: SECRET });
+    assert.notEqual(dash.hub.get('prices').epoch, oldEpoch, 'a new hub: a new epoch');
+    await until(async () => (await status(alice)) === 'open', 'status open again', 30_000, 100);
+    assert.equal(await alice.evaluate(() => window.__sameDocument), true, 'no reload');
+    await until(() => alice.evaluate((e) => window.__dashboard.client.get('prices')?.epoch === e, dash.hub.get('prices').epoch), 'the new epoch');
+    await sameAsServer(alice);
+    // the cookie still holds (same key): alice's watchlist is live again
+    await until(() => alice.evaluate(() => window.__dashboard.client.topicStatus('user/alice/watchlist').status === 'live'), "alice's watchlist live");
   });
 });
