@@ -1,0 +1,141 @@
+'use strict';
+// examples/dashboard, examples/ssr and examples/harness as a newcomer runs them: `npm start` (the
+// dashboard's server as a child process: its log line, PORT=, a port in use, Ctrl-C), the SSR
+// page's HTML, and the harness's own tests.
+
+const { test } = require('node:test');
+const assert = require('node:assert/strict');
+const { spawn, execFile } = require('node:child_process');
+const net = require('node:net');
+const path = require('node:path');
+const root = path.resolve(__dirname, '..', '..');
+const pkg = require('../../package.json');
+
+/** Starts `node examples/dashboard/server.js` with env; collects its output; kills it at the end of `t`. */
+function startServer(t, env) {
+  const child = spawn(process.execPath, ['examples/dashboard/server.js'], { cwd: root, env: { ...process.env, ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
+  const out = { stdout: '', stderr: '' };
+  child.stdout.on('data', (d) => (out.stdout += d));
+  child.stderr.on('data', (d) => (out.stderr += d));
+  const exited = new Promise((resolve) => child.on('exit', (code, signal) => resolve({ code, signal })));
+  t.after(() => child.exitCode === null && child.signalCode === null && child.kill('SIGKILL'));
+  return { child, out, exited };
+}
+
+async function waitFor(what, f, ms = 30_000) {
+  const end = Date.now() + ms;
+  while (!f()) {
+    if (Date.now() > end) throw new Error(`timed out waiting for ${what}`);
+    await new Promise((r) => setTimeout(r, 50));
+  }
+}
+
+function freePort() {
+  return new Promise((resolve, reject) => {
+    const s = net.createServer();
+    s.once('error', reject);
+    s.listen(0, () => {
+      const { port } = s.address();
+      s.close(() => resolve(port));
+    });
+  });
+}
+
+test('package.json: npm start serves the dashboard; the terminal board is demo:terminal', () => {
+  assert.equal(pkg.scripts.start, 'node examples/dashboard/server.js');
+  assert.equal(pkg.scripts['demo:terminal'], 'node examples/live-board.js');
+  assert.match(pkg.scripts.test, /test:e2e/);
+});
+
+test('npm start: PORT= picks the port, the log line names the URL, the page and the feeds are served, Ctrl-C stops it cleanly', { timeout: 60_000 }, async (t) => {
+  const port = await freePort();
+  const { child, out, exited } = startServer(t, { PORT: String(port) });
+  await waitFor('the log line', () => out.stdout.includes('serving'));
+  assert.match(out.stdout, new RegExp(`deltacast dashboard: serving http://localhost:${port} `));
+  const page = await fetch(`http://localhost:${port}/`);
+  assert.equal(page.status, 200);
+  assert.match(await page.text(), /<script src="\/app.js">/);
+  const script = await fetch(`http://localhost:${port}/app.js`);
+  assert.equal(script.status, 200);
+  assert.ok((await script.text()).length > 100_000, 'the bundled React app');
+  const prices = await (await fetch(`http://localhost:${port}/deltacast/topics/prices`)).json();
+  assert.equal(prices.data.length, 5000);
+  assert.deepEqual(Object.keys(prices.data[0]).sort(), ['change', 'id', 'location', 'material', 'price', 'region', 'trend', 'ts', 'unit']);
+  // anonymous: no watchlist; logged in as bob: his own, not alice's
+  assert.equal((await fetch(`http://localhost:${port}/deltacast/topics/user%2Fbob%2Fwatchlist`)).status, 403);
+  const login = await fetch(`http://localhost:${port}/api/login?user=bob`, { method: 'POST' });
+  const cookie = login.headers.get('set-cookie').split(';')[0];
+  assert.equal((await fetch(`http://localhost:${port}/deltacast/topics/user%2Fbob%2Fwatchlist`, { headers: { cookie } })).status, 200);
+  const refused = await fetch(`http://localhost:${port}/deltacast/topics/user%2Falice%2Fwatchlist`, { headers: { cookie } });
+  assert.equal(refused.status, 403);
+  assert.equal((await refused.json()).code, 'DELTACAST_FORBIDDEN');
+
+  child.kill('SIGINT');
+  const { code } = await exited;
+  assert.equal(code, 0, out.stderr);
+  assert.match(out.stdout, /deltacast dashboard: stopped/);
+  assert.equal(out.stderr, '');
+});
+
+test('npm start: a port in use is a clear message and exit code 1', { timeout: 60_000 }, async (t) => {
+  const blocker = net.createServer();
+  await new Promise((r) => blocker.listen(0, r));
+  t.after(() => blocker.close());
+  const { port } = blocker.address();
+  const { out, exited } = startServer(t, { PORT: String(port) });
+  const { code } = await exited;
+  assert.equal(code, 1);
+  assert.match(out.stderr, new RegExp(`deltacast dashboard: port ${port} is already in use\\. .*PORT=${port + 1} npm start`));
+  assert.equal(out.stdout, '');
+});
+
+test('npm start: without PORT the dashboard is on port 3000', { timeout: 60_000 }, async (t) => {
+  const { child, out, exited } = startServer(t, { PORT: '' });
+  // port 3000 may be taken on this machine: then the message names it
+  await waitFor('the log line or the error', () => out.stdout.includes('serving') || out.stderr.includes('in use'));
+  if (out.stdout.includes('serving')) {
+    assert.match(out.stdout, /serving http:\/\/localhost:3000 /);
+    child.kill('SIGINT');
+    assert.equal((await exited).code, 0);
+  } else {
+    assert.match(out.stderr, /port 3000 is already in use/);
+    assert.equal((await exited).code, 1);
+  }
+});
+
+test('npm start: a PORT that is not a port number is refused', { timeout: 30_000 }, async (t) => {
+  const { out, exited } = startServer(t, { PORT: 'eighty' });
+  assert.equal((await exited).code, 1);
+  assert.match(out.stderr, /PORT must be a port number \(0 to 65535\), not "eighty"/);
+});
+
+test('examples/ssr: the HTML carries the rendered rows and the dehydrated (epoch, version) of hub.get', { timeout: 60_000 }, async (t) => {
+  const { startSsr } = require('../../examples/ssr/server.js');
+  const ssr = await startSsr({ port: 0, changesPerSecond: 0 });
+  t.after(() => ssr.close());
+  const held = ssr.hub.get('prices');
+  const html = await (await fetch(ssr.url)).text();
+  const state = JSON.parse(html.match(/window\.__DELTACAST__=(.*?)<\/script>/)[1]);
+  assert.equal(state.prices.epoch, held.epoch);
+  assert.equal(state.prices.version, held.version);
+  assert.deepEqual(state.prices.data, held.data);
+  const rows = [...html.matchAll(/<tr data-id="(p\d+)">.*?data-testid="price">([^<]+)</g)];
+  assert.equal(rows.length, 50);
+  for (const [, id, price] of rows) {
+    const row = held.data.find((r) => r.id === id);
+    assert.equal(price, row.price.toLocaleString('en-US', { minimumFractionDigits: 2, maximumFractionDigits: 2 }));
+  }
+  assert.match(html, new RegExp(`prices v${held.version} · connecting`));
+});
+
+test('examples/harness: its tests pass as a user would run them (node --test examples/harness/)', { timeout: 120_000 }, async () => {
+  const env = { ...process.env };
+  delete env.NODE_TEST_CONTEXT; // a test run of its own, not a child reporting to this one
+  const out = await new Promise((resolve, reject) =>
+    execFile(process.execPath, ['--test', '--test-reporter=tap', 'examples/harness/'], { cwd: root, env, timeout: 110_000 }, (err, stdout, stderr) =>
+      err ? reject(Object.assign(err, { message: `${err.message}\n${stdout}\n${stderr}` })) : resolve(stdout),
+    ),
+  );
+  assert.match(out, /# pass 5\b/);
+  assert.match(out, /# fail 0\b/);
+});
