@@ -1306,12 +1306,13 @@ TEST(DeliveryIds, SquashedPatchesCarryTheUnionBoundedBy64) {
   TopicStore store(o);
   Pacing pacing;
   Delivery delivery(store, AccessRules(), DeliveryLimits{}, {{"**", Lane::Normal}}, pacing);
-  ChangeResult r = store.publishJson("t", R"({"a":0})", "", 0);
+  const std::string pad = R"(,"pad":")" + std::string(2000, '.') + "\"}";  // patches stay smaller than snapshots
+  ChangeResult r = store.publishJson("t", R"({"a":0)" + pad, "", 0);
   delivery.connect(1, {});
   delivery.receive(1, R"({"t":"sub","topic":"t"})");
   (void)delivery.takeOutgoing();
   const auto change = [&](int i, std::string id) {
-    r = store.publishJson("t", R"({"a":)" + std::to_string(i) + "}", id, 0);
+    r = store.publishJson("t", R"({"a":)" + std::to_string(i) + pad, id, 0);
     delivery.changed("t", r, 0, std::nullopt, id);
   };
   change(1, "x1");
