@@ -56,8 +56,8 @@ Frame snapshot(std::string_view topic, std::string_view epoch, std::uint64_t ver
   return std::make_shared<const std::string>(std::move(frame));
 }
 
-Frame patch(std::string_view topic, std::string_view epoch, std::uint64_t from, std::uint64_t to,
-            std::string_view ops, const PatchIds& ids) {
+Frame patch(std::string_view topic, std::string_view epoch, std::uint64_t from, std::uint64_t to, std::string_view ops,
+            const PatchIds& ids) {
   std::string frame = patchHead(topic, epoch, from, to);
   frame.append(ops);
   appendIdsAndClose(ids, frame);

@@ -1138,16 +1138,16 @@ TEST(DeliveryFrameBound, AConnectionWhoseFrameIsOverTheBoundIsClosedWith1009) {
   EXPECT_TRUE(delivery.connected(2));
 }
 
-
 // ---- identity: expiry, refresh (auth), audit ------------------------------------
 
 class AuthTest : public ::testing::Test {
  protected:
   AuthTest()
       : store_(StoreOptions{}),
-        delivery_(store_,
-                  AccessRules(std::vector<AccessRule>{{"admin/*", {"admin"}}, {"ops/*", {"ops"}}, {"root/*", {"root"}}}),
-                  limits(), {{"**", Lane::Critical}}) {
+        delivery_(
+            store_,
+            AccessRules(std::vector<AccessRule>{{"admin/*", {"admin"}}, {"ops/*", {"ops"}}, {"root/*", {"root"}}}),
+            limits(), {{"**", Lane::Critical}}) {
     delivery_.setAudit(true);
   }
   static DeliveryLimits limits() {

@@ -40,18 +40,18 @@ class Writer {
 
 std::string everyKind() {
   Writer w;
-  w.u8(0).u32(7).str("prices").str("{\"a\":1}").str("").u8(0);                    // PublishJson
-  w.u8(1).u32(8).str("prices").str("[]").str("evt-1").u8(1);                      // Patch, critical
-  w.u8(2).u32(9).str("rows").str("\"r1\"").str("{\"id\":\"r1\"}").str("").u8(4);  // Upsert, low
-  w.u8(3).u32(10).str("rows").str("3").str("").u8(2);                             // Remove, high
-  w.u8(4).u32(11).str("gone");                                                    // Delete
-  w.u8(5).u32(12).f64(250);                                                       // Advance
+  w.u8(0).u32(7).str("prices").str("{\"a\":1}").str("").u8(0);                            // PublishJson
+  w.u8(1).u32(8).str("prices").str("[]").str("evt-1").u8(1);                              // Patch, critical
+  w.u8(2).u32(9).str("rows").str("\"r1\"").str("{\"id\":\"r1\"}").str("").u8(4);          // Upsert, low
+  w.u8(3).u32(10).str("rows").str("3").str("").u8(2);                                     // Remove, high
+  w.u8(4).u32(11).str("gone");                                                            // Delete
+  w.u8(5).u32(12).f64(250);                                                               // Advance
   w.u8(7).f64(5e12).str("u-1").u32(2).str("admin").str("ops").u8(0).f64(1500).str("ws");  // Connect, no acks
-  w.u8(9).f64(5e12).str("{\"t\":\"pong\"}");                                      // Receive
-  w.u8(10).f64(5e12).u8(1);                                                       // Congestion
-  w.u8(11).f64(5e12).u8(1).str("u-1").u32(1).str("ops").f64(-1);                 // Reauth, refused
-  w.u8(8).f64(5e12);                                                              // Disconnect
-  w.u8(6).u32(13);                                                                // Close
+  w.u8(9).f64(5e12).str("{\"t\":\"pong\"}");                                              // Receive
+  w.u8(10).f64(5e12).u8(1);                                                               // Congestion
+  w.u8(11).f64(5e12).u8(1).str("u-1").u32(1).str("ops").f64(-1);                          // Reauth, refused
+  w.u8(8).f64(5e12);                                                                      // Disconnect
+  w.u8(6).u32(13);                                                                        // Close
   return w.bytes();
 }
 
@@ -148,8 +148,8 @@ TEST(Request, EveryTruncationIsRefused) {
 TEST(Request, RefusesUnknownKindsLanesAndIds) {
   std::size_t count = 0;
   EXPECT_FALSE(validateRequests(Writer().u8(12).u32(1).bytes(), 0, count));                                 // kind
-  EXPECT_FALSE(validateRequests(Writer().u8(11).f64(1).u8(3).str("").u32(0).f64(-1).bytes(), 0, count));   // status
-  EXPECT_FALSE(validateRequests(Writer().u8(11).f64(1).u8(0).str("").u32(0).f64(-2).bytes(), 0, count));   // expiry
+  EXPECT_FALSE(validateRequests(Writer().u8(11).f64(1).u8(3).str("").u32(0).f64(-1).bytes(), 0, count));    // status
+  EXPECT_FALSE(validateRequests(Writer().u8(11).f64(1).u8(0).str("").u32(0).f64(-2).bytes(), 0, count));    // expiry
   EXPECT_FALSE(validateRequests(Writer().u8(0).u32(1).str("t").str("1").str("").u8(5).bytes(), 0, count));  // lane
   EXPECT_FALSE(validateRequests(Writer().u8(8).f64(-1).bytes(), 0, count));          // connection
   EXPECT_FALSE(validateRequests(Writer().u8(8).f64(1.5).bytes(), 0, count));         // connection

@@ -99,9 +99,9 @@ struct AuthRequest {
 struct AuditEvent {
   const char* type;  // connect, sub, forbidden, auth, auth-failed, expired, close
   ConnectionId connection;
-  std::string user;       // the connection's user id ("" anonymous)
-  std::string transport;  // the name the transport gave on connect
-  std::string topic;      // sub, forbidden
+  std::string user;            // the connection's user id ("" anonymous)
+  std::string transport;       // the name the transport gave on connect
+  std::string topic;           // sub, forbidden
   const char* code = nullptr;  // forbidden, auth-failed: a DELTACAST_* code
   int closeCode = 0;           // close by the core, expired: the close code; 0: none
   std::int64_t time = 0;       // the hub's clock
@@ -109,8 +109,8 @@ struct AuditEvent {
 
 // The answer to an AuthRequest.
 enum class ReauthStatus : std::uint8_t {
-  Verified = 0,  // the token was verified: the new identity is given
-  Refused = 1,   // the transport's hook refused the token
+  Verified = 0,     // the token was verified: the new identity is given
+  Refused = 1,      // the transport's hook refused the token
   Unsupported = 2,  // the transport has no hook to verify tokens with
 };
 
@@ -256,7 +256,7 @@ class Delivery {
     InboundLimiter inbound;
     CreditWindow credit;
     std::int64_t lastHeard = 0;
-    std::int64_t nextPing = -1;  // when the next heartbeat is due; -1: none
+    std::int64_t nextPing = -1;   // when the next heartbeat is due; -1: none
     std::int64_t expiresAt = -1;  // when the identity expires; -1: never
     std::string transport;
   };

@@ -67,11 +67,11 @@ struct Request {
   std::string changeId;  // dedup id, may be empty
   std::int64_t ms = 0;   // Advance
   ConnectionId connection = 0;
-  Principal principal;       // Connect, Reauth
-  bool acks = true;          // Connect
-  std::int64_t expiresAt = -1;  // Connect, Reauth
+  Principal principal;                           // Connect, Reauth
+  bool acks = true;                              // Connect
+  std::int64_t expiresAt = -1;                   // Connect, Reauth
   ReauthStatus reauth = ReauthStatus::Verified;  // Reauth
-  std::optional<Lane> lane;  // a change's lane, overriding the topic's
+  std::optional<Lane> lane;                      // a change's lane, overriding the topic's
 };
 
 inline constexpr std::uint32_t kStagedPayload = 0xFFFFFFFFu;
