@@ -196,3 +196,84 @@ describe('ids: the change ids a patch frame contains', () => {
     assert.equal(patches[1].idsTruncated, true);
   });
 });
+
+describe('adapters: where each carrier finds its token', () => {
+  const { bearerToken, cookieToken, upgradeToken, identityHook } = require('../../lib/adapters/shared.js');
+
+  it('HTTP: Authorization: Bearer, case-insensitive scheme; anything else is no token', () => {
+    assert.equal(bearerToken({ headers: { authorization: 'Bearer abc.def.ghi' } }), 'abc.def.ghi');
+    assert.equal(bearerToken({ headers: { authorization: 'bearer   xyz ' } }), 'xyz');
+    assert.equal(bearerToken({ headers: { authorization: 'Basic dXNlcg==' } }), undefined);
+    assert.equal(bearerToken({ headers: { authorization: 'Bearer a b' } }), undefined);
+    assert.equal(bearerToken({ headers: {} }), undefined);
+  });
+
+  it('ws: the subprotocol token.<jwt> offered after deltacast, else the deltacast_token cookie', () => {
+    assert.equal(upgradeToken({ headers: { 'sec-websocket-protocol': 'deltacast, token.eyJ.x.y' } }), 'eyJ.x.y');
+    assert.equal(upgradeToken({ headers: { 'sec-websocket-protocol': 'deltacast', cookie: 'a=1; deltacast_token=eyJ.c.d' } }), 'eyJ.c.d');
+    assert.equal(upgradeToken({ headers: { 'sec-websocket-protocol': 'deltacast, token.' } }), undefined);
+    assert.equal(cookieToken({ headers: { cookie: 'deltacast_token=%E0%A4%A' } }), undefined); // malformed escape
+    assert.equal(cookieToken({ headers: { cookie: 'other=1' } }), undefined);
+  });
+
+  it('identityHook: user wins; else authenticate(token, ctx) with the carrier token; no token is refused 401', async () => {
+    const user = () => ({ id: 'from-user' });
+    assert.equal(identityHook({ user, authenticate: () => ({}) }, () => 't'), user);
+    assert.equal(identityHook({}, () => 't'), undefined);
+    const seen = [];
+    const hook = identityHook({ authenticate: (token, ctx) => (seen.push([token, ctx]), { id: 'u' }) }, (ctx) => ctx.token);
+    assert.deepEqual(await hook({ token: 'tok' }), { id: 'u' });
+    assert.deepEqual(seen, [['tok', { token: 'tok' }]]);
+    assert.throws(() => hook({}), (err) => err.code === 'DELTACAST_UNAUTHORIZED' && err.status === 401);
+  });
+
+  it('ws adapter: a missing token is refused 401 on the upgrade and audited as a refusal, without the token', async (t) => {
+    const http = require('node:http');
+    const { once } = require('node:events');
+    const { WebSocketServer, WebSocket } = require('ws');
+    const { attachWebSocketServer } = require('../../lib/adapters/ws.js');
+    const events = [];
+    const hub = createHub({ onAudit: (event) => events.push(event) });
+    const server = http.createServer();
+    const wss = new WebSocketServer({ server });
+    const attached = attachWebSocketServer(wss, hub, {
+      authenticate: async (token) => {
+        if (token !== 'good-token') throw new Error('bad');
+        return { id: 'u1', roles: [] };
+      },
+    });
+    server.listen(0, '127.0.0.1');
+    await once(server, 'listening');
+    t.after(async () => {
+      attached.close();
+      wss.close();
+      server.close();
+      await hub.close();
+    });
+    const url = `ws://127.0.0.1:${server.address().port}`;
+    const refusedStatus = (protocols) =>
+      new Promise((resolve) => {
+        const ws = new WebSocket(url, protocols);
+        ws.on('unexpected-response', (req, res) => {
+          resolve(res.statusCode);
+          req.destroy();
+        });
+        ws.on('error', () => {});
+      });
+    assert.equal(await refusedStatus(['deltacast']), 401);
+    assert.equal(await refusedStatus(['deltacast', 'token.bad-token']), 401);
+    const ok = new WebSocket(url, ['deltacast', 'token.good-token']);
+    await once(ok, 'open');
+    ok.close();
+    await once(ok, 'close');
+    for (let i = 0; i < 200 && !events.some((e) => e.type === 'close'); i++) await new Promise((resolve) => setTimeout(resolve, 10));
+    const types = events.map((e) => [e.type, e.transport, e.code]);
+    assert.deepEqual(types.slice(0, 3), [
+      ['refused', 'ws', 'DELTACAST_UNAUTHORIZED'],
+      ['refused', 'ws', 'DELTACAST_UNAUTHORIZED'],
+      ['connect', 'ws', undefined],
+    ]);
+    assert.deepEqual(types[3], ['close', 'ws', undefined]);
+    assert.ok(!/good-token|bad-token/.test(JSON.stringify(events)), JSON.stringify(events));
+  });
+});
