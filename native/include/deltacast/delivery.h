@@ -9,8 +9,9 @@
 //   flow_control.h  each connection's credit window and congestion; over it,
 //                   topics are conflated (one dirty flag each)
 //   inbound.h       parsing and checking client messages, inbound rate limits
-// Every pending flush, heartbeat and stall check is one entry in a TimerQueue
-// (at most one per topic and one per connection), driven by advance(now).
+// Every pending flush, heartbeat, stall check and identity expiry is one
+// entry in a TimerQueue (at most one per topic and one per connection),
+// driven by advance(now).
 //
 // Thread affinity: the core thread only. It reads the TopicStore it is given
 // (same thread) and never calls out: what must be sent is collected and taken
