@@ -27,8 +27,6 @@ Delivery::TopicState& Delivery::state(std::string_view topic) {
   if (added) {
     it->second.id = nextTopicId_++;
     it->second.lane = laneOf(topic);
-    const std::shared_ptr<const Snapshot> current = store_.get(topic);
-    it->second.idsFloor = current ? current->version : 0;  // changes before are not known here
     topicById_.emplace(it->second.id, it->first);
   }
   return it->second;
@@ -291,9 +289,12 @@ Frame Delivery::patchFrom(std::string_view topic, TopicState& state, const Snaps
 
 frames::PatchIds Delivery::idsBetween(const TopicState& state, std::uint64_t from, std::uint64_t to) {
   frames::PatchIds out;
-  // Versions before the floor were made while nobody here followed the
-  // topic (or their ids were dropped): a patch over them carries none.
-  if (from < state.idsFloor) return out;
+  // A change made while nobody here followed the topic has no id to give;
+  // one whose id was dropped (over kRecentIds) makes the list incomplete.
+  if (from < state.idsLostUpTo) {
+    out.truncated = true;
+    return out;
+  }
   for (auto it = state.ids.rbegin(); it != state.ids.rend() && it->first > from; ++it) {
     if (it->first > to) continue;
     if (out.ids.size() == frames::kMaxFrameIds) {
@@ -447,14 +448,14 @@ void Delivery::changed(std::string_view topic, const ChangeResult& result, std::
   if (subscribers_.find(std::string(topic)) == subscribers_.end()) return;
   const bool fresh = topics_.find(std::string(topic)) == topics_.end();
   TopicState& st = state(topic);
-  if (fresh || result.created) {  // every change from here on is seen
+  if (fresh || result.created) {  // a new epoch: its ids start here
     st.ids.clear();
-    st.idsFloor = result.version - 1;
+    st.idsLostUpTo = 0;
   }
   if (!changeId.empty()) {
     st.ids.emplace_back(result.version, std::string(changeId));
     if (st.ids.size() > kRecentIds) {
-      st.idsFloor = st.ids.front().first;
+      st.idsLostUpTo = st.ids.front().first;
       st.ids.pop_front();
     }
   }

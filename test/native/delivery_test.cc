@@ -1329,5 +1329,35 @@ TEST(DeliveryIds, SquashedPatchesCarryTheUnionBoundedBy64) {
   EXPECT_EQ(out[0].frame->find(R"("ids")"), std::string::npos) << *out[0].frame;
   EXPECT_NE(out[0].frame->find(R"(,"idsTruncated":true})"), std::string::npos) << *out[0].frame;
 }
+
+TEST(DeliveryIds, AResumePatchReachingPastTheKeptIdsSaysSo) {
+  StoreOptions o;
+  o.historyCount = 400;
+  TopicStore store(o);
+  Delivery delivery(store, AccessRules(), DeliveryLimits{}, {{"**", Lane::Critical}});
+  const std::string pad = R"(,"pad":")" + std::string(40000, '.') + "\"}";
+  ChangeResult r = store.publishJson("t", R"({"a":0)" + pad, "", 0);
+  const std::string epoch = r.epoch;
+  delivery.connect(1, {}, 0, false);  // no acks: follows every change without closing for credit
+  delivery.receive(1, R"({"t":"sub","topic":"t"})");
+  for (int i = 1; i <= 300; ++i) {
+    r = store.publishJson("t", R"({"a":)" + std::to_string(i) + pad, "id" + std::to_string(i), 0);
+    delivery.changed("t", r, 0, std::nullopt, "id" + std::to_string(i));
+    (void)delivery.takeOutgoing();
+  }
+  // The last 256 ids are kept (versions 46 to 301): from 290, the ids; from 2, truncated.
+  delivery.connect(2, {});
+  delivery.receive(2, R"({"t":"sub","topic":"t","epoch":")" + epoch + R"(","version":299})");
+  std::vector<Outgoing> out = delivery.takeOutgoing();
+  ASSERT_EQ(out.size(), 1u);
+  EXPECT_NE(out[0].frame->find(R"("ids":["id299","id300"]})"), std::string::npos) << out[0].frame->substr(0, 200);
+  delivery.connect(3, {});
+  delivery.receive(3, R"({"t":"sub","topic":"t","epoch":")" + epoch + R"(","version":2})");
+  out = delivery.takeOutgoing();
+  ASSERT_EQ(out.size(), 1u);
+  ASSERT_EQ(out[0].frame->find(R"({"t":"patch")"), 0u) << out[0].frame->substr(0, 200);
+  EXPECT_NE(out[0].frame->find(R"(,"idsTruncated":true})"), std::string::npos);
+  EXPECT_EQ(out[0].frame->find(R"("ids")"), std::string::npos);
+}
 }  // namespace
 }  // namespace deltacast

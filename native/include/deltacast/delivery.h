@@ -276,10 +276,11 @@ class Delivery {
     // of concatenating every step of the window.
     std::shared_ptr<const Snapshot> base;
     PacingState pacing;
-    // The ids of recent changes that had one, oldest first, at most
-    // kRecentIds; every change after version idsFloor that had an id is here.
+    // The ids of the changes that had one since subscribers followed the
+    // topic (this epoch), oldest first, at most kRecentIds: older ones are
+    // dropped, and idsLostUpTo is the version of the newest dropped (0: none).
     std::deque<std::pair<std::uint64_t, std::string>> ids;
-    std::uint64_t idsFloor = 0;
+    std::uint64_t idsLostUpTo = 0;
   };
   static constexpr std::size_t kRecentIds = 256;
   // The change ids a patch from `from` to `to` contains.
