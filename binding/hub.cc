@@ -91,6 +91,11 @@ deltacast::HubOptions parseOptions(Napi::Env env, const std::string& json) {
   const std::string clock = read.string(doc, "clock");
   if (clock != "real" && clock != "manual") read.fail("clock", "neither 'real' nor 'manual'");
   options.manualClock = clock == "manual";
+  // true when the hub has an onAudit hook (lib/hub.js adds it; absent: false)
+  if (const auto audit = doc.FindMember("audit"); audit != doc.MemberEnd()) {
+    if (!audit->value.IsBool()) read.fail("audit", "not a boolean");
+    options.audit = audit->value.GetBool();
+  }
   options.sweepIntervalMs = read.ms(doc, "sweepIntervalMs");
 
   deltacast::StoreOptions& store = options.store;
@@ -274,7 +279,7 @@ Napi::Float64Array float64s(Napi::Env env, const std::vector<double>& values) {
 
 }  // namespace
 
-// take() -> [answers, strings, frames, sends, closings]
+// take() -> [answers, strings, frames, sends, closings, audits, auths]
 //   answers: Float64Array, five slots each: id, flags (1 changed, 2 duplicate,
 //     4 found), version, code (index into strings, -1 when ok), and the epoch
 //     or the error message: n >= 0 is an epoch packed as a number (its hex
@@ -283,11 +288,15 @@ Napi::Float64Array float64s(Napi::Env env, const std::vector<double>& values) {
 //   frames: each distinct frame once, as a string
 //   sends: Float64Array, two slots each: connection id, index into frames
 //   closings: three slots each: connection id, close code, reason
+//   audits: seven slots each: type, connection id, user id, transport, topic
+//     (undefined: none), code (a DELTACAST_* string, or the close code as a
+//     number, or undefined), time (the hub's clock)
+//   auths: two slots each: connection id, token (to verify, then Reauth)
 // A frame shared by many connections crosses once and becomes one JS string;
 // an epoch shared by many answers likewise.
 Napi::Value NativeHub::Take(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
-  Napi::Array result = Napi::Array::New(env, 5);
+  Napi::Array result = Napi::Array::New(env, 7);
   deltacast::HubCore::Batch batch;
   if (!disposed_) batch = core_->take();
 
@@ -341,6 +350,31 @@ Napi::Value NativeHub::Take(const Napi::CallbackInfo& info) {
   result.Set(2u, frames);
   result.Set(3u, float64s(env, sends));
   result.Set(4u, closings);
+  Napi::Array audits = Napi::Array::New(env, batch.audits.size() * 7);
+  std::uint32_t slot = 0;
+  for (const deltacast::AuditEvent& e : batch.audits) {
+    audits.Set(slot++, Napi::String::New(env, e.type));
+    audits.Set(slot++, Napi::Number::New(env, static_cast<double>(e.connection)));
+    audits.Set(slot++, Napi::String::New(env, e.user));
+    audits.Set(slot++, Napi::String::New(env, e.transport));
+    audits.Set(slot++, e.topic.empty() ? env.Undefined() : Napi::String::New(env, e.topic));
+    if (e.code != nullptr) {
+      audits.Set(slot++, Napi::String::New(env, e.code));
+    } else if (e.closeCode != 0) {
+      audits.Set(slot++, Napi::Number::New(env, e.closeCode));
+    } else {
+      audits.Set(slot++, env.Undefined());
+    }
+    audits.Set(slot++, Napi::Number::New(env, static_cast<double>(e.time)));
+  }
+  result.Set(5u, audits);
+  Napi::Array auths = Napi::Array::New(env, batch.auths.size() * 2);
+  slot = 0;
+  for (const deltacast::AuthRequest& a : batch.auths) {
+    auths.Set(slot++, Napi::Number::New(env, static_cast<double>(a.connection)));
+    auths.Set(slot++, Napi::String::New(env, a.token));
+  }
+  result.Set(6u, auths);
   return result;
 }
 

@@ -97,14 +97,23 @@ class Hub {
   #connections = new Map(); // connection id -> Connection
   #disposed = false;
   #nextConnection = 1;
+  #onAudit; // the onAudit hook, or undefined
+  #clockOrigin = 0; // real clock: Date.now() when the hub's clock read 0
+  #manualNow = 0; // manual clock: the sum of advance() calls queued
 
   constructor(options) {
-    this.#options = normalizeOptions(options);
+    const normalized = normalizeOptions(options);
+    this.#onAudit = normalized.onAudit;
+    delete normalized.onAudit; // a function: not for the binding, and not cloneable
+    this.#options = normalized;
+    this.#clockOrigin = Date.now();
     // The thread-safe function holds its callback for the hub's whole life;
     // through a WeakRef it does not keep the hub itself alive, so an
     // unreferenced hub is collected and its core thread stopped.
     const weak = new WeakRef(this);
-    this.#native = new native.NativeHub(JSON.stringify(this.#options), () => weak.deref()?._drain());
+    this.#native = new native.NativeHub(JSON.stringify({ ...this.#options, audit: this.#onAudit !== undefined }), () =>
+      weak.deref()?._drain(),
+    );
     this.#writer = new RequestWriter(stager(this.#native));
     this.#ref = new WeakRef(this);
     liveHubs.add(this.#ref);
@@ -114,7 +123,9 @@ class Hub {
 
   /** The options in effect, defaults filled in. */
   get options() {
-    return structuredClone(this.#options);
+    const options = structuredClone(this.#options);
+    if (this.#onAudit !== undefined) options.onAudit = this.#onAudit;
+    return options;
   }
 
   // ---- changes -------------------------------------------------------------------
@@ -235,9 +246,15 @@ class Hub {
   connect(transport) {
     if (this.#closing) throw new DeltacastError(codes.CLOSED, 'the hub is closed');
     if (transport === null || typeof transport !== 'object' || typeof transport.send !== 'function') {
-      throw invalid('connect() takes a transport: { send(frame), close?(code, reason), user?: { id, roles }, acks?: boolean }');
+      throw invalid(
+        'connect() takes a transport: { send(frame), close?(code, reason), user?: { id, roles, expiresAt? }, acks?: boolean, kind?: string, authenticate?(token) }',
+      );
     }
     if (transport.close !== undefined && typeof transport.close !== 'function') throw invalid('transport.close must be a function');
+    const authenticate = transport.authenticate;
+    if (authenticate !== undefined && typeof authenticate !== 'function') throw invalid('transport.authenticate must be a function');
+    const kind = transport.kind ?? '';
+    if (typeof kind !== 'string') throw invalid('transport.kind must be a string (the transport\'s name in audit events)');
     // Read once and checked whole before anything is written: the record is
     // written from these copies, so a getter cannot change them half-way.
     const user = transport.user ?? {};
@@ -245,6 +262,7 @@ class Hub {
     const userId = user.id ?? '';
     if (typeof userId !== 'string') throw invalid('transport.user.id must be a string');
     const roles = checkRoles(user.roles ?? [], 'transport.user.roles');
+    const expiresAt = this.#hubTime(user.expiresAt, 'transport.user.expiresAt');
     if (transport.acks !== undefined && typeof transport.acks !== 'boolean') {
       throw invalid('transport.acks must be a boolean (false: a connection without acks, paced by send() and drained())');
     }
@@ -258,15 +276,103 @@ class Hub {
       w.u32(roles.length);
       for (const role of roles) w.str(role);
       w.u8(transport.acks === false ? 0 : 1);
+      w.f64(expiresAt);
+      w.str(kind);
     } catch (err) {
       w.rollback(start);
       throw err;
     }
     this.#nextConnection += 1;
-    const connection = new Connection(this, id, transport);
+    const connection = new Connection(this, id, transport, authenticate);
     this.#connections.set(id, connection);
     this.#queued();
     return connection;
+  }
+
+  /**
+   * An identity's expiresAt (ms since the epoch; manual clock: ms on the
+   * manual clock, which starts at 0) as the core's clock reads it; -1: never.
+   */
+  #hubTime(expiresAt, where) {
+    if (expiresAt === undefined || expiresAt === null) return -1;
+    if (typeof expiresAt !== 'number' || !Number.isFinite(expiresAt)) {
+      throw invalid(`${where} must be a finite number of ms since the epoch (manual clock: ms on the manual clock)`);
+    }
+    const at = this.#options.clock === 'manual' ? expiresAt : expiresAt - this.#clockOrigin;
+    return Math.min(Math.max(0, Math.ceil(at)), Number.MAX_SAFE_INTEGER);
+  }
+
+  /** The time of an audit event made here (hub.audit), on the clock of the core's events. */
+  #auditNow() {
+    return this.#options.clock === 'manual' ? this.#manualNow : Date.now();
+  }
+
+  /**
+   * Reports an audit event the core cannot see: an identity refused by a
+   * transport before hub.connect (adapters call it with `{ type: 'refused',
+   * transport, code, user? }`). Goes to onAudit with its `time`; no-op
+   * without onAudit. Never pass a token.
+   */
+  audit(event) {
+    if (this.#onAudit === undefined) return;
+    if (event === null || typeof event !== 'object' || typeof event.type !== 'string') {
+      throw invalid('hub.audit() takes an event: { type, transport?, user?, code?, topic? }');
+    }
+    const out = { type: event.type, time: this.#auditNow(), connection: event.connection, user: event.user ?? '', transport: event.transport ?? '' };
+    if (event.topic !== undefined) out.topic = event.topic;
+    if (event.code !== undefined) out.code = event.code;
+    this.#emitAudit(out);
+  }
+
+  #emitAudit(event) {
+    try {
+      this.#onAudit(event);
+    } catch {
+      // an audit hook that throws loses its event; the hub goes on
+    }
+  }
+
+  /** The client sent {"t":"auth"}: the transport's hook verifies the token; the core hears the result (reauth). */
+  #verify(id, token) {
+    const connection = this.#connections.get(id);
+    if (connection === undefined) return;
+    const hook = connection._authenticate;
+    connection._authChain = connection._authChain.then(async () => {
+      let status = 2; // no hook
+      let user;
+      if (hook !== undefined) {
+        try {
+          user = await hook(token);
+          if (user === null || typeof user !== 'object' || typeof user.id !== 'string') throw invalid('no identity');
+          user = { id: user.id, roles: checkRoles(user.roles ?? [], 'roles'), expiresAt: this.#hubTime(user.expiresAt, 'expiresAt') };
+          status = 0;
+        } catch {
+          status = 1; // refused, or an identity that is not one
+          user = undefined;
+        }
+      }
+      this.#reauth(id, status, user);
+    });
+  }
+
+  #reauth(id, status, user) {
+    if (this.#closing || !this.#connections.has(id)) return;
+    const w = this.#writer;
+    const start = w.length;
+    try {
+      w.u8(KIND.reauth);
+      w.f64(id);
+      w.u8(status);
+      w.str(user?.id ?? '');
+      const roles = user?.roles ?? [];
+      w.u32(roles.length);
+      for (const role of roles) w.str(role);
+      w.f64(user?.expiresAt ?? -1);
+    } catch (err) {
+      w.rollback(start);
+      throw err;
+    }
+    this.#queued();
   }
 
   /** @internal */ _receive(id, message) {
@@ -365,6 +471,7 @@ class Hub {
     } catch (err) {
       return this.#rolledBack(start, err).promise();
     }
+    this.#manualNow += ms;
     return this.#answered(ANSWER_NONE).promise();
   }
 
@@ -476,7 +583,7 @@ class Hub {
 
   /** Called through the thread-safe function: sends every frame, then settles every answered call. */
   _drain() {
-    const [answers, strings, frames, sends, closings] = this.#native.take();
+    const [answers, strings, frames, sends, closings, audits, auths] = this.#native.take();
     // Frames first: a call's frames were produced before its answer, so a
     // caller awaiting the call (advance(0) in tests) finds them sent.
     for (let i = 0; i < sends.length; i += 2) {
@@ -489,6 +596,26 @@ class Hub {
       this.#connections.delete(closings[i]);
       connection._closedByHub(closings[i + 1], closings[i + 2]);
     }
+    // Audit events, in the order the core decided them (seven slots each, binding/hub.cc).
+    if (audits !== undefined && audits.length > 0 && this.#onAudit !== undefined) {
+      const manual = this.#options.clock === 'manual';
+      for (let i = 0; i < audits.length; i += 7) {
+        const event = {
+          type: audits[i],
+          time: manual ? audits[i + 6] : this.#clockOrigin + audits[i + 6],
+          connection: String(audits[i + 1]),
+          user: audits[i + 2],
+          transport: audits[i + 3],
+        };
+        if (audits[i + 4] !== undefined) event.topic = audits[i + 4];
+        const code = audits[i + 5];
+        if (typeof code === 'number') event.closeCode = code;
+        else if (code !== undefined) event.code = code;
+        this.#emitAudit(event);
+      }
+    }
+    // Tokens to verify ({"t":"auth"}), by each connection's authenticate hook.
+    if (auths !== undefined) for (let i = 0; i < auths.length; i += 2) this.#verify(auths[i], auths[i + 1]);
     // Answers arrive in the order the requests were queued, each with its
     // request's id (checked: BatchQueue.answer).
     const batches = this.#batches;
@@ -552,9 +679,11 @@ class Connection {
   #open = true;
   #congested = false;
 
-  constructor(hub, id, transport) {
+  constructor(hub, id, transport, authenticate) {
     this.#hub = hub;
     this.#transport = transport;
+    this._authenticate = authenticate;
+    this._authChain = Promise.resolve(); // token checks of this connection, one at a time, in order
     Object.defineProperty(this, 'id', { value: String(id), enumerable: true });
     this._numericId = id;
   }

@@ -240,6 +240,43 @@ export interface HubOptions {
   pacing?: { highWindowMs?: number; normalDebounceMs?: number; normalMaxWaitMs?: number; lowIntervalMs?: number };
   /** Real clock: how often TTLs and the dedup window are checked. Default 1000 ms; 1 to 2^31 - 1. */
   sweepIntervalMs?: number;
+  /**
+   * Called with one AuditEvent per connect, refusal (adapters, hub.audit),
+   * sub, forbidden sub, auth refresh (ok or failed), expiry and close, in the
+   * order the core decided them. No event holds a token. An exception it
+   * throws loses that event only. Not a function: DELTACAST_INVALID_ARGUMENT.
+   */
+  onAudit?: (event: AuditEvent) => void;
+}
+
+/** One audit event (HubOptions.onAudit). */
+export interface AuditEvent {
+  type: 'connect' | 'refused' | 'sub' | 'forbidden' | 'auth' | 'auth-failed' | 'expired' | 'close' | (string & {});
+  /**
+   * ms: real clock, ms since the epoch (the hub's steady clock from its
+   * start); manual clock, the manual clock's ms.
+   */
+  time: number;
+  /** The connection's id (Connection.id); undefined for a refusal before one existed. */
+  connection: string | undefined;
+  /** The user id ('' anonymous). */
+  user: string;
+  /** The transport's name (Transport.kind): 'ws', 'socket.io', 'sse', 'poll', or yours. */
+  transport: string;
+  /** sub, forbidden: the topic. */
+  topic?: string;
+  /** forbidden, auth-failed, refused: a DELTACAST_* code (DELTACAST_FORBIDDEN, DELTACAST_UNAUTHORIZED). */
+  code?: string;
+  /** close by the hub, expired: the close code (4003 for an expiry). A transport's own close has none. */
+  closeCode?: number;
+}
+
+/** What Transport.authenticate resolves with: the refreshed identity. */
+export interface Identity {
+  id: string;
+  roles?: string[];
+  /** ms since the epoch (manual clock: ms on the manual clock); none: never expires. */
+  expiresAt?: number;
 }
 
 export type Lane = 'critical' | 'high' | 'normal' | 'low';
@@ -334,9 +371,16 @@ export interface Hub {
   close(): Promise<void>;
   /** A subscriber over any transport; see docs/protocol.md for the messages. */
   connect(transport: Transport): Connection;
+  /**
+   * Reports an audit event the core does not see (an identity an adapter
+   * refused: `{ type: 'refused', transport, code }`) to onAudit, with its
+   * time. No-op without onAudit. Never pass a token.
+   */
+  audit(event: { type: string; transport?: string; user?: string; code?: string; topic?: string; connection?: string }): void;
   readonly options: Required<
-    Omit<HubOptions, 'limits' | 'memory' | 'history' | 'dedup' | 'ttl' | 'permissions' | 'lanes' | 'pacing' | 'heartbeat' | 'credit'>
+    Omit<HubOptions, 'limits' | 'memory' | 'history' | 'dedup' | 'ttl' | 'permissions' | 'lanes' | 'pacing' | 'heartbeat' | 'credit' | 'onAudit'>
   > & {
+    onAudit?: (event: AuditEvent) => void;
     heartbeat: Required<NonNullable<HubOptions['heartbeat']>>;
     credit: Required<NonNullable<HubOptions['credit']>>;
     permissions: { pattern: string; roles: string[] }[];
@@ -354,7 +398,25 @@ export interface Transport {
   /** Called with each server message (a JSON string). */
   send(frame: string): boolean | void;
   close?(code: number, reason: string): void;
-  user?: { id?: string; roles?: string[] };
+  /**
+   * Who the connection acts as. expiresAt: ms since the epoch (with clock:
+   * 'manual', ms on the manual clock, which starts at 0 and moves with
+   * hub.advance); at that time, unless a refresh moved it, the connection is
+   * closed with 4003. Not a finite number: DELTACAST_INVALID_ARGUMENT.
+   */
+  user?: { id?: string; roles?: string[]; expiresAt?: number };
+  /** The transport's name in audit events ('ws', 'socket.io', 'sse', 'poll'). Default ''. */
+  kind?: string;
+  /**
+   * Verifies the token of a client's {"t":"auth","token"} (a refresh). Its
+   * identity must keep the user id (another id: err DELTACAST_FORBIDDEN, closed
+   * 4003); its roles replace the old ones (subscriptions they no longer admit
+   * end with err DELTACAST_FORBIDDEN) and its expiresAt the old expiry. A throw,
+   * a rejection or no identity: err DELTACAST_UNAUTHORIZED, and the old identity
+   * stays until it expires. None given: every refresh is DELTACAST_UNAUTHORIZED.
+   * A connection's refreshes are verified one at a time, in order.
+   */
+  authenticate?(token: string): Identity | Promise<Identity>;
   /**
    * Default true. false: a connection without acks (a carrier with no
    * upstream, such as SSE, or one that paces itself). Its credit is the

@@ -65,6 +65,10 @@ const SCHEMA = Object.freeze({
   ttl: { type: 'patterns', of: 'ms', doc: 'topic pattern -> ms without a publish after which the topic is deleted' },
   permissions: { type: 'patterns', of: 'roles', doc: 'topic pattern -> roles that may subscribe ([] admits anyone)' },
   lanes: { type: 'patterns', of: 'lane', doc: "topic pattern -> lane ('critical', 'high', 'normal', 'low')" },
+  onAudit: {
+    type: 'function',
+    doc: 'called with one audit event per connect, refusal, sub, forbidden sub, auth refresh, expiry and close (never a token)',
+  },
   pacing: {
     type: 'section',
     fields: {
@@ -194,6 +198,10 @@ function normalizeOptions(options) {
       case 'patterns':
         out[name] = patterns(given, spec.of, name);
         break;
+      case 'function':
+        if (given !== undefined && typeof given !== 'function') throw invalid(`${name} must be a function`);
+        out[name] = given;
+        break;
       default:
         throw new Error(`options schema: unknown type ${spec.type}`);
     }
@@ -238,6 +246,9 @@ function optionsTable() {
     } else if (spec.type === 'arrayKey') {
       fallback = `'${spec.default}'`;
       allowed = 'a non-empty string, false';
+    } else if (spec.type === 'function') {
+      fallback = 'none';
+      allowed = 'a function';
     } else {
       fallback = '{}';
       allowed = { ms: `1 to ${formatNumber(MAX_TIME_MS)} ms`, roles: 'arrays of strings', lane: 'lane names' }[spec.of];

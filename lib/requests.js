@@ -31,6 +31,7 @@ const KIND = Object.freeze({
   disconnect: 8,
   receive: 9,
   congestion: 10,
+  reauth: 11,
 });
 
 const { Utf8Scratch } = require('./to_native');

@@ -40,6 +40,16 @@ export interface HttpHandlerOptions {
    */
   user?: (req: HttpRequestLike) => HttpUser | null | undefined | Promise<HttpUser | null | undefined>;
   /**
+   * Verifies a token, may be async: resolves with a user (`expiresAt`: ms since
+   * the epoch) or throws to refuse (401, or 403 for DELTACAST_FORBIDDEN).
+   * Without a `user` hook it gives each request's identity from
+   * `Authorization: Bearer <token>`, else the `deltacast_token` cookie
+   * (EventSource sends no headers); no token: 401 DELTACAST_UNAUTHORIZED.
+   * SSE has no upstream: a stream ends when its identity expires (4003) and
+   * the client reconnects with a fresh token.
+   */
+  authenticate?: (token: string, req: HttpRequestLike) => HttpUser | null | undefined | Promise<HttpUser | null | undefined>;
+  /**
    * Long-poll bound in milliseconds: `wait` above it is treated as this. Default 30000 (30 s);
    * 0 turns long-polling off.
    */

@@ -12,7 +12,7 @@
 // before it" means the client is current.
 
 const { DeltacastError, codes } = require('../errors');
-const { retryFrame } = require('./shared');
+const { retryFrame, bearerToken, cookieToken, identityHook, auditRefusal } = require('./shared');
 
 /** The codes of the JSON error bodies (from the one table in lib/errors.js). */
 const httpCodes = Object.freeze({
@@ -89,7 +89,7 @@ function normalize(hub, options) {
   }
   options ??= {};
   if (typeof options !== 'object') throw invalidOption('httpHandler options must be an object');
-  const allowed = ['prefix', 'maxWaitMs', 'maxTopics', 'maxUrlBytes', 'heartbeatMs', 'retryMs', 'user', 'rateLimit', 'rateKey'];
+  const allowed = ['prefix', 'maxWaitMs', 'maxTopics', 'maxUrlBytes', 'heartbeatMs', 'retryMs', 'user', 'authenticate', 'rateLimit', 'rateKey'];
   for (const key of Object.keys(options)) {
     if (!allowed.includes(key)) throw invalidOption(`unknown option ${key} (expected one of: ${allowed.join(', ')})`);
   }
@@ -98,6 +98,9 @@ function normalize(hub, options) {
     throw invalidOption(`options.prefix must be '' or a path starting with '/' and not ending with '/', got ${String(prefix)}`);
   }
   if (options.user !== undefined && typeof options.user !== 'function') throw invalidOption('options.user must be a function (req) => user');
+  if (options.authenticate !== undefined && typeof options.authenticate !== 'function') {
+    throw invalidOption('options.authenticate must be a function (token, req) => user');
+  }
   if (options.rateKey !== undefined && typeof options.rateKey !== 'function') {
     throw invalidOption('options.rateKey must be a function (req, user) => string');
   }
@@ -111,7 +114,8 @@ function normalize(hub, options) {
     maxUrlBytes: optionCount(options, 'maxUrlBytes', 64, 1 << 20),
     heartbeatMs: optionCount(options, 'heartbeatMs', 0, 24 * 3600 * 1000),
     retryMs: optionCount(options, 'retryMs', 0, 24 * 3600 * 1000),
-    user: options.user,
+    // user(req), or authenticate(token, req) with `Authorization: Bearer <token>` (or the deltacast_token cookie: EventSource sends no headers)
+    user: identityHook(options, (req) => bearerToken(req) ?? cookieToken(req)),
     rateKey: options.rateKey ?? ((req, user) => (user && typeof user.id === 'string' ? `u:${user.id}` : `a:${req.socket?.remoteAddress}`)),
     cache: { frame: null, moves: null, data: null, id: null, event: null },
     rate: rateLimit ? { perSecond: limits.messagesPerSecond ?? 100, burst: limits.messageBurst ?? 1000 } : null,
@@ -224,8 +228,17 @@ function sendError(res, err) {
 
 // ---- identity and rate ----------------------------------------------------------------
 
-async function identify(config, req) {
+async function identify(config, req, hub, transport) {
   if (config.user === undefined) return undefined;
+  try {
+    return await identifyWith(config, req);
+  } catch (err) {
+    if (err instanceof HttpError && err.status < 500) auditRefusal(hub, transport, err);
+    throw err;
+  }
+}
+
+async function identifyWith(config, req) {
   let user;
   try {
     user = await config.user(req);
@@ -363,6 +376,7 @@ function open(hub, user, acks, subs) {
   };
   if (user !== undefined) transport.user = user;
   if (!acks) transport.acks = false;
+  transport.kind = acks ? 'poll' : 'sse'; // audit events' transport
   session.connection = hub.connect(transport);
   for (const sub of subs) session.connection.receive(JSON.stringify(sub));
   session.connection.receive(PROBE);
@@ -688,7 +702,7 @@ function httpHandler(hub, options) {
       throw new HttpError(405, httpCodes.METHOD_NOT_ALLOWED, `${req.method} is not allowed here (GET only)`, { Allow: 'GET' });
     }
     const params = parseQuery(query);
-    const user = await identify(config, req);
+    const user = await identify(config, req, hub, kind === 'events' ? 'sse' : 'poll');
     if (limiter !== null) {
       const retry = limiter.take(config.rateKey(req, user));
       if (retry > 0) {

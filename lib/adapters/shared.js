@@ -105,6 +105,87 @@ async function resolveIdentity(hook, argument) {
   return checkIdentity(user, true);
 }
 
+// ---- tokens ----------------------------------------------------------------------
+// Where each carrier finds a token (for options.authenticate): an HTTP
+// request's `Authorization: Bearer <token>`; a WebSocket upgrade's
+// subprotocol `token.<token>` (offered after `deltacast`:
+// `Sec-WebSocket-Protocol: deltacast, token.<jwt>`) or, failing that, its
+// `deltacast_token` cookie; Socket.IO's `socket.handshake.auth.token`.
+
+/** `Authorization: Bearer <token>`, or undefined. */
+function bearerToken(req) {
+  const header = req?.headers?.authorization;
+  if (typeof header !== 'string') return undefined;
+  const match = /^Bearer[ ]+(\S+)\s*$/i.exec(header);
+  return match === null ? undefined : match[1];
+}
+
+/** The `deltacast_token` cookie, or undefined. */
+function cookieToken(req) {
+  const header = req?.headers?.cookie;
+  if (typeof header !== 'string') return undefined;
+  for (const part of header.split(';')) {
+    const at = part.indexOf('=');
+    if (at > 0 && part.slice(0, at).trim() === 'deltacast_token') {
+      try {
+        return decodeURIComponent(part.slice(at + 1).trim()) || undefined;
+      } catch {
+        return undefined;
+      }
+    }
+  }
+  return undefined;
+}
+
+/** A WebSocket upgrade's token: subprotocol `token.<token>`, else the cookie. */
+function upgradeToken(req) {
+  const header = req?.headers?.['sec-websocket-protocol'];
+  if (typeof header === 'string') {
+    for (const protocol of header.split(',')) {
+      const name = protocol.trim();
+      if (name.startsWith('token.') && name.length > 6) return name.slice(6);
+    }
+  }
+  return cookieToken(req);
+}
+
+/**
+ * The identity hook of an adapter: options.user(ctx) when given; otherwise,
+ * with options.authenticate, the carrier's token (tokenOf(ctx)) verified by
+ * authenticate(token, ctx) (no token: refused 401). Neither: undefined.
+ */
+function identityHook(options, tokenOf) {
+  if (options.user !== undefined) return options.user;
+  const authenticate = options.authenticate;
+  if (authenticate === undefined) return undefined;
+  return (ctx) => {
+    const token = tokenOf(ctx);
+    if (token === undefined) throw new Refusal(adapterCodes.UNAUTHORIZED, 401, 'no token');
+    return authenticate(token, ctx);
+  };
+}
+
+/** Checks options.authenticate; returns the hub.connect `authenticate` for a carrier context, or undefined. */
+function refreshHook(options, ctx) {
+  const authenticate = options.authenticate;
+  return authenticate === undefined ? undefined : (token) => authenticate(token, ctx);
+}
+
+function checkAuthenticate(options) {
+  if (options.authenticate !== undefined && typeof options.authenticate !== 'function') {
+    throw invalid('options.authenticate must be a function (token, ctx) => identity');
+  }
+}
+
+/** Tells the hub's onAudit of an identity refused before hub.connect (never with a token). */
+function auditRefusal(hub, transport, refusal) {
+  try {
+    hub.audit?.({ type: 'refused', transport, code: refusal?.code });
+  } catch {
+    // auditing never stops a refusal
+  }
+}
+
 /** An `err` frame from the adapter itself (bad carrier input the core never sees). */
 function errFrame(code, message) {
   return JSON.stringify({ t: 'err', code, message });
@@ -199,6 +280,13 @@ module.exports = {
   refusalFrom,
   checkIdentity,
   resolveIdentity,
+  bearerToken,
+  cookieToken,
+  upgradeToken,
+  identityHook,
+  refreshHook,
+  checkAuthenticate,
+  auditRefusal,
   errFrame,
   FrameCache,
   Inbound,

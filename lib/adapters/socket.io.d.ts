@@ -31,6 +31,15 @@ export interface AttachSocketIOOptions {
    */
   user?(socket: SocketLike): IdentityResult | Promise<IdentityResult>;
   /**
+   * Verifies a token, may be async: resolves with `{ id, roles?, expiresAt? }`
+   * (expiresAt in ms since the epoch: the connection closes with 4003 then,
+   * unless refreshed) or throws to refuse. Without a `user` hook it gives the
+   * identity on connect from `socket.handshake.auth.token` (`io(url, { auth: { token } })`) (no token: refused
+   * DELTACAST_UNAUTHORIZED); with or without one, it verifies the client's
+   * refreshes, `{"t":"auth","token"}`.
+   */
+  authenticate?(token: string, socket: SocketLike): IdentityResult | Promise<IdentityResult>;
+  /**
    * Congestion: `send` reports the socket full when its engine.io write
    * buffer (packets not yet handed to the transport) holds more than this
    * many packets; non-critical topics then wait (conflated) until engine.io

@@ -46,7 +46,17 @@ const {
   Inbound,
   warnOnce,
   retryFrame,
+  identityHook,
+  refreshHook,
+  checkAuthenticate,
+  auditRefusal,
 } = require('./shared');
+
+/** Socket.IO's handshake token: `io(url, { auth: { token } })`. */
+const handshakeToken = (socket) => {
+  const token = socket?.handshake?.auth?.token;
+  return typeof token === 'string' && token !== '' ? token : undefined;
+};
 
 const DEFAULT_EVENT = 'deltacast';
 const DEFAULT_MAX_BUFFERED_PACKETS = 64;
@@ -103,11 +113,13 @@ function hasEngineInternals(socket) {
 function attachSocketIO(ioOrNamespace, hub, options) {
   const nsp = namespaceOf(ioOrNamespace);
   checkHub(hub);
-  options = checkOptions(options, ['event', 'user', 'maxBufferedPackets', 'exclusive'], 'attachSocketIO');
+  options = checkOptions(options, ['event', 'user', 'authenticate', 'maxBufferedPackets', 'exclusive'], 'attachSocketIO');
   const event = options.event ?? DEFAULT_EVENT;
   if (typeof event !== 'string' || event === '') throw invalid('options.event must be a non-empty string');
   if (options.user !== undefined && typeof options.user !== 'function') throw invalid('options.user must be a function (socket) => identity');
-  const userHook = options.user;
+  checkAuthenticate(options);
+  // user(socket), or authenticate(token, socket) with socket.handshake.auth.token
+  const userHook = identityHook(options, handshakeToken);
   const maxBufferedPackets = positiveInteger(options.maxBufferedPackets, DEFAULT_MAX_BUFFERED_PACKETS, 'options.maxBufferedPackets');
   if (options.exclusive !== undefined && typeof options.exclusive !== 'boolean') throw invalid('options.exclusive must be a boolean');
   const exclusive = options.exclusive ?? false;
@@ -154,6 +166,7 @@ function attachSocketIO(ioOrNamespace, hub, options) {
         next();
       },
       (refusal) => {
+        auditRefusal(hub, 'socket.io', refusal);
         const err = new Error(refusal.message);
         err.data = refusal.body;
         next(err);
@@ -197,9 +210,11 @@ function attachSocketIO(ioOrNamespace, hub, options) {
       const socket = this.#socket;
       try {
         if (fromSocketData) user = checkIdentity(user, false);
-        this.#connection = hub.connect({ send: this.#send, close: this.#close, user });
+        const authenticate = refreshHook(options, socket); // {"t":"auth"} refreshes
+        this.#connection = hub.connect({ send: this.#send, close: this.#close, user, kind: 'socket.io', authenticate });
       } catch (err) {
         const refusal = err instanceof Refusal ? err : new Refusal(err.code ?? codes.INTERNAL, 401, err.message);
+        auditRefusal(hub, 'socket.io', refusal);
         this.#write(errFrame(refusal.code, refusal.message), false);
         socket.disconnect(true);
         return;

@@ -29,6 +29,15 @@ export interface AttachWebSocketServerOptions {
    */
   user?(req: UpgradeRequest): IdentityResult | Promise<IdentityResult>;
   /**
+   * Verifies a token, may be async: resolves with `{ id, roles?, expiresAt? }`
+   * (expiresAt in ms since the epoch: the connection closes with 4003 then,
+   * unless refreshed) or throws to refuse. Without a `user` hook it gives the
+   * identity on connect from the upgrade's subprotocol `token.<token>` (offer `deltacast` first: `Sec-WebSocket-Protocol: deltacast, token.<jwt>`), else its `deltacast_token` cookie (no token: refused
+   * DELTACAST_UNAUTHORIZED); with or without one, it verifies the client's
+   * refreshes, `{"t":"auth","token"}`.
+   */
+  authenticate?(token: string, req: UpgradeRequest): IdentityResult | Promise<IdentityResult>;
+  /**
    * Congestion: `send` reports the socket full when its `bufferedAmount`
    * (bytes written and not yet flushed to the kernel) would pass this;
    * non-critical topics then wait (conflated) until the buffer is flushed.

@@ -28,7 +28,24 @@
 // { binary: false }): the same bytes, framed per socket.
 
 const { codes } = require('../errors');
-const { adapterCodes, checkOptions, positiveInteger, checkHub, invalid, Refusal, resolveIdentity, errFrame, FrameCache, Inbound, retryFrame } = require('./shared');
+const {
+  adapterCodes,
+  checkOptions,
+  positiveInteger,
+  checkHub,
+  invalid,
+  Refusal,
+  resolveIdentity,
+  errFrame,
+  FrameCache,
+  Inbound,
+  retryFrame,
+  upgradeToken,
+  identityHook,
+  refreshHook,
+  checkAuthenticate,
+  auditRefusal,
+} = require('./shared');
 
 const DEFAULT_MAX_BUFFERED_BYTES = 1024 * 1024;
 const OPEN = 1;
@@ -67,9 +84,11 @@ function runAppVerify(verify, info) {
 function attachWebSocketServer(wss, hub, options) {
   if (!isServer(wss)) throw invalid('attachWebSocketServer takes a ws WebSocketServer as its first argument');
   checkHub(hub);
-  options = checkOptions(options, ['user', 'maxBufferedBytes', 'perMessageDeflate', 'maxPayload'], 'attachWebSocketServer');
+  options = checkOptions(options, ['user', 'authenticate', 'maxBufferedBytes', 'perMessageDeflate', 'maxPayload'], 'attachWebSocketServer');
   if (options.user !== undefined && typeof options.user !== 'function') throw invalid('options.user must be a function (req) => identity');
-  const userHook = options.user;
+  checkAuthenticate(options);
+  // user(req), or authenticate(token, req) with the upgrade's token (subprotocol token.<t>, or the deltacast_token cookie)
+  const userHook = identityHook(options, upgradeToken);
   const maxBufferedBytes = positiveInteger(options.maxBufferedBytes, DEFAULT_MAX_BUFFERED_BYTES, 'options.maxBufferedBytes');
   const hubLimit = hub.options?.limits?.maxMessageBytes;
   const maxPayload = positiveInteger(options.maxPayload, Number.isInteger(hubLimit) ? hubLimit : 64 * 1024, 'options.maxPayload');
@@ -93,6 +112,7 @@ function attachWebSocketServer(wss, hub, options) {
   let detached = false;
 
   const refuse = (cb, refusal) => {
+    auditRefusal(hub, 'ws', refusal);
     cb(false, refusal.status, JSON.stringify(refusal.body), { 'Content-Type': 'application/json' });
   };
 
@@ -149,11 +169,12 @@ function attachWebSocketServer(wss, hub, options) {
         Sender !== null && ws.extensions === '' && typeof sender?.sendFrame === 'function' && sender._state === 0 && sender.constructor === Sender;
     }
 
-    open(user) {
+    open(user, req) {
       const ws = this.#ws;
       ws.on('error', noop); // protocol errors (oversized, bad UTF-8): ws closes the socket with 1009/1007
       try {
-        this.#connection = hub.connect({ send: this.#send, close: this.#close, user });
+        const authenticate = refreshHook(options, req); // {"t":"auth"} refreshes
+        this.#connection = hub.connect({ send: this.#send, close: this.#close, user, kind: 'ws', authenticate });
       } catch (err) {
         ws.close(1011, closeReason(err.message));
         return;
@@ -231,7 +252,7 @@ function attachWebSocketServer(wss, hub, options) {
       ws.close(1008, 'no identity');
       return;
     }
-    new SocketLink(ws).open(userHook === undefined ? undefined : identities.get(req));
+    new SocketLink(ws).open(userHook === undefined ? undefined : identities.get(req), req);
   };
   wss.on('connection', onConnection);
 

@@ -32,16 +32,79 @@ Delivery::TopicState& Delivery::state(std::string_view topic) {
   return it->second;
 }
 
-void Delivery::connect(ConnectionId id, Principal principal, std::int64_t now, bool acks) {
+void Delivery::connect(ConnectionId id, Principal principal, std::int64_t now, bool acks, std::int64_t expiresAt,
+                       std::string transport) {
+  lastNow_ = now;
   auto [it, added] = connections_.try_emplace(
       id, std::move(principal),
-      InboundLimiter(limits_.messagesPerSecond, limits_.messageBurst, limits_.rateViolations, now), now, acks);
+      InboundLimiter(limits_.messagesPerSecond, limits_.messageBurst, limits_.rateViolations, now), now, acks,
+      expiresAt < 0 ? -1 : expiresAt, std::move(transport));
   if (!added) return;
   stats_.connections.fetch_add(1, std::memory_order_relaxed);
-  if (limits_.heartbeatIntervalMs > 0) {
-    it->second.nextPing = now + limits_.heartbeatIntervalMs;
-    armConnection(id, it->second);
+  if (limits_.heartbeatIntervalMs > 0) it->second.nextPing = now + limits_.heartbeatIntervalMs;
+  armConnection(id, it->second);
+  audit("connect", id, it->second, now);
+}
+
+void Delivery::audit(const char* type, ConnectionId id, const Connection& connection, std::int64_t now,
+                     std::string_view topic, const char* code, int closeCode) {
+  if (!audit_) return;
+  audits_.push_back(
+      {type, id, connection.principal.id, connection.transport, std::string(topic), code, closeCode, now});
+}
+
+std::vector<AuditEvent> Delivery::takeAudits() {
+  std::vector<AuditEvent> taken;
+  taken.swap(audits_);
+  return taken;
+}
+
+std::vector<AuthRequest> Delivery::takeAuthRequests() {
+  std::vector<AuthRequest> taken;
+  taken.swap(authRequests_);
+  return taken;
+}
+
+void Delivery::reauth(ConnectionId id, ReauthStatus status, Principal principal, std::int64_t expiresAt,
+                      std::int64_t now) {
+  lastNow_ = now;
+  const auto it = connections_.find(id);
+  if (it == connections_.end()) return;
+  Connection& connection = it->second;
+  if (status != ReauthStatus::Verified) {
+    error(id, kUnauthorized,
+          status == ReauthStatus::Refused
+              ? "the token was refused; the current identity stays until it expires"
+              : "this connection cannot refresh its identity (its transport verifies no tokens)");
+    audit("auth-failed", id, connection, now, {}, kUnauthorized);
+    return;
   }
+  if (principal.id != connection.principal.id) {
+    error(id, kForbidden, "a refreshed identity must name the same user");
+    audit("auth-failed", id, connection, now, {}, kForbidden);
+    closeConnection(id, kCloseExpired, "the refreshed identity names another user", now);
+    return;
+  }
+  connection.principal.roles = std::move(principal.roles);
+  connection.expiresAt = expiresAt < 0 ? -1 : expiresAt;
+  audit("auth", id, connection, now);
+  // Subscriptions the new roles no longer admit end, in topic order.
+  std::vector<std::string> ended;
+  for (const auto& [topic, sub] : connection.subscriptions) {
+    (void)sub;
+    if (!rules_.allows(connection.principal, topic)) ended.push_back(topic);
+  }
+  std::sort(ended.begin(), ended.end());
+  for (const std::string& topic : ended) {
+    connection.subscriptions.erase(topic);
+    stats_.subscriptions.fetch_sub(1, std::memory_order_relaxed);
+    unsubscribed(id, topic);
+    connection.credit.forget(topic);
+    error(id, kForbidden, "the refreshed identity may not follow " + quoted(topic), topic);
+    audit("forbidden", id, connection, now, topic, kForbidden);
+  }
+  armConnection(id, connection);
+  if (!ended.empty()) catchUpDirty(id, connection, now);
 }
 
 void Delivery::armConnection(ConnectionId id, const Connection& connection) {
@@ -50,6 +113,7 @@ void Delivery::armConnection(ConnectionId id, const Connection& connection) {
     const std::int64_t stall = connection.credit.overSince() + limits_.stallTimeoutMs;
     if (due < 0 || stall < due) due = stall;
   }
+  if (connection.expiresAt >= 0 && (due < 0 || connection.expiresAt < due)) due = connection.expiresAt;
   if (due < 0) {
     timers_.cancel(kConnectionTimer | id);
   } else {
@@ -67,12 +131,18 @@ void Delivery::connectionTimer(ConnectionId id, std::int64_t now) {
   const auto it = connections_.find(id);
   if (it == connections_.end()) return;
   Connection& connection = it->second;
+  if (connection.expiresAt >= 0 && now >= connection.expiresAt) {
+    audit("expired", id, connection, now, {}, nullptr, kCloseExpired);
+    closeConnection(id, kCloseExpired, "the identity expired", now);
+    return;
+  }
   const std::int64_t overSince = connection.credit.overSince();
   if (overSince >= 0 && now - overSince >= limits_.stallTimeoutMs) {
     stats_.closedSlow.fetch_add(1, std::memory_order_relaxed);
     closeConnection(id, kCloseStalled,
                     (connection.credit.acks() ? "over its credit window for " : "congested for ") +
-                        std::to_string(now - overSince) + " ms without acks");
+                        std::to_string(now - overSince) + " ms without acks",
+                    now);
     return;
   }
   if (connection.nextPing >= 0 && now >= connection.nextPing) {
@@ -81,7 +151,7 @@ void Delivery::connectionTimer(ConnectionId id, std::int64_t now) {
     if (connection.credit.acks() && now - connection.lastHeard >= limits_.heartbeatTimeoutMs) {
       stats_.closedSilent.fetch_add(1, std::memory_order_relaxed);
       closeConnection(id, kCloseHeartbeatTimeout,
-                      "no message from the client for " + std::to_string(now - connection.lastHeard) + " ms");
+                      "no message from the client for " + std::to_string(now - connection.lastHeard) + " ms", now);
       return;
     }
     send(id, frames::ping());
@@ -90,8 +160,10 @@ void Delivery::connectionTimer(ConnectionId id, std::int64_t now) {
   armConnection(id, connection);
 }
 
-void Delivery::closeConnection(ConnectionId id, int code, std::string reason) {
-  disconnect(id);
+void Delivery::closeConnection(ConnectionId id, int code, std::string reason, std::int64_t now) {
+  const auto it = connections_.find(id);
+  if (it != connections_.end()) audit("close", id, it->second, now, {}, nullptr, code);
+  forget(id);
   closings_.push_back({id, code, std::move(reason)});
 }
 
@@ -104,7 +176,8 @@ void Delivery::closeOversized() {
     // it goes (its client resumes with a snapshot it can take, or not at all).
     closeConnection(
         id, kCloseTooLarge,
-        "a frame of " + std::to_string(bytes) + " bytes is over the limit of " + std::to_string(limits_.maxFrameBytes));
+        "a frame of " + std::to_string(bytes) + " bytes is over the limit of " + std::to_string(limits_.maxFrameBytes),
+        lastNow_);
   }
 }
 
@@ -115,7 +188,13 @@ std::vector<Closing> Delivery::takeClosings() {
   return taken;
 }
 
-void Delivery::disconnect(ConnectionId id) {
+void Delivery::disconnect(ConnectionId id, std::int64_t now) {
+  const auto it = connections_.find(id);
+  if (it != connections_.end()) audit("close", id, it->second, now);
+  forget(id);
+}
+
+void Delivery::forget(ConnectionId id) {
   const auto it = connections_.find(id);
   if (it == connections_.end()) return;
   for (const auto& [topic, subscription] : it->second.subscriptions) {
@@ -200,14 +279,37 @@ Frame Delivery::patchFrom(std::string_view topic, TopicState& state, const Snaps
     squashed.clear();
     if (!haveSteps || bytes >= snapshot.json.size()) return nullptr;
   }
-  if (!squashed.empty()) return frames::patch(topic, snapshot.epoch, from, snapshot.version, squashed);
+  const frames::PatchIds ids = idsBetween(state, from, snapshot.version);
+  if (!squashed.empty()) return frames::patch(topic, snapshot.epoch, from, snapshot.version, squashed, ids);
   std::vector<std::string_view> ops;
   ops.reserve(steps.size());
   for (const HistoryEntry* step : steps) ops.emplace_back(step->ops);
-  return frames::patchOfSteps(topic, snapshot.epoch, from, snapshot.version, ops);
+  return frames::patchOfSteps(topic, snapshot.epoch, from, snapshot.version, ops, ids);
+}
+
+frames::PatchIds Delivery::idsBetween(const TopicState& state, std::uint64_t from, std::uint64_t to) {
+  frames::PatchIds out;
+  // A change made while nobody here followed the topic has no id to give;
+  // one whose id was dropped (over kRecentIds) makes the list incomplete.
+  if (from < state.idsLostUpTo) {
+    out.truncated = true;
+    return out;
+  }
+  for (auto it = state.ids.rbegin(); it != state.ids.rend() && it->first > from; ++it) {
+    if (it->first > to) continue;
+    if (out.ids.size() == frames::kMaxFrameIds) {
+      out.ids.clear();
+      out.truncated = true;
+      return out;
+    }
+    out.ids.emplace_back(it->second);
+  }
+  std::reverse(out.ids.begin(), out.ids.end());  // oldest first
+  return out;
 }
 
 void Delivery::receive(ConnectionId id, std::string_view text, std::int64_t now) {
+  lastNow_ = now;
   const auto it = connections_.find(id);
   if (it == connections_.end()) return;
   Connection& connection = it->second;
@@ -227,7 +329,8 @@ void Delivery::receive(ConnectionId id, std::string_view text, std::int64_t now)
     case InboundLimiter::Verdict::Close:
       stats_.closedFlooding.fetch_add(1, std::memory_order_relaxed);
       closeConnection(id, kCloseRateLimited,
-                      "more than " + std::to_string(limits_.rateViolations) + " messages in a row over the rate limit");
+                      "more than " + std::to_string(limits_.rateViolations) + " messages in a row over the rate limit",
+                      now);
       return;
   }
   if (refusal) {
@@ -236,6 +339,7 @@ void Delivery::receive(ConnectionId id, std::string_view text, std::int64_t now)
   }
   switch (message.type) {
     case MessageType::Pong: return;
+    case MessageType::Auth: authRequests_.push_back({id, std::move(message.token)}); return;
     case MessageType::Sub:
       subscribe(id, connection, message.topic, message.hasEpoch ? &message.epoch : nullptr,
                 message.hasVersion ? &message.version : nullptr, now);
@@ -274,6 +378,7 @@ void Delivery::subscribe(ConnectionId id, Connection& connection, std::string_vi
                          const std::uint64_t* version, std::int64_t now) {
   if (!rules_.allows(connection.principal, topic)) {
     error(id, kForbidden, "this connection may not subscribe to " + quoted(topic), topic);
+    audit("forbidden", id, connection, now, topic, kForbidden);
     return;
   }
   auto [entry, added] = connection.subscriptions.try_emplace(std::string(topic));
@@ -285,6 +390,7 @@ void Delivery::subscribe(ConnectionId id, Connection& connection, std::string_vi
   }
   subscribers_[std::string(topic)].insert(id);
   if (added) stats_.subscriptions.fetch_add(1, std::memory_order_relaxed);
+  audit("sub", id, connection, now, topic);
   Subscription& subscription = entry->second;
 
   const std::shared_ptr<const Snapshot> snapshot = store_.get(topic);
@@ -335,14 +441,29 @@ void Delivery::subscribe(ConnectionId id, Connection& connection, std::string_vi
   if (!st.base || st.base->epoch != snapshot->epoch) st.base = snapshot;  // the first subscriber's state
 }
 
-void Delivery::changed(std::string_view topic, const ChangeResult& result, std::int64_t now, std::optional<Lane> lane) {
+void Delivery::changed(std::string_view topic, const ChangeResult& result, std::int64_t now, std::optional<Lane> lane,
+                       std::string_view changeId) {
+  lastNow_ = now;
   if (!result.changed) return;
   if (subscribers_.find(std::string(topic)) == subscribers_.end()) return;
+  const bool fresh = topics_.find(std::string(topic)) == topics_.end();
   TopicState& st = state(topic);
+  if (fresh || result.created) {  // a new epoch: its ids start here
+    st.ids.clear();
+    st.idsLostUpTo = 0;
+  }
+  if (!changeId.empty()) {
+    st.ids.emplace_back(result.version, std::string(changeId));
+    if (st.ids.size() > kRecentIds) {
+      st.idsLostUpTo = st.ids.front().first;
+      st.ids.pop_front();
+    }
+  }
   // The change's own patch frame: shared by every subscriber at the previous version.
   st.lastStep.reset();
   if (!result.created && !result.ops.empty()) {
-    st.lastStep = frames::patch(topic, result.epoch, result.version - 1, result.version, result.ops);
+    st.lastStep = frames::patch(topic, result.epoch, result.version - 1, result.version, result.ops,
+                                idsBetween(st, result.version - 1, result.version));
   }
   st.version = result.version;
   st.epoch = result.epoch;
@@ -359,6 +480,7 @@ void Delivery::changed(std::string_view topic, const ChangeResult& result, std::
 }
 
 void Delivery::flushAllPending(std::int64_t now) {
+  lastNow_ = now;
   std::vector<std::string> topics;
   for (auto& [name, st] : topics_) {
     if (!st.pacing.pending) continue;
@@ -371,6 +493,7 @@ void Delivery::flushAllPending(std::int64_t now) {
 }
 
 void Delivery::advance(std::int64_t now) {
+  lastNow_ = now;
   while (const std::optional<std::int64_t> due = timers_.nextDeadline()) {
     if (*due > now) break;
     std::vector<std::string> topics;
@@ -414,6 +537,7 @@ void Delivery::charge(ConnectionId id, Connection& connection, std::string_view 
 }
 
 void Delivery::gone(const RemovedTopic& removed, std::int64_t now) {
+  lastNow_ = now;
   const auto subs = subscribers_.find(removed.topic);
   if (subs == subscribers_.end()) return;
   // Its frames and its pending flush go: nothing of that epoch is sent again.
@@ -483,6 +607,7 @@ void Delivery::catchUpDirty(ConnectionId id, Connection& connection, std::int64_
 }
 
 void Delivery::congestion(ConnectionId id, bool congested, std::int64_t now) {
+  lastNow_ = now;
   const auto it = connections_.find(id);
   if (it == connections_.end() || !it->second.credit.congestion(congested)) return;
   if (congested) {
@@ -533,7 +658,7 @@ void Delivery::flush(const std::vector<std::string>& topics, std::int64_t now, b
   for (const ConnectionId id : overflowing) {
     if (!connected(id)) continue;
     stats_.closedSlow.fetch_add(1, std::memory_order_relaxed);
-    closeConnection(id, kCloseStalled, "critical updates overflowed the connection's credit window");
+    closeConnection(id, kCloseStalled, "critical updates overflowed the connection's credit window", now);
   }
 }
 

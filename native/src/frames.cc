@@ -22,6 +22,20 @@ std::string patchHead(std::string_view topic, std::string_view epoch, std::uint6
   return frame;
 }
 
+// ,"ids":[…] and/or ,"idsTruncated":true, then the closing brace.
+void appendIdsAndClose(const PatchIds& ids, std::string& frame) {
+  if (!ids.ids.empty()) {
+    frame.append(",\"ids\":[");
+    for (std::size_t i = 0; i < ids.ids.size(); ++i) {
+      if (i > 0) frame.push_back(',');
+      appendQuoted(ids.ids[i], frame);
+    }
+    frame.push_back(']');
+  }
+  if (ids.truncated) frame.append(",\"idsTruncated\":true");
+  frame.push_back('}');
+}
+
 constexpr std::string_view kBatchOpen = "{\"t\":\"batch\",\"items\":[";
 constexpr std::string_view kBatchClose = "]}";
 
@@ -42,16 +56,16 @@ Frame snapshot(std::string_view topic, std::string_view epoch, std::uint64_t ver
   return std::make_shared<const std::string>(std::move(frame));
 }
 
-Frame patch(std::string_view topic, std::string_view epoch, std::uint64_t from, std::uint64_t to,
-            std::string_view ops) {
+Frame patch(std::string_view topic, std::string_view epoch, std::uint64_t from, std::uint64_t to, std::string_view ops,
+            const PatchIds& ids) {
   std::string frame = patchHead(topic, epoch, from, to);
   frame.append(ops);
-  frame.push_back('}');
+  appendIdsAndClose(ids, frame);
   return std::make_shared<const std::string>(std::move(frame));
 }
 
 Frame patchOfSteps(std::string_view topic, std::string_view epoch, std::uint64_t from, std::uint64_t to,
-                   const std::vector<std::string_view>& steps) {
+                   const std::vector<std::string_view>& steps, const PatchIds& ids) {
   std::string frame = patchHead(topic, epoch, from, to);
   frame.push_back('[');
   bool first = true;
@@ -62,7 +76,8 @@ Frame patchOfSteps(std::string_view topic, std::string_view epoch, std::uint64_t
     first = false;
     frame.append(inner);
   }
-  frame.append("]}");
+  frame.push_back(']');
+  appendIdsAndClose(ids, frame);
   return std::make_shared<const std::string>(std::move(frame));
 }
 

@@ -14,6 +14,7 @@ HubCore::HubCore(HubOptions options, std::function<void()> notify)
       sweep_(io_),
       pacing_(io_),
       start_(std::chrono::steady_clock::now()) {
+  delivery_.setAudit(options_.audit);
   store_.reportRemovals(true);  // drained after every request and sweep (forwardRemovals)
   if (!options_.manualClock) scheduleSweep();
   thread_ = std::thread([this] {
@@ -153,14 +154,18 @@ HubCore::Batch HubCore::take() {
 // them, so a caller awaiting that request finds them already sent.
 void HubCore::flushFrames() {
   std::vector<Outgoing> frames = delivery_.takeOutgoing();
-  std::vector<Closing> closings = delivery_.takeClosings();
-  if (frames.empty() && closings.empty()) return;
+  std::vector<Closing> closings = delivery_.takeClosings();  // after takeOutgoing: may close (and audit)
+  std::vector<AuditEvent> audits = delivery_.takeAudits();
+  std::vector<AuthRequest> auths = delivery_.takeAuthRequests();
+  if (frames.empty() && closings.empty() && audits.empty() && auths.empty()) return;
   bool wasEmpty = false;
   {
     std::lock_guard lock(outboxMutex_);
-    wasEmpty = outbox_.completions.empty() && outbox_.frames.empty() && outbox_.closings.empty();
+    wasEmpty = outbox_.empty();
     for (Outgoing& frame : frames) outbox_.frames.push_back(std::move(frame));
     for (Closing& closing : closings) outbox_.closings.push_back(std::move(closing));
+    for (AuditEvent& event : audits) outbox_.audits.push_back(std::move(event));
+    for (AuthRequest& auth : auths) outbox_.auths.push_back(std::move(auth));
   }
   if (wasEmpty) wake();
 }
@@ -185,7 +190,7 @@ void HubCore::complete(Completion completion) noexcept {
     bool wasEmpty = false;
     {
       std::lock_guard lock(outboxMutex_);
-      wasEmpty = outbox_.completions.empty() && outbox_.frames.empty() && outbox_.closings.empty();
+      wasEmpty = outbox_.empty();
       outbox_.completions.push_back(std::move(completion));
     }
     if (wasEmpty) wake();
@@ -231,9 +236,13 @@ void HubCore::run(Request& request) {
         delivery_.advance(now());
         break;
       case RequestKind::Connect:
-        delivery_.connect(request.connection, std::move(request.principal), now(), request.acks);
+        delivery_.connect(request.connection, std::move(request.principal), now(), request.acks, request.expiresAt,
+                          std::move(request.key));
         break;
-      case RequestKind::Disconnect: delivery_.disconnect(request.connection); break;
+      case RequestKind::Disconnect: delivery_.disconnect(request.connection, now()); break;
+      case RequestKind::Reauth:
+        delivery_.reauth(request.connection, request.reauth, std::move(request.principal), request.expiresAt, now());
+        break;
       case RequestKind::Receive: delivery_.receive(request.connection, request.payload, now()); break;
       case RequestKind::Congestion: delivery_.congestion(request.connection, request.ms != 0, now()); break;
       case RequestKind::Close: break;  // above
@@ -257,7 +266,9 @@ void HubCore::run(Request& request) {
   counting([&] {
     fault(FaultPoint::AfterCommit, request.id);
     forwardRemovals();
-    if (ran && isChange && result.changed) delivery_.changed(request.topic, result, now(), request.lane);
+    if (ran && isChange && result.changed) {
+      delivery_.changed(request.topic, result, now(), request.lane, request.changeId);
+    }
   });
   if (ran && isChange) {  // after delivery, which reads result.epoch
     completion.code = result.status.code();

@@ -62,7 +62,7 @@ Refusal parseClientMessage(std::string_view text, std::size_t maxBytes, std::siz
     return refuse(kInvalidMessage, std::string("a message must be a JSON object, not ") + jsonTypeName(tape[0].type));
   // The tape index of each member's value; 0: absent. A repeated name: the
   // last one counts, as in JSON.parse.
-  std::uint32_t t = 0, topic = 0, epoch = 0, version = 0;
+  std::uint32_t t = 0, topic = 0, epoch = 0, version = 0, token = 0;
   std::string name;
   for (std::uint32_t k = 1; k < tape[0].next; k = tape[k + 1].next) {
     decodeMessageString(tape.raw(k), name);
@@ -74,6 +74,8 @@ Refusal parseClientMessage(std::string_view text, std::size_t maxBytes, std::siz
       epoch = k + 1;
     } else if (name == "version") {
       version = k + 1;
+    } else if (name == "token") {
+      token = k + 1;
     }
   }
   if (t == 0) return refuse(kInvalidMessage, "missing \"t\"");
@@ -90,11 +92,18 @@ Refusal parseClientMessage(std::string_view text, std::size_t maxBytes, std::siz
   } else if (type == "pong") {
     message.type = MessageType::Pong;
     return {};  // uses no member
+  } else if (type == "auth") {
+    message.type = MessageType::Auth;
+    if (token == 0) return refuse(kInvalidMessage, "\"auth\" needs a \"token\"");
+    if (tape[token].type != JsonType::String) return refuse(kInvalidMessage, "\"token\" must be a string");
+    decodeMessageString(tape.raw(token), message.token);
+    if (message.token.empty()) return refuse(kInvalidMessage, "\"token\" must not be empty");
+    return {};  // uses no other member
   } else {
     const std::string_view echoed = cut(type, kEchoedTypeBytes);
     return refuse(kUnknownMessage, "unknown message type " + quoted(echoed) +
                                        (echoed.size() < type.size() ? "..." : "") +
-                                       " (expected sub, unsub, ack or pong)");
+                                       " (expected sub, unsub, ack, pong or auth)");
   }
   // Only the members the type uses are read; any other is ignored, whatever it holds.
   if (topic != 0) {

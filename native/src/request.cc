@@ -84,13 +84,29 @@ Status walk(std::string_view bytes, std::vector<std::string>* staged, std::size_
     const std::size_t at = in.offset();
     Request& r = Decode ? out->emplace_back() : scratch;
     std::uint8_t kind = 0;
-    bool ok = in.u8(kind) && kind <= static_cast<std::uint8_t>(RequestKind::Congestion);
+    bool ok = in.u8(kind) && kind <= static_cast<std::uint8_t>(RequestKind::Reauth);
     if (ok) r.kind = static_cast<RequestKind>(kind);
     const auto lane = [&]() {
       std::uint8_t value = 0;
       if (!in.u8(value) || value > 4) return false;
       if (Decode && value != 0) r.lane = static_cast<Lane>(value - 1);
       return true;
+    };
+    // expiresAt: -1 (never) or a time on the hub's clock, in ms
+    const auto expiry = [&]() {
+      double value = 0;
+      if (!in.f64(value) || (value != -1 && !in.count(value, 9007199254740991.0))) return false;
+      r.expiresAt = static_cast<std::int64_t>(value);
+      return true;
+    };
+    const auto principal = [&]() {
+      std::uint32_t roles = 0;
+      bool good = in.str(&r.principal.id) && in.u32(roles);
+      for (std::uint32_t i = 0; good && i < roles; ++i) {
+        std::string* role = Decode ? &r.principal.roles.emplace_back() : nullptr;
+        good = in.str(role);
+      }
+      return good;
     };
     const auto connection = [&]() {
       double value = 0;
@@ -120,15 +136,17 @@ Status walk(std::string_view bytes, std::vector<std::string>* staged, std::size_
         }
         case RequestKind::Close: ok = in.u32(r.id); break;
         case RequestKind::Connect: {
-          std::uint32_t roles = 0;
-          ok = connection() && in.str(&r.principal.id) && in.u32(roles);
-          for (std::uint32_t i = 0; ok && i < roles; ++i) {
-            std::string* role = Decode ? &r.principal.roles.emplace_back() : nullptr;
-            ok = in.str(role);
-          }
+          ok = connection() && principal();
           std::uint8_t acks = 1;
           ok = ok && in.u8(acks) && acks <= 1;
           r.acks = acks == 1;
+          ok = ok && expiry() && in.str(&r.key);
+          break;
+        }
+        case RequestKind::Reauth: {
+          std::uint8_t status = 0;
+          ok = connection() && in.u8(status) && status <= 2 && principal() && expiry();
+          r.reauth = static_cast<ReauthStatus>(status);
           break;
         }
         case RequestKind::Disconnect: ok = connection(); break;

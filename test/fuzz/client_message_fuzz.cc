@@ -34,12 +34,31 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
   publish("t", R"({"a":1,"rows":[{"id":1,"v":"x"}]})");
   publish("c/1", "[1,2,3]");
   publish("secret/x", "true");
+  delivery.setAudit(true);
   delivery.connect(1, {}, now);
-  delivery.connect(2, {"alice", {"admin"}}, now);
+  delivery.connect(2, {"alice", {"admin"}}, now, true, 5000, "fuzz");
 
   auto drain = [&] {
+    // Tokens are answered as a transport would: "admin" verifies with the
+    // admin role and a later expiry, "other" names another user, the rest is refused.
+    for (const AuthRequest& auth : delivery.takeAuthRequests()) {
+      const std::string id = auth.connection == 2 ? "alice" : "";
+      if (auth.token == "admin") {
+        delivery.reauth(auth.connection, ReauthStatus::Verified, {id, {"admin"}}, now + 5000, now);
+      } else if (auth.token == "other") {
+        delivery.reauth(auth.connection, ReauthStatus::Verified, {"mallory", {}}, -1, now);
+      } else if (auth.token == "none") {
+        delivery.reauth(auth.connection, ReauthStatus::Verified, {id, {}}, -1, now);
+      } else {
+        delivery.reauth(auth.connection, ReauthStatus::Refused, {}, -1, now);
+      }
+    }
     for (const Outgoing& out : delivery.takeOutgoing()) fuzz::requireJson(*out.frame, "a frame that is not JSON");
     delivery.takeClosings();
+    for (const AuditEvent& event : delivery.takeAudits()) {
+      if (event.user.find("mallory") != std::string::npos)
+        fuzz::finding("an audit event names the user a refresh was refused for", event.user);
+    }
   };
   std::size_t line = 0;
   while (!input.empty()) {

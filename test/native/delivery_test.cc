@@ -1138,5 +1138,226 @@ TEST(DeliveryFrameBound, AConnectionWhoseFrameIsOverTheBoundIsClosedWith1009) {
   EXPECT_TRUE(delivery.connected(2));
 }
 
+// ---- identity: expiry, refresh (auth), audit ------------------------------------
+
+class AuthTest : public ::testing::Test {
+ protected:
+  AuthTest()
+      : store_(StoreOptions{}),
+        delivery_(
+            store_,
+            AccessRules(std::vector<AccessRule>{{"admin/*", {"admin"}}, {"ops/*", {"ops"}}, {"root/*", {"root"}}}),
+            limits(), {{"**", Lane::Critical}}) {
+    delivery_.setAudit(true);
+  }
+  static DeliveryLimits limits() {
+    DeliveryLimits l;
+    l.heartbeatIntervalMs = 0;  // the expiry is the connection's only timer
+    return l;
+  }
+  std::vector<std::string> frames(ConnectionId id) {
+    std::vector<std::string> out;
+    for (const Outgoing& o : delivery_.takeOutgoing())
+      if (o.connection == id) out.push_back(*o.frame);
+    return out;
+  }
+  std::vector<std::string> audits() {
+    std::vector<std::string> out;
+    for (const AuditEvent& e : delivery_.takeAudits()) {
+      std::string line = std::string(e.type) + " " + std::to_string(e.connection) + " " + e.user + " " + e.transport +
+                         " t=" + std::to_string(e.time);
+      if (!e.topic.empty()) line += " " + e.topic;
+      if (e.code != nullptr) line += " " + std::string(e.code);
+      if (e.closeCode != 0) line += " " + std::to_string(e.closeCode);
+      out.push_back(line);
+    }
+    return out;
+  }
+  TopicStore store_;
+  Delivery delivery_;
+};
+
+TEST_F(AuthTest, ExpiryClosesWith4003AtExactlyExpiresAt) {
+  delivery_.connect(1, {"u1", {"admin"}}, 0, true, 1000, "ws");
+  EXPECT_EQ(delivery_.timerEntries(), 1u);
+  delivery_.advance(999);
+  EXPECT_TRUE(delivery_.connected(1));
+  EXPECT_TRUE(delivery_.takeClosings().empty());
+  delivery_.advance(1000);
+  EXPECT_FALSE(delivery_.connected(1));
+  const std::vector<Closing> closed = delivery_.takeClosings();
+  ASSERT_EQ(closed.size(), 1u);
+  EXPECT_EQ(closed[0].code, kCloseExpired);
+  EXPECT_EQ(delivery_.timerEntries(), 0u);
+  EXPECT_EQ(audits(), (std::vector<std::string>{"connect 1 u1 ws t=0", "expired 1 u1 ws t=1000 4003",
+                                                "close 1 u1 ws t=1000 4003"}));
+}
+
+TEST_F(AuthTest, OneTimerEntryPerConnectionWithHeartbeatAndExpiry) {
+  DeliveryLimits l;
+  l.heartbeatIntervalMs = 100;
+  l.heartbeatTimeoutMs = 100000;
+  Delivery delivery(store_, AccessRules(), l);
+  delivery.connect(1, {"u1", {}}, 0, true, 250, "ws");
+  EXPECT_EQ(delivery.timerEntries(), 1u);
+  delivery.advance(200);  // two pings
+  EXPECT_TRUE(delivery.connected(1));
+  EXPECT_EQ(delivery.timerEntries(), 1u);
+  delivery.advance(250);
+  EXPECT_FALSE(delivery.connected(1));
+  EXPECT_EQ(delivery.timerEntries(), 0u);
+}
+
+TEST_F(AuthTest, AuthMessageIsHandedToTheTransportAndNeverEchoed) {
+  delivery_.connect(1, {"u1", {"admin"}}, 0, true, 1000, "ws");
+  delivery_.receive(1, R"({"t":"auth","token":"secret-token"})", 10);
+  const std::vector<AuthRequest> auths = delivery_.takeAuthRequests();
+  ASSERT_EQ(auths.size(), 1u);
+  EXPECT_EQ(auths[0].connection, 1u);
+  EXPECT_EQ(auths[0].token, "secret-token");
+  EXPECT_TRUE(frames(1).empty());
+  delivery_.receive(1, R"({"t":"auth","token":""})", 10);
+  delivery_.receive(1, R"({"t":"auth","token":5})", 10);
+  delivery_.receive(1, R"({"t":"auth"})", 10);
+  for (const std::string& f : frames(1)) {
+    EXPECT_NE(f.find("DELTACAST_INVALID_MESSAGE"), std::string::npos) << f;
+  }
+  EXPECT_TRUE(delivery_.takeAuthRequests().empty());
+}
+
+TEST_F(AuthTest, RefreshMovesTheExpiryAndEndsSubscriptionsTheNewRolesRefuse) {
+  ASSERT_TRUE(store_.publishJson("admin/a", "1", "", 0).changed);
+  delivery_.connect(1, {"u1", {"admin", "ops"}}, 0, true, 1000, "sse");
+  delivery_.receive(1, R"({"t":"sub","topic":"admin/a"})", 1);
+  delivery_.receive(1, R"({"t":"sub","topic":"ops/b"})", 2);
+  delivery_.receive(1, R"({"t":"sub","topic":"root/c"})", 3);
+  (void)frames(1);
+  delivery_.reauth(1, ReauthStatus::Refused, {}, -1, 400);
+  delivery_.reauth(1, ReauthStatus::Verified, {"u1", {"ops"}}, 2000, 500);
+  std::vector<std::string> sent = frames(1);
+  ASSERT_EQ(sent.size(), 2u);
+  EXPECT_NE(sent[0].find("DELTACAST_UNAUTHORIZED"), std::string::npos) << sent[0];
+  EXPECT_EQ(sent[1].find(R"({"t":"err","code":"DELTACAST_FORBIDDEN")"), 0u) << sent[1];
+  EXPECT_NE(sent[1].find(R"("topic":"admin/a")"), std::string::npos) << sent[1];
+  EXPECT_EQ(delivery_.subscriptionCount(), 1u);
+  // admin/a is no longer followed: a change reaches nobody.
+  const ChangeResult r = store_.publishJson("admin/a", "2", "", 600);
+  delivery_.changed("admin/a", r, 600);
+  EXPECT_TRUE(frames(1).empty());
+  delivery_.advance(1500);  // the old expiry: moved
+  EXPECT_TRUE(delivery_.connected(1));
+  delivery_.advance(2000);
+  EXPECT_FALSE(delivery_.connected(1));
+  EXPECT_EQ(audits(), (std::vector<std::string>{
+                          "connect 1 u1 sse t=0",
+                          "sub 1 u1 sse t=1 admin/a",
+                          "sub 1 u1 sse t=2 ops/b",
+                          "forbidden 1 u1 sse t=3 root/c DELTACAST_FORBIDDEN",
+                          "auth-failed 1 u1 sse t=400 DELTACAST_UNAUTHORIZED",
+                          "auth 1 u1 sse t=500",
+                          "forbidden 1 u1 sse t=500 admin/a DELTACAST_FORBIDDEN",
+                          "expired 1 u1 sse t=2000 4003",
+                          "close 1 u1 sse t=2000 4003",
+                      }));
+}
+
+TEST_F(AuthTest, RefreshNamingAnotherUserIsForbiddenAndCloses) {
+  delivery_.connect(1, {"u1", {"admin"}}, 0, true, -1, "ws");
+  delivery_.reauth(1, ReauthStatus::Verified, {"u2", {"admin"}}, -1, 5);
+  const std::vector<std::string> sent = frames(1);
+  ASSERT_EQ(sent.size(), 1u);
+  EXPECT_NE(sent[0].find("DELTACAST_FORBIDDEN"), std::string::npos);
+  EXPECT_FALSE(delivery_.connected(1));
+  const std::vector<Closing> closed = delivery_.takeClosings();
+  ASSERT_EQ(closed.size(), 1u);
+  EXPECT_EQ(closed[0].code, kCloseExpired);
+}
+
+TEST_F(AuthTest, NoAuditEventsUnlessEnabled) {
+  Delivery delivery(store_, AccessRules(), DeliveryLimits{});
+  delivery.connect(1, {"u1", {}}, 0);
+  delivery.receive(1, R"({"t":"sub","topic":"x"})", 0);
+  delivery.disconnect(1, 0);
+  EXPECT_TRUE(delivery.takeAudits().empty());
+}
+
+// ---- ids: the publishers' change ids in patch frames -----------------------------
+
+TEST_F(DeliveryTest, PatchFramesCarryTheChangeIds) {
+  publish("t", R"({"a":1,"pad":"................................"})");
+  delivery_.connect(1, {});
+  delivery_.receive(1, R"({"t":"sub","topic":"t"})");
+  (void)framesFor(1);
+  const ChangeResult r = store_.publishJson("t", R"({"a":2,"pad":"................................"})", "evt-9", 0);
+  delivery_.changed("t", r, 0, std::nullopt, "evt-9");
+  std::vector<std::string> frames = framesFor(1);
+  ASSERT_EQ(frames.size(), 1u);
+  EXPECT_NE(frames[0].find(R"("ops":[{"op":"replace","path":"/a","value":2}],"ids":["evt-9"]})"), std::string::npos)
+      << frames[0];
+  publish("t", R"({"a":3,"pad":"................................"})");  // no id: no ids member
+  frames = framesFor(1);
+  ASSERT_EQ(frames.size(), 1u);
+  EXPECT_EQ(frames[0].find("ids"), std::string::npos) << frames[0];
+}
+
+TEST(DeliveryIds, SquashedPatchesCarryTheUnionBoundedBy64) {
+  StoreOptions o;
+  o.historyCount = 200;
+  TopicStore store(o);
+  Pacing pacing;
+  Delivery delivery(store, AccessRules(), DeliveryLimits{}, {{"**", Lane::Normal}}, pacing);
+  const std::string pad = R"(,"pad":")" + std::string(2000, '.') + "\"}";  // patches stay smaller than snapshots
+  ChangeResult r = store.publishJson("t", R"({"a":0)" + pad, "", 0);
+  delivery.connect(1, {});
+  delivery.receive(1, R"({"t":"sub","topic":"t"})");
+  (void)delivery.takeOutgoing();
+  const auto change = [&](int i, std::string id) {
+    r = store.publishJson("t", R"({"a":)" + std::to_string(i) + pad, id, 0);
+    delivery.changed("t", r, 0, std::nullopt, id);
+  };
+  change(1, "x1");
+  change(2, "");
+  change(3, "x3");
+  delivery.advance(10000);
+  std::vector<Outgoing> out = delivery.takeOutgoing();
+  ASSERT_EQ(out.size(), 1u);
+  EXPECT_NE(out[0].frame->find(R"("ids":["x1","x3"]})"), std::string::npos) << *out[0].frame;
+  for (int i = 0; i < 65; ++i) change(10 + i, "y" + std::to_string(i));
+  delivery.advance(20000);
+  out = delivery.takeOutgoing();
+  ASSERT_EQ(out.size(), 1u);
+  EXPECT_EQ(out[0].frame->find(R"("ids")"), std::string::npos) << *out[0].frame;
+  EXPECT_NE(out[0].frame->find(R"(,"idsTruncated":true})"), std::string::npos) << *out[0].frame;
+}
+
+TEST(DeliveryIds, AResumePatchReachingPastTheKeptIdsSaysSo) {
+  StoreOptions o;
+  o.historyCount = 400;
+  TopicStore store(o);
+  Delivery delivery(store, AccessRules(), DeliveryLimits{}, {{"**", Lane::Critical}});
+  const std::string pad = R"(,"pad":")" + std::string(40000, '.') + "\"}";
+  ChangeResult r = store.publishJson("t", R"({"a":0)" + pad, "", 0);
+  const std::string epoch = r.epoch;
+  delivery.connect(1, {}, 0, false);  // no acks: follows every change without closing for credit
+  delivery.receive(1, R"({"t":"sub","topic":"t"})");
+  for (int i = 1; i <= 300; ++i) {
+    r = store.publishJson("t", R"({"a":)" + std::to_string(i) + pad, "id" + std::to_string(i), 0);
+    delivery.changed("t", r, 0, std::nullopt, "id" + std::to_string(i));
+    (void)delivery.takeOutgoing();
+  }
+  // The last 256 ids are kept (versions 46 to 301): from 290, the ids; from 2, truncated.
+  delivery.connect(2, {});
+  delivery.receive(2, R"({"t":"sub","topic":"t","epoch":")" + epoch + R"(","version":299})");
+  std::vector<Outgoing> out = delivery.takeOutgoing();
+  ASSERT_EQ(out.size(), 1u);
+  EXPECT_NE(out[0].frame->find(R"("ids":["id299","id300"]})"), std::string::npos) << out[0].frame->substr(0, 200);
+  delivery.connect(3, {});
+  delivery.receive(3, R"({"t":"sub","topic":"t","epoch":")" + epoch + R"(","version":2})");
+  out = delivery.takeOutgoing();
+  ASSERT_EQ(out.size(), 1u);
+  ASSERT_EQ(out[0].frame->find(R"({"t":"patch")"), 0u) << out[0].frame->substr(0, 200);
+  EXPECT_NE(out[0].frame->find(R"(,"idsTruncated":true})"), std::string::npos);
+  EXPECT_EQ(out[0].frame->find(R"("ids")"), std::string::npos);
+}
 }  // namespace
 }  // namespace deltacast

@@ -97,7 +97,9 @@ class Records {
     f64(connection);
     str("");
     u32(0);
-    u8(1);  // acks
+    u8(1);    // acks
+    f64(-1);  // no expiry
+    str("");  // transport
     return *this;
   }
   Records& receive(double connection, std::string_view message) {

@@ -40,17 +40,18 @@ class Writer {
 
 std::string everyKind() {
   Writer w;
-  w.u8(0).u32(7).str("prices").str("{\"a\":1}").str("").u8(0);                    // PublishJson
-  w.u8(1).u32(8).str("prices").str("[]").str("evt-1").u8(1);                      // Patch, critical
-  w.u8(2).u32(9).str("rows").str("\"r1\"").str("{\"id\":\"r1\"}").str("").u8(4);  // Upsert, low
-  w.u8(3).u32(10).str("rows").str("3").str("").u8(2);                             // Remove, high
-  w.u8(4).u32(11).str("gone");                                                    // Delete
-  w.u8(5).u32(12).f64(250);                                                       // Advance
-  w.u8(7).f64(5e12).str("u-1").u32(2).str("admin").str("ops").u8(0);              // Connect, no acks
-  w.u8(9).f64(5e12).str("{\"t\":\"pong\"}");                                      // Receive
-  w.u8(10).f64(5e12).u8(1);                                                       // Congestion
-  w.u8(8).f64(5e12);                                                              // Disconnect
-  w.u8(6).u32(13);                                                                // Close
+  w.u8(0).u32(7).str("prices").str("{\"a\":1}").str("").u8(0);                            // PublishJson
+  w.u8(1).u32(8).str("prices").str("[]").str("evt-1").u8(1);                              // Patch, critical
+  w.u8(2).u32(9).str("rows").str("\"r1\"").str("{\"id\":\"r1\"}").str("").u8(4);          // Upsert, low
+  w.u8(3).u32(10).str("rows").str("3").str("").u8(2);                                     // Remove, high
+  w.u8(4).u32(11).str("gone");                                                            // Delete
+  w.u8(5).u32(12).f64(250);                                                               // Advance
+  w.u8(7).f64(5e12).str("u-1").u32(2).str("admin").str("ops").u8(0).f64(1500).str("ws");  // Connect, no acks
+  w.u8(9).f64(5e12).str("{\"t\":\"pong\"}");                                              // Receive
+  w.u8(10).f64(5e12).u8(1);                                                               // Congestion
+  w.u8(11).f64(5e12).u8(1).str("u-1").u32(1).str("ops").f64(-1);                          // Reauth, refused
+  w.u8(8).f64(5e12);                                                                      // Disconnect
+  w.u8(6).u32(13);                                                                        // Close
   return w.bytes();
 }
 
@@ -68,11 +69,11 @@ TEST(Request, DecodesEveryKind) {
   const std::string bytes = everyKind();
   std::size_t count = 0;
   ASSERT_TRUE(validateRequests(bytes, 0, count));
-  EXPECT_EQ(count, 11u);
+  EXPECT_EQ(count, 12u);
   std::vector<Request> out;
   std::vector<std::string> none;
   ASSERT_TRUE(decodeRequests(bytes, none, out));
-  ASSERT_EQ(out.size(), 11u);
+  ASSERT_EQ(out.size(), 12u);
 
   EXPECT_EQ(out[0].kind, RequestKind::PublishJson);
   EXPECT_EQ(out[0].id, 7u);
@@ -103,13 +104,19 @@ TEST(Request, DecodesEveryKind) {
   EXPECT_EQ(out[6].principal.id, "u-1");
   EXPECT_EQ(out[6].principal.roles, (std::vector<std::string>{"admin", "ops"}));
   EXPECT_FALSE(out[6].acks);
+  EXPECT_EQ(out[6].expiresAt, 1500);
+  EXPECT_EQ(out[6].key, "ws");
   EXPECT_EQ(out[7].kind, RequestKind::Receive);
   EXPECT_EQ(out[7].payload, "{\"t\":\"pong\"}");
   EXPECT_EQ(out[8].kind, RequestKind::Congestion);
   EXPECT_EQ(out[8].ms, 1);
-  EXPECT_EQ(out[9].kind, RequestKind::Disconnect);
-  EXPECT_EQ(out[10].kind, RequestKind::Close);
-  EXPECT_EQ(out[10].id, 13u);
+  EXPECT_EQ(out[9].kind, RequestKind::Reauth);
+  EXPECT_EQ(out[9].reauth, ReauthStatus::Refused);
+  EXPECT_EQ(out[9].principal.roles, (std::vector<std::string>{"ops"}));
+  EXPECT_EQ(out[9].expiresAt, -1);
+  EXPECT_EQ(out[10].kind, RequestKind::Disconnect);
+  EXPECT_EQ(out[11].kind, RequestKind::Close);
+  EXPECT_EQ(out[11].id, 13u);
 }
 
 TEST(Request, EmptyBufferIsNoRequests) {
@@ -135,12 +142,14 @@ TEST(Request, EveryTruncationIsRefused) {
     std::vector<std::string> none;
     EXPECT_FALSE(decodeRequests(std::string_view(bytes).substr(0, cut), none, out));
   }
-  EXPECT_EQ(boundaries.size(), 11u);  // 0 and the ends of the first ten records
+  EXPECT_EQ(boundaries.size(), 12u);  // 0 and the ends of the first eleven records
 }
 
 TEST(Request, RefusesUnknownKindsLanesAndIds) {
   std::size_t count = 0;
-  EXPECT_FALSE(validateRequests(Writer().u8(11).u32(1).bytes(), 0, count));                                 // kind
+  EXPECT_FALSE(validateRequests(Writer().u8(12).u32(1).bytes(), 0, count));                                 // kind
+  EXPECT_FALSE(validateRequests(Writer().u8(11).f64(1).u8(3).str("").u32(0).f64(-1).bytes(), 0, count));    // status
+  EXPECT_FALSE(validateRequests(Writer().u8(11).f64(1).u8(0).str("").u32(0).f64(-2).bytes(), 0, count));    // expiry
   EXPECT_FALSE(validateRequests(Writer().u8(0).u32(1).str("t").str("1").str("").u8(5).bytes(), 0, count));  // lane
   EXPECT_FALSE(validateRequests(Writer().u8(8).f64(-1).bytes(), 0, count));          // connection
   EXPECT_FALSE(validateRequests(Writer().u8(8).f64(1.5).bytes(), 0, count));         // connection

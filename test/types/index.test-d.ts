@@ -146,3 +146,16 @@ void useHub;
 createHub({ clock: 'fake' });
 // @ts-expect-error ttl maps patterns to milliseconds
 createHub({ ttl: [['tmp/*', 1]] });
+
+// ---- identity and audit ---------------------------------------------------------------
+import type { AuditEvent, Identity } from '../../lib/index.js';
+const auditHub = createHub({ onAudit: (event: AuditEvent) => void event.closeCode });
+// @ts-expect-error onAudit is a function
+createHub({ onAudit: 'log' });
+auditHub.connect({
+  send: () => true,
+  kind: 'ws',
+  user: { id: 'u1', roles: ['ops'], expiresAt: Date.now() + 60_000 },
+  authenticate: async (token: string): Promise<Identity> => ({ id: token, roles: [] }),
+});
+auditHub.audit({ type: 'refused', transport: 'ws', code: 'DELTACAST_UNAUTHORIZED' });

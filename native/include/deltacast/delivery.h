@@ -9,8 +9,9 @@
 //   flow_control.h  each connection's credit window and congestion; over it,
 //                   topics are conflated (one dirty flag each)
 //   inbound.h       parsing and checking client messages, inbound rate limits
-// Every pending flush, heartbeat and stall check is one entry in a TimerQueue
-// (at most one per topic and one per connection), driven by advance(now).
+// Every pending flush, heartbeat, stall check and identity expiry is one
+// entry in a TimerQueue (at most one per topic and one per connection),
+// driven by advance(now).
 //
 // Thread affinity: the core thread only. It reads the TopicStore it is given
 // (same thread) and never calls out: what must be sent is collected and taken
@@ -85,6 +86,34 @@ inline constexpr int kCloseRateLimited = 1008;       // policy violation
 inline constexpr int kCloseTooLarge = 1009;          // a frame over DeliveryLimits::maxFrameBytes
 inline constexpr int kCloseHeartbeatTimeout = 4000;  // application range
 inline constexpr int kCloseStalled = 4001;           // over the credit window too long, or critical overflow
+inline constexpr int kCloseExpired = 4003;           // the identity expired (expiresAt) or a refresh named another user
+
+// A connection's client sent {"t":"auth","token":…}: the transport verifies
+// the token and answers with Delivery::reauth.
+struct AuthRequest {
+  ConnectionId connection;
+  std::string token;
+};
+
+// One audit event (hub option onAudit), in the order the core decided them.
+// Never holds a token.
+struct AuditEvent {
+  const char* type;  // connect, sub, forbidden, auth, auth-failed, expired, close
+  ConnectionId connection;
+  std::string user;            // the connection's user id ("" anonymous)
+  std::string transport;       // the name the transport gave on connect
+  std::string topic;           // sub, forbidden
+  const char* code = nullptr;  // forbidden, auth-failed: a DELTACAST_* code
+  int closeCode = 0;           // close by the core, expired: the close code; 0: none
+  std::int64_t time = 0;       // the hub's clock
+};
+
+// The answer to an AuthRequest.
+enum class ReauthStatus : std::uint8_t {
+  Verified = 0,     // the token was verified: the new identity is given
+  Refused = 1,      // the transport's hook refused the token
+  Unsupported = 2,  // the transport has no hook to verify tokens with
+};
 
 // Publish-to-send latency of one lane, on the hub's clock (ms): from the
 // first change a flush carries to the flush.
@@ -134,8 +163,22 @@ class Delivery {
   // frames handed over while it is congested count as unacked frames do
   // (criticalOverflow windows, then closed 4001), and congested for
   // stallTimeoutMs: closed 4001.
-  void connect(ConnectionId id, Principal principal, std::int64_t now = 0, bool acks = true);
-  void disconnect(ConnectionId id);
+  //
+  // expiresAt (the hub's clock, ms; -1: never): at that time, unless a
+  // refresh (reauth) moved it, the connection is closed with 4003. The
+  // connection's one timer entry is due at the earliest of its heartbeat,
+  // stall check and expiry. `transport` names the carrier in audit events.
+  void connect(ConnectionId id, Principal principal, std::int64_t now = 0, bool acks = true,
+               std::int64_t expiresAt = -1, std::string transport = {});
+  // The transport closed the connection (audited as a close without a code).
+  void disconnect(ConnectionId id, std::int64_t now = 0);
+  // The transport's answer to an AuthRequest. Verified with the same user id:
+  // the roles and expiry are replaced, and every subscription the new roles no
+  // longer admit ends with `err` DELTACAST_FORBIDDEN (topic named) and is
+  // removed. Verified with another user id: `err` DELTACAST_FORBIDDEN and
+  // closed with 4003. Refused or unsupported: `err` DELTACAST_UNAUTHORIZED,
+  // and the old identity stays until its expiry.
+  void reauth(ConnectionId id, ReauthStatus status, Principal principal, std::int64_t expiresAt, std::int64_t now);
   bool connected(ConnectionId id) const { return connections_.count(id) != 0; }
 
   // One client message (JSON text). Anything malformed gets an `err` frame
@@ -145,8 +188,10 @@ class Delivery {
   // After a change accepted by the store (result.changed), at time `now`:
   // delivers it now (critical lane) or schedules the topic's flush. `lane`
   // overrides the topic's lane for this change.
+  // `changeId` (may be empty) is the publisher's id of the change: patch
+  // frames carry the ids of the changes they contain (frames::PatchIds).
   void changed(std::string_view topic, const ChangeResult& result, std::int64_t now,
-               std::optional<Lane> lane = std::nullopt);
+               std::optional<Lane> lane = std::nullopt, std::string_view changeId = {});
 
   // A topic left the store (deleted, expired, evicted): each subscriber gets a
   // `gone` frame at once and holds nothing; the subscription stays, so a topic
@@ -163,6 +208,10 @@ class Delivery {
 
   std::vector<Outgoing> takeOutgoing();
   std::vector<Closing> takeClosings();
+  std::vector<AuthRequest> takeAuthRequests();
+  // Audit events are kept only when enabled (the hub has an onAudit hook).
+  void setAudit(bool enabled) { audit_ = enabled; }
+  std::vector<AuditEvent> takeAudits();
 
   // The transport's socket is full (send() returned false) or has drained:
   // while congested, a connection gets no non-critical frames, as if over its window.
@@ -195,14 +244,22 @@ class Delivery {
     }
   };
   struct Connection {
-    Connection(Principal who, InboundLimiter limiter, std::int64_t now, bool acks)
-        : principal(std::move(who)), inbound(limiter), credit(acks), lastHeard(now) {}
+    Connection(Principal who, InboundLimiter limiter, std::int64_t now, bool acks, std::int64_t expires,
+               std::string carrier)
+        : principal(std::move(who)),
+          inbound(limiter),
+          credit(acks),
+          lastHeard(now),
+          expiresAt(expires),
+          transport(std::move(carrier)) {}
     Principal principal;
     std::unordered_map<std::string, Subscription> subscriptions;
     InboundLimiter inbound;
     CreditWindow credit;
     std::int64_t lastHeard = 0;
-    std::int64_t nextPing = -1;  // when the next heartbeat is due; -1: none
+    std::int64_t nextPing = -1;   // when the next heartbeat is due; -1: none
+    std::int64_t expiresAt = -1;  // when the identity expires; -1: never
+    std::string transport;
   };
   // Per topic with subscribers: its frames (built on first use, shared) and
   // its pacing state.
@@ -219,7 +276,15 @@ class Delivery {
     // of concatenating every step of the window.
     std::shared_ptr<const Snapshot> base;
     PacingState pacing;
+    // The ids of the changes that had one since subscribers followed the
+    // topic (this epoch), oldest first, at most kRecentIds: older ones are
+    // dropped, and idsLostUpTo is the version of the newest dropped (0: none).
+    std::deque<std::pair<std::uint64_t, std::string>> ids;
+    std::uint64_t idsLostUpTo = 0;
   };
+  static constexpr std::size_t kRecentIds = 256;
+  // The change ids a patch from `from` to `to` contains.
+  static frames::PatchIds idsBetween(const TopicState& state, std::uint64_t from, std::uint64_t to);
 
   void subscribe(ConnectionId id, Connection& connection, std::string_view topic, const std::string* epoch,
                  const std::uint64_t* version, std::int64_t now);
@@ -256,7 +321,12 @@ class Delivery {
   void sendAll(ConnectionId id, std::vector<Frame> frames) {
     for (Frame& frame : frames::batches(std::move(frames), limits_.maxFrameBytes)) send(id, std::move(frame));
   }
-  void closeConnection(ConnectionId id, int code, std::string reason);
+  void closeConnection(ConnectionId id, int code, std::string reason, std::int64_t now);
+  // Drops a connection and its subscriptions (no audit, no close).
+  void forget(ConnectionId id);
+  void audit(const char* type, ConnectionId id, const Connection& connection, std::int64_t now,
+             std::string_view topic = {}, const char* code = nullptr, int closeCode = 0);
+
   void send(ConnectionId id, Frame frame) {
     if (!oversized_.empty() && oversized_.count(id) != 0) return;  // being closed
     if (frame->size() > limits_.maxFrameBytes) {
@@ -281,6 +351,10 @@ class Delivery {
   TimerQueue timers_;
   std::vector<Outgoing> outgoing_;
   std::vector<Closing> closings_;
+  std::vector<AuthRequest> authRequests_;
+  std::vector<AuditEvent> audits_;
+  bool audit_ = false;
+  std::int64_t lastNow_ = 0;  // the latest time given to an entry point (audit time of an oversized close)
   std::map<ConnectionId, std::size_t> oversized_;  // connection -> size of the frame it could not be sent
   DeliveryStats stats_;
 };

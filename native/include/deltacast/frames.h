@@ -18,15 +18,26 @@ using Frame = std::shared_ptr<const std::string>;
 
 namespace frames {
 
+// The change ids (publish/patch/upsert/remove `{ id }`) a patch frame
+// contains: at most kMaxFrameIds; past that, or when some of the versions it
+// spans are not known here, `ids` is left out and `idsTruncated` is true.
+inline constexpr std::size_t kMaxFrameIds = 64;
+struct PatchIds {
+  std::vector<std::string_view> ids;
+  bool truncated = false;
+};
+
 // {"t":"snap","topic":…,"epoch":…,"version":…,"data":<json>}
 Frame snapshot(std::string_view topic, std::string_view epoch, std::uint64_t version, std::string_view json);
 
-// {"t":"patch","topic":…,"epoch":…,"from":…,"to":…,"ops":<ops>}; `ops` is a JSON array text.
-Frame patch(std::string_view topic, std::string_view epoch, std::uint64_t from, std::uint64_t to, std::string_view ops);
+// {"t":"patch","topic":…,"epoch":…,"from":…,"to":…,"ops":<ops>[,"ids":[…]][,"idsTruncated":true]};
+// `ops` is a JSON array text; `ids` only when there are some.
+Frame patch(std::string_view topic, std::string_view epoch, std::uint64_t from, std::uint64_t to, std::string_view ops,
+            const PatchIds& ids = {});
 
 // A patch whose ops are those of several steps (each a JSON array text), in order.
 Frame patchOfSteps(std::string_view topic, std::string_view epoch, std::uint64_t from, std::uint64_t to,
-                   const std::vector<std::string_view>& steps);
+                   const std::vector<std::string_view>& steps, const PatchIds& ids = {});
 
 // {"t":"gone","topic":…,"epoch":…,"version":…,"reason":…}
 Frame gone(std::string_view topic, std::string_view epoch, std::uint64_t version, std::string_view reason);

@@ -61,6 +61,7 @@ struct HubOptions {
   std::vector<LaneRule> lanes;  // no rule for a topic: normal
   Pacing pacing;
   bool manualClock = false;
+  bool audit = false;                   // keep audit events (the hub has an onAudit hook)
   std::int64_t sweepIntervalMs = 1000;  // real clock: how often TTLs and dedup windows are checked
   FaultHook faultHook;                  // tests only (above)
 };
@@ -98,7 +99,12 @@ class HubCore {
   struct Batch {
     std::vector<Completion> completions;
     std::vector<Outgoing> frames;
-    std::vector<Closing> closings;  // connections the engine closed, after their last frames
+    std::vector<Closing> closings;   // connections the engine closed, after their last frames
+    std::vector<AuditEvent> audits;  // in the order the engine decided them
+    std::vector<AuthRequest> auths;  // tokens for the transport to verify (answered with Reauth)
+    bool empty() const {
+      return completions.empty() && frames.empty() && closings.empty() && audits.empty() && auths.empty();
+    }
   };
   Batch take();
   // Stops the core thread and joins it; requests not yet run are dropped.

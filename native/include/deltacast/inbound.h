@@ -23,11 +23,13 @@ inline constexpr const char* kForbidden = "DELTACAST_FORBIDDEN";
 inline constexpr const char* kTooManySubscriptions = "DELTACAST_TOO_MANY_SUBSCRIPTIONS";
 inline constexpr const char* kInvalidAck = "DELTACAST_INVALID_ACK";
 inline constexpr const char* kRateLimited = "DELTACAST_RATE_LIMITED";
+inline constexpr const char* kUnauthorized = "DELTACAST_UNAUTHORIZED";
 
-enum class MessageType : std::uint8_t { Sub, Unsub, Ack, Pong };
+enum class MessageType : std::uint8_t { Sub, Unsub, Ack, Pong, Auth };
 
 // A client message that passed every check: `topic` is a valid topic name;
-// a sub has both `epoch` and `version` or neither; an ack has a `version`.
+// a sub has both `epoch` and `version` or neither; an ack has a `version`;
+// an auth has a non-empty `token` (and no topic).
 struct ClientMessage {
   MessageType type = MessageType::Pong;
   std::string topic;
@@ -35,6 +37,7 @@ struct ClientMessage {
   std::string epoch;
   bool hasVersion = false;
   std::uint64_t version = 0;
+  std::string token;  // auth: never echoed in an `err`, never audited
 };
 
 // Why a message was refused: the `err` frame's code, message and topic.

@@ -17,7 +17,11 @@
 //   Advance  := id:u32 ms:f64
 //   Close    := id:u32
 //   Connect  := connection:f64 userId:str roleCount:u32 role:str... acks:u8
-//               (acks 0: a connection without acks, delivery.h)
+//               expiresAt:f64 transport:str
+//               (acks 0: a connection without acks, delivery.h; expiresAt:
+//               the hub's clock in ms, -1: never; transport: its name in audits)
+//   Reauth   := connection:f64 status:u8 userId:str roleCount:u32 role:str...
+//               expiresAt:f64   (status: ReauthStatus, delivery.h)
 //   Disconnect := connection:f64
 //   Receive  := connection:f64 message:payload
 //   Congestion := connection:f64 congested:u8
@@ -51,6 +55,7 @@ enum class RequestKind : std::uint8_t {
   Disconnect,  // connection
   Receive,     // connection, payload: one client message
   Congestion,  // connection, ms: 1 congested, 0 drained
+  Reauth,      // connection, status, principal, expiresAt: the answer to an AuthRequest
 };
 
 struct Request {
@@ -58,13 +63,15 @@ struct Request {
   RequestKind kind = RequestKind::PublishJson;
   std::string topic;
   std::string payload;   // JSON text: the value, the patch, or the row
-  std::string key;       // Upsert/Remove: the row key as JSON
+  std::string key;       // Upsert/Remove: the row key as JSON; Connect: the transport's name
   std::string changeId;  // dedup id, may be empty
   std::int64_t ms = 0;   // Advance
   ConnectionId connection = 0;
-  Principal principal;       // Connect
-  bool acks = true;          // Connect
-  std::optional<Lane> lane;  // a change's lane, overriding the topic's
+  Principal principal;                           // Connect, Reauth
+  bool acks = true;                              // Connect
+  std::int64_t expiresAt = -1;                   // Connect, Reauth
+  ReauthStatus reauth = ReauthStatus::Verified;  // Reauth
+  std::optional<Lane> lane;                      // a change's lane, overriding the topic's
 };
 
 inline constexpr std::uint32_t kStagedPayload = 0xFFFFFFFFu;
@@ -75,7 +82,8 @@ constexpr bool isAnswered(RequestKind kind) noexcept {
     case RequestKind::Connect:
     case RequestKind::Disconnect:
     case RequestKind::Receive:
-    case RequestKind::Congestion: return false;
+    case RequestKind::Congestion:
+    case RequestKind::Reauth: return false;
     default: return true;
   }
 }
