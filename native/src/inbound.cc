@@ -99,7 +99,11 @@ Refusal parseClientMessage(std::string_view text, std::size_t maxBytes, std::siz
   // Only the members the type uses are read; any other is ignored, whatever it holds.
   if (topic != 0) {
     if (tape[topic].type != JsonType::String) return refuse(kInvalidMessage, "\"topic\" must be a string");
-    decodeMessageString(tape.raw(topic), message.topic);
+    // Decoded as is: a lone surrogate stays WTF-8, which validateTopic
+    // refuses as not UTF-8 (DELTACAST_INVALID_TOPIC), as publish does. Mapped
+    // to U+FFFD, \ud800 and \udfff would both name the same topic.
+    message.topic.clear();
+    decodeJsonString(tape.raw(topic), message.topic);
   }
   if (epoch != 0 && message.type == MessageType::Sub) {
     if (tape[epoch].type != JsonType::String) return refuse(kInvalidMessage, "\"epoch\" must be a string");

@@ -3,6 +3,8 @@
 #include <gtest/gtest.h>
 
 #include <algorithm>
+#include <cstdio>
+#include <random>
 #include <map>
 #include <string>
 
@@ -593,7 +595,7 @@ class CreditRegressions : public ::testing::Test {
   Delivery delivery_;
 };
 
-TEST_F(CreditRegressions, UnsubscribingGivesTheTopicsCreditBack) {
+TEST_F(CreditRegressions, UnsubscribedFramesCountUntilAcked) {
   publish("a", 1, 0);
   publish("b", 1, 0);
   publish("c", 1, 0);
@@ -601,13 +603,26 @@ TEST_F(CreditRegressions, UnsubscribingGivesTheTopicsCreditBack) {
   delivery_.receive(1, R"({"t":"unsub","topic":"a"})", 0);
   delivery_.receive(1, R"({"t":"sub","topic":"b"})", 0);
   delivery_.receive(1, R"({"t":"unsub","topic":"b"})", 0);
+  ASSERT_EQ(delivery_.takeOutgoing().size(), 2u);
+  // Both snapshots still count: unsubscribing frees no credit.
   delivery_.receive(1, R"({"t":"sub","topic":"c"})", 0);
+  EXPECT_TRUE(delivery_.takeOutgoing().empty());
+  EXPECT_EQ(delivery_.stats().conflated.load(), 1u);
+  // An ack past what was sent for an unsubscribed topic is refused.
+  delivery_.receive(1, R"({"t":"ack","topic":"a","version":2})", 0);
+  auto refused = delivery_.takeOutgoing();
+  ASSERT_EQ(refused.size(), 1u);
+  EXPECT_NE(refused[0].frame->find("DELTACAST_INVALID_ACK"), std::string::npos);
+  // Acks for the unsubscribed topics' frames give the credit back.
+  delivery_.receive(1, R"({"t":"ack","topic":"a","version":1})", 0);
+  delivery_.receive(1, R"({"t":"ack","topic":"b","version":1})", 0);
+  auto frames = delivery_.takeOutgoing();
+  ASSERT_EQ(frames.size(), 1u);
+  EXPECT_NE(frames[0].frame->find("\"t\":\"snap\",\"topic\":\"c\""), std::string::npos);
   delivery_.receive(1, R"({"t":"ack","topic":"c","version":1})", 0);
-  delivery_.takeOutgoing();
   publish("c", 2, 10);
   delivery_.advance(1000);
-  EXPECT_EQ(delivery_.takeOutgoing().size(), 1u);  // not held back
-  EXPECT_EQ(delivery_.stats().conflated.load(), 0u);
+  EXPECT_EQ(delivery_.takeOutgoing().size(), 1u);
   delivery_.advance(10000);
   EXPECT_TRUE(delivery_.takeClosings().empty());
 }
@@ -1137,6 +1152,64 @@ TEST(DeliveryFrameBound, AConnectionWhoseFrameIsOverTheBoundIsClosedWith1009) {
   EXPECT_FALSE(delivery.connected(1));
   EXPECT_TRUE(delivery.connected(2));
 }
+
+// The amplification bound: a client that never acks is handed at most the
+// credit window in bytes plus one frame (and one err frame per message it
+// sends), whatever sequence of sub/unsub/ack/pong it sends.
+void amplificationBound(bool acks) {
+  constexpr unsigned kSeed = 20261130;
+  std::printf("amplification property seed %u (acks %d)\n", kSeed, acks ? 1 : 0);
+  std::mt19937 random(kSeed);
+  const char* topics[] = {"big", "s1", "s2"};
+  for (int round = 0; round < 20; ++round) {
+    TopicStore store{StoreOptions{}};
+    DeliveryLimits limits;
+    limits.creditBytes = 64 * 1024;
+    limits.creditFrames = 1000;
+    limits.heartbeatIntervalMs = 0;
+    limits.stallTimeoutMs = 1000000000;
+    limits.messagesPerSecond = 1e9;
+    Delivery delivery(store, AccessRules(), limits, {{"**", Lane::Critical}});
+    std::string big = "[";
+    for (int k = 0; k < 2000; ++k) big += std::string(k ? "," : "") + "\"" + std::string(100, 'x') + "\"";
+    big += "]";
+    store.publishJson("big", big, "", 0);
+    store.publishJson("s1", "[1]", "", 0);
+    store.publishJson("s2", "[2]", "", 0);
+    delivery.connect(1, {}, 0, acks);
+    std::size_t stateBytes = 0, largest = 0;
+    bool congested = false;
+    for (int step = 0; step < 400; ++step) {
+      const std::string topic = topics[random() % 3];
+      std::string message;
+      switch (random() % 6) {
+        case 0:
+        case 1: message = R"({"t":"sub","topic":")" + topic + "\"}"; break;
+        case 2: message = R"({"t":"unsub","topic":")" + topic + "\"}"; break;
+        case 3: message = R"({"t":"ack","topic":")" + topic + R"(","version":0})"; break;  // acks nothing
+        case 4: message = R"({"t":"ack","topic":")" + topic + R"(","version":99})"; break;  // never sent
+        default: message = R"({"t":"pong"})"; break;
+      }
+      delivery.receive(1, message, step);
+      if (random() % 4 == 0) delivery.advance(step);
+      for (const Outgoing& o : delivery.takeOutgoing()) {
+        if (o.frame->find("\"t\":\"err\"") != std::string::npos) continue;  // the per-message allowance
+        stateBytes += o.frame->size();
+        largest = std::max(largest, o.frame->size());
+        if (!congested) {  // send() returned false: the transport says so
+          delivery.congestion(1, true, step);
+          congested = true;
+        }
+      }
+    }
+    EXPECT_LE(stateBytes, limits.creditBytes + largest) << "round " << round << " seed " << kSeed;
+    EXPECT_GT(stateBytes, 0u);
+  }
+}
+
+TEST(Amplification, NeverAckingClientIsHandedAtMostTheWindowPlusOneFrame) { amplificationBound(true); }
+
+TEST(Amplification, CongestedConnectionWithoutAcksIsHandedAtMostOneFrame) { amplificationBound(false); }
 
 }  // namespace
 }  // namespace deltacast
