@@ -111,8 +111,9 @@ Refusal parseClientMessage(std::string_view text, std::size_t maxBytes, std::siz
     message.hasEpoch = true;
   }
   if (version != 0 && message.type != MessageType::Unsub) {
-    std::string_view raw = tape.raw(version);
-    if (raw == "-0") raw = "0";  // -0 is the integer 0
+    // Written as digits only, as every JSON encoder writes an integer up to
+    // 2^53: -0, 1e2 and 100.0 are refused alike.
+    const std::string_view raw = tape.raw(version);
     std::uint64_t value = 0;
     const auto result = std::from_chars(raw.data(), raw.data() + raw.size(), value);
     if (tape[version].type != JsonType::Number || (tape[version].flags & TapeNode::kIsInteger) == 0 ||

@@ -4,8 +4,8 @@
 
 #include <algorithm>
 #include <cstdio>
-#include <random>
 #include <map>
+#include <random>
 #include <string>
 
 #include "deltacast/json_patch.h"
@@ -1186,7 +1186,7 @@ void amplificationBound(bool acks) {
         case 0:
         case 1: message = R"({"t":"sub","topic":")" + topic + "\"}"; break;
         case 2: message = R"({"t":"unsub","topic":")" + topic + "\"}"; break;
-        case 3: message = R"({"t":"ack","topic":")" + topic + R"(","version":0})"; break;  // acks nothing
+        case 3: message = R"({"t":"ack","topic":")" + topic + R"(","version":0})"; break;   // acks nothing
         case 4: message = R"({"t":"ack","topic":")" + topic + R"(","version":99})"; break;  // never sent
         default: message = R"({"t":"pong"})"; break;
       }
