@@ -1195,7 +1195,10 @@ void amplificationBound(bool acks) {
         if (o.frame->find("\"t\":\"err\"") != std::string::npos) continue;  // the per-message allowance
         stateBytes += o.frame->size();
         largest = std::max(largest, o.frame->size());
-        if (!congested) {  // send() returned false: the transport says so
+        // Without acks, send() returned false and the transport says so. With
+        // acks, the worst case: the transport has not said so yet, and only
+        // the window bounds what is handed over.
+        if (!acks && !congested) {
           delivery.congestion(1, true, step);
           congested = true;
         }
