@@ -350,9 +350,10 @@ void Delivery::receive(ConnectionId id, std::string_view text, std::int64_t now)
       connection.subscriptions.erase(sub);
       stats_.subscriptions.fetch_sub(1, std::memory_order_relaxed);
       unsubscribed(id, message.topic);
-      // Frames of that topic can no longer be acked: they stop counting.
-      connection.credit.forget(message.topic);
-      catchUpDirty(id, connection, now);
+      // Frames of the topic already handed to send() keep counting until the
+      // client acks them (an ack for a topic no longer subscribed to is taken
+      // while the window holds its frames): unsubscribing frees no credit, or
+      // sub/unsub alternation would be sent snapshots without bound.
       return;
     }
     case MessageType::Ack: break;
@@ -363,7 +364,17 @@ void Delivery::receive(ConnectionId id, std::string_view text, std::int64_t now)
     // A connection without acks has no window to open: a well-formed ack is
     // ignored, so one client can speak to both kinds of connection.
   } else if (sub == connection.subscriptions.end()) {
-    error(id, kInvalidAck, "ack for a topic this connection is not subscribed to", message.topic);
+    const std::uint64_t newest = connection.credit.newestUnacked(message.topic);
+    if (newest == 0) {
+      error(id, kInvalidAck, "ack for a topic this connection is not subscribed to", message.topic);
+    } else if (message.version > newest) {
+      error(id, kInvalidAck,
+            "ack for version " + std::to_string(message.version) + ", but version " + std::to_string(newest) +
+                " is the newest sent",
+            message.topic);
+    } else {
+      acknowledged(id, connection, message.topic, message.version, now);
+    }
   } else if (message.version > std::max(sub->second.version, sub->second.newestSent)) {
     error(id, kInvalidAck,
           "ack for version " + std::to_string(message.version) + ", but version " +

@@ -31,6 +31,14 @@ void CreditWindow::forget(std::string_view topic) {
   release([&](const Unacked& u) { return u.topic == topic; });
 }
 
+std::uint64_t CreditWindow::newestUnacked(std::string_view topic) const noexcept {
+  std::uint64_t newest = 0;
+  for (const Unacked& u : unacked_) {
+    if (u.topic == topic && u.version > newest) newest = u.version;
+  }
+  return newest;
+}
+
 bool CreditWindow::congestion(bool congested) {
   if (congested_ == congested) return false;
   congested_ = congested;

@@ -108,7 +108,11 @@ Refusal parseClientMessage(std::string_view text, std::size_t maxBytes, std::siz
   // Only the members the type uses are read; any other is ignored, whatever it holds.
   if (topic != 0) {
     if (tape[topic].type != JsonType::String) return refuse(kInvalidMessage, "\"topic\" must be a string");
-    decodeMessageString(tape.raw(topic), message.topic);
+    // Decoded as is: a lone surrogate stays WTF-8, which validateTopic
+    // refuses as not UTF-8 (DELTACAST_INVALID_TOPIC), as publish does. Mapped
+    // to U+FFFD, \ud800 and \udfff would both name the same topic.
+    message.topic.clear();
+    decodeJsonString(tape.raw(topic), message.topic);
   }
   if (epoch != 0 && message.type == MessageType::Sub) {
     if (tape[epoch].type != JsonType::String) return refuse(kInvalidMessage, "\"epoch\" must be a string");
@@ -116,8 +120,9 @@ Refusal parseClientMessage(std::string_view text, std::size_t maxBytes, std::siz
     message.hasEpoch = true;
   }
   if (version != 0 && message.type != MessageType::Unsub) {
-    std::string_view raw = tape.raw(version);
-    if (raw == "-0") raw = "0";  // -0 is the integer 0
+    // Written as digits only, as every JSON encoder writes an integer up to
+    // 2^53: -0, 1e2 and 100.0 are refused alike.
+    const std::string_view raw = tape.raw(version);
     std::uint64_t value = 0;
     const auto result = std::from_chars(raw.data(), raw.data() + raw.size(), value);
     if (tape[version].type != JsonType::Number || (tape[version].flags & TapeNode::kIsInteger) == 0 ||

@@ -270,28 +270,60 @@ describe('protocol details', () => {
     assert.deepEqual(frames, []);
   });
 
-  it('a lone surrogate means U+FFFD, raw in the string or escaped', async (t) => {
+  it('a topic with an escaped lone surrogate is refused, as publish refuses it', async (t) => {
     const hub = manualHub(t);
-    await hub.publish('a\uFFFD', [1]);
-    const raw = [];
-    const escaped = [];
-    hub.connect({ send: (frame) => raw.push(frame) }).receive('{"t":"sub","topic":"a\uD800"}');
-    hub.connect({ send: (frame) => escaped.push(frame) }).receive(String.raw`{"t":"sub","topic":"a\ud800"}`);
+    await hub.publish('a\uFFFDb', [1]);
+    await assert.rejects(hub.publish('a\uD800b', [1]), { code: 'DELTACAST_INVALID_TOPIC' });
+    const frames = [];
+    const connection = hub.connect({ send: (frame) => frames.push(JSON.parse(frame)) });
+    connection.receive(String.raw`{"t":"sub","topic":"a\ud800b"}`);
+    connection.receive(String.raw`{"t":"sub","topic":"a\udfffb"}`);
     await settle(hub);
-    assert.equal(raw.length, 1);
-    assert.deepEqual(raw, escaped);
-    assert.equal(JSON.parse(raw[0]).topic, 'a\uFFFD');
+    assert.deepEqual(
+      frames.map((f) => [f.t, f.code]),
+      [
+        ['err', 'DELTACAST_INVALID_TOPIC'],
+        ['err', 'DELTACAST_INVALID_TOPIC'],
+      ],
+    );
+    assert.equal(hub.stats().subscriptions, 0);
   });
 
-  it('a version written -0 is the integer 0', async (t) => {
+  it('a version is written as digits only: -0, 1e2 and 100.0 are refused', async (t) => {
     const hub = manualHub(t);
     await hub.publish('t', [1]);
     const frames = [];
     const connection = hub.connect({ send: (frame) => frames.push(JSON.parse(frame)) });
     connection.receive('{"t":"sub","topic":"t"}');
-    connection.receive('{"t":"ack","topic":"t","version":-0}');
+    for (const v of ['-0', '1e0', '1.0']) connection.receive(`{"t":"ack","topic":"t","version":${v}}`);
+    connection.receive('{"t":"ack","topic":"t","version":1}');
     await settle(hub);
-    assert.deepEqual(frames.map((f) => f.t), ['snap']);
+    assert.deepEqual(
+      frames.map((f) => f.code ?? f.t),
+      ['snap', 'DELTACAST_INVALID_MESSAGE', 'DELTACAST_INVALID_MESSAGE', 'DELTACAST_INVALID_MESSAGE'],
+    );
+  });
+
+  it('sub/unsub alternation hands one window, not one snapshot per sub', async (t) => {
+    const hub = manualHub(t, { heartbeat: { intervalMs: 0 } });
+    await hub.publish('big', 'x'.repeat(4 << 20));
+    let handed = 0;
+    let frames = 0;
+    const connection = hub.connect({
+      send(frame) {
+        handed += frame.length;
+        frames++;
+        return false; // a socket that never drains, and a client that never acks
+      },
+    });
+    for (let i = 0; i < 200; i++) {
+      connection.receive('{"t":"sub","topic":"big"}');
+      connection.receive('{"t":"unsub","topic":"big"}');
+    }
+    await settle(hub);
+    await hub.advance(1000);
+    assert.equal(frames, 1);
+    assert.ok(handed > 4 << 20 && handed < (4 << 20) + 200, `${handed} bytes handed to send()`);
   });
 
   it('repeated subs of a topic already in flight hand nothing more to send()', async (t) => {

@@ -61,26 +61,40 @@ TEST(Inbound, MembersTheTypeDoesNotUseAreIgnored) {
   EXPECT_EQ(codeOf(R"({"t":"sub","topic":5,"topic":"b"})"), kInvalidMessage);
 }
 
-TEST(Inbound, ALoneSurrogateIsTheReplacementCharacter) {
-  ClientMessage escaped, raw, pair;
-  ASSERT_FALSE(parse(R"({"t":"sub","topic":"a\ud800b"})", escaped));
+TEST(Inbound, ATopicWithALoneSurrogateIsRefused) {
+  // Mapped to U+FFFD, "a\ud800b" and "a\udfffb" would alias one topic.
+  EXPECT_EQ(codeOf(R"({"t":"sub","topic":"a\ud800b"})"), std::string("DELTACAST_INVALID_TOPIC"));
+  EXPECT_EQ(codeOf(R"({"t":"sub","topic":"a\udfffb"})"), std::string("DELTACAST_INVALID_TOPIC"));
+  EXPECT_EQ(codeOf(R"({"t":"unsub","topic":"\udbff"})"), std::string("DELTACAST_INVALID_TOPIC"));
+  EXPECT_EQ(codeOf(R"({"t":"ack","topic":"x\ude00","version":1})"), std::string("DELTACAST_INVALID_TOPIC"));
+  // Raw invalid UTF-8 is not a JSON text: the whole message is refused.
+  EXPECT_EQ(codeOf("{\"t\":\"sub\",\"topic\":\"a\xED\xA0\x80"
+                   "b\"}"),
+            kInvalidMessage);
+  EXPECT_EQ(codeOf("{\"t\":\"sub\",\"topic\":\"a\xFF"
+                   "b\"}"),
+            kInvalidMessage);
+  ClientMessage raw, pair;
+  // U+FFFD itself is a character like any other.
   ASSERT_FALSE(
       parse("{\"t\":\"sub\",\"topic\":\"a\xEF\xBF\xBD"
             "b\"}",
             raw));
-  EXPECT_EQ(escaped.topic,
+  EXPECT_EQ(raw.topic,
             "a\xEF\xBF\xBD"
             "b");
-  EXPECT_EQ(escaped.topic, raw.topic);
   ASSERT_FALSE(parse(R"({"t":"sub","topic":"\ud83d\ude00"})", pair));  // a pair stays itself
   EXPECT_EQ(pair.topic, "\xF0\x9F\x98\x80");
 }
 
-TEST(Inbound, MinusZeroIsZero) {
+TEST(Inbound, AVersionIsWrittenAsDigitsOnly) {
   ClientMessage m;
-  ASSERT_FALSE(parse(R"({"t":"ack","topic":"t","version":-0})", m));
-  EXPECT_EQ(m.version, 0u);
-  EXPECT_EQ(codeOf(R"({"t":"ack","topic":"t","version":-0.0})"), kInvalidMessage);
+  ASSERT_FALSE(parse(R"({"t":"ack","topic":"t","version":100})", m));
+  EXPECT_EQ(m.version, 100u);
+  for (const char* spelling : {"-0", "-0.0", "1e2", "100.0", "1E2", "0.1e3"}) {
+    EXPECT_EQ(codeOf(std::string(R"({"t":"ack","topic":"t","version":)") + spelling + "}"), kInvalidMessage)
+        << spelling;
+  }
 }
 
 TEST(Inbound, AnUnknownTypeIsEchoedCut) {

@@ -49,8 +49,10 @@ class CreditWindow {
   void charge(std::string_view topic, std::string_view epoch, std::uint64_t version, std::size_t bytes);
   // The client applied `topic` up to `version`.
   void acknowledge(std::string_view topic, std::uint64_t version);
-  // The topic's frames can no longer be acked (unsubscribed, gone).
+  // The topic's frames can no longer be acked (gone).
   void forget(std::string_view topic);
+  // The newest version of `topic` still counting; 0: none.
+  std::uint64_t newestUnacked(std::string_view topic) const noexcept;
   // The transport says its socket is full (send() returned false) or drained.
   // Returns false when nothing changed.
   bool congestion(bool congested);
