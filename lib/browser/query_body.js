@@ -9,7 +9,10 @@
 //    is what it would cost), and kept for anything else written there (queryFn results).
 //  - A fetch in flight when a write lands is cancelled first, so a refetch that started before a
 //    patch never overwrites it.
-//  - Bound queries are never stale while their topic is live, and refetch (then poll) while not.
+//  - Bound queries are never stale while their topic is live. Over HTTP (refetch, then poll) only
+//    while the socket really failed (an attempt was refused or timed out, none opened since): never
+//    while the first attempt, or a reconnection within its connect timeout, is under way, and never
+//    for a topic paused on purpose (a hidden tab) while the socket is fine.
 
 const { rowChanges: rowDiff } = require('./core.js');
 
@@ -37,6 +40,38 @@ function rowChanges(prev, next, ops, key) {
 const bindings = new WeakMap(); // QueryClient -> Map(client -> binding)
 const written = new WeakMap(); // client -> Map(topic -> the value last written for it)
 
+const failing = new WeakMap(); // client -> { failed, dropped, last }
+
+/**
+ * Whether the socket really failed: a connection attempt (every carrier in turn) was refused, closed
+ * or timed out (a 'reconnecting' with delayMs that no drop of an open socket announced), and no
+ * socket opened since. A drop alone, the first attempt, or a reconnection within its connect
+ * timeout is not a failure.
+ */
+function failed(client) {
+  let f = failing.get(client);
+  if (!f) {
+    failing.set(client, (f = { failed: client.status === 'reconnecting', dropped: false, last: client.status }));
+    client.on('status', (s, info) => {
+      if (s === 'open') f.failed = false;
+      else if (s === 'reconnecting' && info && 'delayMs' in info && !f.dropped) f.failed = true;
+      // A socket that was open dropped: its reconnection gets its chance first. (A long-poll that
+      // "opened" and dropped is no socket.)
+      f.dropped = s === 'reconnecting' && !!info && 'code' in info && f.last === 'open';
+      f.last = s;
+    });
+  }
+  return f.failed;
+}
+
+/**
+ * Whether the topic's data may come over HTTP now: not live and the socket failed. A topic paused
+ * by a hidden tab is not live while the socket is fine: it keeps its data until it resumes.
+ */
+function viaHttp(client, topic) {
+  return client.topicStatus(topic).status !== 'live' && failed(client);
+}
+
 function lastWritten(client, topic) {
   const m = written.get(client);
   return m && m.get(topic);
@@ -44,17 +79,18 @@ function lastWritten(client, topic) {
 
 /**
  * The query options of a topic's queries: its queryFn, structural sharing that passes the
- * binding's own writes through, never stale while live, refetch (every refetchIntervalMs) while not.
+ * binding's own writes through, never stale unless its data may come over HTTP (viaHttp), then
+ * refetched every refetchIntervalMs.
  */
 function realtimeQueryOptions(client, topic, refetchIntervalMs = 5000) {
-  const live = () => client.topicStatus(topic).status === 'live';
+  const http = () => viaHttp(client, topic);
   return {
     queryFn: ({ signal }) => fetchTopic(client, topic, signal),
     // Our own writes are the replica, already shared: passed through. Anything else (a queryFn's
     // result) gets TanStack's usual structural sharing.
     structuralSharing: (prev, next) => (next === lastWritten(client, topic) ? next : replaceEqualDeep(prev, next)),
-    staleTime: () => (live() ? Infinity : 0),
-    refetchInterval: () => (live() ? false : refetchIntervalMs),
+    staleTime: () => (http() ? 0 : Infinity),
+    refetchInterval: () => (http() ? refetchIntervalMs : false),
   };
 }
 
@@ -70,15 +106,16 @@ function defaultSchedule(f) {
 }
 
 /**
- * The default queryFn of a bound query: the replica when live; else the HTTP handler's snapshot
- * (seeding the replica, so the subscription resumes from it); else the replica's first data.
+ * The default queryFn of a bound query: when the socket failed (viaHttp), the HTTP handler's
+ * snapshot (seeding the replica, so the subscription resumes from it); else the replica's data,
+ * or its first data when it has none yet.
  */
 function fetchTopic(client, topic, signal) {
   const have = client.get(topic);
-  if (have && client.topicStatus(topic).status === 'live') return Promise.resolve(have.data);
   const url = client.pollUrl;
-  if (url && typeof fetch === 'function') {
-    return fetch(`${url}/topics/${encodeURIComponent(topic)}`, { signal }).then((res) => {
+  const http = () => url && typeof fetch === 'function' && viaHttp(client, topic);
+  const get = () =>
+    fetch(`${url}/topics/${encodeURIComponent(topic)}`, { signal }).then((res) => {
       if (res.status !== 200) throw new Error(`GET ${topic} answered ${res.status}`);
       return res.json().then((m) => {
         if (m.t !== 'snap') throw new Error(`GET ${topic} answered a ${m.t}`);
@@ -86,18 +123,23 @@ function fetchTopic(client, topic, signal) {
         return client.get(topic).data;
       });
     });
-  }
+  if (http()) return get();
   if (have) return Promise.resolve(have.data);
+  // The replica's first data; or HTTP, if the socket fails meanwhile.
   return new Promise((resolve) => {
-    const off = client.on('change', (t, data) => {
-      if (t === topic && data !== undefined) off(), resolve(data);
-    });
+    const offs = [
+      client.on('change', (t, data) => t === topic && data !== undefined && (done(), resolve(data))),
+      client.on('status', () => http() && (done(), resolve(get()))),
+    ];
+    const done = () => offs.forEach((off) => off());
+    if (signal) signal.addEventListener('abort', done);
   });
 }
 
 function bindQueryClient(queryClient, client, options) {
   if (!queryClient || typeof queryClient.setQueryData !== 'function') throw fail('bindQueryClient needs a QueryClient');
   if (!client || typeof client.subscribe !== 'function') throw fail('bindQueryClient needs a deltacast client');
+  failed(client); // follows the client's status from now on
   if (!options || typeof options.queryKey !== 'function') throw fail('options.queryKey(topic) must be a function');
   const detail = options.detail;
   if (detail !== undefined && typeof detail.queryKey !== 'function') throw fail('options.detail.queryKey(topic, id) must be a function');
@@ -199,9 +241,15 @@ function bindQueryClient(queryClient, client, options) {
     }),
     client.on('topic', (topic, state) => {
       if (!wanted(topic)) return;
-      // Not live: refetch now (then poll); live again: one write stops the polling.
+      // Over HTTP now: refetch (then poll); live again: one write stops the polling.
       if (state === 'live') dirty.has(topic) || dirty.set(topic, null);
-      else invalid.add(topic);
+      else if (viaHttp(client, topic)) invalid.add(topic);
+      later();
+    }),
+    // An attempt failed: the topics that are waiting for the socket go over HTTP.
+    client.on('status', () => {
+      if (!failed(client)) return;
+      for (const topic of bound.keys()) if (wanted(topic) && viaHttp(client, topic)) invalid.add(topic);
       later();
     }),
   ];
