@@ -10,7 +10,12 @@ export interface BindOptions {
   topics?: string[];
   /** For keyed rows: each changed row is also written under detail.queryKey(topic, id). */
   detail?: { queryKey(topic: string, id: string | number): QueryKey };
-  /** Refetch interval of bound queries while their topic is not live (default 5000 ms). */
+  /**
+   * Refetch interval (ms, default 5000) of bound queries over HTTP, which happens only while their
+   * topic is not live and the socket really failed (an attempt refused, closed or past
+   * reconnect.connectTimeoutMs, none opened since): never during the first attempt or a reconnection
+   * after a drop, never for a topic paused by a hidden tab while the socket is fine.
+   */
   refetchIntervalMs?: number;
   /** The key of keyed rows (default 'id'). */
   arrayKey?: string;
@@ -40,4 +45,9 @@ export declare function realtimeQueryOptions(client: Client, topic: string, refe
   refetchInterval: () => number | false;
 };
 
+/**
+ * The default queryFn: the HTTP handler's snapshot (GET {pollUrl}/topics/{topic}, seeding the
+ * replica) when the topic is not live and the socket really failed; else the replica's data, or its
+ * first data once it arrives (or the HTTP snapshot, if the connection attempt fails meanwhile).
+ */
 export declare function fetchTopic(client: Client, topic: string, signal?: AbortSignal): Promise<unknown>;

@@ -9,13 +9,9 @@ const lib = path.join(__dirname, '..', '..', 'lib', 'browser');
 const resolveOnce = {
   name: 'deltacast-browser',
   setup(build) {
-    // deltacast's browser entry points, straight from lib/browser (what the package exports).
-    build.onResolve({ filter: /^deltacast\/(client|query|react)$/ }, (args) => ({ path: path.join(lib, `${args.path.slice(10)}.js`) }));
-    // deltacast/react and deltacast/query are CommonJS inside (their .mjs entries wrap the .js):
-    // they `require` TanStack Query, which resolves to its CommonJS build, while the app's
-    // `import` would get the ES module build: two copies, two React contexts ("No QueryClient
-    // set"). One copy for both: the build `require` resolves to.
-    build.onResolve({ filter: /^@tanstack\/(react-query|query-core)$/ }, (args) => ({ path: require.resolve(args.path) }));
+    // deltacast's ES module entry points, straight from lib/browser (what the package exports for
+    // `import`): they import React and TanStack Query as the app does, so one copy of each.
+    build.onResolve({ filter: /^deltacast\/(client|query|react)$/ }, (args) => ({ path: path.join(lib, `${args.path.slice(10)}.mjs`) }));
   },
 };
 

@@ -5,7 +5,7 @@ const WebSocket = require('ws');
 const { QueryClient, QueryObserver } = require('@tanstack/query-core');
 const { createHub } = require('../../lib/index.js');
 const { createClient } = require('../../lib/browser/client.js');
-const { bindQueryClient, optimisticUpdate } = require('../../lib/browser/query.js');
+const { bindQueryClient, optimisticUpdate, realtimeQueryOptions } = require('../../lib/browser/query.js');
 const { startServer, until } = require('./client.servers.js');
 
 const fast = { minMs: 10, maxMs: 50, connectTimeoutMs: 2000 };
@@ -197,10 +197,85 @@ test('query: while the client is not live, bound queries refetch; once live, pol
   server.refuseUpgrades = false;
   server.refuseHttp = false;
   await hub.publish('p', { n: 3 });
-  await until(() => client.status === 'open' && client.topicStatus('p').status === 'live', 'live again');
+  // On the socket, or on the long-poll carrier if its request got through first (ws is probed later).
+  await until(() => client.topicStatus('p').status === 'live', 'live again');
   await until(() => queryClient.getQueryData(['p']).n === 3, 'socket data again');
   await new Promise((r) => setTimeout(r, 50));
   const after = fetches;
   await new Promise((r) => setTimeout(r, 120));
   assert.equal(fetches, after, 'polling stopped');
+});
+
+// --- when a bound query goes over HTTP: only when the socket really failed --------------------
+
+/** A page: a hub with `board`, the real httpHandler and ws adapter, a client, a bound QueryClient. */
+async function page(t, clientOptions, before) {
+  const hub = createHub();
+  const server = await startServer(hub);
+  await hub.publish('board', Array.from({ length: 100 }, (_, i) => ({ id: i, v: 0 })));
+  if (before) before(server);
+  const client = createClient({ url: server.wsUrl, pollUrl: server.pollUrl, WebSocket, reconnect: fast, ...clientOptions });
+  const queryClient = new QueryClient({ defaultOptions: { queries: { gcTime: Infinity } } });
+  bindQueryClient(queryClient, client, { queryKey: (topic) => [topic], schedule: (f) => setTimeout(f, 0), refetchIntervalMs: 30 });
+  // What useRealtimeQuery does on mount: subscribe, and observe the key with the topic's options.
+  const unsub = client.subscribe('board');
+  const observer = new QueryObserver(queryClient, { queryKey: ['board'], ...realtimeQueryOptions(client, 'board', 30) });
+  const off = observer.subscribe(() => {});
+  t.after(async () => {
+    off();
+    unsub();
+    client.close();
+    queryClient.clear();
+    await server.stop();
+    await hub.close();
+  });
+  const gets = () => server.requests.filter((p) => p === '/dc/topics/board').length;
+  const data = () => queryClient.getQueryData(['board']);
+  return { hub, server, client, gets, data };
+}
+
+test('query: a page load whose socket opens within its connect timeout makes no HTTP GET of the topic', { timeout: 15000 }, async (t) => {
+  const { hub, client, gets, data } = await page(t);
+  assert.equal(client.status, 'connecting');
+  await until(() => data() && data().length === 100, 'the snapshot over the socket');
+  await hub.publish('board', Array.from({ length: 100 }, (_, i) => ({ id: i, v: i === 0 ? 1 : 0 })));
+  await until(() => data()[0].v === 1, 'a patch');
+  await new Promise((r) => setTimeout(r, 150)); // five poll intervals
+  assert.equal(client.topicStatus('board').status, 'live');
+  assert.equal(gets(), 0);
+});
+
+test('query: a refused socket sends bound queries over HTTP, then polls; a socket again stops it', { timeout: 15000 }, async (t) => {
+  const { server, client, gets, data } = await page(t, { fallback: ['ws'] }, (s) => (s.refuseUpgrades = true));
+  await until(() => gets() >= 2 && data() && data().length === 100, 'the snapshot over HTTP, then a poll');
+  assert.equal(client.status, 'reconnecting');
+  server.refuseUpgrades = false;
+  await until(() => client.status === 'open' && client.topicStatus('board').status === 'live', 'live');
+  await new Promise((r) => setTimeout(r, 50));
+  const n = gets();
+  await new Promise((r) => setTimeout(r, 150));
+  assert.equal(gets(), n, 'polling stopped');
+});
+
+test('query: a topic paused by a hidden tab is not fetched over HTTP; it keeps its data and resumes with a patch', { timeout: 15000 }, async (t) => {
+  const doc = new EventTarget();
+  doc.visibilityState = 'visible';
+  const { hub, client, gets, data } = await page(t, { document: doc, window: null, hiddenUnsubscribeMs: 20 });
+  await until(() => data() && data().length === 100 && client.topicStatus('board').status === 'live', 'live');
+  const kinds = [];
+  client.on('change', (topic, _d, info) => topic === 'board' && kinds.push(info.ops ? 'patch' : 'snap'));
+  doc.visibilityState = 'hidden';
+  doc.dispatchEvent(new Event('visibilitychange'));
+  await until(() => client.topicStatus('board').status === 'stale', 'paused');
+  assert.equal(client.status, 'open');
+  const held = data();
+  await hub.publish('board', Array.from({ length: 100 }, (_, i) => ({ id: i, v: i === 5 ? 1 : 0 })));
+  await new Promise((r) => setTimeout(r, 150)); // five poll intervals
+  assert.equal(gets(), 0);
+  assert.equal(data(), held, 'the data it had, untouched');
+  doc.visibilityState = 'visible';
+  doc.dispatchEvent(new Event('visibilitychange'));
+  await until(() => data()[5].v === 1, 'the change, on return');
+  assert.deepEqual(kinds, ['patch']);
+  assert.equal(gets(), 0);
 });
