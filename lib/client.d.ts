@@ -115,7 +115,11 @@ export interface Client {
   on(event: 'event', listener: (event: EntityEvent) => void): () => void;
   on(event: 'topic', listener: (topic: string, status: TopicStatus) => void): () => void;
   on(event: 'reset', listener: (reset: { topic: string; reason: 'gap' | 'epoch' | 'gone' | 'failed' }) => void): () => void;
-  /** SSR hand-off: holds the snapshot; the subscription resumes from its (epoch, version), no snapshot sent. */
+  /**
+   * SSR hand-off: holds the snapshot; the subscription resumes from its (epoch, version), no snapshot
+   * sent. Ignored when the replica is newer, or when the topic is subscribed and a carrier is open or
+   * being opened (the wire resumes the replica from its own version).
+   */
   hydrate(topic: string, snapshot: Snapshot): void;
   /** Idempotent; no reconnection after it. */
   close(): void;

@@ -311,8 +311,7 @@ function createClient(options) {
       }
     }
     if (!carrier.acks) attempt = 0;
-    if (m && m.t === 'batch' && Array.isArray(m.items)) for (const i of m.items) frame(i);
-    else frame(m);
+    for (const i of [].concat(m && m.t === 'batch' ? m.items : m)) frame(i);
   }
 
   function frame(m) {
@@ -484,7 +483,9 @@ function createClient(options) {
         throw fail('hydrate needs { epoch, version, data }');
       }
       const E = entry(topic);
-      if (E.epoch === snap.epoch && E.version >= snap.version) return; // ours is newer
+      // Ours is newer; or the wire is resuming the replica from its version (an open carrier, an
+      // SSE or poll request under way): what comes is made for that version, not the snapshot's.
+      if ((E.epoch === snap.epoch && E.version >= snap.version) || (onWire(E) && (carrier || attemptCarrier))) return;
       apply(E, snap.data, snap.epoch, snap.version, { hydrated: true });
     },
     close() {

@@ -120,7 +120,7 @@ function fetchTopic(client, topic, signal) {
       return res.json().then((m) => {
         if (m.t !== 'snap') throw new Error(`GET ${topic} answered a ${m.t}`);
         client.hydrate(topic, m);
-        return client.get(topic).data;
+        return (client.get(topic) || m).data; // hydrate() leaves a topic the wire is resuming to the wire
       });
     });
   if (http()) return get();

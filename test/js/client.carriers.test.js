@@ -146,3 +146,80 @@ test('a hub restart: every carrier gets the server\'s retry hint and spreads its
     assert.equal(delays[0], 5000, `${carrier}: the return is drawn over the server's 10 s window`);
   }
 });
+
+test('network loss: ws dropped, upgrades refused, SSE, then ws again, while a keyed board is upserted on the normal lane and hydrated from HTTP snapshots: no gap', { timeout: 60000 }, async (t) => {
+  const { hub, server, make } = await setup(t, { hubOptions: { lanes: { prices: 'normal' } } });
+  const rows = Array.from({ length: 2000 }, (_, id) => ({ id, price: 100, v: 0 }));
+  await hub.publish('prices', rows);
+  await hub.publish('other', { n: 0 });
+  const client = make({ probeMs: 200 });
+  // What deltacast/query's fetchTopic does while a topic is not live: the HTTP snapshot, hydrated.
+  const hydrated = [];
+  const snapshots = (async () => {
+    while (hydrated.length < 1000 && client.status !== 'closed') {
+      await new Promise((resolve) => setTimeout(resolve, 3));
+      if (client.topicStatus('prices').status === 'live') continue;
+      const res = await fetch(`${server.pollUrl}/topics/prices`).catch(() => null);
+      if (res?.status !== 200) continue;
+      const m = await res.json();
+      if (client.topicStatus('prices').status !== 'live') client.hydrate('prices', m), hydrated.push(m.version);
+    }
+  })();
+  const problems = recordApplied(client);
+  const resets = [];
+  client.on('reset', (r) => resets.push(r));
+  const statuses = [];
+  client.on('status', (s) => statuses.push(s));
+  client.subscribe('other');
+  client.subscribe('prices');
+  await converged(client, hub, 'prices');
+  let running = true;
+  let n = 0;
+  const writer = (async () => {
+    while (running) {
+      const id = n++ % rows.length;
+      await hub.upsert('prices', id, { id, price: 100 + (n % 50), v: n });
+      if (n % 20 === 0) await new Promise((resolve) => setTimeout(resolve, 1));
+    }
+  })();
+  try {
+    await until(() => client.carrier === 'ws', 'ws');
+    server.refuseUpgrades = true;
+    for (const c of server.wss.clients) c.terminate();
+    await until(() => client.carrier === 'sse', 'the SSE fallback', 8000);
+    const during = client.get('prices').version;
+    await until(() => client.get('prices').version > during + 20, 'updates over SSE', 8000);
+    server.refuseUpgrades = false;
+    await until(() => client.carrier === 'ws', 'back on ws', 8000);
+    const back = client.get('prices').version;
+    await until(() => client.get('prices').version > back + 50, 'updates over ws again', 8000);
+  } finally {
+    running = false;
+    await writer;
+    hydrated.length = 1000;
+    await snapshots;
+  }
+  await converged(client, hub, 'prices');
+  assert.deepEqual(resets, [], 'no gap, no new epoch, no failed patch');
+  assert.deepEqual(problems, []);
+  assert.ok(statuses.includes('polling') && statuses.at(-1) === 'open', statuses.join(','));
+});
+
+test('hydrate() while a carrier resumes the topic from its version leaves the replica to the wire: no gap', { timeout: 30000 }, async (t) => {
+  const { hub, make } = await setup(t, { hubOptions: { lanes: { board: 'normal' } } });
+  await hub.publish('board', Array.from({ length: 50 }, (_, id) => ({ id, v: 0 })));
+  for (const carrier of ['sse', 'ws']) {
+    const client = make({ fallback: [carrier] });
+    const resets = [];
+    client.on('reset', (r) => resets.push(r));
+    client.subscribe('board');
+    await converged(client, hub, 'board');
+    // a newer snapshot (an HTTP GET) lands before the stream's patch for the same change
+    await hub.upsert('board', 1, { id: 1, v: 1 });
+    client.hydrate('board', hub.get('board'));
+    for (let i = 2; i < 10; i++) await hub.upsert('board', i, { id: i, v: i });
+    await converged(client, hub, 'board');
+    assert.deepEqual(resets, [], `${carrier}: no gap`);
+    client.close();
+  }
+});
