@@ -68,7 +68,13 @@ if (untested.length) throw new Error('entry points without a check here: ' + unt
     const esm = await import(entry);
     for (const name of expected[entry]) {
       if (typeof cjs[name] === 'undefined') throw new Error('require(' + entry + ').' + name + ' is missing');
-      if (esm[name] !== cjs[name]) throw new Error('import ' + name + ' from ' + entry + ' differs from require');
+      // deltacast/query and deltacast/react build their ESM entry on the ESM
+      // builds of their peers (one copy of TanStack Query in an ESM bundle), so
+      // there the two forms are separate instances of the same body.
+      const ownInstance = entry === 'deltacast/query' || entry === 'deltacast/react';
+      if (ownInstance ? typeof esm[name] !== typeof cjs[name] : esm[name] !== cjs[name]) {
+        throw new Error('import ' + name + ' from ' + entry + ' differs from require');
+      }
     }
     console.log(entry + ': require and import ok');
   }
