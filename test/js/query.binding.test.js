@@ -245,12 +245,13 @@ test('query: a page load whose socket opens within its connect timeout makes no 
   assert.equal(gets(), 0);
 });
 
-test('query: a refused socket sends bound queries over HTTP, then polls; a socket again stops it', { timeout: 15000 }, async (t) => {
+// Waits are generous: under ASan (CI) the refused attempts and the polls run several times slower.
+test('query: a refused socket sends bound queries over HTTP, then polls; a socket again stops it', { timeout: 45000 }, async (t) => {
   const { server, client, gets, data } = await page(t, { fallback: ['ws'] }, (s) => (s.refuseUpgrades = true));
-  await until(() => gets() >= 2 && data() && data().length === 100, 'the snapshot over HTTP, then a poll');
+  await until(() => gets() >= 2 && data() && data().length === 100, 'the snapshot over HTTP, then a poll', 20000);
   assert.equal(client.status, 'reconnecting');
   server.refuseUpgrades = false;
-  await until(() => client.status === 'open' && client.topicStatus('board').status === 'live', 'live');
+  await until(() => client.status === 'open' && client.topicStatus('board').status === 'live', 'live', 20000);
   await new Promise((r) => setTimeout(r, 50));
   const n = gets();
   await new Promise((r) => setTimeout(r, 150));
