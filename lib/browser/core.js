@@ -263,7 +263,7 @@ function createClient(options) {
   /** Skip the wait: the network came back or the page became visible. */
   function wake() {
     if (!closed && timers.retry !== undefined) connect(false);
-    else if (carrier) watchdogCheck();
+    else watchdog();
   }
 
   // --- liveness and acks -------------------------------------------------------------------
@@ -271,16 +271,11 @@ function createClient(options) {
   // The server pings every heartbeat.intervalMs. Judged by when the last message arrived, not by
   // how often this timer ran: a throttled background tab runs it late but still receives messages.
   function watchdog() {
-    if (carrier && carrier.kind !== 'poll') after('watchdog', hb.intervalMs + hb.graceMs, watchdogCheck);
-  }
-  function watchdogCheck() {
     if (!carrier || carrier.kind === 'poll') return;
-    const idle = T.now() - lastSeen;
-    if (idle >= hb.intervalMs + hb.graceMs) {
-      const c = carrier;
-      c.close();
-      dropped();
-    } else after('watchdog', hb.intervalMs + hb.graceMs - idle, watchdogCheck);
+    const left = hb.intervalMs + hb.graceMs - (T.now() - lastSeen);
+    if (left > 0) return after('watchdog', left, watchdog);
+    carrier.close();
+    dropped();
   }
 
   function ackLater(E) {
@@ -485,7 +480,9 @@ function createClient(options) {
       const E = entry(topic);
       // Ours is newer; or the wire is resuming the replica from its version (an open carrier, an
       // SSE or poll request under way): what comes is made for that version, not the snapshot's.
-      if ((E.epoch === snap.epoch && E.version >= snap.version) || (onWire(E) && (carrier || attemptCarrier))) return;
+      // A socket being opened has sent nothing yet: it subscribes from the position held when it
+      // opens, so the snapshot is taken (refusing it would drop the HTTP fallback's data).
+      if ((E.epoch === snap.epoch && E.version >= snap.version) || (onWire(E) && (carrier || (attemptCarrier && !attemptCarrier.acks)))) return;
       apply(E, snap.data, snap.epoch, snap.version, { hydrated: true });
     },
     close() {
