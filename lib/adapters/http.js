@@ -384,6 +384,26 @@ function open(hub, user, acks, subs) {
   return session;
 }
 
+/**
+ * open() for the request answered on `res`: resolves with { session, frames, finish } once the
+ * answer's frames came. finish() runs `stop` (the request's own timers) and closes the session; the
+ * response's `close` calls it. Rejects as session.done does, after finish().
+ */
+async function openFor(res, stop, hub, user, acks, subs) {
+  const session = open(hub, user, acks, subs);
+  const finish = () => {
+    stop();
+    session.close();
+  };
+  res.on('close', finish);
+  try {
+    return { session, frames: await session.done, finish };
+  } catch (err) {
+    finish();
+    throw err;
+  }
+}
+
 // The state a frame of `topic` leaves the client in: [epoch, version] or null (gone).
 function frameState(message) {
   if (message.t === 'snap') return [message.epoch, message.version];
@@ -419,20 +439,8 @@ async function poll(hub, config, req, res, topicText, params, user) {
     sub.epoch = point.epoch;
     sub.version = point.version;
   }
-  const session = open(hub, user, true, [sub]);
   let timer = null;
-  const finish = () => {
-    if (timer !== null) clearTimeout(timer);
-    session.close();
-  };
-  res.on('close', finish);
-  let frames;
-  try {
-    frames = await session.done;
-  } catch (err) {
-    finish();
-    throw err;
-  }
+  const { session, frames, finish } = await openFor(res, () => timer !== null && clearTimeout(timer), hub, user, true, [sub]);
   if (session.closed) return finish();
 
   const reply = (frame) => {
@@ -564,21 +572,12 @@ async function events(hub, config, req, res, params, user) {
   const held = points.map((p) => (p === null ? '' : `${p.epoch}:${p.version}`));
   const subs = topics.map((topic, i) => (points[i] === null ? { t: 'sub', topic } : { t: 'sub', topic, epoch: points[i].epoch, version: points[i].version }));
 
-  const session = open(hub, user, false, subs);
   let heartbeat = null;
-  const finish = () => {
+  const stop = () => {
     if (heartbeat !== null) clearInterval(heartbeat);
     heartbeat = null;
-    session.close();
   };
-  res.on('close', finish);
-  let frames;
-  try {
-    frames = await session.done;
-  } catch (err) {
-    finish();
-    throw err;
-  }
+  const { session, frames, finish } = await openFor(res, stop, hub, user, false, subs);
   if (session.closed || res.destroyed) return finish();
 
   // One event per protocol message; frames that move a topic carry the new id.
