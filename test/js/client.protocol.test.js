@@ -194,6 +194,28 @@ test('hydrate: the client resumes from the dehydrated (epoch, version) and recei
   assert.equal(client.get('h').data.n, 2);
 });
 
+test('hydrate while the socket is being opened: the snapshot is held, and the socket subscribes from it when it opens', { timeout: 15000 }, async (t) => {
+  const { hub, server, make } = await setup(t);
+  await hub.publish('h', { n: 1 });
+  server.hangUpgrades = true; // the attempt stays under way until its connect timeout
+  const client = make({ reconnect: { ...fast, connectTimeoutMs: 300 } });
+  const kinds = [];
+  client.on('change', (topic, _d, info) => kinds.push(info.hydrated ? 'hydrate' : info.ops ? 'patch' : 'snap'));
+  client.subscribe('h');
+  await until(() => server.upgrades === 1, 'the attempt under way');
+  // What deltacast/query's fetchTopic does when the socket failed: an HTTP snapshot, hydrated.
+  const snap = await hub.get('h');
+  client.hydrate('h', snap);
+  assert.deepEqual(client.get('h'), { epoch: snap.epoch, version: snap.version, data: { n: 1 } }, 'held: the socket has sent no position yet');
+  assert.equal(client.topicStatus('h').status, 'stale');
+  server.hangUpgrades = false;
+  await until(() => sent(server, 'sub', 'h').length === 1, 'the sub, once a socket opens');
+  assert.deepEqual(sent(server, 'sub', 'h')[0], { t: 'sub', topic: 'h', epoch: snap.epoch, version: snap.version });
+  await hub.publish('h', { n: 2 });
+  await until(() => client.get('h').data.n === 2, 'the patch');
+  assert.deepEqual(kinds, ['hydrate', 'patch']);
+});
+
 test('background tab: non-critical topics unsubscribe while hidden and resume from their version', { timeout: 15000 }, async (t) => {
   const { hub, server, make } = await setup(t);
   const doc = new EventTarget();
