@@ -11,6 +11,7 @@ namespace {
 
 // Timer ids: topics count up from 1; connections carry this bit.
 constexpr std::uint64_t kConnectionTimer = 1ull << 63;  // heartbeat and stall check
+constexpr int kCloseGoingAway = 1001;                   // the hub is closing, as a WebSocket server says
 
 }  // namespace
 
@@ -501,6 +502,13 @@ void Delivery::flushAllPending(std::int64_t now) {
   }
   std::sort(topics.begin(), topics.end());  // deterministic order
   if (!topics.empty()) flush(topics, now, false);
+  // After their last frames, every open connection is closed with 1001 (the transports are told so
+  // once the core has stopped): each gets its close event, in the order they connected.
+  if (!audit_) return;
+  std::vector<ConnectionId> open;
+  for (const auto& entry : connections_) open.push_back(entry.first);
+  std::sort(open.begin(), open.end());
+  for (const ConnectionId id : open) audit("close", id, connections_.at(id), now, {}, nullptr, kCloseGoingAway);
 }
 
 void Delivery::advance(std::int64_t now) {

@@ -88,6 +88,35 @@ describe('onAudit', () => {
     assert.equal(typeof hub.options.onAudit, 'function');
   });
 
+  it('closing the hub: each open connection gets close code 1001 and a close event with it, after the last frames', async () => {
+    const events = [];
+    const hub = createHub({ clock: 'manual', heartbeat: { intervalMs: 0 }, onAudit: (event) => events.push(event) });
+    const codesSeen = [];
+    const a = hub.connect({ send() {}, close: (code) => codesSeen.push(['a', code]), kind: 'ws', user: { id: 'u1' } });
+    const b = hub.connect({ send() {}, close: (code) => codesSeen.push(['b', code]), kind: 'sse' });
+    const c = hub.connect({ send() {}, kind: 'poll' });
+    c.close(); // gone before: one close event, without a code
+    a.receive('{"t":"sub","topic":"x"}');
+    await hub.advance(5);
+    await hub.close();
+    assert.deepEqual(codesSeen, [
+      ['a', 1001],
+      ['b', 1001],
+    ]);
+    assert.deepEqual(
+      events.map((e) => [e.type, e.connection, e.user, e.transport, e.closeCode, e.time]),
+      [
+        ['connect', a.id, 'u1', 'ws', undefined, 0],
+        ['connect', b.id, '', 'sse', undefined, 0],
+        ['connect', c.id, '', 'poll', undefined, 0],
+        ['close', c.id, '', 'poll', undefined, 0],
+        ['sub', a.id, 'u1', 'ws', undefined, 0],
+        ['close', a.id, 'u1', 'ws', 1001, 5],
+        ['close', b.id, '', 'sse', 1001, 5],
+      ],
+    );
+  });
+
   it('onAudit must be a function; a throwing hook loses its event only', async (t) => {
     assert.throws(() => createHub({ onAudit: 'log' }), (err) => err.code === codes.INVALID_ARGUMENT && /onAudit/.test(err.message));
     let calls = 0;

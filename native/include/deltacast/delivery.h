@@ -202,7 +202,8 @@ class Delivery {
   // the same millisecond go out together.
   void advance(std::int64_t now);
   std::optional<std::int64_t> nextDeadline() const { return timers_.nextDeadline(); }
-  // Sends every scheduled flush now (the hub is closing).
+  // Sends every scheduled flush now (the hub is closing), then audits the close (1001) of every
+  // open connection.
   void flushAllPending(std::int64_t now);
   Lane laneOf(std::string_view topic) const { return pacer_.laneOf(topic); }
 
