@@ -117,8 +117,9 @@ export interface Client {
   on(event: 'reset', listener: (reset: { topic: string; reason: 'gap' | 'epoch' | 'gone' | 'failed' }) => void): () => void;
   /**
    * SSR hand-off: holds the snapshot; the subscription resumes from its (epoch, version), no snapshot
-   * sent. Ignored when the replica is newer, or when the topic is subscribed and a carrier is open or
-   * being opened (the wire resumes the replica from its own version).
+   * sent. Ignored when the replica is newer, or when the topic is subscribed and a carrier is open
+   * or an SSE/long-poll request is under way (the wire resumes the replica from its own version). A
+   * socket being opened has sent nothing yet: the snapshot is held and the socket resumes from it.
    */
   hydrate(topic: string, snapshot: Snapshot): void;
   /** Idempotent; no reconnection after it. */
