@@ -156,6 +156,7 @@ class RedisEngine {
   #ready; // resolves once both clients are connected the first time
   #closed = false;
   #wasReady = false;
+  #watched = new WeakSet(); // shard clients whose moved channels are followed (#watchShards)
   #stats = { changes: 0, conflicts: 0, retries: 0, loads: 0, repairs: 0, notifications: 0, gaps: 0 };
 
   constructor(options = {}) {
@@ -470,6 +471,7 @@ class RedisEngine {
           const listener = (message) => this.#notified(topic, message);
           await (this.#sharded ? this.#subscriber.SSUBSCRIBE(channel, listener) : this.#subscriber.SUBSCRIBE(channel, listener));
           state.subscribed = true;
+          if (this.#cluster && this.#sharded) this.#watchShards();
         }
         this.#stats.loads += 1;
         await this.#serial(topic, () => this.#repair(topic, 0));
@@ -481,6 +483,40 @@ class RedisEngine {
       }
     })();
     return state.loading;
+  }
+
+  /**
+   * A slot that moves to another master ends the sharded subscriptions of its
+   * channels (the server sends SUNSUBSCRIBE). node-redis 5.12 emits
+   * 'sharded-channel-moved' on the shard's client but its cluster listens for
+   * another event name, so nothing resubscribes: the engine does it (and
+   * repairs what it missed meanwhile).
+   */
+  #watchShards() {
+    for (const master of this.#subscriber.masters ?? []) {
+      const client = master.pubSub?.client;
+      if (client === undefined || this.#watched.has(client)) continue;
+      this.#watched.add(client);
+      client.on('sharded-channel-moved', (channel) => this.#channelMoved(channel, 0));
+    }
+  }
+
+  #channelMoved(channel, attempt) {
+    const topic = this.#channels.get(channel);
+    if (topic === undefined || this.#closed) return;
+    const state = this.#topic(topic);
+    state.subscribed = false;
+    state.live = false;
+    if (state.refs === 0) return;
+    setTimeout(
+      () => {
+        if (state.subscribed || state.refs === 0) return;
+        this.#load(topic).then(() => {
+          if (!state.subscribed && attempt < 50) this.#channelMoved(channel, attempt + 1);
+        });
+      },
+      Math.min(50 * (attempt + 1), 1000),
+    ).unref?.();
   }
 
   /** A notification: `epoch \n version \n patch` (patch empty: a new topic; version 0: deleted). */
