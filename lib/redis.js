@@ -205,7 +205,7 @@ class RedisEngine {
     if (typeof this.#sharded !== 'boolean') throw invalid('redisEngine: sharded must be a boolean');
     this.#subscriber = this.#client.duplicate();
     for (const client of [this.#client, this.#subscriber]) client.on('error', () => {}); // reconnection does the rest
-    this.#subscriber.on('ready', () => this.#onSubscriberReady());
+    for (const client of [this.#client, this.#subscriber]) client.on('ready', () => this.#onReady());
     this.#ready = this.#connect();
     this.#ready.catch(() => {});
   }
@@ -576,16 +576,24 @@ class RedisEngine {
     if (steps.length > 0) await this.#hooks.replicate(topic, epoch, version, 'history', `[${steps.join(',')}]`);
   }
 
-  /** After a reconnection: every followed topic is read again (what was missed meanwhile). */
-  #onSubscriberReady() {
+  /** After a reconnection (both clients ready again): every followed topic is read again (what was missed meanwhile). */
+  #onReady() {
+    const ready = (client) => client.isReady ?? client.isOpen;
+    if (!ready(this.#client) || !ready(this.#subscriber)) return;
     if (!this.#wasReady) {
       this.#wasReady = true;
       return;
     }
-    for (const [topic, state] of this.#topics) {
-      if (state.refs === 0) continue;
-      this.#serial(topic, () => this.#repair(topic, 0)).catch(() => {});
-    }
+    for (const [topic, state] of this.#topics) if (state.refs > 0) this.#resync(topic, 0);
+  }
+
+  /** Reads a followed topic again; retried while Redis is not back. */
+  #resync(topic, attempt) {
+    this.#serial(topic, () => this.#repair(topic, 0)).catch(() => {
+      const state = this.#topics.get(topic);
+      if (this.#closed || state === undefined || state.refs === 0) return;
+      setTimeout(() => this.#resync(topic, attempt + 1), Math.min(100 * (attempt + 1), 2000)).unref?.();
+    });
   }
 }
 
