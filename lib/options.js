@@ -67,7 +67,7 @@ const SCHEMA = Object.freeze({
   lanes: { type: 'patterns', of: 'lane', doc: "topic pattern -> lane ('critical', 'high', 'normal', 'low')" },
   engine: {
     type: 'engine',
-    doc: "where topics live across processes: redisEngine() from 'deltacast/redis' (default: this process only)",
+    doc: 'where topics live across processes: `redisEngine()`; none: this process only',
   },
   onAudit: {
     type: 'function',
@@ -259,6 +259,9 @@ function optionsTable() {
     } else if (spec.type === 'function') {
       fallback = 'none';
       allowed = 'a function';
+    } else if (spec.type === 'engine') {
+      fallback = 'none';
+      allowed = "an engine (`deltacast/redis`)";
     } else {
       fallback = '{}';
       allowed = { ms: `1 to ${formatNumber(MAX_TIME_MS)} ms`, roles: 'arrays of strings', lane: 'lane names' }[spec.of];
