@@ -317,9 +317,26 @@ class RedisEngine {
     if (!this.#available()) throw unavailable('Redis is not reachable: the change was not made');
     const hub = this.#hub;
     const arrayKey = hub.options.arrayKey;
+    // The node's copy is current for a followed topic; for another one it
+    // may be stale or missing: a value that cannot be made from it (a patch
+    // whose path is not there) is tried again on Redis's state, read once.
+    let refreshed = this.#topics.get(topic)?.live === true;
     for (let attempt = 0; ; attempt++) {
       const base = hub.getJson(topic);
-      const text = next(base?.json);
+      if (base === undefined && !refreshed) {
+        refreshed = true;
+        await this.#repair(topic, 0, 0);
+        continue;
+      }
+      let text;
+      try {
+        text = next(base?.json);
+      } catch (err) {
+        if (refreshed) throw err;
+        refreshed = true;
+        await this.#repair(topic, 0, 0);
+        continue;
+      }
       if (text === undefined) return null;
       let patch;
       if (base === undefined) {
@@ -549,9 +566,9 @@ class RedisEngine {
    * stream still has them all, else the state (and the last patches, so
    * that clients resuming here get patches).
    */
-  async #repair(topic, from) {
+  async #repair(topic, from, historyCount = this.#options.historyCount) {
     this.#stats.repairs += 1;
-    const reply = await this.#script('READ', [this.#key(topic, KEY_STATE), this.#key(topic, KEY_STREAM)], [from, this.#options.historyCount]);
+    const reply = await this.#script('READ', [this.#key(topic, KEY_STATE), this.#key(topic, KEY_STREAM)], [from, historyCount]);
     if (reply.length === 0) {
       await this.#hooks.replicate(topic, '', 0, 'absent', '');
       return;

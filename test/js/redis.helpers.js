@@ -9,6 +9,8 @@ const net = require('node:net');
 function redisMissing() {
   const r = spawnSync('redis-server', ['--version'], { encoding: 'utf8' });
   if (r.error) return 'redis-server is not installed (bash scripts/setup-system.sh installs it): the Redis tests are skipped';
+  const c = spawnSync('redis-cli', ['--version'], { encoding: 'utf8' });
+  if (c.error) return 'redis-cli is not installed (Debian: redis-tools, with redis-server): the Redis tests are skipped';
   return undefined;
 }
 

@@ -157,6 +157,23 @@ test('a base stale more than maxRetries times fails with DELTACAST_CONFLICT and 
   });
 });
 
+test('a node that never saw a topic patches and upserts it on Redis\'s state', { skip, timeout: TIMEOUT }, async (t) => {
+  await withRedis(t, async ({ server, redis, track }) => {
+    const a = track(await node(server.url));
+    const b = track(await node(server.url));
+    await a.hub.publish('fresh', [{ id: 1, n: 1 }]);
+    assert.equal(b.hub.get('fresh'), undefined);
+    assert.equal((await b.hub.patch('fresh', [{ op: 'replace', path: '/0/n', value: 2 }])).version, 2);
+    await a.hub.publish('fresh', [{ id: 1, n: 3 }]); // b's copy is stale now
+    assert.equal((await b.hub.patch('fresh', [{ op: 'add', path: '/-', value: { id: 2, n: 1 } }])).version, 4);
+    assert.deepEqual((await inRedis(redis, 'fresh')).data, [{ id: 1, n: 3 }, { id: 2, n: 1 }]);
+    assert.equal((await b.hub.remove('fresh', 1)).version, 5);
+    const err = await b.hub.patch('fresh', [{ op: 'remove', path: '/7' }]).catch((e) => e);
+    assert.equal(err.code, codes.PATH_NOT_FOUND);
+    assert.deepEqual((await inRedis(redis, 'fresh')).data, [{ id: 2, n: 1 }]);
+  });
+});
+
 test('a publisher id is a change made once, across nodes', { skip, timeout: TIMEOUT }, async (t) => {
   await withRedis(t, async ({ server, redis, track }) => {
     const a = track(await node(server.url));
