@@ -30,6 +30,8 @@ export interface RedisEngineOptions {
 
 export interface RedisEngineStats {
   changes: number;
+  /** States sent to Redis (one per COMPACT_RATIO of state bytes in patches). */
+  compactions: number;
   conflicts: number;
   retries: number;
   loads: number;

@@ -17,68 +17,102 @@
 const { DeltacastError, codes } = require('./errors');
 const { diffJson } = require('./index');
 
-const KEY_STATE = 's'; // hash: e (epoch), v (version), s (state JSON), b (stream bytes)
+const KEY_STATE = 's'; // hash: e, v (epoch, version), s at sv (a state and its version), pb, ss, b (below)
 const KEY_STREAM = 'x'; // stream: id `<version>-0`, field p (the patch from version - 1)
 
-// KEYS: state, stream, idempotency key (the state key again when none)
-// ARGV: baseEpoch ('' none), baseVersion, newEpoch, state, patch, hasId, idTtlMs,
-//       maxCount, maxBytes, ttlMs, channel, sharded
-// -> {'ok', epoch, version} | {'dup', epoch, version} | {'stale', epoch, version, state}
+// A change sends the patch, not the document: Redis keeps the state of an
+// earlier version `sv` and every patch since (the current value is that state
+// with those patches applied). When the patches since `sv` weigh
+// COMPACT_RATIO times the state (or half a stream cap), the node that made the
+// newest version sends its state (COMPACT): the state costs a publisher about
+// 1 / COMPACT_RATIO of the patch bytes per change. Hash fields: pb bytes of
+// the patches since sv, ss bytes of the state, b bytes of the stream.
+const COMPACT_RATIO = 5;
+
+// KEYS: state, stream[, idempotency key]
+// ARGV: base epoch ('' to create), base version (to create: the new epoch),
+//       patch (to create: the state), "idTtlMs maxCount maxBytes ttlMs sharded"
+// -> {'ok', epoch, version, compact (1: send the state)} | {'dup', epoch, version}
+//    | {'stale', epoch ('' absent), version}
 const CHANGE = `
-local cur = redis.call('HMGET', KEYS[1], 'e', 'v')
-if ARGV[6] == '1' and redis.call('EXISTS', KEYS[3]) == 1 then
+local cur = redis.call('HMGET', KEYS[1], 'e', 'v', 'sv', 'pb', 'ss', 'b')
+if KEYS[3] and redis.call('EXISTS', KEYS[3]) == 1 then
   return {'dup', cur[1] or '', tonumber(cur[2] or '0')}
 end
-local epoch, version
-if not cur[1] then
-  if ARGV[1] ~= '' then return {'stale', '', 0, ''} end
-  epoch = ARGV[3]
+local conf = {}
+for word in string.gmatch(ARGV[4], '%S+') do table.insert(conf, tonumber(word)) end
+local idTtl, maxCount, maxBytes, ttl, sharded = conf[1], conf[2], conf[3], conf[4], conf[5]
+local channel = string.sub(KEYS[1], 1, -3)
+local epoch, version, patch, compact = nil, nil, '', 0
+if ARGV[1] == '' then
+  if cur[1] then return {'stale', cur[1], tonumber(cur[2])} end
+  epoch = ARGV[2]
   version = 1
   redis.call('DEL', KEYS[2])
+  redis.call('HSET', KEYS[1], 'e', epoch, 'v', 1, 's', ARGV[3], 'sv', 1, 'pb', 0, 'ss', #ARGV[3], 'b', 0)
 else
-  if cur[1] ~= ARGV[1] or cur[2] ~= ARGV[2] then
-    return {'stale', cur[1], tonumber(cur[2]), redis.call('HGET', KEYS[1], 's')}
+  if not cur[1] or cur[1] ~= ARGV[1] or cur[2] ~= ARGV[2] then
+    return {'stale', cur[1] or '', tonumber(cur[2] or '0')}
   end
   epoch = cur[1]
   version = tonumber(cur[2]) + 1
-end
-redis.call('HSET', KEYS[1], 'e', epoch, 'v', version, 's', ARGV[4])
-local patch = ''
-if version > 1 then
-  patch = ARGV[5]
+  patch = ARGV[3]
+  local sv, pb, ss, bytes = tonumber(cur[3]), tonumber(cur[4]) + #patch, tonumber(cur[5]), tonumber(cur[6]) + #patch
   redis.call('XADD', KEYS[2], version .. '-0', 'p', patch)
-  local bytes = redis.call('HINCRBY', KEYS[1], 'b', #patch)
   local len = redis.call('XLEN', KEYS[2])
-  local maxCount, maxBytes = tonumber(ARGV[8]), tonumber(ARGV[9])
   while len > 1 and (len > maxCount or bytes > maxBytes) do
     local first = redis.call('XRANGE', KEYS[2], '-', '+', 'COUNT', 1)[1]
+    if tonumber(string.match(first[1], '^(%d+)')) > sv then break end
     bytes = bytes - #first[2][2]
     redis.call('XDEL', KEYS[2], first[1])
     len = len - 1
   end
-  redis.call('HSET', KEYS[1], 'b', bytes)
-else
-  redis.call('HSET', KEYS[1], 'b', 0)
+  redis.call('HSET', KEYS[1], 'v', version, 'pb', pb, 'b', bytes)
+  if pb >= ss * ${COMPACT_RATIO} or (version - sv) * 2 >= maxCount or pb * 2 >= maxBytes then compact = 1 end
 end
-local ttl = tonumber(ARGV[10])
 if ttl > 0 then
   redis.call('PEXPIRE', KEYS[1], ttl)
   redis.call('PEXPIRE', KEYS[2], ttl)
 end
-if ARGV[6] == '1' then redis.call('SET', KEYS[3], version, 'PX', ARGV[7]) end
-redis.call(ARGV[12] == '1' and 'SPUBLISH' or 'PUBLISH', ARGV[11], epoch .. '\\n' .. version .. '\\n' .. patch)
-return {'ok', epoch, version}
+if KEYS[3] then redis.call('SET', KEYS[3], version, 'PX', idTtl) end
+redis.call(sharded == 1 and 'SPUBLISH' or 'PUBLISH', channel, epoch .. '\\n' .. version .. '\\n' .. patch)
+return {'ok', epoch, version, compact}
+`;
+
+// KEYS: state, stream. ARGV: epoch, version, the state at that version,
+// "maxCount maxBytes". Stores it as the state (when newer than the one held)
+// and trims the stream. -> 1 stored, 0 not
+const COMPACT = `
+local cur = redis.call('HMGET', KEYS[1], 'e', 'v', 'sv', 'b')
+local version = tonumber(ARGV[2])
+if cur[1] ~= ARGV[1] or version > tonumber(cur[2]) or version <= tonumber(cur[3]) then return 0 end
+local pb = 0
+for _, entry in ipairs(redis.call('XRANGE', KEYS[2], (version + 1) .. '-0', '+')) do pb = pb + #entry[2][2] end
+local maxCount, maxBytes = string.match(ARGV[4], '(%d+) (%d+)')
+maxCount, maxBytes = tonumber(maxCount), tonumber(maxBytes)
+local bytes = tonumber(cur[4])
+local len = redis.call('XLEN', KEYS[2])
+while len > 1 and (len > maxCount or bytes > maxBytes) do
+  local first = redis.call('XRANGE', KEYS[2], '-', '+', 'COUNT', 1)[1]
+  if tonumber(string.match(first[1], '^(%d+)')) > version then break end
+  bytes = bytes - #first[2][2]
+  redis.call('XDEL', KEYS[2], first[1])
+  len = len - 1
+end
+redis.call('HSET', KEYS[1], 's', ARGV[3], 'sv', version, 'pb', pb, 'ss', #ARGV[3], 'b', bytes)
+return 1
 `;
 
 // KEYS: state, stream. ARGV: from (0: none), count (patches of history)
-// -> {} absent | {epoch, version, state ('' when the patches since `from` are
-//    enough), id1, patch1, ...} (the patches in order)
+// -> {} absent | {epoch, version, sv, state ('' when the patches since `from`
+//    are enough), id1, patch1, ...}: the patches in order: with a state, the
+//    last `count` up to sv (history) and every one after it
 const READ = `
-local cur = redis.call('HMGET', KEYS[1], 'e', 'v')
+local cur = redis.call('HMGET', KEYS[1], 'e', 'v', 'sv')
 if not cur[1] then return {} end
-local version = tonumber(cur[2])
+local version, sv = tonumber(cur[2]), tonumber(cur[3])
 local from = tonumber(ARGV[1])
-local out = {cur[1], version}
+local out = {cur[1], version, sv}
 if from > 0 and from < version then
   local entries = redis.call('XRANGE', KEYS[2], (from + 1) .. '-0', version .. '-0')
   if #entries == version - from and entries[1][1] == (from + 1) .. '-0' then
@@ -93,10 +127,16 @@ end
 table.insert(out, redis.call('HGET', KEYS[1], 's'))
 local count = tonumber(ARGV[2])
 if count > 0 then
-  local entries = redis.call('XREVRANGE', KEYS[2], version .. '-0', '-', 'COUNT', count)
+  local entries = redis.call('XREVRANGE', KEYS[2], sv .. '-0', '-', 'COUNT', count)
   for i = #entries, 1, -1 do
     table.insert(out, entries[i][1])
     table.insert(out, entries[i][2][2])
+  end
+end
+if version > sv then
+  for _, entry in ipairs(redis.call('XRANGE', KEYS[2], (sv + 1) .. '-0', '+')) do
+    table.insert(out, entry[1])
+    table.insert(out, entry[2][2])
   end
 end
 return out
@@ -111,7 +151,7 @@ end
 return existed > 0 and 1 or 0
 `;
 
-const SCRIPTS = { CHANGE, READ, DELETE };
+const SCRIPTS = { CHANGE, COMPACT, READ, DELETE };
 const { createHash } = require('node:crypto');
 const SHAS = Object.fromEntries(Object.entries(SCRIPTS).map(([name, body]) => [name, createHash('sha1').update(body).digest('hex')]));
 
@@ -157,7 +197,7 @@ class RedisEngine {
   #closed = false;
   #wasReady = false;
   #watched = new WeakSet(); // shard clients whose moved channels are followed (#watchShards)
-  #stats = { changes: 0, conflicts: 0, retries: 0, loads: 0, repairs: 0, notifications: 0, gaps: 0 };
+  #stats = { changes: 0, compactions: 0, conflicts: 0, retries: 0, loads: 0, repairs: 0, notifications: 0, gaps: 0 };
 
   constructor(options = {}) {
     if (options === null || typeof options !== 'object') throw invalid('redisEngine(options) takes an object');
@@ -346,35 +386,32 @@ class RedisEngine {
         patch = diffJson(base.json, text, { arrayKey, output: 'json' });
         if (patch === '[]') return null;
       }
-      const reply = await this.#script(
-        'CHANGE',
-        [this.#key(topic, KEY_STATE), this.#key(topic, KEY_STREAM), id === '' ? this.#key(topic, KEY_STATE) : this.#key(topic, `id:${id}`)],
-        [
-          base?.epoch ?? '',
-          base?.version ?? 0,
-          newEpoch(),
-          text,
-          patch,
-          id === '' ? 0 : 1,
-          this.#options.idTtlMs,
-          this.#options.streamMaxCount,
-          this.#options.streamMaxBytes,
-          this.#options.ttlMs,
-          this.#channel(topic),
-          this.#sharded ? 1 : 0,
-        ],
-      );
-      const [verdict, epoch, version] = reply;
+      const keys = [this.#key(topic, KEY_STATE), this.#key(topic, KEY_STREAM)];
+      if (id !== '') keys.push(this.#key(topic, `id:${id}`));
+      const o = this.#options;
+      const reply = await this.#script('CHANGE', keys, [
+        base === undefined ? '' : base.epoch,
+        base === undefined ? newEpoch() : base.version,
+        base === undefined ? text : patch,
+        `${o.idTtlMs} ${o.streamMaxCount} ${o.streamMaxBytes} ${o.ttlMs} ${this.#sharded ? 1 : 0}`,
+      ]);
+      const [verdict, epoch] = reply;
+      const version = Number(reply[2]);
       if (verdict === 'ok') {
         this.#stats.changes += 1;
-        await this.#hooks.replicate(topic, epoch, Number(version), 'state', text);
-        return { epoch, version: Number(version) };
+        await this.#hooks.replicate(topic, epoch, version, 'state', text);
+        if (Number(reply[3]) === 1) {
+          // Redis keeps this state from now on (the patches before it may go)
+          this.#stats.compactions += 1;
+          await this.#script('COMPACT', keys.slice(0, 2), [epoch, version, text, `${o.streamMaxCount} ${o.streamMaxBytes}`]).catch(() => {});
+        }
+        return { epoch, version };
       }
       if (verdict === 'dup') return null;
-      // stale: another node changed the topic; take its state and try again on it
+      // stale: another node changed the topic; catch up and try again on it
       this.#stats.retries += 1;
-      if (epoch === '') await this.#hooks.replicate(topic, '', 0, 'absent', '');
-      else await this.#hooks.replicate(topic, epoch, Number(version), 'state', reply[3]);
+      const here = hub.getJson(topic);
+      await this.#repair(topic, here !== undefined && here.epoch === epoch ? here.version : 0, 0);
       if (attempt >= this.#options.maxRetries) {
         this.#stats.conflicts += 1;
         throw new DeltacastError(
@@ -575,22 +612,26 @@ class RedisEngine {
     }
     const epoch = reply[0];
     const version = Number(reply[1]);
-    const state = reply[2];
+    const stateVersion = Number(reply[2]);
+    const state = reply[3];
     const patches = [];
-    for (let i = 3; i + 1 < reply.length; i += 2) patches.push([Number(String(reply[i]).split('-')[0]), reply[i + 1]]);
-    if (state === '') {
-      for (const [to, patch] of patches) {
-        const after = await this.#hooks.replicate(topic, epoch, to, 'patch', patch);
-        if (after.epoch !== epoch || after.version !== to) return this.#repair(topic, 0);
-      }
-      return;
+    for (let i = 4; i + 1 < reply.length; i += 2) patches.push([Number(String(reply[i]).split('-')[0]), reply[i + 1]]);
+    let after = patches;
+    if (state !== '') {
+      await this.#hooks.replicate(topic, epoch, stateVersion, 'state', state);
+      // the patches up to the state's version, when they run without a hole: history for resumes
+      const older = patches.filter(([to]) => to <= stateVersion);
+      let start = older.length;
+      while (start > 0 && older[start - 1][0] === stateVersion - (older.length - start)) start--;
+      const steps = older.slice(start).map((p) => p[1]);
+      if (steps.length > 0) await this.#hooks.replicate(topic, epoch, stateVersion, 'history', `[${steps.join(',')}]`);
+      after = patches.filter(([to]) => to > stateVersion);
     }
-    await this.#hooks.replicate(topic, epoch, version, 'state', state);
-    // The last patches, when they run without a hole up to the version.
-    let start = patches.length;
-    while (start > 0 && patches[start - 1][0] === version - (patches.length - start)) start--;
-    const steps = patches.slice(start).map((p) => p[1]);
-    if (steps.length > 0) await this.#hooks.replicate(topic, epoch, version, 'history', `[${steps.join(',')}]`);
+    if (after.length === 0) return;
+    // queued together: the core applies them in order in one pass
+    const answers = await Promise.all(after.map(([to, patch]) => this.#hooks.replicate(topic, epoch, to, 'patch', patch)));
+    const last = answers[answers.length - 1];
+    if ((last.epoch !== epoch || last.version !== version) && state === '') await this.#repair(topic, 0, historyCount);
   }
 
   /** After a reconnection (both clients ready again): every followed topic is read again (what was missed meanwhile). */

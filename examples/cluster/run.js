@@ -15,6 +15,7 @@ const { spawn } = require('node:child_process');
 const { WebSocket } = require('ws');
 const { createClient } = require('redis');
 const { ProtocolClient } = require('../../lib/protocol_client.js');
+const { applyPatch } = require('../../lib/index.js');
 
 const args = Object.fromEntries(
   process.argv.slice(2).map((a) => {
@@ -87,8 +88,11 @@ async function main() {
   console.log(`changes made by each node: ${changes.join(', ')}`);
   const redis = createClient({ url });
   await redis.connect();
-  const [epoch, version, state] = await redis.hmGet('deltacast:{board}:s', ['e', 'v', 's']);
-  const truth = JSON.stringify(JSON.parse(state));
+  // Redis's board: the state it holds (at version sv) with the patches of its stream since then
+  const [epoch, version, state, sv] = await redis.hmGet('deltacast:{board}:s', ['e', 'v', 's', 'sv']);
+  let board = JSON.parse(state);
+  for (const entry of await redis.xRange('deltacast:{board}:x', `${Number(sv) + 1}-0`, '+')) board = applyPatch(board, JSON.parse(entry.message.p));
+  const truth = JSON.stringify(board);
   // the last notifications may still be on their way: a moment to settle
   const settle = Date.now() + 5000;
   while (Date.now() < settle && !clients.every((c) => c.client.get('board')?.version === Number(version))) {

@@ -182,8 +182,14 @@ test('three hub processes on one Redis: a node and Redis restarted mid-run, ever
   const inRedis = async () => {
     const out = {};
     for (const topic of TOPICS) {
-      const [epoch, version, state] = await redis.hmGet(`deltacast:{${topic}}:s`, ['e', 'v', 's']);
-      out[topic] = epoch === null ? undefined : { epoch, version: Number(version), data: JSON.parse(state) };
+      // the state Redis holds (at sv) with its stream's patches since then applied
+      const [epoch, version, state, sv] = await redis.hmGet(`deltacast:{${topic}}:s`, ['e', 'v', 's', 'sv']);
+      if (epoch === null) continue;
+      let data = JSON.parse(state);
+      const patches = await redis.xRange(`deltacast:{${topic}}:x`, `${Number(sv) + 1}-0`, '+');
+      assert.equal(patches.length, Number(version) - Number(sv), 'the stream holds every patch since the state');
+      for (const entry of patches) data = applyPatch(data, JSON.parse(entry.message.p));
+      out[topic] = { epoch, version: Number(version), data };
     }
     return out;
   };

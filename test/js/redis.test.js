@@ -6,7 +6,7 @@ const assert = require('node:assert/strict');
 const { WebSocketServer, WebSocket } = require('ws');
 const { createClient } = require('redis');
 
-const { createHub, codes, diff } = require('../../lib/index.js');
+const { createHub, codes, diff, applyPatch } = require('../../lib/index.js');
 const { redisEngine } = require('../../lib/redis.js');
 const { attachWebSocketServer } = require('../../lib/adapters/ws.js');
 const { redisMissing, startRedis, cli } = require('./redis.helpers.js');
@@ -33,11 +33,18 @@ async function node(url, engineOptions = {}, hubOptions = {}) {
   };
 }
 
-/** Redis's copy of a topic: { epoch, version, data } or undefined. */
+/**
+ * Redis's copy of a topic: { epoch, version, data } or undefined: the state it
+ * holds (at version sv) with the patches of its stream since then applied.
+ */
 async function inRedis(redis, topic, prefix = 'deltacast') {
-  const [epoch, version, state] = await redis.hmGet(`${prefix}:{${topic}}:s`, ['e', 'v', 's']);
+  const [epoch, version, state, sv] = await redis.hmGet(`${prefix}:{${topic}}:s`, ['e', 'v', 's', 'sv']);
   if (epoch === null) return undefined;
-  return { epoch, version: Number(version), data: JSON.parse(state) };
+  let data = JSON.parse(state);
+  const patches = await redis.xRange(`${prefix}:{${topic}}:x`, `${Number(sv) + 1}-0`, '+');
+  assert.equal(patches.length, Number(version) - Number(sv), 'the stream holds every patch since the state');
+  for (const entry of patches) data = applyPatch(data, JSON.parse(entry.message.p));
+  return { epoch, version: Number(version), data };
 }
 
 async function withRedis(t, body) {
@@ -265,8 +272,8 @@ test('a lost notification is a gap, repaired from the stream', { skip, timeout: 
     await waitFor(() => rb.get('gap')?.version === 1, 'b follows');
     // Another writer's change whose notification b never hears (written as the Lua step writes it, minus PUBLISH)
     const next = rows.map((r) => (r.id === 'r1' ? { ...r, price: 7 } : r));
-    await redis.hSet('deltacast:{gap}:s', { v: 2, s: JSON.stringify(next) });
     await redis.xAdd('deltacast:{gap}:x', '2-0', { p: JSON.stringify(diff(rows, next)) });
+    await redis.hSet('deltacast:{gap}:s', { v: 2 });
     assert.equal(b.hub.get('gap').version, 1, 'b did not hear of version 2');
     await a.hub.upsert('gap', 'r2', { id: 'r2', name: 'row 2', price: 8 });
     await waitFor(() => b.hub.get('gap')?.version === 3, 'b repaired up to 3');
@@ -313,5 +320,41 @@ test('Redis down: changes fail fast with DELTACAST_ENGINE_UNAVAILABLE, subscribe
     assert.ok(!(back instanceof Error), `a publishes again (${back?.message})`);
     await waitFor(() => rb.get('live')?.data?.n === 4, 'b hears the topic again', 20000);
     assert.deepEqual(b.hub.get('live'), await inRedis(redis, 'live'));
+  });
+});
+
+test('a change sends Redis its patch; the state goes once its patches weigh five times it', { skip, timeout: TIMEOUT }, async (t) => {
+  await withRedis(t, async ({ server, redis, track }) => {
+    const a = track(await node(server.url, { streamMaxCount: 10000, streamMaxBytes: 1 << 30 }));
+    let rows = board(1000);
+    await a.hub.publish('big', rows);
+    const stateBytes = Number(await redis.hGet('deltacast:{big}:s', 'ss'));
+    const info = async () => Number(/total_net_input_bytes:(\d+)/.exec(await redis.info('stats'))[1]);
+    const before = await info();
+    let patchBytes = 0;
+    for (let i = 0; i < 50; i++) {
+      const next = rows.map((r, j) => (j % 100 === i ? { ...r, price: r.price + 1 } : r));
+      patchBytes += JSON.stringify(diff(rows, next)).length;
+      rows = next;
+      await a.hub.publish('big', rows);
+    }
+    const sent = (await info()) - before;
+    assert.equal(a.engine.stats().compactions, 0);
+    assert.equal(await redis.hGet('deltacast:{big}:s', 'sv'), '1', 'the state Redis holds is still version 1');
+    assert.ok(sent < stateBytes, `50 changes sent ${sent} bytes, less than one state (${stateBytes})`);
+    assert.ok(sent < patchBytes * 2, `${sent} bytes for ${patchBytes} bytes of patches`);
+    // whole rows replaced: the patches soon weigh five states, and the state is sent
+    for (let i = 0; i < 30; i++) {
+      rows = rows.map((r) => ({ ...r, price: r.price + 1 }));
+      await a.hub.publish('big', rows);
+    }
+    assert.ok(a.engine.stats().compactions >= 1);
+    assert.ok(Number(await redis.hGet('deltacast:{big}:s', 'sv')) > 51);
+    // a node loading the topic now gets the state and the patches since
+    const b = track(await node(server.url));
+    const rb = b.subscriber('big');
+    await waitFor(() => rb.get('big')?.version === 81, 'b loaded version 81');
+    assert.deepEqual(rb.get('big').data, rows);
+    assert.deepEqual(await inRedis(redis, 'big'), a.hub.get('big'));
   });
 });
