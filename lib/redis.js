@@ -29,53 +29,53 @@ const KEY_STREAM = 'x'; // stream: id `<version>-0`, field p (the patch from ver
 // the patches since sv, ss bytes of the state, b bytes of the stream.
 const COMPACT_RATIO = 5;
 
-// KEYS: state, stream[, idempotency key]
-// ARGV: base epoch ('' to create), base version (to create: the new epoch),
-//       patch (to create: the state), "idTtlMs maxCount maxBytes ttlMs sharded"
-// -> {'ok', epoch, version, compact (1: send the state)} | {'dup', epoch, version}
-//    | {'stale', epoch ('' absent), version}
-const CHANGE = `
+// KEYS: state[, idempotency key] (the stream's key is the state's with x for s:
+// same hash tag, same slot). ARGV: base "epoch:version" ('' to create), patch
+// (to create: the state), the new epoch (to create). The engine's options
+// are constants of its script (c), so that a change sends only its base and
+// its patch. -> {'ok', epoch, version, compact (1: send the state)}
+//    | {'dup', epoch, version} | {'stale', epoch ('' absent), version}
+const CHANGE = (c) => `
 local cur = redis.call('HMGET', KEYS[1], 'e', 'v', 'sv', 'pb', 'ss', 'b')
-if KEYS[3] and redis.call('EXISTS', KEYS[3]) == 1 then
+if KEYS[2] and redis.call('EXISTS', KEYS[2]) == 1 then
   return {'dup', cur[1] or '', tonumber(cur[2] or '0')}
 end
-local conf = {}
-for word in string.gmatch(ARGV[4], '%S+') do table.insert(conf, tonumber(word)) end
-local idTtl, maxCount, maxBytes, ttl, sharded = conf[1], conf[2], conf[3], conf[4], conf[5]
+local stream = string.sub(KEYS[1], 1, -2) .. 'x'
+local maxCount, maxBytes = ${c.streamMaxCount}, ${c.streamMaxBytes}
 local channel = string.sub(KEYS[1], 1, -3)
 local epoch, version, patch, compact = nil, nil, '', 0
 if ARGV[1] == '' then
   if cur[1] then return {'stale', cur[1], tonumber(cur[2])} end
-  epoch = ARGV[2]
+  epoch = ARGV[3]
   version = 1
-  redis.call('DEL', KEYS[2])
-  redis.call('HSET', KEYS[1], 'e', epoch, 'v', 1, 's', ARGV[3], 'sv', 1, 'pb', 0, 'ss', #ARGV[3], 'b', 0)
+  redis.call('DEL', stream)
+  redis.call('HSET', KEYS[1], 'e', epoch, 'v', 1, 's', ARGV[2], 'sv', 1, 'pb', 0, 'ss', #ARGV[2], 'b', 0)
 else
-  if not cur[1] or cur[1] ~= ARGV[1] or cur[2] ~= ARGV[2] then
+  if not cur[1] or ARGV[1] ~= cur[1] .. ':' .. cur[2] then
     return {'stale', cur[1] or '', tonumber(cur[2] or '0')}
   end
   epoch = cur[1]
   version = tonumber(cur[2]) + 1
-  patch = ARGV[3]
+  patch = ARGV[2]
   local sv, pb, ss, bytes = tonumber(cur[3]), tonumber(cur[4]) + #patch, tonumber(cur[5]), tonumber(cur[6]) + #patch
-  redis.call('XADD', KEYS[2], version .. '-0', 'p', patch)
-  local len = redis.call('XLEN', KEYS[2])
+  redis.call('XADD', stream, version .. '-0', 'p', patch)
+  local len = redis.call('XLEN', stream)
   while len > 1 and (len > maxCount or bytes > maxBytes) do
-    local first = redis.call('XRANGE', KEYS[2], '-', '+', 'COUNT', 1)[1]
+    local first = redis.call('XRANGE', stream, '-', '+', 'COUNT', 1)[1]
     if tonumber(string.match(first[1], '^(%d+)')) > sv then break end
     bytes = bytes - #first[2][2]
-    redis.call('XDEL', KEYS[2], first[1])
+    redis.call('XDEL', stream, first[1])
     len = len - 1
   end
   redis.call('HSET', KEYS[1], 'v', version, 'pb', pb, 'b', bytes)
   if pb >= ss * ${COMPACT_RATIO} or (version - sv) * 2 >= maxCount or pb * 2 >= maxBytes then compact = 1 end
 end
-if ttl > 0 then
-  redis.call('PEXPIRE', KEYS[1], ttl)
-  redis.call('PEXPIRE', KEYS[2], ttl)
+if ${c.ttlMs} > 0 then
+  redis.call('PEXPIRE', KEYS[1], ${c.ttlMs})
+  redis.call('PEXPIRE', stream, ${c.ttlMs})
 end
-if KEYS[3] then redis.call('SET', KEYS[3], version, 'PX', idTtl) end
-redis.call(sharded == 1 and 'SPUBLISH' or 'PUBLISH', channel, epoch .. '\\n' .. version .. '\\n' .. patch)
+if KEYS[2] then redis.call('SET', KEYS[2], version, 'PX', ${c.idTtlMs}) end
+redis.call('${c.sharded ? 'SPUBLISH' : 'PUBLISH'}', channel, epoch .. '\\n' .. version .. '\\n' .. patch)
 return {'ok', epoch, version, compact}
 `;
 
@@ -151,9 +151,7 @@ end
 return existed > 0 and 1 or 0
 `;
 
-const SCRIPTS = { CHANGE, COMPACT, READ, DELETE };
 const { createHash } = require('node:crypto');
-const SHAS = Object.fromEntries(Object.entries(SCRIPTS).map(([name, body]) => [name, createHash('sha1').update(body).digest('hex')]));
 
 function invalid(message) {
   return new DeltacastError(codes.INVALID_ARGUMENT, message);
@@ -194,6 +192,8 @@ class RedisEngine {
   #channels = new Map(); // channel -> topic
   #connections = new Map(); // connection id -> { topics: Set, queue: null | messages }
   #ready; // resolves once both clients are connected the first time
+  #scripts; // name -> Lua text (CHANGE holds this engine's options)
+  #shas; // name -> its SHA1 (EVALSHA)
   #closed = false;
   #wasReady = false;
   #watched = new WeakSet(); // shard clients whose moved channels are followed (#watchShards)
@@ -243,6 +243,8 @@ class RedisEngine {
     this.#cluster = typeof this.#client.getSlotMaster === 'function' || 'masters' in this.#client;
     this.#sharded = options.sharded ?? this.#cluster;
     if (typeof this.#sharded !== 'boolean') throw invalid('redisEngine: sharded must be a boolean');
+    this.#scripts = { CHANGE: CHANGE({ ...this.#options, sharded: this.#sharded }), COMPACT, READ, DELETE };
+    this.#shas = Object.fromEntries(Object.entries(this.#scripts).map(([name, body]) => [name, createHash('sha1').update(body).digest('hex')]));
     this.#subscriber = this.#client.duplicate();
     for (const client of [this.#client, this.#subscriber]) client.on('error', () => {}); // reconnection does the rest
     for (const client of [this.#client, this.#subscriber]) client.on('ready', () => this.#onReady());
@@ -297,10 +299,10 @@ class RedisEngine {
   async #script(name, keys, args) {
     const tail = [String(keys.length), ...keys, ...args.map(String)];
     try {
-      return await this.#send(keys[0], ['EVALSHA', SHAS[name], ...tail]);
+      return await this.#send(keys[0], ['EVALSHA', this.#shas[name], ...tail]);
     } catch (err) {
       if (!/NOSCRIPT/.test(err?.message ?? '')) throw wrapReply(err);
-      return await this.#send(keys[0], ['EVAL', SCRIPTS[name], ...tail]).catch((e) => {
+      return await this.#send(keys[0], ['EVAL', this.#scripts[name], ...tail]).catch((e) => {
         throw wrapReply(e);
       });
     }
@@ -386,15 +388,14 @@ class RedisEngine {
         patch = diffJson(base.json, text, { arrayKey, output: 'json' });
         if (patch === '[]') return null;
       }
-      const keys = [this.#key(topic, KEY_STATE), this.#key(topic, KEY_STREAM)];
+      const keys = [this.#key(topic, KEY_STATE)];
       if (id !== '') keys.push(this.#key(topic, `id:${id}`));
       const o = this.#options;
-      const reply = await this.#script('CHANGE', keys, [
-        base === undefined ? '' : base.epoch,
-        base === undefined ? newEpoch() : base.version,
-        base === undefined ? text : patch,
-        `${o.idTtlMs} ${o.streamMaxCount} ${o.streamMaxBytes} ${o.ttlMs} ${this.#sharded ? 1 : 0}`,
-      ]);
+      const reply = await this.#script(
+        'CHANGE',
+        keys,
+        base === undefined ? ['', text, newEpoch()] : [`${base.epoch}:${base.version}`, patch],
+      );
       const [verdict, epoch] = reply;
       const version = Number(reply[2]);
       if (verdict === 'ok') {
@@ -403,7 +404,8 @@ class RedisEngine {
         if (Number(reply[3]) === 1) {
           // Redis keeps this state from now on (the patches before it may go)
           this.#stats.compactions += 1;
-          await this.#script('COMPACT', keys.slice(0, 2), [epoch, version, text, `${o.streamMaxCount} ${o.streamMaxBytes}`]).catch(() => {});
+          const stateAndStream = [keys[0], this.#key(topic, KEY_STREAM)];
+          await this.#script('COMPACT', stateAndStream, [epoch, version, text, `${o.streamMaxCount} ${o.streamMaxBytes}`]).catch(() => {});
         }
         return { epoch, version };
       }
