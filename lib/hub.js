@@ -688,6 +688,7 @@ class Hub {
       const connection = this.#connections.get(closings[i]);
       if (connection === undefined) continue;
       this.#connections.delete(closings[i]);
+      this.#engine?._disconnected(closings[i]);
       connection._closedByHub(closings[i + 1], closings[i + 2]);
     }
     // Audit events, in the order the core decided them (seven slots each, binding/hub.cc).

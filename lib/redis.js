@@ -332,7 +332,7 @@ class RedisEngine {
   #topic(topic) {
     let state = this.#topics.get(topic);
     if (state === undefined) {
-      state = { refs: 0, live: false, loading: null, chain: Promise.resolve(), subscribed: false };
+      state = { refs: 0, live: false, loading: null, chain: Promise.resolve(), pending: 0, subscribed: false };
       this.#topics.set(topic, state);
     }
     return state;
@@ -341,8 +341,17 @@ class RedisEngine {
   /** Runs `job` after every earlier job of the topic (changes, notifications, repairs). */
   #serial(topic, job) {
     const state = this.#topic(topic);
+    state.pending += 1;
     const run = state.chain.then(job);
-    state.chain = run.catch(() => {});
+    state.chain = run
+      .catch(() => {})
+      .finally(() => {
+        state.pending -= 1;
+        // a topic nobody here follows and nothing is queued for: forgotten (the map stays bounded)
+        if (state.pending === 0 && state.refs === 0 && state.loading === null && this.#topics.get(topic) === state) {
+          this.#topics.delete(topic);
+        }
+      });
     return run;
   }
 
@@ -507,13 +516,17 @@ class RedisEngine {
     state.refs -= 1;
     if (state.refs > 0) return;
     state.live = false;
-    if (state.subscribed) {
-      state.subscribed = false;
-      const channel = this.#channel(topic);
-      this.#channels.delete(channel);
-      const unsubscribe = this.#sharded ? this.#subscriber.SUNSUBSCRIBE(channel) : this.#subscriber.UNSUBSCRIBE(channel);
-      unsubscribe.catch(() => {});
-    }
+    this.#unsubscribe(topic, state);
+    if (state.pending === 0 && state.loading === null) this.#topics.delete(topic);
+  }
+
+  #unsubscribe(topic, state) {
+    if (!state.subscribed) return;
+    state.subscribed = false;
+    const channel = this.#channel(topic);
+    this.#channels.delete(channel);
+    const unsubscribe = this.#sharded ? this.#subscriber.SUNSUBSCRIBE(channel) : this.#subscriber.UNSUBSCRIBE(channel);
+    unsubscribe.catch(() => {});
   }
 
   /** Subscribes to the topic's notifications, then reads it from Redis; one load however many ask. */
@@ -532,6 +545,7 @@ class RedisEngine {
         this.#stats.loads += 1;
         await this.#serial(topic, () => this.#repair(topic, 0));
         state.live = state.refs > 0;
+        if (state.refs === 0) this.#unsubscribe(topic, state); // the last subscriber left meanwhile
       } catch {
         // Redis unreachable: subscribers get what this node has; a resync follows when it returns
       } finally {

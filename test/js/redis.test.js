@@ -9,7 +9,7 @@ const { createClient } = require('redis');
 const { createHub, codes, diff, applyPatch } = require('../../lib/index.js');
 const { redisEngine } = require('../../lib/redis.js');
 const { attachWebSocketServer } = require('../../lib/adapters/ws.js');
-const { redisMissing, startRedis, cli } = require('./redis.helpers.js');
+const { redisMissing, startRedis, cli, until } = require('./redis.helpers.js');
 const { waitFor, once, Replica, board } = require('./adapter.helpers.js');
 
 const skip = redisMissing();
@@ -356,5 +356,33 @@ test('a change sends Redis its patch; the state goes once its patches weigh five
     await waitFor(() => rb.get('big')?.version === 81, 'b loaded version 81');
     assert.deepEqual(rb.get('big').data, rows);
     assert.deepEqual(await inRedis(redis, 'big'), a.hub.get('big'));
+  });
+});
+
+test("a node follows a topic's channel while local clients follow it; a connection's messages keep their order", { skip, timeout: TIMEOUT }, async (t) => {
+  await withRedis(t, async ({ server, redis, track }) => {
+    const a = track(await node(server.url));
+    const b = track(await node(server.url));
+    await a.hub.publish('x', { n: 1 });
+    const numsub = async () => Number((await redis.sendCommand(['PUBSUB', 'NUMSUB', 'deltacast:{x}']))[1]);
+    // sub (held while x loads), then a malformed message: its err comes after the snapshot
+    const first = b.subscriber('x');
+    first.connection.receive('{"t":');
+    const second = b.subscriber('x');
+    await waitFor(() => first.get('x') && second.get('x') && first.errors.length === 1, 'both snapshots and the err');
+    assert.deepEqual(
+      first.messages.map((m) => m.t),
+      ['snap', 'err'],
+    );
+    assert.equal(b.engine.stats().loads, 1, 'one load for two subscribers');
+    assert.equal(await numsub(), 1);
+    assert.equal(b.engine.stats().liveTopics, 1);
+    first.connection.receive(JSON.stringify({ t: 'unsub', topic: 'x' }));
+    await a.hub.publish('x', { n: 2 });
+    await waitFor(() => second.get('x')?.version === 2, 'the second still follows');
+    assert.equal(await numsub(), 1);
+    second.connection.close();
+    await until(async () => (await numsub()) === 0, 10000, 'the node left the channel');
+    assert.equal(b.engine.stats().liveTopics, 0);
   });
 });
