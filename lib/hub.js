@@ -563,13 +563,21 @@ class Hub {
   // ---- engine (deltacast/redis) -----------------------------------------------------
 
   #attachEngine(engine) {
+    try {
+      engine._attach(this, this.#engineHooks());
+    } catch (err) {
+      this._dispose(); // the core thread started above stops
+      throw err;
+    }
     this.#engine = engine;
-    engine._attach(this, {
+  }
+
+  #engineHooks() {
+    return {
       // The local store as a replica of the engine's copy (TopicStore::replicate):
       // resolves with the local { epoch, version } afterwards (version 0: absent).
       replicate: (topic, epoch, version, mode, payload) => this.#replicate(topic, epoch, version, mode, payload),
-      connectionClosed: (id) => this.#connections.get(id)?.close(),
-    });
+    };
   }
 
   #replicate(topic, epoch, version, mode, payload) {

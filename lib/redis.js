@@ -320,7 +320,9 @@ class RedisEngine {
     this.#closed = true;
     const quit = async (client) => {
       try {
-        if (client.isOpen) await client.close();
+        // a client still trying to reconnect is dropped, not waited for
+        if (client.isReady ?? client.isOpen) await client.close();
+        else if (client.isOpen) client.destroy();
       } catch {
         // going away anyway
       }

@@ -70,6 +70,14 @@ test('redisEngine refuses bad options with DELTACAST_INVALID_ARGUMENT', () => {
   assert.throws(() => createHub({ engine: {} }), { code: codes.INVALID_ARGUMENT });
 });
 
+test('an engine serves one hub', { skip, timeout: TIMEOUT }, async (t) => {
+  await withRedis(t, async ({ server, track }) => {
+    const a = track(await node(server.url));
+    assert.throws(() => createHub({ engine: a.engine }), { code: codes.INVALID_ARGUMENT });
+    assert.equal((await a.hub.publish('one', { n: 1 })).version, 1);
+  });
+});
+
 test('one change is one atomic step: state, version, stream entry, notification with the patch, one slot', { skip, timeout: TIMEOUT }, async (t) => {
   await withRedis(t, async ({ server, redis, track }) => {
     const a = track(await node(server.url));
