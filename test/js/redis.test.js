@@ -394,3 +394,19 @@ test("a node follows a topic's channel while local clients follow it; a connecti
     assert.equal(b.engine.stats().liveTopics, 0);
   });
 });
+
+test("ttlMs: a topic's keys expire in Redis after its last change", { skip, timeout: TIMEOUT }, async (t) => {
+  await withRedis(t, async ({ server, redis, track }) => {
+    const a = track(await node(server.url, { ttlMs: 300 }));
+    await a.hub.publish('short', { n: 1 });
+    await a.hub.publish('short', { n: 2 });
+    for (const key of ['deltacast:{short}:s', 'deltacast:{short}:x']) {
+      const ttl = await redis.pTTL(key);
+      assert.ok(ttl > 0 && ttl <= 300, `${key} expires (${ttl} ms)`);
+    }
+    await until(async () => (await redis.exists(['deltacast:{short}:s', 'deltacast:{short}:x'])) === 0, 5000, 'the keys expired');
+    // the next change makes the topic again, under a new epoch
+    const again = await a.hub.publish('short', { n: 3 });
+    assert.equal(again.version, 1);
+  });
+});
