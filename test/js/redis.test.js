@@ -410,3 +410,27 @@ test("ttlMs: a topic's keys expire in Redis after its last change", { skip, time
     assert.equal(again.version, 1);
   });
 });
+
+test("a node's subscription connection killed: it resubscribes and reads what it missed", { skip, timeout: TIMEOUT }, async (t) => {
+  await withRedis(t, async ({ server, redis, track }) => {
+    const a = track(await node(server.url));
+    const b = track(await node(server.url));
+    let rows = board(100);
+    await a.hub.publish('k', rows);
+    const rb = b.subscriber('k');
+    await waitFor(() => rb.get('k')?.version === 1, 'b follows');
+    const repairs = b.engine.stats().repairs;
+    assert.ok(Number(await redis.sendCommand(['CLIENT', 'KILL', 'TYPE', 'pubsub'])) >= 1);
+    for (let i = 0; i < 3; i++) {
+      rows = rows.map((r, j) => (j === i ? { ...r, price: -1 } : r));
+      await a.hub.publish('k', rows);
+    }
+    await until(() => rb.get('k')?.version === 4, 10000, 'b at version 4');
+    assert.deepEqual(rb.get('k').data, rows);
+    assert.deepEqual(b.hub.get('k'), await inRedis(redis, 'k'));
+    assert.ok(b.engine.stats().repairs > repairs, 'it read the topic again');
+    // and it hears later changes
+    await a.hub.publish('k', board(100));
+    await until(() => rb.get('k')?.version === 5, 10000, 'b at version 5');
+  });
+});
