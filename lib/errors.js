@@ -41,6 +41,9 @@ const codes = Object.freeze({
   INTERNAL: 'DELTACAST_INTERNAL',
   TOO_MANY_OPS: 'DELTACAST_TOO_MANY_OPS',
   NOT_BUILT: 'DELTACAST_NOT_BUILT',
+  // a hub with an engine (deltacast/redis)
+  ENGINE_UNAVAILABLE: 'DELTACAST_ENGINE_UNAVAILABLE',
+  CONFLICT: 'DELTACAST_CONFLICT',
   // `err` frames answering a client message (docs/protocol.md)
   INVALID_MESSAGE: 'DELTACAST_INVALID_MESSAGE',
   UNKNOWN_MESSAGE: 'DELTACAST_UNKNOWN_MESSAGE',

@@ -21,10 +21,11 @@ const {
   ANSWER_CHANGE,
   ANSWER_FOUND,
   ANSWER_NONE,
+  ANSWER_STATE,
   isDetached,
 } = require('./requests');
 const { LANES, normalizeOptions, checkAdvance, checkRoles } = require('./options');
-const { checkOperationValues } = require('./apply_patch');
+const { checkOperationValues, applyPatch } = require('./apply_patch');
 
 function invalid(message) {
   return new DeltacastError(codes.INVALID_ARGUMENT, message);
@@ -41,6 +42,41 @@ function checkTopic(topic) {
 }
 
 const NO_OPTIONS = Object.freeze(['', 0]);
+
+// TopicStore::replicate's modes (ReplicaMode in native/include/deltacast/topic_store.h), in order.
+const REPLICA_MODES = Object.freeze(['state', 'patch', 'absent', 'history']);
+
+// With an engine, a change is made in JS on the engine's current value (JSON
+// text, undefined when absent) and sent whole: these make the next value.
+const engineEdit = {
+  patch(base, ops) {
+    const next = applyPatch(base === undefined ? null : JSON.parse(base), ops);
+    return next === null && base === undefined ? undefined : toJsonText(next, 'the patched value');
+  },
+  upsert(base, key, rowId, rowText) {
+    if (base === undefined) return `[${rowText}]`;
+    const rows = keyedRows(JSON.parse(base), key);
+    const at = rows.findIndex((row) => row[key] === rowId);
+    const row = JSON.parse(rowText);
+    if (at < 0) rows.push(row);
+    else rows[at] = row;
+    return JSON.stringify(rows);
+  },
+  remove(base, topic, key, rowId) {
+    if (base === undefined) throw new DeltacastError(codes.NOT_KEYED_ARRAY, `topic ${JSON.stringify(topic)} does not exist`);
+    const rows = keyedRows(JSON.parse(base), key);
+    const at = rows.findIndex((row) => row[key] === rowId);
+    if (at < 0) return base;
+    rows.splice(at, 1);
+    return JSON.stringify(rows);
+  },
+};
+
+function keyedRows(value, key) {
+  const ok = Array.isArray(value) && value.every((row) => row !== null && typeof row === 'object' && (typeof row[key] === 'string' || typeof row[key] === 'number'));
+  if (!ok) throw new DeltacastError(codes.NOT_KEYED_ARRAY, `the topic does not hold an array of rows keyed by ${JSON.stringify(key)}`);
+  return value;
+}
 
 /** Publish options as the core takes them: [changeId, lane number (0: the topic's lane)]. */
 function changeOptions(opts) {
@@ -100,11 +136,14 @@ class Hub {
   #onAudit; // the onAudit hook, or undefined
   #clockOrigin = 0; // real clock: Date.now() when the hub's clock read 0
   #manualNow = 0; // manual clock: the sum of advance() calls queued
+  #engine; // an engine (deltacast/redis) holding topics across processes, or undefined
 
   constructor(options) {
     const normalized = normalizeOptions(options);
     this.#onAudit = normalized.onAudit;
     delete normalized.onAudit; // a function: not for the binding, and not cloneable
+    const engine = normalized.engine;
+    delete normalized.engine; // likewise
     this.#options = normalized;
     this.#clockOrigin = Date.now();
     // The thread-safe function holds its callback for the hub's whole life;
@@ -119,12 +158,14 @@ class Hub {
     liveHubs.add(this.#ref);
     forget.register(this, this.#ref, this.#ref);
     installExitHook();
+    if (engine !== undefined) this.#attachEngine(engine);
   }
 
   /** The options in effect, defaults filled in. */
   get options() {
     const options = structuredClone(this.#options);
     if (this.#onAudit !== undefined) options.onAudit = this.#onAudit;
+    if (this.#engine !== undefined) options.engine = this.#engine;
     return options;
   }
 
@@ -140,6 +181,7 @@ class Hub {
     } catch (err) {
       return this.#refused(err);
     }
+    if (this.#engine !== undefined) return this.#engine._change(topic, () => text, options[0]);
     return this.#queueChange(KIND.publishJson, topic, undefined, text, options);
   }
 
@@ -158,6 +200,10 @@ class Hub {
     } catch (err) {
       return this.#refused(err);
     }
+    if (this.#engine !== undefined) {
+      const text = typeof json === 'string' ? json : Buffer.from(json.buffer, json.byteOffset, json.byteLength).toString('utf8');
+      return this.#engine._change(topic, () => text, options[0]);
+    }
     return this.#queueChange(KIND.publishJson, topic, undefined, json, options);
   }
 
@@ -175,6 +221,7 @@ class Hub {
     } catch (err) {
       return this.#refused(err);
     }
+    if (this.#engine !== undefined) return this.#engine._change(topic, (base) => engineEdit.patch(base, ops), options[0]);
     return this.#queueChange(KIND.patch, topic, undefined, text, options);
   }
 
@@ -200,6 +247,9 @@ class Hub {
     } catch (err) {
       return this.#refused(err);
     }
+    if (this.#engine !== undefined) {
+      return this.#engine._change(topic, (base) => engineEdit.upsert(base, this.#options.arrayKey, rowId, text), options[0]);
+    }
     return this.#queueChange(KIND.upsert, topic, JSON.stringify(rowId), text, options);
   }
 
@@ -216,6 +266,9 @@ class Hub {
     } catch (err) {
       return this.#refused(err);
     }
+    if (this.#engine !== undefined) {
+      return this.#engine._change(topic, (base) => engineEdit.remove(base, topic, this.#options.arrayKey, rowId), options[0]);
+    }
     return this.#queueChange(KIND.remove, topic, JSON.stringify(rowId), undefined, options);
   }
 
@@ -226,6 +279,11 @@ class Hub {
     } catch (err) {
       return this.#refused(err).promise();
     }
+    if (this.#engine !== undefined) return this.#engine._delete(topic);
+    return this.#localDelete(topic);
+  }
+
+  #localDelete(topic) {
     const w = this.#writer;
     const start = this.#begin(KIND.delete);
     try {
@@ -377,6 +435,12 @@ class Hub {
 
   /** @internal */ _receive(id, message) {
     if (this.#closing || !this.#connections.has(id)) return;
+    if (this.#engine !== undefined && this.#engine._inbound(id, message)) return; // held until a topic is loaded
+    this._receiveNow(id, message);
+  }
+
+  /** @internal a client message straight to the core */ _receiveNow(id, message) {
+    if (this.#closing || !this.#connections.has(id)) return;
     if (typeof message !== 'string' && !(message instanceof Uint8Array)) {
       message = String(message); // the core answers with DELTACAST_INVALID_MESSAGE if it is not JSON
     } else if (typeof message !== 'string' && isDetached(message)) {
@@ -412,6 +476,7 @@ class Hub {
 
   /** @internal */ _disconnect(id) {
     if (!this.#connections.delete(id)) return;
+    this.#engine?._disconnected(id);
     if (this.#closing) return;
     const w = this.#writer;
     const start = w.length;
@@ -487,11 +552,48 @@ class Hub {
       this.#flush(); // now: nothing may follow the close record
     }
     // Disposed either way: if _dispose() ran first (process exit), close() still resolves.
+    if (this.#engine !== undefined) closed = closed.then(() => this.#engine._detach(this));
     this.#closing = closed.then(
       () => this._dispose(),
       () => this._dispose(),
     );
     return this.#closing;
+  }
+
+  // ---- engine (deltacast/redis) -----------------------------------------------------
+
+  #attachEngine(engine) {
+    try {
+      engine._attach(this, this.#engineHooks());
+    } catch (err) {
+      this._dispose(); // the core thread started above stops
+      throw err;
+    }
+    this.#engine = engine;
+  }
+
+  #engineHooks() {
+    return {
+      // The local store as a replica of the engine's copy (TopicStore::replicate):
+      // resolves with the local { epoch, version } afterwards (version 0: absent).
+      replicate: (topic, epoch, version, mode, payload) => this.#replicate(topic, epoch, version, mode, payload),
+    };
+  }
+
+  #replicate(topic, epoch, version, mode, payload) {
+    if (this.#closing) return closedReceipt().promise();
+    const w = this.#writer;
+    const start = this.#begin(KIND.replicate);
+    try {
+      w.str(topic);
+      w.str(epoch);
+      w.f64(version);
+      w.u8(REPLICA_MODES.indexOf(mode));
+      w.payload(payload);
+    } catch (err) {
+      return this.#rolledBack(start, err).promise();
+    }
+    return this.#answered(ANSWER_STATE).promise();
   }
 
   // ---- internals -----------------------------------------------------------------
@@ -594,6 +696,7 @@ class Hub {
       const connection = this.#connections.get(closings[i]);
       if (connection === undefined) continue;
       this.#connections.delete(closings[i]);
+      this.#engine?._disconnected(closings[i]);
       connection._closedByHub(closings[i + 1], closings[i + 2]);
     }
     // Audit events, in the order the core decided them (seven slots each, binding/hub.cc).

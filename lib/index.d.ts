@@ -17,6 +17,8 @@ export type DeltacastErrorCode =
   | 'DELTACAST_INTERNAL'
   | 'DELTACAST_TOO_MANY_OPS'
   | 'DELTACAST_NOT_BUILT'
+  | 'DELTACAST_ENGINE_UNAVAILABLE'
+  | 'DELTACAST_CONFLICT'
   | 'DELTACAST_INVALID_MESSAGE'
   | 'DELTACAST_UNKNOWN_MESSAGE'
   | 'DELTACAST_MESSAGE_TOO_LARGE'
@@ -64,6 +66,8 @@ export const codes: {
   /** A patch with more operations than limits.maxPatchOps (default 10000). */
   readonly TOO_MANY_OPS: 'DELTACAST_TOO_MANY_OPS';
   readonly NOT_BUILT: 'DELTACAST_NOT_BUILT';
+  readonly ENGINE_UNAVAILABLE: 'DELTACAST_ENGINE_UNAVAILABLE';
+  readonly CONFLICT: 'DELTACAST_CONFLICT';
   readonly INVALID_MESSAGE: 'DELTACAST_INVALID_MESSAGE';
   readonly UNKNOWN_MESSAGE: 'DELTACAST_UNKNOWN_MESSAGE';
   readonly MESSAGE_TOO_LARGE: 'DELTACAST_MESSAGE_TOO_LARGE';
@@ -247,6 +251,18 @@ export interface HubOptions {
    * throws loses that event only. Not a function: DELTACAST_INVALID_ARGUMENT.
    */
   onAudit?: (event: AuditEvent) => void;
+  /**
+   * Where topics live across processes: redisEngine() from 'deltacast/redis'.
+   * Default: this process only. With an engine, changes go through it
+   * (rejecting with DELTACAST_ENGINE_UNAVAILABLE or DELTACAST_CONFLICT) and
+   * get()/getJson() read this node's replica. One engine per hub.
+   */
+  engine?: Engine;
+}
+
+/** An engine for createHub({ engine }); its members are internal. */
+export interface Engine {
+  readonly _engine?: never;
 }
 
 /** One audit event (HubOptions.onAudit). */
@@ -378,9 +394,10 @@ export interface Hub {
    */
   audit(event: { type: string; transport?: string; user?: string; code?: string; topic?: string; connection?: string }): void;
   readonly options: Required<
-    Omit<HubOptions, 'limits' | 'memory' | 'history' | 'dedup' | 'ttl' | 'permissions' | 'lanes' | 'pacing' | 'heartbeat' | 'credit' | 'onAudit'>
+    Omit<HubOptions, 'limits' | 'memory' | 'history' | 'dedup' | 'ttl' | 'permissions' | 'lanes' | 'pacing' | 'heartbeat' | 'credit' | 'onAudit' | 'engine'>
   > & {
     onAudit?: (event: AuditEvent) => void;
+    engine?: Engine;
     heartbeat: Required<NonNullable<HubOptions['heartbeat']>>;
     credit: Required<NonNullable<HubOptions['credit']>>;
     permissions: { pattern: string; roles: string[] }[];

@@ -65,6 +65,10 @@ const SCHEMA = Object.freeze({
   ttl: { type: 'patterns', of: 'ms', doc: 'topic pattern -> ms without a publish after which the topic is deleted' },
   permissions: { type: 'patterns', of: 'roles', doc: 'topic pattern -> roles that may subscribe ([] admits anyone)' },
   lanes: { type: 'patterns', of: 'lane', doc: "topic pattern -> lane ('critical', 'high', 'normal', 'low')" },
+  engine: {
+    type: 'engine',
+    doc: 'where topics live across processes: `redisEngine()`; none: this process only',
+  },
   onAudit: {
     type: 'function',
     doc: 'called with one audit event per connect, refusal, sub, forbidden sub, auth refresh, expiry and close (never a token)',
@@ -198,6 +202,12 @@ function normalizeOptions(options) {
       case 'patterns':
         out[name] = patterns(given, spec.of, name);
         break;
+      case 'engine':
+        if (given !== undefined && (given === null || typeof given !== 'object' || typeof given._attach !== 'function')) {
+          throw invalid(`${name} must be an engine such as redisEngine() from 'deltacast/redis'`);
+        }
+        out[name] = given;
+        break;
       case 'function':
         if (given !== undefined && typeof given !== 'function') throw invalid(`${name} must be a function`);
         out[name] = given;
@@ -249,6 +259,9 @@ function optionsTable() {
     } else if (spec.type === 'function') {
       fallback = 'none';
       allowed = 'a function';
+    } else if (spec.type === 'engine') {
+      fallback = 'none';
+      allowed = "an engine (`deltacast/redis`)";
     } else {
       fallback = '{}';
       allowed = { ms: `1 to ${formatNumber(MAX_TIME_MS)} ms`, roles: 'arrays of strings', lane: 'lane names' }[spec.of];

@@ -32,6 +32,7 @@ const KIND = Object.freeze({
   receive: 9,
   congestion: 10,
   reauth: 11,
+  replicate: 12,
 });
 
 const { Utf8Scratch } = require('./to_native');
@@ -201,6 +202,7 @@ class RequestWriter {
 const ANSWER_CHANGE = 0; // { epoch, version } or null
 const ANSWER_FOUND = 1; // boolean
 const ANSWER_NONE = 2; // undefined
+const ANSWER_STATE = 3; // { epoch, version } always (a replica's local state; version 0: absent)
 
 /**
  * The answers to the calls of one handed-over buffer, in call order. The
@@ -323,7 +325,7 @@ class Receipt {
     if (answer === ANSWER_NONE) return undefined;
     const flags = batch.answers[index * 3];
     if (answer === ANSWER_FOUND) return (flags & 4) !== 0;
-    if ((flags & 1) === 0) return null;
+    if ((flags & 1) === 0 && answer !== ANSWER_STATE) return null;
     const packed = batch.answers[index * 3 + 2];
     const epoch = Number.isNaN(packed) ? batch.texts.get(index) : packed.toString(16);
     return { epoch, version: batch.answers[index * 3 + 1] };
@@ -466,4 +468,5 @@ module.exports = {
   ANSWER_CHANGE,
   ANSWER_FOUND,
   ANSWER_NONE,
+  ANSWER_STATE,
 };

@@ -42,7 +42,7 @@ console.log('import from \"deltacast\" ok');
 # Every entry point of "exports", from the installed tarball, with require and import. The
 # optional peers an entry point loads (ws, socket.io, TanStack Query, React, prom-client) are the
 # ones this checkout tested with, linked in as a user would have installed them.
-for peer in ws socket.io socket.io-client react @tanstack/query-core @tanstack/react-query prom-client; do
+for peer in ws socket.io socket.io-client redis @redis react @tanstack/query-core @tanstack/react-query prom-client; do
   mkdir -p "node_modules/$(dirname "$peer")"
   ln -s "$root/node_modules/$peer" "node_modules/$peer"
 done
@@ -55,6 +55,7 @@ const expected = {
   'deltacast/socket.io': ['attachSocketIO'],
   'deltacast/ws': ['attachWebSocketServer'],
   'deltacast/http': ['httpHandler'],
+  'deltacast/redis': ['redisEngine'],
   'deltacast/client': ['createClient'],
   'deltacast/query': ['bindQueryClient', 'optimisticUpdate'],
   'deltacast/react': ['RealtimeProvider', 'useRealtimeQuery'],

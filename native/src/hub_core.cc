@@ -215,7 +215,8 @@ void HubCore::run(Request& request) {
   }
   ChangeResult result;
   const bool isChange = request.kind == RequestKind::PublishJson || request.kind == RequestKind::Patch ||
-                        request.kind == RequestKind::Upsert || request.kind == RequestKind::Remove;
+                        request.kind == RequestKind::Upsert || request.kind == RequestKind::Remove ||
+                        request.kind == RequestKind::Replicate;
   // Before the commit: a throw is the caller's answer (nothing was committed).
   bool ran = false;
   try {
@@ -229,6 +230,10 @@ void HubCore::run(Request& request) {
         result = store_.upsert(request.topic, request.key, std::move(request.payload), request.changeId, now());
         break;
       case RequestKind::Remove: result = store_.remove(request.topic, request.key, request.changeId, now()); break;
+      case RequestKind::Replicate:
+        result = store_.replicate(request.topic, request.key, static_cast<std::uint64_t>(request.ms),
+                                  request.replicaMode, std::move(request.payload), now());
+        break;
       case RequestKind::Delete: completion.found = store_.erase(request.topic); break;
       case RequestKind::Advance:
         if (options_.manualClock) manualNow_ = clockAdd(manualNow_, request.ms);

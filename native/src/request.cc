@@ -84,7 +84,7 @@ Status walk(std::string_view bytes, std::vector<std::string>* staged, std::size_
     const std::size_t at = in.offset();
     Request& r = Decode ? out->emplace_back() : scratch;
     std::uint8_t kind = 0;
-    bool ok = in.u8(kind) && kind <= static_cast<std::uint8_t>(RequestKind::Reauth);
+    bool ok = in.u8(kind) && kind <= static_cast<std::uint8_t>(RequestKind::Replicate);
     if (ok) r.kind = static_cast<RequestKind>(kind);
     const auto lane = [&]() {
       std::uint8_t value = 0;
@@ -151,6 +151,17 @@ Status walk(std::string_view bytes, std::vector<std::string>* staged, std::size_
         }
         case RequestKind::Disconnect: ok = connection(); break;
         case RequestKind::Receive: ok = connection() && in.payload(&r.payload); break;
+        case RequestKind::Replicate: {
+          double version = 0;
+          std::uint8_t mode = 0;
+          ok = in.u32(r.id) && in.str(&r.topic) && in.str(&r.key) && in.f64(version) &&
+               in.count(version, 9007199254740991.0) && in.u8(mode) && mode <= 3 && in.payload(&r.payload);
+          if (ok) {
+            r.ms = static_cast<std::int64_t>(version);
+            r.replicaMode = static_cast<ReplicaMode>(mode);
+          }
+          break;
+        }
         case RequestKind::Congestion: {
           std::uint8_t congested = 0;
           ok = connection() && in.u8(congested) && congested <= 1;

@@ -253,8 +253,8 @@ ChangeResult TopicStore::commit(std::string_view topicName, std::string json, st
     return result;
   }
 
-  snapshot->version = 1;
-  snapshot->epoch = newEpoch();
+  snapshot->version = forced_ ? forced_->version : 1;
+  snapshot->epoch = forced_ ? std::string(forced_->epoch) : newEpoch();
   Topic* topic = nullptr;
   {
     std::unique_lock lock(mutex_);
@@ -279,7 +279,7 @@ ChangeResult TopicStore::commit(std::string_view topicName, std::string json, st
   changes_.fetch_add(1, std::memory_order_relaxed);
   result.changed = true;
   result.created = true;
-  result.version = 1;
+  result.version = snapshot->version;
   result.epoch = snapshot->epoch;
   return result;
 }
@@ -406,6 +406,91 @@ ChangeResult TopicStore::remove(std::string_view topic, std::string_view keyJson
     json.append(current, tape[node].end, std::string::npos);
   }
   return commit(topic, std::move(json), changeId, now, &tape);
+}
+
+ChangeResult TopicStore::replicate(std::string_view topic, std::string_view epoch, std::uint64_t version,
+                                   ReplicaMode mode, std::string payload, std::int64_t now) {
+  if (Status s = validateTopic(topic, options_.maxTopicLength); !s) return reject(std::move(s));
+  const auto here = [&] {  // the local (epoch, version), which is what every answer carries
+    ChangeResult result;
+    if (const auto it = topics_.find(topic); it != topics_.end()) {
+      result.version = it->second.snapshot->version;
+      result.epoch = it->second.snapshot->epoch;
+    }
+    return result;
+  };
+  auto it = topics_.find(topic);
+  const bool sameEpoch = it != topics_.end() && it->second.snapshot->epoch == epoch;
+  const std::uint64_t local = sameEpoch ? it->second.snapshot->version : 0;
+  switch (mode) {
+    case ReplicaMode::Absent:
+      if (it != topics_.end()) eraseTopic(it, Removal::Deleted);
+      return here();
+    case ReplicaMode::History: return replicaHistory(topic, sameEpoch ? version : 0, payload);
+    case ReplicaMode::Patch: {
+      if (!sameEpoch || version != local + 1) return here();  // stale: the caller sends the state
+      ChangeResult result = patch(topic, payload, {}, now);
+      if (!result.status || result.version != version) return here();
+      return result;
+    }
+    case ReplicaMode::State: break;
+  }
+  if (sameEpoch && version <= local) return here();
+  if (sameEpoch && version == local + 1) {
+    ChangeResult result = commit(topic, payload, {}, now, &it->second.tape);
+    if (!result.status || result.version == version) return result;
+    it = topics_.find(topic);  // the same value at another version: reset below
+  }
+  // A reset: the topic is made again at (epoch, version), unreported (its
+  // subscribers stay and get the net change or a snapshot).
+  if (it != topics_.end()) {
+    const bool report = reportRemovals_;
+    reportRemovals_ = false;
+    eraseTopic(it, Removal::Deleted);
+    reportRemovals_ = report;
+  }
+  forced_ = Forced{epoch, version};
+  ChangeResult result = commit(topic, std::move(payload), {}, now, nullptr);
+  forced_.reset();
+  return result;
+}
+
+ChangeResult TopicStore::replicaHistory(std::string_view topicName, std::uint64_t version, std::string_view payload) {
+  const auto it = topics_.find(topicName);
+  ChangeResult result;
+  if (it == topics_.end()) return result;
+  Topic& topic = it->second;
+  result.version = topic.snapshot->version;
+  result.epoch = topic.snapshot->epoch;
+  if (version == 0 || version != topic.snapshot->version) return result;
+  JsonTape tape;
+  if (Status s = tape.parse(payload, options_.limits); !s || tape[0].type != JsonType::Array) return result;
+  std::vector<HistoryEntry> entries;
+  std::size_t bytes = 0;
+  std::uint64_t to = version - tape[0].count;
+  for (std::uint32_t e = 1; e < tape[0].next; e = tape[e].next) {
+    if (tape[e].type != JsonType::Array) return result;
+    ++to;
+    entries.push_back(HistoryEntry{to - 1, to, std::string(tape.raw(e))});
+    if (!tape.compact()) {
+      std::string compact;
+      appendMinified(entries.back().ops, compact);
+      entries.back().ops = std::move(compact);
+    }
+    bytes += entries.back().ops.size();
+  }
+  if (entries.size() <= topic.history.size()) return result;  // what it has covers as much
+  while (!entries.empty() && (entries.size() > options_.historyCount || bytes > options_.historyBytes)) {
+    bytes -= entries.front().ops.size();
+    entries.erase(entries.begin());
+  }
+  historyByteCount_.fetch_sub(topic.historyBytes, std::memory_order_relaxed);
+  historyByteCount_.fetch_add(bytes, std::memory_order_relaxed);
+  topic.history = std::move(entries);
+  topic.historyBytes = bytes;
+  account(topic);
+  enforceBudget(&topic);
+  return result;
 }
 
 bool TopicStore::erase(std::string_view topic) {

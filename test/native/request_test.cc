@@ -147,7 +147,7 @@ TEST(Request, EveryTruncationIsRefused) {
 
 TEST(Request, RefusesUnknownKindsLanesAndIds) {
   std::size_t count = 0;
-  EXPECT_FALSE(validateRequests(Writer().u8(12).u32(1).bytes(), 0, count));                                 // kind
+  EXPECT_FALSE(validateRequests(Writer().u8(13).u32(1).bytes(), 0, count));                                 // kind
   EXPECT_FALSE(validateRequests(Writer().u8(11).f64(1).u8(3).str("").u32(0).f64(-1).bytes(), 0, count));    // status
   EXPECT_FALSE(validateRequests(Writer().u8(11).f64(1).u8(0).str("").u32(0).f64(-2).bytes(), 0, count));    // expiry
   EXPECT_FALSE(validateRequests(Writer().u8(0).u32(1).str("t").str("1").str("").u8(5).bytes(), 0, count));  // lane
@@ -155,6 +155,27 @@ TEST(Request, RefusesUnknownKindsLanesAndIds) {
   EXPECT_FALSE(validateRequests(Writer().u8(8).f64(1.5).bytes(), 0, count));         // connection
   EXPECT_FALSE(validateRequests(Writer().u8(10).f64(1).u8(2).bytes(), 0, count));    // congestion
   EXPECT_FALSE(validateRequests(Writer().u8(4).u32(1).u32(100).bytes(), 0, count));  // a length past the end
+}
+
+TEST(Request, DecodesReplicate) {
+  Writer w;
+  w.u8(12).u32(4).str("prices").str("e1").f64(42).u8(1).str("[]");  // Replicate, patch mode
+  std::vector<std::string> staged;
+  std::vector<Request> out;
+  ASSERT_TRUE(decodeRequests(w.bytes(), staged, out));
+  ASSERT_EQ(out.size(), 1u);
+  EXPECT_EQ(out[0].kind, RequestKind::Replicate);
+  EXPECT_EQ(out[0].id, 4u);
+  EXPECT_EQ(out[0].topic, "prices");
+  EXPECT_EQ(out[0].key, "e1");
+  EXPECT_EQ(out[0].ms, 42);
+  EXPECT_EQ(out[0].replicaMode, ReplicaMode::Patch);
+  EXPECT_EQ(out[0].payload, "[]");
+  EXPECT_TRUE(isAnswered(RequestKind::Replicate));
+  std::size_t count = 0;
+  EXPECT_FALSE(validateRequests(Writer().u8(12).u32(1).str("t").str("e").f64(1).u8(4).str("").bytes(), 0, count));
+  EXPECT_FALSE(validateRequests(Writer().u8(12).u32(1).str("t").str("e").f64(1.5).u8(0).str("").bytes(), 0, count));
+  EXPECT_FALSE(validateRequests(Writer().u8(12).u32(1).str("t").str("e").f64(1).u8(0).bytes(), 0, count));
 }
 
 TEST(Request, StagedPayloadsAreMovedInOnceEach) {

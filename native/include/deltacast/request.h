@@ -25,6 +25,9 @@
 //   Disconnect := connection:f64
 //   Receive  := connection:f64 message:payload
 //   Congestion := connection:f64 congested:u8
+//   Replicate := id:u32 topic:str epoch:str version:f64 mode:u8 payload
+//               (an engine's replica, TopicStore::replicate: mode 0 state,
+//               1 patch, 2 absent, 3 history; internal, lib/redis.js)
 //
 // `id` is the JS side's request id, echoed in the Completion; JS checks it
 // (lib/requests.js BatchQueue.answer), so an answer can never settle another
@@ -40,6 +43,7 @@
 #include "deltacast/access_rules.h"
 #include "deltacast/delivery.h"
 #include "deltacast/status.h"
+#include "deltacast/topic_store.h"
 
 namespace deltacast {
 
@@ -56,6 +60,7 @@ enum class RequestKind : std::uint8_t {
   Receive,     // connection, payload: one client message
   Congestion,  // connection, ms: 1 congested, 0 drained
   Reauth,      // connection, status, principal, expiresAt: the answer to an AuthRequest
+  Replicate,   // topic, epoch (in key), version (in ms), mode, payload: a replica of an engine's state
 };
 
 struct Request {
@@ -72,6 +77,7 @@ struct Request {
   std::int64_t expiresAt = -1;                   // Connect, Reauth
   ReauthStatus reauth = ReauthStatus::Verified;  // Reauth
   std::optional<Lane> lane;                      // a change's lane, overriding the topic's
+  ReplicaMode replicaMode = ReplicaMode::State;  // Replicate
 };
 
 inline constexpr std::uint32_t kStagedPayload = 0xFFFFFFFFu;

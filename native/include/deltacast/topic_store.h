@@ -107,6 +107,14 @@ struct StoreStats {
   std::uint64_t historyBytes = 0;  // bytes held in history rings
 };
 
+// How TopicStore::replicate takes an engine's state (lib/redis.js).
+enum class ReplicaMode : std::uint8_t {
+  State,    // payload: the whole value as JSON text at (epoch, version)
+  Patch,    // payload: RFC 6902 operations from version - 1 to version
+  Absent,   // the engine has no such topic: the local copy goes (subscribers hear `gone`)
+  History,  // payload: a JSON array of the patches (each an array of operations) ending at version
+};
+
 // Validates a topic name: 1..maxLength bytes of UTF-8, no control characters.
 Status validateTopic(std::string_view topic, std::size_t maxLength);
 
@@ -129,6 +137,18 @@ class TopicStore {
                       std::int64_t now);
   // Removes that row; unchanged when there is none.
   ChangeResult remove(std::string_view topic, std::string_view keyJson, std::string_view changeId, std::int64_t now);
+  // Makes the local topic a replica of an engine's (Redis's) copy, which holds
+  // the epoch and the versions (see ReplicaMode). State: at (epoch, local + 1)
+  // it is an ordinary change (a patch for subscribers); at an older or equal
+  // version of the same epoch nothing happens; otherwise the topic is reset
+  // to (epoch, version) with an empty history (subscribers get the net change
+  // or a snapshot). Patch: applied only when the topic is at (epoch,
+  // version - 1). History: fills the history ring when the topic is at
+  // (epoch, version). The result always carries the local (epoch, version)
+  // afterwards (0 and "" when absent): a caller asking for a version it does
+  // not get back is stale and sends the state.
+  ChangeResult replicate(std::string_view topic, std::string_view epoch, std::uint64_t version, ReplicaMode mode,
+                         std::string payload, std::int64_t now);
   // Deletes a topic; false when there was none.
   bool erase(std::string_view topic);
   // Expires topics whose TTL has passed and forgets change ids older than the
@@ -192,6 +212,14 @@ class TopicStore {
   std::int64_t ttlFor(std::string_view topic) const;
   std::string newEpoch();
   ChangeResult reject(Status status);
+  ChangeResult replicaHistory(std::string_view topic, std::uint64_t version, std::string_view payload);
+
+  // replicate(): the (epoch, version) a topic commit() creates takes, instead of a new epoch at 1.
+  struct Forced {
+    std::string_view epoch;
+    std::uint64_t version = 0;
+  };
+  std::optional<Forced> forced_;
 
   const StoreOptions options_;
   DiffOptions diffOptions_;
