@@ -458,6 +458,7 @@ const JsonTape& TopicStore::ensureTape(const Topic& topic) const {
 
 bool TopicStore::keepAsRows(Topic& topic) {
   if (topic.rows) return true;
+  if (!options_.keepRows) return false;
   const JsonTape& tape = ensureTape(topic);
   if (tape.empty() || tape[0].type != JsonType::Array || options_.arrayKey.empty()) return false;
   auto state = std::make_shared<RowState>();
@@ -768,7 +769,7 @@ ChangeResult TopicStore::patch(std::string_view topic, std::string_view ops, std
                                std::int64_t now) {
   if (std::optional<ChangeResult> early = admit(topic, changeId, now)) return std::move(*early);
   const auto it = topics_.find(topic);
-  if (it != topics_.end()) {
+  if (it != topics_.end() && options_.keepRows) {
     if (std::optional<ChangeResult> done = patchRows(it, ops, changeId, now)) return std::move(*done);
   }
   // A topic that does not exist is the document `null`: `add`/`replace` at ""

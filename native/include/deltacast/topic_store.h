@@ -55,6 +55,11 @@ struct StoreOptions {
   std::size_t dedupCount = 10000;         // change ids remembered
   std::int64_t dedupWindowMs = 60000;     // and for how long
   std::vector<TtlRule> ttl;               // first matching rule wins
+  // A root array of objects with unique `arrayKey`s is kept row by row, so
+  // upsert, remove and patches of single rows cost the row (the same results
+  // either way). false: every change re-splices and re-parses the whole text
+  // (the reference for tests and benchmarks).
+  bool keepRows = true;
 };
 
 // Writes a JSON text on demand (a topic kept as rows joins them).
