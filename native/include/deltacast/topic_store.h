@@ -72,7 +72,7 @@ class TextSource {
 // The JSON text of a snapshot. Its size is always known; the text itself may
 // be written on first use (a topic of keyed rows changed row by row joins its
 // rows only when a reader needs the whole text), once, safely from any thread.
-// Reads like a const std::string.
+// Reads like a std::string_view (str() for the string itself).
 class SnapshotText {
  public:
   SnapshotText() = default;
@@ -93,8 +93,7 @@ class SnapshotText {
   }
   const char* data() const { return str().data(); }
   const char* c_str() const { return str().c_str(); }
-  operator const std::string&() const { return str(); }      // NOLINT: reads like a string
-  operator std::string_view() const { return str(); }        // NOLINT
+  operator std::string_view() const { return str(); }  // NOLINT: reads like a string
   friend bool operator==(const SnapshotText& a, std::string_view b) { return std::string_view(a.str()) == b; }
   friend std::ostream& operator<<(std::ostream& out, const SnapshotText& text) { return out << text.str(); }
 
