@@ -38,15 +38,16 @@ std::string rowId(std::size_t n) {
 
 std::string row(std::size_t n, std::mt19937_64& random, int tick = 0) {
   char buffer[512];
-  std::snprintf(buffer, sizeof buffer,
-                "{\"id\":%s,\"material\":\"%s\",\"location\":\"%s\",\"price\":%llu.%02llu,\"currency\":\"%s\","
-                "\"change24h\":-0.%02llu,\"updatedAt\":\"2024-10-31T20:%02llu:56.139Z\",\"supplier\":{\"id\":\"s%04llu\","
-                "\"name\":\"Pioneer Co., Ltd.\",\"rating\":4.%llu}}",
-                rowId(n).c_str(), kMaterials[n % 5], kLocations[(n / 5) % 5],
-                static_cast<unsigned long long>(1000 + random() % 1000 + tick),
-                static_cast<unsigned long long>(random() % 100), kCurrencies[n % 4],
-                static_cast<unsigned long long>(random() % 100), static_cast<unsigned long long>(random() % 60),
-                static_cast<unsigned long long>(n % 300), static_cast<unsigned long long>(random() % 10));
+  std::snprintf(
+      buffer, sizeof buffer,
+      "{\"id\":%s,\"material\":\"%s\",\"location\":\"%s\",\"price\":%llu.%02llu,\"currency\":\"%s\","
+      "\"change24h\":-0.%02llu,\"updatedAt\":\"2024-10-31T20:%02llu:56.139Z\",\"supplier\":{\"id\":\"s%04llu\","
+      "\"name\":\"Pioneer Co., Ltd.\",\"rating\":4.%llu}}",
+      rowId(n).c_str(), kMaterials[n % 5], kLocations[(n / 5) % 5],
+      static_cast<unsigned long long>(1000 + random() % 1000 + tick), static_cast<unsigned long long>(random() % 100),
+      kCurrencies[n % 4], static_cast<unsigned long long>(random() % 100),
+      static_cast<unsigned long long>(random() % 60), static_cast<unsigned long long>(n % 300),
+      static_cast<unsigned long long>(random() % 10));
   return buffer;
 }
 
@@ -110,8 +111,8 @@ int main(int argc, char** argv) {
          (void)snapshot;
          // Row ids move with remove/upsert above: this case runs on a fresh topic, where row i is r<i>.
          store.patch("t",
-                     "[{\"op\":\"replace\",\"path\":\"/" + std::to_string(index) + "\",\"value\":" +
-                         row(index, random, i) + "}]",
+                     "[{\"op\":\"replace\",\"path\":\"/" + std::to_string(index) +
+                         "\",\"value\":" + row(index, random, i) + "}]",
                      "", ++now);
        }},
       {"upsert, then the whole text read (a snapshot for a new subscriber)",

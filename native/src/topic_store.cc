@@ -356,8 +356,8 @@ void TopicStore::finishChange(Topic& topic, std::shared_ptr<Snapshot> snapshot, 
   const auto overBudget = [&] {
     return options_.memoryBudget != 0 && estimate + topic.historyBytes > options_.memoryBudget;
   };
-  while (!topic.history.empty() && (topic.history.size() > options_.historyCount ||
-                                    topic.historyBytes > options_.historyBytes || overBudget())) {
+  while (!topic.history.empty() &&
+         (topic.history.size() > options_.historyCount || topic.historyBytes > options_.historyBytes || overBudget())) {
     topic.historyBytes -= topic.history.front().ops.size();
     historyByteCount_.fetch_sub(topic.history.front().ops.size(), std::memory_order_relaxed);
     topic.history.erase(topic.history.begin());
@@ -405,7 +405,7 @@ ChangeResult TopicStore::commit(std::string_view topicName, std::string json, st
     remember(changeId, now);
     snapshot->version = topic.snapshot->version + 1;
     snapshot->epoch = topic.snapshot->epoch;
-    topic.rows.reset();  // kept as one text again, until the next row change
+    topic.rows.reset();            // kept as one text again, until the next row change
     topic.tape = std::move(tape);  // its text lives in the snapshot it now refers to
     topic.tapeOwner = snapshot;
     finishChange(topic, std::move(snapshot), std::move(ops), estimate, result);
@@ -491,8 +491,8 @@ bool TopicStore::keepAsRows(Topic& topic) {
   return true;
 }
 
-ChangeResult TopicStore::commitRows(Topic& topic, std::shared_ptr<const RowSeq> seq, std::size_t nodes,
-                                    std::string ops, std::string_view changeId, std::int64_t now) {
+ChangeResult TopicStore::commitRows(Topic& topic, std::shared_ptr<const RowSeq> seq, std::size_t nodes, std::string ops,
+                                    std::string_view changeId, std::int64_t now) {
   const std::size_t estimate = baseBytes(seq->bytes, nodes, topic.name->size());
   if (Status s = overBudget(*topic.name, estimate); !s) return reject(std::move(s));
   auto snapshot = std::make_shared<Snapshot>();

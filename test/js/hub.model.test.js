@@ -732,7 +732,7 @@ describe('hub model test, keyed rows changed row by row', () => {
       client.messages
         .slice(from)
         .filter((m) => m.t !== 'ping')
-        .map(({ epoch, ...rest }) => rest);
+        .map(({ epoch: _epoch, ...rest }) => rest);
     for (let step = 0; step < steps; step++) {
       const topic = topics[int(topics.length)];
       const rows = model.get(topic);

@@ -25,7 +25,8 @@ StoreOptions optionsFor(bool keepRows) {
 }
 
 std::string describe(const ChangeResult& r) {
-  std::string s = r.status.isOk() ? std::string("ok") : std::string(errorCodeName(r.status.code())) + " " + r.status.message();
+  std::string s =
+      r.status.isOk() ? std::string("ok") : std::string(errorCodeName(r.status.code())) + " " + r.status.message();
   s += r.changed ? " changed" : "";
   s += r.duplicate ? " duplicate" : "";
   s += r.created ? " created" : "";
@@ -64,8 +65,20 @@ struct Pair {
 };
 
 std::string keyText(std::mt19937_64& random) {
-  static const char* const kKeys[] = {"1", "2", "3", "1.0", "4e0", "\"1\"", "\"a\"", "\"\\u0062\"", "\"b\"",
-                                      "\"c~/d\"", "-0", "0", "12345678901234567890", "\"\\u00e9\""};
+  static const char* const kKeys[] = {"1",
+                                      "2",
+                                      "3",
+                                      "1.0",
+                                      "4e0",
+                                      "\"1\"",
+                                      "\"a\"",
+                                      "\"\\u0062\"",
+                                      "\"b\"",
+                                      "\"c~/d\"",
+                                      "-0",
+                                      "0",
+                                      "12345678901234567890",
+                                      "\"\\u00e9\""};
   return kKeys[random() % (sizeof kKeys / sizeof kKeys[0])];
 }
 
@@ -135,8 +148,8 @@ std::string patchText(std::mt19937_64& random, std::size_t count, const std::vec
     case 1: return "[{\"op\":\"add\",\"path\":\"" + row + "/n\",\"value\":" + valueText(random) + "}]";
     case 2: return "[{\"op\":\"remove\",\"path\":\"" + row + "/o\"}]";
     case 3:  // the whole row, same key (as the immutable publishes send it)
-      return "[{\"op\":\"replace\",\"path\":\"" + row + "\",\"value\":" +
-             rowText(random, i < keys.size() ? keys[i] : "1") + "}]";
+      return "[{\"op\":\"replace\",\"path\":\"" + row +
+             "\",\"value\":" + rowText(random, i < keys.size() ? keys[i] : "1") + "}]";
     case 4: return "[{\"op\":\"replace\",\"path\":\"" + row + "\",\"value\":" + rowText(random, keyText(random)) + "}]";
     case 5: return "[{\"op\":\"test\",\"path\":\"" + row + "/v\",\"value\":" + valueText(random) + "}]";
     case 6:
@@ -165,8 +178,8 @@ TEST(TopicStoreRows, RandomSequencesMatchTheWholeTextPath) {
     const std::string topic = "t";
     std::vector<std::string> keys;
     for (int step = 0; step < 150; ++step) {
-      const std::string label = "seed " + std::to_string(seed) + " round " + std::to_string(round) + " step " +
-                                std::to_string(step);
+      const std::string label =
+          "seed " + std::to_string(seed) + " round " + std::to_string(round) + " step " + std::to_string(step);
       const std::string changeId = random() % 10 == 0 ? "id" + std::to_string(random() % 4) : "";
       const std::int64_t now = round * 1000 + step;
       ChangeResult a;
@@ -274,7 +287,8 @@ TEST(TopicStoreRows, FirstLastAndOnlyRow) {
     EXPECT_EQ(store.get("t")->json, R"([{"id":1,"p":8}])");
     EXPECT_EQ(store.remove("t", "1", "", 4).ops, R"([{"op":"remove","path":"/0"}])");
     EXPECT_EQ(store.get("t")->json, "[]");
-    EXPECT_EQ(store.upsert("t", "\"1\"", R"({"id":"1"})", "", 5).ops, R"([{"op":"add","path":"/0","value":{"id":"1"}}])");
+    EXPECT_EQ(store.upsert("t", "\"1\"", R"({"id":"1"})", "", 5).ops,
+              R"([{"op":"add","path":"/0","value":{"id":"1"}}])");
     EXPECT_EQ(store.upsert("t", "1", R"({"id":1})", "", 6).ops, R"([{"op":"add","path":"/1","value":{"id":1}}])");
     EXPECT_EQ(store.get("t")->json, R"([{"id":"1"},{"id":1}])");
     EXPECT_EQ(store.get("t")->version, 7u);
@@ -297,8 +311,8 @@ TEST(TopicStoreRows, APatchOfSeveralRowsIsTheirDiffsInIndexOrder) {
                                      "", 1);
   EXPECT_EQ(r.ops, R"([{"op":"replace","path":"/3/p","value":2},{"op":"replace","path":"/70/p","value":1}])");
   // A failing operation changes nothing, and says which one failed.
-  const ChangeResult failed = store.patch(
-      "t", R"([{"op":"replace","path":"/4/p","value":9},{"op":"test","path":"/5/p","value":0}])", "", 2);
+  const ChangeResult failed =
+      store.patch("t", R"([{"op":"replace","path":"/4/p","value":9},{"op":"test","path":"/5/p","value":0}])", "", 2);
   EXPECT_EQ(failed.status.code(), ErrorCode::PatchTestFailed);
   EXPECT_EQ(store.get("t")->version, 2u);
   EXPECT_EQ(store.get("t")->json, board(100, {{3, 2}, {70, 1}}));
@@ -310,7 +324,8 @@ TEST(TopicStoreRows, SnapshotsKeepTheirTextAfterLaterChanges) {
   ASSERT_TRUE(store.upsert("t", "5", R"({"id":5,"p":0})", "", 1).changed);
   const auto v2 = store.get("t");
   EXPECT_FALSE(v2->json.materialized());  // nothing read it yet
-  for (int i = 0; i < 300; ++i) ASSERT_TRUE(store.upsert("t", std::to_string(i), "{\"id\":" + std::to_string(i) + ",\"p\":-1}", "", 2 + i).changed);
+  for (int i = 0; i < 300; ++i)
+    ASSERT_TRUE(store.upsert("t", std::to_string(i), "{\"id\":" + std::to_string(i) + ",\"p\":-1}", "", 2 + i).changed);
   ASSERT_TRUE(store.remove("t", "7", "", 400).changed);
   const std::string expected = board(200, {{5, 0}});
   EXPECT_EQ(v2->json, expected);

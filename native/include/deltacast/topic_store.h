@@ -22,8 +22,8 @@
 #include <list>
 #include <memory>
 #include <mutex>
-#include <ostream>
 #include <optional>
+#include <ostream>
 #include <queue>
 #include <random>
 #include <shared_mutex>
