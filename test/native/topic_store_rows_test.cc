@@ -4,11 +4,13 @@
 // whole publishes and deletes (seed printed; DELTACAST_SEED=<n> replays one).
 #include <gtest/gtest.h>
 
+#include <atomic>
 #include <cstdlib>
 #include <map>
 #include <memory>
 #include <random>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include "deltacast/json_patch.h"
@@ -333,6 +335,36 @@ TEST(TopicStoreRows, SnapshotsKeepTheirTextAfterLaterChanges) {
   std::string ops;
   ASSERT_TRUE(store.diffFrom(*v2, "t", ops));
   EXPECT_NE(ops, "[]");
+}
+
+TEST(TopicStoreRows, SnapshotsReadOnAnotherThreadWhileRowsChange) {
+  TopicStore store(optionsFor(true));
+  ASSERT_TRUE(store.publishJson("t", board(500), "", 0).changed);
+  std::atomic<bool> done{false};
+  std::atomic<int> reads{0};
+  std::atomic<int> bad{0};
+  std::thread reader([&] {
+    while (!done.load()) {
+      const auto snapshot = store.get("t");
+      const std::string_view text = snapshot->json;  // joined here or on the core thread, once
+      rapidjson::Document doc;
+      if (text.size() != snapshot->json.size() || !parseDocument(text, doc) || !doc.IsArray()) ++bad;
+      ++reads;
+    }
+  });
+  for (int i = 0; i < 2000; ++i) {
+    const std::string id = std::to_string(i % 600);
+    if (i % 7 == 0) {
+      store.remove("t", id, "", i);
+    } else {
+      store.upsert("t", id, "{\"id\":" + id + ",\"p\":" + std::to_string(i) + "}", "", i);
+    }
+    if (i % 50 == 0) (void)store.get("t")->json.str();  // the core thread reads some too
+  }
+  done = true;
+  reader.join();
+  EXPECT_EQ(bad.load(), 0);
+  EXPECT_GT(reads.load(), 0);
 }
 
 }  // namespace
