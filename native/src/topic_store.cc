@@ -77,6 +77,7 @@ struct Row {
   std::string text;
   std::string key;
   std::uint32_t nodes = 0;
+  std::uint64_t slot = 0;  // rows only append, so row order is slot order (RowState::find)
 };
 using RowPtr = std::shared_ptr<const Row>;
 
@@ -147,13 +148,13 @@ struct TopicStore::RowSeq final : TextSource {
 };
 
 // What a topic kept as rows knows besides its rows: where each key is.
-// Positions come from slots: a row gets the next slot when it is appended,
-// rows only ever append, so row order is slot order and a key's position is a
-// binary search among the slots.
+// Positions come from slots: a row gets the next slot when it is appended (a
+// replaced row keeps its slot), rows only ever append, so row order is slot
+// order and a key's position is a binary search over the chunks, then within
+// one: a removal moves no index entries.
 struct TopicStore::RowState {
   std::shared_ptr<const RowSeq> seq;
   std::unordered_map<std::string, std::uint64_t> slotOfKey;
-  std::vector<std::uint64_t> slots;  // in row order, increasing
   std::uint64_t nextSlot = 0;
   std::size_t nodes = 1;        // of the whole tape: the array's and every row's
   std::size_t escapedRows = 0;  // rows whose text has a backslash (a patch may rewrite them)
@@ -161,18 +162,25 @@ struct TopicStore::RowState {
   std::optional<std::size_t> find(std::string_view key) const {
     const auto it = slotOfKey.find(std::string(key));
     if (it == slotOfKey.end()) return std::nullopt;
-    const auto at = std::lower_bound(slots.begin(), slots.end(), it->second);
-    return static_cast<std::size_t>(at - slots.begin());
+    const std::uint64_t slot = it->second;
+    const auto& chunks = seq->chunks;
+    const auto chunk = std::upper_bound(chunks.begin(), chunks.end(), slot,
+                                        [](std::uint64_t s, const auto& c) { return s < c->rows.front()->slot; }) -
+                       1;
+    const auto& rows = (*chunk)->rows;
+    const auto row =
+        std::lower_bound(rows.begin(), rows.end(), slot, [](const RowPtr& r, std::uint64_t s) { return r->slot < s; });
+    return seq->start[static_cast<std::size_t>(chunk - chunks.begin())] + static_cast<std::size_t>(row - rows.begin());
   }
+  // After the row (its slot nextSlot) was appended to seq.
   void append(const Row& row) {
-    slotOfKey.emplace(row.key, nextSlot);
-    slots.push_back(nextSlot++);
+    slotOfKey.emplace(row.key, row.slot);
+    nextSlot = row.slot + 1;
     nodes += row.nodes;
     if (row.text.find('\\') != std::string::npos) ++escapedRows;
   }
-  void erase(std::size_t index, const Row& row) {
+  void erase(const Row& row) {
     slotOfKey.erase(row.key);
-    slots.erase(slots.begin() + static_cast<std::ptrdiff_t>(index));
     nodes -= row.nodes;
     if (row.text.find('\\') != std::string::npos) --escapedRows;
   }
@@ -464,7 +472,6 @@ bool TopicStore::keepAsRows(Topic& topic) {
   auto state = std::make_shared<RowState>();
   auto seq = std::make_shared<RowSeq>();
   state->slotOfKey.reserve(tape[0].count);
-  state->slots.reserve(tape[0].count);
   std::string storage;
   std::shared_ptr<RowChunk> chunk;
   for (std::uint32_t e = 1; e < tape[0].next; e = tape[e].next) {
@@ -475,6 +482,7 @@ bool TopicStore::keepAsRows(Topic& topic) {
     if (state->slotOfKey.count(row->key) != 0) return false;  // keys repeat: the whole-text path
     row->text = std::string(tape.raw(e));
     row->nodes = tape[e].next - e;
+    row->slot = state->nextSlot;
     state->append(*row);
     if (!chunk || chunk->rows.size() == kChunkRows) {
       chunk = std::make_shared<RowChunk>();
@@ -522,12 +530,14 @@ std::optional<ChangeResult> TopicStore::upsertRow(Topic& topic, std::string rowJ
   std::string storage;
   row->key = std::string(canonicalRowKey(keyOf(rowTape, 0, options_.arrayKey), storage));
   row->nodes = rowTape.size();
+  row->slot = state.nextSlot;  // a new row's; a replaced row keeps its own
   const std::optional<std::size_t> index = state.find(row->key);
-  auto next = std::make_shared<RowSeq>(seq);
   std::string ops;
   if (index) {
     const Row& old = seq.at(*index);
     if (old.text == rowJson) return unchanged(topic, changeId, now);
+    row->slot = old.slot;
+    auto next = std::make_shared<RowSeq>(seq);
     next->bytes = seq.bytes - old.text.size() + rowJson.size();
     if (next->bytes > options_.limits.maxBytes) return std::nullopt;
     JsonTape oldTape;
@@ -547,6 +557,7 @@ std::optional<ChangeResult> TopicStore::upsertRow(Topic& topic, std::string rowJ
     return result;
   }
   const std::size_t count = seq.count();
+  auto next = std::make_shared<RowSeq>(seq);
   next->bytes = seq.bytes + rowJson.size() + (count > 0 ? 1 : 0);
   if (next->bytes > options_.limits.maxBytes) return std::nullopt;
   ops.assign("[{\"op\":\"add\",\"path\":\"");
@@ -616,7 +627,7 @@ std::optional<ChangeResult> TopicStore::removeRow(Topic& topic, std::string_view
   ops.append("\"}]");
   ChangeResult result = commitRows(topic, next, state.nodes - old->nodes, std::move(ops), changeId, now);
   if (result.changed) {
-    state.erase(*index, *old);
+    state.erase(*old);
     state.seq = std::move(next);
   }
   return result;
@@ -726,6 +737,7 @@ std::optional<ChangeResult> TopicStore::patchRows(TopicMap::iterator it, std::st
     if (raw.empty() || canonicalRowKey(raw, storage) != old->key) return std::nullopt;  // the key changes
     row->key = old->key;
     row->nodes = newTape.size();
+    row->slot = old->slot;
     DiffOptions options = diffOptions_;
     appendIndexPointer(index, options.pathPrefix);
     std::string rowDiff;
