@@ -225,7 +225,7 @@ std::vector<bool> longestIncreasingSubsequence(const std::vector<std::size_t>& s
 class Differ {
  public:
   Differ(const JsonTape& a, const JsonTape& b, const DiffOptions& options, std::string& out)
-      : a_(a), b_(b), options_(options), out_(out) {}
+      : a_(a), b_(b), options_(options), out_(out), path_(options.pathPrefix) {}
 
   std::size_t run() {
     out_.push_back('[');

@@ -1,6 +1,8 @@
 #include "deltacast/topic_store.h"
 
 #include <algorithm>
+#include <charconv>
+#include <map>
 #include <mutex>
 
 #include "deltacast/json_patch.h"
@@ -69,7 +71,152 @@ Status findRow(const JsonTape& tape, std::string_view topic, std::string_view ar
   return Status::ok();
 }
 
+// One row of a topic kept as rows: its compact text, its key (canonical,
+// row_key.h) and how many tape nodes it has.
+struct Row {
+  std::string text;
+  std::string key;
+  std::uint32_t nodes = 0;
+  std::uint64_t slot = 0;  // rows only append, so row order is slot order (RowState::find)
+};
+using RowPtr = std::shared_ptr<const Row>;
+
+// Rows in chunks, so a new version copies one chunk and the chunk list, not
+// every row.
+constexpr std::size_t kChunkRows = 64;
+struct RowChunk {
+  std::vector<RowPtr> rows;
+};
+
+void appendIndexPointer(std::size_t index, std::string& out) {
+  char buffer[24];
+  out.push_back('/');
+  out.append(buffer, std::to_chars(buffer, buffer + sizeof buffer, index).ptr);
+}
+
+// The parse limits of a row inside the root array: one level less deep.
+ParseLimits rowLimits(const ParseLimits& limits) {
+  ParseLimits row = limits;
+  row.maxDepth = limits.maxDepth > 0 ? limits.maxDepth - 1 : 0;
+  return row;
+}
+
+// The cost of the whole-value `replace` the diff prefers over operations
+// longer than the value (json_diff.cc: kPreferPreciseBytes + 32, path "").
+constexpr std::size_t kRootReplaceSlack = 64;
+
 }  // namespace
+
+// The rows of one version. Immutable once a snapshot refers to it; it writes
+// that snapshot's text when a reader first needs it.
+struct TopicStore::RowSeq final : TextSource {
+  std::vector<std::shared_ptr<const RowChunk>> chunks;
+  std::vector<std::size_t> start{0};  // the first row of each chunk, then the row count
+  std::size_t bytes = 2;              // of the joined text
+
+  std::size_t count() const { return start.back(); }
+  std::pair<std::size_t, std::size_t> locate(std::size_t index) const {
+    const auto it = std::upper_bound(start.begin(), start.end() - 1, index) - 1;
+    const std::size_t c = static_cast<std::size_t>(it - start.begin());
+    return {c, index - start[c]};
+  }
+  const Row& at(std::size_t index) const {
+    const auto [c, offset] = locate(index);
+    return *chunks[c]->rows[offset];
+  }
+  void write(std::string& out) const override {
+    out.reserve(out.size() + bytes);
+    out.push_back('[');
+    bool first = true;
+    for (const auto& chunk : chunks) {
+      for (const RowPtr& row : chunk->rows) {
+        if (!first) out.push_back(',');
+        first = false;
+        out.append(row->text);
+      }
+    }
+    out.push_back(']');
+  }
+  // The chunk at `c`, copied into `next` (once per change) to be written.
+  static RowChunk& writable(RowSeq& next, std::size_t c, std::vector<bool>& copied) {
+    if (!copied[c]) {
+      next.chunks[c] = std::make_shared<RowChunk>(*next.chunks[c]);
+      copied[c] = true;
+    }
+    return const_cast<RowChunk&>(*next.chunks[c]);
+  }
+};
+
+// What a topic kept as rows knows besides its rows: where each key is.
+// Positions come from slots: a row gets the next slot when it is appended (a
+// replaced row keeps its slot), rows only ever append, so row order is slot
+// order and a key's position is a binary search over the chunks, then within
+// one: a removal moves no index entries.
+struct TopicStore::RowState {
+  std::shared_ptr<const RowSeq> seq;
+  std::unordered_map<std::string, std::uint64_t> slotOfKey;
+  std::uint64_t nextSlot = 0;
+  std::size_t nodes = 1;        // of the whole tape: the array's and every row's
+  std::size_t escapedRows = 0;  // rows whose text has a backslash (a patch may rewrite them)
+
+  std::optional<std::size_t> find(std::string_view key) const {
+    const auto it = slotOfKey.find(std::string(key));
+    if (it == slotOfKey.end()) return std::nullopt;
+    const std::uint64_t slot = it->second;
+    const auto& chunks = seq->chunks;
+    const auto chunk = std::upper_bound(chunks.begin(), chunks.end(), slot,
+                                        [](std::uint64_t s, const auto& c) { return s < c->rows.front()->slot; }) -
+                       1;
+    const auto& rows = (*chunk)->rows;
+    const auto row =
+        std::lower_bound(rows.begin(), rows.end(), slot, [](const RowPtr& r, std::uint64_t s) { return r->slot < s; });
+    return seq->start[static_cast<std::size_t>(chunk - chunks.begin())] + static_cast<std::size_t>(row - rows.begin());
+  }
+  // After the row (its slot nextSlot) was appended to seq.
+  void append(const Row& row) {
+    slotOfKey.emplace(row.key, row.slot);
+    nextSlot = row.slot + 1;
+    nodes += row.nodes;
+    if (row.text.find('\\') != std::string::npos) ++escapedRows;
+  }
+  void erase(const Row& row) {
+    slotOfKey.erase(row.key);
+    nodes -= row.nodes;
+    if (row.text.find('\\') != std::string::npos) --escapedRows;
+  }
+  void replace(const Row& before, const Row& after) {  // same key
+    nodes = nodes - before.nodes + after.nodes;
+    if (before.text.find('\\') != std::string::npos) --escapedRows;
+    if (after.text.find('\\') != std::string::npos) ++escapedRows;
+  }
+};
+
+SnapshotText& SnapshotText::operator=(std::string text) {
+  std::lock_guard lock(mutex_);
+  text_ = std::move(text);
+  size_ = text_.size();
+  source_.reset();
+  ready_.store(true, std::memory_order_release);
+  return *this;
+}
+
+void SnapshotText::setLazy(std::shared_ptr<const TextSource> source, std::size_t size) {
+  std::lock_guard lock(mutex_);
+  text_.clear();
+  source_ = std::move(source);
+  size_ = size;
+  ready_.store(false, std::memory_order_release);
+}
+
+void SnapshotText::materialize() const {
+  std::lock_guard lock(mutex_);
+  if (ready_.load(std::memory_order_relaxed)) return;
+  std::string text;
+  source_->write(text);
+  text_ = std::move(text);
+  source_.reset();  // the rows of this version can go
+  ready_.store(true, std::memory_order_release);
+}
 
 Status validateTopic(std::string_view topic, std::size_t maxLength) {
   if (topic.empty()) return Status(ErrorCode::InvalidTopic, "a topic name cannot be empty");
@@ -92,6 +239,8 @@ Status validateTopic(std::string_view topic, std::size_t maxLength) {
 TopicStore::TopicStore(StoreOptions options) : options_(std::move(options)), random_(std::random_device{}()) {
   diffOptions_.arrayKey = options_.arrayKey;
 }
+
+TopicStore::~TopicStore() = default;
 
 std::string TopicStore::newEpoch() {
   static const char* const kHex = "0123456789abcdef";
@@ -140,8 +289,8 @@ std::int64_t TopicStore::ttlFor(std::string_view topic) const {
 void TopicStore::touch(Topic& topic) { lru_.splice(lru_.begin(), lru_, topic.lru); }
 
 void TopicStore::account(Topic& topic) {
-  const std::size_t bytes =
-      baseBytes(topic.snapshot->json.size(), topic.tape.capacity(), topic.name->size()) + topic.historyBytes;
+  const std::size_t nodes = topic.rows ? topic.rows->nodes : topic.tape.capacity();
+  const std::size_t bytes = baseBytes(topic.snapshot->json.size(), nodes, topic.name->size()) + topic.historyBytes;
   bytes_ = bytes_ - topic.bytes + bytes;
   topic.bytes = bytes;
   byteCount_.store(bytes_, std::memory_order_relaxed);
@@ -186,70 +335,88 @@ void TopicStore::enforceBudget(const Topic* keep) {
   }
 }
 
+Status TopicStore::overBudget(std::string_view topicName, std::size_t estimate) const {
+  if (options_.memoryBudget == 0 || estimate <= options_.memoryBudget) return Status::ok();
+  return Status(ErrorCode::TooLarge, "topic " + quoted(topicName) + " would take " + std::to_string(estimate) +
+                                         " bytes, over the memory budget of " + std::to_string(options_.memoryBudget) +
+                                         " bytes");
+}
+
+ChangeResult TopicStore::unchanged(Topic& topic, std::string_view changeId, std::int64_t now) {
+  topic.lastChange = now;
+  touch(topic);
+  remember(changeId, now);
+  unchanged_.fetch_add(1, std::memory_order_relaxed);
+  ChangeResult result;
+  result.epoch = topic.snapshot->epoch;
+  result.version = topic.snapshot->version;
+  return result;
+}
+
+void TopicStore::finishChange(Topic& topic, std::shared_ptr<Snapshot> snapshot, std::string ops, std::size_t estimate,
+                              ChangeResult& result) {
+  // History: the newest patch at the back; the ring drops the oldest, also
+  // when the topic alone would not fit the memory budget with it (history
+  // only saves resuming clients a snapshot).
+  topic.history.push_back(HistoryEntry{topic.snapshot->version, snapshot->version, ops});
+  topic.historyBytes += ops.size();
+  historyByteCount_.fetch_add(ops.size(), std::memory_order_relaxed);
+  const auto overBudget = [&] {
+    return options_.memoryBudget != 0 && estimate + topic.historyBytes > options_.memoryBudget;
+  };
+  while (!topic.history.empty() &&
+         (topic.history.size() > options_.historyCount || topic.historyBytes > options_.historyBytes || overBudget())) {
+    topic.historyBytes -= topic.history.front().ops.size();
+    historyByteCount_.fetch_sub(topic.history.front().ops.size(), std::memory_order_relaxed);
+    topic.history.erase(topic.history.begin());
+  }
+  result.changed = true;
+  result.version = snapshot->version;
+  result.epoch = snapshot->epoch;
+  result.ops = std::move(ops);
+  {
+    std::unique_lock lock(mutex_);
+    topic.snapshot = std::move(snapshot);
+  }
+  account(topic);
+  enforceBudget(&topic);
+  changes_.fetch_add(1, std::memory_order_relaxed);
+}
+
 ChangeResult TopicStore::commit(std::string_view topicName, std::string json, std::string_view changeId,
                                 std::int64_t now, const JsonTape* guide) {
   auto snapshot = std::make_shared<Snapshot>();
   snapshot->json = std::move(json);
   JsonTape tape;
-  if (Status s = tape.parse(snapshot->json, options_.limits, guide); !s) return reject(std::move(s));
+  if (Status s = tape.parse(snapshot->json.str(), options_.limits, guide); !s) return reject(std::move(s));
   if (!tape.compact()) {
     std::string compact;
     compact.reserve(snapshot->json.size());
-    appendMinified(snapshot->json, compact);
+    appendMinified(snapshot->json.str(), compact);
     snapshot->json = std::move(compact);
-    if (Status s = tape.parse(snapshot->json, options_.limits, guide); !s) return reject(std::move(s));
+    if (Status s = tape.parse(snapshot->json.str(), options_.limits, guide); !s) return reject(std::move(s));
   }
   tape.releaseSpareCapacity();
   const std::size_t estimate = baseBytes(snapshot->json.size(), tape.capacity(), topicName.size());
-  if (options_.memoryBudget != 0 && estimate > options_.memoryBudget) {
-    return reject(Status(ErrorCode::TooLarge, "topic " + quoted(topicName) + " would take " + std::to_string(estimate) +
-                                                  " bytes, over the memory budget of " +
-                                                  std::to_string(options_.memoryBudget) + " bytes"));
-  }
+  if (Status s = overBudget(topicName, estimate); !s) return reject(std::move(s));
 
   ChangeResult result;
   auto it = topics_.find(topicName);
   if (it != topics_.end()) {
     Topic& topic = it->second;
+    const JsonTape& current = ensureTape(topic);
     std::string ops;
-    (void)diffTapes(topic.tape, tape, diffOptions_, ops);
+    (void)diffTapes(current, tape, diffOptions_, ops);
+    if (ops == "[]") return unchanged(topic, changeId, now);
     topic.lastChange = now;
     touch(topic);
     remember(changeId, now);
-    result.epoch = topic.snapshot->epoch;
-    if (ops == "[]") {
-      unchanged_.fetch_add(1, std::memory_order_relaxed);
-      result.version = topic.snapshot->version;
-      return result;
-    }
     snapshot->version = topic.snapshot->version + 1;
     snapshot->epoch = topic.snapshot->epoch;
-    // History: the newest patch at the back; the ring drops the oldest, also
-    // when the topic alone would not fit the memory budget with it (history
-    // only saves resuming clients a snapshot).
-    topic.history.push_back(HistoryEntry{topic.snapshot->version, snapshot->version, ops});
-    topic.historyBytes += ops.size();
-    historyByteCount_.fetch_add(ops.size(), std::memory_order_relaxed);
-    const auto overBudget = [&] {
-      return options_.memoryBudget != 0 && estimate + topic.historyBytes > options_.memoryBudget;
-    };
-    while (!topic.history.empty() && (topic.history.size() > options_.historyCount ||
-                                      topic.historyBytes > options_.historyBytes || overBudget())) {
-      topic.historyBytes -= topic.history.front().ops.size();
-      historyByteCount_.fetch_sub(topic.history.front().ops.size(), std::memory_order_relaxed);
-      topic.history.erase(topic.history.begin());
-    }
-    {
-      std::unique_lock lock(mutex_);
-      topic.snapshot = snapshot;
-    }
+    topic.rows.reset();            // kept as one text again, until the next row change
     topic.tape = std::move(tape);  // its text lives in the snapshot it now refers to
-    result.changed = true;
-    result.version = snapshot->version;
-    result.ops = std::move(ops);
-    account(topic);
-    enforceBudget(&topic);
-    changes_.fetch_add(1, std::memory_order_relaxed);
+    topic.tapeOwner = snapshot;
+    finishChange(topic, std::move(snapshot), std::move(ops), estimate, result);
     return result;
   }
 
@@ -265,6 +432,7 @@ ChangeResult TopicStore::commit(std::string_view topicName, std::string json, st
     topic->snapshot = snapshot;
   }
   topic->tape = std::move(tape);
+  topic->tapeOwner = snapshot;
   topic->lastChange = now;
   topic->ttlMs = ttlFor(topicName);
   lru_.push_front(topic);
@@ -284,6 +452,315 @@ ChangeResult TopicStore::commit(std::string_view topicName, std::string json, st
   return result;
 }
 
+const JsonTape& TopicStore::ensureTape(const Topic& topic) const {
+  if (topic.tapeOwner == topic.snapshot) return topic.tape;
+  // The stale tape guides the parse: rows that did not change are copied.
+  JsonTape fresh;
+  const Status s = fresh.parse(topic.snapshot->json.str(), options_.limits, topic.tape.empty() ? nullptr : &topic.tape);
+  (void)s;  // the rows were each validated, and the whole within the limits
+  topic.tape = std::move(fresh);
+  topic.tape.releaseSpareCapacity();
+  topic.tapeOwner = topic.snapshot;
+  return topic.tape;
+}
+
+bool TopicStore::keepAsRows(Topic& topic) {
+  if (topic.rows) return true;
+  if (!options_.keepRows) return false;
+  const JsonTape& tape = ensureTape(topic);
+  if (tape.empty() || tape[0].type != JsonType::Array || options_.arrayKey.empty()) return false;
+  auto state = std::make_shared<RowState>();
+  auto seq = std::make_shared<RowSeq>();
+  state->slotOfKey.reserve(tape[0].count);
+  std::string storage;
+  std::shared_ptr<RowChunk> chunk;
+  for (std::uint32_t e = 1; e < tape[0].next; e = tape[e].next) {
+    const std::string_view raw = keyOf(tape, e, options_.arrayKey);
+    if (raw.empty()) return false;
+    auto row = std::make_shared<Row>();
+    row->key = std::string(canonicalRowKey(raw, storage));
+    if (state->slotOfKey.count(row->key) != 0) return false;  // keys repeat: the whole-text path
+    row->text = std::string(tape.raw(e));
+    row->nodes = tape[e].next - e;
+    row->slot = state->nextSlot;
+    state->append(*row);
+    if (!chunk || chunk->rows.size() == kChunkRows) {
+      chunk = std::make_shared<RowChunk>();
+      chunk->rows.reserve(kChunkRows);
+      seq->chunks.push_back(chunk);
+      seq->start.push_back(seq->start.back());
+    }
+    chunk->rows.push_back(std::move(row));
+    ++seq->start.back();
+  }
+  seq->bytes = topic.snapshot->json.size();
+  state->seq = std::move(seq);
+  topic.rows = std::move(state);
+  return true;
+}
+
+ChangeResult TopicStore::commitRows(Topic& topic, std::shared_ptr<const RowSeq> seq, std::size_t nodes, std::string ops,
+                                    std::string_view changeId, std::int64_t now) {
+  const std::size_t estimate = baseBytes(seq->bytes, nodes, topic.name->size());
+  if (Status s = overBudget(*topic.name, estimate); !s) return reject(std::move(s));
+  auto snapshot = std::make_shared<Snapshot>();
+  snapshot->json.setLazy(seq, seq->bytes);
+  // The whole-document diff sends one `replace` of the value when its
+  // operations would be longer than the value.
+  if (ops.size() - 2 > seq->bytes + kRootReplaceSlack) {
+    ops.assign("[{\"op\":\"replace\",\"path\":\"\",\"value\":");
+    ops.append(snapshot->json.str());
+    ops.append("}]");
+  }
+  topic.lastChange = now;
+  touch(topic);
+  remember(changeId, now);
+  snapshot->version = topic.snapshot->version + 1;
+  snapshot->epoch = topic.snapshot->epoch;
+  ChangeResult result;
+  finishChange(topic, std::move(snapshot), std::move(ops), estimate, result);
+  return result;
+}
+
+std::optional<ChangeResult> TopicStore::upsertRow(Topic& topic, std::string rowJson, const JsonTape& rowTape,
+                                                  std::string_view changeId, std::int64_t now) {
+  RowState& state = *topic.rows;
+  const RowSeq& seq = *state.seq;
+  auto row = std::make_shared<Row>();
+  std::string storage;
+  row->key = std::string(canonicalRowKey(keyOf(rowTape, 0, options_.arrayKey), storage));
+  row->nodes = rowTape.size();
+  row->slot = state.nextSlot;  // a new row's; a replaced row keeps its own
+  const std::optional<std::size_t> index = state.find(row->key);
+  std::string ops;
+  if (index) {
+    const Row& old = seq.at(*index);
+    if (old.text == rowJson) return unchanged(topic, changeId, now);
+    row->slot = old.slot;
+    auto next = std::make_shared<RowSeq>(seq);
+    next->bytes = seq.bytes - old.text.size() + rowJson.size();
+    if (next->bytes > options_.limits.maxBytes) return std::nullopt;
+    JsonTape oldTape;
+    if (!oldTape.parse(old.text, options_.limits)) return std::nullopt;
+    DiffOptions options = diffOptions_;
+    appendIndexPointer(*index, options.pathPrefix);
+    (void)diffTapes(oldTape, rowTape, options, ops);
+    if (ops == "[]") return unchanged(topic, changeId, now);
+    row->text = std::move(rowJson);
+    const auto [c, offset] = seq.locate(*index);
+    std::vector<bool> copied(next->chunks.size(), false);
+    RowSeq::writable(*next, c, copied).rows[offset] = row;
+    const std::size_t nodes = state.nodes - old.nodes + row->nodes;
+    ChangeResult result = commitRows(topic, next, nodes, std::move(ops), changeId, now);
+    if (result.changed) state.replace(old, *row);
+    if (result.changed) state.seq = std::move(next);
+    return result;
+  }
+  const std::size_t count = seq.count();
+  auto next = std::make_shared<RowSeq>(seq);
+  next->bytes = seq.bytes + rowJson.size() + (count > 0 ? 1 : 0);
+  if (next->bytes > options_.limits.maxBytes) return std::nullopt;
+  ops.assign("[{\"op\":\"add\",\"path\":\"");
+  appendIndexPointer(count, ops);
+  ops.append("\",\"value\":");
+  ops.append(rowJson);
+  ops.append("}]");
+  row->text = std::move(rowJson);
+  if (next->chunks.empty() || next->chunks.back()->rows.size() >= kChunkRows) {
+    auto chunk = std::make_shared<RowChunk>();
+    chunk->rows.reserve(kChunkRows);
+    chunk->rows.push_back(row);
+    next->chunks.push_back(std::move(chunk));
+    next->start.push_back(count + 1);
+  } else {
+    std::vector<bool> copied(next->chunks.size(), false);
+    RowSeq::writable(*next, next->chunks.size() - 1, copied).rows.push_back(row);
+    ++next->start.back();
+  }
+  ChangeResult result = commitRows(topic, next, state.nodes + row->nodes, std::move(ops), changeId, now);
+  if (result.changed) {
+    state.append(*row);
+    state.seq = std::move(next);
+  }
+  return result;
+}
+
+std::optional<ChangeResult> TopicStore::removeRow(Topic& topic, std::string_view keyJson, std::string_view changeId,
+                                                  std::int64_t now) {
+  RowState& state = *topic.rows;
+  const RowSeq& seq = *state.seq;
+  std::string storage;
+  const std::optional<std::size_t> index = state.find(canonicalRowKey(keyJson, storage));
+  if (!index) return unchanged(topic, changeId, now);  // no such row: the producer still touched the topic
+  const auto [c, offset] = seq.locate(*index);
+  const RowPtr old = seq.chunks[c]->rows[offset];
+  auto next = std::make_shared<RowSeq>(seq);
+  next->bytes = seq.bytes - old->text.size() - (seq.count() > 1 ? 1 : 0);
+  std::vector<bool> copied(next->chunks.size(), false);
+  RowChunk& chunk = RowSeq::writable(*next, c, copied);
+  chunk.rows.erase(chunk.rows.begin() + static_cast<std::ptrdiff_t>(offset));
+  for (std::size_t k = c + 1; k < next->start.size(); ++k) --next->start[k];
+  if (chunk.rows.empty()) {
+    next->chunks.erase(next->chunks.begin() + static_cast<std::ptrdiff_t>(c));
+    next->start.erase(next->start.begin() + static_cast<std::ptrdiff_t>(c));
+  } else if (next->chunks.size() > 8 + 4 * (next->count() / kChunkRows)) {
+    // Removals left many short chunks: pack them again.
+    std::vector<std::shared_ptr<const RowChunk>> packed;
+    std::vector<std::size_t> start{0};
+    std::shared_ptr<RowChunk> fresh;
+    for (const auto& each : next->chunks) {
+      for (const RowPtr& r : each->rows) {
+        if (!fresh || fresh->rows.size() == kChunkRows) {
+          fresh = std::make_shared<RowChunk>();
+          packed.push_back(fresh);
+          start.push_back(start.back());
+        }
+        fresh->rows.push_back(r);
+        ++start.back();
+      }
+    }
+    next->chunks = std::move(packed);
+    next->start = std::move(start);
+  }
+  std::string ops("[{\"op\":\"remove\",\"path\":\"");
+  appendIndexPointer(*index, ops);
+  ops.append("\"}]");
+  ChangeResult result = commitRows(topic, next, state.nodes - old->nodes, std::move(ops), changeId, now);
+  if (result.changed) {
+    state.erase(*old);
+    state.seq = std::move(next);
+  }
+  return result;
+}
+
+std::optional<ChangeResult> TopicStore::patchRows(TopicMap::iterator it, std::string_view opsText,
+                                                  std::string_view changeId, std::int64_t now) {
+  // Operations that each stay inside one row ("/<index>/..."; `replace` and
+  // `test` also at "/<index>"), no `copy`: those apply row by row, and the
+  // whole-document diff of the result is the rows' diffs in index order as
+  // long as no row changes its key. Anything else takes the whole-text path.
+  PatchLimits limits{options_.limits, options_.maxPatchOps, options_.limits};
+  limits.patchText.maxBytes = options_.limits.maxBytes * 2 + 4096;
+  limits.patchText.maxDepth = std::max<std::uint32_t>(options_.limits.maxDepth + 2, ParseLimits{}.maxDepth);
+  rapidjson::Document ops;
+  if (!parseDocument(opsText, ops, limits.patchText, Numbers::AsText)) return std::nullopt;
+  if (!ops.IsArray() || ops.Empty() || ops.Size() > options_.maxPatchOps) return std::nullopt;
+  Topic& topic = it->second;
+  if (!topic.rows && ensureTape(topic)[0].type != JsonType::Array) return std::nullopt;
+  const std::size_t rowCount = topic.rows ? topic.rows->seq->count() : ensureTape(topic)[0].count;
+  // Each row's operations, their paths made relative to the row.
+  std::map<std::size_t, std::string> perRow;
+  const auto rowOf = [&](const rapidjson::Value& pointer, std::size_t& index, std::string_view& rest) {
+    if (!pointer.IsString()) return false;
+    const std::string_view p(pointer.GetString(), pointer.GetStringLength());
+    if (p.size() < 2 || p[0] != '/') return false;
+    std::size_t end = p.find('/', 1);
+    if (end == std::string_view::npos) end = p.size();
+    const std::string_view digits = p.substr(1, end - 1);
+    if (digits.empty() || digits.size() > 9 || (digits.size() > 1 && digits[0] == '0')) return false;
+    index = 0;
+    for (const char ch : digits) {
+      if (ch < '0' || ch > '9') return false;
+      index = index * 10 + static_cast<std::size_t>(ch - '0');
+    }
+    rest = p.substr(end);
+    return index < rowCount;
+  };
+  for (const rapidjson::Value& op : ops.GetArray()) {
+    if (!op.IsObject()) return std::nullopt;
+    const auto name = op.FindMember("op");
+    const auto path = op.FindMember("path");
+    if (name == op.MemberEnd() || path == op.MemberEnd() || !name->value.IsString()) return std::nullopt;
+    const std::string_view kind(name->value.GetString(), name->value.GetStringLength());
+    std::size_t index = 0;
+    std::string_view rest;
+    if (!rowOf(path->value, index, rest)) return std::nullopt;
+    std::string_view fromRest;
+    if (kind == "move") {
+      const auto from = op.FindMember("from");
+      std::size_t fromIndex = 0;
+      if (from == op.MemberEnd() || !rowOf(from->value, fromIndex, fromRest) || fromIndex != index ||
+          fromRest.empty()) {
+        return std::nullopt;
+      }
+    } else if (kind != "add" && kind != "remove" && kind != "replace" && kind != "test") {
+      return std::nullopt;
+    }
+    if (rest.empty() && kind != "replace" && kind != "test") return std::nullopt;
+    std::string& out = perRow[index];
+    out.push_back(out.empty() ? '[' : ',');
+    out.push_back('{');
+    bool first = true;
+    for (const auto& member : op.GetObject()) {
+      if (!first) out.push_back(',');
+      first = false;
+      const std::string_view key(member.name.GetString(), member.name.GetStringLength());
+      out.push_back('"');
+      appendJsonEscaped(key, out);
+      out.append("\":");
+      if (key == "path" || (key == "from" && kind == "move")) {
+        out.push_back('"');
+        appendJsonEscaped(key == "path" ? rest : fromRest, out);
+        out.push_back('"');
+      } else {
+        serializeDocument(member.value, out);
+      }
+    }
+    out.push_back('}');
+  }
+  if (!topic.rows && !keepAsRows(topic)) return std::nullopt;
+  RowState& state = *topic.rows;
+  const RowSeq& seq = *state.seq;
+  // A patch rewrites the whole text (escapes come out decoded), which rows
+  // with a backslash would not survive unchanged; and sizes while it applies
+  // are bounded by the value plus the patch only when nothing is copied.
+  if (state.escapedRows != 0 || seq.bytes + opsText.size() > options_.limits.maxBytes) return std::nullopt;
+  PatchLimits inRow = limits;
+  inRow.value = rowLimits(options_.limits);
+  auto next = std::make_shared<RowSeq>(seq);
+  std::vector<bool> copied(next->chunks.size(), false);
+  std::vector<std::pair<RowPtr, RowPtr>> replaced;  // (old, new)
+  std::size_t nodes = state.nodes;
+  std::string diff = "[";
+  std::string storage;
+  for (auto& [index, rowOps] : perRow) {
+    rowOps.push_back(']');
+    const auto [c, offset] = seq.locate(index);
+    const RowPtr& old = seq.chunks[c]->rows[offset];
+    auto row = std::make_shared<Row>();
+    if (!applyPatchJson(old->text, rowOps, row->text, inRow)) return std::nullopt;
+    if (row->text == old->text) continue;
+    JsonTape newTape;
+    JsonTape oldTape;
+    if (!newTape.parse(row->text, inRow.value) || !oldTape.parse(old->text, options_.limits)) return std::nullopt;
+    const std::string_view raw = keyOf(newTape, 0, options_.arrayKey);
+    if (raw.empty() || canonicalRowKey(raw, storage) != old->key) return std::nullopt;  // the key changes
+    row->key = old->key;
+    row->nodes = newTape.size();
+    row->slot = old->slot;
+    DiffOptions options = diffOptions_;
+    appendIndexPointer(index, options.pathPrefix);
+    std::string rowDiff;
+    (void)diffTapes(oldTape, newTape, options, rowDiff);
+    if (rowDiff.size() > 2) {
+      if (diff.size() > 1) diff.push_back(',');
+      diff.append(rowDiff, 1, rowDiff.size() - 2);
+    }
+    next->bytes = next->bytes - old->text.size() + row->text.size();
+    nodes = nodes - old->nodes + row->nodes;
+    RowSeq::writable(*next, c, copied).rows[offset] = row;
+    replaced.emplace_back(old, std::move(row));
+  }
+  diff.push_back(']');
+  if (diff == "[]") return unchanged(topic, changeId, now);
+  ChangeResult result = commitRows(topic, next, nodes, std::move(diff), changeId, now);
+  if (result.changed) {
+    for (const auto& [before, after] : replaced) state.replace(*before, *after);
+    state.seq = std::move(next);
+  }
+  return result;
+}
+
 std::optional<ChangeResult> TopicStore::admit(std::string_view topic, std::string_view changeId, std::int64_t now) {
   if (Status s = validateTopic(topic, options_.maxTopicLength); !s) return reject(std::move(s));
   if (!seen(changeId, now)) return std::nullopt;
@@ -297,16 +774,20 @@ ChangeResult TopicStore::publishJson(std::string_view topic, std::string json, s
                                      std::int64_t now) {
   if (std::optional<ChangeResult> early = admit(topic, changeId, now)) return std::move(*early);
   const auto it = topics_.find(topic);
-  return commit(topic, std::move(json), changeId, now, it == topics_.end() ? nullptr : &it->second.tape);
+  return commit(topic, std::move(json), changeId, now, it == topics_.end() ? nullptr : &ensureTape(it->second));
 }
 
 ChangeResult TopicStore::patch(std::string_view topic, std::string_view ops, std::string_view changeId,
                                std::int64_t now) {
   if (std::optional<ChangeResult> early = admit(topic, changeId, now)) return std::move(*early);
   const auto it = topics_.find(topic);
+  if (it != topics_.end() && options_.keepRows) {
+    if (std::optional<ChangeResult> done = patchRows(it, ops, changeId, now)) return std::move(*done);
+  }
   // A topic that does not exist is the document `null`: `add`/`replace` at ""
   // creates it, anything else fails with DELTACAST_PATH_NOT_FOUND.
-  const std::string_view current = it == topics_.end() ? std::string_view("null") : it->second.snapshot->json;
+  const std::string_view current =
+      it == topics_.end() ? std::string_view("null") : std::string_view(it->second.snapshot->json.str());
   // Applied on the text with numbers kept as text, so what the patch does not
   // touch is written back byte for byte (the diff then finds only the change).
   // The limits hold while applying, not only on the result.
@@ -324,45 +805,65 @@ ChangeResult TopicStore::patch(std::string_view topic, std::string_view ops, std
     unchanged_.fetch_add(1, std::memory_order_relaxed);
     return ChangeResult{};
   }
-  return commit(topic, std::move(json), changeId, now, it == topics_.end() ? nullptr : &it->second.tape);
+  return commit(topic, std::move(json), changeId, now, it == topics_.end() ? nullptr : &ensureTape(it->second));
 }
 
 ChangeResult TopicStore::upsert(std::string_view topic, std::string_view keyJson, std::string rowJson,
                                 std::string_view changeId, std::int64_t now) {
   if (std::optional<ChangeResult> early = admit(topic, changeId, now)) return std::move(*early);
   JsonTape row;
-  if (Status s = row.parse(rowJson, options_.limits); !s) return reject(Status(s.code(), "row: " + s.message()));
+  // A row one level less deep than the limit fits in the array; one that
+  // does not is parsed again with the full limit, for the error it had
+  // before (or the whole-text path, whose parse then refuses the value).
+  bool fitsInArray = true;
+  if (Status s = row.parse(rowJson, rowLimits(options_.limits)); !s) {
+    fitsInArray = false;
+    if (s.code() != ErrorCode::TooDeep) return reject(Status(s.code(), "row: " + s.message()));
+    if (Status full = row.parse(rowJson, options_.limits); !full) {
+      return reject(Status(full.code(), "row: " + full.message()));
+    }
+  }
   const std::string_view rowKey = keyOf(row, 0, options_.arrayKey);
   if (rowKey.empty() || !sameRowKey(rowKey, keyJson)) {
     return reject(Status(ErrorCode::InvalidArgument, "the row must be an object whose " + quoted(options_.arrayKey) +
                                                          " is " + std::string(keyJson)));
   }
+  const char* const parsed = rowJson.data();
   if (!row.compact()) {
     std::string compact;
     appendMinified(rowJson, compact);
     rowJson = std::move(compact);
   }
+  // The tape must index the text kept (compacted, or moved: a short string's
+  // bytes move with it).
+  std::string rowText = std::move(rowJson);
+  if (rowText.data() != parsed || !row.compact()) (void)row.parse(rowText, options_.limits);
   const auto it = topics_.find(topic);
-  if (it == topics_.end()) return commit(topic, "[" + rowJson + "]", changeId, now, nullptr);
+  if (it == topics_.end()) return commit(topic, "[" + rowText + "]", changeId, now, nullptr);
+  if (fitsInArray && keepAsRows(it->second)) {
+    if (std::optional<ChangeResult> done = upsertRow(it->second, rowText, row, changeId, now)) {
+      return std::move(*done);
+    }
+  }
 
-  const JsonTape& tape = it->second.tape;
+  const JsonTape& tape = ensureTape(it->second);
   std::uint32_t node = 0;
   std::uint32_t previous = 0;
   if (Status s = findRow(tape, topic, options_.arrayKey, keyJson, node, previous); !s) {
     return reject(std::move(s));
   }
-  const std::string& current = it->second.snapshot->json;
+  const std::string& current = it->second.snapshot->json.str();
   std::string json;
-  json.reserve(current.size() + rowJson.size() + 1);
+  json.reserve(current.size() + rowText.size() + 1);
   if (node != 0) {
     json.append(current, 0, tape[node].begin);
-    json.append(rowJson);
+    json.append(rowText);
     json.append(current, tape[node].end, std::string::npos);
   } else {
     const std::uint32_t close = tape[0].end - 1;  // the root array's ']'
     json.append(current, 0, close);
     if (tape[0].count > 0) json.push_back(',');
-    json.append(rowJson);
+    json.append(rowText);
     json.append(current, close, std::string::npos);
   }
   return commit(topic, std::move(json), changeId, now, &tape);
@@ -375,23 +876,17 @@ ChangeResult TopicStore::remove(std::string_view topic, std::string_view keyJson
   if (it == topics_.end()) {
     return reject(Status(ErrorCode::NotKeyedArray, "topic " + quoted(topic) + " does not exist"));
   }
-  const JsonTape& tape = it->second.tape;
+  if (keepAsRows(it->second)) {
+    if (std::optional<ChangeResult> done = removeRow(it->second, keyJson, changeId, now)) return std::move(*done);
+  }
+  const JsonTape& tape = ensureTape(it->second);
   std::uint32_t node = 0;
   std::uint32_t previous = 0;
   if (Status s = findRow(tape, topic, options_.arrayKey, keyJson, node, previous); !s) {
     return reject(std::move(s));
   }
-  if (node == 0) {  // no such row: nothing changes, but the producer touched the topic
-    remember(changeId, now);
-    it->second.lastChange = now;
-    touch(it->second);
-    unchanged_.fetch_add(1, std::memory_order_relaxed);
-    ChangeResult result;
-    result.version = it->second.snapshot->version;
-    result.epoch = it->second.snapshot->epoch;
-    return result;
-  }
-  const std::string& current = it->second.snapshot->json;
+  if (node == 0) return unchanged(it->second, changeId, now);  // no such row: the producer touched the topic
+  const std::string& current = it->second.snapshot->json.str();
   std::string json;
   json.reserve(current.size());
   const std::uint32_t next = tape[node].next;
@@ -535,9 +1030,10 @@ std::vector<const HistoryEntry*> TopicStore::historySince(std::string_view topic
 bool TopicStore::diffFrom(const Snapshot& base, std::string_view topic, std::string& ops) const {
   const auto it = topics_.find(topic);
   if (it == topics_.end() || it->second.snapshot->epoch != base.epoch) return false;
+  const JsonTape& current = ensureTape(it->second);
   JsonTape baseTape;
-  if (!baseTape.parse(base.json, options_.limits, &it->second.tape)) return false;
-  return static_cast<bool>(diffTapes(baseTape, it->second.tape, diffOptions_, ops));
+  if (!baseTape.parse(base.json.str(), options_.limits, &current)) return false;
+  return static_cast<bool>(diffTapes(baseTape, current, diffOptions_, ops));
 }
 
 std::shared_ptr<const Snapshot> TopicStore::get(std::string_view topic) const {

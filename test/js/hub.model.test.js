@@ -674,3 +674,164 @@ describe('hub model test, pipelined', () => {
     }
   });
 });
+
+// Keyed rows changed row by row (upsert, remove, patches whose operations each stay in one row)
+// against the same values published whole: a hub that only ever gets publishJson of the model's
+// value must send the same patches, and both must hold the model's value; a subscriber that comes
+// and goes resumes to it. DELTACAST_SEED=<n> (or DELTACAST_MODEL_SEED) replays a run.
+describe('hub model test, keyed rows changed row by row', () => {
+  const seed = Number(process.env.DELTACAST_SEED ?? SEED);
+  const steps = Math.max(200, Math.round(STEPS / 5));
+
+  it(`${steps} row-level changes send what whole publishes of the same values send (seed ${seed})`, async (t) => {
+    const { createTestClient, settle } = require('../../lib/testing.js');
+    const random = mulberry32(seed);
+    const int = (n) => Math.floor(random() * n);
+    const rowsHub = createHub({ clock: 'manual', lanes: { '**': 'critical' } });
+    const wholeHub = createHub({ clock: 'manual', lanes: { '**': 'critical' } });
+    liveHubs.add(rowsHub);
+    liveHubs.add(wholeHub);
+    t.after(async () => {
+      await rowsHub.close();
+      await wholeHub.close();
+      liveHubs.delete(rowsHub);
+      liveHubs.delete(wholeHub);
+    });
+    const topics = ['board/0', 'board/1', 'board/2'];
+    const model = new Map();
+    const makeRow = (id) => {
+      const row = { id, price: int(1000) / 4, name: `row ${id}${int(3) === 0 ? ' "quoted"' : ''}` };
+      if (int(2) === 0) row.tags = Array.from({ length: int(3) }, () => STRINGS[int(STRINGS.length)]);
+      if (int(3) === 0) row.meta = { a: int(5), b: { c: int(2) === 0 } };
+      return row;
+    };
+    const newId = () => (int(2) === 0 ? int(60) : `k${int(60)}`);
+    const follower = createTestClient(rowsHub);
+    const reference = createTestClient(wholeHub);
+    const late = createTestClient(rowsHub);
+    for (const topic of topics) {
+      const rows = [];
+      for (let i = int(40); i > 0; i--) {
+        const id = newId();
+        if (!rows.some((r) => r.id === id)) rows.push(makeRow(id));
+      }
+      model.set(topic, rows);
+      await rowsHub.publishJson(topic, JSON.stringify(rows));
+      await wholeHub.publishJson(topic, JSON.stringify(rows));
+      follower.subscribe(topic);
+      reference.subscribe(topic);
+      late.subscribe(topic);
+    }
+    await settle(rowsHub);
+    await settle(wholeHub);
+    const counts = {};
+    const log = [];
+    const where = () => `seed ${seed}: ${log.slice(-5).join('\n  ')}`;
+    // State frames without their epochs (each hub has its own); pings are the hubs' own timing.
+    const frames = (client, from) =>
+      client.messages
+        .slice(from)
+        .filter((m) => m.t !== 'ping')
+        .map(({ epoch: _epoch, ...rest }) => rest);
+    for (let step = 0; step < steps; step++) {
+      const topic = topics[int(topics.length)];
+      const rows = model.get(topic);
+      const next = structuredClone(rows);
+      const r = random();
+      let call;
+      let kind;
+      let code;
+      if (r < 0.35) {
+        const id = rows.length > 0 && int(3) > 0 ? rows[int(rows.length)].id : newId();
+        const row = makeRow(id);
+        const at = next.findIndex((x) => x.id === id);
+        if (at >= 0) next[at] = row;
+        else next.push(row);
+        kind = at >= 0 ? 'upsert' : 'upsert (new row)';
+        call = () => rowsHub.upsert(topic, id, row);
+      } else if (r < 0.5) {
+        const id = rows.length > 0 && int(4) > 0 ? rows[int(rows.length)].id : newId();
+        const at = next.findIndex((x) => x.id === id);
+        if (at >= 0) next.splice(at, 1);
+        kind = at >= 0 ? 'remove' : 'remove (no such row)';
+        call = () => rowsHub.remove(topic, id);
+      } else if (r < 0.85 && rows.length > 0) {
+        // A patch of 1-3 rows: whole rows (as immutable publishes send them) or fields.
+        const ops = [];
+        for (let n = 1 + int(3); n > 0; n--) {
+          const i = int(rows.length);
+          const shape = int(5);
+          if (shape <= 1) {
+            const row = makeRow(next[i].id);
+            ops.push({ op: 'replace', path: `/${i}`, value: row });
+            next[i] = structuredClone(row); // later operations change the model, not the operation
+          } else if (shape === 2) {
+            const price = int(1000);
+            ops.push({ op: 'replace', path: `/${i}/price`, value: price });
+            next[i].price = price;
+          } else if (shape === 3) {
+            ops.push({ op: 'add', path: `/${i}/extra`, value: { n: int(9) } });
+            next[i].extra = { n: ops[ops.length - 1].value.n };
+          } else if ('meta' in next[i]) {
+            ops.push({ op: 'remove', path: `/${i}/meta` });
+            delete next[i].meta;
+          } else {
+            ops.push({ op: 'test', path: `/${i}/id`, value: next[i].id });
+          }
+        }
+        if (int(8) === 0) {
+          // Fails at its last operation: nothing changes.
+          ops.push({ op: 'test', path: `/${int(rows.length)}/price`, value: -1 });
+          code = codes.PATCH_TEST_FAILED;
+          kind = 'row patch (fails)';
+        } else if (int(10) === 0) {
+          // A key that changes: the whole-text path, same result.
+          const i = int(rows.length);
+          const id = `changed${step}`;
+          ops.push({ op: 'replace', path: `/${i}/id`, value: id });
+          next[i].id = id;
+          kind = 'row patch (key changes)';
+        } else {
+          kind = 'row patch';
+        }
+        call = () => rowsHub.patch(topic, ops);
+        log.push(`${topic} patch ${JSON.stringify(ops)}`);
+      } else {
+        if (next.length > 0) next[int(next.length)] = makeRow(next[int(next.length)].id);
+        if (int(2) === 0) next.reverse();
+        kind = 'publishJson';
+        const text = JSON.stringify(next);
+        call = () => rowsHub.publishJson(topic, text);
+      }
+      if (log.length === 0 || !log[log.length - 1].startsWith(`${topic} patch`)) log.push(`${topic} ${kind}`);
+      counts[kind] = (counts[kind] ?? 0) + 1;
+      const before = follower.messages.length;
+      const beforeReference = reference.messages.length;
+      if (int(25) === 0) late.disconnect();
+      const outcome = await call().then((value) => ({ value }), (error) => ({ error }));
+      if (code !== undefined) {
+        assert.equal(outcome.error?.code, code, where());
+        continue;
+      }
+      assert.ok(!('error' in outcome), `${where()}: ${outcome.error?.message}`);
+      const whole = await wholeHub.publishJson(topic, JSON.stringify(next));
+      assert.equal(outcome.value?.version, whole?.version, where());
+      model.set(topic, next);
+      await settle(rowsHub);
+      await settle(wholeHub);
+      assert.deepEqual(frames(follower, before), frames(reference, beforeReference), where());
+      assert.deepEqual(rowsHub.get(topic).data, next, where());
+      assert.equal(rowsHub.getJson(topic).json, JSON.stringify(next), where());
+      assert.deepEqual(follower.get(topic).data, next, where());
+      if (!late.connected && int(3) === 0) {
+        late.connect();
+        await settle(rowsHub);
+        for (const each of topics) assert.deepEqual(late.get(each).data, model.get(each), `${where()}: resumed ${each}`);
+      }
+    }
+    for (const kind of ['upsert', 'upsert (new row)', 'remove', 'row patch', 'row patch (fails)', 'publishJson']) {
+      assert.ok((counts[kind] ?? 0) >= 5, `only ${counts[kind] ?? 0} steps of ${kind}: ${JSON.stringify(counts)}`);
+    }
+    assert.equal(follower.gaps + follower.failedPatches + late.gaps + late.failedPatches, 0);
+  });
+});

@@ -27,6 +27,11 @@ namespace deltacast {
 struct DiffOptions {
   std::string arrayKey = "id";         // empty: no keyed matching
   std::size_t maxLcsCells = 1u << 18;  // LCS table bound (rows x columns) for unkeyed arrays
+  // A JSON pointer the two values sit at inside a larger document ("/12" for
+  // a row of a root array): every path starts with it, and the choice of one
+  // `replace` over precise operations counts it, so the operations are those
+  // the diff of the whole documents gives for that value.
+  std::string pathPrefix;
 };
 
 struct DiffStats {

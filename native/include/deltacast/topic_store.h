@@ -21,7 +21,9 @@
 #include <deque>
 #include <list>
 #include <memory>
+#include <mutex>
 #include <optional>
+#include <ostream>
 #include <queue>
 #include <random>
 #include <shared_mutex>
@@ -53,12 +55,62 @@ struct StoreOptions {
   std::size_t dedupCount = 10000;         // change ids remembered
   std::int64_t dedupWindowMs = 60000;     // and for how long
   std::vector<TtlRule> ttl;               // first matching rule wins
+  // A root array of objects with unique `arrayKey`s is kept row by row, so
+  // upsert, remove and patches of single rows cost the row (the same results
+  // either way). false: every change re-splices and re-parses the whole text
+  // (the reference for tests and benchmarks).
+  bool keepRows = true;
+};
+
+// Writes a JSON text on demand (a topic kept as rows joins them).
+class TextSource {
+ public:
+  virtual ~TextSource() = default;
+  virtual void write(std::string& out) const = 0;
+};
+
+// The JSON text of a snapshot. Its size is always known; the text itself may
+// be written on first use (a topic of keyed rows changed row by row joins its
+// rows only when a reader needs the whole text), once, safely from any thread.
+// Reads like a std::string_view (str() for the string itself).
+class SnapshotText {
+ public:
+  SnapshotText() = default;
+  SnapshotText(std::string text) : text_(std::move(text)), size_(text_.size()) {}  // NOLINT: implicit on purpose
+  SnapshotText(const SnapshotText&) = delete;
+  SnapshotText& operator=(const SnapshotText&) = delete;
+  SnapshotText& operator=(std::string text);
+  // The text is source->write(), of `size` bytes, written on first use.
+  void setLazy(std::shared_ptr<const TextSource> source, std::size_t size);
+
+  std::size_t size() const noexcept { return size_; }
+  bool empty() const noexcept { return size_ == 0; }
+  // False until the text has been written (a lazy text before its first use).
+  bool materialized() const noexcept { return ready_.load(std::memory_order_acquire); }
+  const std::string& str() const {
+    if (!ready_.load(std::memory_order_acquire)) materialize();
+    return text_;
+  }
+  const char* data() const { return str().data(); }
+  const char* c_str() const { return str().c_str(); }
+  operator std::string_view() const { return str(); }  // NOLINT: reads like a string
+  friend bool operator==(const SnapshotText& a, std::string_view b) { return std::string_view(a.str()) == b; }
+  friend std::ostream& operator<<(std::ostream& out, const SnapshotText& text) { return out << text.str(); }
+
+ private:
+  void materialize() const;
+
+  mutable std::mutex mutex_;
+  mutable std::atomic<bool> ready_{true};
+  mutable std::string text_;
+  mutable std::shared_ptr<const TextSource> source_;
+  std::size_t size_ = 0;
 };
 
 // The value of a topic at one version. Immutable once published, shared with
 // readers on other threads.
 struct Snapshot {
-  std::string json;
+  SnapshotText json;
   std::uint64_t version = 0;
   std::string epoch;
 };
@@ -121,6 +173,7 @@ Status validateTopic(std::string_view topic, std::size_t maxLength);
 class TopicStore {
  public:
   explicit TopicStore(StoreOptions options);
+  ~TopicStore();
   TopicStore(const TopicStore&) = delete;
   TopicStore& operator=(const TopicStore&) = delete;
 
@@ -173,10 +226,21 @@ class TopicStore {
   StoreStats stats() const;
 
  private:
+  struct RowState;  // a root array of keyed rows kept row by row (topic_store.cc)
+  struct RowSeq;    // the rows of one version, shared with its snapshot
+
   struct Topic {
     std::shared_ptr<const Snapshot> snapshot;  // written under the lock
-    JsonTape tape;                             // of snapshot->json
-    std::vector<HistoryEntry> history;         // oldest first; short (historyCount), so erasing the front is cheap
+    // The tape of tapeOwner->json. Current (tapeOwner == snapshot) unless the
+    // topic is kept as rows and changed since; then ensureTape() rebuilds it,
+    // with the stale one as its guide.
+    mutable JsonTape tape;
+    mutable std::shared_ptr<const Snapshot> tapeOwner;
+    // Set while the value is a root array of objects with unique keys and it
+    // changes row by row (upsert, remove, patches of single rows): a change
+    // then costs the row; the whole text is joined when a reader needs it.
+    std::shared_ptr<RowState> rows;
+    std::vector<HistoryEntry> history;  // oldest first; short (historyCount), so erasing the front is cheap
     std::size_t historyBytes = 0;
     std::size_t bytes = 0;  // what this topic counts against the budget
     std::int64_t lastChange = 0;
@@ -203,6 +267,32 @@ class TopicStore {
   std::optional<ChangeResult> admit(std::string_view topic, std::string_view changeId, std::int64_t now);
   ChangeResult commit(std::string_view topic, std::string json, std::string_view changeId, std::int64_t now,
                       const JsonTape* guide);
+  // The new version of an existing topic (its version and epoch set): its
+  // history step `ops`, then the snapshot, the accounting and the budget.
+  // `estimate`: what the topic takes without its history.
+  void finishChange(Topic& topic, std::shared_ptr<Snapshot> snapshot, std::string ops, std::size_t estimate,
+                    ChangeResult& result);
+  // A change that changed nothing: the producer still touched the topic.
+  ChangeResult unchanged(Topic& topic, std::string_view changeId, std::int64_t now);
+  Status overBudget(std::string_view topic, std::size_t estimate) const;
+  // Makes topic.tape the tape of the current text (a topic kept as rows).
+  const JsonTape& ensureTape(const Topic& topic) const;
+  // Starts keeping a topic as rows; false when its value is not a root array
+  // of objects with unique keys.
+  bool keepAsRows(Topic& topic);
+  // The row paths: nullopt when the change must take the whole-text path
+  // (which then gives the same result or the same error, at O(topic)).
+  std::optional<ChangeResult> upsertRow(Topic& topic, std::string rowJson, const JsonTape& row,
+                                        std::string_view changeId, std::int64_t now);
+  std::optional<ChangeResult> removeRow(Topic& topic, std::string_view keyJson, std::string_view changeId,
+                                        std::int64_t now);
+  std::optional<ChangeResult> patchRows(TopicMap::iterator it, std::string_view ops, std::string_view changeId,
+                                        std::int64_t now);
+  // Commits the rows in `next` as the new version, with `ops` (a row-level
+  // patch; replaced by one `replace` of the whole value when that is
+  // shorter, as the whole-document diff does).
+  ChangeResult commitRows(Topic& topic, std::shared_ptr<const RowSeq> seq, std::size_t nodes, std::string ops,
+                          std::string_view changeId, std::int64_t now);
   bool seen(std::string_view changeId, std::int64_t now);
   void remember(std::string_view changeId, std::int64_t now);
   void touch(Topic& topic);
