@@ -932,7 +932,7 @@ ChangeResult TopicStore::replicate(std::string_view topic, std::string_view epoc
   }
   if (sameEpoch && version <= local) return here();
   if (sameEpoch && version == local + 1) {
-    ChangeResult result = commit(topic, payload, {}, now, &it->second.tape);
+    ChangeResult result = commit(topic, payload, {}, now, &ensureTape(it->second));
     if (!result.status || result.version == version) return result;
     it = topics_.find(topic);  // the same value at another version: reset below
   }
