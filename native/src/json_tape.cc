@@ -60,7 +60,9 @@ class TapeBuilder {
         end_(base_ + text.size()),
         limits_(limits),
         nodes_(nodes),
-        guide_(guide != nullptr && !guide->empty() ? guide : nullptr) {}
+        // A guide with whitespace is not used: whether a copied span had any
+        // would be unknown, and the tape must say exactly whether the text is compact.
+        guide_(guide != nullptr && !guide->empty() && guide->compact() ? guide : nullptr) {}
 
   Status run(bool& compact) {
     skipWs();
@@ -128,7 +130,6 @@ class TapeBuilder {
     }
     copyNodes(g, source.next);
     p_ += length;
-    if (!guide_->compact()) sawWhitespace_ = true;
     return true;
   }
 
@@ -351,8 +352,8 @@ class TapeBuilder {
       ++p_;
     } else {
       for (;;) {
-        // A run of unchanged elements (compact guides: the hub keeps its texts minified).
-        if (expected != kNoGuide && guide_->compact()) {
+        // A run of unchanged elements.
+        if (expected != kNoGuide) {
           if (const std::uint32_t run = copyRun(expected, g); run != 0) {
             count += run;
             previous = kNoGuide;

@@ -287,6 +287,9 @@ TEST(JsonTape, GuidedRunsStopAtANumberThatGoesOn) {
   expectSameAsPlain("[[1],[2]]", "[[1],[2],[3]]", "rows appended");
   expectSameAsPlain("[1,2]", "[1,2 ]", "space before the bracket");
   expectSameAsPlain("[1,2]", "[1,2", "unterminated");
+  // A guide with whitespace is not used: the tape still says exactly whether the text is compact.
+  expectSameAsPlain(R"([ {"a":1}, [2] ])", R"([{"a":1},[2]])", "spaced guide");
+  expectSameAsPlain(R"([ {"a":1}, [2] ])", R"([{"a":1}, [2]])", "spaced guide and text");
 }
 
 }  // namespace
