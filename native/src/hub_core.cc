@@ -121,6 +121,7 @@ void HubCore::runEncoded(const std::string& records, std::vector<std::string>& s
   } scope(*this);
   std::vector<Request> requests;
   requests.reserve(answeredIds.size());  // most records are answered ones
+  batchCompletions_.reserve(answeredIds.size());
   bool decoded = false;
   try {
     fault(FaultPoint::Decode, 0);
