@@ -6,7 +6,7 @@
 //   node bench/hub.js                 # all four benchmarks
 //   node bench/hub.js --quick         # fewer steps and iterations: a smoke run (< 1 minute)
 //   node bench/hub.js --only=sustained,event-loop,topics
-//   node bench/hub.js --only=change-cost   # just the four change-cost rows (section 0), about a minute
+//   node bench/hub.js --only=change-cost   # just the four change-cost rows (section 0), about two minutes
 //
 // Other flags: --n=1000,10000 (board sizes for sustained and event-loop)
 //              --topics=1000000 (for the topics benchmark)  --no-save
