@@ -3,15 +3,19 @@
 // Hub benchmark: what createHub() costs a Node process, next to what a Node
 // user would otherwise write, in one run.
 //
-//   node bench/hub.js                 # all three benchmarks (about 80 s on 2 threads)
+//   node bench/hub.js                 # all four benchmarks
 //   node bench/hub.js --quick         # fewer steps and iterations: a smoke run (< 1 minute)
 //   node bench/hub.js --only=sustained,event-loop,topics
+//   node bench/hub.js --only=change-cost   # just the four change-cost rows (section 0), about two minutes
 //
 // Other flags: --n=1000,10000 (board sizes for sustained and event-loop)
 //              --topics=1000000 (for the topics benchmark)  --no-save
 // Env: DELTACAST_LIB=path/to/index.js benchmarks another deltacast build;
 //      DELTACAST_ADDON=path/to/deltacast.node another addon (lib/native.js).
 //
+// 0. change-cost the four paths where a producer should pay for the change,
+//                not the document, each next to its peer (see section 0
+//                below for how each is measured).
 // 1. sustained   successive states of a price board (bench/data.js) published
 //                with publishJson, one after the other (await each) and
 //                pipelined (fire all, await all), against fast-json-patch
@@ -56,6 +60,8 @@ const {
   settleHeap,
   loadDeltacast,
   createHubWithTid,
+  threadCpuNs,
+  threadSplit,
 } = require('./common.js');
 const fs = require('node:fs');
 const os = require('node:os');
@@ -65,14 +71,14 @@ const { spawnSync } = require('node:child_process');
 
 const { makeBoard, mutate } = require('./data.js');
 
-const BENCHMARKS = ['sustained', 'event-loop', 'topics'];
+const BENCHMARKS = ['change-cost', 'sustained', 'event-loop', 'topics'];
 const CHILD_VARIANTS = ['empty', 'deltacast', 'lru-cache', 'map'];
 
 // ---- command line -----------------------------------------------------------
 
 function parseArgs(argv) {
   const opts = { quick: false, only: null, child: null, n: null, topics: null, save: true };
-  const usage = 'node bench/hub.js [--quick] [--only=sustained,event-loop,topics] [--n=1000,10000] [--topics=1000000] [--no-save]';
+  const usage = 'node bench/hub.js [--quick] [--only=change-cost,sustained,event-loop,topics] [--n=1000,10000] [--topics=1000000] [--no-save]';
   eachFlag(argv, usage, (flag, value) => {
     switch (flag) {
       case '--quick':
@@ -114,6 +120,264 @@ function summarize(samples) {
 
 function mib(bytes) {
   return (bytes / (1024 * 1024)).toFixed(1);
+}
+
+// ---- 0. change cost: the four rows of "publishing pays for the change" -------
+//
+// One quick run (--only=change-cost) puts each path next to its peer:
+//
+// a. publish(object) of an immutable board: 1,000 rows, deep-frozen; each
+//    step replaces 1% of the rows by new frozen objects and shares the rest
+//    (as Redux, Immer or Zustand do). Event-loop time of hub.publish (from
+//    before the call until after the microtask that hands it to the core
+//    thread, as in 2.) against JSON.stringify of the same state, timed in the
+//    same iteration, in alternating order. Ratio of the medians.
+// b. upsert of one row (a price tick) into a 10,000-row topic against the
+//    same into a 1,000-row topic: CPU of all threads (process.cpuUsage())
+//    over a run of upserts fired in batches of 100 (each batch awaited),
+//    divided by the upserts. Ratio of the two.
+// c. publishJson sustained on the 10,000-row board with churn (the states of
+//    1., 2.2 MB of text each), sequential (await each) and pipelined (fire
+//    all, await all): GB/s of text over wall time, and the CPU of all
+//    threads against fast-json-patch compare(prev, next) on the same states
+//    as fresh objects (parsed before the clock starts: compare only).
+// d. tiny topics: 100,000 topics of `{"v":<n>,"s":"ok"}` exist; 1,000,000
+//    publishJson calls update them round-robin, fire-and-forget in chunks of
+//    10,000 (only each chunk's last receipt is awaited: answers come in
+//    order). Core-thread time per publish is the CPU time of the hub's
+//    thread (/proc/self/task/<tid>/schedstat, the thread createHub starts)
+//    over the run, ÷ calls; JS-side time per publish is the CPU time of the
+//    JS thread (tid = pid) over the same run, ÷ calls: the calls, the
+//    hand-over and the draining of the answers. Also: how long the last
+//    answer trails the last call (wall).
+//
+// Targets (printed with each row): a ≤ 0.1×, b ≤ 2×, c ≥ 0.5 GB/s and ≥ 3×
+// fast-json-patch, d core ≤ JS.
+
+function deepFreeze(value) {
+  if (value !== null && typeof value === 'object' && !Object.isFrozen(value)) {
+    for (const key of Object.keys(value)) deepFreeze(value[key]);
+    Object.freeze(value);
+  }
+  return value;
+}
+
+async function changeCostPublish(opts, deltacast) {
+  const n = 1000;
+  const iterations = opts.quick ? 200 : 1000;
+  const { hub } = createHubWithTid(deltacast.lib, { clock: 'manual' });
+  let state = deepFreeze(makeBoard(n, 4242));
+  const topic = 'frozen-board';
+  await hub.publish(topic, state);
+  let seed = 1;
+  const prepare = () => {
+    state = deepFreeze(mutate(state, { fraction: 0.01, seed: 5000 + seed++ }));
+    return state;
+  };
+  const cell = { name: 'publish', awaited: true, prepare, ref: (s) => JSON.stringify(s), call: (s) => hub.publish(topic, s) };
+  await timeLoop(Math.max(20, iterations >> 3), cell);
+  await settleHeap();
+  const r = await timeLoop(iterations, cell);
+  const held = hub.getJson(topic);
+  const correct = held !== undefined && held.json === JSON.stringify(state);
+  await hub.close();
+  return { n, iterations, publishUs: r.call.median, stringifyUs: r.ref.median, ratio: r.call.median / r.ref.median, correct };
+}
+
+async function changeCostUpsert(opts, deltacast) {
+  const out = [];
+  const upserts = opts.quick ? 2000 : 10000;
+  for (const n of [1000, 10000]) {
+    const board = makeBoard(n, 777);
+    const { hub } = createHubWithTid(deltacast.lib, { clock: 'manual' });
+    const topic = `rows-${n}`;
+    await hub.publishJson(topic, JSON.stringify(board));
+    const rows = [];
+    for (let j = 0; j < 64; j++) rows.push(JSON.parse(JSON.stringify(board[Math.floor(((j + 0.5) / 64) * n)])));
+    const run = async (count) => {
+      let last;
+      for (let i = 0; i < count; i++) {
+        const row = rows[i % rows.length];
+        row.price = Math.round(row.price * 100 + 1) / 100;
+        last = hub.upsert(topic, row.id, row);
+        if (i % 100 === 99) await last;
+      }
+      await last;
+    };
+    await run(200);
+    await settleHeap();
+    const clock = startClock();
+    await run(upserts);
+    const m = stopClock(clock);
+    const held = hub.get(topic);
+    await hub.close();
+    out.push({ n, upserts, cpuUsPerUpsert: (m.cpuMs * 1000) / upserts, wallUsPerUpsert: (m.wallMs * 1000) / upserts,
+      correct: held?.data?.length === n });
+  }
+  return { rows: out, ratio: out[1].cpuUsPerUpsert / out[0].cpuUsPerUpsert };
+}
+
+async function changeCostSustained(opts, deltacast) {
+  const fjp = require('fast-json-patch');
+  const n = 10000;
+  const k = opts.quick ? 12 : 30;
+  const rounds = opts.quick ? 3 : 5;
+  const texts = boardStates(n, k);
+  let bytes = 0;
+  for (let i = 1; i <= k; i++) bytes += Buffer.byteLength(texts[i]);
+  const { hub, coreTid } = createHubWithTid(deltacast.lib, { clock: 'manual' });
+  const modes = {
+    sequential: async (topic) => {
+      for (let i = 1; i <= k; i++) await hub.publishJson(topic, texts[i]);
+    },
+    pipelined: async (topic) => {
+      const all = [];
+      for (let i = 1; i <= k; i++) all.push(hub.publishJson(topic, texts[i]));
+      await Promise.all(all);
+    },
+  };
+  const samples = { sequential: [], pipelined: [], fjp: [] };
+  let correct = true;
+  let seq = 0;
+  for (let round = -1; round < rounds; round++) {
+    for (const [mode, run] of Object.entries(modes)) {
+      const topic = `sustained-${seq++}`;
+      await hub.publishJson(topic, texts[0]);
+      await settleHeap();
+      const clock = startClock();
+      await run(topic);
+      const m = stopClock(clock, coreTid);
+      const held = hub.getJson(topic);
+      correct &&= held !== undefined && held.json === texts[k] && held.version === k + 1;
+      await hub.delete(topic);
+      if (round >= 0) samples[mode].push(m);
+    }
+    const objects = texts.map((t) => JSON.parse(t));
+    await settleHeap();
+    const clock = startClock();
+    let ops = 0;
+    for (let i = 1; i <= k; i++) ops += fjp.compare(objects[i - 1], objects[i]).length;
+    const m = stopClock(clock);
+    m.ops = ops;
+    if (round >= 0) samples.fjp.push(m);
+  }
+  await hub.close();
+  const fjpCpu = medianOf(samples.fjp.map((m) => m.cpuMs));
+  const row = (mode) => {
+    const ms = samples[mode];
+    const wallMs = medianOf(ms.map((m) => m.wallMs));
+    const cpuMs = medianOf(ms.map((m) => m.cpuMs));
+    return {
+      mode,
+      gbPerSecond: bytes / (wallMs * 1e6),
+      msPerUpdate: wallMs / k,
+      cpuMsPerUpdate: cpuMs / k,
+      coreMsPerUpdate: medianOf(ms.map((m) => m.coreMs ?? NaN)) / k,
+      jsMsPerUpdate: medianOf(ms.map((m) => m.jsMs ?? NaN)) / k,
+      speedupCpu: fjpCpu / cpuMs,
+    };
+  };
+  return { n, steps: k, rounds, stateBytes: Buffer.byteLength(texts[k]), fjpCpuMsPerUpdate: fjpCpu / k,
+    rows: [row('sequential'), row('pipelined')], correct };
+}
+
+async function changeCostTiny(opts, deltacast) {
+  const topics = 100_000;
+  const calls = opts.quick ? 300_000 : 1_000_000;
+  const chunk = 10_000;
+  const { hub, coreTid } = createHubWithTid(deltacast.lib, { clock: 'manual' });
+  const run = async (count, offset) => {
+    let lastCallNs = 0n;
+    for (let start = 0; start < count; start += chunk) {
+      let last;
+      const end = Math.min(count, start + chunk);
+      for (let i = start; i < end; i++) last = hub.publishJson(`t${i % topics}`, `{"v":${offset + i},"s":"ok"}`);
+      lastCallNs = nowNs();
+      await last;
+    }
+    return lastCallNs;
+  };
+  await run(topics, 0); // creates them
+  await run(topics, topics); // warm-up
+  await settleHeap();
+  const threads = threadCpuNs();
+  const t0 = nowNs();
+  const lastCall = await run(calls, 2 * topics);
+  const t1 = nowNs();
+  const split = threadSplit(threads, coreTid);
+  const sample = hub.get(`t${(calls - 1) % topics}`);
+  const stats = hub.stats();
+  await hub.close();
+  return {
+    topics,
+    calls,
+    coreThreadFound: coreTid != null,
+    coreUsPerPublish: (split.coreMs * 1000) / calls,
+    jsUsPerPublish: (split.jsMs * 1000) / calls,
+    wallUsPerPublish: Number(t1 - t0) / 1000 / calls,
+    lastAnswerTrailsMs: Number(t1 - lastCall) / 1e6,
+    ratio: split.coreMs / split.jsMs,
+    correct: sample?.data?.v === 2 * topics + calls - 1 && stats.topics === topics,
+  };
+}
+
+async function runChangeCost(opts, deltacast) {
+  if (!deltacast.lib) {
+    console.log(`## 0. Change cost\n\ndeltacast not built: ${deltacast.missing}\n`);
+    return { skipped: deltacast.missing };
+  }
+  progress('change cost: publish(object) of a frozen board');
+  const publish = await changeCostPublish(opts, deltacast);
+  gc();
+  progress('change cost: upsert at 1,000 and 10,000 rows');
+  const upsert = await changeCostUpsert(opts, deltacast);
+  gc();
+  progress('change cost: publishJson sustained, 10,000 rows');
+  const sustained = await changeCostSustained(opts, deltacast);
+  gc();
+  progress('change cost: tiny topics');
+  const tiny = await changeCostTiny(opts, deltacast);
+  progressDone();
+  const out = { publish, upsert, sustained, tiny };
+  printChangeCost(out);
+  return out;
+}
+
+function printChangeCost({ publish, upsert, sustained, tiny }) {
+  const met = (ok) => (ok ? 'met' : 'NOT met');
+  const check = (ok) => (ok ? '' : ' ✗ check failed');
+  const [seq, pipe] = sustained.rows;
+  const worstGb = Math.min(seq.gbPerSecond, pipe.gbPerSecond);
+  const worstSpeedup = Math.min(seq.speedupCpu, pipe.speedupCpu);
+  const [u1, u10] = upsert.rows;
+  const lines = [];
+  lines.push('## 0. Change cost: each path next to its peer');
+  lines.push('');
+  lines.push('| path | deltacast | peer | ratio | target |');
+  lines.push('|---|--:|--:|--:|---|');
+  lines.push(`| publish(object) of a frozen ${publish.n.toLocaleString('en-US')}-row board, 1% of rows replaced: event-loop µs ` +
+    `(median of ${publish.iterations}) | ${fmtUs(publish.publishUs)} | JSON.stringify(board) ${fmtUs(publish.stringifyUs)} | ` +
+    `${fmtRatio(publish.ratio)} | ≤ 0.1× → ${met(publish.ratio <= 0.1)}${check(publish.correct)} |`);
+  lines.push(`| upsert of one row, CPU of all threads µs per upsert (${fmtInt(u10.upserts)} upserts) | ` +
+    `10,000 rows: ${fmtUs(u10.cpuUsPerUpsert)} | 1,000 rows: ${fmtUs(u1.cpuUsPerUpsert)} | ${fmtRatio(upsert.ratio)} | ` +
+    `≤ 2× → ${met(upsert.ratio <= 2)}${check(u1.correct && u10.correct)} |`);
+  for (const r of sustained.rows) {
+    lines.push(`| publishJson sustained, ${sustained.n.toLocaleString('en-US')} rows (${(sustained.stateBytes / 1024).toFixed(0)} KiB a state), ` +
+      `${r.mode}: GB/s of text (wall); CPU ms per update (all threads; core ${fmtMs(r.coreMsPerUpdate)}, JS ${fmtMs(r.jsMsPerUpdate)}) | ` +
+      `${r.gbPerSecond.toFixed(2)} GB/s; ${fmtMs(r.cpuMsPerUpdate)} ms | fast-json-patch compare ${fmtMs(sustained.fjpCpuMsPerUpdate)} ms | ` +
+      `${fmtRatio(r.speedupCpu)} faster | ≥ 0.5 GB/s and ≥ 3× |`);
+  }
+  lines.push(`| tiny topics (${fmtInt(tiny.topics)} topics, ${fmtInt(tiny.calls)} publishJson): core-thread µs per publish | ` +
+    `${fmtUs(tiny.coreUsPerPublish)} | JS thread ${fmtUs(tiny.jsUsPerPublish)} | ${fmtRatio(tiny.ratio)} | ` +
+    `≤ 1× → ${met(tiny.ratio <= 1)}${check(tiny.correct && tiny.coreThreadFound)} |`);
+  lines.push('');
+  lines.push(`- publishJson sustained: worst ${worstGb.toFixed(2)} GB/s, worst ${fmtRatio(worstSpeedup)} fast-json-patch → ` +
+    `${met(worstGb >= 0.5 && worstSpeedup >= 3)}${check(sustained.correct)}`);
+  lines.push(`- tiny topics: ${fmtUs(tiny.wallUsPerPublish)} µs wall per publish; the last answer came ${fmtMs(tiny.lastAnswerTrailsMs)} ms ` +
+    'after the last call');
+  lines.push('- how each row is measured: the header of bench/hub.js (section 0).');
+  lines.push('');
+  console.log(lines.join('\n'));
 }
 
 // ---- 1. sustained publishJson ----------------------------------------------
@@ -728,6 +992,7 @@ async function main() {
   console.log(`${opts.quick ? 'quick run: fewer steps, rounds and calls · ' : ''}benchmarks: ${only.join(', ')}\n`);
 
   const out = { env, options: opts };
+  if (only.includes('change-cost')) out.changeCost = await runChangeCost(opts, deltacast);
   if (only.includes('sustained')) out.sustained = await runSustained(opts, deltacast);
   if (only.includes('event-loop')) out.eventLoop = await runEventLoop(opts, deltacast);
   if (only.includes('topics')) out.topics = runTopics(opts);

@@ -1,6 +1,7 @@
 #include "deltacast/hub_core.h"
 
 #include <algorithm>
+#include <iterator>
 #include <new>
 
 namespace deltacast {
@@ -104,7 +105,8 @@ void HubCore::submitEncoded(std::string records, std::vector<std::string> staged
 
 void HubCore::runEncoded(const std::string& records, std::vector<std::string>& staged,
                          const std::vector<std::uint32_t>& answeredIds) {
-  // One wake-up for the whole batch, however it ends.
+  // One wake-up and one lock of the outbox for the answers of the whole
+  // batch, however it ends.
   struct BatchScope {
     HubCore& core;
     explicit BatchScope(HubCore& c) : core(c) {
@@ -112,11 +114,14 @@ void HubCore::runEncoded(const std::string& records, std::vector<std::string>& s
       core.wakeAfterBatch_ = false;
     }
     ~BatchScope() {
+      core.counting([this] { core.publishCompletions(); });
       core.runningBatch_ = false;
       if (core.wakeAfterBatch_) core.notify_();
     }
   } scope(*this);
   std::vector<Request> requests;
+  requests.reserve(answeredIds.size());  // most records are answered ones
+  batchCompletions_.reserve(answeredIds.size());
   bool decoded = false;
   try {
     fault(FaultPoint::Decode, 0);
@@ -187,6 +192,14 @@ void HubCore::complete(Completion completion) noexcept {
     flushFrames();
   });
   counting([&] {
+    if (runningBatch_) {
+      // Kept until the batch ends (publishCompletions): JS is woken only
+      // then anyway, and the outbox is locked once for all of them. Frames
+      // made by later requests of the batch reach the outbox first, which
+      // keeps the rule: a request's frames before its answer.
+      batchCompletions_.push_back(std::move(completion));
+      return;
+    }
     bool wasEmpty = false;
     {
       std::lock_guard lock(outboxMutex_);
@@ -195,6 +208,25 @@ void HubCore::complete(Completion completion) noexcept {
     }
     if (wasEmpty) wake();
   });
+}
+
+void HubCore::publishCompletions() {
+  if (batchCompletions_.empty()) return;
+  std::vector<Completion> completions;
+  completions.swap(batchCompletions_);  // whatever happens, the next batch starts empty
+  counting([this] { flushFrames(); });
+  bool wasEmpty = false;
+  {
+    std::lock_guard lock(outboxMutex_);
+    wasEmpty = outbox_.empty();
+    if (outbox_.completions.empty()) {
+      outbox_.completions.swap(completions);
+    } else {
+      outbox_.completions.insert(outbox_.completions.end(), std::make_move_iterator(completions.begin()),
+                                 std::make_move_iterator(completions.end()));
+    }
+  }
+  if (wasEmpty) wake();
 }
 
 void HubCore::run(Request& request) {

@@ -60,7 +60,9 @@ class TapeBuilder {
         end_(base_ + text.size()),
         limits_(limits),
         nodes_(nodes),
-        guide_(guide != nullptr && !guide->empty() ? guide : nullptr) {}
+        // A guide with whitespace is not used: whether a copied span had any
+        // would be unknown, and the tape must say exactly whether the text is compact.
+        guide_(guide != nullptr && !guide->empty() && guide->compact() ? guide : nullptr) {}
 
   Status run(bool& compact) {
     skipWs();
@@ -126,22 +128,107 @@ class TapeBuilder {
         std::memcmp(p_, guide_->text().data() + source.begin, length) != 0) {
       return false;
     }
-    const std::uint32_t first = static_cast<std::uint32_t>(nodes_.size());
-    const std::uint32_t offset = this->offset();
-    const std::uint32_t count = source.next - g;
-    nodes_.resize(first + count);
-    const TapeNode* from = &(*guide_)[g];
-    TapeNode* to = nodes_.data() + first;
-    for (std::uint32_t k = 0; k < count; ++k) {
-      TapeNode node = from[k];
-      node.begin = node.begin - source.begin + offset;
-      node.end = node.end - source.begin + offset;
-      node.next = node.next - g + first;
-      to[k] = node;
-    }
+    copyNodes(g, source.next);
     p_ += length;
-    if (!guide_->compact()) sawWhitespace_ = true;
     return true;
+  }
+
+  // Appends the guide's nodes [g, stop) (whole subtrees, in the guide from
+  // the value at the current position on), their offsets shifted to here: a
+  // block copy, then the offsets fixed in place while the block is in cache.
+  void copyNodes(std::uint32_t g, std::uint32_t stop) {
+    const std::uint32_t first = static_cast<std::uint32_t>(nodes_.size());
+    const TapeNode* from = &(*guide_)[g];
+    nodes_.insert(nodes_.end(), from, from + (stop - g));
+    shiftNodes(first, g, (*guide_)[g].begin);
+  }
+
+  // Nodes [first, end) were copied from the guide's [g, ...), whose first
+  // value starts at byte `sourceBegin` of the guide and at the current
+  // position here: their offsets and indices move by the same amounts.
+  void shiftNodes(std::uint32_t first, std::uint32_t g, std::uint32_t sourceBegin) {
+    const std::uint32_t shift = offset() - sourceBegin;  // modulo 2^32: adding it moves a guide offset here
+    const std::uint32_t indexShift = first - g;
+    TapeNode* to = nodes_.data() + first;
+    const std::size_t count = nodes_.size() - first;
+    for (std::size_t k = 0; k < count; ++k) {
+      to[k].begin += shift;
+      to[k].end += shift;
+      to[k].next += indexShift;
+    }
+  }
+
+  // Length of the common prefix of the text at the current position and
+  // `other` (at most `limit` bytes): memcmp over blocks that double in size,
+  // then bytes within the block that differs.
+  std::size_t commonPrefix(const unsigned char* other, std::size_t limit) const {
+    limit = std::min(limit, static_cast<std::size_t>(end_ - p_));
+    std::size_t done = 0;
+    std::size_t block = 64;
+    while (done < limit) {
+      const std::size_t n = std::min(block, limit - done);
+      if (std::memcmp(p_ + done, other + done, n) != 0) {
+        // The difference is within [done, done + n): halve down to 32 bytes.
+        std::size_t width = n;
+        while (width > 32) {
+          const std::size_t half = width / 2;
+          if (std::memcmp(p_ + done, other + done, half) == 0) {
+            done += half;
+            width -= half;
+          } else {
+            width = half;
+          }
+        }
+        while (p_[done] == other[done]) ++done;
+        return done;
+      }
+      done += n;
+      if (block < 16384) block *= 2;
+    }
+    return done;
+  }
+
+  // Guided arrays: from guide element `g` on, the longest run of whole guide
+  // elements whose bytes, and the byte after each, equal the text here is
+  // copied at once (one comparison and one block copy for the run, not one
+  // per element). The byte after an element (',' or ']' in a compact guide)
+  // ends the element at the same place here, so a number is not taken for a
+  // prefix of a longer one. Returns the elements copied (0: none), and
+  // leaves `g` at the guide element after the run.
+  std::uint32_t copyRun(std::uint32_t& g, std::uint32_t guideArray) {
+    const TapeNode& array = (*guide_)[guideArray];
+    const std::uint32_t runBegin = (*guide_)[g].begin;
+    // Up to and including the guide array's closing bracket.
+    const std::size_t matched =
+        commonPrefix(reinterpret_cast<const unsigned char*>(guide_->text().data()) + runBegin, array.end - runBegin);
+    if ((*guide_)[g].end - runBegin + 1 > matched) return 0;
+    // The guide's nodes are in text order: those that start within the
+    // matched bytes are [g, bound). Copied as a block first, the elements
+    // are then walked in cache; the last one may reach past the matched
+    // bytes, and is cut off with what follows it.
+    const TapeNode* nodes = &(*guide_)[0];
+    const std::uint32_t limit = runBegin + static_cast<std::uint32_t>(matched);
+    const std::uint32_t bound = static_cast<std::uint32_t>(
+        std::partition_point(nodes + g, nodes + array.next, [&](const TapeNode& n) { return n.begin < limit; }) -
+        nodes);
+    const std::uint32_t first = static_cast<std::uint32_t>(nodes_.size());
+    nodes_.insert(nodes_.end(), nodes + g, nodes + bound);
+    const TapeNode* copied = nodes_.data() + first;  // copied[k - g]: guide node k, not yet shifted
+    std::uint32_t k = g;
+    std::uint32_t stop = g;  // one past the last whole element
+    std::uint32_t elements = 0;
+    std::uint32_t runEnd = runBegin;
+    while (k < bound && copied[k - g].end - runBegin + 1 <= matched) {
+      stop = copied[k - g].next;
+      runEnd = copied[k - g].end;
+      ++elements;
+      k = stop;
+    }
+    nodes_.resize(first + (stop - g));
+    shiftNodes(first, g, runBegin);
+    p_ += runEnd - runBegin;
+    g = stop < array.next ? stop : kNoGuide;
+    return elements;
   }
 
   // ---- grammar ------------------------------------------------------------------
@@ -265,6 +352,24 @@ class TapeBuilder {
       ++p_;
     } else {
       for (;;) {
+        // A run of unchanged elements.
+        if (expected != kNoGuide) {
+          if (const std::uint32_t run = copyRun(expected, g); run != 0) {
+            count += run;
+            previous = kNoGuide;
+            if (p_ == end_) return fail(ErrorCode::InvalidJson, "unexpected end of input in an array");
+            if (*p_ == ',') {
+              ++p_;
+              skipWs();
+              continue;
+            }
+            if (*p_ == ']') {
+              ++p_;
+              break;
+            }
+            return fail(ErrorCode::InvalidJson, "expected ',' or ']' after an array element");
+          }
+        }
         bool copied = false;
         if (expected != kNoGuide && p_ != end_ && (*p_ == '{' || *p_ == '[')) {
           const std::uint32_t second = after(expected);

@@ -1,6 +1,8 @@
 // The JSON diff: two documents (split at the first blank line). Oracle: when
 // both parse, the patch is JSON, applies to the first with the native applier,
-// and the result equals the second (RFC 6902 equality).
+// and the result equals the second (RFC 6902 equality). And: the second
+// parsed with the first as its guide gives the very tape (or error) of a
+// plain parse.
 #include <cstddef>
 #include <cstdint>
 #include <string>
@@ -19,6 +21,24 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
   const ParseLimits limits{1u << 20, 64};
   DiffOptions options;
   options.maxLcsCells = 1u << 12;
+  {
+    JsonTape guide;
+    JsonTape plain;
+    JsonTape guided;
+    if (guide.parse(a, limits).isOk()) {
+      const Status plainStatus = plain.parse(b, limits);
+      const Status guidedStatus = guided.parse(b, limits, &guide);
+      if (plainStatus.message() != guidedStatus.message())
+        fuzz::finding("a guided parse fails otherwise", guidedStatus.message());
+      bool same = plain.size() == guided.size() && plain.compact() == guided.compact();
+      for (std::uint32_t i = 0; same && i < plain.size(); ++i) {
+        same = plain[i].begin == guided[i].begin && plain[i].end == guided[i].end && plain[i].next == guided[i].next &&
+               plain[i].count == guided[i].count && plain[i].type == guided[i].type &&
+               plain[i].flags == guided[i].flags;
+      }
+      if (!same) fuzz::finding("a guided parse gives another tape than a plain one");
+    }
+  }
   std::string ops;
   if (!diffJson(a, b, options, ops, limits).isOk()) return 0;
   fuzz::requireJson(ops, "a patch that is not JSON");

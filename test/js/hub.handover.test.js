@@ -154,6 +154,38 @@ describe('request records are all or nothing', () => {
   });
 });
 
+describe('large payloads are staged through one reused buffer', () => {
+  it('each staged string reaches the addon as its exact UTF-8, ASCII or not, several in one batch', () => {
+    const staged = [];
+    const writer = new RequestWriter((bytes) => {
+      staged.push(Buffer.from(bytes)); // the addon copies before stage() returns; so does this stand-in
+      return staged.length - 1;
+    });
+    const ascii = '[' + '1,'.repeat(60_000) + '1]';
+    const wide = '["' + 'é€😀a'.repeat(30_000) + '"]'; // 2-, 3- and 4-byte UTF-8: the buffer grows mid-string
+    const after = '"' + 'b'.repeat(70_000) + '"';
+    for (const text of [ascii, wide, after, ascii]) writer.payload(text);
+    assert.deepEqual(staged.map((b) => b.toString('utf8')), [ascii, wide, after, ascii]);
+    writer.reset();
+    writer.payload(wide);
+    assert.equal(staged[4].toString('utf8'), wide);
+  });
+
+  it('a hub keeps large texts exact across publishes that reuse the buffer', async (t) => {
+    const hub = open(t);
+    const big = (n, c) => JSON.stringify({ rows: Array.from({ length: n }, (_, i) => ({ id: i, s: `${c}${i}` })) });
+    const texts = [big(5000, 'a'), big(6000, 'é'), big(4000, '😀'), big(5000, 'a')];
+    for (const text of texts) {
+      await hub.publishJson('big', text);
+      assert.equal(hub.getJson('big').json, text);
+    }
+    // Pipelined: staged in the same turn.
+    const receipts = texts.map((text, i) => hub.publishJson(`big${i}`, text));
+    await Promise.all(receipts);
+    texts.forEach((text, i) => assert.equal(hub.getJson(`big${i}`).json, text));
+  });
+});
+
 describe('answers are matched by request id', () => {
   function queued(firstId, count) {
     const batch = new AnswerBatch(firstId);

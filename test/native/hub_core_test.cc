@@ -10,6 +10,8 @@
 #include <future>
 #include <memory>
 #include <mutex>
+#include <string>
+#include <string_view>
 #include <thread>
 
 namespace deltacast {
@@ -193,6 +195,56 @@ TEST(HubCore, StopWithWorkQueuedDoesNotHang) {
     EXPECT_EQ(core.get("late"), nullptr);
     EXPECT_TRUE(core.take().completions.empty());
   }
+}
+
+// PublishJson records in their wire form (request.h).
+std::string publishRecord(std::uint32_t id, std::string_view topic, std::string_view json) {
+  std::string out;
+  const auto u32 = [&](std::uint32_t v) {
+    for (int i = 0; i < 4; ++i) out.push_back(static_cast<char>(v >> (8 * i) & 0xff));
+  };
+  out.push_back(0);  // PublishJson
+  u32(id);
+  u32(static_cast<std::uint32_t>(topic.size()));
+  out.append(topic);
+  u32(static_cast<std::uint32_t>(json.size()));
+  out.append(json);
+  u32(0);            // no change id
+  out.push_back(0);  // the topic's lane
+  return out;
+}
+
+TEST(HubCore, ABatchIsAnsweredOnceEachInOrderAfterEarlierAnswers) {
+  HubOptions options;
+  options.manualClock = true;
+  HubCore core(options, [] {});
+  // An answer already waiting in the outbox when the batch ends.
+  core.submit(publish(1, "first", "1"));
+  constexpr std::uint32_t kBatch = 1000;
+  std::string records;
+  for (std::uint32_t i = 0; i < kBatch; ++i) {
+    records += publishRecord(2 + i, "t" + std::to_string(i % 10), "{\"v\":" + std::to_string(i) + "}");
+  }
+  std::size_t count = 0;
+  std::vector<std::uint32_t> ids;
+  ASSERT_TRUE(validateRequests(records, 0, count, &ids));
+  ASSERT_EQ(count, kBatch);
+  core.submitEncoded(records, {}, ids);
+  std::vector<Completion> answers;
+  const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(20);
+  while (answers.size() < kBatch + 1 && std::chrono::steady_clock::now() < deadline) {
+    for (Completion& c : core.take().completions) answers.push_back(std::move(c));
+    std::this_thread::sleep_for(std::chrono::milliseconds(1));
+  }
+  for (Completion& c : core.take().completions) answers.push_back(std::move(c));  // none more
+  ASSERT_EQ(answers.size(), kBatch + 1);
+  for (std::uint32_t k = 0; k < answers.size(); ++k) {
+    EXPECT_EQ(answers[k].id, k + 1);
+    EXPECT_EQ(answers[k].code, ErrorCode::Ok) << answers[k].message;
+  }
+  // Topic t<j> got publishes j, j + 10, ...: its version counts them.
+  EXPECT_EQ(answers.back().version, kBatch / 10);
+  EXPECT_EQ(core.get("t9")->json, "{\"v\":" + std::to_string(kBatch - 1) + "}");
 }
 
 }  // namespace

@@ -2,7 +2,9 @@
 
 #include <gtest/gtest.h>
 
+#include <random>
 #include <string>
+#include <vector>
 
 namespace deltacast {
 namespace {
@@ -149,6 +151,145 @@ TEST(JsonTape, RefusesDuplicateMemberNamesWithAGuide) {
   EXPECT_EQ(tape.parse(R"({"rows":[{"id":1,"v":1},{"id":2,"v":2,"v":3}],"x":1})", {}, &guide).code(),
             ErrorCode::InvalidJson);
   EXPECT_TRUE(tape.parse(old, {}, &guide).isOk());
+}
+
+// ---- guided parsing: runs of unchanged elements --------------------------------
+
+// The guided tape must be node for node the tape of a plain parse.
+void expectSameAsPlain(const std::string& guideText, const std::string& text, const std::string& context) {
+  JsonTape guide;
+  JsonTape plain;
+  JsonTape guided;
+  ASSERT_TRUE(guide.parse(guideText).isOk()) << guideText;
+  const Status plainStatus = plain.parse(text);
+  const Status guidedStatus = guided.parse(text, {}, &guide);
+  ASSERT_EQ(plainStatus.code(), guidedStatus.code()) << context << "\n" << text;
+  ASSERT_EQ(plainStatus.message(), guidedStatus.message()) << context << "\n" << text;
+  if (!plainStatus) return;
+  EXPECT_EQ(plain.compact(), guided.compact()) << context;
+  ASSERT_EQ(plain.size(), guided.size()) << context << "\n" << text;
+  for (std::uint32_t i = 0; i < plain.size(); ++i) {
+    ASSERT_EQ(plain[i].begin, guided[i].begin) << context << " node " << i;
+    ASSERT_EQ(plain[i].end, guided[i].end) << context << " node " << i;
+    ASSERT_EQ(plain[i].next, guided[i].next) << context << " node " << i;
+    ASSERT_EQ(plain[i].count, guided[i].count) << context << " node " << i;
+    ASSERT_EQ(plain[i].type, guided[i].type) << context << " node " << i;
+    ASSERT_EQ(plain[i].flags, guided[i].flags) << context << " node " << i;
+  }
+}
+
+// Arrays of scalars and rows whose elements are edited the ways that shift
+// spans: changed, inserted, deleted, moved, numbers lengthened or shortened
+// (a prefix of the guide's number), strings gaining an escape, whitespace
+// added, and a broken tail.
+class ArrayEdits {
+ public:
+  explicit ArrayEdits(unsigned seed) : rng_(seed) {}
+
+  std::string element() {
+    switch (pick(7)) {
+      case 0: return std::to_string(pick(1000));
+      case 1: return "-" + std::to_string(pick(100)) + "." + std::to_string(pick(10));
+      case 2: return "\"s" + std::to_string(pick(50)) + (pick(4) == 0 ? "\\n\"" : "\"");
+      case 3: return pick(2) ? "true" : "null";
+      case 4: return "[" + std::to_string(pick(9)) + ",[" + std::to_string(pick(9)) + "]]";
+      default:
+        return "{\"id\":" + std::to_string(pick(40)) + ",\"p\":" + std::to_string(pick(100)) + ",\"t\":[" +
+               std::to_string(pick(5)) + "],\"o\":{\"q\":\"" + std::to_string(pick(9)) + "\"}}";
+    }
+  }
+
+  std::vector<std::string> elements(std::size_t n) {
+    std::vector<std::string> out;
+    for (std::size_t i = 0; i < n; ++i) out.push_back(element());
+    return out;
+  }
+
+  void edit(std::vector<std::string>& v) {
+    const std::size_t edits = 1 + pick(4);
+    for (std::size_t e = 0; e < edits; ++e) {
+      const std::size_t at = v.empty() ? 0 : pick(static_cast<unsigned>(v.size()));
+      switch (pick(7)) {
+        case 0:
+          if (!v.empty()) v[at] = element();
+          break;
+        case 1: v.insert(v.begin() + static_cast<std::ptrdiff_t>(at), element()); break;
+        case 2:
+          if (!v.empty()) v.erase(v.begin() + static_cast<std::ptrdiff_t>(at));
+          break;
+        case 3:
+          if (v.size() > 1) {
+            std::string row = v[at];
+            v.erase(v.begin() + static_cast<std::ptrdiff_t>(at));
+            v.insert(v.begin() + static_cast<std::ptrdiff_t>(pick(static_cast<unsigned>(v.size()))), row);
+          }
+          break;
+        case 4:  // a number (or any element) lengthened: the guide's text is a prefix
+          if (!v.empty() && !v[at].empty() && v[at].back() >= '0' && v[at].back() <= '9') v[at] += "7";
+          break;
+        case 5:  // shortened: this text is a prefix of the guide's
+          if (!v.empty() && v[at].size() > 1 && v[at].back() >= '0' && v[at].back() <= '9') v[at].pop_back();
+          break;
+        default:
+          if (!v.empty()) v[at] = "\"e\\u00e9" + std::to_string(pick(9)) + "\"";
+          break;
+      }
+    }
+  }
+
+  std::string render(const std::vector<std::string>& v, bool spaces) {
+    std::string out = spaces && pick(2) ? "[ " : "[";
+    for (std::size_t i = 0; i < v.size(); ++i) {
+      if (i > 0) out += spaces && pick(3) == 0 ? " , " : ",";
+      out += v[i];
+    }
+    return out + "]";
+  }
+
+  unsigned pick(unsigned n) { return std::uniform_int_distribution<unsigned>(0, n - 1)(rng_); }
+
+ private:
+  std::mt19937 rng_;
+};
+
+TEST(JsonTape, GuidedRunsOnShiftedSpansEqualPlainParse) {
+  for (unsigned seed = 1; seed <= 3000; ++seed) {
+    ArrayEdits gen(seed);
+    std::vector<std::string> before = gen.elements(gen.pick(30));
+    std::vector<std::string> after = before;
+    gen.edit(after);
+    const std::string context = "seed " + std::to_string(seed);
+    const std::string guideText = gen.render(before, false);
+    const bool spaces = gen.pick(4) == 0;
+    std::string text = gen.render(after, spaces);
+    // Nested: the same array as a member and inside an outer array.
+    expectSameAsPlain(guideText, text, context);
+    expectSameAsPlain(R"({"a":)" + guideText + R"(,"b":[)" + guideText + "]}",
+                      R"({"a":)" + text + R"(,"b":[)" + text + "]}", context + " nested");
+    // Broken texts fail with the same error as a plain parse.
+    switch (gen.pick(4)) {
+      case 0: text.pop_back(); break;
+      case 1: text.insert(text.size() - 1, ","); break;
+      case 2: text += "x"; break;
+      default: text.insert(gen.pick(static_cast<unsigned>(text.size())), "}"); break;
+    }
+    expectSameAsPlain(guideText, text, context + " broken");
+    if (HasFailure()) break;
+  }
+}
+
+TEST(JsonTape, GuidedRunsStopAtANumberThatGoesOn) {
+  // The guide's "12" is a prefix of "123": the run stops before it.
+  expectSameAsPlain("[1,2,12]", "[1,2,123]", "lengthened");
+  expectSameAsPlain("[1,2,123]", "[1,2,12]", "shortened");
+  expectSameAsPlain("[1,2,3]", "[1,2,3,4]", "appended");
+  expectSameAsPlain("[1,2,3,4]", "[1,2,3]", "cut");
+  expectSameAsPlain("[[1],[2]]", "[[1],[2],[3]]", "rows appended");
+  expectSameAsPlain("[1,2]", "[1,2 ]", "space before the bracket");
+  expectSameAsPlain("[1,2]", "[1,2", "unterminated");
+  // A guide with whitespace is not used: the tape still says exactly whether the text is compact.
+  expectSameAsPlain(R"([ {"a":1}, [2] ])", R"([{"a":1},[2]])", "spaced guide");
+  expectSameAsPlain(R"([ {"a":1}, [2] ])", R"([{"a":1}, [2]])", "spaced guide and text");
 }
 
 }  // namespace

@@ -128,6 +128,8 @@ class HubCore {
   // is counted, and JS fails a call whose answer is missing when it sees
   // the next one (answers carry their request's id).
   void complete(Completion completion) noexcept;
+  // Moves the answers kept while a batch ran into the outbox (one lock).
+  void publishCompletions();
   void fault(FaultPoint point, std::uint32_t requestId) const {
     if (options_.faultHook) options_.faultHook(point, requestId);
   }
@@ -164,6 +166,9 @@ class HubCore {
   std::int64_t manualNow_ = 0;   // core thread only; 0 to kMaxClockMs
   bool runningBatch_ = false;    // core thread only: inside submitEncoded's handler
   bool wakeAfterBatch_ = false;  // core thread only
+
+  // Core thread only: the answers of the batch being run (publishCompletions).
+  std::vector<Completion> batchCompletions_;
 
   std::atomic<std::uint64_t> internalErrors_{0};
 

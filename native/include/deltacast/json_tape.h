@@ -57,9 +57,11 @@ class JsonTape {
   // `guide`, when given, is a tape of a previous version of the document
   // (another tape, whose text is still alive). Containers whose bytes are
   // identical to the guide's corresponding container are copied from the
-  // guide instead of being scanned, so a new version that differs in a few
-  // places costs little more than a memcmp. The result is the same tape as
-  // without a guide.
+  // guide instead of being scanned, and so are runs of unchanged array
+  // elements, so a new version that differs in a few places costs little
+  // more than a memcmp and a copy of the guide's nodes. The result is the
+  // same tape as without a guide (the same nodes, the same compact()). A
+  // guide that is not compact (has whitespace) is not used.
   Status parse(std::string_view text, const ParseLimits& limits = {}, const JsonTape* guide = nullptr);
 
   bool empty() const noexcept { return nodes_.empty(); }
