@@ -240,7 +240,9 @@ TEST(TopicStoreRows, RandomSequencesMatchTheWholeTextPath) {
       if (sa && a.changed) {
         // The same value published whole gives the same operations.
         const ChangeResult c = pair.published.publishJson(topic, sa->json.str(), "", now);
-        if (!c.created) ASSERT_EQ(c.ops, a.ops) << label << ": " << what;
+        if (!c.created) {
+          ASSERT_EQ(c.ops, a.ops) << label << ": " << what;
+        }
       }
       if (sa && random() % 3 == 0) pair.held.emplace_back(sa, pair.whole.get(topic));  // read later (lazy text)
       if (sa && random() % 4 == 0) {
@@ -253,7 +255,9 @@ TEST(TopicStoreRows, RandomSequencesMatchTheWholeTextPath) {
         const bool oka = pair.rows.diffFrom(*ha, topic, da);
         const bool okb = pair.whole.diffFrom(*hb, topic, db);
         // Epochs are the stores' own: compare only where both still match.
-        if (oka && okb) ASSERT_EQ(da, db) << label << ": diffFrom v" << ha->version;
+        if (oka && okb) {
+          ASSERT_EQ(da, db) << label << ": diffFrom v" << ha->version;
+        }
       }
     }
     const auto sa = pair.rows.get(topic);
@@ -370,7 +374,9 @@ TEST(TopicStoreRows, ManyRowsAcrossChunksMatchTheWholeTextPath) {
     }
     pair.check("seed " + std::to_string(seed) + " step " + std::to_string(step), a, b, "t");
     if (HasFatalFailure()) return;
-    if (step % 97 == 0) ASSERT_EQ(pair.rows.get("t")->json, pair.whole.get("t")->json.str()) << "seed " << seed;
+    if (step % 97 == 0) {
+      ASSERT_EQ(pair.rows.get("t")->json, pair.whole.get("t")->json.str()) << "seed " << seed;
+    }
   }
   ASSERT_EQ(pair.rows.get("t")->json, pair.whole.get("t")->json.str()) << "seed " << seed;
 }
