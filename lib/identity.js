@@ -1,0 +1,302 @@
+'use strict';
+// Publishing immutable states by identity.
+//
+// An immutable state (Immer, Redux Toolkit, Zustand, React state) is a new
+// root whose unchanged rows are the very objects published last time. For
+// such a value hub.publish() serializes only the rows it has not seen: the
+// hub keeps, per topic, the last published root array and each row's JSON
+// text, and sends the core either
+//   - a `patch` of `replace` ops, one per row whose text changed, when the
+//     array kept its length and the core is known to hold exactly the last
+//     text (its answer came back, nothing else touched the topic since), or
+//   - the full text, joined from the rows' texts (cached or new).
+// Either way the core stores the very text JSON.stringify(value) would give,
+// and makes the diff and the frames from it as for any publish: the result
+// is byte for byte the old one (test/js/hub.identity.test.js).
+//
+// A row's text is reused only if the row is known not to have changed since
+// it was serialized: it is deeply frozen (checked: every object in it frozen,
+// plain, without accessors or toJSON; Immer and Redux Toolkit deep-freeze
+// their states), or the caller published with { immutable: true } (its
+// promise that objects it published are never mutated). Anything else is
+// serialized as before, so a row mutated in place is always seen.
+//
+// What is kept: per topic the last root array (which the caller holds anyway)
+// and its rows' texts, at most MAX_TOPICS topics and MAX_CHARS characters of
+// text (least recently published dropped first, and topics idle longer than
+// the shortest TTL), plus WeakMaps from row objects to their texts, which
+// live only as long as the rows.
+
+// The topics and the text kept at most; beyond, least recently published first.
+const MAX_TOPICS = 65536;
+const MAX_CHARS = 256 * 1024 * 1024;
+// A patch is sent when at most this share of the rows changed (else the full text).
+const PATCH_SHARE = 0.5;
+// Nesting checked by deepFrozen; deeper rows are serialized every time.
+const MAX_CHECK_DEPTH = 64;
+
+// How a row's text may be reused when the same object comes again.
+const REUSE_NEVER = 0;
+const REUSE_FROZEN = 1; // deeply frozen: always
+const REUSE_TRUSTED = 2; // published with { immutable: true }: by such publishes only
+
+/** Not a value the identity path takes as it is (the caller serializes it the old way). */
+const BAIL = Symbol('bail');
+
+const verified = new WeakSet(); // objects found deeply frozen, plain, without accessors
+
+/** A plain object or array (what JSON.stringify writes the same alone or inside a parent). */
+function isPlain(value) {
+  const proto = Object.getPrototypeOf(value);
+  if (proto !== Object.prototype && proto !== null && !(proto === Array.prototype && Array.isArray(value))) return false;
+  return !('toJSON' in value);
+}
+
+/**
+ * Whether `value` (a plain object or array) and everything in it is frozen,
+ * plain and made of data properties only: its JSON text cannot change.
+ */
+function deepFrozen(value, depth) {
+  if (verified.has(value)) return true;
+  if (depth > MAX_CHECK_DEPTH || !Object.isFrozen(value)) return false;
+  const descriptors = Object.getOwnPropertyDescriptors(value);
+  for (const key in descriptors) {
+    const descriptor = descriptors[key];
+    if (descriptor.get !== undefined || descriptor.set !== undefined) return false;
+    const member = descriptor.value;
+    if (typeof member === 'object' && member !== null && !(isPlain(member) && deepFrozen(member, depth + 1))) return false;
+  }
+  verified.add(value);
+  return true;
+}
+
+class Entry {
+  topic;
+  rows = null; // the root array last published
+  texts = null; // the JSON text of each of its rows
+  reuse = null; // Uint8Array: REUSE_* of each row
+  chars = 0; // the length of the full text
+  confirmed = false; // the core holds exactly this text (answered, nothing else on the topic since)
+  request = 0; // the request id of the last publish, while unanswered
+  patched = false; // that publish went as a patch
+  changeId = ''; // its options, for sending it again as full text
+  lane = 0;
+  at = 0; // when it was published (hub clock, ms)
+
+  constructor(topic) {
+    this.topic = topic;
+  }
+
+  fullText() {
+    return '[' + this.texts.join(',') + ']';
+  }
+}
+
+class IdentityCache {
+  #topics = new Map(); // topic -> Entry, least recently published first
+  #pending = new Map(); // request id -> Entry
+  #frozenTexts = new WeakMap(); // deeply frozen row -> its text
+  #trustedTexts = new WeakMap(); // row published with { immutable: true } -> its text
+  #chars = 0;
+  #maxPatchOps;
+  #minTtl; // the shortest TTL (ms) of any rule, 0: none
+  #staged = null; // the entry prepare() made, installed by sent()
+  /** Whether the text prepare() returned last is a patch. */
+  patched = false;
+  /** Publishes answered with an error and sent again as full text (the core counted them as rejected). */
+  resent = 0;
+
+  constructor(options) {
+    this.#maxPatchOps = options.limits.maxPatchOps;
+    this.#minTtl = options.ttl.reduce((min, rule) => (min === 0 ? rule.ms : Math.min(min, rule.ms)), 0);
+  }
+
+  /**
+   * The payload for publishing `value` on `topic`: a patch or the full text
+   * (`patched` says which), or undefined when the value is not a root array
+   * of plain rows (the caller serializes it as before). `trusted`: the caller
+   * published with { immutable: true }. `now`: the hub clock (ms).
+   */
+  prepare(topic, value, trusted, now) {
+    this.#staged = null;
+    this.patched = false;
+    if (!Array.isArray(value) || !isPlain(value)) return undefined;
+    const entry = this.#topics.get(topic);
+    const n = value.length;
+    const texts = new Array(n);
+    const reuse = new Uint8Array(n);
+    const prev = entry?.rows ?? null;
+    const sameLength = prev !== null && prev.length === n;
+    let chars = n + 1;
+    let changed = 0;
+    for (let i = 0; i < n; i++) {
+      const row = value[i];
+      let text;
+      let how;
+      if (sameLength && row === prev[i] && (entry.reuse[i] === REUSE_FROZEN || (trusted && entry.reuse[i] === REUSE_TRUSTED))) {
+        text = entry.texts[i];
+        how = entry.reuse[i];
+      } else {
+        text = this.#rowText(row, trusted);
+        if (text === BAIL) return undefined;
+        how = this.#reuseOf;
+        if (sameLength && text !== entry.texts[i]) changed += 1;
+      }
+      texts[i] = text;
+      reuse[i] = how;
+      chars += text.length;
+    }
+    const next = new Entry(topic);
+    next.rows = value;
+    next.texts = texts;
+    next.reuse = reuse;
+    next.chars = chars;
+    next.at = now;
+    this.#staged = next;
+    if (
+      sameLength &&
+      entry.confirmed &&
+      entry.request === 0 &&
+      changed <= this.#maxPatchOps &&
+      changed <= n * PATCH_SHARE
+    ) {
+      this.patched = true;
+      const ops = [];
+      for (let i = 0; i < n; i++) {
+        if (texts[i] !== entry.texts[i]) ops.push('{"op":"replace","path":"/' + i + '","value":' + texts[i] + '}');
+      }
+      return '[' + ops.join(',') + ']';
+    }
+    return next.fullText();
+  }
+
+  #reuseOf = REUSE_NEVER;
+
+  /** A row's JSON text (as an element of its array), or BAIL; sets #reuseOf. */
+  #rowText(row, trusted) {
+    this.#reuseOf = REUSE_NEVER;
+    if (typeof row !== 'object' || row === null) {
+      // Scalars: as JSON.stringify writes them in an array (undefined, functions, symbols: null).
+      if (typeof row === 'bigint') return BAIL; // a TypeError, or a BigInt.prototype.toJSON: the old path
+      this.#reuseOf = REUSE_FROZEN;
+      return JSON.stringify(row) ?? 'null';
+    }
+    if (!isPlain(row)) return BAIL; // toJSON (its key argument differs alone), boxed values, class instances
+    const frozen = this.#frozenTexts.get(row);
+    if (frozen !== undefined) {
+      this.#reuseOf = REUSE_FROZEN;
+      return frozen;
+    }
+    if (trusted) {
+      const known = this.#trustedTexts.get(row);
+      if (known !== undefined) {
+        this.#reuseOf = REUSE_TRUSTED;
+        return known;
+      }
+    }
+    let text;
+    try {
+      text = JSON.stringify(row);
+    } catch {
+      return BAIL; // a cycle, a BigInt: the old path throws its usual error
+    }
+    if (deepFrozen(row, 0)) {
+      this.#frozenTexts.set(row, text);
+      this.#reuseOf = REUSE_FROZEN;
+    } else if (trusted) {
+      this.#trustedTexts.set(row, text);
+      this.#reuseOf = REUSE_TRUSTED;
+    }
+    return text;
+  }
+
+  /** The publish prepare() was made for was queued as request `id` (with its options). */
+  sent(id, changeId, lane) {
+    const entry = this.#staged;
+    this.#staged = null;
+    if (entry === null) return;
+    this.forget(entry.topic);
+    entry.request = id;
+    entry.patched = this.patched;
+    entry.changeId = changeId;
+    entry.lane = lane;
+    this.#topics.set(entry.topic, entry);
+    this.#pending.set(id, entry);
+    this.#chars += entry.chars;
+    this.#trim(entry.at);
+  }
+
+  /** Something else changed the topic (or it is gone): publish its next value in full. */
+  forget(topic) {
+    const entry = this.#topics.get(topic);
+    if (entry === undefined) return;
+    this.#topics.delete(topic);
+    this.#chars -= entry.chars;
+    if (entry.request !== 0) this.#pending.delete(entry.request);
+  }
+
+  #trim(now) {
+    for (const entry of this.#topics.values()) {
+      const idle = this.#minTtl > 0 && now - entry.at >= this.#minTtl; // the core may have dropped it
+      if (!idle && this.#topics.size <= MAX_TOPICS && this.#chars <= MAX_CHARS) return;
+      this.forget(entry.topic);
+    }
+  }
+
+  /** Whether request `id` is a publish of this cache not answered yet. */
+  has(id) {
+    return this.#pending.has(id);
+  }
+
+  /**
+   * Request `id` was answered. A publish sent as a patch and refused (the
+   * topic expired or was evicted meanwhile, or a limit was met applying it)
+   * returns its full text: the caller sends it again under the same id,
+   * unless the topic was touched since (then undefined: the error stands).
+   */
+  answered(id, flags, error, closing) {
+    const entry = this.#pending.get(id);
+    if (entry === undefined) return undefined;
+    this.#pending.delete(id);
+    entry.request = 0;
+    if (error === null) {
+      entry.confirmed = (flags & 2) === 0; // a duplicate id changed nothing
+      return undefined;
+    }
+    entry.confirmed = false;
+    if (!entry.patched || closing || this.#topics.get(entry.topic) !== entry) return undefined;
+    entry.patched = false;
+    entry.request = id;
+    this.#pending.set(id, entry);
+    this.resent += 1;
+    return entry.fullText();
+  }
+
+  /** The entry sent again by answered(): its topic and options. */
+  resend(id) {
+    return this.#pending.get(id);
+  }
+
+  /** Drops everything (the hub is closing). */
+  clear() {
+    this.#topics.clear();
+    this.#pending.clear();
+    this.#chars = 0;
+    this.#staged = null;
+  }
+}
+
+/**
+ * How publish(value, opts) serializes: 2 by identity, trusting the caller
+ * ({ immutable: true }); 1 by identity, reusing deeply frozen rows only (a
+ * frozen root array); 0 as JSON.stringify. A non-boolean `immutable` is a
+ * DELTACAST_INVALID_ARGUMENT (thrown by the caller's check).
+ */
+function identityMode(value, opts) {
+  const immutable = opts === undefined || opts === null ? undefined : opts.immutable;
+  if (immutable === true) return 2;
+  if (immutable !== undefined && immutable !== false) return -1;
+  return Array.isArray(value) && Object.isFrozen(value) ? 1 : 0;
+}
+
+module.exports = { IdentityCache, identityMode };
