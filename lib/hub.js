@@ -162,6 +162,7 @@ class Hub {
     try {
       return this.#identity.prepare(topic, value, trusted, this.#options.clock === 'manual' ? this.#manualNow : Date.now());
     } catch {
+      this.#identity.forget(topic);
       return undefined; // a throwing proxy, say: JSON.stringify says what is wrong, as before
     }
   }

@@ -109,7 +109,14 @@ class IdentityCache {
   constructor(options) {
     this.#maxPatchOps = options.limits.maxPatchOps;
     this.#minTtl = options.ttl.reduce((min, rule) => (min === 0 ? rule.ms : Math.min(min, rule.ms)), 0);
+    // A topic last published this long ago may have expired by the time a
+    // patch reaches the core: it goes in full. The manual clock moves only
+    // with the requests, so the core's time is known exactly; the real
+    // clock leaves half the TTL for the hand-over.
+    this.#fresh = options.clock === 'manual' ? this.#minTtl : this.#minTtl / 2;
   }
+
+  #fresh;
 
   /**
    * The payload for publishing `value` on `topic`: a patch or the full text
@@ -121,54 +128,63 @@ class IdentityCache {
     this.#staged = null;
     this.patched = false;
     if (!Array.isArray(value) || !isPlain(value)) return undefined;
-    const entry = this.#topics.get(topic);
     const n = value.length;
-    const texts = new Array(n);
-    const reuse = new Uint8Array(n);
-    const prev = entry?.rows ?? null;
-    const sameLength = prev !== null && prev.length === n;
+    let entry = this.#topics.get(topic);
+    let changed = null; // the rows whose text changed, when the length is the same
+    if (entry !== undefined && entry.rows.length === n) {
+      // Updated in place: whatever happens next, the hub forgets or replaces the entry
+      // before the topic is published again (a bail-out forgets it here).
+      changed = [];
+    } else {
+      entry = new Entry(topic);
+      entry.texts = new Array(n);
+      entry.reuse = new Uint8Array(n);
+    }
+    const prev = entry.rows;
+    const texts = entry.texts;
+    const reuse = entry.reuse;
     let chars = n + 1;
-    let changed = 0;
     for (let i = 0; i < n; i++) {
       const row = value[i];
-      let text;
-      let how;
-      if (sameLength && row === prev[i] && (entry.reuse[i] === REUSE_FROZEN || (trusted && entry.reuse[i] === REUSE_TRUSTED))) {
-        text = entry.texts[i];
-        how = entry.reuse[i];
-      } else {
-        text = this.#rowText(row, trusted);
-        if (text === BAIL) return undefined;
-        how = this.#reuseOf;
-        if (sameLength && text !== entry.texts[i]) changed += 1;
+      if (changed !== null && row === prev[i] && (reuse[i] === REUSE_FROZEN || (trusted && reuse[i] === REUSE_TRUSTED))) {
+        chars += texts[i].length;
+        continue;
       }
+      const text = this.#rowText(row, trusted);
+      if (text === BAIL) {
+        this.forget(topic);
+        return undefined;
+      }
+      if (changed !== null && text !== texts[i]) changed.push(i);
       texts[i] = text;
-      reuse[i] = how;
+      reuse[i] = this.#reuseOf;
       chars += text.length;
     }
-    const next = new Entry(topic);
-    next.rows = value;
-    next.texts = texts;
-    next.reuse = reuse;
-    next.chars = chars;
-    next.at = now;
-    this.#staged = next;
+    entry.rows = value;
+    this.#staged = entry;
+    this.#stagedChars = chars;
+    this.#stagedAt = now;
     if (
-      sameLength &&
+      changed !== null &&
       entry.confirmed &&
       entry.request === 0 &&
-      changed <= this.#maxPatchOps &&
-      changed <= n * PATCH_SHARE
+      (this.#minTtl === 0 || now - entry.at < this.#fresh) &&
+      changed.length <= this.#maxPatchOps &&
+      changed.length <= n * PATCH_SHARE
     ) {
       this.patched = true;
-      const ops = [];
-      for (let i = 0; i < n; i++) {
-        if (texts[i] !== entry.texts[i]) ops.push('{"op":"replace","path":"/' + i + '","value":' + texts[i] + '}');
+      let ops = '[';
+      for (let k = 0; k < changed.length; k++) {
+        const i = changed[k];
+        ops += (k === 0 ? '{"op":"replace","path":"/' : ',{"op":"replace","path":"/') + i + '","value":' + texts[i] + '}';
       }
-      return '[' + ops.join(',') + ']';
+      return ops + ']';
     }
-    return next.fullText();
+    return entry.fullText();
   }
+
+  #stagedChars = 0;
+  #stagedAt = 0;
 
   #reuseOf = REUSE_NEVER;
 
@@ -216,7 +232,10 @@ class IdentityCache {
     this.#staged = null;
     if (entry === null) return;
     this.forget(entry.topic);
+    entry.chars = this.#stagedChars;
+    entry.at = this.#stagedAt;
     entry.request = id;
+    entry.confirmed = false;
     entry.patched = this.patched;
     entry.changeId = changeId;
     entry.lane = lane;
@@ -233,11 +252,13 @@ class IdentityCache {
     this.#topics.delete(topic);
     this.#chars -= entry.chars;
     if (entry.request !== 0) this.#pending.delete(entry.request);
+    entry.request = 0;
+    entry.confirmed = false;
   }
 
   #trim(now) {
     for (const entry of this.#topics.values()) {
-      const idle = this.#minTtl > 0 && now - entry.at >= this.#minTtl; // the core may have dropped it
+      const idle = this.#minTtl > 0 && now - entry.at >= this.#minTtl; // the core may have dropped it: start afresh
       if (!idle && this.#topics.size <= MAX_TOPICS && this.#chars <= MAX_CHARS) return;
       this.forget(entry.topic);
     }
