@@ -40,6 +40,17 @@ const REUSE_NEVER = 0;
 const REUSE_FROZEN = 1; // deeply frozen: always
 const REUSE_TRUSTED = 2; // published with { immutable: true }: by such publishes only
 
+const EMPTY = Object.freeze([]);
+// How far ahead a row is looked for when rows were inserted or removed.
+const LOOKAHEAD = 8;
+
+/** k in 1..LOOKAHEAD when list[from + k] is `row` (within `end`), else 0. */
+function distance(list, from, end, row) {
+  const last = Math.min(end - 1, from + LOOKAHEAD);
+  for (let k = from + 1; k <= last; k++) if (list[k] === row) return k - from;
+  return 0;
+}
+
 /** Not a value the identity path takes as it is (the caller serializes it the old way). */
 const BAIL = Symbol('bail');
 
@@ -129,58 +140,98 @@ class IdentityCache {
     this.patched = false;
     if (!Array.isArray(value) || !isPlain(value)) return undefined;
     const n = value.length;
-    let entry = this.#topics.get(topic);
-    let changed = null; // the rows whose text changed, when the length is the same
-    if (entry !== undefined && entry.rows.length === n) {
-      // Updated in place: whatever happens next, the hub forgets or replaces the entry
-      // before the topic is published again (a bail-out forgets it here).
-      changed = [];
-    } else {
-      entry = new Entry(topic);
-      entry.texts = new Array(n);
-      entry.reuse = new Uint8Array(n);
-    }
-    const prev = entry.rows;
-    const texts = entry.texts;
-    const reuse = entry.reuse;
+    const entry = this.#topics.get(topic);
+    const prev = entry?.rows ?? EMPTY;
+    const prevTexts = entry?.texts ?? EMPTY;
+    const prevReuse = entry?.reuse ?? EMPTY;
+    const m = prev.length;
+    const shift = m - n; // a row kept after an insertion or a removal is found at index + shift
+    const texts = new Array(n);
+    const reuse = new Uint8Array(n);
     let chars = n + 1;
     for (let i = 0; i < n; i++) {
       const row = value[i];
-      if (changed !== null && row === prev[i] && (reuse[i] === REUSE_FROZEN || (trusted && reuse[i] === REUSE_TRUSTED))) {
-        chars += texts[i].length;
-        continue;
+      // The same object at the same index, or at the same distance from the end.
+      const at = row === prev[i] ? i : row === prev[i + shift] ? i + shift : -1;
+      if (at >= 0 && (prevReuse[at] === REUSE_FROZEN || (trusted && prevReuse[at] === REUSE_TRUSTED))) {
+        texts[i] = prevTexts[at];
+        reuse[i] = prevReuse[at];
+      } else {
+        const text = this.#rowText(row, trusted);
+        if (text === BAIL) return undefined;
+        texts[i] = text;
+        reuse[i] = this.#reuseOf;
       }
-      const text = this.#rowText(row, trusted);
-      if (text === BAIL) {
-        this.forget(topic);
-        return undefined;
-      }
-      if (changed !== null && text !== texts[i]) changed.push(i);
-      texts[i] = text;
-      reuse[i] = this.#reuseOf;
-      chars += text.length;
+      chars += texts[i].length;
     }
-    entry.rows = value;
-    this.#staged = entry;
+    const next = new Entry(topic);
+    next.rows = value;
+    next.texts = texts;
+    next.reuse = reuse;
+    this.#staged = next;
     this.#stagedChars = chars;
     this.#stagedAt = now;
-    if (
-      changed !== null &&
-      entry.confirmed &&
-      entry.request === 0 &&
-      (this.#minTtl === 0 || now - entry.at < this.#fresh) &&
-      changed.length <= this.#maxPatchOps &&
-      changed.length <= n * PATCH_SHARE
-    ) {
-      this.patched = true;
-      let ops = '[';
-      for (let k = 0; k < changed.length; k++) {
-        const i = changed[k];
-        ops += (k === 0 ? '{"op":"replace","path":"/' : ',{"op":"replace","path":"/') + i + '","value":' + texts[i] + '}';
+    if (entry !== undefined && entry.confirmed && entry.request === 0 && (this.#minTtl === 0 || now - entry.at < this.#fresh)) {
+      const ops = this.#ops(prev, prevTexts, value, texts);
+      if (ops !== undefined) {
+        this.patched = true;
+        return ops;
       }
-      return ops + ']';
     }
-    return entry.fullText();
+    return next.fullText();
+  }
+
+  /**
+   * The RFC 6902 ops turning the array `prev` (rows' texts `prevTexts`) into
+   * `next` (`texts`), rows matched by identity: replace for a row whose text
+   * changed, remove and add for rows gone and new (a moved row is both), or
+   * undefined when they would be more than PATCH_SHARE of the rows or
+   * maxPatchOps. Written as text; each op's path is an index into the array
+   * as the ops before it left it.
+   */
+  #ops(prev, prevTexts, next, texts) {
+    const m = prev.length;
+    const n = next.length;
+    const limit = Math.min(this.#maxPatchOps, Math.floor(Math.max(m, n) * PATCH_SHARE));
+    let ops = '';
+    let count = 0;
+    let i = 0; // in prev
+    let j = 0; // in next, and in the array being patched: its first j rows are next's
+    while (i < m || j < n) {
+      if (count > limit) return undefined;
+      if (i < m && j < n && next[j] === prev[i]) {
+        if (texts[j] !== prevTexts[i]) {
+          ops += ',{"op":"replace","path":"/' + j + '","value":' + texts[j] + '}';
+          count += 1;
+        }
+        i += 1;
+        j += 1;
+        continue;
+      }
+      // Rows removed before the next row (found a little further in prev), or
+      // rows inserted before the previous row (found a little further in next).
+      const removed = i < m && j < n ? distance(prev, i, m, next[j]) : j < n ? 0 : m - i;
+      const inserted = i < m && j < n ? distance(next, j, n, prev[i]) : i < m ? 0 : n - j;
+      if (removed > 0 && (inserted === 0 || removed <= inserted)) {
+        for (let k = 0; k < removed; k++) ops += ',{"op":"remove","path":"/' + j + '"}';
+        count += removed;
+        i += removed;
+      } else if (inserted > 0) {
+        for (let k = 0; k < inserted && count <= limit; k++, j++, count++) {
+          ops += ',{"op":"add","path":"/' + j + '","value":' + texts[j] + '}';
+        }
+      } else {
+        // A different row in the same place.
+        if (texts[j] !== prevTexts[i]) {
+          ops += ',{"op":"replace","path":"/' + j + '","value":' + texts[j] + '}';
+          count += 1;
+        }
+        i += 1;
+        j += 1;
+      }
+    }
+    if (count > limit) return undefined;
+    return count === 0 ? '[]' : '[' + ops.slice(1) + ']';
   }
 
   #stagedChars = 0;
