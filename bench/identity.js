@@ -1,0 +1,202 @@
+'use strict';
+
+// Publishing immutable states by identity: event-loop time of hub.publish()
+// of a board whose unchanged rows are the very objects published last time,
+// against JSON.stringify of the whole board and against the old full path,
+// in one run.
+//
+//   node bench/identity.js             # N = 1,000 and 10,000 rows (about a minute)
+//   node bench/identity.js --quick     # fewer iterations: a smoke run
+//   node bench/identity.js --n=1000 --no-save
+//
+// Env: DELTACAST_ADDON=path/to/deltacast.node another addon (lib/native.js).
+//
+// States: a chain of boards from bench/data.js, each made from the one before
+// by mutate() (a new array; 1% of rows replaced by new objects, the rest
+// shared), as Immer or Redux Toolkit make them. Variants, each on its own
+// topic, publishing the same chain in order:
+//   old path   hub.publish(topic, Array.from(board)): an unfrozen root, so
+//              JSON.stringify of the whole board, as before identity publishing
+//   frozen     hub.publish(topic, board), every object deep-frozen (Immer and
+//              Redux Toolkit auto-freeze)
+//   immutable  hub.publish(topic, board, { immutable: true }), nothing frozen
+// Also with an insertion and a removal besides the 1% (rows shift), and
+// back-to-back (several publishes of the topic per turn: the core has not
+// answered the previous one, so the full text goes, joined from the rows'
+// cached texts).
+//
+// Timed, per call: from right before hub.publish() until after the microtask
+// that hands the request buffer to the core thread (as bench/hub.js times
+// event-loop cost). JSON.stringify of the same board is timed in the same
+// iteration, in alternating order, so both see the same machine state; the
+// ratio is the median call over the median JSON.stringify. "loop" adds the
+// event loop's whole active time per publish (eventLoopUtilization over the
+// run: the answer's handling and the promise included), for the same awaited
+// runs.
+
+const { gc, gitCommit, median, usageError, eachFlag, fmtUs, fmtRatio, progress, progressDone, nowNs, settleHeap } =
+  require('./common.js');
+const fs = require('node:fs');
+const path = require('node:path');
+const { performance } = require('node:perf_hooks');
+
+const { createHub } = require('../lib/index.js');
+const { makeBoard, mutate } = require('./data.js');
+
+function parseArgs(argv) {
+  const opts = { quick: false, n: [1000, 10000], save: true };
+  eachFlag(argv, 'node bench/identity.js [--quick] [--n=1000,10000] [--no-save]', (flag, value) => {
+    if (flag === '--quick') opts.quick = true;
+    else if (flag === '--no-save') opts.save = false;
+    else if (flag === '--n') {
+      opts.n = value.split(',').map(Number);
+      if (opts.n.some((n) => !Number.isInteger(n) || n < 10)) throw usageError('--n takes sizes of at least 10 rows');
+    } else return false;
+    return true;
+  });
+  return opts;
+}
+
+function deepFreeze(value) {
+  if (value !== null && typeof value === 'object' && !Object.isFrozen(value)) {
+    Object.freeze(value);
+    for (const key of Object.keys(value)) deepFreeze(value[key]);
+  }
+  return value;
+}
+
+/** count + 1 boards, each from the one before; frozen or not. */
+function chain(n, count, { frozen, shift }) {
+  let board = makeBoard(n, 4242);
+  if (frozen) deepFreeze(board);
+  const states = [board];
+  for (let i = 0; i < count; i++) {
+    board = mutate(board, { fraction: 0.01, insertMid: shift, deleteOne: shift, seed: 100 + i });
+    if (frozen) deepFreeze(board);
+    states.push(board);
+  }
+  return states;
+}
+
+const handedOver = () => new Promise((resolve) => queueMicrotask(resolve));
+
+/**
+ * Publishes states[1..] in order (states[0] first, untimed); `perTurn` calls
+ * per turn before awaiting them. Returns per-call µs, per-JSON.stringify µs
+ * and the event loop's active ms per call.
+ */
+async function run(hub, topic, states, publish, perTurn) {
+  await publish(hub, topic, states[0]);
+  const calls = [];
+  const refs = [];
+  let sink = 0;
+  const elu0 = performance.eventLoopUtilization();
+  for (let i = 1; i < states.length; i += perTurn) {
+    const pending = [];
+    for (let k = 0; k < perTurn && i + k < states.length; k++) {
+      const board = states[i + k];
+      let call, ref;
+      if ((i + k) % 2 === 0) {
+        const r0 = nowNs();
+        sink += JSON.stringify(board).length;
+        const r1 = nowNs();
+        pending.push(publish(hub, topic, board));
+        await handedOver();
+        const c1 = nowNs();
+        ref = r1 - r0;
+        call = c1 - r1;
+      } else {
+        const c0 = nowNs();
+        pending.push(publish(hub, topic, board));
+        await handedOver();
+        const c1 = nowNs();
+        sink += JSON.stringify(board).length;
+        const r1 = nowNs();
+        call = c1 - c0;
+        ref = r1 - c1;
+      }
+      calls.push(Number(call) / 1000);
+      refs.push(Number(ref) / 1000);
+    }
+    await Promise.all(pending);
+  }
+  const elu = performance.eventLoopUtilization(elu0);
+  const sorted = (a) => a.sort((x, y) => x - y);
+  return { callUs: median(sorted(calls)), refUs: median(sorted(refs)), loopMs: elu.active / calls.length, sink };
+}
+
+const VARIANTS = [
+  { key: 'old', name: 'old path: publish(topic, unfrozen copy)', frozen: true, publish: (h, t, b) => h.publish(t, Array.from(b)) },
+  { key: 'frozen', name: 'publish(topic, frozen board)', frozen: true, publish: (h, t, b) => h.publish(t, b) },
+  { key: 'immutable', name: 'publish(topic, board, { immutable: true })', frozen: false, publish: (h, t, b) => h.publish(t, b, { immutable: true }) },
+];
+
+const SCENARIOS = [
+  { key: '1pct', label: '1% of rows replaced', shift: false, perTurn: 1 },
+  { key: '1pct-insdel', label: '1% replaced + 1 inserted + 1 removed', shift: true, perTurn: 1 },
+  { key: '1pct-b2b', label: '1% replaced, 4 publishes per turn', shift: false, perTurn: 4 },
+];
+
+async function main() {
+  const opts = parseArgs(process.argv.slice(2));
+  const results = [];
+  const lines = [];
+  for (const n of opts.n) {
+    const count = opts.quick ? (n >= 10000 ? 40 : 200) : n >= 10000 ? 200 : 1000;
+    for (const scenario of SCENARIOS) {
+      const frozenStates = chain(n, count, { frozen: true, shift: scenario.shift });
+      const plainStates = chain(n, count, { frozen: false, shift: scenario.shift });
+      const rows = [];
+      for (const variant of VARIANTS) {
+        progress(`N=${n} ${scenario.key}: ${variant.key}`);
+        const hub = createHub();
+        const states = variant.frozen ? frozenStates : plainStates;
+        // Warm up on the first tenth, then time the rest on a topic of its own.
+        const warm = Math.max(10, count >> 3);
+        await run(hub, `warm-${variant.key}`, states.slice(0, warm), variant.publish, scenario.perTurn);
+        await settleHeap();
+        const r = await run(hub, `board-${variant.key}`, states, variant.publish, scenario.perTurn);
+        await hub.close();
+        rows.push({ ...variant, ...r });
+        gc();
+      }
+      const old = rows.find((r) => r.key === 'old');
+      for (const r of rows) {
+        results.push({
+          n,
+          scenario: scenario.key,
+          variant: r.key,
+          callUs: r.callUs,
+          stringifyUs: r.refUs,
+          ratioToStringify: r.callUs / r.refUs,
+          ratioToOld: r.callUs / old.callUs,
+          loopUsPerCall: r.loopMs * 1000,
+        });
+      }
+      lines.push(`\n### N = ${n.toLocaleString('en-US')} rows, ${scenario.label}\n`);
+      lines.push('| call | µs (median) | JSON.stringify µs | × JSON.stringify | × old path | event loop µs/call |');
+      lines.push('|---|---:|---:|---:|---:|---:|');
+      for (const r of rows) {
+        lines.push(
+          `| ${r.name} | ${fmtUs(r.callUs)} | ${fmtUs(r.refUs)} | ${fmtRatio(r.callUs / r.refUs)} | ` +
+            `${fmtRatio(r.callUs / old.callUs)} | ${fmtUs(r.loopMs * 1000)} |`,
+        );
+      }
+    }
+  }
+  progressDone();
+  console.log('## Publishing immutable states by identity (event-loop time)');
+  console.log(lines.join('\n'));
+  if (opts.save) {
+    const date = new Date().toISOString().slice(0, 10);
+    const file = path.join(__dirname, 'results', `identity-${date}${opts.quick ? '-quick' : ''}.json`);
+    fs.mkdirSync(path.dirname(file), { recursive: true });
+    fs.writeFileSync(file, JSON.stringify({ date, commit: gitCommit(), node: process.version, quick: opts.quick, results }, null, 2) + '\n');
+    console.log(`\n(saved to ${path.relative(process.cwd(), file)})`);
+  }
+}
+
+main().catch((err) => {
+  console.error(err.usage ? err.message : err);
+  process.exitCode = 1;
+});
