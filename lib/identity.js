@@ -6,13 +6,23 @@
 // such a value hub.publish() serializes only the rows it has not seen: the
 // hub keeps, per topic, the last published root array and each row's JSON
 // text, and sends the core either
-//   - a `patch` of `replace` ops, one per row whose text changed, when the
-//     array kept its length and the core is known to hold exactly the last
-//     text (its answer came back, nothing else touched the topic since), or
+//   - a `patch` when the core is known to hold exactly the last text (its
+//     answer came back, nothing else touched the topic since, it cannot have
+//     expired): `replace` for each row whose text changed, `remove` and `add`
+//     for rows gone and new (rows matched by identity, a moved row is both),
+//     as long as they are at most half the rows and limits.maxPatchOps, or
 //   - the full text, joined from the rows' texts (cached or new).
-// Either way the core stores the very text JSON.stringify(value) would give,
-// and makes the diff and the frames from it as for any publish: the result
-// is byte for byte the old one (test/js/hub.identity.test.js).
+// Either way the core stores the very text JSON.stringify(value) would give
+// (its patch applier writes strings and numbers as JSON.stringify does), and
+// makes the diff and the frames from it as for any publish: the result is
+// byte for byte the old one (test/js/hub.identity.test.js). A patch the core
+// refuses (the topic was evicted meanwhile, say) is sent again as full text
+// under the same request id by the hub, answers after it held back meanwhile.
+//
+// One version per publish: publishes of a topic within one turn are not
+// merged (that would drop versions, and frames of paced lanes carry them);
+// while the previous one is unanswered, the next goes as full text, joined
+// from cached row texts.
 //
 // A row's text is reused only if the row is known not to have changed since
 // it was serialized: it is deeply frozen (checked: every object in it frozen,
@@ -23,9 +33,11 @@
 //
 // What is kept: per topic the last root array (which the caller holds anyway)
 // and its rows' texts, at most MAX_TOPICS topics and MAX_CHARS characters of
-// text (least recently published dropped first, and topics idle longer than
-// the shortest TTL), plus WeakMaps from row objects to their texts, which
-// live only as long as the rows.
+// text (nor more than the hub's memory budget), least recently published
+// dropped first, and topics idle longer than the shortest TTL dropped at the
+// next publish; plus WeakMaps from row objects to their texts, which live
+// only as long as the rows. hub.delete, any other change to the topic and
+// close drop a topic's entry.
 
 // The topics and the text kept at most; beyond, least recently published first.
 const MAX_TOPICS = 65536;
@@ -127,6 +139,7 @@ class IdentityCache {
   #trustedTexts = new WeakMap(); // row published with { immutable: true } -> its text
   #chars = 0;
   #maxPatchOps;
+  #maxChars;
   #minTtl; // the shortest TTL (ms) of any rule, 0: none
   #staged = null; // the entry prepare() made, installed by sent()
   /** Whether the text prepare() returned last is a patch. */
@@ -136,6 +149,8 @@ class IdentityCache {
 
   constructor(options) {
     this.#maxPatchOps = options.limits.maxPatchOps;
+    // The core holds no more than its budget: text beyond it here would be of evicted topics.
+    this.#maxChars = options.memory.maxBytes > 0 ? Math.min(options.memory.maxBytes, MAX_CHARS) : MAX_CHARS;
     this.#minTtl = options.ttl.reduce((min, rule) => (min === 0 ? rule.ms : Math.min(min, rule.ms)), 0);
     // A topic last published this long ago may have expired by the time a
     // patch reaches the core: it goes in full. The manual clock moves only
@@ -352,14 +367,9 @@ class IdentityCache {
   #trim(now) {
     for (const entry of this.#topics.values()) {
       const idle = this.#minTtl > 0 && now - entry.at >= this.#minTtl; // the core may have dropped it: start afresh
-      if (!idle && this.#topics.size <= MAX_TOPICS && this.#chars <= MAX_CHARS) return;
+      if (!idle && this.#topics.size <= MAX_TOPICS && this.#chars <= this.#maxChars) return;
       this.forget(entry.topic);
     }
-  }
-
-  /** Whether request `id` is a publish of this cache not answered yet. */
-  has(id) {
-    return this.#pending.has(id);
   }
 
   /**
@@ -410,7 +420,11 @@ function identityMode(value, opts) {
   const immutable = opts === undefined || opts === null ? undefined : opts.immutable;
   if (immutable === true) return 2;
   if (immutable !== undefined && immutable !== false) return -1;
-  return Array.isArray(value) && Object.isFrozen(value) ? 1 : 0;
+  try {
+    return Array.isArray(value) && Object.isFrozen(value) ? 1 : 0;
+  } catch {
+    return 0; // a revoked proxy: JSON.stringify says so, as before
+  }
 }
 
 module.exports = { IdentityCache, identityMode };
