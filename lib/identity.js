@@ -63,10 +63,21 @@ function distance(list, from, end, row) {
   return 0;
 }
 
-// Up to this many rows changed in an array of the same length go as replace
-// ops at once; more may be rows shifted by an insertion and a removal, which
-// the identity walk (#ops) turns into fewer ops.
-const REPLACE_ONLY = 16;
+/**
+ * Whether rows changed in place look shifted (an insertion and a removal, or
+ * a move, in an array of the same length): a changed row's text is the very
+ * string of a neighbour's previous text. Then the identity walk (#ops) makes
+ * fewer ops than a replace of every shifted row.
+ */
+function shifted(changed, texts, prevTexts) {
+  const last = texts.length - 1;
+  for (let k = 0; k < changed.length; k++) {
+    const i = changed[k];
+    const text = texts[i];
+    if ((i > 0 && text === prevTexts[i - 1]) || (i < last && text === prevTexts[i + 1])) return true;
+  }
+  return false;
+}
 
 /** The replace ops of the rows at `changed` (their new texts in `texts`). */
 function replaceOps(changed, texts) {
@@ -228,8 +239,9 @@ class IdentityCache {
     this.#stagedChars = chars;
     this.#stagedAt = now;
     if (entry !== undefined && entry.confirmed && entry.request === 0 && (this.#minTtl === 0 || now - entry.at < this.#fresh)) {
-      const fewReplaced = changed !== null && changed.length <= Math.min(REPLACE_ONLY, this.#maxPatchOps, n * PATCH_SHARE);
-      const ops = fewReplaced ? replaceOps(changed, texts) : this.#ops(prev, prevTexts, value, texts);
+      const replaced =
+        changed !== null && changed.length <= Math.min(this.#maxPatchOps, n * PATCH_SHARE) && !shifted(changed, texts, prevTexts);
+      const ops = replaced ? replaceOps(changed, texts) : this.#ops(prev, prevTexts, value, texts);
       if (ops !== undefined) {
         this.patched = true;
         return ops;
