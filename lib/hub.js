@@ -699,6 +699,7 @@ class Hub {
       w.u8(entry.lane);
     } catch {
       w.rollback(start);
+      this.#identity.resent -= 1;
       this.#identity.forget(entry.topic);
       return false;
     }
