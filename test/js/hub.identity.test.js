@@ -323,6 +323,11 @@ describe('hub.publish by identity', () => {
         }),
       ]),
     ];
+    // Not a root array: serialized as before, with or without the option.
+    const root = Object.freeze({ rows: Object.freeze([Object.freeze({ id: 1 })]) });
+    await hub.publish('o', root);
+    await hub.publish('o', { ...root, more: true }, { immutable: true });
+    assert.equal(hub.getJson('o').json, '{"rows":[{"id":1}],"more":true}');
     for (const value of cases) {
       const [mine, theirs] = await Promise.all([
         hub.publish('t', value).then(
