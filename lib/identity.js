@@ -12,6 +12,9 @@
 //     for rows gone and new (rows matched by identity, a moved row is both),
 //     as long as they are at most half the rows and limits.maxPatchOps, or
 //   - the full text, joined from the rows' texts (cached or new).
+// Other shapes (a root object, say { ids, entities }) go as full text built
+// from the texts of the rows found inside (containers whose first members
+// are objects are opened, two levels deep; anything else is a row).
 // Either way the core stores the very text JSON.stringify(value) would give
 // (its patch applier writes strings and numbers as JSON.stringify does), and
 // makes the diff and the frames from it as for any publish: the result is
@@ -87,6 +90,20 @@ function replaceOps(changed, texts) {
     ops += (k === 0 ? '{"op":"replace","path":"/' : ',{"op":"replace","path":"/') + i + '","value":' + texts[i] + '}';
   }
   return ops + ']';
+}
+
+// How deep below the root containers of rows are looked into (other shapes than a root array).
+const MAX_OPENED = 2;
+
+/** Whether the first two members of a plain container are objects: rows, as in { entities: { a: {...}, b: {...} } }. */
+function holdsRows(container) {
+  let seen = 0;
+  for (const key in container) {
+    const member = container[key];
+    if (typeof member !== 'object' || member === null) return false;
+    if (++seen === 2) return true;
+  }
+  return Array.isArray(container) && seen === 1;
 }
 
 /** Not a value the identity path takes as it is (the caller serializes it the old way). */
@@ -174,14 +191,19 @@ class IdentityCache {
 
   /**
    * The payload for publishing `value` on `topic`: a patch or the full text
-   * (`patched` says which), or undefined when the value is not a root array
-   * of plain rows (the caller serializes it as before). `trusted`: the caller
+   * (`patched` says which), or undefined when the value is not a plain
+   * object or array of plain rows (the caller serializes it as before). `trusted`: the caller
    * published with { immutable: true }. `now`: the hub clock (ms).
    */
   prepare(topic, value, trusted, now) {
     this.#staged = null;
     this.patched = false;
-    if (!Array.isArray(value) || !isPlain(value)) return undefined;
+    if (!isPlain(value)) return undefined;
+    if (!Array.isArray(value)) {
+      // Other shapes: the full text, built from the texts of the rows found inside.
+      const text = this.#containerText(value, trusted, 0);
+      return text === BAIL ? undefined : text;
+    }
     const n = value.length;
     const entry = this.#topics.get(topic);
     const prev = entry?.rows ?? EMPTY;
@@ -309,6 +331,49 @@ class IdentityCache {
   #reuseOf = REUSE_NEVER;
 
   /** A row's JSON text (as an element of its array), or BAIL; sets #reuseOf. */
+  /**
+   * The JSON text of a plain object or array that is not a row, built from
+   * its members' texts (as JSON.stringify writes them: members undefined,
+   * functions or symbols left out of objects, null in arrays), or BAIL.
+   */
+  #containerText(value, trusted, depth) {
+    if (Array.isArray(value)) {
+      const parts = new Array(value.length);
+      for (let i = 0; i < value.length; i++) {
+        const text = this.#memberText(value[i], trusted, depth);
+        if (text === BAIL) return BAIL;
+        parts[i] = text;
+      }
+      return '[' + parts.join(',') + ']';
+    }
+    const keys = Object.keys(value);
+    let out = '';
+    for (let i = 0; i < keys.length; i++) {
+      const member = value[keys[i]];
+      if (member === undefined || typeof member === 'function' || typeof member === 'symbol') continue;
+      const text = this.#memberText(member, trusted, depth);
+      if (text === BAIL) return BAIL;
+      out += (out === '' ? '' : ',') + JSON.stringify(keys[i]) + ':' + text;
+    }
+    return '{' + out + '}';
+  }
+
+  /** A member's text: a container of rows (an array of objects, an object of objects) is opened, anything else is a row. */
+  #memberText(member, trusted, depth) {
+    if (
+      depth < MAX_OPENED &&
+      typeof member === 'object' &&
+      member !== null &&
+      isPlain(member) &&
+      !this.#frozenTexts.has(member) &&
+      !(trusted && this.#trustedTexts.has(member)) &&
+      holdsRows(member)
+    ) {
+      return this.#containerText(member, trusted, depth + 1);
+    }
+    return this.#rowText(member, trusted);
+  }
+
   #rowText(row, trusted) {
     this.#reuseOf = REUSE_NEVER;
     if (typeof row !== 'object' || row === null) {
@@ -425,7 +490,7 @@ class IdentityCache {
 /**
  * How publish(value, opts) serializes: 2 by identity, trusting the caller
  * ({ immutable: true }); 1 by identity, reusing deeply frozen rows only (a
- * frozen root array); 0 as JSON.stringify. A non-boolean `immutable` is a
+ * frozen root); 0 as JSON.stringify. A non-boolean `immutable` is a
  * DELTACAST_INVALID_ARGUMENT (thrown by the caller's check).
  */
 function identityMode(value, opts) {
@@ -433,7 +498,7 @@ function identityMode(value, opts) {
   if (immutable === true) return 2;
   if (immutable !== undefined && immutable !== false) return -1;
   try {
-    return Array.isArray(value) && Object.isFrozen(value) ? 1 : 0;
+    return typeof value === 'object' && value !== null && Object.isFrozen(value) ? 1 : 0;
   } catch {
     return 0; // a revoked proxy: JSON.stringify says so, as before
   }

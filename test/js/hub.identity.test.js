@@ -91,7 +91,7 @@ describe('hub.publish by identity', () => {
     const rand = mulberry32(SEED);
     const pick = (list) => list[Math.floor(rand() * list.length)];
     const options = { clock: 'manual', lanes: { '**': 'critical' }, ttl: { 'ttl/*': TTL_MS } };
-    const topics = ['board', 'ttl/board', 'other'];
+    const topics = ['board', 'ttl/board', 'other', 'doc'];
     const plain = createHub(options);
     const byIdentity = createHub(options);
     const plainFrames = recorder(plain, topics);
@@ -148,12 +148,27 @@ describe('hub.publish by identity', () => {
       }
       return next;
     };
-    const publishBoth = (topic, value, opts) => {
+    // 'doc' holds an object around the rows (another shape than a root array).
+    const wrap = (rows) => ({
+      title: pick(WEIRD),
+      rows,
+      byId: Object.fromEntries(rows.filter((r) => r !== null && typeof r === 'object' && 'id' in r).map((r) => [r.id, r])),
+      count: rows.length,
+      skip: undefined,
+      method: () => 1,
+      list: [undefined, () => 2, Symbol('s'), -0, { id: 'nested' }, { id: 'n2' }],
+    });
+    const publishBoth = (topic, rows, opts) => {
       const mode = modes.get(topic);
+      let value = rows;
+      if (topic === 'doc') {
+        value = wrap(rows);
+        if (mode !== 'immutable') Object.freeze(value.byId);
+      }
       if (mode !== 'immutable') Object.freeze(value);
       const identityOpts = mode === 'immutable' ? { ...opts, immutable: true } : opts;
       return [
-        outcome(plain.publish(topic, Array.from(value), opts), namePlain),
+        outcome(plain.publish(topic, Array.isArray(value) ? Array.from(value) : { ...value }, opts), namePlain),
         outcome(byIdentity.publish(topic, value, identityOpts), nameIdentity),
       ];
     };
@@ -323,7 +338,7 @@ describe('hub.publish by identity', () => {
         }),
       ]),
     ];
-    // Not a root array: serialized as before, with or without the option.
+    // A root object: its text is built from its members' (rows' texts reused).
     const root = Object.freeze({ rows: Object.freeze([Object.freeze({ id: 1 })]) });
     await hub.publish('o', root);
     await hub.publish('o', { ...root, more: true }, { immutable: true });
