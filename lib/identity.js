@@ -92,6 +92,8 @@ function replaceOps(changed, texts) {
   return ops + ']';
 }
 
+// Object keys kept quoted (then the cache starts afresh).
+const MAX_QUOTES = 65536;
 // How deep below the root containers of rows are looked into (other shapes than a root array).
 const MAX_OPENED = 2;
 
@@ -346,30 +348,41 @@ class IdentityCache {
       }
       return '[' + parts.join(',') + ']';
     }
+    // Object.values reads members in Object.keys order, as JSON.stringify does
+    // (and much faster than value[key] on an object of many keys).
     const keys = Object.keys(value);
-    let out = '';
+    const members = Object.values(value);
+    if (members.length !== keys.length) return BAIL; // a getter changed the object meanwhile
+    const parts = [];
     for (let i = 0; i < keys.length; i++) {
-      const member = value[keys[i]];
+      const member = members[i];
       if (member === undefined || typeof member === 'function' || typeof member === 'symbol') continue;
       const text = this.#memberText(member, trusted, depth);
       if (text === BAIL) return BAIL;
-      out += (out === '' ? '' : ',') + JSON.stringify(keys[i]) + ':' + text;
+      const key = this.#quoted(keys[i]); // ',"key":'
+      parts.push(parts.length === 0 ? key.slice(1) : key, text);
     }
-    return '{' + out + '}';
+    return '{' + parts.join('') + '}'; // join makes a flat string: encoding it needs no flattening
+  }
+
+  #quotes = new Map(); // key -> ',' + JSON.stringify(key) + ':', for objects of rows keyed by id
+
+  #quoted(key) {
+    let quoted = this.#quotes.get(key);
+    if (quoted === undefined) {
+      if (this.#quotes.size >= MAX_QUOTES) this.#quotes.clear();
+      quoted = ',' + JSON.stringify(key) + ':';
+      this.#quotes.set(key, quoted);
+    }
+    return quoted;
   }
 
   /** A member's text: a container of rows (an array of objects, an object of objects) is opened, anything else is a row. */
   #memberText(member, trusted, depth) {
-    if (
-      depth < MAX_OPENED &&
-      typeof member === 'object' &&
-      member !== null &&
-      isPlain(member) &&
-      !this.#frozenTexts.has(member) &&
-      !(trusted && this.#trustedTexts.has(member)) &&
-      holdsRows(member)
-    ) {
-      return this.#containerText(member, trusted, depth + 1);
+    if (typeof member === 'object' && member !== null) {
+      const known = this.#frozenTexts.get(member) ?? (trusted ? this.#trustedTexts.get(member) : undefined);
+      if (known !== undefined) return known;
+      if (depth < MAX_OPENED && isPlain(member) && holdsRows(member)) return this.#containerText(member, trusted, depth + 1);
     }
     return this.#rowText(member, trusted);
   }
