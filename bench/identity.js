@@ -20,10 +20,11 @@
 //   frozen     hub.publish(topic, board), every object deep-frozen (Immer and
 //              Redux Toolkit auto-freeze)
 //   immutable  hub.publish(topic, board, { immutable: true }), nothing frozen
-// Also with an insertion and a removal besides the 1% (rows shift), and
+// Also with an insertion and a removal besides the 1% (rows shift),
 // back-to-back (several publishes of the topic per turn: the core has not
 // answered the previous one, so the full text goes, joined from the rows'
-// cached texts).
+// cached texts), and the board as Redux Toolkit's entity adapter holds it,
+// { ids, entities } (a root object: full text built from the rows' texts).
 //
 // Timed, per call: from right before hub.publish() until after the microtask
 // that hands the request buffer to the core thread (as bench/hub.js times
@@ -66,15 +67,23 @@ function deepFreeze(value) {
   return value;
 }
 
-/** count + 1 boards, each from the one before; frozen or not. */
-function chain(n, count, { frozen, shift }) {
+/** A board as Redux Toolkit's entity adapter holds it: { ids, entities } (ids kept while they are the same). */
+function entities(board, before) {
+  const sameIds = before !== undefined && before.ids.length === board.length && board.every((row, i) => row.id === before.ids[i]);
+  return { ids: sameIds ? before.ids : board.map((row) => row.id), entities: Object.fromEntries(board.map((row) => [row.id, row])) };
+}
+
+/** count + 1 boards, each from the one before; frozen or not; as arrays or as { ids, entities }. */
+function chain(n, count, { frozen, shift, shape }) {
   let board = makeBoard(n, 4242);
-  if (frozen) deepFreeze(board);
-  const states = [board];
+  let state = shape === 'entities' ? entities(board) : board;
+  if (frozen) deepFreeze(state);
+  const states = [state];
   for (let i = 0; i < count; i++) {
     board = mutate(board, { fraction: 0.01, insertMid: shift, deleteOne: shift, seed: 100 + i });
-    if (frozen) deepFreeze(board);
-    states.push(board);
+    state = shape === 'entities' ? entities(board, state) : board;
+    if (frozen) deepFreeze(state);
+    states.push(state);
   }
   return states;
 }
@@ -127,7 +136,12 @@ async function run(hub, topic, states, publish, perTurn) {
 }
 
 const VARIANTS = [
-  { key: 'old', name: 'old path: publish(topic, unfrozen copy)', frozen: true, publish: (h, t, b) => h.publish(t, Array.from(b)) },
+  {
+    key: 'old',
+    name: 'old path: publish(topic, unfrozen copy)',
+    frozen: true,
+    publish: (h, t, b) => h.publish(t, Array.isArray(b) ? Array.from(b) : { ...b }),
+  },
   { key: 'frozen', name: 'publish(topic, frozen board)', frozen: true, publish: (h, t, b) => h.publish(t, b) },
   { key: 'immutable', name: 'publish(topic, board, { immutable: true })', frozen: false, publish: (h, t, b) => h.publish(t, b, { immutable: true }) },
 ];
@@ -136,6 +150,7 @@ const SCENARIOS = [
   { key: '1pct', label: '1% of rows replaced', shift: false, perTurn: 1 },
   { key: '1pct-insdel', label: '1% replaced + 1 inserted + 1 removed', shift: true, perTurn: 1 },
   { key: '1pct-b2b', label: '1% replaced, 4 publishes per turn', shift: false, perTurn: 4 },
+  { key: '1pct-entities', label: '1% replaced, as { ids, entities } (another shape: full text)', shift: false, perTurn: 1, shape: 'entities' },
 ];
 
 async function main() {
@@ -145,8 +160,8 @@ async function main() {
   for (const n of opts.n) {
     const count = opts.quick ? (n >= 10000 ? 40 : 200) : n >= 10000 ? 200 : 1000;
     for (const scenario of SCENARIOS) {
-      const frozenStates = chain(n, count, { frozen: true, shift: scenario.shift });
-      const plainStates = chain(n, count, { frozen: false, shift: scenario.shift });
+      const frozenStates = chain(n, count, { frozen: true, shift: scenario.shift, shape: scenario.shape });
+      const plainStates = chain(n, count, { frozen: false, shift: scenario.shift, shape: scenario.shape });
       const rows = [];
       for (const variant of VARIANTS) {
         progress(`N=${n} ${scenario.key}: ${variant.key}`);
