@@ -97,15 +97,13 @@ const MAX_QUOTES = 65536;
 // How deep below the root containers of rows are looked into (other shapes than a root array).
 const MAX_OPENED = 2;
 
-/** Whether the first two members of a plain container are objects: rows, as in { entities: { a: {...}, b: {...} } }. */
-function holdsRows(container) {
-  let seen = 0;
-  for (const key in container) {
-    const member = container[key];
-    if (typeof member !== 'object' || member === null) return false;
-    if (++seen === 2) return true;
-  }
-  return Array.isArray(container) && seen === 1;
+/** Whether the first two members (first one for an array) are objects: rows, as in { entities: { a: {...}, b: {...} } }. */
+function holdsRows(members, isArray) {
+  const first = members[0];
+  if (typeof first !== 'object' || first === null) return false;
+  if (isArray && members.length === 1) return true;
+  const second = members[1];
+  return typeof second === 'object' && second !== null;
 }
 
 /** Not a value the identity path takes as it is (the caller serializes it the old way). */
@@ -340,6 +338,7 @@ class IdentityCache {
    */
   #containerText(value, trusted, depth) {
     if (Array.isArray(value)) {
+      if (depth > 0 && !holdsRows(value, true)) return this.#rowText(value, trusted);
       const parts = new Array(value.length);
       for (let i = 0; i < value.length; i++) {
         const text = this.#memberText(value[i], trusted, depth);
@@ -353,6 +352,7 @@ class IdentityCache {
     const keys = Object.keys(value);
     const members = Object.values(value);
     if (members.length !== keys.length) return BAIL; // a getter changed the object meanwhile
+    if (depth > 0 && !holdsRows(members, false)) return this.#rowText(value, trusted);
     const parts = [];
     for (let i = 0; i < keys.length; i++) {
       const member = members[i];
@@ -382,7 +382,7 @@ class IdentityCache {
     if (typeof member === 'object' && member !== null) {
       const known = this.#frozenTexts.get(member) ?? (trusted ? this.#trustedTexts.get(member) : undefined);
       if (known !== undefined) return known;
-      if (depth < MAX_OPENED && isPlain(member) && holdsRows(member)) return this.#containerText(member, trusted, depth + 1);
+      if (depth < MAX_OPENED && isPlain(member)) return this.#containerText(member, trusted, depth + 1); // rows inside, or a row
     }
     return this.#rowText(member, trusted);
   }
