@@ -92,6 +92,8 @@ function replaceOps(changed, texts) {
   return ops + ']';
 }
 
+// A topic whose rows were mostly not reusable goes the old way this many publishes.
+const OPAQUE_SKIP = 16;
 // Object keys kept quoted (then the cache starts afresh).
 const MAX_QUOTES = 65536;
 // How deep below the root containers of rows are looked into (other shapes than a root array).
@@ -199,9 +201,18 @@ class IdentityCache {
     this.#staged = null;
     this.patched = false;
     if (!isPlain(value)) return undefined;
+    const skip = this.#opaque.get(topic);
+    if (skip !== undefined) {
+      // Its rows could not be reused lately: JSON.stringify is cheaper; try again now and then.
+      if (skip > 1) this.#opaque.set(topic, skip - 1);
+      else this.#opaque.delete(topic);
+      return undefined;
+    }
+    const before = this.#stringified;
     if (!Array.isArray(value)) {
       // Other shapes: the full text, built from the texts of the rows found inside.
       const text = this.#containerText(value, trusted, 0);
+      this.#judge(topic, this.#stringified - before, this.#opened);
       return text === BAIL ? undefined : text;
     }
     const n = value.length;
@@ -253,6 +264,7 @@ class IdentityCache {
         chars += texts[i].length;
       }
     }
+    if (entry !== undefined) this.#judge(topic, this.#stringified - before, n);
     const next = new Entry(topic);
     next.rows = value;
     next.texts = texts;
@@ -337,6 +349,7 @@ class IdentityCache {
    * functions or symbols left out of objects, null in arrays), or BAIL.
    */
   #containerText(value, trusted, depth) {
+    if (depth === 0) this.#opened = 0;
     if (Array.isArray(value)) {
       if (depth > 0 && !holdsRows(value, true)) return this.#rowText(value, trusted);
       const parts = new Array(value.length);
@@ -365,6 +378,17 @@ class IdentityCache {
     return '{' + parts.join('') + '}'; // join makes a flat string: encoding it needs no flattening
   }
 
+  #opaque = new Map(); // topic -> publishes left to serialize the old way (its rows were not reusable)
+  #stringified = 0; // rows serialized whole so far
+  #opened = 0; // members met in the last containerText
+
+  /** Most of the rows of this publish had to be serialized: the next OPAQUE_SKIP publishes of the topic go the old way. */
+  #judge(topic, stringified, rows) {
+    if (rows < 8 || stringified * 2 <= rows) return;
+    if (this.#opaque.size >= MAX_TOPICS) this.#opaque.clear();
+    this.#opaque.set(topic, OPAQUE_SKIP);
+  }
+
   #quotes = new Map(); // key -> ',' + JSON.stringify(key) + ':', for objects of rows keyed by id
 
   #quoted(key) {
@@ -379,6 +403,7 @@ class IdentityCache {
 
   /** A member's text: a container of rows (an array of objects, an object of objects) is opened, anything else is a row. */
   #memberText(member, trusted, depth) {
+    this.#opened += 1;
     if (typeof member === 'object' && member !== null) {
       const known = this.#frozenTexts.get(member) ?? (trusted ? this.#trustedTexts.get(member) : undefined);
       if (known !== undefined) return known;
@@ -411,6 +436,7 @@ class IdentityCache {
     let text;
     try {
       text = JSON.stringify(row);
+      this.#stringified += 1;
     } catch {
       return BAIL; // a cycle, a BigInt: the old path throws its usual error
     }
@@ -494,6 +520,7 @@ class IdentityCache {
   /** Drops everything (the hub is closing). */
   clear() {
     this.#topics.clear();
+    this.#opaque.clear();
     this.#pending.clear();
     this.#chars = 0;
     this.#staged = null;
