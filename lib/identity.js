@@ -96,6 +96,8 @@ function replaceOps(changed, texts) {
 const OPAQUE_SKIP = 16;
 // Object keys kept quoted (then the cache starts afresh).
 const MAX_QUOTES = 65536;
+// Objects with more keys are serialized whole, not opened (see #containerText).
+const MAX_OPENED_KEYS = 1000;
 // How deep below the root containers of rows are looked into (other shapes than a root array).
 const MAX_OPENED = 2;
 
@@ -363,6 +365,9 @@ class IdentityCache {
     // Object.values reads members in Object.keys order, as JSON.stringify does
     // (and much faster than value[key] on an object of many keys).
     const keys = Object.keys(value);
+    // Past about a thousand keys V8 keeps an object as a dictionary, where reading
+    // it from JS costs more than JSON.stringify: serialized whole.
+    if (depth > 0 && keys.length > MAX_OPENED_KEYS) return this.#rowText(value, trusted);
     const members = Object.values(value);
     if (members.length !== keys.length) return BAIL; // a getter changed the object meanwhile
     if (depth > 0 && !holdsRows(members, false)) return this.#rowText(value, trusted);
