@@ -110,6 +110,15 @@ function holdsRows(members, isArray) {
   return typeof second === 'object' && second !== null;
 }
 
+/** JSON.stringify of a plain object (it has no toJSON of its own), or BAIL. */
+function wholeText(value) {
+  try {
+    return JSON.stringify(value);
+  } catch {
+    return BAIL;
+  }
+}
+
 /** Not a value the identity path takes as it is (the caller serializes it the old way). */
 const BAIL = Symbol('bail');
 
@@ -367,7 +376,7 @@ class IdentityCache {
     const keys = Object.keys(value);
     // Past about a thousand keys V8 keeps an object as a dictionary, where reading
     // it from JS costs more than JSON.stringify: serialized whole.
-    if (depth > 0 && keys.length > MAX_OPENED_KEYS) return this.#rowText(value, trusted);
+    if (depth > 0 && keys.length > MAX_OPENED_KEYS) return wholeText(value); // not cached either: checking it costs as much
     const members = Object.values(value);
     if (members.length !== keys.length) return BAIL; // a getter changed the object meanwhile
     if (depth > 0 && !holdsRows(members, false)) return this.#rowText(value, trusted);
