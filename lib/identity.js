@@ -376,7 +376,10 @@ class IdentityCache {
     const keys = Object.keys(value);
     // Past about a thousand keys V8 keeps an object as a dictionary, where reading
     // it from JS costs more than JSON.stringify: serialized whole.
-    if (depth > 0 && keys.length > MAX_OPENED_KEYS) return wholeText(value); // not cached either: checking it costs as much
+    if (depth > 0 && keys.length > MAX_OPENED_KEYS) {
+      this.#stringified += OPAQUE_SKIP; // not cached either (checking it costs as much): the topic goes the old way a while
+      return wholeText(value);
+    }
     const members = Object.values(value);
     if (members.length !== keys.length) return BAIL; // a getter changed the object meanwhile
     if (depth > 0 && !holdsRows(members, false)) return this.#rowText(value, trusted);
@@ -398,7 +401,7 @@ class IdentityCache {
 
   /** Most of the rows of this publish had to be serialized: the next OPAQUE_SKIP publishes of the topic go the old way. */
   #judge(topic, stringified, rows) {
-    if (rows < 8 || stringified * 2 <= rows) return;
+    if ((rows < 8 && stringified < OPAQUE_SKIP) || stringified * 2 <= rows) return;
     if (this.#opaque.size >= MAX_TOPICS) this.#opaque.clear();
     this.#opaque.set(topic, OPAQUE_SKIP);
   }
