@@ -26,6 +26,7 @@ const {
 } = require('./requests');
 const { LANES, normalizeOptions, checkAdvance, checkRoles } = require('./options');
 const { checkOperationValues, applyPatch } = require('./apply_patch');
+const { IdentityCache, identityMode } = require('./identity');
 
 function invalid(message) {
   return new DeltacastError(codes.INVALID_ARGUMENT, message);
@@ -137,6 +138,10 @@ class Hub {
   #clockOrigin = 0; // real clock: Date.now() when the hub's clock read 0
   #manualNow = 0; // manual clock: the sum of advance() calls queued
   #engine; // an engine (deltacast/redis) holding topics across processes, or undefined
+  #identity = null; // IdentityCache, from the first publish by identity (lib/identity.js)
+  #heldFor = 0; // a refused patch sent again as full text: its request id, whose answer comes first
+  #held = []; // the answers that came after it meanwhile: five slots each
+  #resendUnsent = false; // that full text is in the writer, not handed over yet
 
   constructor(options) {
     const normalized = normalizeOptions(options);
@@ -173,16 +178,36 @@ class Hub {
 
   publish(topic, value, opts) {
     if (this.#closing) return closedReceipt();
-    let text, options;
+    let text, options, mode;
     try {
       checkTopic(topic);
       options = changeOptions(opts);
-      text = toJsonText(value, 'the value');
+      mode = identityMode(value, opts);
+      if (mode < 0) throw invalid('options.immutable must be a boolean');
+      // With an engine the change is made on the engine's state, as full text.
+      if (mode > 0 && this.#engine === undefined) text = this.#byIdentity(topic, value, mode === 2);
+      text ??= toJsonText(value, 'the value');
     } catch (err) {
       return this.#refused(err);
     }
     if (this.#engine !== undefined) return this.#engine._change(topic, () => text, options[0]);
-    return this.#queueChange(KIND.publishJson, topic, undefined, text, options);
+    if (mode === 0) return this.#queueChange(KIND.publishJson, topic, undefined, text, options);
+    const identity = this.#identity;
+    const id = this.#nextId;
+    const receipt = this.#queueChange(identity.patched ? KIND.patch : KIND.publishJson, topic, undefined, text, options);
+    if (this.#nextId !== id) identity.sent(id, options[0], options[1]);
+    return receipt;
+  }
+
+  /** The text of an immutable value from what changed since the last publish, or undefined (JSON.stringify it). */
+  #byIdentity(topic, value, trusted) {
+    this.#identity ??= new IdentityCache(this.#options);
+    try {
+      return this.#identity.prepare(topic, value, trusted, this.#options.clock === 'manual' ? this.#manualNow : Date.now());
+    } catch {
+      this.#identity.forget(topic);
+      return undefined; // a throwing proxy, say: JSON.stringify says what is wrong, as before
+    }
   }
 
   publishJson(topic, json, opts) {
@@ -279,6 +304,7 @@ class Hub {
     } catch (err) {
       return this.#refused(err).promise();
     }
+    this.#identity?.forget(topic);
     if (this.#engine !== undefined) return this.#engine._delete(topic);
     return this.#localDelete(topic);
   }
@@ -512,7 +538,7 @@ class Hub {
 
   stats() {
     const stats = this.#native.stats();
-    stats.rejected += this.#rejectedInJs;
+    stats.rejected += this.#rejectedInJs - (this.#identity?.resent ?? 0);
     stats.internalErrors += this.#batches.unmatched;
     stats.pending = this.#batches.pending + (this.#batch?.count ?? 0);
     stats.closed = this.#closing !== null;
@@ -636,6 +662,7 @@ class Hub {
   }
 
   #queueChange(kind, topic, key, payload, options) {
+    this.#identity?.forget(topic); // publish() records its own change after this
     const w = this.#writer;
     const start = this.#begin(kind);
     try {
@@ -676,9 +703,12 @@ class Hub {
       if (batch !== null) this.#batches.push(batch);
     } catch (err) {
       // Nothing of the batch ran; its calls fail, the hub goes on.
-      batch?.failRest(err.code?.startsWith('DELTACAST_') ? new DeltacastError(err.code, err.message) : err);
+      const error = err.code?.startsWith('DELTACAST_') ? new DeltacastError(err.code, err.message) : err;
+      if (this.#resendUnsent) this.#release(error);
+      batch?.failRest(error);
       this.#idleCheck();
     } finally {
+      this.#resendUnsent = false;
       w.reset();
     }
   }
@@ -726,11 +756,70 @@ class Hub {
       const id = answers[i];
       const code = answers[i + 3];
       const text = answers[i + 4]; // >= 0: a packed epoch; < 0: -1 - index into strings
-      if (code >= 0) batches.answer(id, 0, 0, 0, new DeltacastError(strings[code], strings[-1 - text]));
+      if (this.#identity !== null) {
+        if (code >= 0) this.#answer(id, 0, 0, 0, new DeltacastError(strings[code], strings[-1 - text]));
+        else this.#answer(id, answers[i + 1], answers[i + 2], text >= 0 ? text : strings[-1 - text], null);
+      } else if (code >= 0) batches.answer(id, 0, 0, 0, new DeltacastError(strings[code], strings[-1 - text]));
       else batches.answer(id, answers[i + 1], answers[i + 2], text >= 0 ? text : strings[-1 - text], null);
     }
     batches.settlePartial();
     this.#idleCheck();
+  }
+
+  /**
+   * An answer on a hub that publishes by identity. A publish sent as a patch
+   * and refused (its topic expired or was evicted meanwhile) goes again as
+   * full text under the same id; the answers after it wait for that one's,
+   * so every call is still answered in order.
+   */
+  #answer(id, flags, version, epoch, error) {
+    if (this.#heldFor !== 0) {
+      if (id !== this.#heldFor) {
+        this.#held.push(id, flags, version, epoch, error);
+        return;
+      }
+      this.#heldFor = 0;
+    }
+    const text = this.#identity.answered(id, flags, error, this.#closing !== null || this.#disposed);
+    if (text !== undefined && this.#resend(id, text)) return;
+    this.#batches.answer(id, flags, version, epoch, error);
+    if (this.#heldFor === 0 && this.#held.length > 0) {
+      const held = this.#held;
+      this.#held = [];
+      for (let i = 0; i < held.length; i += 5) this.#answer(held[i], held[i + 1], held[i + 2], held[i + 3], held[i + 4]);
+    }
+  }
+
+  #resend(id, text) {
+    const entry = this.#identity.resend(id);
+    const w = this.#writer;
+    const start = w.length;
+    try {
+      w.u8(KIND.publishJson);
+      w.u32(id);
+      w.str(entry.topic);
+      w.payload(text);
+      w.str(entry.changeId);
+      w.u8(entry.lane);
+    } catch {
+      w.rollback(start);
+      this.#identity.resent -= 1;
+      this.#identity.forget(entry.topic);
+      return false;
+    }
+    this.#heldFor = id;
+    this.#resendUnsent = true;
+    this.#queued();
+    return true;
+  }
+
+  /** The full text sent again will not be answered: its call fails with `error`, the answers held go on. */
+  #release(error) {
+    const id = this.#heldFor;
+    if (id === 0) return;
+    this.#heldFor = 0;
+    this.#identity?.forget(this.#identity.resend(id)?.topic ?? '');
+    this.#answer(id, 0, 0, 0, error);
   }
 
   #idleCheck() {
@@ -762,6 +851,8 @@ class Hub {
     forget.unregister(this.#ref);
     this.#writer.reset();
     const closed = new DeltacastError(codes.CLOSED, 'the hub was closed before answering');
+    this.#release(closed);
+    this.#identity?.clear();
     for (const batch of this.#batches.drainAll()) batch.failRest(closed);
     if (this.#batch !== null) {
       this.#batch.seal();

@@ -302,6 +302,22 @@ export interface PublishOptions {
   id?: string;
   /** This change's lane, instead of the topic's. */
   lane?: Lane;
+  /**
+   * hub.publish only. `true`: the caller promises that every object it
+   * publishes is never mutated afterwards (a new state is a new object, its
+   * unchanged parts the same objects as before, as Immer, Redux Toolkit,
+   * Zustand and React state make them). Rows (the objects in a root array,
+   * or in arrays and objects of objects under a root object) that were
+   * serialized before are then not serialized again; for a root array only
+   * the changed rows cross to the core. A row mutated in place breaks the
+   * promise and may go unseen. Without it, a frozen root (Object.isFrozen;
+   * Immer and Redux Toolkit deep-freeze their states) gets the same
+   * treatment for rows that are deeply frozen, plain and without accessors;
+   * anything else is serialized every time. The stored
+   * text, versions, answers and frames are those of publishing the same value
+   * the old way. Not a boolean: DELTACAST_INVALID_ARGUMENT.
+   */
+  immutable?: boolean;
 }
 
 export interface Version {

@@ -1,0 +1,384 @@
+'use strict';
+
+// hub.publish() of immutable states by identity (lib/identity.js): a frozen
+// root array, or { immutable: true }. Only rows not seen before are
+// serialized; what reaches the core is a patch of replaced rows or the full
+// text. The result must be the old one byte for byte: a hub publishing by
+// identity and a hub publishing the same values the old way (JSON.stringify
+// of an unfrozen copy) give the same answers, the same stored text and the
+// same frames, through random immutable edits, frozen and not, with in-place
+// mutations, deletes, upserts, duplicate ids, TTL expiry and eviction in
+// between.
+//
+// DELTACAST_IDENTITY_SEED=<n> and DELTACAST_IDENTITY_STEPS=<n> replay or stretch a run.
+
+const { describe, it } = require('node:test');
+const assert = require('node:assert/strict');
+const v8 = require('node:v8');
+const vm = require('node:vm');
+
+const { createHub, codes } = require('../../lib/index.js');
+const { IdentityCache } = require('../../lib/identity.js');
+const { makeBoard, mutate } = require('../../bench/data.js');
+
+const SEED = Number(process.env.DELTACAST_IDENTITY_SEED ?? 20261130);
+const STEPS = Number(process.env.DELTACAST_IDENTITY_STEPS ?? 600);
+const TTL_MS = 50;
+
+function mulberry32(seed) {
+  let a = seed >>> 0;
+  return function next() {
+    a = (a + 0x6d2b79f5) >>> 0;
+    let t = a;
+    t = Math.imul(t ^ (t >>> 15), t | 1);
+    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
+    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
+  };
+}
+
+function deepFreeze(value) {
+  if (value !== null && typeof value === 'object' && !Object.isFrozen(value)) {
+    Object.freeze(value);
+    for (const key of Object.keys(value)) deepFreeze(value[key]);
+  }
+  return value;
+}
+
+// Counts the publishes that went to the core as a patch.
+let patchesSent = 0;
+const prepare = IdentityCache.prototype.prepare;
+IdentityCache.prototype.prepare = function countingPrepare(...args) {
+  const text = prepare.apply(this, args);
+  if (this.patched) patchesSent += 1;
+  return text;
+};
+
+/** A connection that records every frame, its epochs replaced by the hub's own names (E0, E1, ...). */
+function recorder(hub, topics) {
+  const frames = [];
+  const connection = hub.connect({ send: (frame) => frames.push(frame), acks: false });
+  for (const topic of topics) connection.receive(JSON.stringify({ t: 'sub', topic }));
+  return frames;
+}
+
+/** Epochs differ between hubs: each is named by its order of appearance. */
+function normalizer() {
+  const names = new Map();
+  return (epoch) => {
+    if (!names.has(epoch)) names.set(epoch, `E${names.size}`);
+    return names.get(epoch);
+  };
+}
+
+function normalizeFrames(frames, name) {
+  return frames.map((frame) => frame.replace(/"(e|epoch)":"([^"]*)"/g, (_, key, epoch) => `"${key}":"${name(epoch)}"`));
+}
+
+async function outcome(receipt, name) {
+  try {
+    const result = await receipt;
+    return result === null ? null : { epoch: name(result.epoch), version: result.version };
+  } catch (err) {
+    return { code: err.code, message: err.message };
+  }
+}
+
+const WEIRD = ['', 'plain', 'é😀', 'quote"back\\slash', 'ctl\u0001\u001f\u007f', 'line\u2028sep', '\ud800lone', 'tab\tnl\n', '</script>'];
+const NUMBERS = [0, -0, 1.5, -2, 1e21, 1e-7, 2 ** 53 + 2, NaN, Infinity, -Infinity, 123456789.125];
+
+describe('hub.publish by identity', () => {
+  it('equals publishing the old way byte for byte (property test over random immutable edits)', { timeout: 120_000 }, async () => {
+    const rand = mulberry32(SEED);
+    const pick = (list) => list[Math.floor(rand() * list.length)];
+    const options = { clock: 'manual', lanes: { '**': 'critical' }, ttl: { 'ttl/*': TTL_MS } };
+    const topics = ['board', 'ttl/board', 'other', 'doc'];
+    const plain = createHub(options);
+    const byIdentity = createHub(options);
+    const plainFrames = recorder(plain, topics);
+    const identityFrames = recorder(byIdentity, topics);
+    const namePlain = normalizer();
+    const nameIdentity = normalizer();
+    let nextId = 0;
+
+    const row = (frozen) => {
+      const r = { id: nextId % 7 === 3 ? nextId : `r${nextId}`, price: pick(NUMBERS), name: pick(WEIRD) };
+      nextId += 1;
+      const extra = rand();
+      if (extra < 0.15) r.gone = undefined;
+      else if (extra < 0.25) r.fn = () => 1;
+      else if (extra < 0.4) r.list = [pick(NUMBERS), undefined, null, pick(WEIRD), () => 2, { x: pick(WEIRD) }];
+      else if (extra < 0.5) r.nested = { a: { b: [pick(NUMBERS)] } };
+      else if (extra < 0.55) r.when = new Date(1_700_000_000_000 + nextId); // toJSON: serialized every time
+      return frozen ? deepFreeze(r) : r;
+    };
+    // How the state of a topic is published: frozen (deep), frozen root with
+    // unfrozen rows (mutated in place at times), or unfrozen with { immutable: true }.
+    const states = new Map();
+    const modes = new Map();
+    const fresh = (topic) => {
+      const mode = pick(['frozen', 'frozen', 'shallow', 'immutable']);
+      modes.set(topic, mode);
+      const n = 1 + Math.floor(rand() * 12);
+      const rows = Array.from({ length: n }, () => row(mode === 'frozen'));
+      if (rand() < 0.1) rows.push(pick([null, 7, 'text', -0]));
+      return rows;
+    };
+    const edit = (topic, rows) => {
+      const mode = modes.get(topic);
+      const next = rows.slice();
+      const kind = rand();
+      if (kind < 0.5 && next.length > 0) {
+        for (let k = 0; k < 1 + Math.floor(rand() * 3); k++) next[Math.floor(rand() * next.length)] = row(mode === 'frozen');
+      } else if (kind < 0.6 && next.length > 0) {
+        const i = Math.floor(rand() * next.length);
+        if (next[i] !== null && typeof next[i] === 'object' && !(next[i] instanceof Date)) next[i] = { ...next[i] }; // same text, new object
+        if (mode === 'frozen') deepFreeze(next[i]);
+      } else if (kind < 0.7) {
+        next.splice(Math.floor(rand() * (next.length + 1)), 0, row(mode === 'frozen'));
+      } else if (kind < 0.78 && next.length > 1) {
+        next.splice(Math.floor(rand() * next.length), 1);
+      } else if (kind < 0.85 && next.length > 1) {
+        const [moved] = next.splice(Math.floor(rand() * next.length), 1);
+        next.splice(Math.floor(rand() * next.length), 0, moved);
+      } else if (kind < 0.95 && mode === 'shallow') {
+        // A row mutated in place and published again: it must be seen.
+        const r = next.find((x) => x !== null && typeof x === 'object' && !Object.isFrozen(x));
+        if (r !== undefined) r.price = pick(NUMBERS);
+        return Object.freeze(rows); // the same root, frozen already
+      }
+      return next;
+    };
+    // 'doc' holds an object around the rows (another shape than a root array).
+    const wrap = (rows) => ({
+      title: pick(WEIRD),
+      rows,
+      byId: Object.fromEntries(rows.filter((r) => r !== null && typeof r === 'object' && 'id' in r).map((r) => [r.id, r])),
+      count: rows.length,
+      skip: undefined,
+      method: () => 1,
+      list: [undefined, () => 2, Symbol('s'), -0, { id: 'nested' }, { id: 'n2' }],
+    });
+    const publishBoth = (topic, rows, opts) => {
+      const mode = modes.get(topic);
+      let value = rows;
+      if (topic === 'doc') {
+        value = wrap(rows);
+        if (mode !== 'immutable') Object.freeze(value.byId);
+      }
+      if (mode !== 'immutable') Object.freeze(value);
+      const identityOpts = mode === 'immutable' ? { ...opts, immutable: true } : opts;
+      return [
+        outcome(plain.publish(topic, Array.isArray(value) ? Array.from(value) : { ...value }, opts), namePlain),
+        outcome(byIdentity.publish(topic, value, identityOpts), nameIdentity),
+      ];
+    };
+
+    patchesSent = 0;
+    for (let step = 0; step < STEPS; step++) {
+      const topic = pick(topics);
+      const action = rand();
+      const pending = [];
+      if (action < 0.65 || !states.has(topic)) {
+        // One to three publishes of this topic in the same turn.
+        const count = rand() < 0.8 ? 1 : 2 + Math.floor(rand() * 2);
+        for (let k = 0; k < count; k++) {
+          const before = states.get(topic);
+          const value = before === undefined || rand() < 0.03 ? fresh(topic) : rand() < 0.05 ? before : edit(topic, before);
+          states.set(topic, value);
+          const opts = rand() < 0.15 ? { id: `c${Math.floor(rand() * 20)}` } : rand() < 0.1 ? { lane: 'high' } : undefined;
+          pending.push(...publishBoth(topic, value, opts));
+        }
+      } else if (action < 0.72) {
+        pending.push(plain.delete(topic).then((found) => ({ found })), byIdentity.delete(topic).then((found) => ({ found })));
+        states.delete(topic);
+      } else if (action < 0.8) {
+        // A change by another call: the next publish by identity must not build on the old text.
+        const up = { id: `u${step}`, price: step };
+        pending.push(outcome(plain.upsert(topic, up.id, up), namePlain), outcome(byIdentity.upsert(topic, up.id, up), nameIdentity));
+      } else if (action < 0.85) {
+        const text = JSON.stringify([{ id: 'j', step }]);
+        pending.push(outcome(plain.publishJson(topic, text), namePlain), outcome(byIdentity.publishJson(topic, text), nameIdentity));
+      } else {
+        // Time passes: ttl/board expires, change ids leave the dedup window.
+        const ms = pick([1, 10, TTL_MS + 1]);
+        pending.push(plain.advance(ms), byIdentity.advance(ms));
+      }
+      const results = await Promise.all(pending);
+      for (let k = 0; k < results.length; k += 2) {
+        assert.deepEqual(results[k + 1], results[k], `step ${step} (seed ${SEED}): answers differ`);
+      }
+      await Promise.all([plain.advance(0), byIdentity.advance(0)]);
+      for (const t of topics) {
+        assert.equal(byIdentity.getJson(t)?.json, plain.getJson(t)?.json, `step ${step} (seed ${SEED}): ${t} differs`);
+      }
+    }
+    await Promise.all([plain.advance(1000), byIdentity.advance(1000)]);
+    assert.deepEqual(normalizeFrames(identityFrames, nameIdentity), normalizeFrames(plainFrames, namePlain));
+    assert.ok(plainFrames.length > STEPS / 2, `frames were delivered (${plainFrames.length})`);
+    assert.ok(patchesSent > STEPS / 10, `patches were sent (${patchesSent})`);
+    const stats = [plain.stats(), byIdentity.stats()];
+    assert.equal(stats[1].rejected, stats[0].rejected);
+    assert.equal(stats[1].changes, stats[0].changes);
+    await Promise.all([plain.close(), byIdentity.close()]);
+  });
+
+  it('sends a patch for a frozen board with 1% of rows replaced, and the board is the one published', async () => {
+    const hub = createHub();
+    let board = deepFreeze(makeBoard(1000));
+    await hub.publish('board', board);
+    patchesSent = 0;
+    for (let i = 0; i < 5; i++) {
+      board = deepFreeze(mutate(board, { fraction: 0.01, seed: i }));
+      const result = await hub.publish('board', board);
+      assert.equal(result.version, i + 2);
+      assert.equal(hub.getJson('board').json, JSON.stringify(board));
+    }
+    assert.equal(patchesSent, 5);
+    // Publishes in one turn: the first may go as a patch, the others go in full, each its own version.
+    const a = deepFreeze(mutate(board, { seed: 10 }));
+    const b = deepFreeze(mutate(a, { seed: 11, insertMid: true }));
+    const answers = await Promise.all([hub.publish('board', a), hub.publish('board', b), hub.publish('board', b)]);
+    assert.deepEqual(answers.map((x) => x?.version ?? null), [7, 8, null]);
+    assert.equal(hub.getJson('board').json, JSON.stringify(b));
+    await hub.close();
+  });
+
+  it('sees a row mutated in place unless the caller said immutable: true', async () => {
+    const hub = createHub();
+    const rows = [{ id: 'a', n: 1 }, deepFreeze({ id: 'b', n: 1 })];
+    const root = Object.freeze(rows.slice()); // frozen root, the first row not frozen
+    await hub.publish('t', root);
+    rows[0].n = 2; // the same row object, mutated
+    assert.equal((await hub.publish('t', root))?.version, 2);
+    assert.deepEqual(hub.get('t').data, [{ id: 'a', n: 2 }, { id: 'b', n: 1 }]);
+    // Shallowly frozen rows are not trusted either: their children may change.
+    const inner = { n: 1 };
+    const shallow = Object.freeze([Object.freeze({ id: 'c', inner })]);
+    await hub.publish('s', shallow);
+    inner.n = 5;
+    assert.equal((await hub.publish('s', shallow))?.version, 2);
+    assert.deepEqual(hub.get('s').data, [{ id: 'c', inner: { n: 5 } }]);
+    // { immutable: true } is the caller's promise: a mutation in place breaks it and goes unseen.
+    const trusted = [{ id: 'x', n: 1 }];
+    await hub.publish('u', trusted, { immutable: true });
+    trusted[0].n = 2;
+    const next = [trusted[0]];
+    assert.equal(await hub.publish('u', next, { immutable: true }), null);
+    assert.deepEqual(hub.get('u').data, [{ id: 'x', n: 1 }]);
+    // Without the promise the same value is serialized as it is.
+    assert.equal((await hub.publish('u', next))?.version, 2);
+    assert.deepEqual(hub.get('u').data, [{ id: 'x', n: 2 }]);
+    await hub.close();
+  });
+
+  it('publishes a topic that expired or was evicted meanwhile in full, answering calls in order', async () => {
+    // Expired: the hub knows the TTL, and a topic idle that long goes in full.
+    const hub = createHub({ clock: 'manual', ttl: { 'tmp/*': 10 } });
+    let board = deepFreeze(makeBoard(50));
+    const first = await hub.publish('tmp/a', board);
+    await hub.advance(20);
+    assert.equal(hub.get('tmp/a'), undefined);
+    board = deepFreeze(mutate(board, { fraction: 0.1, seed: 1 }));
+    patchesSent = 0;
+    const again = await hub.publish('tmp/a', board);
+    assert.equal(patchesSent, 0);
+    assert.equal(again.version, 1);
+    assert.notEqual(again.epoch, first.epoch);
+    assert.equal(hub.getJson('tmp/a').json, JSON.stringify(board));
+
+    // Evicted (the memory budget): the patch is refused by the core and sent
+    // again in full under the same call; the calls after it keep their order.
+    const small = createHub({ memory: { maxBytes: 450_000 } });
+    let rows = deepFreeze(makeBoard(100));
+    const before = await small.publish('rows', rows);
+    await small.publishJson('big', JSON.stringify(makeBoard(500, 2))); // evicts 'rows'
+    assert.equal(small.get('rows'), undefined);
+    rows = deepFreeze(mutate(rows, { seed: 3 }));
+    patchesSent = 0;
+    const order = [];
+    const answers = await Promise.all(
+      [small.publish('rows', rows), small.publish('other', [1]), small.publish('other', [2])].map((receipt, i) =>
+        receipt.then((answer) => {
+          order.push(i);
+          return answer;
+        }),
+      ),
+    );
+    assert.equal(patchesSent, 1);
+    assert.deepEqual(order, [0, 1, 2]);
+    assert.equal(answers[0].version, 1);
+    assert.notEqual(answers[0].epoch, before.epoch);
+    assert.deepEqual(answers.slice(1).map((x) => x.version), [1, 2]);
+    assert.equal(small.getJson('rows').json, JSON.stringify(rows));
+    assert.equal(small.stats().rejected, 0, 'the refused patch is not counted as a refused call');
+    await Promise.all([hub.close(), small.close()]);
+  });
+
+  it('refuses and serializes unusual values exactly as before', async () => {
+    const hub = createHub();
+    const plainHub = createHub();
+    const bad = await hub.publish('t', [], { immutable: 'yes' }).catch((err) => err);
+    assert.equal(bad.code, codes.INVALID_ARGUMENT);
+    const cyclic = { id: 'c' };
+    cyclic.self = cyclic;
+    const cases = [
+      Object.freeze([cyclic]),
+      Object.freeze([{ id: 'b', big: 1n }]),
+      Object.freeze([{ id: 'k', toJSON: (key) => `key:${key}` }]), // toJSON sees its index as key in the array
+      Object.freeze([{ id: 'd', when: new Date(0) }]),
+      Object.freeze([Object.freeze(Object.create({ inherited: 1 }, { id: { value: 'p', enumerable: true } }))]),
+      Object.freeze([Object.freeze(new String('boxed'))]),
+      Object.freeze(Object.assign([1, 2], { toJSON: () => 'array toJSON' })),
+      Object.freeze([
+        Object.freeze({
+          id: 'g',
+          get now() {
+            return 'getter';
+          },
+        }),
+      ]),
+    ];
+    // A root object: its text is built from its members' (rows' texts reused).
+    const root = Object.freeze({ rows: Object.freeze([Object.freeze({ id: 1 })]) });
+    await hub.publish('o', root);
+    await hub.publish('o', { ...root, more: true }, { immutable: true });
+    assert.equal(hub.getJson('o').json, '{"rows":[{"id":1}],"more":true}');
+    for (const value of cases) {
+      const [mine, theirs] = await Promise.all([
+        hub.publish('t', value).then(
+          () => hub.getJson('t').json,
+          (err) => `${err.code}: ${err.message}`,
+        ),
+        plainHub.publish('t', Array.from(value)).then(
+          () => plainHub.getJson('t').json,
+          (err) => `${err.code}: ${err.message}`,
+        ),
+      ]);
+      // Array.from drops an array's own toJSON: compare with JSON.stringify for that one.
+      if (typeof value.toJSON === 'function') assert.equal(mine, `"array toJSON"`);
+      else assert.equal(mine, theirs);
+    }
+    await Promise.all([hub.close(), plainHub.close()]);
+  });
+
+  it('keeps no published value once its topic is deleted, nor after close', { timeout: 30_000 }, async () => {
+    v8.setFlagsFromString('--expose-gc');
+    const gc = vm.runInNewContext('gc');
+    const hub = createHub();
+    let board = deepFreeze(makeBoard(20));
+    const held = new WeakRef(board);
+    await hub.publish('t', board);
+    await hub.publish('t2', (board = deepFreeze(mutate(board, { fraction: 0.5 }))));
+    const held2 = new WeakRef(board);
+    board = null;
+    await hub.delete('t');
+    await new Promise((resolve) => setImmediate(resolve));
+    gc();
+    assert.equal(held.deref(), undefined, 'the value of a deleted topic is not kept');
+    assert.notEqual(held2.deref(), undefined, 'the value of a live topic is kept');
+    await hub.close();
+    await new Promise((resolve) => setImmediate(resolve));
+    gc();
+    assert.equal(held2.deref(), undefined, 'nothing is kept after close');
+  });
+});
