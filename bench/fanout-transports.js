@@ -22,7 +22,7 @@
 //   DIY ws            fast-json-patch compare(prev, next) once per update, one
 //                     shared Buffer sent to every socket
 //   DIY Socket.IO     compare once, io.emit('patch', ops)
-//   deltacast/ws      hub.publish(next) (critical lane: one frame per update),
+//   deltacast/ws      hub.publish(next, { immutable: true }) (critical lane: one frame per update),
 //                     attachWebSocketServer; clients ack cumulatively every 16
 //                     frames or 20 ms; credit, acks and resume on (defaults).
 //                     What a user holding successive (immutable) states writes.
@@ -33,7 +33,7 @@
 //                     (16 ms window: the 10 upserts go out as one frame; on the
 //                     critical lane each upsert is its own version and frame)
 //   deltacast/ws+deflate   publish, with permessage-deflate
-//   deltacast/socket.io    hub.publish(next), attachSocketIO, websocket transport, acks as above
+//   deltacast/socket.io    hub.publish(next, { immutable: true }), attachSocketIO, websocket transport, acks as above
 //   deltacast/socket.io patch   hub.patch(ops) as above
 // Server CPU per delivery = process.cpuUsage() of this process (JS thread and
 // the hub's core thread) from the first update until every client holds the
@@ -260,7 +260,7 @@ async function runVariant(child, variant, count, updates, intervalMs) {
       };
     } else {
       publish = (next) => {
-        hub.publish('board', next);
+        hub.publish('board', next, { immutable: true });
         return null;
       };
     }
@@ -425,7 +425,7 @@ async function breakdown(updates) {
       const cpu0 = process.cpuUsage();
       for (let seq = 1; seq <= updates; seq++) {
         const next = nextBoard(prev, seq);
-        if (api === 'publish') hub.publish('board', next);
+        if (api === 'publish') hub.publish('board', next, { immutable: true });
         else if (api === 'patch') hub.patch('board', changedRows(seq).map((i) => ({ op: 'replace', path: `/${i}`, value: next[i] })));
         else for (const i of changedRows(seq)) hub.upsert('board', next[i].id, next[i]);
         prev = next;

@@ -161,9 +161,10 @@ function startSimulator(hub, { rows = 5000, changesPerSecond = 300, seed = 7, ma
 
   // prices: ticks of 20 ms, each moving a handful of rows
   const perTick = Math.max(1, Math.round(changesPerSecond / 50));
-  // Backpressure: a tick is skipped while the hub still has changes queued (each upsert rewrites a
-  // 1.2 MB board on the hub's thread), so a slow machine gets fewer changes a second, not a queue
-  // that grows without bound and delays everything.
+  // Backpressure: a tick is skipped while the hub still has changes queued (an upsert costs its
+  // row on the hub's thread, a few microseconds, but a starved machine can still fall behind), so a
+  // slow machine gets fewer changes a second, not a queue that grows without bound and delays
+  // everything.
   let skipped = 0;
   every(20, () => {
     if (hub.stats().pending > maxPending) return void skipped++;
@@ -195,7 +196,7 @@ function startSimulator(hub, { rows = 5000, changesPerSecond = 300, seed = 7, ma
       const status = progress >= 100 ? 'delivered' : rnd() < 0.005 ? 'delayed' : s.status === 'delayed' && rnd() < 0.1 ? 'in transit' : s.status;
       return { ...s, progress, status, etaH: Math.round(((100 - progress) * 40) / s.speedKn), ts: t };
     });
-    quiet(hub.publish('shipments', shipments));
+    quiet(hub.publish('shipments', shipments, { immutable: true })); // unchanged rows are the same objects
   });
   every(3000, () => quiet(hub.publish('market/trends', trends())));
   every(5000, () => quiet(hub.publish('forecast/demand', forecast())));
