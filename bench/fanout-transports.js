@@ -8,6 +8,7 @@
 //   node bench/fanout-transports.js --latency  C = 1000, 100 updates/s, deltacast/ws only
 //   node bench/fanout-transports.js --breakdown  in process, no sockets: CPU per update
 //                     (C = 0) and per delivery (C = 100, 1000) with and without acks
+//   --ack-delay <ms>  the clients' delayed ack (default 20, as deltacast/client)
 //   --out bench/results/fanout-transports-<date>   also writes <that>.md and <that>.json
 //
 // Rounds interleave the variants (every variant at one C, then the next
@@ -48,6 +49,8 @@ const http = require('node:http');
 const { performance } = require('node:perf_hooks');
 
 const CHILD = process.argv[2] === '--child';
+// The clients' delayed ack (ms), as deltacast/client's ackDelayMs; --ack-delay sets it.
+const ACK_DELAY_MS = Number(process.env.DELTACAST_BENCH_ACK_DELAY_MS || 20);
 
 function board(tick) {
   const rows = [];
@@ -147,7 +150,7 @@ function runClients() {
         if (++unacked >= 16) {
           if (timer) clearTimeout(timer);
           ack();
-        } else if (!timer) timer = setTimeout(ack, 20);
+        } else if (!timer) timer = setTimeout(ack, ACK_DELAY_MS);
         if (baseline !== null) reached(Math.floor((version - baseline) / step));
       };
       const onDiy = (m) => {
@@ -456,6 +459,7 @@ async function main() {
   const counts = args.includes('--clients') ? [option('--clients')] : quick ? [20] : latency ? [1000] : [100, 1000];
   const updates = option('--updates', quick ? 40 : latency ? 300 : 200);
   const intervalMs = option('--interval', latency ? 10 : 20);
+  if (args.includes('--ack-delay')) process.env.DELTACAST_BENCH_ACK_DELAY_MS = String(option('--ack-delay'));
   const rounds = option('--rounds', quick || latency ? 1 : 3);
   const all = [
     'DIY ws',
