@@ -34,9 +34,10 @@ const COMPACT_SHARE = [9, 10];
 const COMPRESSED = '~';
 
 // KEYS: state[, idempotency key] (the stream's key is the state's with x for s:
-// same hash tag, same slot). ARGV: to change, one argument "epoch:version\npatch"
-// (the base and the patch from it: one argument, fewer bytes of framing); to
-// create, '', the state, the new epoch. The engine's options
+// same hash tag, same slot). ARGV: to change, one argument: the base (its
+// epoch, then its version in base 36), a newline, the patch from it (one
+// argument, short: fewer bytes per change); to create, '', the state, the new
+// epoch. The engine's options
 // are constants of its script (c), so that a change sends only its base and
 // its patch. -> {'ok', epoch, version, compact (1: send the state)}
 //    | {'dup', epoch, version} | {'stale', epoch ('' absent), version}
@@ -57,7 +58,8 @@ if ARGV[1] == '' then
   redis.call('HSET', KEYS[1], 'e', epoch, 'v', 1, 's', ARGV[2], 'sv', 1, 'pb', 0, 'b', 0)
 else
   local cut = string.find(ARGV[1], '\\n', 1, true)
-  if not cut or not cur[1] or string.sub(ARGV[1], 1, cut - 1) ~= cur[1] .. ':' .. cur[2] then
+  if not cut or not cur[1] or string.sub(ARGV[1], 1, #cur[1]) ~= cur[1]
+    or tonumber(string.sub(ARGV[1], #cur[1] + 1, cut - 1), 36) ~= tonumber(cur[2]) then
     return {'stale', cur[1] or '', tonumber(cur[2] or '0')}
   end
   epoch = cur[1]
@@ -460,7 +462,7 @@ class RedisEngine {
       const reply = await this.#script(
         'CHANGE',
         keys,
-        base === undefined ? ['', text, newEpoch()] : [`${base.epoch}:${base.version}\n${patch}`],
+        base === undefined ? ['', text, newEpoch()] : [`${base.epoch}${base.version.toString(36)}\n${patch}`],
       );
       const [verdict, epoch] = reply;
       const version = Number(reply[2]);
