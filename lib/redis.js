@@ -28,10 +28,12 @@ const KEY_STREAM = 'x'; // stream: id `<version>-0`, field p (the patch from ver
 // state (COMPACT), compressed: the state is sent once per stream window, the
 // least that keeps every version the stream covers reachable from it. Hash
 // fields: pb bytes of the patches since sv, b bytes of the stream. A state
-// field `s` starting with COMPRESSED is the base64 of its Brotli compression
-// (what COMPACT stores); else JSON text (what a creation stores).
+// field `s` starting with the byte COMPRESSED (never the first byte of JSON)
+// is its Brotli compression after it, binary (what COMPACT stores); else
+// JSON text (what a creation stores).
 const COMPACT_SHARE = [9, 10];
 const COMPRESSED = '~';
+const MARK = Buffer.from(COMPRESSED);
 
 // KEYS: state[, idempotency key] (the stream's key is the state's with x for s:
 // same hash tag, same slot). ARGV: to change, one argument: the base (its
@@ -88,8 +90,9 @@ return {'ok', epoch, version, compact}
 `;
 
 // KEYS: state, stream. ARGV: epoch, version, the state at that version
-// (COMPRESSED + base64 of its Brotli compression), "maxCount maxBytes". Stores it as the state (when newer than the one held)
-// and trims the stream. -> 1 stored, 0 not
+// (COMPRESSED, then its Brotli compression: binary), "maxCount maxBytes".
+// Stores it as the state (when newer than the one held) and trims the
+// stream. -> 1 stored, 0 not
 const COMPACT = `
 local cur = redis.call('HMGET', KEYS[1], 'e', 'v', 'sv', 'b')
 local version = tonumber(ARGV[2])
@@ -164,22 +167,26 @@ const { promisify } = require('node:util');
 const zlib = require('node:zlib');
 
 // On the libuv pool: the event loop goes on meanwhile. Brotli at quality 6:
-// a 56 KB board of 1,000 rows in 5.5 KB, in about 3 ms (deflate: 9 KB).
+// a 56 KB board of 1,000 rows in 5.5 KB, in about 3 ms (deflate: 9 KB); sent
+// binary (base64 would add a third).
 const compress = promisify(zlib.brotliCompress);
 const decompress = promisify(zlib.brotliDecompress);
 
-/** A state as COMPACT stores it: COMPRESSED + base64 of its Brotli compression. */
+/** A state as COMPACT stores it: the byte COMPRESSED, then its Brotli compression (binary). */
 async function packState(text) {
   const params = { [zlib.constants.BROTLI_PARAM_QUALITY]: 6, [zlib.constants.BROTLI_PARAM_SIZE_HINT]: Buffer.byteLength(text) };
-  return COMPRESSED + (await compress(text, { params })).toString('base64');
+  return Buffer.concat([MARK, await compress(text, { params })]);
 }
 
-/** A stored state's JSON text (decompressed when COMPACT stored it). */
+/** A stored state (a Buffer) as JSON text: decompressed when COMPACT stored it. */
 async function unpackState(stored) {
-  const text = String(stored);
-  if (!text.startsWith(COMPRESSED)) return text;
-  return (await decompress(Buffer.from(text.slice(COMPRESSED.length), 'base64'))).toString('utf8');
+  if (stored[0] !== MARK[0]) return stored.toString('utf8');
+  return (await decompress(stored.subarray(1))).toString('utf8');
 }
+
+// node-redis command options: bulk strings answered as Buffers
+// (RESP_TYPES.BLOB_STRING is '$', 36), so that a binary state arrives intact
+const BYTES = { typeMapping: { 36: Buffer } };
 
 function invalid(message) {
   return new DeltacastError(codes.INVALID_ARGUMENT, message);
@@ -320,10 +327,10 @@ class RedisEngine {
     return this.#cluster ? client.isOpen : client.isReady;
   }
 
-  async #send(key, args) {
+  async #send(key, args, options) {
     if (!this.#available()) throw unavailable('Redis is not reachable');
     try {
-      return this.#cluster ? await this.#client.sendCommand(key, false, args) : await this.#client.sendCommand(args);
+      return this.#cluster ? await this.#client.sendCommand(key, false, args, options) : await this.#client.sendCommand(args, options);
     } catch (err) {
       if (err instanceof DeltacastError) throw err;
       if (err?.constructor?.name === 'ErrorReply' || /^ERR|^NOSCRIPT|^WRONGTYPE/.test(err?.message ?? '')) throw err;
@@ -331,8 +338,9 @@ class RedisEngine {
     }
   }
 
-  async #script(name, keys, args) {
-    const tail = [String(keys.length), ...keys, ...args.map(String)];
+  /** `options`: node-redis command options (BYTES: bulk strings answered as Buffers). */
+  async #script(name, keys, args, options) {
+    const tail = [String(keys.length), ...keys, ...args.map((a) => (Buffer.isBuffer(a) ? a : String(a)))];
     // A change goes as FCALL of a function (a short name instead of a SHA1:
     // fewer bytes per change); loaded on a node that does not have it yet;
     // EVALSHA where Redis has no functions (before 7).
@@ -356,10 +364,10 @@ class RedisEngine {
       }
     }
     try {
-      return await this.#send(keys[0], ['EVALSHA', this.#shas[name], ...tail]);
+      return await this.#send(keys[0], ['EVALSHA', this.#shas[name], ...tail], options);
     } catch (err) {
       if (!/NOSCRIPT/.test(err?.message ?? '')) throw wrapReply(err);
-      return await this.#send(keys[0], ['EVAL', this.#scripts[name], ...tail]).catch((e) => {
+      return await this.#send(keys[0], ['EVAL', this.#scripts[name], ...tail], options).catch((e) => {
         throw wrapReply(e);
       });
     }
@@ -682,19 +690,19 @@ class RedisEngine {
    */
   async #repair(topic, from, historyCount = this.#options.historyCount) {
     this.#stats.repairs += 1;
-    const reply = await this.#script('READ', [this.#key(topic, KEY_STATE), this.#key(topic, KEY_STREAM)], [from, historyCount]);
+    const reply = await this.#script('READ', [this.#key(topic, KEY_STATE), this.#key(topic, KEY_STREAM)], [from, historyCount], BYTES);
     if (reply.length === 0) {
       await this.#hooks.replicate(topic, '', 0, 'absent', '');
       return;
     }
-    const epoch = reply[0];
+    const epoch = String(reply[0]);
     const version = Number(reply[1]);
     const stateVersion = Number(reply[2]);
-    const state = reply[3];
+    const state = reply[3]; // a Buffer
     const patches = [];
-    for (let i = 4; i + 1 < reply.length; i += 2) patches.push([Number(String(reply[i]).split('-')[0]), reply[i + 1]]);
+    for (let i = 4; i + 1 < reply.length; i += 2) patches.push([Number(String(reply[i]).split('-')[0]), String(reply[i + 1])]);
     let after = patches;
-    if (state !== '') {
+    if (state.length > 0) {
       await this.#hooks.replicate(topic, epoch, stateVersion, 'state', await unpackState(state));
       // the patches up to the state's version, when they run without a hole: history for resumes
       const older = patches.filter(([to]) => to <= stateVersion);
@@ -708,7 +716,7 @@ class RedisEngine {
     // queued together: the core applies them in order in one pass
     const answers = await Promise.all(after.map(([to, patch]) => this.#hooks.replicate(topic, epoch, to, 'patch', patch)));
     const last = answers[answers.length - 1];
-    if ((last.epoch !== epoch || last.version !== version) && state === '') await this.#repair(topic, 0, historyCount);
+    if ((last.epoch !== epoch || last.version !== version) && state.length === 0) await this.#repair(topic, 0, historyCount);
   }
 
   /** After a reconnection (both clients ready again): every followed topic is read again (what was missed meanwhile). */
