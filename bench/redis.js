@@ -223,6 +223,7 @@ async function socketIoVariant(url, kind, send) {
 }
 
 async function latencyRun(redis, make, list) {
+  await redis.flushAll(); // each run starts its topic afresh (a stream window is 900 updates: none compacts)
   const variant = await make();
   const before = await redisCounters(redis);
   const samples = [];
@@ -272,6 +273,7 @@ async function throughput(url, topics, list) {
 
 /** Redis bytes in per update over `list` (several stream windows): the compactions included. */
 async function amortizedBytes(url, redis, list) {
+  await redis.flushAll(); // from version 1: compactions at 901, 1801, 2701
   const engine = redisEngine({ url });
   const hub = createHub({ engine });
   await engine.ready();
