@@ -30,7 +30,7 @@ export interface RedisEngineOptions {
 
 export interface RedisEngineStats {
   changes: number;
-  /** States sent to Redis (one per COMPACT_RATIO of state bytes in patches). */
+  /** States sent to Redis, compressed (one per stream window: at 90% of streamMaxCount or streamMaxBytes of patches since the last). */
   compactions: number;
   conflicts: number;
   retries: number;

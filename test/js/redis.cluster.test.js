@@ -55,11 +55,11 @@ test('on a 3-master cluster: one slot per topic, sharded notifications, a reshar
     for (const c of clients) await c.close().catch(() => {});
     await cluster.stop();
   });
-  const makeNode = async () => {
+  const makeNode = async (options = {}) => {
     const client = clusterClient(cluster);
     clients.push(client);
     await client.connect();
-    const engine = redisEngine({ client });
+    const engine = redisEngine({ client, ...options });
     const hub = createHub({ engine, pacing: { normalDebounceMs: 0, normalMaxWaitMs: 0 } });
     hubs.push(hub);
     await engine.ready();
@@ -105,4 +105,16 @@ test('on a 3-master cluster: one slot per topic, sharded notifications, a reshar
   await until(() => replica.get('prices')?.data.n === n - 1, 20000, "b follows 'prices' after the move");
   assert.equal(b.hub.get('prices').version, a.hub.get('prices').version);
   assert.equal(replica.gaps, 0);
+
+  // compressed states on the cluster: a node with a window of 5 patches sends its state every 5th change
+  const c = await makeNode({ streamMaxCount: 5 });
+  for (let i = 2; i < 14; i++) await c.hub.publish('orders', { n: i, topic: 'orders', rows: Array.from({ length: 50 }, (_, j) => ({ id: j, v: i * j })) });
+  assert.ok(c.engine.stats().compactions >= 2, `${c.engine.stats().compactions} compactions`);
+  const d = await makeNode();
+  const late = new Replica();
+  d.hub.connect({ send: (frame) => late.handle(frame) }).receive(JSON.stringify({ t: 'sub', topic: 'orders' }));
+  await until(() => late.get('orders')?.version === 14, 10000, "a fresh node loads 'orders' from its compressed state");
+  assert.equal(d.hub.getJson('orders').json, c.hub.getJson('orders').json);
+  await until(() => replica.get('orders')?.version === 14, 10000, "b follows 'orders'");
+  assert.equal(b.hub.getJson('orders').json, c.hub.getJson('orders').json);
 });

@@ -4,7 +4,9 @@
 const test = require('node:test');
 const assert = require('node:assert/strict');
 const { WebSocketServer, WebSocket } = require('ws');
-const { createClient } = require('redis');
+const { createClient, RESP_TYPES } = require('redis');
+const zlib = require('node:zlib');
+const { promisify } = require('node:util');
 
 const { createHub, codes, diff, applyPatch } = require('../../lib/index.js');
 const { redisEngine } = require('../../lib/redis.js');
@@ -38,13 +40,24 @@ async function node(url, engineOptions = {}, hubOptions = {}) {
  * holds (at version sv) with the patches of its stream since then applied.
  */
 async function inRedis(redis, topic, prefix = 'deltacast') {
-  const [epoch, version, state, sv] = await redis.hmGet(`${prefix}:{${topic}}:s`, ['e', 'v', 's', 'sv']);
+  const [epoch, version, sv] = await redis.hmGet(`${prefix}:{${topic}}:s`, ['e', 'v', 'sv']);
   if (epoch === null) return undefined;
-  let data = JSON.parse(state);
+  let data = JSON.parse(await unpack(await storedState(redis, topic, prefix)));
   const patches = await redis.xRange(`${prefix}:{${topic}}:x`, `${Number(sv) + 1}-0`, '+');
   assert.equal(patches.length, Number(version) - Number(sv), 'the stream holds every patch since the state');
   for (const entry of patches) data = applyPatch(data, JSON.parse(entry.message.p));
   return { epoch, version: Number(version), data };
+}
+
+/** The state field of a topic's hash, as bytes. */
+function storedState(redis, topic, prefix = 'deltacast') {
+  return redis.withTypeMapping({ [RESP_TYPES.BLOB_STRING]: Buffer }).hGet(`${prefix}:{${topic}}:s`, 's');
+}
+
+/** A stored state's JSON text: COMPACT stores `~` then its Brotli compression (binary); a creation, JSON text. */
+async function unpack(stored) {
+  if (stored[0] !== 0x7e) return String(stored);
+  return String(await promisify(zlib.brotliDecompress)(stored.subarray(1)));
 }
 
 async function withRedis(t, body) {
@@ -331,12 +344,13 @@ test('Redis down: changes fail fast with DELTACAST_ENGINE_UNAVAILABLE, subscribe
   });
 });
 
-test('a change sends Redis its patch; the state goes once its patches weigh five times it', { skip, timeout: TIMEOUT }, async (t) => {
+test('a change sends Redis its patch; the state goes, compressed, once per stream window', { skip, timeout: TIMEOUT }, async (t) => {
   await withRedis(t, async ({ server, redis, track }) => {
-    const a = track(await node(server.url, { streamMaxCount: 10000, streamMaxBytes: 1 << 30 }));
+    // a window of 60 patches: the state goes at 90% of it (54 patches since the state held)
+    const a = track(await node(server.url, { streamMaxCount: 60, streamMaxBytes: 1 << 30 }));
     let rows = board(1000);
     await a.hub.publish('big', rows);
-    const stateBytes = Number(await redis.hGet('deltacast:{big}:s', 'ss'));
+    const stateBytes = (await redis.hGet('deltacast:{big}:s', 's')).length;
     const info = async () => Number(/total_net_input_bytes:(\d+)/.exec(await redis.info('stats'))[1]);
     const before = await info();
     let patchBytes = 0;
@@ -351,19 +365,65 @@ test('a change sends Redis its patch; the state goes once its patches weigh five
     assert.equal(await redis.hGet('deltacast:{big}:s', 'sv'), '1', 'the state Redis holds is still version 1');
     assert.ok(sent < stateBytes, `50 changes sent ${sent} bytes, less than one state (${stateBytes})`);
     assert.ok(sent < patchBytes * 1.3, `${sent} bytes for ${patchBytes} bytes of patches`);
-    // whole rows replaced: the patches soon weigh five states, and the state is sent
     for (let i = 0; i < 30; i++) {
       rows = rows.map((r) => ({ ...r, price: r.price + 1 }));
       await a.hub.publish('big', rows);
     }
-    assert.ok(a.engine.stats().compactions >= 1);
-    assert.ok(Number(await redis.hGet('deltacast:{big}:s', 'sv')) > 51);
+    assert.equal(a.engine.stats().compactions, 1, 'the state went once, at 54 patches since version 1');
+    assert.equal(await redis.hGet('deltacast:{big}:s', 'sv'), '55');
+    const stored = await storedState(redis, 'big');
+    assert.ok(stored[0] === 0x7e && stored.length * 4 < stateBytes, `the state stored compressed: ${stored.length} bytes for ${stateBytes}`);
     // a node loading the topic now gets the state and the patches since
     const b = track(await node(server.url));
     const rb = b.subscriber('big');
     await waitFor(() => rb.get('big')?.version === 81, 'b loaded version 81');
     assert.deepEqual(rb.get('big').data, rows);
     assert.deepEqual(await inRedis(redis, 'big'), a.hub.get('big'));
+  });
+});
+
+test('after several compactions a loading node holds the same bytes, and a client resumes with patches across one', { skip, timeout: TIMEOUT }, async (t) => {
+  await withRedis(t, async ({ server, redis, track }) => {
+    const options = { streamMaxCount: 20, streamMaxBytes: 1 << 30 };
+    const a = track(await node(server.url, options));
+    const b = track(await node(server.url, options));
+    let rows = board(300);
+    const history = [undefined, rows]; // version -> value
+    await a.hub.publish('t', rows);
+    const rb = b.subscriber('t'); // follows every change live
+    await waitFor(() => rb.get('t')?.version === 1, 'b follows t');
+    for (let i = 0; i < 100; i++) {
+      rows = rows.map((r, j) => (j === (i * 7) % 300 ? { ...r, price: r.price + i, name: `${r.name}.` } : r));
+      history.push(rows);
+      await (i % 3 === 2 ? b : a).hub.publish('t', rows);
+    }
+    const compactions = a.engine.stats().compactions + b.engine.stats().compactions;
+    assert.ok(compactions >= 4, `${compactions} compactions for 100 changes in a window of 20`);
+    const sv = Number(await redis.hGet('deltacast:{t}:s', 'sv'));
+    assert.ok(sv > 80, `the state Redis holds is recent (${sv})`);
+    assert.equal((await storedState(redis, 't'))[0], 0x7e, 'stored compressed');
+    await waitFor(() => b.hub.getJson('t')?.version === 101, 'b at 101');
+    // c has never followed t: it loads the compressed state and the patches since
+    const c = track(await node(server.url, options));
+    const rc = c.subscriber('t');
+    await waitFor(() => rc.get('t')?.version === 101, 'c loaded version 101');
+    const text = a.hub.getJson('t').json;
+    assert.equal(c.hub.getJson('t').json, text, 'the loaded state is byte-identical to the publisher');
+    assert.equal(b.hub.getJson('t').json, text, 'and to the node that followed live');
+    assert.deepEqual(rc.get('t').data, rows);
+    assert.deepEqual(await inRedis(redis, 't'), a.hub.get('t'));
+    // a client that left before the last compaction resumes on a fresh node with patches
+    const from = sv - 5;
+    const d = track(await node(server.url, options));
+    const replica = new Replica();
+    replica.topics.set('t', { epoch: a.hub.get('t').epoch, version: from, data: history[from] });
+    const connection = d.hub.connect({ send: (frame) => replica.handle(frame) });
+    connection.receive(JSON.stringify(replica.resume('t')));
+    await waitFor(() => replica.get('t')?.version === 101, 'the resumed replica at 101');
+    assert.equal(replica.count('snap'), 0, `resumed from ${from} (the state is at ${sv}) with patches, not a snapshot`);
+    assert.ok(replica.count('patch') >= 1);
+    assert.equal(replica.gaps, 0);
+    assert.deepEqual(replica.get('t').data, rows);
   });
 });
 
