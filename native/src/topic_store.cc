@@ -384,7 +384,7 @@ void TopicStore::finishChange(Topic& topic, std::shared_ptr<Snapshot> snapshot, 
 }
 
 ChangeResult TopicStore::commit(std::string_view topicName, std::string json, std::string_view changeId,
-                                std::int64_t now, const JsonTape* guide) {
+                                std::int64_t now, const JsonTape* guide, std::optional<Topic*> known) {
   auto snapshot = std::make_shared<Snapshot>();
   snapshot->json = std::move(json);
   JsonTape tape;
@@ -401,9 +401,14 @@ ChangeResult TopicStore::commit(std::string_view topicName, std::string json, st
   if (Status s = overBudget(topicName, estimate); !s) return reject(std::move(s));
 
   ChangeResult result;
-  auto it = topics_.find(topicName);
-  if (it != topics_.end()) {
-    Topic& topic = it->second;
+  Topic* existing = nullptr;
+  if (known) {
+    existing = *known;
+  } else if (const auto it = topics_.find(topicName); it != topics_.end()) {
+    existing = &it->second;
+  }
+  if (existing != nullptr) {
+    Topic& topic = *existing;
     const JsonTape& current = ensureTape(topic);
     std::string ops;
     (void)diffTapes(current, tape, diffOptions_, ops);
@@ -774,7 +779,15 @@ ChangeResult TopicStore::publishJson(std::string_view topic, std::string json, s
                                      std::int64_t now) {
   if (std::optional<ChangeResult> early = admit(topic, changeId, now)) return std::move(*early);
   const auto it = topics_.find(topic);
-  return commit(topic, std::move(json), changeId, now, it == topics_.end() ? nullptr : &ensureTape(it->second));
+  if (it == topics_.end()) return commit(topic, std::move(json), changeId, now, nullptr, nullptr);
+  Topic& current = it->second;
+  // The same text as the current one (always compact and valid): nothing to
+  // parse or diff.
+  if (!current.rows && current.snapshot->json.materialized() && current.snapshot->json.size() == json.size() &&
+      current.snapshot->json.str() == json) {
+    return unchanged(current, changeId, now);
+  }
+  return commit(topic, std::move(json), changeId, now, &ensureTape(current), &current);
 }
 
 ChangeResult TopicStore::patch(std::string_view topic, std::string_view ops, std::string_view changeId,

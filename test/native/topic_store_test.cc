@@ -47,6 +47,32 @@ TEST(TopicStore, NoChangeBumpsNothing) {
   EXPECT_EQ(store.stats().unchanged, 1u);
 }
 
+TEST(TopicStore, ByteEqualTextIsUnchangedLikeAnEquivalentOne) {
+  TopicStore store({});
+  ChangeResult first = store.publishJson("t", R"({"v":1,"s":"ok"})", "", 0);
+  ASSERT_TRUE(first.changed);
+  // The current text itself (no parse), then an equivalent text (parsed):
+  // the same answer, each counted as unchanged, each change id remembered.
+  ChangeResult same = store.publishJson("t", R"({"v":1,"s":"ok"})", "id-1", 1);
+  ChangeResult equivalent = store.publishJson("t", R"({"s":"ok", "v":1})", "id-2", 2);
+  for (const ChangeResult* r : {&same, &equivalent}) {
+    EXPECT_TRUE(r->status.isOk());
+    EXPECT_FALSE(r->changed);
+    EXPECT_FALSE(r->duplicate);
+    EXPECT_EQ(r->version, 1u);
+    EXPECT_EQ(r->epoch, first.epoch);
+    EXPECT_TRUE(r->ops.empty());
+  }
+  EXPECT_EQ(store.stats().unchanged, 2u);
+  EXPECT_TRUE(store.publishJson("t", R"({"v":2,"s":"ok"})", "id-1", 3).duplicate);
+  EXPECT_TRUE(store.publishJson("t", R"({"v":2,"s":"ok"})", "id-2", 3).duplicate);
+  ChangeResult next = store.publishJson("t", R"({"v":2,"s":"ok"})", "", 4);
+  EXPECT_TRUE(next.changed);
+  EXPECT_EQ(next.version, 2u);
+  EXPECT_EQ(next.ops, R"([{"op":"replace","path":"/v","value":2}])");
+  EXPECT_EQ(store.historySince("t", 1).size(), 1u);
+}
+
 TEST(TopicStore, StoresCompactText) {
   TopicStore store({});
   ASSERT_TRUE(store.publishJson("t", "{ \"a\" : [ 1 , 2 ] }", "", 0).changed);

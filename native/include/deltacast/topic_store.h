@@ -265,8 +265,10 @@ class TopicStore {
   // Checks the topic name and the change id: an early result (an error, or a
   // duplicate) or nullopt to go on.
   std::optional<ChangeResult> admit(std::string_view topic, std::string_view changeId, std::int64_t now);
+  // `known`: the topic as the caller found it (nullptr: absent), saving a
+  // second lookup; nullopt: looked up here.
   ChangeResult commit(std::string_view topic, std::string json, std::string_view changeId, std::int64_t now,
-                      const JsonTape* guide);
+                      const JsonTape* guide, std::optional<Topic*> known = std::nullopt);
   // The new version of an existing topic (its version and epoch set): its
   // history step `ops`, then the snapshot, the accounting and the budget.
   // `estimate`: what the topic takes without its history.
