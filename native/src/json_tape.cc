@@ -348,6 +348,27 @@ class TapeBuilder {
     auto after = [&](std::uint32_t k) {
       return k == kNoGuide || (*guide_)[k].next >= guideEnd ? kNoGuide : (*guide_)[k].next;
     };
+    // What follows an element (or a run of them): ',' goes on, ']' ends the
+    // array; anything else has failed (fail() recorded why).
+    enum class Separator { More, End, Failed };
+    auto separator = [&] {
+      skipWs();
+      if (p_ == end_) {
+        fail(ErrorCode::InvalidJson, "unexpected end of input in an array");
+        return Separator::Failed;
+      }
+      if (*p_ == ',') {
+        ++p_;
+        skipWs();
+        return Separator::More;
+      }
+      if (*p_ == ']') {
+        ++p_;
+        return Separator::End;
+      }
+      fail(ErrorCode::InvalidJson, "expected ',' or ']' after an array element");
+      return Separator::Failed;
+    };
     if (p_ != end_ && *p_ == ']') {
       ++p_;
     } else {
@@ -357,17 +378,10 @@ class TapeBuilder {
           if (const std::uint32_t run = copyRun(expected, g); run != 0) {
             count += run;
             previous = kNoGuide;
-            if (p_ == end_) return fail(ErrorCode::InvalidJson, "unexpected end of input in an array");
-            if (*p_ == ',') {
-              ++p_;
-              skipWs();
-              continue;
-            }
-            if (*p_ == ']') {
-              ++p_;
-              break;
-            }
-            return fail(ErrorCode::InvalidJson, "expected ',' or ']' after an array element");
+            const Separator next = separator();
+            if (next == Separator::More) continue;
+            if (next == Separator::End) break;
+            return false;
           }
         }
         bool copied = false;
@@ -389,18 +403,10 @@ class TapeBuilder {
           expected = after(expected);
         }
         ++count;
-        skipWs();
-        if (p_ == end_) return fail(ErrorCode::InvalidJson, "unexpected end of input in an array");
-        if (*p_ == ',') {
-          ++p_;
-          skipWs();
-          continue;
-        }
-        if (*p_ == ']') {
-          ++p_;
-          break;
-        }
-        return fail(ErrorCode::InvalidJson, "expected ',' or ']' after an array element");
+        const Separator next = separator();
+        if (next == Separator::More) continue;
+        if (next == Separator::End) break;
+        return false;
       }
     }
     nodes_[index].count = count;
