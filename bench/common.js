@@ -243,7 +243,35 @@ function releaseHub(hub) {
   HUBS.delete(hub);
 }
 
+// ---- the 1,000-row ticker board of the socket and Redis benches -------------------
+
+/** The first state: 1,000 rows `{ id, name, price, qty }`. */
+function tickerBoard() {
+  const rows = [];
+  for (let i = 0; i < 1000; i++) rows.push({ id: `r${i}`, name: `material ${i}`, price: 100 + i, qty: i % 17 });
+  return rows;
+}
+
+/** The indexes of the 10 rows (1%) update `tick` changes, rotating over the board. */
+function tickerChangedRows(tick) {
+  const out = [];
+  for (let k = 0; k < 10; k++) out.push((tick * 97 + k * 101) % 1000);
+  return out;
+}
+
+/** The state after update `tick`: a new array, the changed rows new objects, the rest shared. */
+function nextTickerBoard(prev, tick) {
+  const rows = prev.slice();
+  tickerChangedRows(tick).forEach((i, k) => {
+    rows[i] = { ...rows[i], price: 100 + tick * 10 + k };
+  });
+  return rows;
+}
+
 module.exports = {
+  tickerBoard,
+  tickerChangedRows,
+  nextTickerBoard,
   gc,
   packageVersion,
   gitCommit,

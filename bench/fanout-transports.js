@@ -52,29 +52,7 @@ const CHILD = process.argv[2] === '--child';
 // The clients' delayed ack (ms), as deltacast/client's ackDelayMs; --ack-delay sets it.
 const ACK_DELAY_MS = Number(process.env.DELTACAST_BENCH_ACK_DELAY_MS || 20);
 
-function board(tick) {
-  const rows = [];
-  for (let i = 0; i < 1000; i++) rows.push({ id: `r${i}`, name: `material ${i}`, price: 100 + i, qty: i % 17 });
-  // rows changed by each update so far: 10 per update, rotating
-  for (let u = 1; u <= tick; u++) {
-    for (let k = 0; k < 10; k++) rows[(u * 97 + k * 101) % 1000].price = 100 + u * 10 + k;
-  }
-  return rows;
-}
-
-function changedRows(tick) {
-  const out = [];
-  for (let k = 0; k < 10; k++) out.push((tick * 97 + k * 101) % 1000);
-  return out;
-}
-
-function nextBoard(prev, tick) {
-  const rows = prev.slice();
-  changedRows(tick).forEach((i, k) => {
-    rows[i] = { ...rows[i], price: 100 + tick * 10 + k };
-  });
-  return rows;
-}
+const { tickerBoard: board, tickerChangedRows: changedRows, nextTickerBoard: nextBoard } = require('./common.js');
 
 // ---- the clients (child process) --------------------------------------------------
 
@@ -202,7 +180,7 @@ async function runVariant(child, variant, count, updates, intervalMs) {
   let hub = null;
   let publish; // (next, seq) => bytes of one delivery's payload
   let teardown;
-  let prev = board(0);
+  let prev = board();
   let seq = 0;
 
   if (variant === 'DIY ws') {
@@ -411,7 +389,7 @@ async function breakdown(updates) {
     ]) {
       // upserts on the high lane, as in the socket runs: the ten of an update go as one frame
       const hub = createHub({ lanes: { '**': api === 'upsert' ? 'high' : 'critical' } });
-      let prev = board(0);
+      let prev = board();
       await hub.publish('board', prev);
       for (let c = 0; c < count; c++) {
         const connection = hub.connect({

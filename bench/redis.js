@@ -58,26 +58,12 @@ const ROUNDS = quick ? 1 : 3;
 const WINDOW = 900;
 const AMORTIZED = 3 * WINDOW;
 
-function board(tick) {
-  const rows = [];
-  for (let i = 0; i < 1000; i++) rows.push({ id: `r${i}`, name: `material ${i}`, price: 100 + i, qty: i % 17 });
-  for (let u = 1; u <= tick; u++) {
-    for (let k = 0; k < 10; k++) rows[(u * 97 + k * 101) % 1000].price = 100 + u * 10 + k;
-  }
-  return rows;
-}
+const { tickerBoard: board, nextTickerBoard } = require('./common.js');
 
 /** Successive states, each from the previous (10 rows change). */
 function states(n) {
-  const list = [board(0)];
-  for (let u = 1; u <= n; u++) {
-    const next = list[u - 1].slice();
-    for (let k = 0; k < 10; k++) {
-      const i = (u * 97 + k * 101) % 1000;
-      next[i] = { ...next[i], price: 100 + u * 10 + k };
-    }
-    list.push(next);
-  }
+  const list = [board()];
+  for (let u = 1; u <= n; u++) list.push(nextTickerBoard(list[u - 1], u));
   return list;
 }
 
@@ -147,7 +133,7 @@ async function deltacastVariant(url, crossNode) {
   const wss = new WebSocketServer({ port: 0, host: '127.0.0.1' });
   await new Promise((r) => wss.once('listening', r));
   attachWebSocketServer(wss, receiver);
-  await publisher.publish('board', board(0));
+  await publisher.publish('board', board());
   const ws = new WebSocket(`ws://127.0.0.1:${wss.address().port}`);
   const waiters = new Map();
   let base = 0;
@@ -205,7 +191,7 @@ async function socketIoVariant(url, kind, send) {
   await new Promise((r) => setTimeout(r, 200)); // the adapters find each other
   const waiters = new Map();
   socket.on('u', (u) => waiters.get(u)?.());
-  let previous = board(0);
+  let previous = board();
   return {
     publish(state, u) {
       const payload = send === 'patch' ? fastJsonPatch.compare(previous, state) : state;
