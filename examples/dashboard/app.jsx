@@ -121,6 +121,20 @@ function Skeleton({ lines = 4 }) {
   return Array.from({ length: lines }, (_, i) => <div key={i} className="skeleton" data-testid="skeleton" />);
 }
 
+/** A side panel: its title with a note in small type, then its content. */
+function Panel({ title, note, children, ...rest }) {
+  return (
+    <section {...rest}>
+      <h2>
+        <span>
+          {title} <small>{note}</small>
+        </span>
+      </h2>
+      {children}
+    </section>
+  );
+}
+
 function Watchlist({ me, other, watchlist, held, onWatch }) {
   const client = useClient();
   const { data: prices } = useRealtimeQuery({ topic: 'prices' });
@@ -142,12 +156,7 @@ function Watchlist({ me, other, watchlist, held, onWatch }) {
     unsub = client.subscribe(topic, (data) => data && done(`visible?! ${data.items.length} items`, 'err'));
   };
   return (
-    <section data-testid="watchlist-panel">
-      <h2>
-        <span>
-          {me.name}'s watchlist <small>user/{me.id}/watchlist</small>
-        </span>
-      </h2>
+    <Panel title={`${me.name}'s watchlist`} note={`user/${me.id}/watchlist`} data-testid="watchlist-panel">
       {!watchlist ? (
         <Skeleton lines={3} />
       ) : (
@@ -179,7 +188,7 @@ function Watchlist({ me, other, watchlist, held, onWatch }) {
           </span>
         )}
       </p>
-    </section>
+    </Panel>
   );
 }
 
@@ -187,12 +196,7 @@ function Alerts({ watchlist, onRead }) {
   const { data } = useRealtimeQuery({ topic: 'alerts', critical: true });
   const read = new Set(watchlist?.read || []);
   return (
-    <section>
-      <h2>
-        <span>
-          Risk alerts <small>critical lane</small>
-        </span>
-      </h2>
+    <Panel title="Risk alerts" note="critical lane">
       {!data ? (
         <Skeleton />
       ) : (
@@ -211,7 +215,7 @@ function Alerts({ watchlist, onRead }) {
           {!data.length && <li className="muted">no alerts yet</li>}
         </ul>
       )}
-    </section>
+    </Panel>
   );
 }
 
@@ -220,12 +224,7 @@ function Market() {
   const { data: forecast } = useRealtimeQuery({ topic: 'forecast/demand' });
   const max = forecast ? Math.max(...forecast.weeks.map((w) => w.high)) : 1;
   return (
-    <section>
-      <h2>
-        <span>
-          Market trends · demand forecast <small>published whole, sent as diffs</small>
-        </span>
-      </h2>
+    <Panel title="Market trends · demand forecast" note="published whole, sent as diffs">
       {!trends ? (
         <Skeleton lines={2} />
       ) : (
@@ -249,19 +248,14 @@ function Market() {
           ))}
         </svg>
       )}
-    </section>
+    </Panel>
   );
 }
 
 function Shipments() {
   const { data } = useRealtimeQuery({ topic: 'shipments' });
   return (
-    <section>
-      <h2>
-        <span>
-          Shipments <small>high lane</small>
-        </span>
-      </h2>
+    <Panel title="Shipments" note="high lane">
       {!data ? (
         <Skeleton />
       ) : (
@@ -284,19 +278,14 @@ function Shipments() {
           </tbody>
         </table>
       )}
-    </section>
+    </Panel>
   );
 }
 
 function Suppliers() {
   const { data } = useRealtimeQuery({ topic: 'suppliers' });
   return (
-    <section>
-      <h2>
-        <span>
-          Suppliers <small>low lane</small>
-        </span>
-      </h2>
+    <Panel title="Suppliers" note="low lane">
       {!data ? (
         <Skeleton />
       ) : (
@@ -317,7 +306,7 @@ function Suppliers() {
           </tbody>
         </table>
       )}
-    </section>
+    </Panel>
   );
 }
 
