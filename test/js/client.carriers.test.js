@@ -9,26 +9,10 @@ const WebSocket = require('ws');
 const { io } = require('socket.io-client');
 const { createHub } = require('../../lib/index.js');
 const { createClient } = require('../../lib/browser/client.js');
-const { startServer, startSocketIO, until, recordApplied } = require('./client.servers.js');
+const { setupClients, startServer, startSocketIO, until, recordApplied } = require('./client.servers.js');
 
-const fast = { minMs: 10, maxMs: 80, connectTimeoutMs: 2000 };
 
-async function setup(t, { hubOptions, httpOptions } = {}) {
-  const hub = createHub({ lanes: { '**': 'critical' }, ...hubOptions });
-  const server = await startServer(hub, { httpOptions });
-  const clients = [];
-  const make = (o) => {
-    const c = createClient({ url: server.wsUrl, pollUrl: server.pollUrl, WebSocket, reconnect: fast, ...o });
-    clients.push(c);
-    return c;
-  };
-  t.after(async () => {
-    for (const c of clients) c.close();
-    await server.stop();
-    await hub.close();
-  });
-  return { hub, server, make };
-}
+const setup = (t, { hubOptions, httpOptions } = {}) => setupClients(t, { hubOptions: { lanes: { '**': 'critical' }, ...hubOptions }, httpOptions });
 
 async function converged(client, hub, topic) {
   const want = hub.get(topic);

@@ -4,30 +4,12 @@
 // background tabs, online.
 const { test } = require('node:test');
 const assert = require('node:assert/strict');
-const WebSocket = require('ws');
-const { createHub } = require('../../lib/index.js');
 const { createClient } = require('../../lib/browser/client.js');
-const { startServer, until, recordApplied, fakeTimers } = require('./client.servers.js');
+const { setupClients, FAST_RECONNECT: fast, until, recordApplied, fakeTimers } = require('./client.servers.js');
 
-const fast = { minMs: 10, maxMs: 80, connectTimeoutMs: 2000 };
 const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
 
-async function setup(t, hubOptions) {
-  const hub = createHub(hubOptions);
-  const server = await startServer(hub);
-  const clients = [];
-  const make = (o) => {
-    const c = createClient({ url: server.wsUrl, fallback: ['ws'], WebSocket, reconnect: fast, ...o });
-    clients.push(c);
-    return c;
-  };
-  t.after(async () => {
-    for (const c of clients) c.close();
-    await server.stop();
-    await hub.close();
-  });
-  return { hub, server, make };
-}
+const setup = (t, hubOptions) => setupClients(t, { hubOptions, poll: false, client: { fallback: ['ws'] } });
 const sent = (server, t, topic) => server.received.filter((m) => m.t === t && (!topic || m.topic === topic));
 
 test('ref-counted subscriptions: two subscribers share one sub; mount/unmount/mount within the linger puts one sub on the wire', { timeout: 15000 }, async (t) => {

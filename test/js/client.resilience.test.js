@@ -10,27 +10,11 @@ const { createHub } = require('../../lib/index.js');
 const { QueryClient } = require('@tanstack/query-core');
 const { createClient } = require('../../lib/browser/client.js');
 const { bindQueryClient } = require('../../lib/browser/query.js');
-const { startServer, startSocketIO, until, recordApplied, fakeTimers } = require('./client.servers.js');
+const { setupClients, FAST_RECONNECT: fast, startServer, startSocketIO, until, recordApplied, fakeTimers } = require('./client.servers.js');
 
-const fast = { minMs: 10, maxMs: 80, connectTimeoutMs: 2000 };
 const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
 
-async function setup(t, { hubOptions, client: clientOptions } = {}) {
-  const hub = createHub(hubOptions);
-  const server = await startServer(hub);
-  const clients = [];
-  const make = (o) => {
-    const c = createClient({ url: server.wsUrl, pollUrl: server.pollUrl, WebSocket, reconnect: fast, ...clientOptions, ...o });
-    clients.push(c);
-    return c;
-  };
-  t.after(async () => {
-    for (const c of clients) c.close();
-    await server.stop();
-    await hub.close();
-  });
-  return { hub, server, make };
-}
+const setup = (t, { hubOptions, client } = {}) => setupClients(t, { hubOptions, client });
 
 /** Publishes `n` changes to `topic`, one every `everyMs`. */
 async function feed(hub, topic, n, everyMs = 2, start = 0) {

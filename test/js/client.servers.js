@@ -7,7 +7,9 @@
 // record of what the clients sent; no protocol logic of their own. Not part of the package.
 
 const http = require('node:http');
-const { WebSocketServer } = require('ws');
+const { WebSocketServer, WebSocket } = require('ws');
+const { createHub } = require('../../lib/index.js');
+const { createClient } = require('../../lib/browser/client.js');
 const { attachWebSocketServer } = require('../../lib/adapters/ws.js');
 const { httpHandler } = require('../../lib/adapters/http.js');
 const { attachSocketIO } = require('../../lib/adapters/socket.io.js');
@@ -199,4 +201,31 @@ function recordApplied(client) {
   return problems;
 }
 
-module.exports = { startServer, startSocketIO, until, recordApplied, fakeTimers, PREFIX };
+/** Reconnection settings that keep the client tests quick. */
+const FAST_RECONNECT = { minMs: 10, maxMs: 80, connectTimeoutMs: 2000 };
+
+/**
+ * A hub (`hubOptions`) behind startServer (`httpOptions`), and `make(options)`, which creates a
+ * client of it (its ws URL, the fast reconnection, `pollUrl` unless `poll` is false, then `client`,
+ * then `options`). Everything is closed after the test `t`.
+ */
+async function setupClients(t, { hubOptions, httpOptions, client, poll = true } = {}) {
+  const hub = createHub(hubOptions);
+  const server = await startServer(hub, { httpOptions });
+  const clients = [];
+  const make = (o) => {
+    const base = { url: server.wsUrl, WebSocket, reconnect: FAST_RECONNECT };
+    if (poll) base.pollUrl = server.pollUrl;
+    const c = createClient({ ...base, ...client, ...o });
+    clients.push(c);
+    return c;
+  };
+  t.after(async () => {
+    for (const c of clients) c.close();
+    await server.stop();
+    await hub.close();
+  });
+  return { hub, server, make };
+}
+
+module.exports = { startServer, startSocketIO, setupClients, FAST_RECONNECT, until, recordApplied, fakeTimers, PREFIX };
