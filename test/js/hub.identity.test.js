@@ -19,22 +19,12 @@ const vm = require('node:vm');
 
 const { createHub, codes } = require('../../lib/index.js');
 const { IdentityCache } = require('../../lib/identity.js');
-const { makeBoard, mutate } = require('../../bench/data.js');
+const { makeBoard, mutate, mulberry32 } = require('../../bench/data.js');
 
 const SEED = Number(process.env.DELTACAST_IDENTITY_SEED ?? 20261130);
 const STEPS = Number(process.env.DELTACAST_IDENTITY_STEPS ?? 600);
 const TTL_MS = 50;
 
-function mulberry32(seed) {
-  let a = seed >>> 0;
-  return function next() {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 function deepFreeze(value) {
   if (value !== null && typeof value === 'object' && !Object.isFrozen(value)) {

@@ -14,6 +14,7 @@ const assert = require('node:assert/strict');
 const { isDeepStrictEqual } = require('node:util');
 
 const { createHub, DeltacastError, codes } = require('../../lib/index.js');
+const { mulberry32 } = require('../../bench/data.js');
 
 const SEED = Number(process.env.DELTACAST_MODEL_SEED ?? 20240611);
 const STEPS = Number(process.env.DELTACAST_MODEL_STEPS ?? 3000);
@@ -29,16 +30,6 @@ const KEYS = ['a', 'b', 'c', 'name', 'list', 'x/y', 'm~n', '', 'ü', 'id'];
 const STRINGS = ['', 'a', 'hello', 'é', '😀', 'quote"', 'back\\slash', 'line\nbreak', 'tab\t', 'x/y~z'];
 const BAD_JSON = ['{', '[1,]', 'nul', '{"a":1}}', "'x'", '', '{"a" 1}', '[1 2]', 'tru', '"open'];
 
-function mulberry32(seed) {
-  let a = seed >>> 0;
-  return function next() {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 /** The model's idea of a JSON value after a trip through JSON (no -0, no undefined). */
 function normal(value) {
