@@ -4,15 +4,8 @@
 const { describe, it } = require('node:test');
 const assert = require('node:assert/strict');
 const { createHub, codes } = require('../../lib/index.js');
+const { until } = require('./manual.helpers.js');
 
-async function until(hub, done, what) {
-  for (let i = 0; i < 50; i++) {
-    if (done()) return;
-    await hub.advance(0);
-    await new Promise((resolve) => setImmediate(resolve));
-  }
-  assert.fail(`timed out waiting for ${what}`);
-}
 
 describe('onAudit', () => {
   it('a scripted session gives the exact sequence, and no event holds a token', async (t) => {

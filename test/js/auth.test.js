@@ -5,6 +5,7 @@
 const { describe, it } = require('node:test');
 const assert = require('node:assert/strict');
 const { createHub, codes } = require('../../lib/index.js');
+const { until } = require('./manual.helpers.js');
 
 /** A connection whose frames and close are recorded. */
 function open(hub, extra = {}) {
@@ -19,15 +20,6 @@ function open(hub, extra = {}) {
   return state;
 }
 
-/** Runs the core until `done()` holds (token checks go through JS and back); fails instead of hanging. */
-async function until(hub, done, what) {
-  for (let i = 0; i < 50; i++) {
-    if (done()) return;
-    await hub.advance(0);
-    await new Promise((resolve) => setImmediate(resolve));
-  }
-  assert.fail(`timed out waiting for ${what}`);
-}
 
 const errs = (state) => state.sent.filter((f) => f.t === 'err');
 
