@@ -3,7 +3,7 @@
 #include <algorithm>
 #include <charconv>
 #include <cstring>
-#include <deque>
+#include <list>
 #include <unordered_map>
 #include <vector>
 
@@ -69,16 +69,46 @@ struct Member {
   Index value;
 };
 
-void collectMembers(const JsonTape& tape, Index object, std::vector<Member>& out) {
-  out.clear();
-  out.reserve(tape[object].count);
+// Storage for up to N elements in place and more on the heap: the small
+// objects most documents are made of are diffed without an allocation.
+template <class T, std::size_t N>
+class SmallBuffer {
+ public:
+  explicit SmallBuffer(std::size_t size, T fill = T{}) : size_(size) {
+    if (size > N) {
+      heap_.assign(size, fill);
+      data_ = heap_.data();
+    } else {
+      std::fill_n(inline_, size, fill);
+    }
+  }
+  SmallBuffer(const SmallBuffer&) = delete;
+  SmallBuffer& operator=(const SmallBuffer&) = delete;
+  T& operator[](std::size_t i) noexcept { return data_[i]; }
+  const T& operator[](std::size_t i) const noexcept { return data_[i]; }
+  std::size_t size() const noexcept { return size_; }
+  void shrink(std::size_t size) noexcept { size_ = std::min(size_, size); }
+
+ private:
+  T inline_[N];
+  std::vector<T> heap_;
+  T* data_ = inline_;
+  std::size_t size_;
+};
+
+using Members = SmallBuffer<Member, 16>;
+
+// An object's members, in order (the tape's count says how many).
+void collectMembers(const JsonTape& tape, Index object, Members& out) {
+  std::size_t n = 0;
   Index i = object + 1;
   const Index end = tape[object].next;
-  while (i < end) {
+  while (i < end && n < out.size()) {
     const Index value = i + 1;
-    out.push_back({i, value});
+    out[n++] = {i, value};
     i = tape[value].next;
   }
+  out.shrink(n);
 }
 
 // Finds members of one object by key: in the order of another object first
@@ -86,7 +116,7 @@ void collectMembers(const JsonTape& tape, Index object, std::vector<Member>& out
 // first miss.
 class MemberLookup {
  public:
-  MemberLookup(const JsonTape& tape, const std::vector<Member>& members) : tape_(tape), members_(members) {}
+  MemberLookup(const JsonTape& tape, const Members& members) : tape_(tape), members_(members) {}
 
   // The position in `members` of the member named `key`, or -1.
   std::int64_t find(std::string_view key, std::size_t hint) {
@@ -108,6 +138,7 @@ class MemberLookup {
  private:
   void build() {
     index_.reserve(members_.size());
+    decoded_.reserve(members_.size());
     for (std::size_t i = 0; i < members_.size(); ++i) {
       const Index key = members_[i].key;
       std::string_view content;
@@ -123,8 +154,8 @@ class MemberLookup {
   }
 
   const JsonTape& tape_;
-  const std::vector<Member>& members_;
-  std::deque<std::string> decoded_;  // stable storage for unescaped keys
+  const Members& members_;
+  std::vector<std::string> decoded_;  // unescaped keys; reserved for all in build(), so never moved
   std::unordered_map<std::string_view, std::size_t> index_;
 };
 
@@ -132,8 +163,8 @@ bool equalValues(const JsonTape& a, Index ia, const JsonTape& b, Index ib);
 
 bool objectsEqual(const JsonTape& a, Index ia, const JsonTape& b, Index ib) {
   if (a[ia].count != b[ib].count) return false;
-  std::vector<Member> am;
-  std::vector<Member> bm;
+  Members am(a[ia].count);
+  Members bm(b[ib].count);
   collectMembers(a, ia, am);
   collectMembers(b, ib, bm);
   MemberLookup lookup(b, bm);
@@ -217,6 +248,8 @@ class Differ {
       : a_(a), b_(b), options_(options), out_(out), path_(options.pathPrefix) {}
 
   std::size_t run() {
+    // One allocation for the patch of a small change, not one per doubling.
+    if (out_.capacity() < out_.size() + 96) out_.reserve(out_.size() + 96);
     out_.push_back('[');
     diffValue(0, 0);
     out_.push_back(']');
@@ -316,14 +349,14 @@ class Differ {
   }
 
   void diffObject(Index ia, Index ib) {
-    std::vector<Member> am;
-    std::vector<Member> bm;
+    Members am(a_[ia].count);
+    Members bm(b_[ib].count);
     collectMembers(a_, ia, am);
     collectMembers(b_, ib, bm);
     MemberLookup lookup(b_, bm);
 
-    std::vector<std::int64_t> match(am.size(), -1);
-    std::vector<bool> bMatched(bm.size(), false);
+    SmallBuffer<std::int64_t, 16> match(am.size(), -1);
+    SmallBuffer<unsigned char, 16> bMatched(bm.size(), 0);  // not bool: std::vector<bool> has no data()
     std::string key;
     std::size_t hint = 0;
     for (std::size_t i = 0; i < am.size(); ++i) {
@@ -694,7 +727,8 @@ class Differ {
   std::string path_;     // the current pointer, unescaped for JSON
   std::string scratch_;  // for decoding escaped keys
   std::string keyScratch_;
-  std::deque<std::string> keyStorage_;  // row keys that are not their own text
+  std::list<std::string>
+      keyStorage_;  // row keys that are not their own text (a list: stable, and nothing allocated while empty)
   std::size_t operations_ = 0;
 };
 

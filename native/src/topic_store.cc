@@ -368,7 +368,7 @@ void TopicStore::finishChange(Topic& topic, std::shared_ptr<Snapshot> snapshot, 
          (topic.history.size() > options_.historyCount || topic.historyBytes > options_.historyBytes || overBudget())) {
     topic.historyBytes -= topic.history.front().ops.size();
     historyByteCount_.fetch_sub(topic.history.front().ops.size(), std::memory_order_relaxed);
-    topic.history.erase(topic.history.begin());
+    topic.history.pop_front();
   }
   result.changed = true;
   result.version = snapshot->version;
@@ -994,7 +994,7 @@ ChangeResult TopicStore::replicaHistory(std::string_view topicName, std::uint64_
   }
   historyByteCount_.fetch_sub(topic.historyBytes, std::memory_order_relaxed);
   historyByteCount_.fetch_add(bytes, std::memory_order_relaxed);
-  topic.history = std::move(entries);
+  topic.history.assign(std::move(entries));
   topic.historyBytes = bytes;
   account(topic);
   enforceBudget(&topic);
@@ -1033,8 +1033,9 @@ std::vector<const HistoryEntry*> TopicStore::historySince(std::string_view topic
   std::vector<const HistoryEntry*> steps;
   const auto it = topics_.find(topic);
   if (it == topics_.end()) return steps;
-  for (const HistoryEntry& entry : it->second.history) {
-    if (entry.from >= version) steps.push_back(&entry);
+  const HistoryRing& history = it->second.history;
+  for (std::size_t i = 0; i < history.size(); ++i) {
+    if (history[i].from >= version) steps.push_back(&history[i]);
   }
   if (steps.empty() || steps.front()->from != version) steps.clear();
   return steps;
