@@ -282,6 +282,11 @@ const checks = [
       assert.deepEqual(got, { epoch: published.epoch, version: 4, data: (await fixtures()).b });
       assert.equal(await locals.hub.publish('prices', [], { id: 'evt-991' }), null, 'evt-991 was seen');
       assert.deepEqual(locals.hub.get('orders').data, [{ id: 'o-17', qty: 3 }]);
+      // every change call that changes nothing resolves null (Rules: versions and epochs)
+      assert.equal(await locals.hub.upsert('orders', 'o-17', { qty: 3 }), null);
+      assert.equal(await locals.hub.patch('prices', [{ op: 'replace', path: '/0/price', value: 8400 }]), null);
+      assert.equal(await locals.hub.publishJson('prices', JSON.stringify(locals.hub.get('prices').data)), null);
+      assert.equal(locals.hub.get('prices').version, 4);
       await locals.hub.close();
     },
   },
@@ -419,15 +424,20 @@ const checks = [
       await until(() => messages.some((m) => m.t === 'snap'));
       assert.deepEqual(messages.find((m) => m.t === 'snap').data, { copper: 8410 });
       admitted.terminate();
-      // any other key, or none: refused before the upgrade with 401
+      // any other key, or none: refused before the upgrade, 401 DELTACAST_UNAUTHORIZED
       for (const headers of [{ authorization: 'Bearer k-0' }, {}]) {
         const refused = new ws.WebSocket(url, { headers });
-        const status = await new Promise((resolve, reject) => {
-          refused.once('unexpected-response', (req, res) => resolve(res.statusCode));
+        const { status, body } = await new Promise((resolve, reject) => {
+          refused.once('unexpected-response', (req, res) => {
+            let text = '';
+            res.on('data', (chunk) => (text += chunk));
+            res.on('end', () => resolve({ status: res.statusCode, body: JSON.parse(text) }));
+          });
           refused.once('open', () => reject(new Error('an unknown key was admitted')));
           refused.once('error', reject);
         });
         assert.equal(status, 401);
+        assert.equal(body.code, 'DELTACAST_UNAUTHORIZED');
         refused.terminate();
       }
     },
