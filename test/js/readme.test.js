@@ -9,14 +9,19 @@
 // recorded, in order, so the checks below can hold the comments to their word.
 // Everything an example opens (servers on any port are moved to port 0, hubs,
 // clients) is closed after it, and each example has a timeout: the file can
-// neither hang nor leak into the next example. A block that cannot run at all
-// is preceded by `<!-- readme-test: skip (why) -->`.
+// neither hang nor leak into the next example. An example that uses
+// `deltacast/redis` gets a redis-server of its own on a free port (its
+// `redis://127.0.0.1:6379` points there), and is skipped, saying why, where
+// redis-server is not installed. A block that cannot run here at all is
+// preceded by `<!-- readme-test: skip (why) -->`.
 
 const { test, after } = require('node:test');
 const assert = require('node:assert/strict');
 const { EventEmitter } = require('node:events');
 const fs = require('node:fs');
 const path = require('node:path');
+
+const { redisMissing, startRedis, cli } = require('./redis.helpers.js');
 
 const root = path.resolve(__dirname, '..', '..');
 const deltacast = require(root);
@@ -161,6 +166,11 @@ async function liveServer() {
   return { hub, port, ws: `ws://127.0.0.1:${port}`, http: `http://127.0.0.1:${port}` };
 }
 
+/** Whether an example uses deltacast/redis (and so needs a redis-server). */
+function usesRedis(code) {
+  return /(from |require\()'deltacast\/redis'/.test(code);
+}
+
 // Names the examples take as given. The fixtures an example needs are made for it alone.
 async function fixtures(code = '') {
   const socket = new EventEmitter();
@@ -186,6 +196,12 @@ async function fixtures(code = '') {
     verify: async () => ({ id: 'alice', roles: [] }),
     verifySession: async (authorization) => (authorization === 'Bearer s-1' ? { id: 'alice', roles: [] } : null),
   };
+  if (usesRedis(code)) {
+    // opened after the fixture hub and before the example: stopped after the example's hubs
+    const server = await startRedis();
+    tracked({ close: () => server.stop() });
+    given.redis = server;
+  }
   if (/\bfastify\./.test(code)) {
     given.fastify = tracked(require('fastify')());
     given.httpHandler = require('deltacast/http').httpHandler;
@@ -230,6 +246,8 @@ async function run(block, given) {
   let code = esm(block.code);
   // The client examples name a public server: they talk to the local one.
   if (given.live) code = code.replace(/wss:\/\/example\.com/g, given.live.ws).replace(/https:\/\/example\.com/g, given.live.http);
+  // The Redis examples name a local default Redis: they talk to the test's own.
+  if (given.redis) code = code.replace(/redis:\/\/127\.0\.0\.1:6379/g, given.redis.url);
   const body = new Function('require', '__results', ...names, `return (async () => {\n${instrument(code)}\n})();`);
   const results = [];
   const locals = await body(fakeRequire, results, ...names.map((name) => given[name]));
@@ -264,6 +282,11 @@ const checks = [
       assert.deepEqual(got, { epoch: published.epoch, version: 4, data: (await fixtures()).b });
       assert.equal(await locals.hub.publish('prices', [], { id: 'evt-991' }), null, 'evt-991 was seen');
       assert.deepEqual(locals.hub.get('orders').data, [{ id: 'o-17', qty: 3 }]);
+      // every change call that changes nothing resolves null (Rules: versions and epochs)
+      assert.equal(await locals.hub.upsert('orders', 'o-17', { qty: 3 }), null);
+      assert.equal(await locals.hub.patch('prices', [{ op: 'replace', path: '/0/price', value: 8400 }]), null);
+      assert.equal(await locals.hub.publishJson('prices', JSON.stringify(locals.hub.get('prices').data)), null);
+      assert.equal(locals.hub.get('prices').version, 4);
       await locals.hub.close();
     },
   },
@@ -288,7 +311,7 @@ const checks = [
     },
   },
   {
-    marker: "require('deltacast/testing')",
+    marker: "from 'deltacast/testing'",
     async check({ locals, results }, { board }) {
       // results: subscribe, publish, settle, get (right after settle), disconnect + connect
       const replica = results[3];
@@ -372,6 +395,82 @@ const checks = [
       locals.unbind();
     },
   },
+  {
+    marker: 'const paused = hub.connect(',
+    async check({ locals, results }) {
+      // results: receive, sent.length, closed, close
+      assert.equal(results[1], 257, 'every critical change was sent until past four windows of 64 frames');
+      assert.deepEqual(results[2], [4001]);
+      const frames = locals.sent.map((frame) => JSON.parse(frame));
+      assert.equal(frames[0].t, 'snap');
+      assert.equal(frames[0].version, 1);
+      for (const [i, frame] of frames.slice(1).entries()) {
+        assert.equal(frame.t, 'patch');
+        assert.equal(frame.to, i + 2, 'one frame per version: nothing conflated');
+      }
+    },
+  },
+  {
+    marker: 'const apiKeys = new Map(',
+    async check({ locals }) {
+      await locals.hub.publish('prices', { copper: 8410 });
+      const url = `ws://127.0.0.1:${locals.wss.address().port}`;
+      // the key of the example's table: admitted, served
+      const admitted = new ws.WebSocket(url, { headers: { authorization: 'Bearer k-3f9a2c' } });
+      const messages = [];
+      admitted.on('message', (data) => messages.push(JSON.parse(data)));
+      await new Promise((resolve, reject) => admitted.once('open', resolve).once('error', reject));
+      admitted.send('{"t":"sub","topic":"prices"}');
+      await until(() => messages.some((m) => m.t === 'snap'));
+      assert.deepEqual(messages.find((m) => m.t === 'snap').data, { copper: 8410 });
+      admitted.terminate();
+      // any other key, or none: refused before the upgrade, 401 DELTACAST_UNAUTHORIZED
+      for (const headers of [{ authorization: 'Bearer k-0' }, {}]) {
+        const refused = new ws.WebSocket(url, { headers });
+        const { status, body } = await new Promise((resolve, reject) => {
+          refused.once('unexpected-response', (req, res) => {
+            let text = '';
+            res.on('data', (chunk) => (text += chunk));
+            res.on('end', () => resolve({ status: res.statusCode, body: JSON.parse(text) }));
+          });
+          refused.once('open', () => reject(new Error('an unknown key was admitted')));
+          refused.once('error', reject);
+        });
+        assert.equal(status, 401);
+        assert.equal(body.code, 'DELTACAST_UNAUTHORIZED');
+        refused.terminate();
+      }
+    },
+  },
+  {
+    marker: "const engine = redisEngine({ url: 'redis://127.0.0.1:6379' });",
+    async check({ locals, results }, given) {
+      // results: ready, publish, upsert, upsert, publish, publish, get, close
+      const [, first, upserted, unchanged, back, repeated, got] = results;
+      assert.equal(typeof first.epoch, 'string');
+      assert.deepEqual(first, { epoch: first.epoch, version: 1 });
+      assert.deepEqual(upserted, { epoch: first.epoch, version: 2 });
+      assert.equal(unchanged, null, 'nothing changed: null');
+      assert.deepEqual(back, { epoch: first.epoch, version: 3 });
+      assert.equal(repeated, null, 'evt-9 was seen');
+      assert.deepEqual(got, { epoch: first.epoch, version: 3, data: locals.rows });
+      assert.equal(locals.engine.stats().changes, 3);
+
+      // Another node on the same Redis: evt-9 is seen there too; an unchanged
+      // value resolves null without a round trip (no change script is run).
+      const { redisEngine } = require('deltacast/redis');
+      const engine = redisEngine({ url: given.redis.url });
+      const other = tracked(deltacast.createHub({ engine }));
+      await engine.ready();
+      assert.equal(await other.publish('prices', [{ id: 'x' }], { id: 'evt-9' }), null);
+      const scripts = () => cli(given.redis.port, 'INFO', 'commandstats').split('\n').filter((line) => /^cmdstat_(fcall|evalsha):/.test(line)).join('\n');
+      const before = scripts();
+      assert.equal(await other.publish('prices', locals.rows, { id: 'evt-10' }), null, 'the value Redis holds: nothing changed');
+      assert.equal(scripts(), before, 'Redis was not asked');
+      assert.deepEqual(await other.publish('prices', [], { id: 'evt-10' }), { epoch: first.epoch, version: 4 }, 'evt-10 was not recorded');
+      await other.close();
+    },
+  },
 ];
 
 const blocks = examples(readme);
@@ -419,7 +518,7 @@ test('README.md has js examples, and every one of them is checked here', () => {
 
 for (const block of blocks) {
   const title = block.code.split('\n')[0].slice(0, 60);
-  const options = { skip: block.skip && 'marked readme-test: skip', timeout: 20000 };
+  const options = { skip: (block.skip && 'marked readme-test: skip') || (usesRedis(block.code) && redisMissing()), timeout: 20000 };
   test(`README example at line ${block.line}: ${title}`, options, async () => {
     // a browser has a WebSocket; Node has one from 22 on
     const hadWebSocket = 'WebSocket' in globalThis;
