@@ -263,10 +263,10 @@ Frame Delivery::patchFrom(std::string_view topic, TopicState& state, const Snaps
       state.epoch == snapshot.epoch) {
     return state.lastStep;
   }
-  const std::vector<const HistoryEntry*> steps = store_.historySince(topic, from);
-  const bool haveSteps = !steps.empty() && steps.back()->to == snapshot.version;
+  const std::vector<HistoryStep> steps = store_.historySince(topic, from);
+  const bool haveSteps = !steps.empty() && steps.back().to == snapshot.version;
   std::size_t bytes = 0;
-  for (const HistoryEntry* step : steps) bytes += step->ops.size();
+  for (const HistoryStep& step : steps) bytes += step.ops.size();
   // Several steps (or steps the history no longer has) from the state of the
   // last flush: one diff gives the net change, which is never more ops than
   // the steps and usually fewer (a row that ticked ten times is one replace).
@@ -284,7 +284,7 @@ Frame Delivery::patchFrom(std::string_view topic, TopicState& state, const Snaps
   if (!squashed.empty()) return frames::patch(topic, snapshot.epoch, from, snapshot.version, squashed, ids);
   std::vector<std::string_view> ops;
   ops.reserve(steps.size());
-  for (const HistoryEntry* step : steps) ops.emplace_back(step->ops);
+  for (const HistoryStep& step : steps) ops.emplace_back(step.ops);
   return frames::patchOfSteps(topic, snapshot.epoch, from, snapshot.version, ops, ids);
 }
 

@@ -33,7 +33,7 @@ TEST(TopicStoreReplicate, NextVersionIsAnOrdinaryChange) {
   EXPECT_EQ(r.ops, R"([{"op":"replace","path":"/a","value":2}])");
   auto steps = store.historySince("t", 7);
   ASSERT_EQ(steps.size(), 1u);
-  EXPECT_EQ(steps[0]->to, 8u);
+  EXPECT_EQ(steps[0].to, 8u);
 }
 
 TEST(TopicStoreReplicate, OlderOrEqualVersionsChangeNothing) {
@@ -128,9 +128,9 @@ TEST(TopicStoreReplicate, HistoryFillsTheRing) {
   EXPECT_EQ(r.version, 10u);
   auto steps = store.historySince("t", 8);  // the ring keeps the last two
   ASSERT_EQ(steps.size(), 2u);
-  EXPECT_EQ(steps[0]->from, 8u);
-  EXPECT_EQ(steps[0]->ops, R"([{"op":"replace","path":"/a","value":2}])");
-  EXPECT_EQ(steps[1]->to, 10u);
+  EXPECT_EQ(steps[0].from, 8u);
+  EXPECT_EQ(steps[0].ops, R"([{"op":"replace","path":"/a","value":2}])");
+  EXPECT_EQ(steps[1].to, 10u);
   EXPECT_TRUE(store.historySince("t", 7).empty());
   // At another version, or a malformed payload: ignored.
   store.replicate("t", "e1", 9, ReplicaMode::History, "[[]]", 0);

@@ -57,8 +57,8 @@ struct Pair {
     const auto hb = whole.historySince(topic, sb->version > 3 ? sb->version - 3 : 1);
     ASSERT_EQ(ha.size(), hb.size()) << step;
     for (std::size_t i = 0; i < ha.size(); ++i) {
-      ASSERT_EQ(ha[i]->ops, hb[i]->ops) << step;
-      ASSERT_EQ(ha[i]->to, hb[i]->to) << step;
+      ASSERT_EQ(ha[i].ops, hb[i].ops) << step;
+      ASSERT_EQ(ha[i].to, hb[i].to) << step;
     }
     ASSERT_EQ(rows.stats().changes, whole.stats().changes) << step;
     ASSERT_EQ(rows.stats().unchanged, whole.stats().unchanged) << step;
@@ -396,7 +396,10 @@ TEST(TopicStoreRows, SnapshotsReadOnAnotherThreadWhileRowsChange) {
       ++reads;
     }
   });
-  for (int i = 0; i < 2000; ++i) {
+  // The changes overlap the reads: they start once the reader has read, and
+  // go on (2,000 at least, 200,000 at most) until it has read 50 times.
+  while (reads.load() == 0) std::this_thread::yield();
+  for (int i = 0; i < 200000 && (i < 2000 || reads.load() < 50); ++i) {
     const std::string id = std::to_string(i % 600);
     if (i % 7 == 0) {
       store.remove("t", id, "", i);

@@ -145,8 +145,8 @@ TEST(TopicStore, HistoryRingIsBounded) {
   EXPECT_EQ(store.get("t")->version, 10u);
   auto steps = store.historySince("t", 7);
   ASSERT_EQ(steps.size(), 3u);
-  EXPECT_EQ(steps[0]->from, 7u);
-  EXPECT_EQ(steps[2]->to, 10u);
+  EXPECT_EQ(steps[0].from, 7u);
+  EXPECT_EQ(steps[2].to, 10u);
   EXPECT_TRUE(store.historySince("t", 6).empty());   // fell out of the ring
   EXPECT_TRUE(store.historySince("t", 10).empty());  // already current
 }
