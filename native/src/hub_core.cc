@@ -119,32 +119,33 @@ void HubCore::runEncoded(const std::string& records, std::vector<std::string>& s
       if (core.wakeAfterBatch_) core.notify_();
     }
   } scope(*this);
-  std::vector<Request> requests;
-  requests.reserve(answeredIds.size());  // most records are answered ones
   batchCompletions_.reserve(answeredIds.size());
+  // Decoded one record at a time into one Request and run at once: a batch
+  // of 10,000 publishes is not first copied into 10,000 Requests.
+  std::size_t answered = 0;  // answered requests run so far
   bool decoded = false;
   try {
     fault(FaultPoint::Decode, 0);
-    decoded = static_cast<bool>(decodeRequests(records, staged, requests));
+    decoded = static_cast<bool>(forEachRequest(records, staged, [&](Request& request) {
+      if (isAnswered(request.kind)) ++answered;
+      run(request);
+      return request.kind != RequestKind::Close;  // io_ is stopping; nothing after close runs
+    }));
   } catch (...) {
     decoded = false;
   }
   if (!decoded) {
     // Validated on the JS thread, so only a bug or a lack of memory gets
-    // here. Nothing of the buffer runs; each call waiting for an answer gets one.
+    // here. What was not run does not run; each call still waiting for an
+    // answer gets one.
     countInternalError();
-    for (const std::uint32_t id : answeredIds) {
+    for (std::size_t i = answered; i < answeredIds.size(); ++i) {
       Completion failed;
-      failed.id = id;
+      failed.id = answeredIds[i];
       failed.code = ErrorCode::Internal;
       failed.message = "internal error: the hub could not decode this call's request";
       complete(std::move(failed));
     }
-    return;
-  }
-  for (Request& request : requests) {
-    run(request);
-    if (request.kind == RequestKind::Close) break;  // io_ is stopping; nothing after close runs
   }
 }
 

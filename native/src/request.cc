@@ -74,15 +74,37 @@ class Reader {
   std::vector<bool> used_;
 };
 
-template <bool Decode>
-Status walk(std::string_view bytes, std::vector<std::string>* staged, std::size_t stagedCount,
-            std::vector<Request>* out, std::size_t& count, std::vector<std::uint32_t>* answeredIds) {
+// Back to a fresh request, keeping what its strings and vectors allocated
+// (a batch of publishes decodes into one Request, not one each).
+void reset(Request& r) {
+  r.id = 0;
+  r.kind = RequestKind::PublishJson;
+  r.topic.clear();
+  r.payload.clear();
+  r.key.clear();
+  r.changeId.clear();
+  r.ms = 0;
+  r.connection = 0;
+  r.principal.id.clear();
+  r.principal.roles.clear();
+  r.acks = true;
+  r.expiresAt = -1;
+  r.reauth = ReauthStatus::Verified;
+  r.lane.reset();
+  r.replicaMode = ReplicaMode::State;
+}
+
+// Each record decoded (Decode) or only checked, in order; `each(request)`
+// gets every decoded one and returns false to stop.
+template <bool Decode, class Each>
+Status walk(std::string_view bytes, std::vector<std::string>* staged, std::size_t stagedCount, Each&& each,
+            std::size_t& count, std::vector<std::uint32_t>* answeredIds) {
   Reader<Decode> in(bytes, staged, stagedCount);
   count = 0;
-  Request scratch;
+  Request r;
   while (!in.done()) {
     const std::size_t at = in.offset();
-    Request& r = Decode ? out->emplace_back() : scratch;
+    if constexpr (Decode) reset(r);
     std::uint8_t kind = 0;
     bool ok = in.u8(kind) && kind <= static_cast<std::uint8_t>(RequestKind::Replicate);
     if (ok) r.kind = static_cast<RequestKind>(kind);
@@ -171,12 +193,14 @@ Status walk(std::string_view bytes, std::vector<std::string>* staged, std::size_
       }
     }
     if (!ok) {
-      if constexpr (Decode) out->pop_back();
       return Status(ErrorCode::InvalidArgument,
                     "malformed request record " + std::to_string(count) + " at byte " + std::to_string(at));
     }
     if (answeredIds != nullptr && isAnswered(r.kind)) answeredIds->push_back(r.id);
     ++count;
+    if constexpr (Decode) {
+      if (!each(r)) break;
+    }
   }
   return Status::ok();
 }
@@ -186,14 +210,30 @@ Status walk(std::string_view bytes, std::vector<std::string>* staged, std::size_
 Status validateRequests(std::string_view bytes, std::size_t staged, std::size_t& count,
                         std::vector<std::uint32_t>* answeredIds) {
   if (answeredIds != nullptr) answeredIds->clear();
-  const Status status = walk<false>(bytes, nullptr, staged, nullptr, count, answeredIds);
+  const Status status = walk<false>(
+      bytes, nullptr, staged, [](Request&) { return true; }, count, answeredIds);
   if (!status && answeredIds != nullptr) answeredIds->clear();
   return status;
 }
 
 Status decodeRequests(std::string_view bytes, std::vector<std::string>& staged, std::vector<Request>& out) {
   std::size_t count = 0;
-  return walk<true>(bytes, &staged, staged.size(), &out, count, nullptr);
+  const std::size_t before = out.size();
+  Status status = walk<true>(
+      bytes, &staged, staged.size(),
+      [&](Request& request) {
+        out.push_back(std::move(request));
+        return true;
+      },
+      count, nullptr);
+  if (!status) out.resize(before);  // all or nothing
+  return status;
+}
+
+Status forEachRequest(std::string_view bytes, std::vector<std::string>& staged,
+                      const std::function<bool(Request&)>& each) {
+  std::size_t count = 0;
+  return walk<true>(bytes, &staged, staged.size(), each, count, nullptr);
 }
 
 }  // namespace deltacast

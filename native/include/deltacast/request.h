@@ -35,6 +35,7 @@
 #pragma once
 
 #include <cstdint>
+#include <functional>
 #include <optional>
 #include <string>
 #include <string_view>
@@ -104,5 +105,12 @@ Status validateRequests(std::string_view bytes, std::size_t staged, std::size_t&
 // Decodes records validated by validateRequests into `out` (appended); staged
 // payloads are moved out of `staged`.
 Status decodeRequests(std::string_view bytes, std::vector<std::string>& staged, std::vector<Request>& out);
+
+// Decodes the records one at a time into one Request, reused (its strings
+// keep their capacity; a request's handler may move fields out of it), and
+// calls `each` on it; `each` returns false to stop. Records before a
+// malformed one have been handed to `each` when the error is returned.
+Status forEachRequest(std::string_view bytes, std::vector<std::string>& staged,
+                      const std::function<bool(Request&)>& each);
 
 }  // namespace deltacast
