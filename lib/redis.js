@@ -114,7 +114,9 @@ redis.call('HSET', KEYS[1], 's', ARGV[3], 'sv', version, 'pb', pb, 'b', bytes)
 return 1
 `;
 
-// KEYS: state, stream. ARGV: from (0: none), count (patches of history)
+// KEYS: state, stream. ARGV: from (0: none), count (patches of history)[,
+// the epoch of the copy at `from`: with it, a copy that is already Redis's
+// reads nothing, and one of another epoch reads the state]
 // -> {} absent | {epoch, version, sv, state ('' when the patches since `from`
 //    are enough), id1, patch1, ...}: the patches in order: with a state, the
 //    last `count` up to sv (history) and every one after it
@@ -124,6 +126,11 @@ if not cur[1] then return {} end
 local version, sv = tonumber(cur[2]), tonumber(cur[3])
 local from = tonumber(ARGV[1])
 local out = {cur[1], version, sv}
+if ARGV[3] and ARGV[3] ~= cur[1] then from = 0 end
+if from > 0 and from == version and ARGV[3] then
+  table.insert(out, '')
+  return out
+end
 if from > 0 and from < version then
   local entries = redis.call('XRANGE', KEYS[2], (from + 1) .. '-0', version .. '-0')
   if #entries == version - from and entries[1][1] == (from + 1) .. '-0' then
@@ -233,6 +240,7 @@ class RedisEngine {
   #functions = true; // false: this Redis has no FCALL (before 7)
   #closed = false;
   #wasReady = false;
+  #rounds = 0; // reconnections of the subscriber: a followed topic is current once read after the last one (#current)
   #watched = new WeakSet(); // shard clients whose moved channels are followed (#watchShards)
   #stats = { changes: 0, compactions: 0, conflicts: 0, retries: 0, loads: 0, repairs: 0, notifications: 0, gaps: 0 };
 
@@ -399,7 +407,8 @@ class RedisEngine {
   #topic(topic) {
     let state = this.#topics.get(topic);
     if (state === undefined) {
-      state = { refs: 0, live: false, loading: null, chain: Promise.resolve(), pending: 0, subscribed: false };
+      // synced: the #rounds value when its last load or resync began
+      state = { refs: 0, live: false, loading: null, chain: Promise.resolve(), pending: 0, subscribed: false, synced: -1 };
       this.#topics.set(topic, state);
     }
     return state;
@@ -431,38 +440,64 @@ class RedisEngine {
     return this.#serial(topic, () => this.#changeNow(topic, next, id));
   }
 
+  /**
+   * Whether the node's copy of a topic is Redis's (but for notifications in
+   * flight): the topic is followed, read since the subscriber's last
+   * reconnection, and the subscriber is connected (no notification missed).
+   */
+  #current(topic) {
+    const state = this.#topics.get(topic);
+    if (state === undefined || !state.live || state.synced !== this.#rounds) return false;
+    const subscriber = this.#subscriber;
+    return (subscriber.isReady ?? subscriber.isOpen) === true;
+  }
+
   async #changeNow(topic, next, id) {
     if (!this.#available()) throw unavailable('Redis is not reachable: the change was not made');
     const hub = this.#hub;
     const arrayKey = hub.options.arrayKey;
-    // The node's copy is current for a followed topic; for another one it
-    // may be stale or missing: a value that cannot be made from it (a patch
-    // whose path is not there) is tried again on Redis's state, read once.
-    let refreshed = this.#topics.get(topic)?.live === true;
-    for (let attempt = 0; ; attempt++) {
+    // The node's copy is Redis's for a followed topic (#current); for another
+    // one it may be stale or missing. A change made from it is checked by
+    // CHANGE (the base version), but an answer given without asking Redis
+    // (nothing to create, nothing changed, a value that cannot be made from
+    // the copy) is given only on a copy known to be Redis's: otherwise the
+    // node first catches up (confirm: the patches since its version, a short
+    // reply when there are none) and decides again on that copy, once.
+    let confirmed = this.#current(topic);
+    const confirm = (base) => {
+      confirmed = true;
+      return base === undefined ? this.#repair(topic, 0, 0) : this.#repair(topic, base.version, 0, base.epoch);
+    };
+    for (let attempt = 0; ; ) {
       const base = hub.getJson(topic);
-      if (base === undefined && !refreshed) {
-        refreshed = true;
-        await this.#repair(topic, 0, 0);
+      if (base === undefined && !confirmed) {
+        await confirm(base);
         continue;
       }
       let text;
       try {
         text = next(base?.json);
       } catch (err) {
-        if (refreshed) throw err;
-        refreshed = true;
-        await this.#repair(topic, 0, 0);
+        if (confirmed) throw err;
+        await confirm(base);
         continue;
       }
-      if (text === undefined) return null;
+      if (text === undefined) {
+        if (confirmed) return null; // nothing to create (the `{ id }` is not recorded)
+        await confirm(base);
+        continue;
+      }
       let patch;
       if (base === undefined) {
         diffJson('null', text); // validates it (DELTACAST_INVALID_JSON, limits)
         patch = '';
       } else {
         patch = diffJson(base.json, text, { arrayKey, output: 'json' });
-        if (patch === '[]') return null;
+        if (patch === '[]') {
+          if (confirmed) return null; // nothing changed (the `{ id }` is not recorded)
+          await confirm(base);
+          continue;
+        }
       }
       const keys = [this.#key(topic, KEY_STATE)];
       if (id !== '') keys.push(this.#key(topic, `id:${id}`));
@@ -489,9 +524,11 @@ class RedisEngine {
       }
       if (verdict === 'dup') return null;
       // stale: another node changed the topic; catch up and try again on it
+      // (the copy just read is Redis's: what is decided on it is final)
       this.#stats.retries += 1;
       const here = hub.getJson(topic);
       await this.#repair(topic, here !== undefined && here.epoch === epoch ? here.version : 0, 0);
+      confirmed = true;
       if (attempt >= this.#options.maxRetries) {
         this.#stats.conflicts += 1;
         throw new DeltacastError(
@@ -499,6 +536,7 @@ class RedisEngine {
           `topic ${JSON.stringify(topic)} kept changing on other nodes: ${attempt + 1} attempts on a stale base (maxRetries)`,
         );
       }
+      attempt += 1;
     }
   }
 
@@ -602,6 +640,7 @@ class RedisEngine {
   #load(topic) {
     const state = this.#topic(topic);
     state.loading ??= (async () => {
+      const round = this.#rounds;
       try {
         if (!state.subscribed) {
           const channel = this.#channel(topic);
@@ -613,6 +652,7 @@ class RedisEngine {
         }
         this.#stats.loads += 1;
         await this.#serial(topic, () => this.#repair(topic, 0));
+        state.synced = round;
         state.live = state.refs > 0;
         if (state.refs === 0) this.#unsubscribe(topic, state); // the last subscriber left meanwhile
       } catch {
@@ -666,6 +706,8 @@ class RedisEngine {
     const epoch = message.slice(0, first);
     const version = Number(message.slice(first + 1, second));
     const patch = message.slice(second + 1);
+    const state = this.#topic(topic);
+    const round = this.#rounds;
     this.#serial(topic, async () => {
       if (version === 0) {
         await this.#hooks.replicate(topic, '', 0, 'absent', '');
@@ -680,17 +722,22 @@ class RedisEngine {
         this.#stats.gaps += 1;
       }
       await this.#repair(topic, here !== undefined && here.epoch === epoch ? here.version : 0);
-    }).catch(() => {});
+      state.synced = round; // read from Redis while subscribed: current (again)
+    }).catch(() => {
+      state.synced = -1; // the copy may be behind: changes confirm against Redis until it is read again
+    });
   }
 
   /**
    * Brings the local copy to Redis's: the patches since `from` when the
    * stream still has them all, else the state (and the last patches, so
-   * that clients resuming here get patches).
+   * that clients resuming here get patches). With `fromEpoch` (the copy's,
+   * at `from`), a copy that is already Redis's costs a short reply.
    */
-  async #repair(topic, from, historyCount = this.#options.historyCount) {
+  async #repair(topic, from, historyCount = this.#options.historyCount, fromEpoch = undefined) {
     this.#stats.repairs += 1;
-    const reply = await this.#script('READ', [this.#key(topic, KEY_STATE), this.#key(topic, KEY_STREAM)], [from, historyCount], BYTES);
+    const args = fromEpoch === undefined ? [from, historyCount] : [from, historyCount, fromEpoch];
+    const reply = await this.#script('READ', [this.#key(topic, KEY_STATE), this.#key(topic, KEY_STREAM)], args, BYTES);
     if (reply.length === 0) {
       await this.#hooks.replicate(topic, '', 0, 'absent', '');
       return;
@@ -727,12 +774,18 @@ class RedisEngine {
       this.#wasReady = true;
       return;
     }
+    this.#rounds += 1; // notifications may have been missed meanwhile: no followed topic is current until read again
     for (const [topic, state] of this.#topics) if (state.refs > 0) this.#resync(topic, 0);
   }
 
   /** Reads a followed topic again; retried while Redis is not back. */
   #resync(topic, attempt) {
-    this.#serial(topic, () => this.#repair(topic, 0)).catch(() => {
+    const round = this.#rounds;
+    const followed = this.#topic(topic);
+    this.#serial(topic, async () => {
+      await this.#repair(topic, 0);
+      followed.synced = round;
+    }).catch(() => {
       const state = this.#topics.get(topic);
       if (this.#closed || state === undefined || state.refs === 0) return;
       setTimeout(() => this.#resync(topic, attempt + 1), Math.min(100 * (attempt + 1), 2000)).unref?.();
