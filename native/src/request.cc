@@ -96,14 +96,15 @@ void reset(Request& r) {
 
 // Each record decoded (Decode) or only checked, in order; `each(request)`
 // gets every decoded one and returns false to stop.
-template <bool Decode, class Each>
-Status walk(std::string_view bytes, std::vector<std::string>* staged, std::size_t stagedCount, Each&& each,
+template <bool Decode, class Slot, class Each>
+Status walk(std::string_view bytes, std::vector<std::string>* staged, std::size_t stagedCount, Slot&& slot, Each&& each,
             std::size_t& count, std::vector<std::uint32_t>* answeredIds) {
   Reader<Decode> in(bytes, staged, stagedCount);
   count = 0;
-  Request r;
+  Request scratch;
   while (!in.done()) {
     const std::size_t at = in.offset();
+    Request& r = Decode ? slot() : scratch;
     if constexpr (Decode) reset(r);
     std::uint8_t kind = 0;
     bool ok = in.u8(kind) && kind <= static_cast<std::uint8_t>(RequestKind::Replicate);
@@ -210,8 +211,9 @@ Status walk(std::string_view bytes, std::vector<std::string>* staged, std::size_
 Status validateRequests(std::string_view bytes, std::size_t staged, std::size_t& count,
                         std::vector<std::uint32_t>* answeredIds) {
   if (answeredIds != nullptr) answeredIds->clear();
+  Request unused;  // Decode is false: nothing is written into it
   const Status status = walk<false>(
-      bytes, nullptr, staged, [](Request&) { return true; }, count, answeredIds);
+      bytes, nullptr, staged, [&]() -> Request& { return unused; }, [](Request&) { return true; }, count, answeredIds);
   if (!status && answeredIds != nullptr) answeredIds->clear();
   return status;
 }
@@ -220,20 +222,16 @@ Status decodeRequests(std::string_view bytes, std::vector<std::string>& staged, 
   std::size_t count = 0;
   const std::size_t before = out.size();
   Status status = walk<true>(
-      bytes, &staged, staged.size(),
-      [&](Request& request) {
-        out.push_back(std::move(request));
-        return true;
-      },
+      bytes, &staged, staged.size(), [&]() -> Request& { return out.emplace_back(); }, [](Request&) { return true; },
       count, nullptr);
   if (!status) out.resize(before);  // all or nothing
   return status;
 }
 
-Status forEachRequest(std::string_view bytes, std::vector<std::string>& staged,
+Status forEachRequest(std::string_view bytes, std::vector<std::string>& staged, const std::function<Request&()>& slot,
                       const std::function<bool(Request&)>& each) {
   std::size_t count = 0;
-  return walk<true>(bytes, &staged, staged.size(), each, count, nullptr);
+  return walk<true>(bytes, &staged, staged.size(), slot, each, count, nullptr);
 }
 
 }  // namespace deltacast

@@ -1079,9 +1079,19 @@ void TopicStore::prefetch(std::string_view topic, int stage) const noexcept {
   const auto it = topics_.find(topic);
   if (it == topics_.end()) return;
   const Topic& t = it->second;
-  __builtin_prefetch(t.snapshot.get());
-  if (!t.tape.empty()) __builtin_prefetch(&t.tape[0]);
-  t.history.prefetchNext();
+  if (stage == 2) {
+    __builtin_prefetch(t.snapshot.get());
+    if (!t.tape.empty()) __builtin_prefetch(&t.tape[0]);
+    t.history.prefetchNext();
+    __builtin_prefetch(&*t.lru, 1);
+    return;
+  }
+  // Stage 3: what stage 2 loaded points further. The text is freed when the
+  // snapshot is replaced; the LRU neighbours are written when the topic
+  // moves to the front.
+  t.snapshot->json.prefetch();
+  if (t.lru != lru_.begin()) __builtin_prefetch(&*std::prev(t.lru), 1);
+  if (std::next(t.lru) != lru_.end()) __builtin_prefetch(&*std::next(t.lru), 1);
 }
 
 StoreStats TopicStore::stats() const {

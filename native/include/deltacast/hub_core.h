@@ -122,6 +122,8 @@ class HubCore {
  private:
   // ---- core thread ---------------------------------------------------------------
   void run(Request& request);
+  // The kinds of request that change a topic (and are answered with a ChangeResult).
+  static bool changesTopic(RequestKind kind) noexcept;
   void runEncoded(const std::string& records, std::vector<std::string>& staged,
                   const std::vector<std::uint32_t>& answeredIds);
   // Appends an answer to the outbox. Never throws: a failure while doing so

@@ -106,11 +106,12 @@ Status validateRequests(std::string_view bytes, std::size_t staged, std::size_t&
 // payloads are moved out of `staged`.
 Status decodeRequests(std::string_view bytes, std::vector<std::string>& staged, std::vector<Request>& out);
 
-// Decodes the records one at a time into one Request, reused (its strings
-// keep their capacity; a request's handler may move fields out of it), and
-// calls `each` on it; `each` returns false to stop. Records before a
-// malformed one have been handed to `each` when the error is returned.
-Status forEachRequest(std::string_view bytes, std::vector<std::string>& staged,
+// Decodes the records one at a time, each into the Request `slot()` returns
+// (reset first; its strings keep their capacity, so a caller that reuses a
+// few Requests decodes a batch without allocating for names), then calls
+// `each` on it; `each` returns false to stop. Records before a malformed
+// one have been handed to `each` when the error is returned.
+Status forEachRequest(std::string_view bytes, std::vector<std::string>& staged, const std::function<Request&()>& slot,
                       const std::function<bool(Request&)>& each);
 
 }  // namespace deltacast
