@@ -456,7 +456,7 @@ void Delivery::subscribe(ConnectionId id, Connection& connection, std::string_vi
 void Delivery::changed(std::string_view topic, const ChangeResult& result, std::int64_t now, std::optional<Lane> lane,
                        std::string_view changeId) {
   lastNow_ = now;
-  if (!result.changed) return;
+  if (!result.changed || subscribers_.empty()) return;
   if (subscribers_.find(std::string(topic)) == subscribers_.end()) return;
   const bool fresh = topics_.find(std::string(topic)) == topics_.end();
   TopicState& st = state(topic);

@@ -189,6 +189,7 @@ HubCore::Batch HubCore::take() {
 // Frames go to the outbox before the completion of the request that made
 // them, so a caller awaiting that request finds them already sent.
 void HubCore::flushFrames() {
+  if (!delivery_.hasOutput()) return;  // most requests make no frames: nothing to take or lock
   std::vector<Outgoing> frames = delivery_.takeOutgoing();
   std::vector<Closing> closings = delivery_.takeClosings();  // after takeOutgoing: may close (and audit)
   std::vector<AuditEvent> audits = delivery_.takeAudits();

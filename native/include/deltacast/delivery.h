@@ -207,6 +207,12 @@ class Delivery {
   void flushAllPending(std::int64_t now);
   Lane laneOf(std::string_view topic) const { return pacer_.laneOf(topic); }
 
+  // True when a take*() below has something to give (a cheap check the
+  // core makes after every request before taking anything).
+  bool hasOutput() const noexcept {
+    return !outgoing_.empty() || !closings_.empty() || !authRequests_.empty() || !audits_.empty() ||
+           !oversized_.empty();
+  }
   std::vector<Outgoing> takeOutgoing();
   std::vector<Closing> takeClosings();
   std::vector<AuthRequest> takeAuthRequests();
