@@ -130,6 +130,7 @@ void HubCore::runEncoded(const std::string& records, std::vector<std::string>& s
   // strings' capacity.
   constexpr std::size_t kAhead = 16;  // records decoded ahead of the one running; a power of two
   std::array<Request, kAhead> ring;
+  std::array<std::uint64_t, kAhead> hashes{};  // of each slot's topic, for the prefetch stages
   std::size_t decodedCount = 0;
   std::size_t ran = 0;
   std::size_t answered = 0;  // answered requests run so far
@@ -137,7 +138,9 @@ void HubCore::runEncoded(const std::string& records, std::vector<std::string>& s
   const auto prefetch = [&](std::size_t index, int stage) {
     if (index >= decodedCount) return;
     const Request& ahead = ring[index % kAhead];
-    if (changesTopic(ahead.kind)) store_.prefetch(ahead.topic, stage);
+    if (!changesTopic(ahead.kind)) return;
+    if (stage == 0) hashes[index % kAhead] = TopicStore::nameHash(ahead.topic);
+    store_.prefetch(ahead.topic, hashes[index % kAhead], stage);
   };
   const auto runNext = [&] {
     prefetch(ran + kAhead / 2, 1);

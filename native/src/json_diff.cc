@@ -9,6 +9,7 @@
 
 #include "deltacast/json_pointer.h"
 #include "deltacast/row_key.h"
+#include "text_util.h"
 
 namespace deltacast {
 
@@ -22,8 +23,7 @@ bool spansEqual(const JsonTape& a, Index ia, const JsonTape& b, Index ib) {
   const TapeNode& na = a[ia];
   const TapeNode& nb = b[ib];
   const std::uint32_t length = na.end - na.begin;
-  return length == nb.end - nb.begin &&
-         std::memcmp(a.text().data() + na.begin, b.text().data() + nb.begin, length) == 0;
+  return length == nb.end - nb.begin && bytesEqual(a.text().data() + na.begin, b.text().data() + nb.begin, length);
 }
 
 // The content of a string node (without quotes): a view into the text when it
@@ -44,7 +44,7 @@ bool isZero(std::string_view number) {
 bool numbersEqual(const JsonTape& a, Index ia, const JsonTape& b, Index ib) {
   const std::string_view ra = a.raw(ia);
   const std::string_view rb = b.raw(ib);
-  if (ra == rb) return true;
+  if (textEqual(ra, rb)) return true;
   // Integers in canonical form are equal only when their text is (this keeps
   // integers beyond 2^53 exact), except for -0 and 0.
   if ((a[ia].flags & b[ib].flags & TapeNode::kIsInteger) != 0) return isZero(ra) && isZero(rb);
@@ -57,7 +57,7 @@ bool numbersEqual(const JsonTape& a, Index ia, const JsonTape& b, Index ib) {
 }
 
 bool stringsEqual(const JsonTape& a, Index ia, const JsonTape& b, Index ib) {
-  if (((a[ia].flags | b[ib].flags) & TapeNode::kHasEscape) == 0) return a.raw(ia) == b.raw(ib);
+  if (((a[ia].flags | b[ib].flags) & TapeNode::kHasEscape) == 0) return textEqual(a.raw(ia), b.raw(ib));
   std::string sa;
   std::string sb;
   return stringContent(a, ia, sa) == stringContent(b, ib, sb);
@@ -121,12 +121,12 @@ class MemberLookup {
   // The position in `members` of the member named `key`, or -1.
   std::int64_t find(std::string_view key, std::size_t hint) {
     std::string scratch;
-    if (hint < members_.size() && stringContent(tape_, members_[hint].key, scratch) == key) {
+    if (hint < members_.size() && textEqual(stringContent(tape_, members_[hint].key, scratch), key)) {
       return static_cast<std::int64_t>(hint);
     }
     if (members_.size() <= 8) {
       for (std::size_t i = 0; i < members_.size(); ++i) {
-        if (stringContent(tape_, members_[i].key, scratch) == key) return static_cast<std::int64_t>(i);
+        if (textEqual(stringContent(tape_, members_[i].key, scratch), key)) return static_cast<std::int64_t>(i);
       }
       return -1;
     }
@@ -357,10 +357,11 @@ class Differ {
 
     SmallBuffer<std::int64_t, 16> match(am.size(), -1);
     SmallBuffer<unsigned char, 16> bMatched(bm.size(), 0);  // not bool: std::vector<bool> has no data()
-    std::string key;
     std::size_t hint = 0;
     for (std::size_t i = 0; i < am.size(); ++i) {
-      key.assign(stringContent(a_, am[i].key, scratch_));
+      // A view into the text, or into scratch_ for a key with escapes (find
+      // decodes into a scratch of its own).
+      const std::string_view key = stringContent(a_, am[i].key, scratch_);
       const std::int64_t j = lookup.find(key, hint);
       if (j >= 0 && !bMatched[static_cast<std::size_t>(j)]) {
         match[i] = j;

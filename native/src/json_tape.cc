@@ -4,6 +4,8 @@
 #include <cstring>
 #include <utility>
 
+#include "text_util.h"
+
 namespace deltacast {
 
 const char* jsonTypeName(JsonType type) noexcept {
@@ -255,7 +257,7 @@ class TapeBuilder {
   }
 
   bool literal(const char* word, std::size_t length, JsonType type) {
-    if (static_cast<std::size_t>(end_ - p_) < length || std::memcmp(p_, word, length) != 0) {
+    if (static_cast<std::size_t>(end_ - p_) < length || !bytesEqual(p_, word, length)) {
       return fail(ErrorCode::InvalidJson, "invalid literal, expected true, false or null");
     }
     const std::uint32_t index = push(type, offset());
@@ -467,7 +469,7 @@ class TapeBuilder {
     const TapeNode& x = nodes_[a];
     const TapeNode& y = nodes_[b];
     if (((x.flags | y.flags) & TapeNode::kHasEscape) == 0) {
-      return x.end - x.begin == y.end - y.begin && std::memcmp(base_ + x.begin, base_ + y.begin, x.end - x.begin) == 0;
+      return x.end - x.begin == y.end - y.begin && bytesEqual(base_ + x.begin, base_ + y.begin, x.end - x.begin);
     }
     std::string sa;
     std::string sb;

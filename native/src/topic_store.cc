@@ -1068,15 +1068,15 @@ std::shared_ptr<const Snapshot> TopicStore::get(std::string_view topic) const {
   return it->second.snapshot;
 }
 
-void TopicStore::prefetch(std::string_view topic, int stage) const noexcept {
+void TopicStore::prefetch(std::string_view topic, std::uint64_t hash, int stage) const noexcept {
   // No lock: hints read only what the core thread itself writes (readers on
   // other threads take the lock; the core thread is the only writer).
   switch (stage) {
-    case 0: topics_.prefetchSlot(topic); return;
-    case 1: topics_.prefetchEntry(topic); return;
+    case 0: topics_.prefetchSlot(hash); return;
+    case 1: topics_.prefetchEntry(hash); return;
     default: break;
   }
-  const auto it = topics_.find(topic);
+  const auto it = topics_.find(topic, hash);
   if (it == topics_.end()) return;
   const Topic& t = it->second;
   if (stage == 2) {

@@ -136,4 +136,36 @@ async function until(check, ms = 5000, what = 'the condition') {
   }
 }
 
-module.exports = { redisMissing, startRedis, startCluster, cli, until, freePort };
+/**
+ * Runs `body({ server, redis, track, node })` against a fresh redis-server:
+ * `redis` is a node-redis client on it; `node(engineOptions?, hubOptions?)`
+ * makes a hub on its own engine (ready) and `track({ hub })` adopts one made
+ * otherwise. After the test: every such hub is closed, then the client, then
+ * the server.
+ */
+async function withRedis(t, body) {
+  const { createClient } = require('redis');
+  const { createHub } = require('../../lib/index.js');
+  const { redisEngine } = require('../../lib/redis.js');
+  const server = await startRedis();
+  const redis = createClient({ url: server.url });
+  redis.on('error', () => {});
+  await redis.connect();
+  const hubs = [];
+  t.after(async () => {
+    for (const hub of hubs) await hub.close();
+    await redis.close().catch(() => {});
+    await server.stop();
+  });
+  const track = (n) => (hubs.push(n.hub), n);
+  const node = async (engineOptions = {}, hubOptions = {}) => {
+    const engine = redisEngine({ url: server.url, ...engineOptions });
+    const hub = createHub({ engine, ...hubOptions });
+    hubs.push(hub);
+    await engine.ready();
+    return { hub, engine };
+  };
+  await body({ server, redis, track, node });
+}
+
+module.exports = { redisMissing, startRedis, startCluster, cli, until, freePort, withRedis };

@@ -7,36 +7,12 @@
 
 const test = require('node:test');
 const assert = require('node:assert/strict');
-const { createClient } = require('redis');
 
-const { createHub } = require('../../lib/index.js');
-const { redisEngine } = require('../../lib/redis.js');
-const { redisMissing, startRedis, until } = require('./redis.helpers.js');
+const { redisMissing, until, withRedis } = require('./redis.helpers.js');
 const { Replica } = require('./adapter.helpers.js');
 
 const skip = redisMissing();
 const TIMEOUT = 60000;
-
-async function withRedis(t, body) {
-  const server = await startRedis();
-  const redis = createClient({ url: server.url });
-  redis.on('error', () => {});
-  await redis.connect();
-  const hubs = [];
-  t.after(async () => {
-    for (const hub of hubs) await hub.close().catch(() => {});
-    await redis.close().catch(() => {});
-    await server.stop();
-  });
-  const node = async () => {
-    const engine = redisEngine({ url: server.url });
-    const hub = createHub({ engine });
-    hubs.push(hub);
-    await engine.ready();
-    return { hub, engine };
-  };
-  await body({ server, redis, node });
-}
 
 /** A client of `n` following `topic`: its replica. */
 function follow(n, topic) {

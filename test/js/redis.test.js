@@ -4,14 +4,14 @@
 const test = require('node:test');
 const assert = require('node:assert/strict');
 const { WebSocketServer, WebSocket } = require('ws');
-const { createClient, RESP_TYPES } = require('redis');
+const { RESP_TYPES } = require('redis');
 const zlib = require('node:zlib');
 const { promisify } = require('node:util');
 
 const { createHub, codes, diff, applyPatch } = require('../../lib/index.js');
 const { redisEngine } = require('../../lib/redis.js');
 const { attachWebSocketServer } = require('../../lib/adapters/ws.js');
-const { redisMissing, startRedis, cli, until } = require('./redis.helpers.js');
+const { redisMissing, cli, until, withRedis } = require('./redis.helpers.js');
 const { waitFor, once, Replica, board } = require('./adapter.helpers.js');
 
 const skip = redisMissing();
@@ -58,20 +58,6 @@ function storedState(redis, topic, prefix = 'deltacast') {
 async function unpack(stored) {
   if (stored[0] !== 0x7e) return String(stored);
   return String(await promisify(zlib.brotliDecompress)(stored.subarray(1)));
-}
-
-async function withRedis(t, body) {
-  const server = await startRedis();
-  const redis = createClient({ url: server.url });
-  redis.on('error', () => {});
-  await redis.connect();
-  const hubs = [];
-  t.after(async () => {
-    for (const hub of hubs) await hub.close();
-    await redis.close().catch(() => {});
-    await server.stop();
-  });
-  await body({ server, redis, track: (n) => (hubs.push(n.hub), n) });
 }
 
 test('redisEngine refuses bad options with DELTACAST_INVALID_ARGUMENT', () => {

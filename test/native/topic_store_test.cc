@@ -205,6 +205,26 @@ TEST(TopicStore, TtlPerPattern) {
   EXPECT_NE(again.epoch, epoch);
 }
 
+// prefetch is a hint: every stage, on topics that exist, never existed or
+// were erased, changes nothing (ASan/valgrind check that it reads only live
+// memory), and a stale hash finds nothing.
+TEST(TopicStore, PrefetchStagesAreHintsOnly) {
+  TopicStore store(StoreOptions{});
+  ASSERT_TRUE(store.publishJson("a", R"({"v":1})", "", 0).changed);
+  ASSERT_TRUE(store.publishJson("a", R"({"v":2})", "", 0).changed);
+  ASSERT_TRUE(store.publishJson("b", R"([1,2,3])", "", 0).changed);
+  for (const char* name : {"a", "b", "missing", ""}) {
+    for (int stage = 0; stage <= 3; ++stage) store.prefetch(name, TopicStore::nameHash(name), stage);
+  }
+  ASSERT_TRUE(store.erase("a"));
+  for (int stage = 0; stage <= 3; ++stage) store.prefetch("a", TopicStore::nameHash("a"), stage);
+  for (int stage = 0; stage <= 3; ++stage) store.prefetch("b", TopicStore::nameHash("a"), stage);  // wrong hash
+  EXPECT_EQ(store.get("a"), nullptr);
+  EXPECT_EQ(store.get("b")->json, "[1,2,3]");
+  EXPECT_EQ(store.get("b")->version, 1u);
+  EXPECT_EQ(store.stats().topics, 1u);
+}
+
 TEST(TopicStore, MemoryBudgetEvictsLeastRecentlyUsed) {
   StoreOptions options;
   options.memoryBudget = 4000;

@@ -6,8 +6,8 @@
 // three cache misses in a row that no one can start early. Here a slot holds
 // the full hash next to the entry's address, so a lookup is one miss for the
 // slot and one for the entry, and a caller that knows which names come next
-// (a batch of requests) can start both early: prefetchSlot(name) a few
-// requests ahead, then prefetchEntry(name) once the slot has arrived.
+// (a batch of requests) can start both early: prefetchSlot(hashOf(name)) a
+// few requests ahead, then prefetchEntry(hash) once the slot has arrived.
 //
 // Entries never move (the store keeps pointers to them: the LRU list, the
 // name a topic points back to). Erasing shifts the following slots of the
@@ -39,11 +39,14 @@ class NameMap {
     for (Slot& slot : slots_) delete slot.entry;
   }
 
+  static std::uint64_t hashOf(std::string_view name) noexcept { return std::hash<std::string_view>{}(name); }
+
   std::size_t size() const noexcept { return size_; }
   iterator end() const noexcept { return nullptr; }
 
-  iterator find(std::string_view name) const noexcept {
-    const std::uint64_t hash = hashOf(name);
+  iterator find(std::string_view name) const noexcept { return find(name, hashOf(name)); }
+  // With the name's hash (hashOf) already known.
+  iterator find(std::string_view name, std::uint64_t hash) const noexcept {
     for (std::size_t i = hash & mask(); slots_[i].entry != nullptr; i = (i + 1) & mask()) {
       if (slots_[i].hash == hash && slots_[i].entry->first == name) return slots_[i].entry;
     }
@@ -82,12 +85,11 @@ class NameMap {
   }
 
   // Starts loading the slot where a lookup of `name` begins.
-  void prefetchSlot(std::string_view name) const noexcept { __builtin_prefetch(&slots_[hashOf(name) & mask()]); }
+  void prefetchSlot(std::uint64_t hash) const noexcept { __builtin_prefetch(&slots_[hash & mask()]); }
   // Starts loading the entry of `name` when its slot is the first probed (the
   // common case); touches only the slot, so call it once prefetchSlot's load
   // has had time to arrive.
-  void prefetchEntry(std::string_view name) const noexcept {
-    const std::uint64_t hash = hashOf(name);
+  void prefetchEntry(std::uint64_t hash) const noexcept {
     const Slot& slot = slots_[hash & mask()];
     if (slot.entry == nullptr || slot.hash != hash) return;
     const char* bytes = reinterpret_cast<const char*>(slot.entry);
@@ -101,7 +103,6 @@ class NameMap {
   };
   static constexpr std::size_t kMinSlots = 16;
 
-  static std::uint64_t hashOf(std::string_view name) noexcept { return std::hash<std::string_view>{}(name); }
   std::size_t mask() const noexcept { return slots_.size() - 1; }
 
   void place(Slot slot) noexcept {
