@@ -364,12 +364,11 @@ ChangeResult TopicStore::unchanged(Topic& topic, std::string_view changeId, std:
   return result;
 }
 
-void TopicStore::finishChange(Topic& topic, std::shared_ptr<Snapshot> snapshot, std::string ops, std::size_t estimate,
-                              ChangeResult& result) {
+void TopicStore::recordStep(Topic& topic, std::uint64_t version, std::string_view ops, std::size_t estimate) {
   // History: the newest patch at the back; the ring drops the oldest, also
   // when the topic alone would not fit the memory budget with it (history
   // only saves resuming clients a snapshot).
-  topic.history.push_back(topic.snapshot->version, snapshot->version, ops);
+  topic.history.push_back(topic.snapshot->version, version, ops);
   topic.historyBytes += ops.size();
   bump(historyByteCount_, ops.size());
   const auto overBudget = [&] {
@@ -381,34 +380,71 @@ void TopicStore::finishChange(Topic& topic, std::shared_ptr<Snapshot> snapshot, 
     drop(historyByteCount_, topic.history.front().ops.size());
     topic.history.pop_front();
   }
+}
+
+void TopicStore::afterInstall(Topic& topic, std::string ops, ChangeResult& result) {
   result.changed = true;
-  result.version = snapshot->version;
-  result.epoch = snapshot->epoch;
+  result.version = topic.snapshot->version;
+  result.epoch = topic.snapshot->epoch;
   result.ops = std::move(ops);
-  {
-    std::unique_lock lock(mutex_);
-    topic.snapshot = std::move(snapshot);
-  }
   account(topic);
   enforceBudget(&topic);
   bump(changes_, 1);
 }
 
+void TopicStore::finishChange(Topic& topic, std::shared_ptr<Snapshot> snapshot, std::string ops, std::size_t estimate,
+                              ChangeResult& result) {
+  recordStep(topic, snapshot->version, ops, estimate);
+  {
+    std::unique_lock lock(mutex_);
+    topic.snapshot = std::move(snapshot);
+  }
+  afterInstall(topic, std::move(ops), result);
+}
+
+void TopicStore::installText(Topic& topic, std::string& text, std::uint64_t version) {
+  {
+    // Readers copy a topic's snapshot pointer under this lock, so while it is
+    // held the count cannot grow; the store's own references are the topic's
+    // and its tape's.
+    std::unique_lock lock(mutex_);
+    const long own = topic.tapeOwner == topic.snapshot ? 2 : 1;
+    if (topic.snapshot.use_count() == own && topic.snapshot->json.materialized()) {
+      // Whoever held it last released it (an acq_rel decrement); this fence
+      // orders their last reads of it before the writes here.
+      std::atomic_thread_fence(std::memory_order_acquire);
+      // Created non-const (make_shared<Snapshot>) and shared with no one.
+      auto& snapshot = const_cast<Snapshot&>(*topic.snapshot);
+      snapshot.json.assignUnshared(text);
+      snapshot.version = version;
+    } else {
+      auto snapshot = std::make_shared<Snapshot>();
+      snapshot->json = std::move(text);
+      snapshot->version = version;
+      snapshot->epoch = topic.snapshot->epoch;
+      topic.snapshot = std::move(snapshot);
+    }
+  }
+  topic.tapeOwner = topic.snapshot;
+  topic.tape.rebase(topic.snapshot->json.str());
+}
+
 ChangeResult TopicStore::commit(std::string_view topicName, std::string json, std::string_view changeId,
                                 std::int64_t now, const JsonTape* guide, std::optional<Topic*> known) {
-  auto snapshot = std::make_shared<Snapshot>();
-  snapshot->json = std::move(json);
-  JsonTape tape;
-  if (Status s = tape.parse(snapshot->json.str(), options_.limits, guide); !s) return reject(std::move(s));
+  // Parsed where the text lies, into the nodes buffer of the tape the last
+  // change replaced; the text moves into a snapshot (or into the current one,
+  // installText) once the change stands, and the tape is pointed at it then.
+  JsonTape& tape = spareTape_;
+  if (Status s = tape.parse(json, options_.limits, guide); !s) return reject(std::move(s));
   if (!tape.compact()) {
     std::string compact;
-    compact.reserve(snapshot->json.size());
-    appendMinified(snapshot->json.str(), compact);
-    snapshot->json = std::move(compact);
-    if (Status s = tape.parse(snapshot->json.str(), options_.limits, guide); !s) return reject(std::move(s));
+    compact.reserve(json.size());
+    appendMinified(json, compact);
+    json = std::move(compact);
+    if (Status s = tape.parse(json, options_.limits, guide); !s) return reject(std::move(s));
   }
   tape.releaseSpareCapacity();
-  const std::size_t estimate = baseBytes(snapshot->json.size(), tape.capacity(), topicName.size());
+  const std::size_t estimate = baseBytes(json.size(), tape.capacity(), topicName.size());
   if (Status s = overBudget(topicName, estimate); !s) return reject(std::move(s));
 
   ChangeResult result;
@@ -427,14 +463,18 @@ ChangeResult TopicStore::commit(std::string_view topicName, std::string json, st
     topic.lastChange = now;
     touch(topic);
     remember(changeId, now);
-    snapshot->version = topic.snapshot->version + 1;
-    snapshot->epoch = topic.snapshot->epoch;
-    topic.rows.reset();            // kept as one text again, until the next row change
-    topic.tape = std::move(tape);  // its text lives in the snapshot it now refers to
-    topic.tapeOwner = snapshot;
-    finishChange(topic, std::move(snapshot), std::move(ops), estimate, result);
+    const std::uint64_t version = topic.snapshot->version + 1;
+    recordStep(topic, version, ops, estimate);
+    topic.rows.reset();           // kept as one text again, until the next row change
+    std::swap(topic.tape, tape);  // the old tape's buffer is the spare
+    installText(topic, json, version);
+    afterInstall(topic, std::move(ops), result);
     return result;
   }
+
+  auto snapshot = std::make_shared<Snapshot>();
+  snapshot->json = std::move(json);
+  tape.rebase(snapshot->json.str());
 
   snapshot->version = forced_ ? forced_->version : 1;
   snapshot->epoch = forced_ ? std::string(forced_->epoch) : newEpoch();

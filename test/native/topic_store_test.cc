@@ -2,7 +2,9 @@
 
 #include <gtest/gtest.h>
 
+#include <atomic>
 #include <string>
+#include <thread>
 
 namespace deltacast {
 namespace {
@@ -203,6 +205,56 @@ TEST(TopicStore, TtlPerPattern) {
   EXPECT_TRUE(again.created);
   EXPECT_EQ(again.version, 1u);
   EXPECT_NE(again.epoch, epoch);
+}
+
+// A change rewrites the current snapshot in place only when nobody else
+// holds it: a snapshot a reader holds never changes under it.
+TEST(TopicStore, HeldSnapshotsNeverChange) {
+  TopicStore store(StoreOptions{});
+  ASSERT_TRUE(store.publishJson("t", R"({"v":1,"s":"ok"})", "", 0).changed);
+  const auto held = store.get("t");
+  ASSERT_TRUE(store.publishJson("t", R"({"v":2,"s":"ok"})", "", 0).changed);
+  ASSERT_TRUE(store.publishJson("t", R"({"v":3,"s":"ok"})", "", 0).changed);  // the one after v1 is not held
+  EXPECT_EQ(held->json, R"({"v":1,"s":"ok"})");
+  EXPECT_EQ(held->version, 1u);
+  const auto now = store.get("t");
+  EXPECT_EQ(now->json, R"({"v":3,"s":"ok"})");
+  EXPECT_EQ(now->version, 3u);
+  EXPECT_EQ(now->epoch, held->epoch);
+  // Longer and much shorter texts, each diffed against the one before.
+  const std::string longer = R"({"v":4,"s":")" + std::string(300, 'x') + R"("})";
+  ASSERT_TRUE(store.publishJson("t", longer, "", 0).changed);
+  EXPECT_EQ(now->json, R"({"v":3,"s":"ok"})");
+  EXPECT_EQ(store.get("t")->json, longer);
+  ASSERT_TRUE(store.publishJson("t", R"({"v":5})", "", 0).changed);
+  EXPECT_EQ(store.get("t")->json, R"({"v":5})");
+  const auto steps = store.historySince("t", 3);
+  ASSERT_EQ(steps.size(), 2u);
+  EXPECT_EQ(steps[1].ops, R"([{"op":"remove","path":"/s"},{"op":"replace","path":"/v","value":5}])");
+}
+
+TEST(TopicStore, ReadersOnAnotherThreadSeeWholeVersions) {
+  TopicStore store(StoreOptions{});
+  ASSERT_TRUE(store.publishJson("t", R"({"v":1})", "", 0).changed);
+  std::atomic<bool> done{false};
+  std::atomic<int> reads{0};
+  std::atomic<int> torn{0};
+  std::thread reader([&] {
+    while (!done.load()) {
+      const auto snapshot = store.get("t");
+      // The text must be the one of its version, whatever the writer does meanwhile.
+      if (snapshot->json != "{\"v\":" + std::to_string(snapshot->version) + "}") ++torn;
+      ++reads;
+    }
+  });
+  while (reads.load() == 0) std::this_thread::yield();
+  for (int v = 2; v < 200000 && (v < 20000 || reads.load() < 1000); ++v) {
+    ASSERT_TRUE(store.publishJson("t", "{\"v\":" + std::to_string(v) + "}", "", 0).changed);
+  }
+  done = true;
+  reader.join();
+  EXPECT_EQ(torn.load(), 0);
+  EXPECT_GT(reads.load(), 0);
 }
 
 // prefetch is a hint: every stage, on topics that exist, never existed or

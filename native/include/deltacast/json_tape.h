@@ -66,6 +66,9 @@ class JsonTape {
 
   bool empty() const noexcept { return nodes_.empty(); }
   std::string_view text() const noexcept { return text_; }
+  // Points the tape at another copy of the same bytes (node offsets are
+  // relative to the text's start), e.g. after the text moved into a snapshot.
+  void rebase(std::string_view sameText) noexcept { text_ = sameText; }
   std::uint32_t size() const noexcept { return static_cast<std::uint32_t>(nodes_.size()); }
   // Nodes allocated (what the tape costs in memory).
   std::size_t capacity() const noexcept { return nodes_.capacity(); }

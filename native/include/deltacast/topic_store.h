@@ -96,6 +96,16 @@ class SnapshotText {
   const char* data() const { return str().data(); }
   const char* c_str() const { return str().c_str(); }
   operator std::string_view() const { return str(); }  // NOLINT: reads like a string
+  // Replaces the text, copying it into the capacity the string has. Only for
+  // a text nobody else can be reading (TopicStore::installText checks).
+  void assignUnshared(std::string_view text) {
+    if (text_.capacity() > 2 * text.size() + 64) {
+      text_ = std::string(text);  // much smaller than before: do not keep the old capacity
+    } else {
+      text_.assign(text.data(), text.size());
+    }
+    size_ = text_.size();
+  }
   // A hint: starts loading the text, when it is written.
   void prefetch() const noexcept {
     if (ready_.load(std::memory_order_relaxed)) __builtin_prefetch(text_.data());
@@ -361,6 +371,16 @@ class TopicStore {
   // The new version of an existing topic (its version and epoch set): its
   // history step `ops`, then the snapshot, the accounting and the budget.
   // `estimate`: what the topic takes without its history.
+  // The parts of finishChange, for a caller that installs the new value
+  // itself (installText): the history step to `version`, then (after the
+  // install) the result, accounting and budget.
+  void recordStep(Topic& topic, std::uint64_t version, std::string_view ops, std::size_t estimate);
+  void afterInstall(Topic& topic, std::string ops, ChangeResult& result);
+  // Makes `text` the topic's value at `version` (same epoch): rewritten into
+  // the current snapshot when nobody else holds it (no reader, no delivery
+  // base), so a change of a small value allocates no snapshot and no text;
+  // otherwise into a new snapshot. Points the topic's tape at the text.
+  void installText(Topic& topic, std::string& text, std::uint64_t version);
   void finishChange(Topic& topic, std::shared_ptr<Snapshot> snapshot, std::string ops, std::size_t estimate,
                     ChangeResult& result);
   // A change that changed nothing: the producer still touched the topic.
@@ -409,6 +429,10 @@ class TopicStore {
 
   mutable std::shared_mutex mutex_;  // guards topics_ (structure) and each Topic::snapshot
   TopicMap topics_;
+  // The nodes buffer of the tape a change last replaced, parsed into by the
+  // next change: a publish allocates no tape (its text view is stale until
+  // then, and never read).
+  JsonTape spareTape_;
   std::list<Topic*> lru_;
   std::priority_queue<Expiry, std::vector<Expiry>, std::greater<>> expiries_;
   std::size_t bytes_ = 0;
