@@ -352,6 +352,7 @@ void HubCore::run(Request& request) {
     completion.duplicate = result.duplicate;
     completion.version = result.version;
     completion.epoch = std::move(result.epoch);
+    store_.recycle(std::move(result.ops));  // delivery has made its frames of it
   }
   if (answers) {
     complete(std::move(completion));

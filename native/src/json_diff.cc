@@ -79,7 +79,10 @@ class SmallBuffer {
       heap_.assign(size, fill);
       data_ = heap_.data();
     } else {
-      std::fill_n(inline_, size, fill);
+      // All N, a constant count: a few vector stores (a fill of `size`
+      // elements became `rep stos`, whose start-up cost more than the rest
+      // of a small object's diff).
+      for (std::size_t i = 0; i < N; ++i) inline_[i] = fill;
     }
   }
   SmallBuffer(const SmallBuffer&) = delete;

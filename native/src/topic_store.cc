@@ -457,7 +457,8 @@ ChangeResult TopicStore::commit(std::string_view topicName, std::string json, st
   if (existing != nullptr) {
     Topic& topic = *existing;
     const JsonTape& current = ensureTape(topic);
-    std::string ops;
+    std::string ops = std::move(spareOps_);  // the buffer of an earlier change's patch (recycle), if any
+    ops.clear();
     (void)diffTapes(current, tape, diffOptions_, ops);
     if (ops == "[]") return unchanged(topic, changeId, now);
     topic.lastChange = now;
@@ -1050,6 +1051,10 @@ ChangeResult TopicStore::replicaHistory(std::string_view topicName, std::uint64_
   account(topic);
   enforceBudget(&topic);
   return result;
+}
+
+void TopicStore::recycle(std::string ops) noexcept {
+  if (ops.capacity() <= kSpareOpsBytes) spareOps_ = std::move(ops);
 }
 
 bool TopicStore::erase(std::string_view topic) {

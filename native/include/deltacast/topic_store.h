@@ -316,6 +316,10 @@ class TopicStore {
   // ---- any thread ----------------------------------------------------------------
 
   std::shared_ptr<const Snapshot> get(std::string_view topic) const;
+  // Hands back a ChangeResult's ops once the caller is done with them: the
+  // next change writes its patch into that buffer (a tiny publish then
+  // allocates nothing for its patch). Buffers over 4 KiB are let go.
+  void recycle(std::string ops) noexcept;
   // A hint, for a caller that knows which topics its next requests change:
   // starts loading what a change of `topic` reads first, in three stages a
   // few requests apart (0: the map's slot; 1: the topic; 2: its snapshot,
@@ -433,6 +437,8 @@ class TopicStore {
   // next change: a publish allocates no tape (its text view is stale until
   // then, and never read).
   JsonTape spareTape_;
+  static constexpr std::size_t kSpareOpsBytes = 4096;
+  std::string spareOps_;  // recycle()
   std::list<Topic*> lru_;
   std::priority_queue<Expiry, std::vector<Expiry>, std::greater<>> expiries_;
   std::size_t bytes_ = 0;
