@@ -84,13 +84,22 @@ class NameMap {
     }
   }
 
-  // Starts loading the slot where a lookup of `name` begins.
-  void prefetchSlot(std::uint64_t hash) const noexcept { __builtin_prefetch(&slots_[hash & mask()]); }
-  // Starts loading the entry of `name` when its slot is the first probed (the
-  // common case); touches only the slot, so call it once prefetchSlot's load
-  // has had time to arrive.
+  // Starts loading the slots where a lookup of `name` begins (two cache
+  // lines: a probe run may cross into the next).
+  void prefetchSlot(std::uint64_t hash) const noexcept {
+    __builtin_prefetch(&slots_[hash & mask()]);
+    __builtin_prefetch(&slots_[(hash + 4) & mask()]);
+  }
+  // Starts loading the entry whose hash is `hash` (found by hash alone along
+  // its probe run, which is short and mostly in the slot's cache line);
+  // touches only slots, so call it once prefetchSlot's load has had time to
+  // arrive.
   void prefetchEntry(std::uint64_t hash) const noexcept {
-    const Slot& slot = slots_[hash & mask()];
+    std::size_t i = hash & mask();
+    for (int probes = 0; probes < 16 && slots_[i].entry != nullptr && slots_[i].hash != hash; ++probes) {
+      i = (i + 1) & mask();
+    }
+    const Slot& slot = slots_[i];
     if (slot.entry == nullptr || slot.hash != hash) return;
     const char* bytes = reinterpret_cast<const char*>(slot.entry);
     for (std::size_t line = 0; line < sizeof(Entry); line += 64) __builtin_prefetch(bytes + line);
