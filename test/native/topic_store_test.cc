@@ -144,7 +144,7 @@ TEST(TopicStore, HistoryRingIsBounded) {
   for (int i = 0; i < 10; ++i) {
     ASSERT_TRUE(store.publishJson("t", "{\"v\":" + std::to_string(i) + "}", "", i).changed);
   }
-  EXPECT_EQ(store.get("t")->version, 10u);
+  EXPECT_EQ(store.get("t")->version, 8u);
   auto steps = store.historySince("t", 7);
   ASSERT_EQ(steps.size(), 3u);
   EXPECT_EQ(steps[0].from, 7u);
@@ -228,8 +228,19 @@ TEST(TopicStore, HeldSnapshotsNeverChange) {
   EXPECT_EQ(store.get("t")->json, longer);
   ASSERT_TRUE(store.publishJson("t", R"({"v":5})", "", 0).changed);
   EXPECT_EQ(store.get("t")->json, R"({"v":5})");
+  // Texts over 4 KiB are swapped into the snapshot, not copied.
+  const std::string big6 = R"({"v":6,"s":")" + std::string(5000, 'y') + R"("})";
+  const std::string big7 = R"({"v":7,"s":")" + std::string(5000, 'z') + R"("})";
+  ASSERT_TRUE(store.publishJson("t", big6, "", 0).changed);
+  const auto held6 = store.get("t");
+  ASSERT_TRUE(store.publishJson("t", big7, "", 0).changed);
+  ASSERT_TRUE(store.publishJson("t", big6, "", 0).changed);  // v6's text again, into an unheld snapshot
+  EXPECT_EQ(held6->json, big6);
+  EXPECT_EQ(held6->version, 6u);
+  EXPECT_EQ(store.get("t")->json, big6);
+  EXPECT_EQ(store.get("t")->version, 8u);
   const auto steps = store.historySince("t", 3);
-  ASSERT_EQ(steps.size(), 2u);
+  ASSERT_EQ(steps.size(), 5u);
   EXPECT_EQ(steps[1].ops, R"([{"op":"remove","path":"/s"},{"op":"replace","path":"/v","value":5}])");
 }
 

@@ -96,11 +96,14 @@ class SnapshotText {
   const char* data() const { return str().data(); }
   const char* c_str() const { return str().c_str(); }
   operator std::string_view() const { return str(); }  // NOLINT: reads like a string
-  // Replaces the text, copying it into the capacity the string has. Only for
-  // a text nobody else can be reading (TopicStore::installText checks).
-  void assignUnshared(std::string_view text) {
-    if (text_.capacity() > 2 * text.size() + 64) {
-      text_ = std::string(text);  // much smaller than before: do not keep the old capacity
+  // Replaces the text. Only for a text nobody else can be reading
+  // (TopicStore::installText checks).
+  // A small text is copied into the capacity the string has (no
+  // allocation); a large one, or one much smaller than that capacity, is
+  // swapped in (no copy), and `text` gets the old bytes.
+  void assignUnshared(std::string& text) {
+    if (text.size() > 4096 || text_.capacity() > 2 * text.size() + 64) {
+      text_.swap(text);
     } else {
       text_.assign(text.data(), text.size());
     }
