@@ -14,6 +14,16 @@ const { Replica } = require('./adapter.helpers.js');
 const skip = redisMissing();
 const TIMEOUT = 60000;
 
+/** Two nodes; `a` made `t` ({ n: 1 }, version 1, `first`) and a client of `a` follows it (`replica`). */
+async function followedPair(node) {
+  const a = await node();
+  const b = await node();
+  const first = await a.hub.publish('t', { n: 1 });
+  const replica = follow(a, 't');
+  await until(() => replica.get('t')?.version === 1 && a.engine.stats().liveTopics === 1, 10000, 'a follows t');
+  return { a, b, first, replica };
+}
+
 /** A client of `n` following `topic`: its replica. */
 function follow(n, topic) {
   const replica = new Replica();
@@ -178,11 +188,7 @@ test('an unchanged publish on a topic no client follows resolves null after one 
 
 test('a followed topic decides on its copy: no round trip for an unchanged value, none before a change', { skip, timeout: TIMEOUT }, async (t) => {
   await withRedis(t, async ({ node, redis }) => {
-    const a = await node();
-    const b = await node();
-    const first = await a.hub.publish('t', { n: 1 });
-    const replica = follow(a, 't');
-    await until(() => replica.get('t')?.version === 1 && a.engine.stats().liveTopics === 1, 10000, 'a follows t');
+    const { a, b, first, replica } = await followedPair(node);
     let before = { ...a.engine.stats(), fcall: await calls(redis, 'fcall'), evalsha: await calls(redis, 'evalsha') };
     assert.equal(await a.hub.publish('t', { n: 1 }), null);
     assert.equal(await a.hub.patch('t', [{ op: 'replace', path: '/n', value: 1 }]), null);
@@ -204,11 +210,7 @@ test('a followed topic decides on its copy: no round trip for an unchanged value
 
 test('a followed topic whose notifications are cut (subscriber reconnecting) is confirmed against Redis', { skip, timeout: TIMEOUT }, async (t) => {
   await withRedis(t, async ({ node, redis }) => {
-    const a = await node();
-    const b = await node();
-    const first = await a.hub.publish('t', { n: 1 });
-    const replica = follow(a, 't');
-    await until(() => replica.get('t')?.version === 1 && a.engine.stats().liveTopics === 1, 10000, 'a follows t');
+    const { a, b, first, replica } = await followedPair(node);
     // new connections refused: a's subscriber, killed, stays down until this is undone
     const maxclients = (await redis.configGet('maxclients')).maxclients;
     await redis.configSet('maxclients', '1');
