@@ -127,7 +127,7 @@ class TapeBuilder {
     const std::size_t length = source.end - source.begin;
     if (static_cast<std::size_t>(end_ - p_) < length ||
         *p_ != static_cast<unsigned char>(guide_->text()[source.begin]) ||
-        std::memcmp(p_, guide_->text().data() + source.begin, length) != 0) {
+        !bytesEqual(p_, guide_->text().data() + source.begin, length)) {
       return false;
     }
     copyNodes(g, source.next);

@@ -1,6 +1,7 @@
 // Small text helpers shared by the core's .cc files (private).
 #pragma once
 
+#include <cstdint>
 #include <cstring>
 #include <string>
 #include <string_view>
@@ -8,17 +9,29 @@
 namespace deltacast {
 
 // Whether `n` bytes at `a` and `b` are equal. Keys and values of small
-// documents are a few bytes: compared here without a call into the C
-// library (a call through the PLT cost more than the comparison); longer
-// runs go to memcmp.
+// documents are a few bytes, and a tiny document a few dozen: up to 32 bytes
+// are compared here, a word at a time, without a call into the C library (a
+// call through the PLT cost more than the comparison); longer runs go to
+// memcmp.
 inline bool bytesEqual(const void* a, const void* b, std::size_t n) noexcept {
-  if (n <= 16) {
-    const auto* x = static_cast<const unsigned char*>(a);
-    const auto* y = static_cast<const unsigned char*>(b);
+  const auto* x = static_cast<const unsigned char*>(a);
+  const auto* y = static_cast<const unsigned char*>(b);
+  if (n < 8) {
     for (std::size_t i = 0; i < n; ++i) {
       if (x[i] != y[i]) return false;
     }
     return true;
+  }
+  if (n <= 32) {
+    const auto word = [](const unsigned char* p) {
+      std::uint64_t v;
+      std::memcpy(&v, p, sizeof v);
+      return v;
+    };
+    for (std::size_t i = 0; i + 8 <= n; i += 8) {
+      if (word(x + i) != word(y + i)) return false;
+    }
+    return word(x + n - 8) == word(y + n - 8);  // the last word, overlapping the one before
   }
   return std::memcmp(a, b, n) == 0;
 }

@@ -836,7 +836,7 @@ ChangeResult TopicStore::publishJson(std::string_view topic, std::string json, s
   // The same text as the current one (always compact and valid): nothing to
   // parse or diff.
   if (!current.rows && current.snapshot->json.materialized() && current.snapshot->json.size() == json.size() &&
-      current.snapshot->json.str() == json) {
+      textEqual(current.snapshot->json.str(), json)) {
     return unchanged(current, changeId, now);
   }
   return commit(topic, std::move(json), changeId, now, &ensureTape(current), &current);

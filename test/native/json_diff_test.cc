@@ -5,6 +5,7 @@
 #include <random>
 #include <string>
 
+#include "../../native/src/text_util.h"
 #include "deltacast/json_patch.h"
 #include "deltacast/row_key.h"
 
@@ -349,6 +350,30 @@ TEST(JsonDiff, CanonicalRowKeys) {
   EXPECT_FALSE(sameRowKey("9007199254740992", "9007199254740993"));
   EXPECT_FALSE(sameRowKey(R"("1")", "1"));
   EXPECT_FALSE(sameRowKey("1e99999999999999999999", "1e99999999999999999998"));
+}
+
+}  // namespace
+}  // namespace deltacast
+
+namespace deltacast {
+namespace {
+
+// bytesEqual (text_util.h), the comparison the diff and the parser use for
+// short spans: every length up to 40, a difference at every position.
+TEST(TextUtil, BytesEqualAtEveryLengthAndPosition) {
+  for (std::size_t n = 0; n <= 40; ++n) {
+    std::string a(n, 'x');
+    for (std::size_t i = 0; i < n; ++i) a[i] = static_cast<char>('a' + (i * 7) % 26);
+    std::string b = a;
+    ASSERT_TRUE(bytesEqual(a.data(), b.data(), n)) << n;
+    ASSERT_TRUE(textEqual(a, b)) << n;
+    for (std::size_t i = 0; i < n; ++i) {
+      b[i] = static_cast<char>(b[i] ^ 0x80);  // a high bit: compared as unsigned
+      ASSERT_FALSE(bytesEqual(a.data(), b.data(), n)) << n << " at " << i;
+      b[i] = a[i];
+    }
+    if (n > 0) ASSERT_FALSE(textEqual(a, std::string_view(b).substr(0, n - 1))) << n;
+  }
 }
 
 }  // namespace
