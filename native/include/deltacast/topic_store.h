@@ -126,8 +126,10 @@ class SnapshotText {
   std::size_t size_ = 0;
 };
 
-// The value of a topic at one version. Immutable once published, shared with
-// readers on other threads.
+// The value of a topic at one version, shared with readers on other
+// threads. Never changed while anyone but the store holds it: the store
+// rewrites the current one in place for the next version only when its use
+// count shows no other holder (TopicStore::installText).
 struct Snapshot {
   SnapshotText json;
   std::uint64_t version = 0;
