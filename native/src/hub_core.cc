@@ -135,8 +135,12 @@ void HubCore::runEncoded(const std::string& records, std::vector<std::string>& s
   std::size_t ran = 0;
   std::size_t answered = 0;  // answered requests run so far
   bool closed = false;
+  // Only with many topics: below a few thousand they stay in the cache, and
+  // the hints cost more than they save (measured: +12% a publish with one
+  // topic, -4% with 100,000).
+  const bool hint = store_.topicCount() >= kPrefetchTopics;
   const auto prefetch = [&](std::size_t index, int stage) {
-    if (index >= decodedCount) return;
+    if (!hint || index >= decodedCount) return;
     const Request& ahead = ring[index % kAhead];
     if (!changesTopic(ahead.kind)) return;
     if (stage == 0) hashes[index % kAhead] = TopicStore::nameHash(ahead.topic);

@@ -124,6 +124,8 @@ class HubCore {
   void run(Request& request);
   // The kinds of request that change a topic (and are answered with a ChangeResult).
   static bool changesTopic(RequestKind kind) noexcept;
+  // Topics from which on a batch prefetches the topics of the records ahead.
+  static constexpr std::size_t kPrefetchTopics = 16384;
   void runEncoded(const std::string& records, std::vector<std::string>& staged,
                   const std::vector<std::uint32_t>& answeredIds);
   // Appends an answer to the outbox. Never throws: a failure while doing so

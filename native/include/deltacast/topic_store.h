@@ -335,6 +335,7 @@ class TopicStore {
   void prefetch(std::string_view topic, std::uint64_t hash, int stage) const noexcept;
   static std::uint64_t nameHash(std::string_view topic) noexcept { return NameMap<int>::hashOf(topic); }
   StoreStats stats() const;
+  std::size_t topicCount() const noexcept { return topics_.size(); }  // the store's thread only
 
  private:
   struct RowState;  // a root array of keyed rows kept row by row (topic_store.cc)
