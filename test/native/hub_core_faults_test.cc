@@ -9,7 +9,9 @@
 #include <condition_variable>
 #include <cstring>
 #include <limits>
+#include <map>
 #include <mutex>
+#include <random>
 #include <stdexcept>
 #include <thread>
 
@@ -108,12 +110,34 @@ class Records {
     str(message);
     return *this;
   }
+  Records& erase(std::uint32_t id, std::string_view topic) {
+    u8(4);
+    u32(id);
+    str(topic);
+    return *this;
+  }
+  Records& close(std::uint32_t id) {
+    u8(6);
+    u32(id);
+    return *this;
+  }
+  // A publish whose value is the `index`-th staged payload.
+  Records& publishStaged(std::uint32_t id, std::string_view topic, std::uint32_t index) {
+    u8(0);
+    u32(id);
+    str(topic);
+    u32(kStagedPayload);
+    u32(index);
+    str("");
+    u8(0);
+    return *this;
+  }
   // Submits the records as the binding does: validated, with the answered ids.
-  void submitTo(HubCore& core) {
+  void submitTo(HubCore& core, std::vector<std::string> staged = {}) {
     std::size_t count = 0;
     std::vector<std::uint32_t> ids;
-    ASSERT_TRUE(validateRequests(bytes_, 0, count, &ids));
-    core.submitEncoded(bytes_, {}, ids);
+    ASSERT_TRUE(validateRequests(bytes_, staged.size(), count, &ids));
+    core.submitEncoded(bytes_, std::move(staged), ids);
   }
 
  private:
@@ -291,6 +315,118 @@ TEST(ClockAdd, SaturatesAtBothEnds) {
   EXPECT_EQ(clockAdd(std::numeric_limits<std::int64_t>::max(), std::numeric_limits<std::int64_t>::max()), kMaxClockMs);
   EXPECT_EQ(clockAdd(3, -5), 0);
   EXPECT_EQ(clockAdd(std::numeric_limits<std::int64_t>::min(), -1), 0);
+}
+
+
+// ---- the ring of decoded requests (runEncoded) ------------------------------------
+
+// Batches of every length around the ring's 16, mixing publishes, deletes a
+// few records after a publish to the same topic (whose prefetch stages then
+// find it gone), re-creations, connections and subscriptions, and staged
+// payloads: each answer is what running the records one by one gives (a map
+// of versions as the model).
+TEST(HubCoreRing, BatchesOfEveryLengthMatchAModel) {
+  HubOptions options;
+  options.manualClock = true;
+  options.lanes = {{"**", Lane::Critical}};
+  Harness hub(options);
+  std::mt19937 random(3);
+  std::map<std::string, std::pair<std::string, std::uint64_t>> model;  // topic: (value, version)
+  std::uint32_t id = 0;
+  double connection = 0;
+  for (const std::size_t length : {1u, 2u, 7u, 15u, 16u, 17u, 31u, 32u, 33u, 100u}) {
+    Records records;
+    std::vector<std::string> staged;
+    struct Expect {
+      std::uint32_t id;
+      bool isDelete;
+      bool found;
+      bool changed;
+      std::uint64_t version;
+    };
+    std::vector<Expect> expected;
+    for (std::size_t k = 0; k < length; ++k) {
+      const std::string topic = "t" + std::to_string(random() % 5);
+      const int action = static_cast<int>(random() % 10);
+      if (action < 6) {
+        const std::string value = "{\"v\":" + std::to_string(random() % 4) + "}";
+        ++id;
+        if (action == 5) {
+          records.publishStaged(id, topic, static_cast<std::uint32_t>(staged.size()));
+          staged.push_back(value);
+        } else {
+          records.publish(id, topic, value);
+        }
+        auto it = model.find(topic);
+        bool changed = true;
+        if (it == model.end()) {
+          model[topic] = {value, 1};
+        } else if (it->second.first == value) {
+          changed = false;
+        } else {
+          it->second = {value, it->second.second + 1};
+        }
+        expected.push_back({id, false, false, changed, model[topic].second});
+      } else if (action < 8) {
+        ++id;
+        records.erase(id, topic);
+        expected.push_back({id, true, model.erase(topic) == 1, false, 0});
+      } else {
+        records.connect(++connection);
+        records.receive(connection, R"({"t":"sub","topic":")" + topic + "\"}");
+      }
+    }
+    records.submitTo(hub.core(), std::move(staged));
+    const std::vector<Completion> answers = hub.answers(expected.size());
+    ASSERT_EQ(answers.size(), expected.size());
+    for (std::size_t k = 0; k < answers.size(); ++k) {
+      const Completion& a = answers[k];
+      const Expect& e = expected[k];
+      ASSERT_EQ(a.id, e.id) << "batch of " << length;
+      ASSERT_EQ(a.code, ErrorCode::Ok) << a.message;
+      if (e.isDelete) {
+        EXPECT_EQ(a.found, e.found) << "request " << e.id;
+      } else {
+        EXPECT_EQ(a.changed, e.changed) << "request " << e.id;
+        EXPECT_EQ(a.version, e.version) << "request " << e.id;
+      }
+    }
+    for (int t = 0; t < 5; ++t) {
+      const std::string topic = "t" + std::to_string(t);
+      const auto snapshot = hub.core().get(topic);
+      const auto it = model.find(topic);
+      ASSERT_EQ(snapshot != nullptr, it != model.end()) << topic;
+      if (snapshot) {
+        EXPECT_EQ(snapshot->json, it->second.first);
+        EXPECT_EQ(snapshot->version, it->second.second);
+      }
+    }
+  }
+}
+
+// Close in the middle of a batch: what came before runs and is answered
+// (close last), nothing after it runs.
+TEST(HubCoreRing, CloseInTheMiddleOfABatch) {
+  for (const std::uint32_t before : {0u, 3u, 15u, 16u, 20u}) {
+    HubOptions options;
+    options.manualClock = true;
+    Harness hub(options);
+    Records records;
+    std::uint32_t id = 0;
+    for (std::uint32_t k = 0; k < before; ++k) records.publish(++id, "a" + std::to_string(k % 4), std::to_string(k));
+    const std::uint32_t closeId = ++id;
+    records.close(closeId);
+    for (std::uint32_t k = 0; k < 20; ++k) records.publish(++id, "after" + std::to_string(k), "1");
+    records.submitTo(hub.core());
+    const std::vector<Completion> answers = hub.answers(before + 1);
+    ASSERT_EQ(answers.size(), before + 1);
+    for (std::uint32_t k = 0; k < answers.size(); ++k) EXPECT_EQ(answers[k].id, k + 1);
+    EXPECT_EQ(answers.back().id, closeId);
+    for (std::uint32_t k = 0; k < 20; ++k) {
+      EXPECT_EQ(hub.core().get("after" + std::to_string(k)), nullptr) << "before " << before << " k " << k;
+    }
+    if (before > 0) EXPECT_NE(hub.core().get("a0"), nullptr);
+  }
 }
 
 }  // namespace

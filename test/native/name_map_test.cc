@@ -6,6 +6,7 @@
 
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <random>
 #include <string>
 #include <unordered_map>
@@ -87,6 +88,99 @@ TEST(NameMap, NamesAreComparedWhole) {
   ASSERT_NE(map.find(std::string_view("a\0b", 3)), map.end());
   EXPECT_EQ(map.find(std::string_view("a\0b", 3))->second, 2);
   EXPECT_EQ(map.find("ab")->second, 1);
+}
+
+
+// Names whose hashes share their low bits share a home slot in every table
+// up to that size: long runs, wrap-around past the last slot, erases from
+// any place in a run, and growth in the middle of churn.
+std::vector<std::string> namesWithLowBits(std::uint64_t mask, std::uint64_t bits, std::size_t count, int& next) {
+  std::vector<std::string> names;
+  while (names.size() < count) {
+    std::string name = "n" + std::to_string(next++);
+    if ((NameMap<int>::hashOf(name) & mask) == bits) names.push_back(std::move(name));
+  }
+  return names;
+}
+
+TEST(NameMap, RunsThatWrapPastTheLastSlotSurviveEveryErase) {
+  int next = 0;
+  // 16 slots: homes 14 and 15 run past the end into 0 and 1, which have names of their own.
+  std::vector<std::string> names;
+  for (const auto& [bits, count] : std::vector<std::pair<std::uint64_t, std::size_t>>{{15, 4}, {14, 2}, {0, 3}, {1, 2}}) {
+    for (std::string& n : namesWithLowBits(15, bits, count, next)) names.push_back(std::move(n));
+  }
+  ASSERT_EQ(names.size(), 11u);  // under 3/4 of 16: no growth
+  for (std::uint32_t seed = 1; seed <= 300; ++seed) {
+    std::mt19937 random(seed);
+    std::vector<std::string> order = names;
+    std::shuffle(order.begin(), order.end(), random);
+    NameMap<int> map;
+    std::unordered_map<std::string, int> model;
+    for (std::size_t i = 0; i < order.size(); ++i) {
+      map.emplace(order[i], static_cast<int>(i));
+      model.emplace(order[i], static_cast<int>(i));
+    }
+    std::shuffle(order.begin(), order.end(), random);
+    for (std::size_t k = 0; k < order.size(); ++k) {
+      map.erase(map.find(order[k]));
+      model.erase(order[k]);
+      ASSERT_EQ(map.size(), model.size());
+      for (const std::string& n : names) {
+        const auto it = map.find(n);
+        const auto m = model.find(n);
+        ASSERT_EQ(it != map.end(), m != model.end()) << "seed " << seed << " after erasing " << k + 1 << ": " << n;
+        if (it != map.end()) ASSERT_EQ(it->second, m->second);
+      }
+      // Re-insert now and then: the hole left by the shift is reused.
+      if (random() % 3 == 0) {
+        map.emplace(order[k], -1);
+        model.emplace(order[k], -1);
+        ASSERT_NE(map.find(order[k]), map.end());
+        map.erase(map.find(order[k]));
+        model.erase(order[k]);
+      }
+    }
+    EXPECT_EQ(map.size(), 0u);
+  }
+}
+
+TEST(NameMap, ChurnOfCollidingNamesAcrossGrowth) {
+  int next = 0;
+  // 60 names with the same home in tables up to 1024 slots, plus 200 spread ones.
+  std::vector<std::string> names = namesWithLowBits(1023, 1023, 60, next);
+  for (int i = 0; i < 200; ++i) names.push_back("s" + std::to_string(i));
+  std::mt19937 random(7);
+  NameMap<int> map;
+  std::unordered_map<std::string, int> model;
+  std::unordered_map<std::string, const void*> address;
+  for (int step = 0; step < 20000; ++step) {
+    const std::string& name = names[random() % names.size()];
+    if (random() % 2 == 0) {
+      auto [entry, inserted] = map.emplace(name, step);
+      ASSERT_EQ(inserted, model.emplace(name, step).second);
+      if (inserted) address[name] = entry;
+      ASSERT_EQ(static_cast<const void*>(entry), address[name]);  // entries never move
+    } else {
+      map.erase(map.find(name));
+      model.erase(name);
+    }
+    if (step % 97 == 0) {
+      for (const std::string& n : names) {
+        const auto it = map.find(n);
+        const auto m = model.find(n);
+        ASSERT_EQ(it != map.end(), m != model.end()) << "step " << step << ": " << n;
+        if (it != map.end()) {
+          ASSERT_EQ(it->second, m->second);
+          ASSERT_EQ(static_cast<const void*>(it), address[n]);
+        }
+        // The prefetch hints read only slots, whatever is there.
+        map.prefetchSlot(NameMap<int>::hashOf(n));
+        map.prefetchEntry(NameMap<int>::hashOf(n));
+      }
+    }
+  }
+  ASSERT_EQ(map.size(), model.size());
 }
 
 }  // namespace
