@@ -1027,9 +1027,17 @@ ChangeResult TopicStore::replicaHistory(std::string_view topicName, std::uint64_
   if (Status s = tape.parse(payload, options_.limits); !s || tape[0].type != JsonType::Array) return result;
   std::vector<HistoryEntry> entries;
   std::size_t bytes = 0;
-  std::uint64_t to = version - tape[0].count;
+  // Steps end at `version`, so at most version - 1 of them (from 1): the
+  // oldest of a longer list would start below version 1 (before: the count
+  // wrapped, a step from 2^64 - 1 stood first and hid every other one from
+  // historySince); they are dropped.
+  const std::uint64_t count = tape[0].count;
+  const std::uint64_t skip = count >= version ? count - (version - 1) : 0;
+  std::uint64_t to = version - (count - skip);
+  std::uint64_t index = 0;
   for (std::uint32_t e = 1; e < tape[0].next; e = tape[e].next) {
     if (tape[e].type != JsonType::Array) return result;
+    if (index++ < skip) continue;
     ++to;
     entries.push_back(HistoryEntry{to - 1, to, std::string(tape.raw(e))});
     if (!tape.compact()) {

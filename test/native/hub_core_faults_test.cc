@@ -317,7 +317,6 @@ TEST(ClockAdd, SaturatesAtBothEnds) {
   EXPECT_EQ(clockAdd(std::numeric_limits<std::int64_t>::min(), -1), 0);
 }
 
-
 // ---- the ring of decoded requests (runEncoded) ------------------------------------
 
 // Batches of every length around the ring's 16, mixing publishes, deletes a

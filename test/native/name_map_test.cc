@@ -90,7 +90,6 @@ TEST(NameMap, NamesAreComparedWhole) {
   EXPECT_EQ(map.find("ab")->second, 1);
 }
 
-
 // Names whose hashes share their low bits share a home slot in every table
 // up to that size: long runs, wrap-around past the last slot, erases from
 // any place in a run, and growth in the middle of churn.
@@ -107,7 +106,8 @@ TEST(NameMap, RunsThatWrapPastTheLastSlotSurviveEveryErase) {
   int next = 0;
   // 16 slots: homes 14 and 15 run past the end into 0 and 1, which have names of their own.
   std::vector<std::string> names;
-  for (const auto& [bits, count] : std::vector<std::pair<std::uint64_t, std::size_t>>{{15, 4}, {14, 2}, {0, 3}, {1, 2}}) {
+  for (const auto& [bits, count] :
+       std::vector<std::pair<std::uint64_t, std::size_t>>{{15, 4}, {14, 2}, {0, 3}, {1, 2}}) {
     for (std::string& n : namesWithLowBits(15, bits, count, next)) names.push_back(std::move(n));
   }
   ASSERT_EQ(names.size(), 11u);  // under 3/4 of 16: no growth
