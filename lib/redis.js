@@ -526,9 +526,7 @@ class RedisEngine {
       // stale: another node changed the topic; catch up and try again on it
       // (the copy just read is Redis's: what is decided on it is final)
       this.#stats.retries += 1;
-      const here = hub.getJson(topic);
-      await this.#repair(topic, here !== undefined && here.epoch === epoch ? here.version : 0, 0);
-      confirmed = true;
+      await confirm(hub.getJson(topic));
       if (attempt >= this.#options.maxRetries) {
         this.#stats.conflicts += 1;
         throw new DeltacastError(

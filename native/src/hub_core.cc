@@ -143,7 +143,7 @@ void HubCore::runEncoded(const std::string& records, std::vector<std::string>& s
     if (!hint || index >= decodedCount) return;
     const Request& ahead = ring[index % kAhead];
     if (!changesTopic(ahead.kind)) return;
-    if (stage == 0) hashes[index % kAhead] = TopicStore::nameHash(ahead.topic);
+    if (stage == 0) hashes[index % kAhead] = nameHash(ahead.topic);
     store_.prefetch(ahead.topic, hashes[index % kAhead], stage);
   };
   const auto runNext = [&] {

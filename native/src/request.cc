@@ -101,10 +101,9 @@ Status walk(std::string_view bytes, std::vector<std::string>* staged, std::size_
             std::size_t& count, std::vector<std::uint32_t>* answeredIds) {
   Reader<Decode> in(bytes, staged, stagedCount);
   count = 0;
-  Request scratch;
   while (!in.done()) {
     const std::size_t at = in.offset();
-    Request& r = Decode ? slot() : scratch;
+    Request& r = slot();  // checked only (not Decode): nothing is written into its strings
     if constexpr (Decode) reset(r);
     std::uint8_t kind = 0;
     bool ok = in.u8(kind) && kind <= static_cast<std::uint8_t>(RequestKind::Replicate);
@@ -211,9 +210,9 @@ Status walk(std::string_view bytes, std::vector<std::string>* staged, std::size_
 Status validateRequests(std::string_view bytes, std::size_t staged, std::size_t& count,
                         std::vector<std::uint32_t>* answeredIds) {
   if (answeredIds != nullptr) answeredIds->clear();
-  Request unused;  // Decode is false: nothing is written into it
+  Request scratch;
   const Status status = walk<false>(
-      bytes, nullptr, staged, [&]() -> Request& { return unused; }, [](Request&) { return true; }, count, answeredIds);
+      bytes, nullptr, staged, [&]() -> Request& { return scratch; }, [](Request&) { return true; }, count, answeredIds);
   if (!status && answeredIds != nullptr) answeredIds->clear();
   return status;
 }

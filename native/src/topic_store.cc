@@ -1048,10 +1048,12 @@ ChangeResult TopicStore::replicaHistory(std::string_view topicName, std::uint64_
     bytes += entries.back().ops.size();
   }
   if (entries.size() <= topic.history.size()) return result;  // what it has covers as much
-  while (!entries.empty() && (entries.size() > options_.historyCount || bytes > options_.historyBytes)) {
-    bytes -= entries.front().ops.size();
-    entries.erase(entries.begin());
+  std::size_t dropped = 0;  // the oldest steps over the count or the bytes, erased at once
+  while (dropped < entries.size() &&
+         (entries.size() - dropped > options_.historyCount || bytes > options_.historyBytes)) {
+    bytes -= entries[dropped++].ops.size();
   }
+  entries.erase(entries.begin(), entries.begin() + static_cast<std::ptrdiff_t>(dropped));
   drop(historyByteCount_, topic.historyBytes);
   bump(historyByteCount_, bytes);
   topic.history.assign(entries);

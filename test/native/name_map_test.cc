@@ -97,7 +97,7 @@ std::vector<std::string> namesWithLowBits(std::uint64_t mask, std::uint64_t bits
   std::vector<std::string> names;
   while (names.size() < count) {
     std::string name = "n" + std::to_string(next++);
-    if ((NameMap<int>::hashOf(name) & mask) == bits) names.push_back(std::move(name));
+    if ((nameHash(name) & mask) == bits) names.push_back(std::move(name));
   }
   return names;
 }
@@ -175,8 +175,8 @@ TEST(NameMap, ChurnOfCollidingNamesAcrossGrowth) {
           ASSERT_EQ(static_cast<const void*>(it), address[n]);
         }
         // The prefetch hints read only slots, whatever is there.
-        map.prefetchSlot(NameMap<int>::hashOf(n));
-        map.prefetchEntry(NameMap<int>::hashOf(n));
+        map.prefetchSlot(nameHash(n));
+        map.prefetchEntry(nameHash(n));
       }
     }
   }

@@ -277,11 +277,11 @@ TEST(TopicStore, PrefetchStagesAreHintsOnly) {
   ASSERT_TRUE(store.publishJson("a", R"({"v":2})", "", 0).changed);
   ASSERT_TRUE(store.publishJson("b", R"([1,2,3])", "", 0).changed);
   for (const char* name : {"a", "b", "missing", ""}) {
-    for (int stage = 0; stage <= 3; ++stage) store.prefetch(name, TopicStore::nameHash(name), stage);
+    for (int stage = 0; stage <= 3; ++stage) store.prefetch(name, nameHash(name), stage);
   }
   ASSERT_TRUE(store.erase("a"));
-  for (int stage = 0; stage <= 3; ++stage) store.prefetch("a", TopicStore::nameHash("a"), stage);
-  for (int stage = 0; stage <= 3; ++stage) store.prefetch("b", TopicStore::nameHash("a"), stage);  // wrong hash
+  for (int stage = 0; stage <= 3; ++stage) store.prefetch("a", nameHash("a"), stage);
+  for (int stage = 0; stage <= 3; ++stage) store.prefetch("b", nameHash("a"), stage);  // wrong hash
   EXPECT_EQ(store.get("a"), nullptr);
   EXPECT_EQ(store.get("b")->json, "[1,2,3]");
   EXPECT_EQ(store.get("b")->version, 1u);

@@ -6,7 +6,7 @@
 // three cache misses in a row that no one can start early. Here a slot holds
 // the full hash next to the entry's address, so a lookup is one miss for the
 // slot and one for the entry, and a caller that knows which names come next
-// (a batch of requests) can start both early: prefetchSlot(hashOf(name)) a
+// (a batch of requests) can start both early: prefetchSlot(nameHash(name)) a
 // few requests ahead, then prefetchEntry(hash) once the slot has arrived.
 //
 // Entries never move (the store keeps pointers to them: the LRU list, the
@@ -26,6 +26,9 @@
 
 namespace deltacast {
 
+// The hash NameMap keys names by (and TopicStore::prefetch takes).
+inline std::uint64_t nameHash(std::string_view name) noexcept { return std::hash<std::string_view>{}(name); }
+
 template <class Value>
 class NameMap {
  public:
@@ -39,13 +42,11 @@ class NameMap {
     for (Slot& slot : slots_) delete slot.entry;
   }
 
-  static std::uint64_t hashOf(std::string_view name) noexcept { return std::hash<std::string_view>{}(name); }
-
   std::size_t size() const noexcept { return size_; }
   iterator end() const noexcept { return nullptr; }
 
-  iterator find(std::string_view name) const noexcept { return find(name, hashOf(name)); }
-  // With the name's hash (hashOf) already known.
+  iterator find(std::string_view name) const noexcept { return find(name, nameHash(name)); }
+  // With the name's hash (nameHash) already known.
   iterator find(std::string_view name, std::uint64_t hash) const noexcept {
     for (std::size_t i = hash & mask(); slots_[i].entry != nullptr; i = (i + 1) & mask()) {
       if (slots_[i].hash == hash && slots_[i].entry->first == name) return slots_[i].entry;
@@ -57,7 +58,7 @@ class NameMap {
   std::pair<iterator, bool> emplace(std::string name, Value value) {
     if (iterator found = find(name)) return {found, false};
     if ((size_ + 1) * 4 > slots_.size() * 3) grow();
-    const std::uint64_t hash = hashOf(name);
+    const std::uint64_t hash = nameHash(name);
     auto entry = std::make_unique<Entry>(std::move(name), std::move(value));
     Entry* placed = entry.release();
     place(Slot{hash, placed});
@@ -67,7 +68,7 @@ class NameMap {
 
   void erase(iterator entry) noexcept {
     if (entry == nullptr) return;
-    std::size_t i = hashOf(entry->first) & mask();
+    std::size_t i = nameHash(entry->first) & mask();
     while (slots_[i].entry != entry) i = (i + 1) & mask();
     delete entry;
     slots_[i] = Slot{};

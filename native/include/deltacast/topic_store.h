@@ -331,9 +331,8 @@ class TopicStore {
   // tape, history and LRU node; 3: the snapshot's text and the LRU
   // neighbours), each reading only what the stage before loaded.
   // 100,000 topics do not fit the cache: each stage is a miss otherwise.
-  // `hash`: nameHash(topic), computed once for all the stages.
+  // `hash`: nameHash(topic) (name_map.h), computed once for all the stages.
   void prefetch(std::string_view topic, std::uint64_t hash, int stage) const noexcept;
-  static std::uint64_t nameHash(std::string_view topic) noexcept { return NameMap<int>::hashOf(topic); }
   StoreStats stats() const;
   std::size_t topicCount() const noexcept { return topics_.size(); }  // the store's thread only
 
