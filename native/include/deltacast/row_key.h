@@ -65,7 +65,7 @@ inline std::string_view canonicalRowKey(std::string_view raw, std::string& stora
     if (raw[i] == '+' || raw[i] == '-') negativeExponent = raw[i++] == '-';
     while (i < raw.size() && raw[i] == '0') ++i;
     if (raw.size() - i > 15) {  // an exponent beyond 10^15: compared by text
-      storage.assign("~");
+      storage.assign(1, '~');   // not assign("~"): GCC 12 warns -Wrestrict on it
       storage.append(raw);
       return storage;
     }
