@@ -143,14 +143,61 @@ Measure measure(const Value& value) {
   return m;
 }
 
-// Number text as a double for `test` comparisons; false when out of range.
-bool numberValue(const Value& value, double& out) {
-  if (!isTextNumber(value)) {
-    out = value.GetDouble();
-    return true;
+// The decimal exponent of a valid JSON number's first significant digit
+// (1234 gives 3, 0.05 gives -2, 5e-400 gives -400), saturated far beyond
+// any double's range; only its sign matters to the caller, for a number
+// from_chars found out of range (which is never zero).
+std::int64_t decimalMagnitude(std::string_view raw) {
+  constexpr std::int64_t kFar = std::int64_t{1} << 40;
+  std::size_t i = raw.empty() || raw.front() != '-' ? 0 : 1;
+  std::int64_t magnitude = 0;
+  bool significant = false;
+  for (; i < raw.size() && raw[i] >= '0' && raw[i] <= '9'; ++i) {
+    if (significant)
+      ++magnitude;
+    else if (raw[i] != '0')
+      significant = true;
   }
-  const std::string_view text = stringOf(value).substr(1);
-  return std::from_chars(text.data(), text.data() + text.size(), out).ec == std::errc();
+  if (i < raw.size() && raw[i] == '.') {
+    for (++i; i < raw.size() && raw[i] >= '0' && raw[i] <= '9'; ++i) {
+      if (!significant) {
+        --magnitude;
+        if (raw[i] != '0') significant = true;
+      }
+    }
+  }
+  if (i < raw.size() && (raw[i] == 'e' || raw[i] == 'E')) {
+    ++i;
+    const bool negative = i < raw.size() && raw[i] == '-';
+    if (i < raw.size() && (raw[i] == '-' || raw[i] == '+')) ++i;
+    std::int64_t exponent = 0;
+    for (; i < raw.size() && raw[i] >= '0' && raw[i] <= '9'; ++i)
+      exponent = std::min(kFar, exponent * 10 + (raw[i] - '0'));
+    magnitude += negative ? -exponent : exponent;
+  }
+  return magnitude;
+}
+
+// A JSON number's text as a double. Out of range, it is what JSON.parse gives
+// (+-Infinity, or 0 for an underflow) made finite: +-DBL_MAX, since JSON
+// carries neither Infinity nor NaN. Numbers held as text (`test` comparisons)
+// and parsed ones (the document form) go through here alike, so both forms
+// compare 5e-400 equal to 0 and 1e400 equal to 2e400, as a JavaScript client
+// applying the patch does.
+double doubleOfNumberText(std::string_view raw) {
+  double d = 0;
+  const auto result = std::from_chars(raw.data(), raw.data() + raw.size(), d);
+  if (result.ec == std::errc::result_out_of_range) {
+    d = decimalMagnitude(raw) > 0
+            ? (raw.front() == '-' ? -std::numeric_limits<double>::max() : std::numeric_limits<double>::max())
+            : 0.0;
+  }
+  return d;
+}
+
+// A number's value for `test` comparisons.
+double numberValue(const Value& value) {
+  return isTextNumber(value) ? doubleOfNumberText(stringOf(value).substr(1)) : value.GetDouble();
 }
 
 bool isIntegerText(std::string_view text) { return text.find_first_of(".eE") == std::string_view::npos; }
@@ -171,9 +218,7 @@ bool numbersEqual(const Value& a, const Value& b) {
     if (ta == tb) return true;
     if (isIntegerText(ta) && isIntegerText(tb)) return isZeroText(ta) && isZeroText(tb);
   }
-  double da = 0;
-  double db = 0;
-  return numberValue(a, da) && numberValue(b, db) && da == db;
+  return numberValue(a) == numberValue(b);
 }
 
 bool isNumber(const Value& value) { return value.IsNumber() || isTextNumber(value); }
@@ -898,17 +943,7 @@ class DomBuilder {
         return;
       }
     }
-    double d = 0;
-    const auto result = std::from_chars(first, last, d);
-    if (result.ec == std::errc::result_out_of_range) {
-      // JSON.parse gives +-Infinity or 0 here; JSON has neither Infinity nor
-      // NaN, so the closest value it can carry is kept.
-      d = (raw.find_first_of("eE") != std::string_view::npos && raw.find("e-") == std::string_view::npos &&
-           raw.find("E-") == std::string_view::npos)
-              ? (raw.front() == '-' ? -std::numeric_limits<double>::max() : std::numeric_limits<double>::max())
-              : 0.0;
-    }
-    out.SetDouble(d);
+    out.SetDouble(doubleOfNumberText(raw));
   }
 
   void string(std::uint32_t index, Value& out) {

@@ -157,6 +157,41 @@ TEST(JsonPatch, TestComparesNumbersByValue) {
             ErrorCode::PatchTestFailed);
 }
 
+// Out of a double's range a number compares as JSON.parse reads it (0, or
+// +-Infinity kept finite), in the text form (numbers held as text) and the
+// document form alike: a fuzz finding had 5e-333333334333 equal to 0 in one
+// form only.
+TEST(JsonPatch, TestComparesNumbersBeyondADoubleAlikeInBothForms) {
+  struct Case {
+    const char* left;
+    const char* right;
+    bool equal;
+  };
+  const std::string nines(400, '9');
+  const std::string big = "1" + std::string(400, '0');
+  const Case cases[] = {
+      {"5e-333333334333", "0", true}, {"5e-400", "0", true},
+      {"-5e-400", "0", true},         {"0.000e-99999999999999999999", "0", true},
+      {"1e400", "2e400", true},       {"-1e400", "-2E+400", true},
+      {"1e400", "-1e400", false},     {big.c_str(), "1e400", true},  // 401 digits, no exponent: beyond the top, not 0
+      {nines.c_str(), "0", false},    {"0.1e-400", "1e-401", true},
+      {"1e400", "1e308", false},      {"1e-400", "1e-300", false},
+  };
+  for (const Case& c : cases) {
+    const std::string doc = std::string(R"({"v":)") + c.left + "}";
+    const std::string ops = std::string(R"([{"op":"test","path":"/v","value":)") + c.right + "}]";
+    std::string out;
+    const Status text = applyPatchJson(doc, ops, out);
+    EXPECT_EQ(text.isOk(), c.equal) << c.left << " vs " << c.right << ": " << text.message();
+    rapidjson::Document document;
+    rapidjson::Document patch;
+    ASSERT_TRUE(parseDocument(doc, document).isOk());
+    ASSERT_TRUE(parseDocument(ops, patch).isOk());
+    const Status parsed = applyPatch(document, patch);
+    EXPECT_EQ(parsed.isOk(), c.equal) << c.left << " vs " << c.right << " (document form): " << parsed.message();
+  }
+}
+
 TEST(JsonPatch, SizeLimitHoldsWhileApplying) {
   // Each copy of the whole document into itself doubles it: 60 of them would
   // need 2^60 times the document if the result were built before the check.
