@@ -34,8 +34,8 @@
 // promise that objects it published are never mutated). Anything else is
 // serialized as before, so a row mutated in place is always seen.
 //
-// What is kept: per topic the last root array (which the caller holds anyway)
-// and its rows' texts, at most MAX_TOPICS topics and MAX_CHARS characters of
+// What is kept: per topic the rows of the last root array (which the caller
+// holds anyway; in an ordinary array of the hub's: see elementsOf) and their texts, at most MAX_TOPICS topics and MAX_CHARS characters of
 // text (nor more than the hub's memory budget), least recently published
 // dropped first, and topics idle longer than the shortest TTL dropped at the
 // next publish; plus WeakMaps from row objects to their texts, which live
@@ -59,6 +59,27 @@ const EMPTY = Object.freeze([]);
 // How far ahead a row is looked for when rows were inserted or removed.
 const LOOKAHEAD = 8;
 
+const arrayValues = Array.prototype[Symbol.iterator];
+const ArrayIteratorPrototype = Object.getPrototypeOf([][Symbol.iterator]());
+const arrayIteratorNext = ArrayIteratorPrototype.next;
+
+/**
+ * The elements of a plain array, as a new ordinary array (holes as
+ * undefined, which JSON.stringify writes as null too). Node 20's V8 reads
+ * the elements of a frozen array (Immer and Redux Toolkit freeze theirs) about
+ * five times slower than an ordinary array's in optimized code, and slice()
+ * copies them slowly too; a spread copies them in one builtin (measured here:
+ * 0.5 µs for 1,000 elements, where one pass of reads took 10 µs). When
+ * the array iterator is not the built-in one (a spread would run user code), a loop.
+ */
+function elementsOf(array) {
+  if (array[Symbol.iterator] === arrayValues && ArrayIteratorPrototype.next === arrayIteratorNext) return [...array];
+  const n = array.length;
+  const out = new Array(n);
+  for (let i = 0; i < n; i++) out[i] = array[i];
+  return out;
+}
+
 /** k in 1..LOOKAHEAD when list[from + k] is `row` (within `end`), else 0. */
 function distance(list, from, end, row) {
   const last = Math.min(end - 1, from + LOOKAHEAD);
@@ -69,17 +90,27 @@ function distance(list, from, end, row) {
 /**
  * Whether rows changed in place look shifted (an insertion and a removal, or
  * a move, in an array of the same length): a changed row's text is the very
- * string of a neighbour's previous text. Then the identity walk (#ops) makes
+ * string of a neighbour's previous text. `changed`: the indices whose text
+ * changed, ascending; `olds`: their previous texts. Then the identity walk (#ops) makes
  * fewer ops than a replace of every shifted row.
  */
-function shifted(changed, texts, prevTexts) {
+function shifted(changed, olds, texts) {
   const last = texts.length - 1;
+  // The previous text of row j: olds[k] when j is changed[k], else its text now.
+  const previous = (j, k) => (k >= 0 && k < changed.length && changed[k] === j ? olds[k] : texts[j]);
   for (let k = 0; k < changed.length; k++) {
     const i = changed[k];
     const text = texts[i];
-    if ((i > 0 && text === prevTexts[i - 1]) || (i < last && text === prevTexts[i + 1])) return true;
+    if ((i > 0 && text === previous(i - 1, k - 1)) || (i < last && text === previous(i + 1, k + 1))) return true;
   }
   return false;
+}
+
+/** The texts before this publish, from the texts now and the previous texts `olds` of the rows at `changed`. */
+function previousTexts(texts, changed, olds) {
+  const out = texts.slice();
+  for (let k = 0; k < changed.length; k++) out[changed[k]] = olds[k];
+  return out;
 }
 
 /** The replace ops of the rows at `changed` (their new texts in `texts`). */
@@ -147,13 +178,15 @@ function deepFrozen(value, depth) {
     const member = descriptor.value;
     if (typeof member === 'object' && member !== null && !(isPlain(member) && deepFrozen(member, depth + 1))) return false;
   }
-  verified.add(value);
+  // A row (depth 0) is remembered with its text (#frozenTexts), and not met
+  // here again; what is inside it may be shared with other rows.
+  if (depth > 0) verified.add(value);
   return true;
 }
 
 class Entry {
   topic;
-  rows = null; // the root array last published
+  rows = null; // the elements of the root array last published (an ordinary array of ours)
   texts = null; // the JSON text of each of its rows
   reuse = null; // Uint8Array: REUSE_* of each row
   chars = 0; // the length of the full text
@@ -226,7 +259,8 @@ class IdentityCache {
       this.#judge(topic, this.#stringified - before, this.#opened);
       return text === BAIL ? undefined : text;
     }
-    const n = value.length;
+    const rows = elementsOf(value);
+    const n = rows.length;
     const entry = this.#topics.get(topic);
     const prev = entry?.rows ?? EMPTY;
     const prevTexts = entry?.texts ?? EMPTY;
@@ -236,20 +270,30 @@ class IdentityCache {
     let reuse;
     let chars;
     let changed = null; // same length: the indices whose text changed
+    let olds = null; // and their previous texts
     if (m === n && entry !== undefined) {
-      // The common case, a few rows replaced: copy the texts, redo the rows not known unchanged.
-      texts = prevTexts.slice();
-      reuse = prevReuse.slice();
+      // The common case, a few rows replaced: the rows not known unchanged
+      // are redone in the entry's own arrays (no copy of a thousand texts).
+      // The entry is never used again: this publish replaces it (sent(), after
+      // #queueChange's forget(); the hub's catch forgets it too), and one that
+      // bails out forgets it here.
+      texts = prevTexts;
+      reuse = prevReuse;
       chars = entry.chars;
       changed = [];
+      olds = [];
       for (let i = 0; i < n; i++) {
-        const row = value[i];
+        const row = rows[i];
         if (row === prev[i] && (reuse[i] === REUSE_FROZEN || (trusted && reuse[i] === REUSE_TRUSTED))) continue;
         const text = this.#rowText(row, trusted);
-        if (text === BAIL) return undefined;
+        if (text === BAIL) {
+          this.forget(topic);
+          return undefined;
+        }
         reuse[i] = this.#reuseOf;
         if (text !== texts[i]) {
           chars += text.length - texts[i].length;
+          olds.push(texts[i]);
           texts[i] = text;
           changed.push(i);
         }
@@ -260,7 +304,7 @@ class IdentityCache {
       reuse = new Uint8Array(n);
       chars = n + 1;
       for (let i = 0; i < n; i++) {
-        const row = value[i];
+        const row = rows[i];
         // The same object at the same index, or at the same distance from the end.
         const at = row === prev[i] ? i : row === prev[i + shift] ? i + shift : -1;
         if (at >= 0 && (prevReuse[at] === REUSE_FROZEN || (trusted && prevReuse[at] === REUSE_TRUSTED))) {
@@ -277,7 +321,7 @@ class IdentityCache {
     }
     if (entry !== undefined) this.#judge(topic, this.#stringified - before, n);
     const next = new Entry(topic);
-    next.rows = value;
+    next.rows = rows;
     next.texts = texts;
     next.reuse = reuse;
     this.#staged = next;
@@ -285,8 +329,10 @@ class IdentityCache {
     this.#stagedAt = now;
     if (entry !== undefined && entry.confirmed && entry.request === 0 && (this.#minTtl === 0 || now - entry.at < this.#fresh)) {
       const replaced =
-        changed !== null && changed.length <= Math.min(this.#maxPatchOps, n * PATCH_SHARE) && !shifted(changed, texts, prevTexts);
-      const ops = replaced ? replaceOps(changed, texts) : this.#ops(prev, prevTexts, value, texts);
+        changed !== null && changed.length <= Math.min(this.#maxPatchOps, n * PATCH_SHARE) && !shifted(changed, olds, texts);
+      const ops = replaced
+        ? replaceOps(changed, texts)
+        : this.#ops(prev, changed === null ? prevTexts : previousTexts(texts, changed, olds), rows, texts);
       if (ops !== undefined) {
         this.patched = true;
         return ops;
