@@ -41,13 +41,12 @@ bool isZero(std::string_view number) {
   return number == "0";
 }
 
-bool numbersEqual(const JsonTape& a, Index ia, const JsonTape& b, Index ib) {
-  const std::string_view ra = a.raw(ia);
-  const std::string_view rb = b.raw(ib);
+// Two numbers' texts; `integers`: neither has a fraction or an exponent.
+bool numberTextsEqual(std::string_view ra, std::string_view rb, bool integers) {
   if (textEqual(ra, rb)) return true;
   // Integers in canonical form are equal only when their text is (this keeps
   // integers beyond 2^53 exact), except for -0 and 0.
-  if ((a[ia].flags & b[ib].flags & TapeNode::kIsInteger) != 0) return isZero(ra) && isZero(rb);
+  if (integers) return isZero(ra) && isZero(rb);
   double da = 0;
   double db = 0;
   // Out of double range (1e400): not comparable by value; the texts differ.
@@ -56,11 +55,22 @@ bool numbersEqual(const JsonTape& a, Index ia, const JsonTape& b, Index ib) {
   return da == db;
 }
 
-bool stringsEqual(const JsonTape& a, Index ia, const JsonTape& b, Index ib) {
-  if (((a[ia].flags | b[ib].flags) & TapeNode::kHasEscape) == 0) return textEqual(a.raw(ia), b.raw(ib));
+bool numbersEqual(const JsonTape& a, Index ia, const JsonTape& b, Index ib) {
+  return numberTextsEqual(a.raw(ia), b.raw(ib), (a[ia].flags & b[ib].flags & TapeNode::kIsInteger) != 0);
+}
+
+// Two strings' raw texts (with quotes), by content; `escapes`: either has one.
+bool stringTextsEqual(std::string_view ra, std::string_view rb, bool escapes) {
+  if (!escapes) return textEqual(ra, rb);
   std::string sa;
   std::string sb;
-  return stringContent(a, ia, sa) == stringContent(b, ib, sb);
+  decodeJsonString(ra, sa);
+  decodeJsonString(rb, sb);
+  return sa == sb;
+}
+
+bool stringsEqual(const JsonTape& a, Index ia, const JsonTape& b, Index ib) {
+  return stringTextsEqual(a.raw(ia), b.raw(ib), ((a[ia].flags | b[ib].flags) & TapeNode::kHasEscape) != 0);
 }
 
 // An object's members as (key node, value node) pairs.
@@ -736,6 +746,175 @@ class Differ {
   std::size_t operations_ = 0;
 };
 
+// ---- documents of the same shape ------------------------------------------------
+//
+// diffSameShape walks the current text (compact and valid) and the new one
+// side by side, without tapes: the same members in the same order, values
+// that are the same bytes skipped, scalars compared as the differ compares
+// them. It writes what Differ writes for such a pair (same operations, same
+// bytes, the same choice of one `replace` for a container), and gives up
+// (Other) at anything else: arrays that differ, a member added, removed or
+// renamed, a key with an escape, a new container, whitespace, or anything
+// invalid. The new text's scalars are validated as JsonTape::parse validates
+// them (scanJsonScalar); its other bytes are the current text's.
+class ShapeWalker {
+ public:
+  ShapeWalker(std::string_view current, std::string_view next, std::string& out) : a_(current), b_(next), out_(out) {}
+
+  ShapeDiff run() {
+    const std::size_t start = out_.size();
+    if (out_.capacity() < out_.size() + 96) out_.reserve(out_.size() + 96);
+    out_.push_back('[');
+    // The roots are not compared byte for byte first: the caller has.
+    const bool same = !a_.empty() && (a_[0] == '{' && !b_.empty() && b_[0] == '{' ? object() : value());
+    if (!same || ia_ != a_.size() || ib_ != b_.size()) {
+      out_.resize(start);
+      return ShapeDiff::Other;
+    }
+    out_.push_back(']');
+    return operations_ == 0 ? ShapeDiff::Unchanged : ShapeDiff::Changed;
+  }
+
+ private:
+  static bool isDelimiter(char c) { return c == ',' || c == '}' || c == ']'; }
+  bool delimitedAt(std::size_t i) const { return i == b_.size() || isDelimiter(b_[i]); }
+
+  // One past the value of the current text at `i` (valid, compact).
+  std::size_t skip(std::size_t i) const {
+    const char c = a_[i];
+    if (c == '"') return skipString(i);
+    if (c != '{' && c != '[') {
+      while (i < a_.size() && !isDelimiter(a_[i])) ++i;
+      return i;
+    }
+    std::size_t depth = 0;
+    do {
+      const char d = a_[i];
+      if (d == '"') {
+        i = skipString(i);
+        continue;
+      }
+      if (d == '{' || d == '[') ++depth;
+      if (d == '}' || d == ']') --depth;
+      ++i;
+    } while (depth > 0);
+    return i;
+  }
+  std::size_t skipString(std::size_t i) const {
+    for (++i; a_[i] != '"'; ++i) {
+      if (a_[i] == '\\') ++i;
+    }
+    return i + 1;
+  }
+
+  void emitReplace(std::string_view value) {
+    if (operations_++ > 0) out_.push_back(',');
+    out_.append("{\"op\":\"replace\",\"path\":\"");
+    appendJsonEscaped(path_, out_);
+    out_.append("\",\"value\":");
+    out_.append(value);
+    out_.push_back('}');
+  }
+
+  // The values at ia_ and ib_; false: not the same shape (or not valid).
+  bool value() {
+    if (ib_ >= b_.size()) return false;
+    const char ca = a_[ia_];
+    const char cb = b_[ib_];
+    const std::size_t aEnd = skip(ia_);
+    const std::size_t length = aEnd - ia_;
+    if (b_.size() - ib_ >= length && bytesEqual(a_.data() + ia_, b_.data() + ib_, length) &&
+        delimitedAt(ib_ + length)) {
+      ia_ = aEnd;
+      ib_ += length;
+      return true;
+    }
+    if (ca == '{' && cb == '{') return object();
+    if (ca == '[' || cb == '[' || cb == '{') return false;  // arrays and new containers: the full diff
+    JsonType tb = JsonType::Null;
+    std::uint8_t fb = 0;
+    const std::size_t lb = scanJsonScalar(b_.substr(ib_), tb, fb);
+    if (lb == 0 || !delimitedAt(ib_ + lb)) return false;
+    const std::string_view rb = b_.substr(ib_, lb);
+    bool equal = false;
+    if (ca != '{') {
+      const std::string_view ra = a_.substr(ia_, length);
+      JsonType ta = JsonType::Null;
+      std::uint8_t fa = 0;
+      (void)scanJsonScalar(ra, ta, fa);
+      if (ta == tb) {
+        if (ta == JsonType::Number) {
+          equal = numberTextsEqual(ra, rb, (fa & fb & TapeNode::kIsInteger) != 0);
+        } else if (ta == JsonType::String) {
+          equal = stringTextsEqual(ra, rb, ((fa | fb) & TapeNode::kHasEscape) != 0);
+        } else {
+          equal = true;  // null, true, false
+        }
+      }
+    }
+    if (!equal) emitReplace(rb);
+    ia_ = aEnd;
+    ib_ += lb;
+    return true;
+  }
+
+  // The objects at ia_ and ib_ (both '{').
+  bool object() {
+    const std::size_t outMark = out_.size();
+    const std::size_t operationsMark = operations_;
+    const std::size_t begin = ib_;
+    ++ia_;
+    ++ib_;
+    if (a_[ia_] == '}') {
+      if (ib_ >= b_.size() || b_[ib_] != '}') return false;
+      ++ia_;
+      ++ib_;
+      return true;
+    }
+    for (;;) {
+      // The same key, byte for byte, without escapes (its pointer segment is its text).
+      std::size_t keyEnd = ia_ + 1;
+      while (a_[keyEnd] != '"') {
+        if (a_[keyEnd] == '\\') return false;
+        ++keyEnd;
+      }
+      const std::size_t keyLength = keyEnd + 1 - ia_;  // with both quotes
+      if (b_.size() - ib_ < keyLength + 1 || !bytesEqual(a_.data() + ia_, b_.data() + ib_, keyLength) ||
+          b_[ib_ + keyLength] != ':') {
+        return false;
+      }
+      const std::size_t mark = path_.size();
+      appendPointerSegment(a_.substr(ia_ + 1, keyLength - 2), path_);
+      ia_ += keyLength + 1;
+      ib_ += keyLength + 1;
+      if (!value()) return false;
+      path_.resize(mark);
+      if (ib_ >= b_.size() || a_[ia_] != b_[ib_]) return false;  // a member more or fewer
+      const char separator = a_[ia_];
+      ++ia_;
+      ++ib_;
+      if (separator == '}') break;
+    }
+    // As Differ::diffContainer: one `replace` when the operations come out larger.
+    const std::size_t written = out_.size() - outMark;
+    const std::size_t span = ib_ - begin;
+    if (operations_ > operationsMark && written > span + path_.size() + 32 + kPreferPreciseBytes) {
+      out_.resize(outMark);
+      operations_ = operationsMark;
+      emitReplace(b_.substr(begin, span));
+    }
+    return true;
+  }
+
+  std::string_view a_;
+  std::string_view b_;
+  std::string& out_;
+  std::string path_;
+  std::size_t ia_ = 0;
+  std::size_t ib_ = 0;
+  std::size_t operations_ = 0;
+};
+
 }  // namespace
 
 bool jsonEqual(const JsonTape& a, std::uint32_t ia, const JsonTape& b, std::uint32_t ib) {
@@ -747,6 +926,10 @@ Status diffTapes(const JsonTape& a, const JsonTape& b, const DiffOptions& option
   const std::size_t operations = Differ(a, b, options, out).run();
   if (stats != nullptr) stats->operations = operations;
   return Status::ok();
+}
+
+ShapeDiff diffSameShape(std::string_view current, std::string_view next, std::string& out) {
+  return ShapeWalker(current, next, out).run();
 }
 
 Status diffJson(std::string_view a, std::string_view b, const DiffOptions& options, std::string& out,

@@ -52,6 +52,74 @@ inline std::size_t utf8SequenceLength(const unsigned char* p, const unsigned cha
   return 0;
 }
 
+// The grammar of scalars, shared by the parser and scanJsonScalar. Each
+// takes `p` at the value's first byte and returns nullptr with `p` past the
+// value, or what is wrong with `p` at the fault.
+
+// A number (RFC 8259 section 6); `integer`: it has no fraction and no exponent.
+inline const char* scanNumber(const unsigned char*& p, const unsigned char* end, bool& integer) {
+  integer = true;
+  if (*p == '-') ++p;
+  if (p == end || !isDigit(*p)) return "invalid number, expected a digit";
+  if (*p == '0') {
+    ++p;
+    if (p != end && isDigit(*p)) return "invalid number, leading zero";
+  } else {
+    while (p != end && isDigit(*p)) ++p;
+  }
+  if (p != end && *p == '.') {
+    integer = false;
+    ++p;
+    if (p == end || !isDigit(*p)) return "invalid number, expected a digit after '.'";
+    while (p != end && isDigit(*p)) ++p;
+  }
+  if (p != end && (*p == 'e' || *p == 'E')) {
+    integer = false;
+    ++p;
+    if (p != end && (*p == '+' || *p == '-')) ++p;
+    if (p == end || !isDigit(*p)) return "invalid number, expected an exponent";
+    while (p != end && isDigit(*p)) ++p;
+  }
+  return nullptr;
+}
+
+// A string, from its opening quote (RFC 8259 section 7, UTF-8 checked);
+// `flags`: TapeNode::kHasEscape when it has a backslash escape.
+inline const char* scanString(const unsigned char*& p, const unsigned char* end, std::uint8_t& flags) {
+  ++p;  // opening quote
+  flags = 0;
+  for (;;) {
+    // Fast path: plain ASCII.
+    while (p != end && *p >= 0x20 && *p < 0x80 && *p != '"' && *p != '\\') ++p;
+    if (p == end) return "unterminated string";
+    const unsigned char c = *p;
+    if (c == '"') break;
+    if (c == '\\') {
+      flags = TapeNode::kHasEscape;
+      if (end - p < 2) return "unterminated string";
+      const unsigned char e = p[1];
+      if (e == 'u') {
+        if (end - p < 6 || hexValue(p[2]) < 0 || hexValue(p[3]) < 0 || hexValue(p[4]) < 0 || hexValue(p[5]) < 0) {
+          return "invalid \\u escape, expected four hex digits";
+        }
+        p += 6;
+      } else if (e == '"' || e == '\\' || e == '/' || e == 'b' || e == 'f' || e == 'n' || e == 'r' || e == 't') {
+        p += 2;
+      } else {
+        return "invalid escape in string";
+      }
+    } else if (c < 0x20) {
+      return "control character in string (must be escaped)";
+    } else {
+      const std::size_t length = utf8SequenceLength(p, end);
+      if (length == 0) return "invalid UTF-8 in string";
+      p += length;
+    }
+  }
+  ++p;  // closing quote
+  return nullptr;
+}
+
 class TapeBuilder {
  public:
   static constexpr std::uint32_t kNoGuide = UINT32_MAX;
@@ -269,28 +337,7 @@ class TapeBuilder {
   bool number() {
     const std::uint32_t index = push(JsonType::Number, offset());
     bool integer = true;
-    if (*p_ == '-') ++p_;
-    if (p_ == end_ || !isDigit(*p_)) return fail(ErrorCode::InvalidJson, "invalid number, expected a digit");
-    if (*p_ == '0') {
-      ++p_;
-      if (p_ != end_ && isDigit(*p_)) return fail(ErrorCode::InvalidJson, "invalid number, leading zero");
-    } else {
-      while (p_ != end_ && isDigit(*p_)) ++p_;
-    }
-    if (p_ != end_ && *p_ == '.') {
-      integer = false;
-      ++p_;
-      if (p_ == end_ || !isDigit(*p_))
-        return fail(ErrorCode::InvalidJson, "invalid number, expected a digit after '.'");
-      while (p_ != end_ && isDigit(*p_)) ++p_;
-    }
-    if (p_ != end_ && (*p_ == 'e' || *p_ == 'E')) {
-      integer = false;
-      ++p_;
-      if (p_ != end_ && (*p_ == '+' || *p_ == '-')) ++p_;
-      if (p_ == end_ || !isDigit(*p_)) return fail(ErrorCode::InvalidJson, "invalid number, expected an exponent");
-      while (p_ != end_ && isDigit(*p_)) ++p_;
-    }
+    if (const char* error = scanNumber(p_, end_, integer)) return fail(ErrorCode::InvalidJson, error);
     nodes_[index].flags = integer ? TapeNode::kIsInteger : 0;
     close(index);
     return true;
@@ -298,38 +345,8 @@ class TapeBuilder {
 
   bool string() {
     const std::uint32_t index = push(JsonType::String, offset());
-    ++p_;  // opening quote
     std::uint8_t flags = 0;
-    for (;;) {
-      // Fast path: plain ASCII.
-      while (p_ != end_ && *p_ >= 0x20 && *p_ < 0x80 && *p_ != '"' && *p_ != '\\') ++p_;
-      if (p_ == end_) return fail(ErrorCode::InvalidJson, "unterminated string");
-      const unsigned char c = *p_;
-      if (c == '"') break;
-      if (c == '\\') {
-        flags = TapeNode::kHasEscape;
-        if (end_ - p_ < 2) return fail(ErrorCode::InvalidJson, "unterminated string");
-        const unsigned char e = p_[1];
-        if (e == 'u') {
-          if (end_ - p_ < 6 || hexValue(p_[2]) < 0 || hexValue(p_[3]) < 0 || hexValue(p_[4]) < 0 ||
-              hexValue(p_[5]) < 0) {
-            return fail(ErrorCode::InvalidJson, "invalid \\u escape, expected four hex digits");
-          }
-          p_ += 6;
-        } else if (e == '"' || e == '\\' || e == '/' || e == 'b' || e == 'f' || e == 'n' || e == 'r' || e == 't') {
-          p_ += 2;
-        } else {
-          return fail(ErrorCode::InvalidJson, "invalid escape in string");
-        }
-      } else if (c < 0x20) {
-        return fail(ErrorCode::InvalidJson, "control character in string (must be escaped)");
-      } else {
-        const std::size_t length = utf8SequenceLength(p_, end_);
-        if (length == 0) return fail(ErrorCode::InvalidJson, "invalid UTF-8 in string");
-        p_ += length;
-      }
-    }
-    ++p_;  // closing quote
+    if (const char* error = scanString(p_, end_, flags)) return fail(ErrorCode::InvalidJson, error);
     nodes_[index].flags = flags;
     close(index);
     return true;
@@ -665,6 +682,35 @@ Status JsonTape::parse(std::string_view text, const ParseLimits& limits, const J
   text_ = text;
   compact_ = compact;
   return Status::ok();
+}
+
+std::size_t scanJsonScalar(std::string_view text, JsonType& type, std::uint8_t& flags) noexcept {
+  const auto* begin = reinterpret_cast<const unsigned char*>(text.data());
+  const unsigned char* end = begin + text.size();
+  const unsigned char* p = begin;
+  if (p == end) return 0;
+  flags = 0;
+  const auto literal = [&](std::string_view word, JsonType literalType) -> std::size_t {
+    if (text.size() < word.size() || !bytesEqual(p, word.data(), word.size())) return 0;
+    type = literalType;
+    return word.size();
+  };
+  switch (*p) {
+    case '"':
+      type = JsonType::String;
+      return scanString(p, end, flags) == nullptr ? static_cast<std::size_t>(p - begin) : 0;
+    case 't': return literal("true", JsonType::True);
+    case 'f': return literal("false", JsonType::False);
+    case 'n': return literal("null", JsonType::Null);
+    default: {
+      if (*p != '-' && !isDigit(*p)) return 0;
+      type = JsonType::Number;
+      bool integer = true;
+      if (scanNumber(p, end, integer) != nullptr) return 0;
+      flags = integer ? TapeNode::kIsInteger : 0;
+      return static_cast<std::size_t>(p - begin);
+    }
+  }
 }
 
 void decodeJsonString(std::string_view raw, std::string& out) {

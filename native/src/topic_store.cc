@@ -115,6 +115,9 @@ ParseLimits rowLimits(const ParseLimits& limits) {
 // The cost of the whole-value `replace` the diff prefers over operations
 // longer than the value (json_diff.cc: kPreferPreciseBytes + 32, path "").
 constexpr std::size_t kRootReplaceSlack = 64;
+// Values up to this size try the same-shape diff first (diffSameShape): a
+// miss costs one pass over two small texts.
+constexpr std::size_t kSameShapeBytes = 4096;
 
 }  // namespace
 
@@ -402,7 +405,7 @@ void TopicStore::finishChange(Topic& topic, std::shared_ptr<Snapshot> snapshot, 
   afterInstall(topic, std::move(ops), result);
 }
 
-void TopicStore::installText(Topic& topic, std::string& text, std::uint64_t version) {
+void TopicStore::installText(Topic& topic, std::string& text, std::uint64_t version, bool tapeOfText) {
   {
     // Readers copy a topic's snapshot pointer under this lock, so while it is
     // held the count cannot grow; the store's own references are the topic's
@@ -425,8 +428,13 @@ void TopicStore::installText(Topic& topic, std::string& text, std::uint64_t vers
       topic.snapshot = std::move(snapshot);
     }
   }
-  topic.tapeOwner = topic.snapshot;
-  topic.tape.rebase(topic.snapshot->json.str());
+  if (tapeOfText) {
+    topic.tapeOwner = topic.snapshot;
+    topic.tape.rebase(topic.snapshot->json.str());
+  } else {
+    topic.tapeOwner.reset();  // stale, and nothing to guide a parse with: its offsets are of another text
+    topic.tape.clear();
+  }
 }
 
 ChangeResult TopicStore::commit(std::string_view topicName, std::string json, std::string_view changeId,
@@ -839,7 +847,36 @@ ChangeResult TopicStore::publishJson(std::string_view topic, std::string json, s
       textEqual(current.snapshot->json.str(), json)) {
     return unchanged(current, changeId, now);
   }
+  // A small value of the same shape (a tiny topic's next value): diffed
+  // against the current text as it is, without parsing either into a tape.
+  if (!current.rows && json.size() <= kSameShapeBytes && json.size() <= options_.limits.maxBytes &&
+      current.snapshot->json.materialized() && current.snapshot->json.size() <= kSameShapeBytes) {
+    if (std::optional<ChangeResult> done = changeSameShape(current, json, changeId, now)) return std::move(*done);
+  }
   return commit(topic, std::move(json), changeId, now, &ensureTape(current), &current);
+}
+
+std::optional<ChangeResult> TopicStore::changeSameShape(Topic& topic, std::string& json, std::string_view changeId,
+                                                        std::int64_t now) {
+  std::string ops = std::move(spareOps_);  // the buffer of an earlier change's patch (recycle), if any
+  ops.clear();
+  const ShapeDiff diff = diffSameShape(topic.snapshot->json.str(), json, ops);
+  if (diff != ShapeDiff::Changed) {
+    spareOps_ = std::move(ops);
+    if (diff == ShapeDiff::Other) return std::nullopt;
+    return unchanged(topic, changeId, now);
+  }
+  const std::size_t estimate = baseBytes(json.size(), topic.tape.capacity(), topic.name->size());
+  if (Status s = overBudget(*topic.name, estimate); !s) return reject(std::move(s));
+  topic.lastChange = now;
+  touch(topic);
+  remember(changeId, now);
+  const std::uint64_t version = topic.snapshot->version + 1;
+  recordStep(topic, version, ops, estimate);
+  installText(topic, json, version, false);  // no tape: ensureTape() parses the text if ever needed
+  ChangeResult result;
+  afterInstall(topic, std::move(ops), result);
+  return result;
 }
 
 ChangeResult TopicStore::patch(std::string_view topic, std::string_view ops, std::string_view changeId,

@@ -2,7 +2,8 @@
 // both parse, the patch is JSON, applies to the first with the native applier,
 // and the result equals the second (RFC 6902 equality). And: the second
 // parsed with the first as its guide gives the very tape (or error) of a
-// plain parse.
+// plain parse. And: the same-shape diff, when it answers, gives the full
+// diff's patch for a text the parser accepts.
 #include <cstddef>
 #include <cstdint>
 #include <string>
@@ -37,6 +38,26 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
                plain[i].flags == guided[i].flags;
       }
       if (!same) fuzz::finding("a guided parse gives another tape than a plain one");
+    }
+  }
+  {
+    // The same-shape path (on a compact, valid first text): when it answers,
+    // the second text is valid and its patch is the full diff's, byte for byte.
+    JsonTape first;
+    if (first.parse(a, limits).isOk() && first.compact()) {
+      std::string fast = "kept";
+      const ShapeDiff shape = diffSameShape(a, b, fast);
+      if (shape == ShapeDiff::Other) {
+        if (fast != "kept") fuzz::finding("the same-shape diff gave up and left output behind", fast);
+      } else {
+        JsonTape second;
+        const Status parsed = second.parse(b, limits);
+        if (!parsed.isOk()) fuzz::finding("the same-shape diff took a text the parser refuses", parsed.message());
+        std::string full;
+        (void)diffTapes(first, second, DiffOptions{}, full);
+        if ("kept" + full != fast) fuzz::finding("the same-shape diff differs from the full diff", fast + "\n" + full);
+        if ((shape == ShapeDiff::Unchanged) != (full == "[]")) fuzz::finding("the same-shape diff's verdict is wrong");
+      }
     }
   }
   std::string ops;

@@ -241,6 +241,117 @@ TEST(JsonDiff, RandomDocumentsRoundTrip) {
   }
 }
 
+// diffSameShape(a, b) answers with the full diff's patch, or gives up.
+ShapeDiff expectSameShape(const std::string& a, const std::string& b) {
+  std::string fast = "[prefix]";
+  const ShapeDiff shape = diffSameShape(a, b, fast);
+  if (shape == ShapeDiff::Other) {
+    EXPECT_EQ(fast, "[prefix]") << "\n a: " << a << "\n b: " << b;
+    return shape;
+  }
+  JsonTape second;
+  EXPECT_TRUE(second.parse(b).isOk()) << "took an invalid text: " << b;
+  std::string full;
+  EXPECT_TRUE(diffJson(a, b, DiffOptions{}, full).isOk());
+  EXPECT_EQ(fast, "[prefix]" + full) << "\n a: " << a << "\n b: " << b;
+  EXPECT_EQ(shape == ShapeDiff::Unchanged, full == "[]") << "\n a: " << a << "\n b: " << b;
+  return shape;
+}
+
+TEST(JsonDiffSameShape, ScalarChangesAreTheFullDiffs) {
+  EXPECT_EQ(expectSameShape(R"({"v":1,"s":"ok"})", R"({"v":2,"s":"ok"})"), ShapeDiff::Changed);
+  std::string out;
+  ASSERT_EQ(diffSameShape(R"({"v":1,"s":"ok"})", R"({"v":2,"s":"ok"})", out), ShapeDiff::Changed);
+  EXPECT_EQ(out, R"([{"op":"replace","path":"/v","value":2}])");
+  // Equal by value, as the differ compares.
+  EXPECT_EQ(expectSameShape(R"({"v":1.0,"w":-0})", R"({"v":1,"w":0})"), ShapeDiff::Unchanged);
+  EXPECT_EQ(expectSameShape(R"({"s":"A"})", R"({"s":"\u0041"})"), ShapeDiff::Unchanged);
+  EXPECT_EQ(expectSameShape(R"({"n":18446744073709551616})", R"({"n":18446744073709551617})"), ShapeDiff::Changed);
+  // Types change, at any level; a nested object is walked; arrays of the same bytes are skipped.
+  EXPECT_EQ(expectSameShape(R"({"a":{"b":1,"c":[1,2]},"d":true})", R"({"a":{"b":"1","c":[1,2]},"d":false})"),
+            ShapeDiff::Changed);
+  EXPECT_EQ(expectSameShape(R"({"a":{"b":1},"d":null})", R"({"a":7,"d":{"x":1}})"), ShapeDiff::Other);
+  EXPECT_EQ(expectSameShape(R"({"a":{"b":1},"d":null})", R"({"a":7,"d":null})"), ShapeDiff::Changed);
+  EXPECT_EQ(expectSameShape("5", "6"), ShapeDiff::Changed);
+  EXPECT_EQ(expectSameShape(R"({"a":1})", "5"), ShapeDiff::Changed);
+  // Keys that need escaping in a pointer and in JSON.
+  EXPECT_EQ(expectSameShape(R"({"x/y":1,"m~n":2,"q\"":3,"\u00e9":4})", R"({"x/y":2,"m~n":3,"q\"":3,"\u00e9":4})"),
+            ShapeDiff::Other);  // a key with an escape: not taken
+  EXPECT_EQ(expectSameShape(R"({"x/y":1,"m~n":2,"é":4})", R"({"x/y":2,"m~n":3,"é":5})"), ShapeDiff::Changed);
+  // Many members changed: one replace of the object, as the differ chooses.
+  EXPECT_EQ(expectSameShape(R"({"o":{"a":1,"b":2,"c":3,"d":4},"z":0})", R"({"o":{"a":5,"b":6,"c":7,"d":8},"z":0})"),
+            ShapeDiff::Changed);
+  out.clear();
+  ASSERT_EQ(diffSameShape(R"({"o":{"a":1,"b":2,"c":3,"d":4},"z":0})", R"({"o":{"a":5,"b":6,"c":7,"d":8},"z":0})", out),
+            ShapeDiff::Changed);
+  EXPECT_EQ(out, R"([{"op":"replace","path":"/o","value":{"a":5,"b":6,"c":7,"d":8}}])");
+}
+
+TEST(JsonDiffSameShape, GivesUpOnOtherShapesAndInvalidText) {
+  const std::string a = R"({"v":1,"s":"ok","l":[1,2]})";
+  const char* const others[] = {
+      R"({"v":1,"s":"ok"})",                  // a member fewer
+      R"({"v":1,"s":"ok","l":[1,2],"x":0})",  // a member more
+      R"({"s":"ok","v":1,"l":[1,2]})",        // another order
+      R"({"w":1,"s":"ok","l":[1,2]})",        // renamed
+      R"({"v":1,"s":"ok","l":[1,3]})",        // an array changed
+      R"({"v": 1,"s":"ok","l":[1,2]})",       // whitespace
+      R"({"v":01,"s":"ok","l":[1,2]})",       // leading zero
+      R"({"v":1.,"s":"ok","l":[1,2]})",       // no digit after '.'
+      R"({"v":tru,"s":"ok","l":[1,2]})",      // a broken literal
+      R"({"v":truex,"s":"ok","l":[1,2]})",    // a literal running on
+      R"({"v":1,"s":"o)"
+      "\x01"
+      R"(k","l":[1,2]})",                 // a control character
+      R"({"v":1,"s":"\q","l":[1,2]})",    // a bad escape
+      R"({"v":1,"s":"\u12","l":[1,2]})",  // a short \u escape
+      R"({"v":1,"s":"ok","l":[1,2]}x)",   // text after the value
+      R"({"v":1,"s":"ok","l":[1,2])",     // cut short
+      R"({"v":1,"s":"ok","l":[1,2)",
+      R"({"v":1,"s":"ok)",
+      R"({"v")",
+      "",
+      "{",
+  };
+  for (const char* b : others) EXPECT_EQ(expectSameShape(a, b), ShapeDiff::Other) << b;
+  // Invalid UTF-8 in a changed string.
+  EXPECT_EQ(expectSameShape(a, std::string(R"({"v":1,"s":")") + "\xC3\x28" + R"(","l":[1,2]})"), ShapeDiff::Other);
+  EXPECT_EQ(expectSameShape(a, std::string(R"({"v":1,"s":")") + "\xED\xA0\x80" + R"(","l":[1,2]})"), ShapeDiff::Other);
+  EXPECT_EQ(expectSameShape(a, std::string(R"({"v":1,"s":")") + "\xC3\xA9" + R"(","l":[1,2]})"), ShapeDiff::Changed);
+}
+
+// Random documents, and copies of them with random scalars swapped for others
+// (any type): wherever the same-shape diff answers, it is the full diff.
+TEST(JsonDiffSameShape, RandomScalarEditsAreTheFullDiffs) {
+  static const char* const scalars[] = {"0",     "-0",   "1",         "1.0",     "1e0",   "2",     "-3.5",
+                                        "1e400", "null", "true",      "false",   "\"a\"", "\"b\"", "\"\\u0061\"",
+                                        "\"\"",  "12",   "123456789", "\"x/y\"", "\"é\""};
+  std::size_t answered = 0;
+  for (unsigned seed = 1; seed <= 3000; ++seed) {
+    RandomJson gen(seed);
+    const std::string a = gen.value(0);
+    JsonTape tape;
+    ASSERT_TRUE(tape.parse(a).isOk());
+    std::string b;
+    std::uint32_t at = 0;
+    for (std::uint32_t i = 0; i < tape.size(); ++i) {
+      const JsonType type = tape[i].type;
+      if (type == JsonType::Object || type == JsonType::Array) continue;
+      const bool key =
+          i > 0 && tape[i].type == JsonType::String && i + 1 < tape.size() && a[tape[i].end] == ':';  // an object's key
+      if (key || gen.pick(3) != 0) continue;
+      b.append(a, at, tape[i].begin - at);
+      b += scalars[gen.pick(sizeof scalars / sizeof scalars[0])];
+      at = tape[i].end;
+    }
+    b.append(a, at, std::string::npos);
+    if (expectSameShape(a, b) != ShapeDiff::Other) ++answered;
+    if (expectSameShape(b, a) != ShapeDiff::Other) ++answered;
+    if (HasFailure()) break;
+  }
+  EXPECT_GT(answered, 1000u);  // the walk answers most of these, not only the trivial ones
+}
+
 // A tape parsed with a guide is the same as one parsed without.
 void expectSameTape(const std::string& guideText, const std::string& text) {
   JsonTape guide;

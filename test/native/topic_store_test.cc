@@ -6,6 +6,8 @@
 #include <string>
 #include <thread>
 
+#include "deltacast/json_patch.h"
+
 namespace deltacast {
 namespace {
 
@@ -242,6 +244,43 @@ TEST(TopicStore, HeldSnapshotsNeverChange) {
   const auto steps = store.historySince("t", 3);
   ASSERT_EQ(steps.size(), 5u);
   EXPECT_EQ(steps[1].ops, R"([{"op":"remove","path":"/s"},{"op":"replace","path":"/v","value":5}])");
+}
+
+// Values of the same shape are diffed on their texts (no tape is kept for
+// them); every other kind of change after them parses the current text
+// afresh, and the history replays to the current value.
+TEST(TopicStore, SameShapeChangesThenEveryOtherKind) {
+  TopicStore store(StoreOptions{});
+  ASSERT_TRUE(store.publishJson("t", R"({"a":1,"b":"x"})", "", 0).changed);
+  ChangeResult fast = store.publishJson("t", R"({"a":2,"b":"x"})", "", 0);
+  ASSERT_TRUE(fast.changed);
+  EXPECT_EQ(fast.ops, R"([{"op":"replace","path":"/a","value":2}])");
+  EXPECT_FALSE(store.publishJson("t", R"({"a":2.0,"b":"x"})", "", 0).changed);  // equal by value
+  ChangeResult patched = store.patch("t", R"([{"op":"add","path":"/c","value":[1,2]}])", "", 0);
+  ASSERT_TRUE(patched.changed) << patched.status.message();
+  ASSERT_TRUE(store.publishJson("t", R"({"a":3,"b":"y","c":[1,2]})", "", 0).changed);
+  ChangeResult other = store.publishJson("t", R"({"a":3,"b":"y","c":[1,2,3]})", "", 0);  // an array changed
+  EXPECT_EQ(other.ops, R"([{"op":"add","path":"/c/2","value":3}])");
+  ASSERT_TRUE(store.publishJson("t", R"({"a":4,"b":"y","c":[1,2,3]})", "", 0).changed);
+  ASSERT_TRUE(store.publishJson("t", R"([{"id":1,"p":1}])", "", 0).changed);  // another shape
+  ASSERT_TRUE(store.publishJson("t", R"([{"id":1,"p":2}])", "", 0).changed);
+  ChangeResult upserted = store.upsert("t", "2", R"({"id":2,"p":5})", "", 0);
+  ASSERT_TRUE(upserted.changed) << upserted.status.message();
+  ASSERT_TRUE(store.publishJson("t", R"([{"id":1,"p":3},{"id":2,"p":5}])", "", 0).changed);
+  ASSERT_TRUE(store.remove("t", "1", "", 0).changed);
+  const auto now = store.get("t");
+  EXPECT_EQ(now->json, R"([{"id":2,"p":5}])");
+  EXPECT_EQ(now->version, 11u);
+  // The history from version 1 replays to it.
+  std::string value = R"({"a":1,"b":"x"})";
+  const auto steps = store.historySince("t", 1);
+  ASSERT_EQ(steps.size(), 10u);
+  for (const auto& step : steps) {
+    std::string next;
+    ASSERT_TRUE(applyPatchJson(value, step.ops, next).isOk()) << step.ops;
+    value = next;
+  }
+  EXPECT_EQ(value, now->json);
 }
 
 TEST(TopicStore, ReadersOnAnotherThreadSeeWholeVersions) {

@@ -44,6 +44,18 @@ struct DiffStats {
 Status diffTapes(const JsonTape& a, const JsonTape& b, const DiffOptions& options, std::string& out,
                  DiffStats* stats = nullptr);
 
+// The fast path for a new version of a small document of the same shape (a
+// tiny topic's next value). `current`: compact, valid JSON (a topic's text);
+// `next`: any text. When `next` is compact JSON with the same members in the
+// same order (arrays the same bytes, objects walked member by member) and
+// differs only in scalars, appends what diffTapes appends for the two with
+// default options and no path prefix (Changed, or Unchanged for "[]"),
+// having validated `next` as JsonTape::parse would. Anything else is Other,
+// with `out` as it was: the caller parses and diffs. The walk stops at the
+// first difference in shape, so Other costs at most one pass over both texts.
+enum class ShapeDiff : std::uint8_t { Unchanged, Changed, Other };
+ShapeDiff diffSameShape(std::string_view current, std::string_view next, std::string& out);
+
 // Parses and validates both texts, then diffs them. DELTACAST_INVALID_JSON,
 // DELTACAST_TOO_LARGE or DELTACAST_TOO_DEEP name the text at fault.
 Status diffJson(std::string_view a, std::string_view b, const DiffOptions& options, std::string& out,

@@ -65,6 +65,12 @@ class JsonTape {
   Status parse(std::string_view text, const ParseLimits& limits = {}, const JsonTape* guide = nullptr);
 
   bool empty() const noexcept { return nodes_.empty(); }
+  // Empty again, keeping the nodes' memory for the next parse.
+  void clear() noexcept {
+    nodes_.clear();
+    text_ = {};
+    compact_ = true;
+  }
   std::string_view text() const noexcept { return text_; }
   // Points the tape at another copy of the same bytes (node offsets are
   // relative to the text's start), e.g. after the text moved into a snapshot.
@@ -91,6 +97,13 @@ class JsonTape {
   std::vector<TapeNode> nodes_;
   bool compact_ = true;
 };
+
+// The JSON scalar (a string, number, true, false or null) at the start of
+// `text`, validated exactly as JsonTape::parse validates one: its length in
+// bytes, or 0 when `text` does not start with a valid scalar. Sets `type`, and
+// `flags` as a TapeNode's (kHasEscape, kIsInteger). What follows the scalar is
+// not looked at ("12," gives 2).
+std::size_t scanJsonScalar(std::string_view text, JsonType& type, std::uint8_t& flags) noexcept;
 
 // Decodes the raw text of a JSON string (with its quotes) into UTF-8.
 // Lone surrogates from \u escapes are kept as their 3-byte (WTF-8) form.

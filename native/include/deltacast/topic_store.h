@@ -388,8 +388,14 @@ class TopicStore {
   // Makes `text` the topic's value at `version` (same epoch): rewritten into
   // the current snapshot when nobody else holds it (no reader, no delivery
   // base), so a change of a small value allocates no snapshot and no text;
-  // otherwise into a new snapshot. Points the topic's tape at the text.
-  void installText(Topic& topic, std::string& text, std::uint64_t version);
+  // otherwise into a new snapshot. `tapeOfText`: topic.tape (just swapped in)
+  // indexes `text`, and is pointed at it; otherwise the tape is dropped, for
+  // ensureTape() to make when it is needed.
+  void installText(Topic& topic, std::string& text, std::uint64_t version, bool tapeOfText = true);
+  // publishJson of a small value: the same-shape diff against the current
+  // text (json_diff.h), or nullopt when the shape differs (parse and diff).
+  std::optional<ChangeResult> changeSameShape(Topic& topic, std::string& json, std::string_view changeId,
+                                              std::int64_t now);
   void finishChange(Topic& topic, std::shared_ptr<Snapshot> snapshot, std::string ops, std::size_t estimate,
                     ChangeResult& result);
   // A change that changed nothing: the producer still touched the topic.
