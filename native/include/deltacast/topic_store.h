@@ -372,7 +372,9 @@ class TopicStore {
 
   // Checks the topic name and the change id: an early result (an error, or a
   // duplicate) or nullopt to go on.
-  std::optional<ChangeResult> admit(std::string_view topic, std::string_view changeId, std::int64_t now);
+  // `exists`: the caller found the topic (its name needs no check).
+  std::optional<ChangeResult> admit(std::string_view topic, std::string_view changeId, std::int64_t now,
+                                    bool exists = false);
   // `known`: the topic as the caller found it (nullptr: absent), saving a
   // second lookup; nullopt: looked up here.
   ChangeResult commit(std::string_view topic, std::string json, std::string_view changeId, std::int64_t now,
