@@ -35,8 +35,9 @@
 // serialized as before, so a row mutated in place is always seen.
 //
 // What is kept: per topic the rows of the last root array (which the caller
-// holds anyway; in an ordinary array of the hub's: see elementsOf) and their texts, at most MAX_TOPICS topics and MAX_CHARS characters of
-// text (nor more than the hub's memory budget), least recently published
+// holds anyway; in an ordinary array of the hub's: see elementsOf) and their
+// texts, at most MAX_TOPICS topics and MAX_CHARS characters of text (nor
+// more than the hub's memory budget), least recently published
 // dropped first, and topics idle longer than the shortest TTL dropped at the
 // next publish; plus WeakMaps from row objects to their texts, which live
 // only as long as the rows. hub.delete, any other change to the topic and
