@@ -352,6 +352,42 @@ TEST(JsonDiffSameShape, RandomScalarEditsAreTheFullDiffs) {
   EXPECT_GT(answered, 1000u);  // the walk answers most of these, not only the trivial ones
 }
 
+// Every text one byte away from a document (each byte replaced by each of
+// the 256 values, each byte deleted, each value inserted at each place): the
+// same-shape diff answers only for texts the parser takes, with the full
+// diff's patch; it refuses the rest. Keys, colons, commas, brackets, escapes,
+// UTF-8 sequences, literals and numbers are all edited somewhere.
+TEST(JsonDiffSameShape, EverySingleByteEditIsTheFullDiffOrRefused) {
+  const std::string documents[] = {
+      R"({"a":1,"b":{"c":"x","d":[1,2],"e":null},"f":true,"g":-1.5e3,"h":"\u00e9\"","k~/":"é","z":{}})",
+      R"({"o":{"p":{"q":{"r":0,"s":false}}},"t":"","u":12345678901234567890})",
+      R"("v\n\/")",
+      "-0.5e-7",
+  };
+  std::size_t answered = 0;
+  std::size_t refused = 0;
+  for (const std::string& a : documents) {
+    const auto check = [&](const std::string& b) {
+      (expectSameShape(a, b) == ShapeDiff::Other ? refused : answered)++;
+    };
+    for (std::size_t i = 0; i < a.size() && !HasFailure(); ++i) {
+      for (int c = 0; c < 256; ++c) {
+        std::string replaced = a;
+        replaced[i] = static_cast<char>(c);
+        check(replaced);
+        std::string inserted = a;
+        inserted.insert(i, 1, static_cast<char>(c));
+        check(inserted);
+      }
+      check(a.substr(0, i) + a.substr(i + 1));
+    }
+    for (int c = 0; c < 256; ++c) check(a + static_cast<char>(c));
+  }
+  // Most edits break the text or its shape; thousands are scalar changes it takes.
+  EXPECT_GT(answered, 2000u);
+  EXPECT_GT(refused, 50000u);
+}
+
 // A tape parsed with a guide is the same as one parsed without.
 void expectSameTape(const std::string& guideText, const std::string& text) {
   JsonTape guide;

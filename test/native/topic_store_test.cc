@@ -3,9 +3,12 @@
 #include <gtest/gtest.h>
 
 #include <atomic>
+#include <random>
 #include <string>
 #include <thread>
+#include <vector>
 
+#include "deltacast/json_diff.h"
 #include "deltacast/json_patch.h"
 
 namespace deltacast {
@@ -281,6 +284,227 @@ TEST(TopicStore, SameShapeChangesThenEveryOtherKind) {
     value = next;
   }
   EXPECT_EQ(value, now->json);
+}
+
+// Two texts hold the same JSON value (RFC 6902 equality); both must parse.
+::testing::AssertionResult sameValue(const std::string& a, const std::string& b) {
+  JsonTape ta;
+  JsonTape tb;
+  if (!ta.parse(a).isOk() || !tb.parse(b).isOk())
+    return ::testing::AssertionFailure() << "unparsable: " << a << " | " << b;
+  if (!jsonEqual(ta, 0, tb, 0)) return ::testing::AssertionFailure() << a << " != " << b;
+  return ::testing::AssertionSuccess();
+}
+
+// Random sequences of every kind of change, most of them publishes of values
+// of the same shape (valid or not, some over the limits), on a store with
+// small limits, a TTL, rows kept or not, a memory budget that evicts or none.
+// Checked at every step: a publish
+// answers as the full diff of the current text and the payload does (the same
+// patch byte for byte, the same refusal, unchanged when that diff is empty);
+// every change's patch turns the value before into the value after; the
+// current text is compact and valid under the limits; held snapshots never
+// change; the history (complete without a budget) and diffFrom take any held
+// version of the epoch to the current value; a replica fed the patches (ReplicaMode::Patch) keeps up.
+TEST(TopicStore, SameShapeAmongEveryKindOfChangeKeepsEveryInvariant) {
+  static const std::string scalars[] = {"0", "-0", "1", "1.0", "2", "-3.5", "1e400", "12345678901234567890", "null",
+                                        "true", "false", "\"a\"", "\"\\u0061\"", "\"\\ud800\"", "\"\\u00e9\"",
+                                        "\"\xc3\xa9\"", "\"x/y~z\"", "\"\"", "\"" + std::string(40, 'w') + "\"",
+                                        // invalid, over the limits, or of another shape
+                                        "01", "1.", "-", "tru", "nulll", "\"\\q\"", "\"\\u12\"", "\"\xc3\x28\"",
+                                        "\"\xed\xa0\x80\"", "\"a\x01\"", std::string("\"a\0b\"", 5), "\"open", " 1",
+                                        "1 ", "{}", "{\"z\":1}", "[1]", "{\"q\":{\"r\":{\"s\":{\"t\":1}}}}",
+                                        "\"" + std::string(700, 'L') + "\"", "{\"c\":1,\"d\":2,\"k~/\":3}"};
+  const std::size_t kValid = 19;  // the first kValid scalars are valid JSON scalars
+  struct Setup {
+    bool keepRows;
+    std::size_t memoryBudget;
+  };
+  for (const Setup setup : {Setup{true, 0}, Setup{false, 0}, Setup{true, 3500}}) {
+    const bool keepRows = setup.keepRows;
+    StoreOptions options;
+    options.keepRows = keepRows;
+    options.memoryBudget = setup.memoryBudget;
+    options.limits = ParseLimits{600, 5};
+    options.historyCount = 10000;
+    options.historyBytes = 1u << 24;
+    options.ttl = {TtlRule{"u", 40}};
+    TopicStore store(options);
+    StoreOptions replicaOptions = options;
+    replicaOptions.ttl.clear();  // it follows the engine's expiries and evictions (ReplicaMode::Absent)
+    replicaOptions.memoryBudget = 0;
+    TopicStore replica(replicaOptions);
+    DiffOptions diffOptions;
+    diffOptions.arrayKey = options.arrayKey;
+    std::mt19937 rng(static_cast<unsigned>(7 + setup.memoryBudget + (keepRows ? 1 : 0)));
+    const auto pick = [&](std::size_t n) { return std::uniform_int_distribution<std::size_t>(0, n - 1)(rng); };
+    const auto scalar = [&](bool valid) -> const std::string& {
+      return scalars[valid || pick(16) != 0 ? pick(kValid) : pick(sizeof scalars / sizeof scalars[0])];
+    };
+    const auto shaped = [&] {
+      // A long member name with '~' and '/': its pointer's length counts in the choice of one `replace`.
+      return "{\"a\":" + scalar(false) + ",\"b~/" + std::string(20, 'b') + "\":{\"c\":" + scalar(false) +
+             ",\"d\":" + scalar(false) + ",\"k~/\":" + scalar(false) + ",\"m\":" + scalar(false) +
+             "},\"e\":[1,{\"x\":2}],\"f\":" + scalar(false) + "}";
+    };
+    const auto row = [&](const std::string& key) { return "{\"id\":" + key + ",\"p\":" + scalar(true) + "}"; };
+    struct Held {
+      std::string topic;
+      std::shared_ptr<const Snapshot> snapshot;
+      std::string text;
+      std::uint64_t version;
+      std::string epoch;
+    };
+    std::vector<Held> held;
+    std::int64_t now = 0;
+    std::size_t sameShapeChanges = 0;
+    for (int step = 0; step < 3000 && !HasFailure(); ++step) {
+      const std::string topic = pick(3) == 0 ? "u" : "t";
+      const auto before = store.get(topic);
+      const std::string previous = before ? before->json.str() : "";
+      std::string payload;
+      ChangeResult result;
+      bool published = false;
+      switch (pick(16)) {
+        case 0:
+          payload = "[" + row("1") + "," + row("2") + "]";
+          published = true;
+          break;
+        case 1:
+          payload = scalar(false);
+          published = true;
+          break;
+        case 2: {
+          payload = shaped();
+          const char c = std::string_view(" \"\\{}[],:0\0x", 12)[pick(12)];
+          if (pick(2) == 0) {
+            payload.insert(pick(payload.size() + 1), 1, c);
+          } else {
+            payload[pick(payload.size())] = c;
+          }
+          published = true;
+          break;
+        }
+        case 3: {
+          static const std::string paths[] = {"/a",   "/b~0~1" + std::string(20, 'b') + "/c", "/f", "/g",
+                                              "/0/p", "/b~0~1" + std::string(20, 'b')};
+          static const char* const kinds[] = {"replace", "add", "remove"};
+          const char* const kind = kinds[pick(3)];
+          std::string op = std::string("[{\"op\":\"") + kind + "\",\"path\":\"" + paths[pick(6)] + "\"";
+          if (std::string(kind) != "remove") op += ",\"value\":" + scalar(true);
+          result = store.patch(topic, op + "}]", "", now);
+          break;
+        }
+        case 4: {
+          const std::string key = std::to_string(1 + pick(3));
+          result = store.upsert(topic, key, row(key), "", now);
+          break;
+        }
+        case 5: result = store.remove(topic, std::to_string(1 + pick(3)), "", now); break;
+        case 6:
+          if (pick(8) == 0) {
+            store.erase(topic);
+            replica.replicate(topic, "", 0, ReplicaMode::Absent, "", now);
+          }
+          break;
+        default:
+          payload = shaped();
+          published = true;
+          break;
+      }
+      if (published) {
+        result = store.publishJson(topic, payload, "", now);
+        if (before) {
+          // The store keeps texts compact: the diff of the compact payload
+          // (whitespace would count in the choice of one `replace`).
+          std::string compact = payload;
+          if (JsonTape parsed; parsed.parse(payload, options.limits).isOk() && !parsed.compact()) {
+            compact.clear();
+            appendMinified(payload, compact);
+          }
+          std::string expected;
+          const Status full = diffJson(previous, compact, diffOptions, expected, options.limits);
+          ASSERT_EQ(result.status.code(), full.code()) << previous << "\n"
+                                                       << payload << "\n"
+                                                       << result.status.message();
+          if (full.isOk()) {
+            ASSERT_EQ(result.changed, expected != "[]") << previous << "\n" << payload;
+            if (result.changed) {
+              EXPECT_EQ(result.ops, expected) << previous << "\n" << payload;
+            }
+            std::string fast;
+            if (result.changed && diffSameShape(previous, payload, fast) == ShapeDiff::Changed) ++sameShapeChanges;
+          }
+        }
+      }
+      const auto after = store.get(topic);
+      if (after) {
+        JsonTape tape;
+        ASSERT_TRUE(tape.parse(after->json.str(), options.limits).isOk()) << after->json.str();
+        EXPECT_TRUE(tape.compact()) << after->json.str();
+      }
+      if (result.changed && !result.created) {
+        ASSERT_TRUE(before);
+        ASSERT_EQ(after->version, before->version + 1);
+        std::string applied;
+        ASSERT_TRUE(applyPatchJson(previous, result.ops, applied).isOk()) << previous << "\n" << result.ops;
+        ASSERT_TRUE(sameValue(applied, after->json.str())) << result.ops;
+        const ChangeResult copied =
+            replica.replicate(topic, result.epoch, result.version, ReplicaMode::Patch, result.ops, now);
+        ASSERT_EQ(copied.version, result.version) << copied.status.message() << "\n" << result.ops;
+      } else if (result.changed) {
+        replica.replicate(topic, result.epoch, result.version, ReplicaMode::State, after->json.str(), now);
+      } else if (before && after) {
+        ASSERT_EQ(after->version, before->version);
+        ASSERT_EQ(after->json.str(), previous);
+      }
+      if (after) {
+        const auto copy = replica.get(topic);
+        ASSERT_TRUE(copy);
+        EXPECT_EQ(copy->version, after->version);
+        EXPECT_TRUE(sameValue(copy->json.str(), after->json.str()));
+        if (pick(4) == 0) {
+          held.push_back(Held{topic, after, after->json.str(), after->version, after->epoch});
+          if (held.size() > 24) held.erase(held.begin());
+        }
+      }
+      // Held snapshots never change; any of this epoch reaches the current value.
+      for (const Held& each : held) {
+        ASSERT_EQ(each.snapshot->json.str(), each.text);
+        ASSERT_EQ(each.snapshot->version, each.version);
+      }
+      const Held* h = held.empty() ? nullptr : &held[pick(held.size())];
+      if (after && h != nullptr && h->topic == topic && h->epoch == after->epoch && h->version < after->version) {
+        std::string value = h->text;
+        const auto steps = store.historySince(topic, h->version);
+        // A budget drops the oldest steps of a topic's history.
+        ASSERT_TRUE(!steps.empty() || setup.memoryBudget != 0);
+        for (const HistoryStep& s : steps) {
+          std::string next;
+          ASSERT_TRUE(applyPatchJson(value, s.ops, next).isOk()) << value << "\n" << s.ops;
+          value = next;
+        }
+        if (!steps.empty()) {
+          EXPECT_TRUE(sameValue(value, after->json.str()));
+        }
+        std::string squashed;
+        ASSERT_TRUE(store.diffFrom(*h->snapshot, topic, squashed));
+        std::string net;
+        ASSERT_TRUE(applyPatchJson(h->text, squashed, net).isOk()) << squashed;
+        EXPECT_TRUE(sameValue(net, after->json.str()));
+      }
+      // Time passes; "u" expires when it is left alone for 40 ms.
+      now += static_cast<std::int64_t>(pick(12));
+      store.advance(now);
+      for (const char* name : {"t", "u"}) {
+        if (!store.get(name)) replica.replicate(name, "", 0, ReplicaMode::Absent, "", now);
+      }
+    }
+    EXPECT_GT(sameShapeChanges, 500u) << "keepRows " << keepRows << ", budget " << setup.memoryBudget;
+    if (setup.memoryBudget != 0) {
+      EXPECT_GT(store.stats().evictions, 50u);
+    }
+  }
 }
 
 TEST(TopicStore, ReadersOnAnotherThreadSeeWholeVersions) {

@@ -343,8 +343,11 @@ class TopicStore {
   struct Topic {
     std::shared_ptr<const Snapshot> snapshot;  // written under the lock
     // The tape of tapeOwner->json. Current (tapeOwner == snapshot) unless the
-    // topic is kept as rows and changed since; then ensureTape() rebuilds it,
-    // with the stale one as its guide.
+    // topic is kept as rows and changed since (then ensureTape() rebuilds it,
+    // with the stale one as its guide), or its last change was a same-shape
+    // publish (then it is empty, tapeOwner null, and ensureTape() parses the
+    // text). Its nodes are read only through ensureTape() (capacity() is its
+    // memory either way).
     mutable JsonTape tape;
     mutable std::shared_ptr<const Snapshot> tapeOwner;
     // Set while the value is a root array of objects with unique keys and it
