@@ -73,6 +73,22 @@ bool stringsEqual(const JsonTape& a, Index ia, const JsonTape& b, Index ib) {
   return stringTextsEqual(a.raw(ia), b.raw(ib), ((a[ia].flags | b[ib].flags) & TapeNode::kHasEscape) != 0);
 }
 
+// The length of a valid JSON text without its insignificant whitespace.
+std::size_t minifiedLength(std::string_view json) {
+  std::size_t length = 0;
+  for (std::size_t i = 0; i < json.size(); ++i) {
+    const char c = json[i];
+    if (c == '"') {
+      const std::size_t start = i++;
+      while (json[i] != '"') i += json[i] == '\\' ? 2 : 1;
+      length += i + 1 - start;
+    } else if (c != ' ' && c != '\n' && c != '\r' && c != '\t') {
+      ++length;
+    }
+  }
+  return length;
+}
+
 // An object's members as (key node, value node) pairs.
 struct Member {
   Index key;
@@ -352,12 +368,18 @@ class Differ {
     const std::size_t written = out_.size() - outMark;
     // The cost of `{"op":"replace","path":…,"value":…}` plus 32 bytes of
     // slack in favour of precise operations, which keep unchanged subtrees
-    // shared on the client.
-    const std::size_t replaceCost = (b_[ib].end - b_[ib].begin) + path_.size() + 32 + kPreferPreciseBytes;
-    if (operations_ > operationsMark && written > replaceCost) {
-      out_.resize(outMark);
-      operations_ = operationsMark;
-      emitReplace(ib);
+    // shared on the client. The value goes minified: a text with whitespace
+    // gives the patch of its compact form (the compact length is measured
+    // only when it decides).
+    const std::size_t slack = path_.size() + 32 + kPreferPreciseBytes;
+    if (operations_ > operationsMark && written > slack) {
+      std::size_t length = b_[ib].end - b_[ib].begin;
+      if (!b_.compact() && written <= length + slack) length = minifiedLength(b_.raw(ib));
+      if (written > length + slack) {
+        out_.resize(outMark);
+        operations_ = operationsMark;
+        emitReplace(ib);
+      }
     }
   }
 

@@ -3,7 +3,8 @@
 // and the result equals the second (RFC 6902 equality). And: the second
 // parsed with the first as its guide gives the very tape (or error) of a
 // plain parse. And: the same-shape diff, when it answers, gives the full
-// diff's patch for a text the parser accepts.
+// diff's patch for a text the parser accepts. And: the second text
+// minified gives the same patch.
 #include <cstddef>
 #include <cstdint>
 #include <string>
@@ -63,6 +64,14 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
   std::string ops;
   if (!diffJson(a, b, options, ops, limits).isOk()) return 0;
   fuzz::requireJson(ops, "a patch that is not JSON");
+  {
+    // Whitespace changes nothing: the second text minified gives the same patch.
+    std::string compact;
+    appendMinified(b, compact);
+    std::string compactOps;
+    if (!diffJson(a, compact, options, compactOps, limits).isOk() || compactOps != ops)
+      fuzz::finding("whitespace changes the patch", ops + "\n" + compactOps);
+  }
   std::string applied;
   const Status status = applyPatchJson(
       a, ops, applied, PatchLimits{ParseLimits{1u << 24, 128}, kDefaultMaxPatchOps, ParseLimits{1u << 24, 128}});
