@@ -136,7 +136,8 @@ export function diff(a: unknown, b: unknown, options?: DiffOptions): Operation[]
 /**
  * diff() for documents already held as JSON text; nothing is parsed in JS.
  * With { output: 'json' } the patch is returned as JSON text, so nothing is
- * rounded on the text path.
+ * rounded on the text path. Whitespace in either text changes nothing: values
+ * in the patch are minified, and the patch is that of the compact texts.
  */
 export function diffJson(a: JsonText, b: JsonText, options: DiffOptions & { output: 'json' }): string;
 export function diffJson(a: JsonText, b: JsonText, options?: DiffOptions): Operation[];
