@@ -17,8 +17,6 @@ namespace {
 
 using Index = std::uint32_t;
 
-constexpr std::size_t kPreferPreciseBytes = 32;
-
 bool spansEqual(const JsonTape& a, Index ia, const JsonTape& b, Index ib) {
   const TapeNode& na = a[ia];
   const TapeNode& nb = b[ib];
@@ -73,15 +71,26 @@ bool stringsEqual(const JsonTape& a, Index ia, const JsonTape& b, Index ib) {
   return stringTextsEqual(a.raw(ia), b.raw(ib), ((a[ia].flags | b[ib].flags) & TapeNode::kHasEscape) != 0);
 }
 
+// `{"op":"<op>","path":"<path>"` of the next operation of a patch (after a
+// comma from the second on); the caller writes the rest and the closing brace.
+void appendOperationStart(const char* op, std::string_view path, std::size_t& operations, std::string& out) {
+  if (operations++ > 0) out.push_back(',');
+  out.append("{\"op\":\"");
+  out.append(op);
+  out.append("\",\"path\":\"");
+  appendJsonEscaped(path, out);
+  out.push_back('"');
+}
+
 // The length of a valid JSON text without its insignificant whitespace.
 std::size_t minifiedLength(std::string_view json) {
   std::size_t length = 0;
   for (std::size_t i = 0; i < json.size(); ++i) {
     const char c = json[i];
     if (c == '"') {
-      const std::size_t start = i++;
-      while (json[i] != '"') i += json[i] == '\\' ? 2 : 1;
-      length += i + 1 - start;
+      const std::size_t end = jsonStringEnd(json, i);
+      length += end - i;
+      i = end - 1;
     } else if (c != ' ' && c != '\n' && c != '\r' && c != '\t') {
       ++length;
     }
@@ -288,14 +297,7 @@ class Differ {
  private:
   // ---- output ---------------------------------------------------------------
 
-  void beginOperation(const char* op) {
-    if (operations_++ > 0) out_.push_back(',');
-    out_.append("{\"op\":\"");
-    out_.append(op);
-    out_.append("\",\"path\":\"");
-    appendJsonEscaped(path_, out_);
-    out_.push_back('"');
-  }
+  void beginOperation(const char* op) { appendOperationStart(op, path_, operations_, out_); }
 
   void appendValue(Index ib) {
     out_.append(",\"value\":");
@@ -366,12 +368,10 @@ class Differ {
       diffArray(ia, ib);
     }
     const std::size_t written = out_.size() - outMark;
-    // The cost of `{"op":"replace","path":…,"value":…}` plus 32 bytes of
-    // slack in favour of precise operations, which keep unchanged subtrees
-    // shared on the client. The value goes minified: a text with whitespace
-    // gives the patch of its compact form (the compact length is measured
-    // only when it decides).
-    const std::size_t slack = path_.size() + 32 + kPreferPreciseBytes;
+    // kReplaceSlackBytes (json_diff.h). The value goes minified: a text with
+    // whitespace gives the patch of its compact form (the compact length is
+    // measured only when it decides).
+    const std::size_t slack = path_.size() + kReplaceSlackBytes;
     if (operations_ > operationsMark && written > slack) {
       std::size_t length = b_[ib].end - b_[ib].begin;
       if (!b_.compact() && written <= length + slack) length = minifiedLength(b_.raw(ib));
@@ -804,7 +804,7 @@ class ShapeWalker {
   // One past the value of the current text at `i` (valid, compact).
   std::size_t skip(std::size_t i) const {
     const char c = a_[i];
-    if (c == '"') return skipString(i);
+    if (c == '"') return jsonStringEnd(a_, i);
     if (c != '{' && c != '[') {
       while (i < a_.size() && !isDelimiter(a_[i])) ++i;
       return i;
@@ -813,7 +813,7 @@ class ShapeWalker {
     do {
       const char d = a_[i];
       if (d == '"') {
-        i = skipString(i);
+        i = jsonStringEnd(a_, i);
         continue;
       }
       if (d == '{' || d == '[') ++depth;
@@ -822,18 +822,10 @@ class ShapeWalker {
     } while (depth > 0);
     return i;
   }
-  std::size_t skipString(std::size_t i) const {
-    for (++i; a_[i] != '"'; ++i) {
-      if (a_[i] == '\\') ++i;
-    }
-    return i + 1;
-  }
 
   void emitReplace(std::string_view value) {
-    if (operations_++ > 0) out_.push_back(',');
-    out_.append("{\"op\":\"replace\",\"path\":\"");
-    appendJsonEscaped(path_, out_);
-    out_.append("\",\"value\":");
+    appendOperationStart("replace", path_, operations_, out_);
+    out_.append(",\"value\":");
     out_.append(value);
     out_.push_back('}');
   }
@@ -920,7 +912,7 @@ class ShapeWalker {
     // As Differ::diffContainer: one `replace` when the operations come out larger.
     const std::size_t written = out_.size() - outMark;
     const std::size_t span = ib_ - begin;
-    if (operations_ > operationsMark && written > span + path_.size() + 32 + kPreferPreciseBytes) {
+    if (operations_ > operationsMark && written > span + path_.size() + kReplaceSlackBytes) {
       out_.resize(outMark);
       operations_ = operationsMark;
       emitReplace(b_.substr(begin, span));

@@ -820,18 +820,15 @@ bool isValidUtf8(std::string_view s) noexcept {
 }
 
 void appendMinified(std::string_view json, std::string& out) {
-  const char* p = json.data();
-  const char* end = p + json.size();
-  while (p < end) {
-    const char c = *p;
+  for (std::size_t i = 0; i < json.size();) {
+    const char c = json[i];
     if (c == '"') {
-      const char* start = p++;
-      while (p < end && *p != '"') p += (*p == '\\') ? 2 : 1;
-      ++p;
-      out.append(start, p);
+      const std::size_t end = jsonStringEnd(json, i);
+      out.append(json, i, end - i);
+      i = end;
     } else {
       if (!isWs(static_cast<unsigned char>(c))) out.push_back(c);
-      ++p;
+      ++i;
     }
   }
 }

@@ -39,6 +39,14 @@ inline bool textEqual(std::string_view a, std::string_view b) noexcept {
   return a.size() == b.size() && bytesEqual(a.data(), b.data(), a.size());
 }
 
+// One past the closing quote of the string whose opening quote is at
+// `quote` in `json`, a text already validated as JSON.
+inline std::size_t jsonStringEnd(std::string_view json, std::size_t quote) noexcept {
+  std::size_t i = quote + 1;
+  while (json[i] != '"') i += json[i] == '\\' ? 2 : 1;
+  return i + 1;
+}
+
 // `s` between double quotes, for error messages.
 inline std::string quoted(std::string_view s) {
   std::string out;

@@ -112,9 +112,6 @@ ParseLimits rowLimits(const ParseLimits& limits) {
   return row;
 }
 
-// The cost of the whole-value `replace` the diff prefers over operations
-// longer than the value (json_diff.cc: kPreferPreciseBytes + 32, path "").
-constexpr std::size_t kRootReplaceSlack = 64;
 // Values up to this size try the same-shape diff first (diffSameShape): a
 // miss costs one pass over two small texts.
 constexpr std::size_t kSameShapeBytes = 4096;
@@ -356,10 +353,14 @@ Status TopicStore::overBudget(std::string_view topicName, std::size_t estimate) 
                                          " bytes");
 }
 
-ChangeResult TopicStore::unchanged(Topic& topic, std::string_view changeId, std::int64_t now) {
+void TopicStore::changedBy(Topic& topic, std::string_view changeId, std::int64_t now) {
   topic.lastChange = now;
   touch(topic);
   remember(changeId, now);
+}
+
+ChangeResult TopicStore::unchanged(Topic& topic, std::string_view changeId, std::int64_t now) {
+  changedBy(topic, changeId, now);
   bump(unchanged_, 1);
   ChangeResult result;
   result.epoch = topic.snapshot->epoch;
@@ -465,20 +466,10 @@ ChangeResult TopicStore::commit(std::string_view topicName, std::string json, st
   if (existing != nullptr) {
     Topic& topic = *existing;
     const JsonTape& current = ensureTape(topic);
-    std::string ops = std::move(spareOps_);  // the buffer of an earlier change's patch (recycle), if any
-    ops.clear();
+    std::string ops = takeSpareOps();
     (void)diffTapes(current, tape, diffOptions_, ops);
     if (ops == "[]") return unchanged(topic, changeId, now);
-    topic.lastChange = now;
-    touch(topic);
-    remember(changeId, now);
-    const std::uint64_t version = topic.snapshot->version + 1;
-    recordStep(topic, version, ops, estimate);
-    topic.rows.reset();           // kept as one text again, until the next row change
-    std::swap(topic.tape, tape);  // the old tape's buffer is the spare
-    installText(topic, json, version);
-    afterInstall(topic, std::move(ops), result);
-    return result;
+    return changeText(topic, json, std::move(ops), estimate, changeId, now, &tape);
   }
 
   auto snapshot = std::make_shared<Snapshot>();
@@ -572,14 +563,12 @@ ChangeResult TopicStore::commitRows(Topic& topic, std::shared_ptr<const RowSeq> 
   snapshot->json.setLazy(seq, seq->bytes);
   // The whole-document diff sends one `replace` of the value when its
   // operations would be longer than the value.
-  if (ops.size() - 2 > seq->bytes + kRootReplaceSlack) {
+  if (ops.size() - 2 > seq->bytes + kReplaceSlackBytes) {
     ops.assign("[{\"op\":\"replace\",\"path\":\"\",\"value\":");
     ops.append(snapshot->json.str());
     ops.append("}]");
   }
-  topic.lastChange = now;
-  touch(topic);
-  remember(changeId, now);
+  changedBy(topic, changeId, now);
   snapshot->version = topic.snapshot->version + 1;
   snapshot->epoch = topic.snapshot->epoch;
   ChangeResult result;
@@ -864,25 +853,36 @@ ChangeResult TopicStore::publishJson(std::string_view topic, std::string json, s
 
 std::optional<ChangeResult> TopicStore::changeSameShape(Topic& topic, std::string& json, std::string_view changeId,
                                                         std::int64_t now) {
-  std::string ops = std::move(spareOps_);  // the buffer of an earlier change's patch (recycle), if any
-  ops.clear();
+  std::string ops = takeSpareOps();
   const ShapeDiff diff = diffSameShape(topic.snapshot->json.str(), json, ops);
   if (diff != ShapeDiff::Changed) {
-    spareOps_ = std::move(ops);
+    recycle(std::move(ops));
     if (diff == ShapeDiff::Other) return std::nullopt;
     return unchanged(topic, changeId, now);
   }
   const std::size_t estimate = baseBytes(json.size(), topic.tape.capacity(), topic.name->size());
   if (Status s = overBudget(*topic.name, estimate); !s) return reject(std::move(s));
-  topic.lastChange = now;
-  touch(topic);
-  remember(changeId, now);
+  // No tape: ensureTape() parses the text if one is ever needed.
+  return changeText(topic, json, std::move(ops), estimate, changeId, now, nullptr);
+}
+
+ChangeResult TopicStore::changeText(Topic& topic, std::string& json, std::string ops, std::size_t estimate,
+                                    std::string_view changeId, std::int64_t now, JsonTape* tape) {
+  changedBy(topic, changeId, now);
   const std::uint64_t version = topic.snapshot->version + 1;
   recordStep(topic, version, ops, estimate);
-  installText(topic, json, version, false);  // no tape: ensureTape() parses the text if ever needed
+  topic.rows.reset();                                 // kept as one text again, until the next row change
+  if (tape != nullptr) std::swap(topic.tape, *tape);  // the old tape's buffer is the spare
+  installText(topic, json, version, tape != nullptr);
   ChangeResult result;
   afterInstall(topic, std::move(ops), result);
   return result;
+}
+
+std::string TopicStore::takeSpareOps() noexcept {
+  std::string ops = std::move(spareOps_);  // the buffer of an earlier change's patch (recycle), if any
+  ops.clear();
+  return ops;
 }
 
 ChangeResult TopicStore::patch(std::string_view topic, std::string_view ops, std::string_view changeId,

@@ -24,6 +24,12 @@
 
 namespace deltacast {
 
+// A container's operations give way to one `replace` of it when they are
+// longer than its compact text, its path and these bytes: the replace's own
+// frame (32) and 32 in favour of precise operations, which keep unchanged
+// subtrees shared on the client.
+inline constexpr std::size_t kReplaceSlackBytes = 64;
+
 struct DiffOptions {
   std::string arrayKey = "id";         // empty: no keyed matching
   std::size_t maxLcsCells = 1u << 18;  // LCS table bound (rows x columns) for unkeyed arrays

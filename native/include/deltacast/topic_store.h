@@ -405,6 +405,15 @@ class TopicStore {
                     ChangeResult& result);
   // A change that changed nothing: the producer still touched the topic.
   ChangeResult unchanged(Topic& topic, std::string_view changeId, std::int64_t now);
+  // A producer touched the topic (changed or not): its time, its LRU place, the change id.
+  void changedBy(Topic& topic, std::string_view changeId, std::int64_t now);
+  // A whole-text change of an existing topic to `json` (compact, valid), its
+  // patch `ops`: the history step, the text installed, the result. `tape`:
+  // the tape of `json`, swapped in; nullptr: none is kept (ensureTape()).
+  ChangeResult changeText(Topic& topic, std::string& json, std::string ops, std::size_t estimate,
+                          std::string_view changeId, std::int64_t now, JsonTape* tape);
+  // spareOps_ (an earlier patch's buffer), emptied.
+  std::string takeSpareOps() noexcept;
   Status overBudget(std::string_view topic, std::size_t estimate) const;
   // Makes topic.tape the tape of the current text (a topic kept as rows).
   const JsonTape& ensureTape(const Topic& topic) const;
