@@ -224,7 +224,7 @@ void HubCore::wake() {
   }
 }
 
-void HubCore::complete(Completion completion) noexcept {
+void HubCore::complete(Completion&& completion) noexcept {
   // Frames first (see flushFrames); losing them to a fault does not lose the answer.
   counting([&] {
     fault(FaultPoint::Complete, completion.id);
@@ -297,7 +297,7 @@ void HubCore::run(Request& request) {
     fault(FaultPoint::Run, request.id);
     switch (request.kind) {
       case RequestKind::PublishJson:
-        result = store_.publishJson(request.topic, std::move(request.payload), request.changeId, now());
+        store_.publishJsonFrom(request.topic, request.payload, request.changeId, now(), result);
         break;
       case RequestKind::Patch: result = store_.patch(request.topic, request.payload, request.changeId, now()); break;
       case RequestKind::Upsert:

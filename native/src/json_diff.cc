@@ -73,12 +73,20 @@ bool stringsEqual(const JsonTape& a, Index ia, const JsonTape& b, Index ib) {
 
 // `{"op":"<op>","path":"<path>"` of the next operation of a patch (after a
 // comma from the second on); the caller writes the rest and the closing brace.
-void appendOperationStart(const char* op, std::string_view path, std::size_t& operations, std::string& out) {
+// `pathIsJsonSafe`: the path has nothing a JSON string must escape (it is
+// made of keys' own text in a valid document, none with an escape), so it is
+// copied as it is.
+void appendOperationStart(const char* op, std::string_view path, std::size_t& operations, std::string& out,
+                          bool pathIsJsonSafe = false) {
   if (operations++ > 0) out.push_back(',');
   out.append("{\"op\":\"");
   out.append(op);
   out.append("\",\"path\":\"");
-  appendJsonEscaped(path, out);
+  if (pathIsJsonSafe) {
+    out.append(path);
+  } else {
+    appendJsonEscaped(path, out);
+  }
   out.push_back('"');
 }
 
@@ -823,8 +831,19 @@ class ShapeWalker {
     return i;
   }
 
+  // The pointer segment of the member whose value is being walked joins the
+  // path only when something is written under it.
+  void enterKey() {
+    if (!keyPending_) return;
+    appendPointerSegment(key_, path_);
+    keyPending_ = false;
+  }
+
   void emitReplace(std::string_view value) {
-    appendOperationStart("replace", path_, operations_, out_);
+    enterKey();
+    // Keys with an escape are not walked, and a valid text has no control
+    // character in a string: nothing in the path needs a JSON escape.
+    appendOperationStart("replace", path_, operations_, out_, true);
     out_.append(",\"value\":");
     out_.append(value);
     out_.push_back('}');
@@ -843,7 +862,10 @@ class ShapeWalker {
       ib_ += length;
       return true;
     }
-    if (ca == '{' && cb == '{') return object();
+    if (ca == '{' && cb == '{') {
+      enterKey();
+      return object();
+    }
     if (ca == '[' || cb == '[' || cb == '{') return false;  // arrays and new containers: the full diff
     JsonType tb = JsonType::Null;
     std::uint8_t fb = 0;
@@ -898,10 +920,12 @@ class ShapeWalker {
         return false;
       }
       const std::size_t mark = path_.size();
-      appendPointerSegment(a_.substr(ia_ + 1, keyLength - 2), path_);
+      key_ = a_.substr(ia_ + 1, keyLength - 2);
+      keyPending_ = true;
       ia_ += keyLength + 1;
       ib_ += keyLength + 1;
       if (!value()) return false;
+      keyPending_ = false;
       path_.resize(mark);
       if (ib_ >= b_.size() || a_[ia_] != b_[ib_]) return false;  // a member more or fewer
       const char separator = a_[ia_];
@@ -923,7 +947,9 @@ class ShapeWalker {
   std::string_view a_;
   std::string_view b_;
   std::string& out_;
-  std::string path_;
+  std::string path_;      // the pointer to the value being walked (its member's segment: enterKey)
+  std::string_view key_;  // the key of the member being walked
+  bool keyPending_ = false;
   std::size_t ia_ = 0;
   std::size_t ib_ = 0;
   std::size_t operations_ = 0;

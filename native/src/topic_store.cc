@@ -386,7 +386,7 @@ void TopicStore::recordStep(Topic& topic, std::uint64_t version, std::string_vie
   }
 }
 
-void TopicStore::afterInstall(Topic& topic, std::string ops, ChangeResult& result) {
+void TopicStore::afterInstall(Topic& topic, std::string& ops, ChangeResult& result) {
   result.changed = true;
   result.version = topic.snapshot->version;
   result.epoch = topic.snapshot->epoch;
@@ -403,7 +403,7 @@ void TopicStore::finishChange(Topic& topic, std::shared_ptr<Snapshot> snapshot, 
     std::unique_lock lock(mutex_);
     topic.snapshot = std::move(snapshot);
   }
-  afterInstall(topic, std::move(ops), result);
+  afterInstall(topic, ops, result);
 }
 
 void TopicStore::installText(Topic& topic, std::string& text, std::uint64_t version, bool tapeOfText) {
@@ -469,7 +469,8 @@ ChangeResult TopicStore::commit(std::string_view topicName, std::string json, st
     std::string ops = takeSpareOps();
     (void)diffTapes(current, tape, diffOptions_, ops);
     if (ops == "[]") return unchanged(topic, changeId, now);
-    return changeText(topic, json, std::move(ops), estimate, changeId, now, &tape);
+    changeText(topic, json, ops, estimate, changeId, now, &tape, result);
+    return result;
   }
 
   auto snapshot = std::make_shared<Snapshot>();
@@ -828,55 +829,64 @@ std::optional<ChangeResult> TopicStore::admit(std::string_view topic, std::strin
   return result;
 }
 
-ChangeResult TopicStore::publishJson(std::string_view topic, std::string json, std::string_view changeId,
-                                     std::int64_t now) {
+void TopicStore::publishJsonFrom(std::string_view topic, std::string& json, std::string_view changeId, std::int64_t now,
+                                 ChangeResult& result) {
   const auto it = topics_.find(topic);
   if (std::optional<ChangeResult> early = admit(topic, changeId, now, it != topics_.end())) {
-    return std::move(*early);
+    result = std::move(*early);
+    return;
   }
-  if (it == topics_.end()) return commit(topic, std::move(json), changeId, now, nullptr, nullptr);
+  if (it == topics_.end()) {
+    result = commit(topic, std::move(json), changeId, now, nullptr, nullptr);
+    return;
+  }
   Topic& current = it->second;
   // The same text as the current one (always compact and valid): nothing to
   // parse or diff.
   if (!current.rows && current.snapshot->json.materialized() && current.snapshot->json.size() == json.size() &&
       textEqual(current.snapshot->json.str(), json)) {
-    return unchanged(current, changeId, now);
+    result = unchanged(current, changeId, now);
+    return;
   }
   // A small value of the same shape (a tiny topic's next value): diffed
   // against the current text as it is, without parsing either into a tape.
   if (!current.rows && json.size() <= kSameShapeBytes && json.size() <= options_.limits.maxBytes &&
       current.snapshot->json.materialized() && current.snapshot->json.size() <= kSameShapeBytes) {
-    if (std::optional<ChangeResult> done = changeSameShape(current, json, changeId, now)) return std::move(*done);
+    if (changeSameShape(current, json, changeId, now, result)) return;
   }
-  return commit(topic, std::move(json), changeId, now, &ensureTape(current), &current);
+  result = commit(topic, std::move(json), changeId, now, &ensureTape(current), &current);
 }
 
-std::optional<ChangeResult> TopicStore::changeSameShape(Topic& topic, std::string& json, std::string_view changeId,
-                                                        std::int64_t now) {
+bool TopicStore::changeSameShape(Topic& topic, std::string& json, std::string_view changeId, std::int64_t now,
+                                 ChangeResult& result) {
   std::string ops = takeSpareOps();
   const ShapeDiff diff = diffSameShape(topic.snapshot->json.str(), json, ops);
   if (diff != ShapeDiff::Changed) {
     recycle(std::move(ops));
-    if (diff == ShapeDiff::Other) return std::nullopt;
-    return unchanged(topic, changeId, now);
+    if (diff == ShapeDiff::Other) return false;
+    result = unchanged(topic, changeId, now);
+    return true;
   }
   const std::size_t estimate = baseBytes(json.size(), topic.tape.capacity(), topic.name->size());
-  if (Status s = overBudget(*topic.name, estimate); !s) return reject(std::move(s));
+  if (Status s = overBudget(*topic.name, estimate); !s) {
+    recycle(std::move(ops));
+    result = reject(std::move(s));
+    return true;
+  }
   // No tape: ensureTape() parses the text if one is ever needed.
-  return changeText(topic, json, std::move(ops), estimate, changeId, now, nullptr);
+  changeText(topic, json, ops, estimate, changeId, now, nullptr, result);
+  return true;
 }
 
-ChangeResult TopicStore::changeText(Topic& topic, std::string& json, std::string ops, std::size_t estimate,
-                                    std::string_view changeId, std::int64_t now, JsonTape* tape) {
+void TopicStore::changeText(Topic& topic, std::string& json, std::string& ops, std::size_t estimate,
+                            std::string_view changeId, std::int64_t now, JsonTape* tape, ChangeResult& result) {
   changedBy(topic, changeId, now);
   const std::uint64_t version = topic.snapshot->version + 1;
   recordStep(topic, version, ops, estimate);
   topic.rows.reset();                                 // kept as one text again, until the next row change
   if (tape != nullptr) std::swap(topic.tape, *tape);  // the old tape's buffer is the spare
   installText(topic, json, version, tape != nullptr);
-  ChangeResult result;
-  afterInstall(topic, std::move(ops), result);
-  return result;
+  afterInstall(topic, ops, result);
 }
 
 std::string TopicStore::takeSpareOps() noexcept {

@@ -131,7 +131,7 @@ class HubCore {
   // Appends an answer to the outbox. Never throws: a failure while doing so
   // is counted, and JS fails a call whose answer is missing when it sees
   // the next one (answers carry their request's id).
-  void complete(Completion completion) noexcept;
+  void complete(Completion&& completion) noexcept;
   // Moves the answers kept while a batch ran into the outbox (one lock).
   void publishCompletions();
   void fault(FaultPoint point, std::uint32_t requestId) const {

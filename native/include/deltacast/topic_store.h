@@ -278,7 +278,17 @@ class TopicStore {
   // ---- core thread only --------------------------------------------------------
 
   // The whole new value as JSON text.
-  ChangeResult publishJson(std::string_view topic, std::string json, std::string_view changeId, std::int64_t now);
+  ChangeResult publishJson(std::string_view topic, std::string json, std::string_view changeId, std::int64_t now) {
+    ChangeResult result;
+    publishJsonFrom(topic, json, changeId, now, result);
+    return result;
+  }
+  // The same, taking the text from `json` and leaving it holding bytes of no
+  // meaning (perhaps the old text's), whose capacity the caller may reuse: the
+  // core decodes the next request into it without allocating. The outcome is
+  // written into `result` (a fresh one), which is not moved about on the way.
+  void publishJsonFrom(std::string_view topic, std::string& json, std::string_view changeId, std::int64_t now,
+                       ChangeResult& result);
   // RFC 6902 operations (JSON text) applied to the current value.
   ChangeResult patch(std::string_view topic, std::string_view ops, std::string_view changeId, std::int64_t now);
   // Inserts or replaces the row whose `arrayKey` is `keyJson` (the key as JSON:
@@ -389,7 +399,7 @@ class TopicStore {
   // itself (installText): the history step to `version`, then (after the
   // install) the result, accounting and budget.
   void recordStep(Topic& topic, std::uint64_t version, std::string_view ops, std::size_t estimate);
-  void afterInstall(Topic& topic, std::string ops, ChangeResult& result);
+  void afterInstall(Topic& topic, std::string& ops, ChangeResult& result);
   // Makes `text` the topic's value at `version` (same epoch): rewritten into
   // the current snapshot when nobody else holds it (no reader, no delivery
   // base), so a change of a small value allocates no snapshot and no text;
@@ -398,9 +408,10 @@ class TopicStore {
   // ensureTape() to make when it is needed.
   void installText(Topic& topic, std::string& text, std::uint64_t version, bool tapeOfText = true);
   // publishJson of a small value: the same-shape diff against the current
-  // text (json_diff.h), or nullopt when the shape differs (parse and diff).
-  std::optional<ChangeResult> changeSameShape(Topic& topic, std::string& json, std::string_view changeId,
-                                              std::int64_t now);
+  // text (json_diff.h), its outcome written into `result`; false when the
+  // shape differs (parse and diff), and `result` is untouched.
+  bool changeSameShape(Topic& topic, std::string& json, std::string_view changeId, std::int64_t now,
+                       ChangeResult& result);
   void finishChange(Topic& topic, std::shared_ptr<Snapshot> snapshot, std::string ops, std::size_t estimate,
                     ChangeResult& result);
   // A change that changed nothing: the producer still touched the topic.
@@ -410,8 +421,8 @@ class TopicStore {
   // A whole-text change of an existing topic to `json` (compact, valid), its
   // patch `ops`: the history step, the text installed, the result. `tape`:
   // the tape of `json`, swapped in; nullptr: none is kept (ensureTape()).
-  ChangeResult changeText(Topic& topic, std::string& json, std::string ops, std::size_t estimate,
-                          std::string_view changeId, std::int64_t now, JsonTape* tape);
+  void changeText(Topic& topic, std::string& json, std::string& ops, std::size_t estimate, std::string_view changeId,
+                  std::int64_t now, JsonTape* tape, ChangeResult& result);
   // spareOps_ (an earlier patch's buffer), emptied.
   std::string takeSpareOps() noexcept;
   Status overBudget(std::string_view topic, std::size_t estimate) const;
