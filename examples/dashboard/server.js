@@ -258,11 +258,17 @@ async function main() {
     }
     process.exit(1);
   }
-  console.log(`deltacast dashboard: serving http://localhost:${dash.port} (Ctrl-C to stop)`);
-  let stopping = false;
+  // Ctrl-C in a terminal signals the whole process group: under `npm start` the server gets it
+  // from the terminal and again from npm, which forwards SIGINT and SIGTERM to its script. A
+  // repeat within REPEAT_MS is that same request; a later one is a second Ctrl-C.
+  const REPEAT_MS = 250;
+  let stopping = 0; // when the first signal came
   const stop = () => {
-    if (stopping) return process.exit(130); // a second Ctrl-C: at once
-    stopping = true;
+    if (stopping) {
+      if (Date.now() - stopping < REPEAT_MS) return;
+      return process.exit(130); // a second Ctrl-C: at once
+    }
+    stopping = Date.now();
     setTimeout(() => process.exit(0), 900).unref(); // clean, or within a second anyway
     dash.close().then(
       () => {
@@ -274,6 +280,8 @@ async function main() {
   };
   process.on('SIGINT', stop);
   process.on('SIGTERM', stop);
+  // only now: whoever reads this line may press Ctrl-C at once
+  console.log(`deltacast dashboard: serving http://localhost:${dash.port} (Ctrl-C to stop)`);
 }
 
 if (require.main === module) main();

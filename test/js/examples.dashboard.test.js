@@ -5,7 +5,7 @@
 
 const { test } = require('node:test');
 const assert = require('node:assert/strict');
-const { spawn, execFile } = require('node:child_process');
+const { spawn, execFile, execFileSync } = require('node:child_process');
 const net = require('node:net');
 const path = require('node:path');
 const root = path.resolve(__dirname, '..', '..');
@@ -42,8 +42,10 @@ function freePort() {
 }
 
 test('package.json: npm start serves the dashboard; the terminal board is demo:terminal', () => {
-  assert.equal(pkg.scripts.start, 'node examples/dashboard/server.js');
-  assert.equal(pkg.scripts['demo:terminal'], 'node examples/live-board.js');
+  // exec: the shell npm runs a script in becomes node, so that the signals npm forwards reach it
+  assert.equal(pkg.scripts.start, 'exec node examples/dashboard/server.js');
+  assert.equal(pkg.scripts['demo:terminal'], 'exec node examples/live-board.js');
+  assert.equal(pkg.scripts.demo, 'exec npm start');
   assert.match(pkg.scripts.test, /test:e2e/);
 });
 
@@ -75,6 +77,56 @@ test('npm start: PORT= picks the port, the log line names the URL, the page and 
   assert.equal(code, 0, out.stderr);
   assert.match(out.stdout, /deltacast dashboard: stopped/);
   assert.equal(out.stderr, '');
+});
+
+// npm runs a script as `sh -c <script>` and forwards SIGINT and SIGTERM to that shell only. dash
+// (Debian's and Ubuntu's /bin/sh) neither execs a lone command nor passes a signal on: without
+// `exec` in the script, SIGINT to npm was swallowed by the shell (the server went on serving) and
+// SIGTERM killed npm and the shell, leaving the server running on its port.
+for (const signal of ['SIGINT', 'SIGTERM']) {
+  test(`npm start: ${signal} to the shell npm starts the script in stops the server`, { timeout: 60_000 }, async (t) => {
+    const child = spawn('/bin/sh', ['-c', pkg.scripts.start], { cwd: root, env: { ...process.env, PORT: '0', HOST: '127.0.0.1' }, stdio: ['ignore', 'pipe', 'pipe'] });
+    const out = { stdout: '', stderr: '' };
+    child.stdout.on('data', (d) => (out.stdout += d));
+    child.stderr.on('data', (d) => (out.stderr += d));
+    const exited = new Promise((resolve) => child.on('exit', (code, sig) => resolve({ code, signal: sig })));
+    let serverChild = 0; // without exec the server is the shell's child (and outlives a shell killed by SIGTERM)
+    t.after(() => {
+      if (serverChild) {
+        try {
+          process.kill(serverChild, 'SIGKILL');
+        } catch {
+          // gone already
+        }
+      }
+      if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL');
+    });
+    await waitFor('the log line', () => out.stdout.includes('serving'));
+    const port = Number(/localhost:(\d+)/.exec(out.stdout)[1]);
+    try {
+      serverChild = Number(execFileSync('pgrep', ['-P', String(child.pid), '-f', 'examples/dashboard/server.js'], { encoding: 'utf8' }));
+    } catch {
+      // none: the shell became the server
+    }
+    child.kill(signal);
+    let timer;
+    const result = await Promise.race([exited, new Promise((r) => (timer = setTimeout(() => r('still running'), 5000)))]);
+    clearTimeout(timer);
+    assert.deepEqual(result, { code: 0, signal: null }, `after ${signal} to pid ${child.pid}\n${out.stdout}${out.stderr}`);
+    assert.match(out.stdout, /deltacast dashboard: stopped/);
+    await assert.rejects(fetch(`http://127.0.0.1:${port}/`), 'the port is free again');
+  });
+}
+
+test('npm start: Ctrl-C under npm (the stop signal twice at once: from the terminal and from npm) still stops cleanly', { timeout: 60_000 }, async (t) => {
+  const { child, out, exited } = startServer(t, { PORT: '0', HOST: '127.0.0.1' });
+  await waitFor('the log line', () => out.stdout.includes('serving'));
+  // two different signals, which the kernel does not merge (without the repeat window: 130 in most runs)
+  child.kill('SIGINT');
+  child.kill('SIGTERM');
+  const { code } = await exited;
+  assert.equal(code, 0, 'not the exit code of a second Ctrl-C (130)');
+  assert.match(out.stdout, /deltacast dashboard: stopped/);
 });
 
 test('npm start: a port in use is a clear message and exit code 1', { timeout: 60_000 }, async (t) => {
