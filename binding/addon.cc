@@ -57,11 +57,59 @@ Napi::Error argumentError(Napi::Env env, const JsonArgument& argument) {
                    std::string(argument.name()) + " must be a string or a Uint8Array of JSON text");
 }
 
+// diffJsonAsync: the parse and the diff on a thread of libuv's pool, off
+// the event loop. The texts are copied first (a Uint8Array may change while
+// the work runs).
+class DiffWorker : public Napi::AsyncWorker {
+ public:
+  DiffWorker(Napi::Env env, std::string a, std::string b, std::string arrayKey)
+      : Napi::AsyncWorker(env, "deltacast.diffJsonAsync"),
+        deferred_(Napi::Promise::Deferred::New(env)),
+        a_(std::move(a)),
+        b_(std::move(b)) {
+    options_.arrayKey = std::move(arrayKey);
+  }
+  Napi::Promise promise() const { return deferred_.Promise(); }
+
+ protected:
+  void Execute() override {
+    deltacast::JsonTape tapeA;
+    deltacast::JsonTape tapeB;
+    if (deltacast::Status s = tapeA.parse(a_); !s) {
+      status_ = deltacast::Status(s.code(), "first document: " + s.message());
+      return;
+    }
+    if (deltacast::Status s = tapeB.parse(b_, {}, &tapeA); !s) {
+      status_ = deltacast::Status(s.code(), "second document: " + s.message());
+      return;
+    }
+    status_ = deltacast::diffTapes(tapeA, tapeB, options_, out_);
+  }
+  void OnOK() override {
+    Napi::Env env = Env();
+    if (!status_) {
+      deferred_.Reject(statusError(env, status_).Value());
+      return;
+    }
+    deferred_.Resolve(Napi::String::New(env, out_));
+  }
+  void OnError(const Napi::Error& error) override { deferred_.Reject(error.Value()); }  // a bug, or out of memory
+
+ private:
+  Napi::Promise::Deferred deferred_;
+  std::string a_;
+  std::string b_;
+  deltacast::DiffOptions options_;
+  deltacast::Status status_;
+  std::string out_;
+};
+
 class DeltacastAddon : public Napi::Addon<DeltacastAddon> {
  public:
   DeltacastAddon(Napi::Env env, Napi::Object exports) {
     DefineAddon(exports, {
                              InstanceMethod("diffJson", &DeltacastAddon::DiffJson),
+                             InstanceMethod("diffJsonAsync", &DeltacastAddon::DiffJsonAsync),
                              InstanceMethod("applyPatchJson", &DeltacastAddon::ApplyPatchJson),
                              InstanceValue("NativeHub", deltacast_binding::NativeHub::Init(env)),
                          });
@@ -89,6 +137,23 @@ class DeltacastAddon : public Napi::Addon<DeltacastAddon> {
     out_.clear();
     if (deltacast::Status s = deltacast::diffTapes(tapeA_, tapeB_, options, out_); !s) throw statusError(env, s);
     return Napi::String::New(env, out_);
+  }
+
+  // diffJsonAsync(a, b, arrayKey: string) -> Promise<string>: diffJson, the
+  // parse and diff on libuv's thread pool. Argument errors throw; errors of
+  // the texts reject, with the same codes as diffJson's.
+  Napi::Value DiffJsonAsync(const Napi::CallbackInfo& info) {
+    Napi::Env env = info.Env();
+    const JsonArgument a(info[0], "the first document");
+    if (!a.ok()) throw argumentError(env, a);
+    const JsonArgument b(info[1], "the second document");
+    if (!b.ok()) throw argumentError(env, b);
+    std::string arrayKey = deltacast::DiffOptions{}.arrayKey;
+    if (info.Length() > 2 && info[2].IsString()) arrayKey = info[2].As<Napi::String>().Utf8Value();
+    auto* worker = new DiffWorker(env, std::string(a.view()), std::string(b.view()), std::move(arrayKey));
+    Napi::Promise promise = worker->promise();
+    worker->Queue();  // deletes itself once settled
+    return promise;
   }
 
   // applyPatchJson(doc, ops, maxOps) -> string (the patched document as JSON

@@ -80,6 +80,22 @@ function diffJson(a, b, options) {
 }
 
 /**
+ * diffJson() off the event loop: the texts are copied, then parsed and diffed
+ * on a thread of libuv's pool. Resolves as diffJson returns; rejects with the
+ * DeltacastError diffJson would throw (argument errors too).
+ */
+async function diffJsonAsync(a, b, options) {
+  const key = arrayKeyOption(options);
+  const output = outputOption(options);
+  if (!isJsonText(a) || !isJsonText(b)) {
+    throw new DeltacastError(codes.INVALID_ARGUMENT, 'diffJsonAsync takes two JSON texts (strings or Uint8Arrays)');
+  }
+  // The scratch views are copied before the call returns.
+  const ops = await native.diffJsonAsync(utf8A(a), utf8B(b), key);
+  return output === 'json' ? ops : JSON.parse(ops);
+}
+
+/**
  * Applies a patch to a document held as JSON text, natively; returns the new
  * text. `ops` may be an array of operations or its JSON text. Every value the
  * patch does not touch keeps its text byte for byte. Patch values JSON cannot
@@ -102,6 +118,7 @@ module.exports = {
   createHub,
   diff,
   diffJson,
+  diffJsonAsync,
   applyPatch,
   applyPatchJson,
   jsonEqual,

@@ -4,5 +4,5 @@ import { createRequire } from 'node:module';
 const require = createRequire(import.meta.url);
 const deltacast = require('./index.js');
 
-export const { createHub, diff, diffJson, applyPatch, applyPatchJson, jsonEqual, DeltacastError, codes } = deltacast;
+export const { createHub, diff, diffJson, diffJsonAsync, applyPatch, applyPatchJson, jsonEqual, DeltacastError, codes } = deltacast;
 export default deltacast;

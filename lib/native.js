@@ -40,6 +40,11 @@ function call(fn, ...args) {
 
 module.exports = {
   diffJson: (a, b, arrayKey) => call(addon.diffJson, a, b, arrayKey),
+  /** diffJson on libuv's thread pool: a promise of the patch text, rejected with a DeltacastError. */
+  diffJsonAsync: (a, b, arrayKey) =>
+    call(addon.diffJsonAsync, a, b, arrayKey).catch((err) => {
+      throw fromNative(err);
+    }),
   applyPatchJson: (doc, ops, maxOps) => call(addon.applyPatchJson, doc, ops, maxOps),
   NativeHub: addon.NativeHub,
 };

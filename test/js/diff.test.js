@@ -10,6 +10,7 @@ const assert = require('node:assert/strict');
 const {
   diff,
   diffJson,
+  diffJsonAsync,
   applyPatch,
   applyPatchJson,
   DeltacastError,
@@ -723,6 +724,90 @@ describe('bad input to diffJson', () => {
     text[text.length - 1] = 0x22;
     assertFails(() => diffJson(text, '1'), codes.TOO_LARGE, ['first document', String(MAX_BYTES + 1), String(MAX_BYTES)]);
     assertFails(() => diffJson('1', text), codes.TOO_LARGE, ['second document', String(MAX_BYTES + 1)]);
+  });
+});
+
+describe('diffJsonAsync', () => {
+  /** The error a promise rejects with (fails if it resolves). */
+  async function rejection(promise) {
+    try {
+      await promise;
+    } catch (err) {
+      return err;
+    }
+    assert.fail('expected a rejection, the promise resolved');
+  }
+
+  function board(n, seed) {
+    const rows = [];
+    for (let i = 0; i < n; i++) rows.push({ id: `r${i}`, price: ((i * 7919 + seed * 104729) % 10007) / 100, qty: (i + seed) % 13, tag: `t${(i * seed) % 5}` });
+    return rows;
+  }
+
+  it('resolves to what diffJson returns, for every option', async () => {
+    const pairs = [];
+    for (let seed = 1; seed <= 20; seed++) {
+      const a = board(200, seed);
+      const b = board(200, seed + 1).filter((_, i) => i % (seed + 2) !== 0);
+      pairs.push([JSON.stringify(a), JSON.stringify(b)]);
+    }
+    pairs.push(['{"a":[1,2,3],"b":{"c":"x"}}', '{"a":[3,2,1],"b":{"c":"y","d":null}}'], ['1', '"s"'], ['{ "a" : 1 }', '{"a":2}']);
+    for (const [a, b] of pairs) {
+      for (const options of [undefined, { arrayKey: false }, { arrayKey: 'tag' }, { output: 'json' }]) {
+        const promise = diffJsonAsync(a, b, options);
+        assert.ok(promise instanceof Promise);
+        assert.deepStrictEqual(await promise, diffJson(a, b, options));
+      }
+      assert.deepStrictEqual(await diffJsonAsync(Buffer.from(a), new Uint8Array(Buffer.from(b))), diffJson(a, b));
+    }
+  });
+
+  it('many at once settle each with its own patch', async () => {
+    const texts = [];
+    for (let seed = 1; seed <= 41; seed++) texts.push(JSON.stringify(board(100, seed)));
+    const all = [];
+    for (let i = 0; i < 40; i++) all.push(diffJsonAsync(texts[i], texts[i + 1], { output: 'json' }));
+    const patches = await Promise.all(all);
+    for (let i = 0; i < 40; i++) assert.equal(patches[i], diffJson(texts[i], texts[i + 1], { output: 'json' }));
+  });
+
+  it('copies its texts: bytes changed after the call do not change the patch', async () => {
+    const a = Buffer.from('{"v":1}');
+    const b = Buffer.from('{"v":2}');
+    const promise = diffJsonAsync(a, b);
+    b.write('{"v":1}');
+    a.write('{"x":9}');
+    assert.deepStrictEqual(await promise, [{ op: 'replace', path: '/v', value: 2 }]);
+  });
+
+  it('rejects with the codes and messages diffJson throws', async () => {
+    let err = await rejection(diffJsonAsync('{"a":}', '1'));
+    assert.ok(err instanceof DeltacastError);
+    assert.equal(err.code, codes.INVALID_JSON);
+    assert.match(err.message, /first document/);
+    assert.match(err.message, /at byte 5/);
+    err = await rejection(diffJsonAsync('1', Buffer.from([0x22, 0xff, 0x22])));
+    assert.equal(err.code, codes.INVALID_JSON);
+    assert.match(err.message, /second document/);
+    err = await rejection(diffJsonAsync('1', '['.repeat(MAX_DEPTH + 1) + ']'.repeat(MAX_DEPTH + 1)));
+    assert.equal(err.code, codes.TOO_DEEP);
+    for (const bad of [undefined, 42, {}, new ArrayBuffer(2)]) {
+      err = await rejection(diffJsonAsync(bad, '1'));
+      assert.ok(err instanceof DeltacastError);
+      assert.equal(err.code, codes.INVALID_ARGUMENT);
+    }
+    err = await rejection(diffJsonAsync('1', '2', { arrayKey: 3 }));
+    assert.equal(err.code, codes.INVALID_ARGUMENT);
+    err = await rejection(diffJsonAsync('1', '2', { output: 'text' }));
+    assert.equal(err.code, codes.INVALID_ARGUMENT);
+  });
+
+  it('a lone surrogate in a JS string diffs as diffJson diffs it', async () => {
+    const a = JSON.stringify({ s: 'a\ud800b' });
+    const b = JSON.stringify({ s: '\udc00' });
+    assert.deepStrictEqual(await diffJsonAsync(a, b), diffJson(a, b));
+    const raw = '{"s":"x\ud800"}'; // the code unit itself, not an escape
+    assert.deepStrictEqual(await diffJsonAsync(raw, '{"s":1}'), diffJson(raw, '{"s":1}'));
   });
 });
 

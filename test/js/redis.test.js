@@ -157,6 +157,42 @@ test('concurrent publishers on one topic from two nodes: versions unique, states
   });
 });
 
+test('large states are diffed off the event loop: concurrent publishers of a 150 KB board from two nodes stay consistent', { skip, timeout: TIMEOUT }, async (t) => {
+  await withRedis(t, async ({ server, redis, track }) => {
+    const a = track(await node(server.url, { maxRetries: 1000 }));
+    const b = track(await node(server.url, { maxRetries: 1000 }));
+    const rows = (tag) => Array.from({ length: 1500 }, (_, i) => ({ id: `r${i}`, price: i / 100, note: `${tag}-${'x'.repeat(60)}` }));
+    let value = rows('start');
+    assert.ok(JSON.stringify(value).length * 2 >= 128 * 1024, 'the texts together are over the pool threshold');
+    await a.hub.publish('big', value);
+    a.subscriber('big'); // both nodes follow the topic, so both copies are kept current
+    const rb = b.subscriber('big');
+    const calls = [];
+    const values = [];
+    for (let i = 0; i < 12; i++) {
+      value = value.map((row, j) => (j % 100 === i ? { ...row, price: row.price + 1, note: `n${i}` } : row));
+      values.push(value);
+      calls.push((i % 2 ? a : b).hub.publish('big', value));
+    }
+    const answers = await Promise.all(calls);
+    assert.ok(answers.every((answer) => answer !== null), 'every board differs from the one before it on its node');
+    assert.equal(new Set(answers.map((answer) => answer.version)).size, 12, 'no two changes got one version');
+    // The nodes race: the change Redis took last (the highest version) is the state.
+    const last = answers.reduce((best, answer, i) => (answer.version > answers[best].version ? i : best), 0);
+    const stored = await inRedis(redis, 'big');
+    assert.equal(stored.version, answers[last].version);
+    assert.deepEqual(stored.data, values[last], 'Redis holds the board of the last version');
+    await waitFor(() => a.hub.get('big')?.version === stored.version && b.hub.get('big')?.version === stored.version, 'both replicas current');
+    assert.deepEqual(a.hub.get('big'), stored);
+    assert.deepEqual(b.hub.get('big'), stored);
+    await waitFor(() => rb.get('big')?.version === stored.version, 'the subscriber is current');
+    assert.deepEqual(rb.get('big').data, values[last]);
+    // a bad text is refused before Redis is asked, as for a small one
+    await assert.rejects(a.hub.publishJson('big', `[${'1,'.repeat(70000)}]`), { code: codes.INVALID_JSON });
+    assert.equal((await inRedis(redis, 'big')).version, stored.version);
+  });
+});
+
 test('a base stale more than maxRetries times fails with DELTACAST_CONFLICT and changes nothing', { skip, timeout: TIMEOUT }, async (t) => {
   await withRedis(t, async ({ server, redis, track }) => {
     const a = track(await node(server.url, { maxRetries: 0 }));
