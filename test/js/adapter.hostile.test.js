@@ -99,11 +99,14 @@ describe('hostile clients', () => {
     await new Promise((resolve) => setTimeout(resolve, 500));
     const bound = maxBufferedBytes + 1024;
     assert.ok(server.bufferedAmount <= bound, `the server buffers ${server.bufferedAmount} bytes for the paused client (bound ${bound})`);
+    // the core answered them as it answers any message: over the rate, closed 1008
+    assert.equal(hub.stats().closedFlooding, 1);
+    assert.notEqual(server.readyState, WebSocket.OPEN);
   });
 
   it('ws: a client that stops reading and resumes absent topics: the `gone` echoes it is sent stay bounded', TIMEOUT, async (t) => {
     const maxBufferedBytes = 64 * 1024;
-    const hub = hubFor(t);
+    const hub = hubFor(t, { credit: { stallTimeoutMs: 1500 } });
     const { wss, url } = await serveWs(t, hub, { maxBufferedBytes });
     const paused = await wsClient(t, url);
     const server = serverSide(wss, paused);
@@ -117,6 +120,39 @@ describe('hostile clients', () => {
     // the socket's threshold plus a frame or two, as for state frames (README, deltacast/ws, Congestion)
     const bound = maxBufferedBytes + 2 * 64 * 1024;
     assert.ok(server.bufferedAmount <= bound, `the server buffers ${server.bufferedAmount} bytes for the paused client (bound ${bound})`);
+    // the answers not written are counted, and a reader that does not drain is closed 4001 after stallTimeoutMs
+    // (what the kernel's socket buffers took before the socket reported full was written)
+    assert.ok(hub.stats().answersDropped > 0, `answersDropped ${hub.stats().answersDropped}`);
+    await waitFor(() => hub.stats().closedSlow === 1, 'the stalled reader closed (4001)', 10000);
+  });
+
+  it('answers (err, gone absent) to a connection whose socket is full are dropped and counted; state frames and removal gone are not', async (t) => {
+    const hub = hubFor(t, { credit: { stallTimeoutMs: 60000 } });
+    await hub.publish('here', { v: 1 });
+    const written = [];
+    let full = false;
+    const connection = hub.connect({ send: (frame) => (written.push(JSON.parse(frame)), !full) });
+    connection.receive(JSON.stringify({ t: 'sub', topic: 'here' }));
+    connection.receive(JSON.stringify({ t: 'sub', topic: 'doomed' }));
+    await waitFor(() => written.some((f) => f.t === 'snap'), 'the snapshot');
+    await hub.publish('doomed', { v: 1 });
+    await waitFor(() => written.length === 2, 'the snapshot of doomed');
+    full = true;
+    connection.receive(JSON.stringify({ t: 'ack', topic: 'nowhere', version: 1 })); // written: it reports the socket full
+    await waitFor(() => written.length === 3, 'the first answer');
+    for (let i = 0; i < 100; i++) connection.receive(JSON.stringify({ t: 'ack', topic: 'nowhere', version: 1 }));
+    connection.receive(JSON.stringify({ t: 'sub', topic: 'absent', epoch: 'e'.repeat(1000), version: 3 }));
+    await hub.delete('doomed');
+    await waitFor(() => hub.stats().answersDropped === 101, `101 answers dropped (${hub.stats().answersDropped})`);
+    await waitFor(() => written.some((f) => f.t === 'gone' && f.reason === 'deleted'), 'the removal written');
+    assert.equal(written.filter((f) => f.t === 'err').length, 1);
+    assert.equal(written.filter((f) => f.t === 'gone').length, 1);
+    // drained: answers are written again
+    full = false;
+    connection.drained();
+    connection.receive(JSON.stringify({ t: 'ack', topic: 'nowhere', version: 1 }));
+    await waitFor(() => written.filter((f) => f.t === 'err').length === 2, 'an answer after the drain');
+    assert.equal(hub.stats().answersDropped, 101);
   });
 
   it('an ack for a version never sent is DELTACAST_INVALID_ACK, also after a sub that claimed that version', async (t) => {
