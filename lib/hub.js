@@ -119,6 +119,22 @@ function installExitHook() {
   });
 }
 
+/**
+ * A client message its transport could not hand over as text (a binary
+ * WebSocket frame, extra Socket.IO arguments, another event on an exclusive
+ * namespace), given to connection.receive by the adapters: the core charges
+ * it to the inbound rate limit like any message and answers `err` with
+ * `code` (DELTACAST_INVALID_MESSAGE or DELTACAST_UNKNOWN_MESSAGE).
+ * @internal
+ */
+class RefusedMessage {
+  constructor(code, message) {
+    if (code !== codes.INVALID_MESSAGE && code !== codes.UNKNOWN_MESSAGE) throw invalid(`a refused message's code must be DELTACAST_INVALID_MESSAGE or DELTACAST_UNKNOWN_MESSAGE, got ${String(code)}`);
+    this.code = code;
+    this.message = String(message);
+  }
+}
+
 class Hub {
   #native;
   #options;
@@ -132,6 +148,7 @@ class Hub {
   #ref;
   #rejectedInJs = 0; // calls refused by the argument checks here, before the core
   #connections = new Map(); // connection id -> Connection
+  #answersDropped = 0; // err / gone answers not written to a congested connection
   #disposed = false;
   #nextConnection = 1;
   #onAudit; // the onAudit hook, or undefined
@@ -467,6 +484,10 @@ class Hub {
 
   /** @internal a client message straight to the core */ _receiveNow(id, message) {
     if (this.#closing || !this.#connections.has(id)) return;
+    if (message instanceof RefusedMessage) {
+      this.#refuse(id, message);
+      return;
+    }
     if (typeof message !== 'string' && !(message instanceof Uint8Array)) {
       message = String(message); // the core answers with DELTACAST_INVALID_MESSAGE if it is not JSON
     } else if (typeof message !== 'string' && isDetached(message)) {
@@ -483,6 +504,25 @@ class Hub {
       throw err;
     }
     this.#queued();
+  }
+
+  #refuse(id, refused) {
+    const w = this.#writer;
+    const start = w.length;
+    try {
+      w.u8(KIND.refuse);
+      w.f64(id);
+      w.u8(refused.code === codes.INVALID_MESSAGE ? 0 : 1);
+      w.str(refused.message);
+    } catch (err) {
+      w.rollback(start);
+      throw err;
+    }
+    this.#queued();
+  }
+
+  /** @internal an answer was not written to a congested connection */ _answerDropped() {
+    this.#answersDropped += 1;
   }
 
   /** @internal */ _congestion(id, congested) {
@@ -540,6 +580,7 @@ class Hub {
     const stats = this.#native.stats();
     stats.rejected += this.#rejectedInJs - (this.#identity?.resent ?? 0);
     stats.internalErrors += this.#batches.unmatched;
+    stats.answersDropped = this.#answersDropped;
     stats.pending = this.#batches.pending + (this.#batch?.count ?? 0);
     stats.closed = this.#closing !== null;
     return stats;
@@ -917,6 +958,13 @@ class Connection {
 
   /** @internal */ _send(frame) {
     if (!this.#open) return;
+    if (this.#congested && isAnswer(frame)) {
+      // The socket is full (send() returned false, not yet drained()): an
+      // answer to the client's own messages is dropped, not buffered, so a
+      // client that stops reading cannot grow the server's buffer by sending.
+      this.#hub._answerDropped();
+      return;
+    }
     try {
       // false: the socket is congested; non-critical frames wait for drained()
       if (this.#transport.send(frame) === false && !this.#congested) {
@@ -934,6 +982,19 @@ class Connection {
       }
     }
   }
+}
+
+/**
+ * An answer to a client's own message: an `err`, or the `gone` (reason
+ * `absent`) answering a resume of a topic that is not there. The core writes
+ * both forms (native/src/frames.cc): `{"t":"err",...}`, and a `gone` ending in
+ * `"reason":"absent"}` (a removal's `gone` says deleted, expired or evicted).
+ */
+function isAnswer(frame) {
+  return (
+    typeof frame === 'string' &&
+    (frame.startsWith('{"t":"err",') || (frame.startsWith('{"t":"gone",') && frame.endsWith(',"reason":"absent"}')))
+  );
 }
 
 // Made outside the Hub constructor on purpose: a closure made there would
@@ -957,4 +1018,4 @@ function createHub(options) {
   return new Hub(options);
 }
 
-module.exports = { createHub, Hub, Connection, Receipt, normalizeOptions };
+module.exports = { createHub, Hub, Connection, Receipt, RefusedMessage, normalizeOptions };

@@ -384,6 +384,12 @@ export interface HubStats {
   squashed: number;
   /** `gone` frames sent: subscribers told their topic was deleted, expired or evicted. */
   goneSent: number;
+  /**
+   * Answers (`err`, and `gone` with reason `absent`) not written to a
+   * connection whose transport reported itself full (send() returned false,
+   * not yet drained()): counted in `framesSent`, dropped before the transport.
+   */
+  answersDropped: number;
   /** Publish-to-send latency per lane, on the hub's clock. */
   latency: Record<Lane, LatencyHistogram>;
 }

@@ -38,6 +38,7 @@ const COUNTERS = {
   snapshotFramesBuilt: 'Snapshot frames encoded',
   snapshotFramesReused: 'Snapshot frames sent again from the per-topic cache',
   squashed: 'Patch frames made by one diff over several changes',
+  answersDropped: 'Answers (err, gone absent) not written to congested connections',
 };
 
 function snake(name) {

@@ -33,6 +33,7 @@ const KIND = Object.freeze({
   congestion: 10,
   reauth: 11,
   replicate: 12,
+  refuse: 13,
 });
 
 const { DeltacastError, codes } = require('./errors');

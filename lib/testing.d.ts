@@ -29,7 +29,7 @@ export class TestClient {
   readonly connected: boolean;
   /** Stops acknowledging (the hub conflates this client). */
   stall(): void;
-  /** Acks everything held and acks from now on. */
+  /** Acks what it applied while stalled on this connection, and acks from now on. */
   resume(): void;
   connect(): void;
   disconnect(): void;

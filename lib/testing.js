@@ -12,6 +12,7 @@ class TestClient {
   #user;
   #connection = null;
   #autoAck;
+  #unacked = new Map(); // topic -> newest version applied on this connection and not acknowledged (stalled)
   #keep;
   #protocol;
 
@@ -24,7 +25,9 @@ class TestClient {
       // What the protocol client says goes out only while connected.
       send: (text) => this.#connection?.receive(text),
       onApplied: (topic, version) => {
-        if (this.#autoAck && this.#connection) this.#protocol.ack(topic, version);
+        if (!this.#connection) return;
+        if (this.#autoAck) this.#protocol.ack(topic, version);
+        else this.#unacked.set(topic, version);
       },
     });
     /** The messages received, parsed, in order: the last `keep` (default 1000). */
@@ -54,6 +57,7 @@ class TestClient {
   /** Opens a connection (the constructor does); after disconnect(), resumes every topic. */
   connect() {
     if (this.#connection) return;
+    this.#unacked.clear(); // versions applied on an earlier connection are not acknowledged on this one
     this.#connection = this.#hub.connect({
       send: (frame) => this.#onFrame(frame),
       close: () => {
@@ -69,14 +73,17 @@ class TestClient {
     this.#autoAck = false;
   }
 
-  /** Acknowledges everything held and acks from now on: held-back topics catch up. */
+  /**
+   * Acknowledges what it applied while stalled (on this connection: an ack is
+   * for a version the connection was sent) and acks from now on: held-back
+   * topics catch up.
+   */
   resume() {
     this.#autoAck = true;
+    const unacked = [...this.#unacked];
+    this.#unacked.clear();
     if (!this.#connection) return;
-    for (const topic of this.#protocol.topics) {
-      const held = this.#protocol.get(topic);
-      if (held) this.#protocol.ack(topic, held.version);
-    }
+    for (const [topic, version] of unacked) this.#protocol.ack(topic, version);
   }
 
   /** Drops the connection; replicas are kept for resuming. */

@@ -4,6 +4,7 @@
 // every client message goes to Connection.receive and the core answers it.
 
 const { DeltacastError, codes } = require('../errors');
+const { RefusedMessage } = require('../hub');
 
 /** The codes the adapters add to the core's (refusals on connect, bad carrier input); from lib/errors.js. */
 const adapterCodes = Object.freeze({
@@ -192,6 +193,21 @@ function errFrame(code, message) {
 }
 
 /**
+ * A client message the carrier cannot hand over as text (a binary frame,
+ * extra arguments, another event): handed to the core like any message
+ * (Inbound.push), which charges it to the connection's inbound rate limit (a
+ * flood of them is closed with 1008) and answers `err` with `code`.
+ */
+function refused(code, message) {
+  return new RefusedMessage(code, message);
+}
+
+/** At most `chars` characters of a client-given name, for a refusal's message. */
+function clip(text, chars = 64) {
+  return text.length <= chars ? text : `${text.slice(0, chars)}...`;
+}
+
+/**
  * Encode once: the hub hands every connection that gets the same frame the
  * same string (one `take()` delivers them in one synchronous run), so what a
  * carrier makes of a frame (a packet, a Buffer, a WebSocket frame) is made on
@@ -288,6 +304,8 @@ module.exports = {
   checkAuthenticate,
   auditRefusal,
   errFrame,
+  refused,
+  clip,
   FrameCache,
   Inbound,
   warnOnce,

@@ -42,6 +42,8 @@ const {
   checkIdentity,
   resolveIdentity,
   errFrame,
+  refused,
+  clip,
   FrameCache,
   Inbound,
   warnOnce,
@@ -215,7 +217,7 @@ function attachSocketIO(ioOrNamespace, hub, options) {
       } catch (err) {
         const refusal = err instanceof Refusal ? err : new Refusal(err.code ?? codes.INTERNAL, 401, err.message);
         auditRefusal(hub, 'socket.io', refusal);
-        this.#write(errFrame(refusal.code, refusal.message), false);
+        this.#write(errFrame(refusal.code, refusal.message));
         socket.disconnect(true);
         return;
       }
@@ -250,9 +252,8 @@ function attachSocketIO(ioOrNamespace, hub, options) {
       this.#connection?.drained();
     };
 
-    /** A frame of this adapter's own (err, close): dropped while the socket is congested. */
-    #write(text, respectCongestion = true) {
-      if (respectCongestion && this.#congested) return;
+    /** A frame of this adapter's own (a refusal on connect, close, retry). */
+    #write(text) {
       if (!this.#fast) {
         this.#socket.emit(event, JSON.parse(text));
         return;
@@ -261,12 +262,15 @@ function attachSocketIO(ioOrNamespace, hub, options) {
       this.#socket.client.writeToEngine([this.#packets.head + text + ']'], { preEncoded: true });
     }
 
+    // Messages the carrier cannot hand over as text are refused by the core
+    // (refused()): charged to the inbound rate limit like any message.
     #onMessage = (...args) => {
       if (args.length !== 1) {
-        this.#write(
-          errFrame(
+        inbound.push(
+          this.#connection,
+          refused(
             adapterCodes.INVALID_MESSAGE,
-            `the ${event} event takes exactly one argument (a message object or its JSON text), got ${args.length}` +
+            `the ${clip(event)} event takes exactly one argument (a message object or its JSON text), got ${args.length}` +
               (typeof args[args.length - 1] === 'function' ? ' (an acknowledgement callback counts as one)' : ''),
           ),
         );
@@ -278,7 +282,7 @@ function attachSocketIO(ioOrNamespace, hub, options) {
         return;
       }
       if (isBinary(message)) {
-        this.#write(errFrame(adapterCodes.INVALID_MESSAGE, 'binary arguments are not protocol messages: send a JSON object or its text'));
+        inbound.push(this.#connection, refused(adapterCodes.INVALID_MESSAGE, 'binary arguments are not protocol messages: send a JSON object or its text'));
         return;
       }
       let text;
@@ -287,7 +291,7 @@ function attachSocketIO(ioOrNamespace, hub, options) {
         // maxHttpBufferSize; the core checks it against limits.maxMessageBytes
         text = JSON.stringify(message);
       } catch {
-        this.#write(errFrame(adapterCodes.INVALID_MESSAGE, 'the message could not be serialized as JSON'));
+        inbound.push(this.#connection, refused(adapterCodes.INVALID_MESSAGE, 'the message could not be serialized as JSON'));
         return;
       }
       inbound.push(this.#connection, text === undefined ? 'undefined' : text);
@@ -295,8 +299,12 @@ function attachSocketIO(ioOrNamespace, hub, options) {
 
     #onAny = (name) => {
       if (name === event) return;
-      this.#write(
-        errFrame(adapterCodes.UNKNOWN_MESSAGE, `this namespace carries only the ${JSON.stringify(event)} event, got ${JSON.stringify(String(name))}`),
+      inbound.push(
+        this.#connection,
+        refused(
+          adapterCodes.UNKNOWN_MESSAGE,
+          `this namespace carries only the ${JSON.stringify(clip(event))} event, got ${JSON.stringify(clip(String(name)))}`,
+        ),
       );
     };
 
@@ -315,8 +323,8 @@ function attachSocketIO(ioOrNamespace, hub, options) {
     #close = (code, reason) => {
       if (this.#closing) return;
       this.#closing = true;
-      if (code === 1001) this.#write(retryFrame, false); // going away: the clients' return is spread
-      this.#write(JSON.stringify({ t: 'close', code, reason }), false);
+      if (code === 1001) this.#write(retryFrame); // going away: the clients' return is spread
+      this.#write(JSON.stringify({ t: 'close', code, reason }));
       // Over polling, closing the engine.io connection from the server waits
       // for the client's next poll (engine.io holds a 30 s timer for it),
       // which a client told to disconnect never sends: there the namespace
@@ -327,8 +335,8 @@ function attachSocketIO(ioOrNamespace, hub, options) {
 
     /** Detach: the client is told (1001), the connection is closed. */
     detach() {
-      this.#write(retryFrame, false);
-      this.#write(JSON.stringify({ t: 'close', code: 1001, reason: 'deltacast was detached from this server' }), false);
+      this.#write(retryFrame);
+      this.#write(JSON.stringify({ t: 'close', code: 1001, reason: 'deltacast was detached from this server' }));
       this.#onDisconnect();
       this.#socket.off('disconnect', this.#onDisconnect);
       if (exclusive) this.#socket.disconnect(true);

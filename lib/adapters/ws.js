@@ -36,7 +36,7 @@ const {
   invalid,
   Refusal,
   resolveIdentity,
-  errFrame,
+  refused,
   FrameCache,
   Inbound,
   retryFrame,
@@ -212,10 +212,8 @@ function attachWebSocketServer(wss, hub, options) {
 
     #onMessage = (data, isBinary) => {
       if (isBinary) {
-        // an answer of the adapter's own: not sent while the socket is congested
-        if (!this.#congested && this.#ws.readyState === OPEN) {
-          this.#ws.send(errFrame(adapterCodes.INVALID_MESSAGE, 'binary frames are not protocol messages: send JSON text frames'));
-        }
+        // refused by the core: charged to the inbound rate limit like any message
+        inbound.push(this.#connection, refused(adapterCodes.INVALID_MESSAGE, 'binary frames are not protocol messages: send JSON text frames'));
         return;
       }
       // ws hands text as a Buffer (binaryType 'nodebuffer'); other binaryTypes are joined into one

@@ -207,8 +207,10 @@ function createClient(options) {
     if (c.acks) attempt = 0;
     setStatus(c.acks ? 'open' : 'polling', { carrier: c.kind });
     if (token !== undefined && c.acks) c.send({ t: 'auth', token });
-    // Every topic resumes from its position, all at once.
+    // Every topic resumes from its position, all at once. Acks still due were
+    // for the old connection's frames: this one was sent none of them.
     for (const E of topics.values()) {
+      E.ackDue = false;
       if (!onWire(E)) continue;
       E.resync = false;
       if (c.acks) sendSub(E);

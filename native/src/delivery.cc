@@ -309,6 +309,35 @@ frames::PatchIds Delivery::idsBetween(const TopicState& state, std::uint64_t fro
   return out;
 }
 
+bool Delivery::admitted(ConnectionId id, Connection& connection, bool routine, std::int64_t now) {
+  switch (connection.inbound.admit(routine, now)) {
+    case InboundLimiter::Verdict::Admit: return true;
+    case InboundLimiter::Verdict::RefuseAndTell:
+      error(id, kRateLimited,
+            "over " + std::to_string(static_cast<long long>(limits_.messagesPerSecond)) +
+                " messages a second: messages are dropped until the rate falls");
+      return false;
+    case InboundLimiter::Verdict::Refuse: return false;
+    case InboundLimiter::Verdict::Close:
+      stats_.closedFlooding.fetch_add(1, std::memory_order_relaxed);
+      closeConnection(id, kCloseRateLimited,
+                      "more than " + std::to_string(limits_.rateViolations) + " messages in a row over the rate limit",
+                      now);
+      return false;
+  }
+  return false;
+}
+
+void Delivery::refuse(ConnectionId id, const char* code, std::string_view message, std::int64_t now) {
+  lastNow_ = now;
+  const auto it = connections_.find(id);
+  if (it == connections_.end()) return;
+  Connection& connection = it->second;
+  connection.lastHeard = now;  // as for a message that does not parse
+  if (!admitted(id, connection, false, now)) return;
+  error(id, code, message);
+}
+
 void Delivery::receive(ConnectionId id, std::string_view text, std::int64_t now) {
   lastNow_ = now;
   const auto it = connections_.find(id);
@@ -319,21 +348,7 @@ void Delivery::receive(ConnectionId id, std::string_view text, std::int64_t now)
   message.type = MessageType::Sub;  // what a message that does not parse costs
   const Refusal refusal = parseClientMessage(text, limits_.maxMessageBytes, limits_.maxTopicLength, message);
   const bool routine = message.type == MessageType::Ack || message.type == MessageType::Pong;
-  switch (connection.inbound.admit(routine, now)) {
-    case InboundLimiter::Verdict::Admit: break;
-    case InboundLimiter::Verdict::RefuseAndTell:
-      error(id, kRateLimited,
-            "over " + std::to_string(static_cast<long long>(limits_.messagesPerSecond)) +
-                " messages a second: messages are dropped until the rate falls");
-      return;
-    case InboundLimiter::Verdict::Refuse: return;
-    case InboundLimiter::Verdict::Close:
-      stats_.closedFlooding.fetch_add(1, std::memory_order_relaxed);
-      closeConnection(id, kCloseRateLimited,
-                      "more than " + std::to_string(limits_.rateViolations) + " messages in a row over the rate limit",
-                      now);
-      return;
-  }
+  if (!admitted(id, connection, routine, now)) return;
   if (refusal) {
     error(id, refusal.code, refusal.message, refusal.topic);
     return;
@@ -376,10 +391,10 @@ void Delivery::receive(ConnectionId id, std::string_view text, std::int64_t now)
     } else {
       acknowledged(id, connection, message.topic, message.version, now);
     }
-  } else if (message.version > std::max(sub->second.version, sub->second.newestSent)) {
+  } else if (message.version > sub->second.newestSent) {
     error(id, kInvalidAck,
           "ack for version " + std::to_string(message.version) + ", but version " +
-              std::to_string(std::max(sub->second.version, sub->second.newestSent)) + " is the newest sent",
+              std::to_string(sub->second.newestSent) + " is the newest sent",
           message.topic);
   } else {
     acknowledged(id, connection, message.topic, message.version, now);
@@ -401,7 +416,12 @@ void Delivery::subscribe(ConnectionId id, Connection& connection, std::string_vi
     return;
   }
   subscribers_[std::string(topic)].insert(id);
-  if (added) stats_.subscriptions.fetch_add(1, std::memory_order_relaxed);
+  if (added) {
+    stats_.subscriptions.fetch_add(1, std::memory_order_relaxed);
+    // Frames of the topic sent before an unsub may still be on their way:
+    // their acks stay valid (and a claimed version never makes one valid).
+    entry->second.newestSent = connection.credit.newestUnacked(topic);
+  }
   audit("sub", id, connection, now, topic);
   Subscription& subscription = entry->second;
 
@@ -417,7 +437,7 @@ void Delivery::subscribe(ConnectionId id, Connection& connection, std::string_vi
     return;
   }
   if (epoch != nullptr && *epoch == snapshot->epoch && *version == snapshot->version) {
-    subscription.hold(snapshot->epoch, snapshot->version);  // already current: nothing to send
+    subscription.holdSent(snapshot->epoch, snapshot->version);  // already current: nothing to send
     return;
   }
   // A sub for the state already in flight to this connection costs nothing:
@@ -428,6 +448,12 @@ void Delivery::subscribe(ConnectionId id, Connection& connection, std::string_vi
   }
   // What the client holds, until it is sent more.
   subscription.hold(epoch != nullptr ? *epoch : std::string(), epoch != nullptr ? *version : 0);
+  // A claim of a version the topic really had in its current epoch may be
+  // acked (the client was sent it, on this connection or an earlier one);
+  // any other claim makes no ack valid.
+  if (epoch != nullptr && *epoch == snapshot->epoch && *version <= snapshot->version) {
+    subscription.newestSent = std::max(subscription.newestSent, *version);
+  }
   if (!hasCredit(connection)) {
     // Like any frame, the answer waits for credit: one frame when it comes.
     subscription.dirty = true;
@@ -438,13 +464,13 @@ void Delivery::subscribe(ConnectionId id, Connection& connection, std::string_vi
     // Resume: the missing steps as one patch, when the history has them all
     // and that is smaller than a snapshot.
     if (Frame patch = patchFrom(topic, state(topic), *snapshot, *version)) {
-      subscription.hold(snapshot->epoch, snapshot->version);
+      subscription.holdSent(snapshot->epoch, snapshot->version);
       charge(id, connection, topic, snapshot->epoch, snapshot->version, patch->size(), now);
       send(id, std::move(patch));
       return;
     }
   }
-  subscription.hold(snapshot->epoch, snapshot->version);
+  subscription.holdSent(snapshot->epoch, snapshot->version);
   subscription.snapshotInFlight = true;
   Frame frame = snapshotFrame(topic, *snapshot);
   charge(id, connection, topic, snapshot->epoch, snapshot->version, frame->size(), now);

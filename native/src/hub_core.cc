@@ -324,6 +324,10 @@ void HubCore::run(Request& request) {
         break;
       case RequestKind::Receive: delivery_.receive(request.connection, request.payload, now()); break;
       case RequestKind::Congestion: delivery_.congestion(request.connection, request.ms != 0, now()); break;
+      case RequestKind::Refuse:
+        delivery_.refuse(request.connection, request.ms == 0 ? kInvalidMessage : kUnknownMessage, request.payload,
+                         now());
+        break;
       case RequestKind::Close: break;  // above
     }
     ran = true;

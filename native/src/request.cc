@@ -106,7 +106,7 @@ Status walk(std::string_view bytes, std::vector<std::string>* staged, std::size_
     Request& r = slot();  // checked only (not Decode): nothing is written into its strings
     if constexpr (Decode) reset(r);
     std::uint8_t kind = 0;
-    bool ok = in.u8(kind) && kind <= static_cast<std::uint8_t>(RequestKind::Replicate);
+    bool ok = in.u8(kind) && kind <= static_cast<std::uint8_t>(RequestKind::Refuse);
     if (ok) r.kind = static_cast<RequestKind>(kind);
     const auto lane = [&]() {
       std::uint8_t value = 0;
@@ -182,6 +182,12 @@ Status walk(std::string_view bytes, std::vector<std::string>* staged, std::size_
             r.ms = static_cast<std::int64_t>(version);
             r.replicaMode = static_cast<ReplicaMode>(mode);
           }
+          break;
+        }
+        case RequestKind::Refuse: {
+          std::uint8_t code = 0;
+          ok = connection() && in.u8(code) && code <= 1 && in.str(&r.payload);
+          r.ms = code;
           break;
         }
         case RequestKind::Congestion: {

@@ -66,6 +66,57 @@ TEST_F(DeliveryTest, SubscribeGetsASnapshotThenPatches) {
                            R"(","from":1,"to":2,"ops":[{"op":"replace","path":"/a","value":2}]})");
 }
 
+// A `sub` says what the client holds; the version it claims was never sent,
+// so acks above what really was are still DELTACAST_INVALID_ACK.
+TEST_F(DeliveryTest, AClaimedVersionDoesNotMakeAcksForIt) {
+  const ChangeResult v1 = publish("t", R"({"a":1,"pad":"................................"})");
+  delivery_.connect(1, {});
+  const auto ackAnswer = [&](std::uint64_t version) {
+    delivery_.receive(1, R"({"t":"ack","topic":"t","version":)" + std::to_string(version) + "}");
+    const auto frames = framesFor(1);
+    return frames.empty() ? std::string() : frames[0];
+  };
+  // another epoch, a huge version: answered with a snapshot of version 1
+  delivery_.receive(1, R"({"t":"sub","topic":"t","epoch":"other","version":9007199254740992})");
+  ASSERT_EQ(framesFor(1).size(), 1u);
+  EXPECT_NE(ackAnswer(999999).find("DELTACAST_INVALID_ACK"), std::string::npos);
+  EXPECT_EQ(ackAnswer(1), "");
+  // the right epoch, a version past the newest: a snapshot again, and still no ack above 1
+  delivery_.receive(1, R"({"t":"sub","topic":"t","epoch":")" + v1.epoch + R"(","version":500})");
+  ASSERT_EQ(framesFor(1).size(), 1u);
+  EXPECT_NE(ackAnswer(500).find("DELTACAST_INVALID_ACK"), std::string::npos);
+  // an absent topic resumed with a claimed version: `gone`, and no ack for it
+  delivery_.receive(1, R"({"t":"sub","topic":"absent","epoch":"e","version":7})");
+  ASSERT_EQ(framesFor(1).size(), 1u);
+  delivery_.receive(1, R"({"t":"ack","topic":"absent","version":7})");
+  const auto frames = framesFor(1);
+  ASSERT_EQ(frames.size(), 1u);
+  EXPECT_NE(frames[0].find("DELTACAST_INVALID_ACK"), std::string::npos);
+}
+
+// Resume keeps working: a client current at (epoch, v) may ack v, and after a
+// resume patch it may ack what the patch brought.
+TEST_F(DeliveryTest, ResumeStillTakesAcksForWhatWasSentOrIsCurrent) {
+  const ChangeResult v1 = publish("t", R"({"a":1,"pad":"................................"})");
+  publish("t", R"({"a":2,"pad":"................................"})");
+  delivery_.connect(1, {});
+  delivery_.receive(1, R"({"t":"sub","topic":"t","epoch":")" + v1.epoch + R"(","version":2})");
+  EXPECT_TRUE(framesFor(1).empty());  // current
+  delivery_.receive(1, R"({"t":"ack","topic":"t","version":2})");
+  EXPECT_TRUE(framesFor(1).empty());
+  delivery_.connect(2, {});
+  delivery_.receive(2, R"({"t":"sub","topic":"t","epoch":")" + v1.epoch + R"(","version":1})");
+  auto frames = framesFor(2);
+  ASSERT_EQ(frames.size(), 1u);
+  EXPECT_NE(frames[0].find(R"("t":"patch")"), std::string::npos);
+  delivery_.receive(2, R"({"t":"ack","topic":"t","version":2})");
+  EXPECT_TRUE(framesFor(2).empty());
+  delivery_.receive(2, R"({"t":"ack","topic":"t","version":3})");
+  frames = framesFor(2);
+  ASSERT_EQ(frames.size(), 1u);
+  EXPECT_NE(frames[0].find("DELTACAST_INVALID_ACK"), std::string::npos);
+}
+
 TEST_F(DeliveryTest, FramesAreEncodedOnceAndShared) {
   publish("t", R"({"a":1,"pad":"................................"})");
   for (ConnectionId id = 1; id <= 3; ++id) {
@@ -487,6 +538,37 @@ TEST(DeliveryLiveness, FloodsAreRefusedThenClosed) {
   ASSERT_EQ(closed.size(), 1u);
   EXPECT_EQ(closed[0].code, kCloseRateLimited);
   EXPECT_FALSE(delivery.connected(1));
+}
+
+// Messages the transport refuses (a binary frame, extra Socket.IO arguments)
+// cost a token each as any message does: answered while the rate allows, then
+// refused once with DELTACAST_RATE_LIMITED, then closed 1008.
+TEST(DeliveryLiveness, TransportRefusalsCountAgainstTheRate) {
+  TopicStore store({});
+  DeliveryLimits limits;
+  limits.messagesPerSecond = 10;
+  limits.messageBurst = 5;
+  limits.rateViolations = 3;
+  Delivery delivery(store, AccessRules(), limits);
+  delivery.connect(1, {}, 0);
+  for (int i = 0; i < 5; ++i) delivery.refuse(1, kInvalidMessage, "binary frames are not protocol messages", 0);
+  std::vector<Outgoing> out = delivery.takeOutgoing();
+  ASSERT_EQ(out.size(), 5u);
+  EXPECT_EQ(*out[0].frame,
+            R"({"t":"err","code":"DELTACAST_INVALID_MESSAGE","message":"binary frames are not protocol messages"})");
+  delivery.refuse(1, kUnknownMessage, "other event", 0);
+  out = delivery.takeOutgoing();
+  ASSERT_EQ(out.size(), 1u);
+  EXPECT_NE(out[0].frame->find("DELTACAST_RATE_LIMITED"), std::string::npos);
+  delivery.refuse(1, kUnknownMessage, "other event", 0);
+  EXPECT_TRUE(delivery.takeClosings().empty());
+  delivery.receive(1, R"({"t":"unsub","topic":"x"})", 0);  // refusals and messages share one bucket
+  const std::vector<Closing> closed = delivery.takeClosings();
+  ASSERT_EQ(closed.size(), 1u);
+  EXPECT_EQ(closed[0].code, kCloseRateLimited);
+  EXPECT_EQ(delivery.stats().closedFlooding.load(), 1u);
+  delivery.refuse(1, kInvalidMessage, "after the close", 0);  // a closed connection: nothing
+  EXPECT_TRUE(delivery.takeOutgoing().empty());
 }
 
 TEST(DeliveryLiveness, AcksAndPongsAreCheap) {

@@ -147,7 +147,7 @@ TEST(Request, EveryTruncationIsRefused) {
 
 TEST(Request, RefusesUnknownKindsLanesAndIds) {
   std::size_t count = 0;
-  EXPECT_FALSE(validateRequests(Writer().u8(13).u32(1).bytes(), 0, count));                                 // kind
+  EXPECT_FALSE(validateRequests(Writer().u8(14).u32(1).bytes(), 0, count));                                 // kind
   EXPECT_FALSE(validateRequests(Writer().u8(11).f64(1).u8(3).str("").u32(0).f64(-1).bytes(), 0, count));    // status
   EXPECT_FALSE(validateRequests(Writer().u8(11).f64(1).u8(0).str("").u32(0).f64(-2).bytes(), 0, count));    // expiry
   EXPECT_FALSE(validateRequests(Writer().u8(0).u32(1).str("t").str("1").str("").u8(5).bytes(), 0, count));  // lane
@@ -176,6 +176,25 @@ TEST(Request, DecodesReplicate) {
   EXPECT_FALSE(validateRequests(Writer().u8(12).u32(1).str("t").str("e").f64(1).u8(4).str("").bytes(), 0, count));
   EXPECT_FALSE(validateRequests(Writer().u8(12).u32(1).str("t").str("e").f64(1.5).u8(0).str("").bytes(), 0, count));
   EXPECT_FALSE(validateRequests(Writer().u8(12).u32(1).str("t").str("e").f64(1).u8(0).bytes(), 0, count));
+}
+
+TEST(Request, DecodesRefuse) {
+  Writer w;
+  w.u8(13).f64(6).u8(0).str("binary frames are not protocol messages");  // Refuse, DELTACAST_INVALID_MESSAGE
+  w.u8(13).f64(7).u8(1).str("other event");                              // Refuse, DELTACAST_UNKNOWN_MESSAGE
+  std::vector<std::string> staged;
+  std::vector<Request> out;
+  ASSERT_TRUE(decodeRequests(w.bytes(), staged, out));
+  ASSERT_EQ(out.size(), 2u);
+  EXPECT_EQ(out[0].kind, RequestKind::Refuse);
+  EXPECT_EQ(out[0].connection, 6u);
+  EXPECT_EQ(out[0].ms, 0);
+  EXPECT_EQ(out[0].payload, "binary frames are not protocol messages");
+  EXPECT_EQ(out[1].ms, 1);
+  EXPECT_FALSE(isAnswered(RequestKind::Refuse));
+  std::size_t count = 0;
+  EXPECT_FALSE(validateRequests(Writer().u8(13).f64(1).u8(2).str("x").bytes(), 0, count));  // code
+  EXPECT_FALSE(validateRequests(Writer().u8(13).f64(1).u8(0).bytes(), 0, count));           // no message
 }
 
 TEST(Request, StagedPayloadsAreMovedInOnceEach) {

@@ -184,6 +184,12 @@ class Delivery {
   // One client message (JSON text). Anything malformed gets an `err` frame
   // with a stable code; nothing else changes.
   void receive(ConnectionId id, std::string_view message, std::int64_t now = 0);
+  // A client message the transport could not hand over as text (a binary
+  // WebSocket frame, extra Socket.IO arguments, an event other than the
+  // protocol's): refused with `err` `code` (kInvalidMessage or
+  // kUnknownMessage) and `message`, after it is charged to the inbound rate
+  // limit as any refused message is (a flood of them is closed with 1008).
+  void refuse(ConnectionId id, const char* code, std::string_view message, std::int64_t now = 0);
 
   // After a change accepted by the store (result.changed), at time `now`:
   // delivers it now (critical lane) or schedules the topic's flush. `lane`
@@ -238,15 +244,22 @@ class Delivery {
     // (without acks: handed to the transport): a `sub` holding nothing is
     // answered by it and costs nothing.
     bool snapshotInFlight = false;
-    // The newest version ever sent on it: acks up to it are valid even after
-    // a `sub` that says the client holds less (frames may still be on their way).
+    // The newest version ever sent on it (or found current on a resume): acks
+    // up to it are valid even after a `sub` that says the client holds less
+    // (frames may still be on their way), and no ack above it is.
     std::uint64_t newestSent = 0;
-    // Holds (e, v) now, nothing in flight or waiting.
+    // Holds (e, v) now, nothing in flight or waiting. `v` may be what a
+    // resuming client claims: it says which frame brings it up to date, not
+    // what it was sent, so it leaves newestSent alone (sent() raises it).
     void hold(std::string e, std::uint64_t v) {
       epoch = std::move(e);
       version = v;
       dirty = false;
       snapshotInFlight = false;
+    }
+    // Holds (e, v), the server's own state, sent to it (or already held).
+    void holdSent(std::string e, std::uint64_t v) {
+      hold(std::move(e), v);
       if (v > newestSent) newestSent = v;
     }
   };
@@ -293,6 +306,9 @@ class Delivery {
   // The change ids a patch from `from` to `to` contains.
   static frames::PatchIds idsBetween(const TopicState& state, std::uint64_t from, std::uint64_t to);
 
+  // Charges one inbound message to the connection's rate limit: false when
+  // it is refused (told once, then dropped; closed after rateViolations).
+  bool admitted(ConnectionId id, Connection& connection, bool routine, std::int64_t now);
   void subscribe(ConnectionId id, Connection& connection, std::string_view topic, const std::string* epoch,
                  const std::uint64_t* version, std::int64_t now);
   void error(ConnectionId id, const char* code, std::string_view message, std::string_view topic = {});

@@ -25,6 +25,10 @@
 //   Disconnect := connection:f64
 //   Receive  := connection:f64 message:payload
 //   Congestion := connection:f64 congested:u8
+//   Refuse   := connection:f64 code:u8 message:str
+//               (a client message the transport could not hand over as text,
+//               Delivery::refuse: code 0 DELTACAST_INVALID_MESSAGE, 1
+//               DELTACAST_UNKNOWN_MESSAGE; internal, lib/adapters)
 //   Replicate := id:u32 topic:str epoch:str version:f64 mode:u8 payload
 //               (an engine's replica, TopicStore::replicate: mode 0 state,
 //               1 patch, 2 absent, 3 history; internal, lib/redis.js)
@@ -62,6 +66,7 @@ enum class RequestKind : std::uint8_t {
   Congestion,  // connection, ms: 1 congested, 0 drained
   Reauth,      // connection, status, principal, expiresAt: the answer to an AuthRequest
   Replicate,   // topic, epoch (in key), version (in ms), mode, payload: a replica of an engine's state
+  Refuse,      // connection, code (in ms), message (in payload): a client message refused by its transport
 };
 
 struct Request {
@@ -90,6 +95,7 @@ constexpr bool isAnswered(RequestKind kind) noexcept {
     case RequestKind::Disconnect:
     case RequestKind::Receive:
     case RequestKind::Congestion:
+    case RequestKind::Refuse:
     case RequestKind::Reauth: return false;
     default: return true;
   }
