@@ -109,6 +109,10 @@ export interface Client {
   subscribe(topic: string, onChange?: (data: unknown, info: ChangeInfo) => void, options?: { critical?: boolean }): () => void;
   get(topic: string): Snapshot | undefined;
   topicStatus(topic: string): { status: TopicStatus; epoch?: string; version?: number; updatedAt?: number };
+  /**
+   * `info.code`: the WebSocket close code (RFC 6455 section 7.4) when the ws
+   * carrier dropped; absent for the other carriers.
+   */
   on(event: 'status', listener: (status: ClientStatus, info: { carrier?: Carrier; attempt?: number; delayMs?: number; code?: number }) => void): () => void;
   on(event: 'error', listener: (error: Error & { code?: string; topic?: string }) => void): () => void;
   on(event: 'change', listener: (topic: string, data: unknown, info: ChangeInfo) => void): () => void;

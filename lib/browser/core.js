@@ -187,8 +187,10 @@ function createClient(options) {
     try {
       c = attemptCarrier = carriers[kind](o, ctx);
     } catch (e) {
+      // A carrier that cannot even be made (no WebSocket or io to make it with, a URL it refuses) never
+      // will be: the client reports it and closes rather than retry for ever.
       emit('error', e);
-      return failed(probe);
+      return client.close();
     }
     after('connect', rc.connectTimeoutMs, () => {
       if (c !== attemptCarrier) return;

@@ -11,7 +11,8 @@ function socketIOCarrier(o, ctx) {
   const d = duplex('socket.io', ctx, (m) => s.emit('deltacast', m), () => s.disconnect());
   s.on('connect', d.open);
   s.on('deltacast', d.msg);
-  s.on('disconnect', d.end);
+  // (reason, details): details is an object, not a close code; the status event's `code` is a WebSocket close code or absent
+  s.on('disconnect', (reason) => d.end(reason));
   s.on('connect_error', (e) => d.end(e && e.message));
   return d.c;
 }

@@ -120,7 +120,11 @@ test('a hub restart: every carrier gets the server\'s retry hint and spreads its
       await hub.close();
     });
     const delays = [];
-    client.on('status', (s, info) => s === 'reconnecting' && info.delayMs !== undefined && delays.push(info.delayMs));
+    const closeCodes = [];
+    client.on('status', (s, info) => {
+      if ('code' in info) closeCodes.push(info.code);
+      if (s === 'reconnecting' && info.delayMs !== undefined) delays.push(info.delayMs);
+    });
     await hub.publish('r', { n: 1 });
     client.subscribe('r');
     await until(() => client.get('r'), `the snapshot over ${carrier}`);
@@ -128,7 +132,30 @@ test('a hub restart: every carrier gets the server\'s retry hint and spreads its
     await until(() => delays.length > 0, `the drop over ${carrier}`);
     client.close();
     assert.equal(delays[0], 5000, `${carrier}: the return is drawn over the server's 10 s window`);
+    // info.code is a WebSocket close code (client.d.ts), or absent: never Socket.IO's details object
+    for (const code of closeCodes) assert.ok(code === undefined || Number.isInteger(code), `${carrier}: info.code ${JSON.stringify(code)}`);
+    if (carrier === 'ws') assert.ok(closeCodes.length > 0, 'the ws carrier reports its close code');
   }
+});
+
+test('socket.io carrier: a transport that drops reports no close code (info.code is a WebSocket close code or absent)', { timeout: 15000 }, async (t) => {
+  const hub = createHub();
+  const sio = await startSocketIO(hub);
+  const client = createClient({ url: sio.url, transport: 'socket.io', fallback: ['socket.io'], io, reconnect: { minMs: 10, maxMs: 50, restartMs: 0 } });
+  t.after(async () => {
+    client.close();
+    await sio.close();
+    await hub.close();
+  });
+  const infos = [];
+  client.on('status', (s, info) => infos.push([s, info]));
+  await hub.publish('r', { n: 1 });
+  client.subscribe('r');
+  await until(() => client.get('r'), 'the snapshot');
+  // The TCP connection cut under engine.io: socket.io-client's disconnect carries (reason, details).
+  for (const engineClient of Object.values(sio.io.engine.clients)) engineClient.transport.socket._socket.destroy();
+  await until(() => infos.some(([s]) => s === 'reconnecting'), 'the drop');
+  for (const [s, info] of infos) assert.ok(info.code === undefined || Number.isInteger(info.code), `${s}: info.code ${JSON.stringify(info.code)}`);
 });
 
 test('network loss: ws dropped, upgrades refused, SSE, then ws again, while a keyed board is upserted on the normal lane and hydrated from HTTP snapshots: no gap', { timeout: 60000 }, async (t) => {

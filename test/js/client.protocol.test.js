@@ -251,6 +251,40 @@ test('options are validated with DELTACAST_INVALID_ARGUMENT', () => {
   assert.throws(() => createClient({ url: 'ws://x', reconnect: { minMs: -1 } }), { code: 'DELTACAST_INVALID_ARGUMENT' });
 });
 
+test('a carrier that cannot be made (no WebSocket, no io) is reported on error and the client closes, not retried for ever', async () => {
+  assert.equal(globalThis.WebSocket, undefined, 'Node 20 has no global WebSocket');
+  const cases = [
+    [{ url: 'ws://127.0.0.1:1' }, /options\.WebSocket/],
+    [{ url: 'ws://127.0.0.1:1', pollUrl: 'http://127.0.0.1:1' }, /options\.WebSocket/],
+    [{ url: 'http://127.0.0.1:1', transport: 'socket.io' }, /options\.io/],
+    [{ url: 'ws://127.0.0.1:1', WebSocket: require('ws'), transport: 'ws', fallback: ['ws'], reconnect: { minMs: 1 } }, null],
+  ];
+  for (const [options, message] of cases) {
+    const client = createClient(options);
+    const errors = [];
+    const statuses = [];
+    client.on('error', (e) => errors.push(e));
+    client.on('status', (s) => statuses.push(s));
+    client.subscribe('t');
+    if (message === null) {
+      // a carrier that can be made but not reach its server keeps retrying, as before
+      await until(() => statuses.filter((s) => s === 'reconnecting').length >= 2, 'two retries');
+      assert.notEqual(client.status, 'closed');
+      client.close();
+      continue;
+    }
+    await until(() => client.status === 'closed', `closed: ${JSON.stringify(Object.keys(options))}`);
+    assert.equal(errors.length, 1, 'reported once');
+    assert.match(errors[0].message, message);
+    assert.ok(!statuses.includes('reconnecting'), 'never retried');
+  }
+  // A client made for a server render, closed before it ever connects, needs no carrier at all.
+  const render = createClient({ url: 'ws://server-render.invalid/' });
+  render.close();
+  render.hydrate('t', { epoch: 'e', version: 1, data: [1] });
+  assert.deepEqual(render.get('t').data, [1]);
+});
+
 test('auth: a string is the token; a hook that throws is reported on error, never thrown; other types refused', { timeout: 15000 }, async (t) => {
   const { hub, server, make } = await setup(t);
   await hub.publish('au', {});
