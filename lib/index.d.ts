@@ -257,6 +257,14 @@ export interface HubOptions {
   /** Real clock: how often TTLs and the dedup window are checked. Default 1000 ms; 1 to 2^31 - 1. */
   sweepIntervalMs?: number;
   /**
+   * hub.close() (close code 1001: a restart, a deploy): every adapter first
+   * sends clients `{"t":"retry","ms":restartRetryMs}`, and they spread their
+   * return over that window (docs/protocol.md, Closing). Default 10000 ms; 0
+   * to 2^31 - 1; 0: no hint (deltacast/client then waits up to its own
+   * reconnect.restartMs). A short window suits development.
+   */
+  restartRetryMs?: number;
+  /**
    * Called with one AuditEvent per connect, refusal (adapters, hub.audit),
    * sub, forbidden sub, auth refresh (ok or failed), expiry and close, in the
    * order the core decided them. No event holds a token. An exception it

@@ -98,6 +98,7 @@ const SCHEMA = Object.freeze({
     },
   },
   sweepIntervalMs: time(1000, 1, 'real clock: how often TTLs and the dedup window are checked'),
+  restartRetryMs: time(10000, 0, 'hub.close(): clients are sent {"t":"retry","ms"} and spread their return over this window; 0: no hint'),
 });
 
 function invalid(message) {

@@ -633,7 +633,8 @@ async function events(hub, config, req, res, params, user) {
     finish();
     if (res.writableEnded) return;
     // the hub is closing: the clients' return is spread (docs/protocol.md, Closing)
-    if (code === 1001) res.write(`data: ${retryFrame}\n\n`);
+    const retry = retryFrame(hub);
+    if (code === 1001 && retry !== '') res.write(`data: ${retry}\n\n`);
     res.end();
   };
   res.on('drain', () => session.connection.drained());

@@ -5,6 +5,7 @@
 
 const { DeltacastError, codes } = require('../errors');
 const { RefusedMessage } = require('../hub');
+const { SCHEMA } = require('../options');
 
 /** The codes the adapters add to the core's (refusals on connect, bad carrier input); from lib/errors.js. */
 const adapterCodes = Object.freeze({
@@ -15,13 +16,23 @@ const adapterCodes = Object.freeze({
   CLOSED: codes.CLOSED, // the adapter was detached (HTTP 503 on a ws upgrade)
 });
 
+const retryFrames = new WeakMap(); // hub -> its retry frame
+
 /**
  * The hub is closing (close code 1001: a restart, a deploy): before the close, every adapter sends
- * {"t":"retry","ms":RESTART_RETRY_MS} so that clients spread their return uniformly over that
- * window instead of all coming back at once (docs/protocol.md, Closing).
+ * {"t":"retry","ms":<the hub's restartRetryMs>} so that clients spread their return uniformly
+ * over that window instead of all coming back at once (docs/protocol.md, Closing). '' when the
+ * option is 0: no hint, the clients use their own (deltacast/client: reconnect.restartMs).
  */
-const RESTART_RETRY_MS = 10000;
-const retryFrame = JSON.stringify({ t: 'retry', ms: RESTART_RETRY_MS });
+function retryFrame(hub) {
+  let frame = retryFrames.get(hub);
+  if (frame === undefined) {
+    const ms = hub.options?.restartRetryMs ?? SCHEMA.restartRetryMs.default;
+    frame = ms > 0 ? JSON.stringify({ t: 'retry', ms }) : '';
+    retryFrames.set(hub, frame);
+  }
+  return frame;
+}
 
 function invalid(message) {
   return new DeltacastError(codes.INVALID_ARGUMENT, message);
@@ -286,7 +297,6 @@ function resetWarnings() {
 
 module.exports = {
   adapterCodes,
-  RESTART_RETRY_MS,
   retryFrame,
   checkOptions,
   positiveInteger,

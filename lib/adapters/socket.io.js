@@ -115,6 +115,7 @@ function hasEngineInternals(socket) {
 function attachSocketIO(ioOrNamespace, hub, options) {
   const nsp = namespaceOf(ioOrNamespace);
   checkHub(hub);
+  const retry = retryFrame(hub);
   options = checkOptions(options, ['event', 'user', 'authenticate', 'maxBufferedPackets', 'exclusive'], 'attachSocketIO');
   const event = options.event ?? DEFAULT_EVENT;
   if (typeof event !== 'string' || event === '') throw invalid('options.event must be a non-empty string');
@@ -323,7 +324,7 @@ function attachSocketIO(ioOrNamespace, hub, options) {
     #close = (code, reason) => {
       if (this.#closing) return;
       this.#closing = true;
-      if (code === 1001) this.#write(retryFrame); // going away: the clients' return is spread
+      if (code === 1001 && retry !== '') this.#write(retry); // going away: the clients' return is spread
       this.#write(JSON.stringify({ t: 'close', code, reason }));
       // Over polling, closing the engine.io connection from the server waits
       // for the client's next poll (engine.io holds a 30 s timer for it),
@@ -335,7 +336,7 @@ function attachSocketIO(ioOrNamespace, hub, options) {
 
     /** Detach: the client is told (1001), the connection is closed. */
     detach() {
-      this.#write(retryFrame);
+      if (retry !== '') this.#write(retry);
       this.#write(JSON.stringify({ t: 'close', code: 1001, reason: 'deltacast was detached from this server' }));
       this.#onDisconnect();
       this.#socket.off('disconnect', this.#onDisconnect);

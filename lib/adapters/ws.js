@@ -84,6 +84,7 @@ function runAppVerify(verify, info) {
 function attachWebSocketServer(wss, hub, options) {
   if (!isServer(wss)) throw invalid('attachWebSocketServer takes a ws WebSocketServer as its first argument');
   checkHub(hub);
+  const retry = retryFrame(hub);
   options = checkOptions(options, ['user', 'authenticate', 'maxBufferedBytes', 'perMessageDeflate', 'maxPayload'], 'attachWebSocketServer');
   if (options.user !== undefined && typeof options.user !== 'function') throw invalid('options.user must be a function (req) => identity');
   checkAuthenticate(options);
@@ -229,7 +230,7 @@ function attachWebSocketServer(wss, hub, options) {
     #close = (code, reason) => {
       const ws = this.#ws;
       if (ws.readyState !== OPEN) return;
-      if (code === 1001) ws.send(retryFrame); // going away: the clients' return is spread
+      if (code === 1001 && retry !== '') ws.send(retry); // going away: the clients' return is spread
       ws.close(code, closeReason(reason));
     };
 

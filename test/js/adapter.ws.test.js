@@ -230,6 +230,21 @@ describe('deltacast/ws', () => {
     assert.deepEqual(a.replica.messages.at(-1), { t: 'retry', ms: 10000 }, 'the last message before the close');
   });
 
+  it('restartRetryMs sets the retry hint; 0 sends none', TIMEOUT, async (t) => {
+    for (const [restartRetryMs, last] of [[750, { t: 'retry', ms: 750 }], [0, null]]) {
+      const hub = createHub({ lanes: { '**': 'critical' }, restartRetryMs });
+      const { url, attached } = await serve(t, hub);
+      const a = await client(t, url);
+      a.send({ t: 'sub', topic: 'x' });
+      await waitFor(() => attached.connections === 1, 'the connection');
+      await hub.close();
+      assert.equal((await a.closed).code, 1001);
+      const retries = a.replica.messages.filter((m) => m.t === 'retry');
+      assert.deepEqual(retries, last === null ? [] : [last]);
+      if (last !== null) assert.deepEqual(a.replica.messages.at(-1), last);
+    }
+  });
+
   it('a silent client is closed with 4000 (heartbeat timeout)', TIMEOUT, async (t) => {
     const hub = hubFor(t, { heartbeat: { intervalMs: 20, timeoutMs: 100 } });
     const { url } = await serve(t, hub);
