@@ -5,7 +5,8 @@
 
 const { test } = require('node:test');
 const assert = require('node:assert/strict');
-const { spawn, execFile, execFileSync } = require('node:child_process');
+const { spawn, execFile } = require('node:child_process');
+const fs = require('node:fs');
 const net = require('node:net');
 const path = require('node:path');
 const root = path.resolve(__dirname, '..', '..');
@@ -79,6 +80,26 @@ test('npm start: PORT= picks the port, the log line names the URL, the page and 
   assert.equal(out.stderr, '');
 });
 
+/**
+ * The pids whose parent is `pid` and whose command line holds `text`, read from /proc: no process
+ * is spawned (a synchronous spawn blocks the event loop, and a fork of a process running under
+ * ASan can deadlock before it execs, so a test using one could hang instead of failing).
+ */
+function childrenOf(pid, text) {
+  const found = [];
+  for (const entry of fs.readdirSync('/proc')) {
+    if (!/^\d+$/.test(entry)) continue;
+    try {
+      const stat = fs.readFileSync(`/proc/${entry}/stat`, 'utf8');
+      const ppid = Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[1]); // "pid (comm) state ppid ..."
+      if (ppid === pid && fs.readFileSync(`/proc/${entry}/cmdline`, 'utf8').includes(text)) found.push(Number(entry));
+    } catch {
+      // gone meanwhile
+    }
+  }
+  return found;
+}
+
 // npm runs a script as `sh -c <script>` and forwards SIGINT and SIGTERM to that shell only. dash
 // (Debian's and Ubuntu's /bin/sh) neither execs a lone command nor passes a signal on: without
 // `exec` in the script, SIGINT to npm was swallowed by the shell (the server went on serving) and
@@ -103,11 +124,7 @@ for (const signal of ['SIGINT', 'SIGTERM']) {
     });
     await waitFor('the log line', () => out.stdout.includes('serving'));
     const port = Number(/localhost:(\d+)/.exec(out.stdout)[1]);
-    try {
-      serverChild = Number(execFileSync('pgrep', ['-P', String(child.pid), '-f', 'examples/dashboard/server.js'], { encoding: 'utf8' }));
-    } catch {
-      // none: the shell became the server
-    }
+    serverChild = childrenOf(child.pid, 'examples/dashboard/server.js')[0] ?? 0; // none: the shell became the server
     child.kill(signal);
     let timer;
     const result = await Promise.race([exited, new Promise((r) => (timer = setTimeout(() => r('still running'), 5000)))]);

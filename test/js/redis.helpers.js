@@ -7,9 +7,9 @@ const net = require('node:net');
 
 /** Why the Redis tests cannot run here, or undefined (redis-server is on PATH). */
 function redisMissing() {
-  const r = spawnSync('redis-server', ['--version'], { encoding: 'utf8' });
+  const r = spawnSync('redis-server', ['--version'], { encoding: 'utf8', timeout: 30000 });
   if (r.error) return 'redis-server is not installed (bash scripts/setup-system.sh installs it): the Redis tests are skipped';
-  const c = spawnSync('redis-cli', ['--version'], { encoding: 'utf8' });
+  const c = spawnSync('redis-cli', ['--version'], { encoding: 'utf8', timeout: 30000 });
   if (c.error) return 'redis-cli is not installed (Debian: redis-tools, with redis-server): the Redis tests are skipped';
   return undefined;
 }
@@ -100,7 +100,7 @@ async function startCluster(masters = 3) {
     if (create.status !== 0) throw new Error(`redis-cli --cluster create failed:\n${create.stdout}${create.stderr}`);
     // Wait until every node agrees the cluster is up.
     for (let tries = 0; ; tries++) {
-      const states = nodes.map((n) => spawnSync('redis-cli', ['-p', String(n.port), 'cluster', 'info'], { encoding: 'utf8' }).stdout);
+      const states = nodes.map((n) => spawnSync('redis-cli', ['-p', String(n.port), 'cluster', 'info'], { encoding: 'utf8', timeout: 30000 }).stdout);
       if (states.every((s) => s.includes('cluster_state:ok'))) break;
       if (tries > 100) throw new Error('the cluster did not reach cluster_state:ok');
       await new Promise((r) => setTimeout(r, 100));
