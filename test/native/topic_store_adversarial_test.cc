@@ -38,7 +38,8 @@ TEST(HistoryRingModel, PushPopAssignMatchADequeAcrossCompactions) {
       const int action = static_cast<int>(random() % 10);
       if (action < 6) {
         // Lengths from 0 to a few hundred bytes: compaction at every boundary.
-        const std::size_t length = random() % 7 == 0 ? random() % 400 : random() % 12;
+        // In the slot (up to HistoryRing::kInlineBytes) and in the buffer, mixed.
+        const std::size_t length = random() % 7 == 0 ? random() % 400 : random() % 64;
         std::string ops(length, static_cast<char>('a' + random() % 26));
         ring.push_back(version, version + 1, ops);
         model.push_back(HistoryEntry{version, version + 1, ops});

@@ -19,6 +19,7 @@
 #include <algorithm>
 #include <atomic>
 #include <cstdint>
+#include <cstring>
 #include <deque>
 #include <list>
 #include <memory>
@@ -162,40 +163,54 @@ struct HistoryStep {
   std::string_view ops;  // JSON array of RFC 6902 operations
 };
 
-// A topic's history, oldest step first: the steps' versions in a ring and
-// their patch texts back to back in one buffer. Appending a step copies its
-// text once and allocates only when the buffer doubles; dropping the oldest
-// moves nothing (the buffer is compacted when its dropped front outgrows the
-// rest). Two allocations a topic, however many steps: a step of a tiny topic
-// (45 bytes of patch) costs 45 bytes and 24 of bookkeeping, not a string of
-// its own.
+// A topic's history, oldest step first: the steps in a ring of 64-byte
+// slots. A patch of up to kInlineBytes (a tiny topic's, 45 bytes) is kept in
+// its slot, so appending it writes one cache line; a longer one goes to a
+// buffer of texts back to back, which allocates only when it doubles and is
+// compacted when its dropped front outgrows the rest (dropping a step moves
+// nothing). Two allocations a topic, however many steps.
 class HistoryRing {
  public:
+  static constexpr std::size_t kInlineBytes = 48;
+
   std::size_t size() const noexcept { return size_; }
   bool empty() const noexcept { return size_ == 0; }
   // i = 0 is the oldest step.
   HistoryStep operator[](std::size_t i) const noexcept {
     const Slot& slot = slots_[(head_ + i) & (slots_.size() - 1)];
-    return HistoryStep{slot.to - slot.span, slot.to,
-                       std::string_view(text_).substr(slot.offset - dropped_, slot.length)};
+    const std::string_view ops = slot.length <= kInlineBytes
+                                     ? std::string_view(slot.text.bytes, slot.length)
+                                     : std::string_view(text_).substr(slot.text.offset - dropped_, slot.length);
+    return HistoryStep{slot.to - slot.span, slot.to, ops};
   }
   HistoryStep front() const noexcept { return (*this)[0]; }
   void push_back(std::uint64_t from, std::uint64_t to, std::string_view ops) {
     if (size_ == slots_.size()) grow();
-    text_.append(ops);
-    slots_[(head_ + size_) & (slots_.size() - 1)] =
-        Slot{to, static_cast<std::uint32_t>(to - from), static_cast<std::uint32_t>(ops.size()), end_};
-    end_ += ops.size();
+    Slot& slot = slots_[(head_ + size_) & (slots_.size() - 1)];
+    slot.to = to;
+    slot.span = static_cast<std::uint32_t>(to - from);
+    slot.length = static_cast<std::uint32_t>(ops.size());
+    if (ops.size() <= kInlineBytes) {
+      if (!ops.empty()) std::memcpy(slot.text.bytes, ops.data(), ops.size());
+    } else {
+      text_.append(ops);
+      slot.text.offset = end_;
+      end_ += ops.size();
+    }
     ++size_;
   }
   void pop_front() noexcept {
+    const Slot& slot = slots_[head_];
+    // Texts in the buffer are the out-of-slot steps' in order: the oldest
+    // step's, if it has one there, is the first not yet dropped.
+    if (slot.length > kInlineBytes) unused_ += slot.length;
     head_ = (head_ + 1) & (slots_.size() - 1);
     --size_;
-    const std::uint64_t keepFrom = size_ == 0 ? end_ : slots_[head_].offset;
     // Compact when the dropped text is more than what is kept: amortized O(1) a step.
-    if (keepFrom - dropped_ > text_.size() / 2) {
-      text_.erase(0, keepFrom - dropped_);
-      dropped_ = keepFrom;
+    if (unused_ > text_.size() / 2) {
+      text_.erase(0, unused_);
+      dropped_ += unused_;
+      unused_ = 0;
     }
   }
   // Replaces every step (oldest first).
@@ -204,10 +219,12 @@ class HistoryRing {
     for (const HistoryEntry& entry : entries) fresh.push_back(entry.from, entry.to, entry.ops);
     *this = std::move(fresh);
   }
-  // Starts loading what the next push_back writes.
+  // Starts loading what the next push_back writes, and the oldest step, which
+  // a full ring drops.
   void prefetchNext() const noexcept {
-    if (!slots_.empty()) __builtin_prefetch(&slots_[(head_ + size_) & (slots_.size() - 1)], 1);
-    if (!text_.empty()) __builtin_prefetch(text_.data() + text_.size() - 1, 1);
+    if (slots_.empty()) return;
+    __builtin_prefetch(&slots_[(head_ + size_) & (slots_.size() - 1)], 1);
+    if (size_ == slots_.size()) __builtin_prefetch(&slots_[head_]);
   }
 
  private:
@@ -215,8 +232,12 @@ class HistoryRing {
     std::uint64_t to;
     std::uint32_t span;    // to - from (1, or more for a replica's step)
     std::uint32_t length;  // of the patch text
-    std::uint64_t offset;  // of the patch text, counted from the first byte ever appended
+    union {
+      char bytes[kInlineBytes];  // the text itself, when length <= kInlineBytes
+      std::uint64_t offset;      // else: where it is in text_, counted from the first byte ever appended
+    } text;
   };
+  static_assert(sizeof(Slot) == 64, "a slot is one cache line");
   void grow() {
     std::vector<Slot> bigger(std::max<std::size_t>(2, slots_.size() * 2));  // a power of two
     for (std::size_t i = 0; i < size_; ++i) bigger[i] = slots_[(head_ + i) & (slots_.size() - 1)];
@@ -224,9 +245,10 @@ class HistoryRing {
     head_ = 0;
   }
   std::vector<Slot> slots_;
-  std::string text_;           // the kept patches' texts, and dropped ones not yet compacted away
+  std::string text_;           // the out-of-slot texts of the kept steps, and dropped ones not yet compacted away
   std::uint64_t dropped_ = 0;  // bytes compacted away from the front of text_ so far
-  std::uint64_t end_ = 0;      // bytes ever appended
+  std::uint64_t unused_ = 0;   // bytes at the front of text_ of steps already dropped
+  std::uint64_t end_ = 0;      // bytes ever appended to text_
   std::size_t head_ = 0;
   std::size_t size_ = 0;
 };
