@@ -57,33 +57,49 @@ Napi::Error argumentError(Napi::Env env, const JsonArgument& argument) {
                    std::string(argument.name()) + " must be a string or a Uint8Array of JSON text");
 }
 
+// diffJson's and diffJsonAsync's arguments: the two texts (checked) and the
+// array key (an empty one turns keyed array matching off).
+struct DiffArguments {
+  JsonArgument a;
+  JsonArgument b;
+  deltacast::DiffOptions options;
+  explicit DiffArguments(const Napi::CallbackInfo& info)
+      : a(info[0], "the first document"), b(info[1], "the second document") {
+    if (!a.ok()) throw argumentError(info.Env(), a);
+    if (!b.ok()) throw argumentError(info.Env(), b);
+    if (info.Length() > 2 && info[2].IsString()) options.arrayKey = info[2].As<Napi::String>().Utf8Value();
+  }
+};
+
+// Parses both texts (the second guided by the first) into the given tapes and
+// appends the patch to `out`; a parse error names its document.
+deltacast::Status diffTexts(std::string_view a, std::string_view b, const deltacast::DiffOptions& options,
+                            deltacast::JsonTape& tapeA, deltacast::JsonTape& tapeB, std::string& out) {
+  if (deltacast::Status s = tapeA.parse(a); !s) return deltacast::Status(s.code(), "first document: " + s.message());
+  if (deltacast::Status s = tapeB.parse(b, {}, &tapeA); !s) {
+    return deltacast::Status(s.code(), "second document: " + s.message());
+  }
+  return deltacast::diffTapes(tapeA, tapeB, options, out);
+}
+
 // diffJsonAsync: the parse and the diff on a thread of libuv's pool, off
 // the event loop. The texts are copied first (a Uint8Array may change while
 // the work runs).
 class DiffWorker : public Napi::AsyncWorker {
  public:
-  DiffWorker(Napi::Env env, std::string a, std::string b, std::string arrayKey)
+  DiffWorker(Napi::Env env, const DiffArguments& arguments)
       : Napi::AsyncWorker(env, "deltacast.diffJsonAsync"),
         deferred_(Napi::Promise::Deferred::New(env)),
-        a_(std::move(a)),
-        b_(std::move(b)) {
-    options_.arrayKey = std::move(arrayKey);
-  }
+        a_(arguments.a.view()),
+        b_(arguments.b.view()),
+        options_(arguments.options) {}
   Napi::Promise promise() const { return deferred_.Promise(); }
 
  protected:
   void Execute() override {
     deltacast::JsonTape tapeA;
     deltacast::JsonTape tapeB;
-    if (deltacast::Status s = tapeA.parse(a_); !s) {
-      status_ = deltacast::Status(s.code(), "first document: " + s.message());
-      return;
-    }
-    if (deltacast::Status s = tapeB.parse(b_, {}, &tapeA); !s) {
-      status_ = deltacast::Status(s.code(), "second document: " + s.message());
-      return;
-    }
-    status_ = deltacast::diffTapes(tapeA, tapeB, options_, out_);
+    status_ = diffTexts(a_, b_, options_, tapeA, tapeB, out_);
   }
   void OnOK() override {
     Napi::Env env = Env();
@@ -119,38 +135,24 @@ class DeltacastAddon : public Napi::Addon<DeltacastAddon> {
   // diffJson(a, b, arrayKey: string) -> string (a JSON array of operations).
   // An empty arrayKey turns keyed array matching off.
   Napi::Value DiffJson(const Napi::CallbackInfo& info) {
-    Napi::Env env = info.Env();
-    const JsonArgument a(info[0], "the first document");
-    if (!a.ok()) throw argumentError(env, a);
-    const JsonArgument b(info[1], "the second document");
-    if (!b.ok()) throw argumentError(env, b);
-    deltacast::DiffOptions options;
-    if (info.Length() > 2 && info[2].IsString()) options.arrayKey = info[2].As<Napi::String>().Utf8Value();
+    const DiffArguments arguments(info);
     // The tapes are reused from call to call: fresh multi-hundred-KB buffers
     // would come from mmap and cost a page fault per 4 KB touched.
-    if (deltacast::Status s = tapeA_.parse(a.view()); !s) {
-      throw statusError(env, deltacast::Status(s.code(), "first document: " + s.message()));
-    }
-    if (deltacast::Status s = tapeB_.parse(b.view(), {}, &tapeA_); !s) {
-      throw statusError(env, deltacast::Status(s.code(), "second document: " + s.message()));
-    }
     out_.clear();
-    if (deltacast::Status s = deltacast::diffTapes(tapeA_, tapeB_, options, out_); !s) throw statusError(env, s);
-    return Napi::String::New(env, out_);
+    if (deltacast::Status s =
+            diffTexts(arguments.a.view(), arguments.b.view(), arguments.options, tapeA_, tapeB_, out_);
+        !s) {
+      throw statusError(info.Env(), s);
+    }
+    return Napi::String::New(info.Env(), out_);
   }
 
   // diffJsonAsync(a, b, arrayKey: string) -> Promise<string>: diffJson, the
   // parse and diff on libuv's thread pool. Argument errors throw; errors of
   // the texts reject, with the same codes as diffJson's.
   Napi::Value DiffJsonAsync(const Napi::CallbackInfo& info) {
-    Napi::Env env = info.Env();
-    const JsonArgument a(info[0], "the first document");
-    if (!a.ok()) throw argumentError(env, a);
-    const JsonArgument b(info[1], "the second document");
-    if (!b.ok()) throw argumentError(env, b);
-    std::string arrayKey = deltacast::DiffOptions{}.arrayKey;
-    if (info.Length() > 2 && info[2].IsString()) arrayKey = info[2].As<Napi::String>().Utf8Value();
-    auto* worker = new DiffWorker(env, std::string(a.view()), std::string(b.view()), std::move(arrayKey));
+    const DiffArguments arguments(info);
+    auto* worker = new DiffWorker(info.Env(), arguments);  // copies the texts
     Napi::Promise promise = worker->promise();
     worker->Queue();  // deletes itself once settled
     return promise;

@@ -101,4 +101,19 @@ function board(n, tag = 0, changed = []) {
   return rows;
 }
 
-module.exports = { waitFor, once, Replica, listen, board };
+/** A standalone ws server on a free port with deltacast attached; closed (clients terminated) after the test. */
+async function serveWs(t, hub, options, serverOptions = {}) {
+  const { WebSocketServer } = require('ws');
+  const { attachWebSocketServer } = require('../../lib/adapters/ws.js');
+  const wss = new WebSocketServer({ port: 0, host: '127.0.0.1', ...serverOptions });
+  await once(wss, 'listening');
+  const attached = attachWebSocketServer(wss, hub, options);
+  t.after(async () => {
+    attached.close();
+    for (const client of wss.clients) client.terminate();
+    await new Promise((resolve) => wss.close(resolve));
+  });
+  return { wss, attached, url: `ws://127.0.0.1:${wss.address().port}` };
+}
+
+module.exports = { waitFor, once, Replica, listen, board, serveWs };

@@ -6,13 +6,12 @@
 
 const { describe, it } = require('node:test');
 const assert = require('node:assert/strict');
-const { WebSocketServer, WebSocket } = require('ws');
+const { WebSocket } = require('ws');
 const { Server } = require('socket.io');
 const { io } = require('socket.io-client');
 const { createHub } = require('../../lib/index.js');
-const { attachWebSocketServer } = require('../../lib/adapters/ws.js');
 const { attachSocketIO } = require('../../lib/adapters/socket.io.js');
-const { waitFor, once, Replica, listen } = require('./adapter.helpers.js');
+const { waitFor, once, Replica, listen, serveWs } = require('./adapter.helpers.js');
 
 const TIMEOUT = { timeout: 60000 };
 
@@ -22,17 +21,6 @@ function hubFor(t, options = {}) {
   return hub;
 }
 
-async function serveWs(t, hub, options) {
-  const wss = new WebSocketServer({ port: 0, host: '127.0.0.1' });
-  await once(wss, 'listening');
-  const attached = attachWebSocketServer(wss, hub, options);
-  t.after(async () => {
-    attached.close();
-    for (const client of wss.clients) client.terminate();
-    await new Promise((resolve) => wss.close(resolve));
-  });
-  return { wss, url: `ws://127.0.0.1:${wss.address().port}` };
-}
 
 async function wsClient(t, url) {
   const ws = new WebSocket(url);

@@ -8,7 +8,7 @@ const http = require('node:http');
 const { WebSocketServer, WebSocket } = require('ws');
 const { createHub, DeltacastError } = require('../../lib/index.js');
 const { attachWebSocketServer } = require('../../lib/adapters/ws.js');
-const { waitFor, once, Replica, listen, board } = require('./adapter.helpers.js');
+const { waitFor, once, Replica, listen, board, serveWs } = require('./adapter.helpers.js');
 
 const TIMEOUT = { timeout: 60000 };
 
@@ -19,17 +19,7 @@ function hubFor(t, options = {}) {
 }
 
 /** A standalone ws server on a free port, attached; closed after the test. */
-async function serve(t, hub, options, serverOptions = {}) {
-  const wss = new WebSocketServer({ port: 0, host: '127.0.0.1', ...serverOptions });
-  await once(wss, 'listening');
-  const attached = attachWebSocketServer(wss, hub, options);
-  t.after(async () => {
-    attached.close();
-    for (const client of wss.clients) client.terminate();
-    await new Promise((resolve) => wss.close(resolve));
-  });
-  return { wss, attached, url: `ws://127.0.0.1:${wss.address().port}` };
-}
+const serve = serveWs;
 
 /** A ws client with a Replica; closed after the test. */
 async function client(t, url, options = {}) {
