@@ -683,6 +683,10 @@ class RedisEngine {
       if (client === undefined || this.#watched.has(client)) continue;
       this.#watched.add(client);
       client.on('sharded-channel-moved', (channel) => this.#channelMoved(channel, 0));
+      // Watched once it holds a subscription, so a 'ready' from now on is a
+      // reconnection (node-redis resubscribes): what was published meanwhile
+      // was missed. The cluster object emits no 'ready' of its own for it.
+      client.on('ready', () => this.#reconnected());
     }
   }
 
@@ -780,7 +784,13 @@ class RedisEngine {
       this.#wasReady = true;
       return;
     }
-    this.#rounds += 1; // notifications may have been missed meanwhile: no followed topic is current until read again
+    this.#reconnected();
+  }
+
+  /** A subscriber connection came back: notifications may have been missed, so no followed topic is current until read again. */
+  #reconnected() {
+    if (this.#closed) return;
+    this.#rounds += 1;
     for (const [topic, state] of this.#topics) if (state.refs > 0) this.#resync(topic, 0);
   }
 
