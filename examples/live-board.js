@@ -13,6 +13,7 @@
 const { createHub, jsonEqual } = require('..');
 const { createTestClient, settle } = require('../lib/testing.js');
 const { makeBoard, mutate } = require('../bench/data.js');
+const { stopOnSignal } = require('./stop-on-signal.js');
 
 const args = Object.fromEntries(
   process.argv.slice(2).map((arg) => {
@@ -58,14 +59,17 @@ async function main() {
       seed: tick + 1,
     });
     const started = process.hrtime.bigint();
-    const version = await hub.publish('prices', board);
+    const version = await hub.publish('prices', board).catch((err) => (stopped ? null : Promise.reject(err)));
+    if (stopped) return; // Ctrl-C while this tick was in flight: the hub is closing
     await settle(hub);
+    if (stopped) return;
     const micros = Number(process.hrtime.bigint() - started) / 1000;
-    const frame = client.messages.at(-1);
+    // this tick's patch: the newest message may be a ping (the heartbeat runs on the hub's manual clock too)
+    const frame = client.messages.findLast((m) => m.t === 'patch');
     const wire = hub.stats().bytesSent - sent;
     sent = hub.stats().bytesSent;
     const size = Buffer.byteLength(JSON.stringify(board));
-    if (!version || frame.t !== 'patch' || !jsonEqual(client.get('prices').data, board)) {
+    if (!version || frame?.to !== version.version || !jsonEqual(client.get('prices').data, board)) {
       console.error(`tick ${tick}: the subscriber's replica diverged from the board`);
       process.exit(1);
     }
@@ -88,12 +92,11 @@ async function main() {
     next();
   };
   next();
-  process.on('SIGINT', async () => {
+  stopOnSignal(async () => {
     stopped = true;
     clearTimeout(timer);
     console.log(`\n${tick} ticks: ${kb(wireBytes)} of patches instead of ${kb(snapshotBytes)} of snapshots`);
     await hub.close();
-    process.exit(0);
   });
 }
 

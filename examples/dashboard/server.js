@@ -20,6 +20,7 @@ const { SignJWT, jwtVerify } = require('jose');
 const { createHub } = require('deltacast');
 const { attachWebSocketServer } = require('deltacast/ws');
 const { attachSocketIO } = require('deltacast/socket.io');
+const { stopOnSignal } = require('../stop-on-signal.js');
 const { httpHandler } = require('deltacast/http');
 const { startSimulator } = require('./simulator.js');
 const { bundle } = require('./bundle.js');
@@ -258,28 +259,10 @@ async function main() {
     }
     process.exit(1);
   }
-  // Ctrl-C in a terminal signals the whole process group: under `npm start` the server gets it
-  // from the terminal and again from npm, which forwards SIGINT and SIGTERM to its script. A
-  // repeat within REPEAT_MS is that same request; a later one is a second Ctrl-C.
-  const REPEAT_MS = 250;
-  let stopping = 0; // when the first signal came
-  const stop = () => {
-    if (stopping) {
-      if (Date.now() - stopping < REPEAT_MS) return;
-      return process.exit(130); // a second Ctrl-C: at once
-    }
-    stopping = Date.now();
-    setTimeout(() => process.exit(0), 900).unref(); // clean, or within a second anyway
-    dash.close().then(
-      () => {
-        console.log('deltacast dashboard: stopped');
-        process.exit(0);
-      },
-      () => process.exit(0),
-    );
-  };
-  process.on('SIGINT', stop);
-  process.on('SIGTERM', stop);
+  stopOnSignal(async () => {
+    await dash.close().catch(() => {});
+    console.log('deltacast dashboard: stopped');
+  });
   // only now: whoever reads this line may press Ctrl-C at once
   console.log(`deltacast dashboard: serving http://localhost:${dash.port} (Ctrl-C to stop)`);
 }

@@ -21,6 +21,7 @@ const { RealtimeProvider } = require('deltacast/react');
 const { bundle } = require('../dashboard/bundle.js');
 const { makePrices, prng } = require('../dashboard/simulator.js');
 const { Board } = require('./board.js');
+const { stopOnSignal } = require('../stop-on-signal.js');
 
 const h = React.createElement;
 // JSON inside <script>: no "</script>", no U+2028/2029 surprises.
@@ -102,10 +103,8 @@ if (require.main === module) {
   const port = process.env.PORT ? Number(process.env.PORT) : 3001;
   startSsr({ port }).then(
     (s) => {
+      stopOnSignal(() => s.close());
       console.log(`deltacast SSR example: serving ${s.url} (Ctrl-C to stop)`);
-      const stop = () => s.close().then(() => process.exit(0));
-      process.on('SIGINT', stop);
-      process.on('SIGTERM', stop);
     },
     (err) => {
       console.error(err.code === 'EADDRINUSE' ? `deltacast SSR example: port ${port} is already in use; set PORT= to pick another` : err);
