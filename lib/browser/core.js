@@ -188,9 +188,10 @@ function createClient(options) {
       c = attemptCarrier = carriers[kind](o, ctx);
     } catch (e) {
       // A carrier that cannot even be made (no WebSocket or io to make it with, a URL it refuses) never
-      // will be: the client reports it and closes rather than retry for ever.
+      // will be: reported each round; when it is the only one, the client closes rather than retry for
+      // ever (with others it is passed over, and a probe of it leaves the open carrier alone).
       emit('error', e);
-      return client.close();
+      return order[1] ? failed(probe) : client.close();
     }
     after('connect', rc.connectTimeoutMs, () => {
       if (c !== attemptCarrier) return;
@@ -351,8 +352,7 @@ function createClient(options) {
       }
     } else if (m.t === 'gone') {
       E.epoch = E.version = E.data = undefined;
-      E.ackDue = false;
-      E.resync = false;
+      E.ackDue = E.resync = false;
       E.updatedAt = T.now();
       emit('reset', { topic: E.topic, reason: 'gone' });
       notify(E, { gone: true });
@@ -409,8 +409,12 @@ function createClient(options) {
     }
     wake();
   }
-  if (win && win.addEventListener) win.addEventListener('online', wake);
-  if (doc && doc.addEventListener) doc.addEventListener('visibilitychange', onVisibility);
+  /** Adds or removes (`how`: 'addEventListener' or 'removeEventListener') the page's listeners. */
+  function listen(how) {
+    if (win && win[how]) win[how]('online', wake);
+    if (doc && doc[how]) doc[how]('visibilitychange', onVisibility);
+  }
+  listen('addEventListener');
 
   // --- the public object ----------------------------------------------------------------------
 
@@ -493,8 +497,7 @@ function createClient(options) {
       if (closed) return;
       closed = true;
       for (const name of Object.keys(timers)) clear(name);
-      if (win && win.removeEventListener) win.removeEventListener('online', wake);
-      if (doc && doc.removeEventListener) doc.removeEventListener('visibilitychange', onVisibility);
+      listen('removeEventListener');
       const c = carrier || attemptCarrier;
       carrier = attemptCarrier = null;
       if (c) c.close();
