@@ -371,7 +371,15 @@ ChangeResult TopicStore::unchanged(Topic& topic, std::string_view changeId, std:
 void TopicStore::recordStep(Topic& topic, std::uint64_t version, std::string_view ops, std::size_t estimate) {
   // History: the newest patch at the back; the ring drops the oldest, also
   // when the topic alone would not fit the memory budget with it (history
-  // only saves resuming clients a snapshot).
+  // only saves resuming clients a snapshot). A full ring drops its oldest
+  // step before the new one goes in, so it never holds historyCount + 1
+  // steps (its slots come in powers of two: 32 steps would take 64 slots).
+  const auto dropOldest = [&] {
+    topic.historyBytes -= topic.history.front().ops.size();
+    drop(historyByteCount_, topic.history.front().ops.size());
+    topic.history.pop_front();
+  };
+  while (!topic.history.empty() && topic.history.size() >= options_.historyCount) dropOldest();
   topic.history.push_back(topic.snapshot->version, version, ops);
   topic.historyBytes += ops.size();
   bump(historyByteCount_, ops.size());
@@ -380,9 +388,7 @@ void TopicStore::recordStep(Topic& topic, std::uint64_t version, std::string_vie
   };
   while (!topic.history.empty() &&
          (topic.history.size() > options_.historyCount || topic.historyBytes > options_.historyBytes || overBudget())) {
-    topic.historyBytes -= topic.history.front().ops.size();
-    drop(historyByteCount_, topic.history.front().ops.size());
-    topic.history.pop_front();
+    dropOldest();
   }
 }
 

@@ -219,16 +219,18 @@ class HistoryRing {
     for (const HistoryEntry& entry : entries) fresh.push_back(entry.from, entry.to, entry.ops);
     *this = std::move(fresh);
   }
-  // Starts loading what the next push_back writes, and the oldest step, which
-  // a full ring drops.
+  // Starts loading what the next push_back writes (its slot, and the end of
+  // the text buffer for a longer patch), and the oldest step, which a full
+  // ring drops first.
   void prefetchNext() const noexcept {
     if (slots_.empty()) return;
     __builtin_prefetch(&slots_[(head_ + size_) & (slots_.size() - 1)], 1);
     if (size_ == slots_.size()) __builtin_prefetch(&slots_[head_]);
+    if (!text_.empty()) __builtin_prefetch(text_.data() + text_.size() - 1, 1);
   }
 
  private:
-  struct Slot {
+  struct alignas(64) Slot {  // one cache line each (the vector allocates them aligned)
     std::uint64_t to;
     std::uint32_t span;    // to - from (1, or more for a replica's step)
     std::uint32_t length;  // of the patch text
