@@ -36,6 +36,32 @@ function reshard(cluster, slot) {
   return { from: owner.port, to: target.port, keys };
 }
 
+/**
+ * A 3-master cluster for the test (stopped after it) and makeNode(engineOptions, clientDefaults):
+ * a hub on its own cluster client and engine, unpaced (normal lane sent at once).
+ */
+async function clusterNodes(t) {
+  const cluster = await startCluster(3);
+  const clients = [];
+  const hubs = [];
+  t.after(async () => {
+    for (const hub of hubs) await hub.close();
+    for (const c of clients) await c.close().catch(() => {});
+    await cluster.stop();
+  });
+  const makeNode = async (options = {}, defaults = {}) => {
+    const client = clusterClient(cluster, defaults);
+    clients.push(client);
+    await client.connect();
+    const engine = redisEngine({ client, ...options });
+    const hub = createHub({ engine, pacing: { normalDebounceMs: 0, normalMaxWaitMs: 0 } });
+    hubs.push(hub);
+    await engine.ready();
+    return { hub, engine };
+  };
+  return { cluster, makeNode };
+}
+
 function ownsSlot(line, slot) {
   return line
     .split(' ')
@@ -47,24 +73,7 @@ function ownsSlot(line, slot) {
 }
 
 test('on a 3-master cluster: one slot per topic, sharded notifications, a resharded slot survived', { skip, timeout: 120000 }, async (t) => {
-  const cluster = await startCluster(3);
-  const clients = [];
-  const hubs = [];
-  t.after(async () => {
-    for (const hub of hubs) await hub.close();
-    for (const c of clients) await c.close().catch(() => {});
-    await cluster.stop();
-  });
-  const makeNode = async (options = {}) => {
-    const client = clusterClient(cluster);
-    clients.push(client);
-    await client.connect();
-    const engine = redisEngine({ client, ...options });
-    const hub = createHub({ engine, pacing: { normalDebounceMs: 0, normalMaxWaitMs: 0 } });
-    hubs.push(hub);
-    await engine.ready();
-    return { hub, engine };
-  };
+  const { cluster, makeNode } = await clusterNodes(t);
   const a = await makeNode();
   const b = await makeNode();
   const topics = ['prices', 'orders', 'news:1', 'news:2'];
@@ -120,27 +129,10 @@ test('on a 3-master cluster: one slot per topic, sharded notifications, a reshar
 });
 
 test('on a cluster, a shard subscriber that reconnects reads again what it followed (a change made meanwhile is not lost)', { skip, timeout: 120000 }, async (t) => {
-  const cluster = await startCluster(3);
-  const clients = [];
-  const hubs = [];
-  t.after(async () => {
-    for (const hub of hubs) await hub.close();
-    for (const c of clients) await c.close().catch(() => {});
-    await cluster.stop();
-  });
+  const { cluster, makeNode } = await clusterNodes(t);
   // b's connections come back 700 ms after they drop: a change made in between is published while b is away
-  const makeNode = async (defaults) => {
-    const client = clusterClient(cluster, defaults);
-    clients.push(client);
-    await client.connect();
-    const engine = redisEngine({ client });
-    const hub = createHub({ engine, pacing: { normalDebounceMs: 0, normalMaxWaitMs: 0 } });
-    hubs.push(hub);
-    await engine.ready();
-    return { hub, engine };
-  };
   const a = await makeNode();
-  const b = await makeNode({ socket: { reconnectStrategy: () => 700 } });
+  const b = await makeNode({}, { socket: { reconnectStrategy: () => 700 } });
   const topics = ['quiet', 'calm', 'still'];
   for (const topic of topics) await a.hub.publish(topic, { n: 1 });
   const replica = new Replica();
