@@ -31,6 +31,9 @@ class JsonArgument {
       name_ = name;
     }
   }
+  // Not copied: view_ may point into owned_.
+  JsonArgument(const JsonArgument&) = delete;
+  JsonArgument& operator=(const JsonArgument&) = delete;
   bool ok() const { return ok_; }
   std::string_view view() const { return view_; }
   const char* name() const { return name_; }

@@ -203,16 +203,6 @@ function errFrame(code, message) {
   return JSON.stringify({ t: 'err', code, message });
 }
 
-/**
- * A client message the carrier cannot hand over as text (a binary frame,
- * extra arguments, another event): handed to the core like any message
- * (Inbound.push), which charges it to the connection's inbound rate limit (a
- * flood of them is closed with 1008) and answers `err` with `code`.
- */
-function refused(code, message) {
-  return new RefusedMessage(code, message);
-}
-
 /** At most `chars` characters of a client-given name, for a refusal's message. */
 function clip(text, chars = 64) {
   return text.length <= chars ? text : `${text.slice(0, chars)}...`;
@@ -314,7 +304,7 @@ module.exports = {
   checkAuthenticate,
   auditRefusal,
   errFrame,
-  refused,
+  RefusedMessage,
   clip,
   FrameCache,
   Inbound,

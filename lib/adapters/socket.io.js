@@ -42,7 +42,7 @@ const {
   checkIdentity,
   resolveIdentity,
   errFrame,
-  refused,
+  RefusedMessage,
   clip,
   FrameCache,
   Inbound,
@@ -264,12 +264,12 @@ function attachSocketIO(ioOrNamespace, hub, options) {
     }
 
     // Messages the carrier cannot hand over as text are refused by the core
-    // (refused()): charged to the inbound rate limit like any message.
+    // (a RefusedMessage): charged to the inbound rate limit like any message.
     #onMessage = (...args) => {
       if (args.length !== 1) {
         inbound.push(
           this.#connection,
-          refused(
+          new RefusedMessage(
             adapterCodes.INVALID_MESSAGE,
             `the ${clip(event)} event takes exactly one argument (a message object or its JSON text), got ${args.length}` +
               (typeof args[args.length - 1] === 'function' ? ' (an acknowledgement callback counts as one)' : ''),
@@ -283,7 +283,7 @@ function attachSocketIO(ioOrNamespace, hub, options) {
         return;
       }
       if (isBinary(message)) {
-        inbound.push(this.#connection, refused(adapterCodes.INVALID_MESSAGE, 'binary arguments are not protocol messages: send a JSON object or its text'));
+        inbound.push(this.#connection, new RefusedMessage(adapterCodes.INVALID_MESSAGE, 'binary arguments are not protocol messages: send a JSON object or its text'));
         return;
       }
       let text;
@@ -292,7 +292,7 @@ function attachSocketIO(ioOrNamespace, hub, options) {
         // maxHttpBufferSize; the core checks it against limits.maxMessageBytes
         text = JSON.stringify(message);
       } catch {
-        inbound.push(this.#connection, refused(adapterCodes.INVALID_MESSAGE, 'the message could not be serialized as JSON'));
+        inbound.push(this.#connection, new RefusedMessage(adapterCodes.INVALID_MESSAGE, 'the message could not be serialized as JSON'));
         return;
       }
       inbound.push(this.#connection, text === undefined ? 'undefined' : text);
@@ -302,7 +302,7 @@ function attachSocketIO(ioOrNamespace, hub, options) {
       if (name === event) return;
       inbound.push(
         this.#connection,
-        refused(
+        new RefusedMessage(
           adapterCodes.UNKNOWN_MESSAGE,
           `this namespace carries only the ${JSON.stringify(clip(event))} event, got ${JSON.stringify(clip(String(name)))}`,
         ),

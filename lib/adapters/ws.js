@@ -36,7 +36,7 @@ const {
   invalid,
   Refusal,
   resolveIdentity,
-  refused,
+  RefusedMessage,
   FrameCache,
   Inbound,
   retryFrame,
@@ -214,7 +214,7 @@ function attachWebSocketServer(wss, hub, options) {
     #onMessage = (data, isBinary) => {
       if (isBinary) {
         // refused by the core: charged to the inbound rate limit like any message
-        inbound.push(this.#connection, refused(adapterCodes.INVALID_MESSAGE, 'binary frames are not protocol messages: send JSON text frames'));
+        inbound.push(this.#connection, new RefusedMessage(adapterCodes.INVALID_MESSAGE, 'binary frames are not protocol messages: send JSON text frames'));
         return;
       }
       // ws hands text as a Buffer (binaryType 'nodebuffer'); other binaryTypes are joined into one
