@@ -151,9 +151,11 @@ void HubCore::runEncoded(const std::string& records, std::vector<std::string>& s
     prefetch(ran + 2, 2);
     prefetch(ran + 1, 3);
     Request& request = ring[ran % kAhead];
+    const std::size_t index = ran % kAhead;
     ++ran;
     if (isAnswered(request.kind)) ++answered;
-    run(request);
+    // The hint's hash of the topic, so the lookup does not hash it again.
+    run(request, hint && changesTopic(request.kind) ? std::optional(hashes[index]) : std::nullopt);
     closed = request.kind == RequestKind::Close;  // io_ is stopping; nothing after close runs
   };
   bool decoded = false;
@@ -273,7 +275,7 @@ bool HubCore::changesTopic(RequestKind kind) noexcept {
          kind == RequestKind::Remove || kind == RequestKind::Replicate;
 }
 
-void HubCore::run(Request& request) {
+void HubCore::run(Request& request, std::optional<std::uint64_t> topicHash) {
   Completion completion;
   completion.id = request.id;
   const bool answers = isAnswered(request.kind);
@@ -297,7 +299,7 @@ void HubCore::run(Request& request) {
     fault(FaultPoint::Run, request.id);
     switch (request.kind) {
       case RequestKind::PublishJson:
-        store_.publishJsonFrom(request.topic, request.payload, request.changeId, now(), result);
+        store_.publishJsonFrom(request.topic, request.payload, request.changeId, now(), result, topicHash);
         break;
       case RequestKind::Patch: result = store_.patch(request.topic, request.payload, request.changeId, now()); break;
       case RequestKind::Upsert:

@@ -4,6 +4,7 @@
 // and the history's patches applied to earlier snapshots.
 #include <gtest/gtest.h>
 
+#include <cstdint>
 #include <deque>
 #include <map>
 #include <memory>
@@ -28,7 +29,7 @@ bool sameJson(std::string_view a, std::string_view b) {
 
 // ---- HistoryRing on its own, against a deque ---------------------------------
 
-TEST(HistoryRingModel, PushPopAssignMatchADequeAcrossCompactions) {
+TEST(HistoryRingModel, PushPopAssignMatchADequeAcrossCompactionsAndGrowthBounds) {
   for (std::uint32_t seed = 1; seed <= 30; ++seed) {
     std::mt19937 random(seed);
     HistoryRing ring;
@@ -41,7 +42,9 @@ TEST(HistoryRingModel, PushPopAssignMatchADequeAcrossCompactions) {
         // In the slot (up to HistoryRing::kInlineBytes) and in the buffer, mixed.
         const std::size_t length = random() % 7 == 0 ? random() % 400 : random() % 64;
         std::string ops(length, static_cast<char>('a' + random() % 26));
-        ring.push_back(version, version + 1, ops);
+        // Any growth bound (even one below the size) still leaves room.
+        const std::size_t maxSteps = random() % 3 == 0 ? SIZE_MAX : random() % 80;
+        ring.push_back(version, version + 1, ops, maxSteps);
         model.push_back(HistoryEntry{version, version + 1, ops});
         ++version;
       } else if (action < 9) {

@@ -19,6 +19,7 @@
 #include <cstdint>
 #include <functional>
 #include <memory>
+#include <new>
 #include <string>
 #include <string_view>
 #include <utility>
@@ -39,7 +40,7 @@ class NameMap {
   NameMap(const NameMap&) = delete;
   NameMap& operator=(const NameMap&) = delete;
   ~NameMap() {
-    for (Slot& slot : slots_) delete slot.entry;
+    for (Slot& slot : slots_) destroy(slot.entry);
   }
 
   std::size_t size() const noexcept { return size_; }
@@ -59,8 +60,7 @@ class NameMap {
     if (iterator found = find(name)) return {found, false};
     if ((size_ + 1) * 4 > slots_.size() * 3) grow();
     const std::uint64_t hash = nameHash(name);
-    auto entry = std::make_unique<Entry>(std::move(name), std::move(value));
-    Entry* placed = entry.release();
+    Entry* placed = make(std::move(name), std::move(value));
     place(Slot{hash, placed});
     ++size_;
     return {placed, true};
@@ -70,7 +70,7 @@ class NameMap {
     if (entry == nullptr) return;
     std::size_t i = nameHash(entry->first) & mask();
     while (slots_[i].entry != entry) i = (i + 1) & mask();
-    delete entry;
+    destroy(entry);
     slots_[i] = Slot{};
     --size_;
     // Backward shift: move later members of the run into the hole when their
@@ -112,6 +112,24 @@ class NameMap {
     Entry* entry = nullptr;
   };
   static constexpr std::size_t kMinSlots = 16;
+  // Entries start on a cache line, so an entry of n lines' bytes takes n
+  // lines, not n + 1.
+  static constexpr std::align_val_t kEntryAlignment{64};
+
+  static Entry* make(std::string name, Value value) {
+    void* memory = ::operator new(sizeof(Entry), kEntryAlignment);
+    try {
+      return new (memory) Entry(std::move(name), std::move(value));
+    } catch (...) {
+      ::operator delete(memory, kEntryAlignment);
+      throw;
+    }
+  }
+  static void destroy(Entry* entry) noexcept {
+    if (entry == nullptr) return;
+    entry->~Entry();
+    ::operator delete(entry, kEntryAlignment);
+  }
 
   std::size_t mask() const noexcept { return slots_.size() - 1; }
 

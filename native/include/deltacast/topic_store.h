@@ -79,7 +79,7 @@ class TextSource {
 class SnapshotText {
  public:
   SnapshotText() = default;
-  SnapshotText(std::string text) : text_(std::move(text)), size_(text_.size()) {}  // NOLINT: implicit on purpose
+  SnapshotText(std::string text) : size_(text.size()), text_(std::move(text)) {}  // NOLINT: implicit on purpose
   SnapshotText(const SnapshotText&) = delete;
   SnapshotText& operator=(const SnapshotText&) = delete;
   SnapshotText& operator=(std::string text);
@@ -120,11 +120,20 @@ class SnapshotText {
  private:
   void materialize() const;
 
-  mutable std::mutex mutex_;
+  // What only a lazy text needs, apart: a tiny topic's snapshot (the text,
+  // its size and the flag, then the version and the epoch) stays within two
+  // cache lines.
+  struct Lazy {
+    std::mutex mutex;
+    std::shared_ptr<const TextSource> source;  // until the text is written
+  };
+
   mutable std::atomic<bool> ready_{true};
-  mutable std::string text_;
-  mutable std::shared_ptr<const TextSource> source_;
   std::size_t size_ = 0;
+  mutable std::string text_;
+  // Made by setLazy, before the snapshot is shared, and kept for its mutex
+  // while the snapshot lives.
+  std::unique_ptr<Lazy> lazy_;
 };
 
 // The value of a topic at one version, shared with readers on other
@@ -166,51 +175,63 @@ struct HistoryStep {
 // A topic's history, oldest step first: the steps in a ring of 64-byte
 // slots. A patch of up to kInlineBytes (a tiny topic's, 45 bytes) is kept in
 // its slot, so appending it writes one cache line; a longer one goes to a
-// buffer of texts back to back, which allocates only when it doubles and is
-// compacted when its dropped front outgrows the rest (dropping a step moves
-// nothing). Two allocations a topic, however many steps.
+// buffer of texts back to back, made on the first such patch, which
+// allocates only when it doubles and is compacted when its dropped front
+// outgrows the rest (dropping a step moves nothing). At most three
+// allocations a topic, however many steps; 32 bytes in the topic itself.
 class HistoryRing {
  public:
   static constexpr std::size_t kInlineBytes = 48;
+
+  HistoryRing() = default;
+  HistoryRing(HistoryRing&&) noexcept = default;
+  HistoryRing& operator=(HistoryRing&&) noexcept = default;
 
   std::size_t size() const noexcept { return size_; }
   bool empty() const noexcept { return size_ == 0; }
   // i = 0 is the oldest step.
   HistoryStep operator[](std::size_t i) const noexcept {
-    const Slot& slot = slots_[(head_ + i) & (slots_.size() - 1)];
-    const std::string_view ops = slot.length <= kInlineBytes
-                                     ? std::string_view(slot.text.bytes, slot.length)
-                                     : std::string_view(text_).substr(slot.text.offset - dropped_, slot.length);
+    const Slot& slot = slots_[(head_ + i) & (capacity_ - 1)];
+    const std::string_view ops =
+        slot.length <= kInlineBytes
+            ? std::string_view(slot.text.bytes, slot.length)
+            : std::string_view(overflow_->text).substr(slot.text.offset - overflow_->dropped, slot.length);
     return HistoryStep{slot.to - slot.span, slot.to, ops};
   }
   HistoryStep front() const noexcept { return (*this)[0]; }
-  void push_back(std::uint64_t from, std::uint64_t to, std::string_view ops) {
-    if (size_ == slots_.size()) grow();
-    Slot& slot = slots_[(head_ + size_) & (slots_.size() - 1)];
+  // `maxSteps`: how many steps the ring will ever hold at once, which bounds
+  // its growth (it grows fourfold, from four slots: two reallocations up to
+  // 32 steps, not four).
+  void push_back(std::uint64_t from, std::uint64_t to, std::string_view ops, std::size_t maxSteps = SIZE_MAX) {
+    if (size_ == capacity_) grow(maxSteps);
+    if (ops.size() > kInlineBytes && !overflow_) overflow_ = std::make_unique<Overflow>();
+    Slot& slot = slots_[(head_ + size_) & (capacity_ - 1)];
     slot.to = to;
     slot.span = static_cast<std::uint32_t>(to - from);
     slot.length = static_cast<std::uint32_t>(ops.size());
     if (ops.size() <= kInlineBytes) {
       if (!ops.empty()) std::memcpy(slot.text.bytes, ops.data(), ops.size());
     } else {
-      text_.append(ops);
-      slot.text.offset = end_;
-      end_ += ops.size();
+      overflow_->text.append(ops);
+      slot.text.offset = overflow_->end;
+      overflow_->end += ops.size();
     }
     ++size_;
   }
   void pop_front() noexcept {
     const Slot& slot = slots_[head_];
+    head_ = (head_ + 1) & (capacity_ - 1);
+    --size_;
+    if (slot.length <= kInlineBytes) return;
     // Texts in the buffer are the out-of-slot steps' in order: the oldest
     // step's, if it has one there, is the first not yet dropped.
-    if (slot.length > kInlineBytes) unused_ += slot.length;
-    head_ = (head_ + 1) & (slots_.size() - 1);
-    --size_;
+    Overflow& overflow = *overflow_;
+    overflow.unused += slot.length;
     // Compact when the dropped text is more than what is kept: amortized O(1) a step.
-    if (unused_ > text_.size() / 2) {
-      text_.erase(0, unused_);
-      dropped_ += unused_;
-      unused_ = 0;
+    if (overflow.unused > overflow.text.size() / 2) {
+      overflow.text.erase(0, overflow.unused);
+      overflow.dropped += overflow.unused;
+      overflow.unused = 0;
     }
   }
   // Replaces every step (oldest first).
@@ -223,36 +244,50 @@ class HistoryRing {
   // the text buffer for a longer patch), and the oldest step, which a full
   // ring drops first.
   void prefetchNext() const noexcept {
-    if (slots_.empty()) return;
-    __builtin_prefetch(&slots_[(head_ + size_) & (slots_.size() - 1)], 1);
-    if (size_ == slots_.size()) __builtin_prefetch(&slots_[head_]);
-    if (!text_.empty()) __builtin_prefetch(text_.data() + text_.size() - 1, 1);
+    if (capacity_ == 0) return;
+    __builtin_prefetch(&slots_[(head_ + size_) & (capacity_ - 1)], 1);
+    if (size_ == capacity_) __builtin_prefetch(&slots_[head_]);
+    if (overflow_ && !overflow_->text.empty())
+      __builtin_prefetch(overflow_->text.data() + overflow_->text.size() - 1, 1);
   }
 
  private:
-  struct alignas(64) Slot {  // one cache line each (the vector allocates them aligned)
+  struct alignas(64) Slot {  // one cache line each (allocated aligned)
     std::uint64_t to;
     std::uint32_t span;    // to - from (1, or more for a replica's step)
     std::uint32_t length;  // of the patch text
     union {
       char bytes[kInlineBytes];  // the text itself, when length <= kInlineBytes
-      std::uint64_t offset;      // else: where it is in text_, counted from the first byte ever appended
+      std::uint64_t offset;      // else: where it is in the overflow text, counted from the first byte ever appended
     } text;
   };
   static_assert(sizeof(Slot) == 64, "a slot is one cache line");
-  void grow() {
-    std::vector<Slot> bigger(std::max<std::size_t>(2, slots_.size() * 2));  // a power of two
-    for (std::size_t i = 0; i < size_; ++i) bigger[i] = slots_[(head_ + i) & (slots_.size() - 1)];
+  // The patches longer than kInlineBytes.
+  struct Overflow {
+    std::string text;           // the out-of-slot texts of the kept steps, and dropped ones not yet compacted away
+    std::uint64_t dropped = 0;  // bytes compacted away from the front of text so far
+    std::uint64_t unused = 0;   // bytes at the front of text of steps already dropped
+    std::uint64_t end = 0;      // bytes ever appended to text
+  };
+  void grow(std::size_t maxSteps) {
+    // A power of two: four times as many slots, but no more than maxSteps
+    // needs (rounded up to a power of two), and always at least twice as many.
+    std::size_t limit = 1;
+    while (limit < maxSteps && limit < (std::size_t{1} << 31)) limit <<= 1;
+    const auto capacity =
+        static_cast<std::uint32_t>(std::max<std::size_t>(std::max<std::size_t>(4, std::size_t{capacity_} * 2),
+                                                         std::min<std::size_t>(std::size_t{capacity_} * 4, limit)));
+    std::unique_ptr<Slot[]> bigger(new Slot[capacity]);
+    for (std::uint32_t i = 0; i < size_; ++i) bigger[i] = slots_[(head_ + i) & (capacity_ - 1)];
     slots_ = std::move(bigger);
+    capacity_ = capacity;
     head_ = 0;
   }
-  std::vector<Slot> slots_;
-  std::string text_;           // the out-of-slot texts of the kept steps, and dropped ones not yet compacted away
-  std::uint64_t dropped_ = 0;  // bytes compacted away from the front of text_ so far
-  std::uint64_t unused_ = 0;   // bytes at the front of text_ of steps already dropped
-  std::uint64_t end_ = 0;      // bytes ever appended to text_
-  std::size_t head_ = 0;
-  std::size_t size_ = 0;
+  std::unique_ptr<Slot[]> slots_;
+  std::unique_ptr<Overflow> overflow_;
+  std::uint32_t capacity_ = 0;  // slots; a power of two (or 0)
+  std::uint32_t head_ = 0;
+  std::uint32_t size_ = 0;
 };
 
 // What a change did. With status not ok nothing changed. `changed` false with
@@ -311,8 +346,9 @@ class TopicStore {
   // meaning (perhaps the old text's), whose capacity the caller may reuse: the
   // core decodes the next request into it without allocating. The outcome is
   // written into `result` (a fresh one), which is not moved about on the way.
+  // `hash`: nameHash(topic), when the caller has it (prefetch).
   void publishJsonFrom(std::string_view topic, std::string& json, std::string_view changeId, std::int64_t now,
-                       ChangeResult& result);
+                       ChangeResult& result, std::optional<std::uint64_t> hash = std::nullopt);
   // RFC 6902 operations (JSON text) applied to the current value.
   ChangeResult patch(std::string_view topic, std::string_view ops, std::string_view changeId, std::int64_t now);
   // Inserts or replaces the row whose `arrayKey` is `keyJson` (the key as JSON:
@@ -374,8 +410,21 @@ class TopicStore {
   struct RowState;  // a root array of keyed rows kept row by row (topic_store.cc)
   struct RowSeq;    // the rows of one version, shared with its snapshot
 
+  // What a tiny publish reads and writes comes first, so it fits four cache
+  // lines with the name before it (NameMap aligns entries to a line); the
+  // TTL, read only when the topic is made or expires, is last.
   struct Topic {
     std::shared_ptr<const Snapshot> snapshot;  // written under the lock
+    HistoryRing history;
+    std::size_t historyBytes = 0;
+    std::size_t bytes = 0;  // what this topic counts against the budget
+    std::int64_t lastChange = 0;
+    std::list<Topic*>::iterator lru;  // position in lru_ (front: most recent)
+    const std::string* name = nullptr;
+    // Set while the value is a root array of objects with unique keys and it
+    // changes row by row (upsert, remove, patches of single rows): a change
+    // then costs the row; the whole text is joined when a reader needs it.
+    std::shared_ptr<RowState> rows;
     // The tape of tapeOwner->json. Current (tapeOwner == snapshot) unless the
     // topic is kept as rows and changed since (then ensureTape() rebuilds it,
     // with the stale one as its guide), or its last change was a same-shape
@@ -384,17 +433,7 @@ class TopicStore {
     // memory either way).
     mutable JsonTape tape;
     mutable std::shared_ptr<const Snapshot> tapeOwner;
-    // Set while the value is a root array of objects with unique keys and it
-    // changes row by row (upsert, remove, patches of single rows): a change
-    // then costs the row; the whole text is joined when a reader needs it.
-    std::shared_ptr<RowState> rows;
-    HistoryRing history;
-    std::size_t historyBytes = 0;
-    std::size_t bytes = 0;  // what this topic counts against the budget
-    std::int64_t lastChange = 0;
-    std::int64_t ttlMs = 0;           // 0: no TTL
-    std::list<Topic*>::iterator lru;  // position in lru_ (front: most recent)
-    const std::string* name = nullptr;
+    std::int64_t ttlMs = 0;  // 0: no TTL
   };
 
   struct Expiry {
