@@ -725,6 +725,25 @@ describe('bad input to diffJson', () => {
     assertFails(() => diffJson(text, '1'), codes.TOO_LARGE, ['first document', String(MAX_BYTES + 1), String(MAX_BYTES)]);
     assertFails(() => diffJson('1', text), codes.TOO_LARGE, ['second document', String(MAX_BYTES + 1)]);
   });
+
+  it('a string of more UTF-16 units than 64 Mi is refused before it is encoded (the message says "at least")', async () => {
+    // Its UTF-8 is at least as long; only the check on the JS side words it "at least".
+    const text = ' '.repeat(MAX_BYTES + 1);
+    const words = ['at least', String(MAX_BYTES + 1), String(MAX_BYTES)];
+    assertFails(() => diffJson(text, '1'), codes.TOO_LARGE, ['first document', ...words]);
+    assertFails(() => diffJson('1', text), codes.TOO_LARGE, ['second document', ...words]);
+    assertFails(() => applyPatchJson(text, []), codes.TOO_LARGE, ['document', ...words]);
+    assertFails(() => applyPatchJson('1', text), codes.TOO_LARGE, ['patch', ...words]);
+    for (const args of [[text, '1'], ['1', text]]) {
+      const err = await diffJsonAsync(...args).then(
+        () => assert.fail('expected a rejection'),
+        (e) => e,
+      );
+      assert.ok(err instanceof DeltacastError);
+      assert.equal(err.code, codes.TOO_LARGE);
+      for (const word of words) assert.ok(err.message.includes(word), err.message);
+    }
+  });
 });
 
 describe('diffJsonAsync', () => {

@@ -859,6 +859,16 @@ for (const clock of CLOCKS) {
       await check(() => hub.publish('obj', 'x'.repeat(2000)), codes.TOO_LARGE, ['2002 bytes', '1000']);
       await check(() => hub.publish('ghost', 'x'.repeat(2000)), codes.TOO_LARGE, ['1000']);
       await check(() => hub.publishJson('obj', `"${'x'.repeat(2000)}"`), codes.TOO_LARGE, ['1000']);
+      // More UTF-16 units than the limit has bytes: refused before it is
+      // encoded (only that check says "at least"); fewer units but more
+      // bytes: refused by the core, with the exact size.
+      await check(() => hub.publishJson('obj', `"${'x'.repeat(2000)}"`), codes.TOO_LARGE, ['at least 2002 bytes', '1000']);
+      await check(() => hub.publishJson('obj', `"${'é'.repeat(600)}"`), codes.TOO_LARGE, ['of 1202 bytes', '1000']);
+      // A patch's text may hold a whole value in its operations: twice the limit and 4 KiB.
+      await check(() => hub.patch('obj', [{ op: 'add', path: '/big', value: 'x'.repeat(7000) }]), codes.TOO_LARGE, [
+        'patch: JSON text of at least',
+        '6096 bytes',
+      ]);
       await check(() => hub.upsert('rows', 1, { v: 'x'.repeat(2000) }), codes.TOO_LARGE, ['row', '1000']);
       await check(() => hub.patch('obj', [{ op: 'add', path: '/big', value: 'x'.repeat(2000) }]), codes.TOO_LARGE, ['1000']);
       // The patch is small, its result is not.
