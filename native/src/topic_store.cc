@@ -332,7 +332,10 @@ void TopicStore::touch(Topic& topic) { lru_.splice(lru_.begin(), lru_, topic.lru
 
 void TopicStore::account(Topic& topic) {
   const std::size_t nodes = topic.rows ? topic.rows->nodes : topic.tape.capacity();
-  const std::size_t bytes = baseBytes(topic.snapshot->json.size(), nodes, topic.name->size()) + topic.historyBytes;
+  // The history counts as the memory its ring holds (its 64-byte slots and
+  // the buffer of longer patches), not only its patches' bytes.
+  const std::size_t bytes = baseBytes(topic.snapshot->json.size(), nodes, topic.name->size()) +
+                            std::max(topic.historyBytes, topic.history.memoryBytes());
   bytes_ = bytes_ - topic.bytes + bytes;
   topic.bytes = bytes;
   byteCount_.store(bytes_, std::memory_order_relaxed);
@@ -415,13 +418,19 @@ void TopicStore::recordStep(Topic& topic, std::uint64_t version, std::string_vie
   topic.history.push_back(topic.snapshot->version, version, ops, options_.historyCount);
   topic.historyBytes += ops.size();
   bump(historyByteCount_, ops.size());
+  // The history counts against the budget as the memory its ring holds
+  // (account()); a topic over the budget drops steps and gives back the
+  // ring's memory they held.
   const auto overBudget = [&] {
-    return options_.memoryBudget != 0 && estimate + topic.historyBytes > options_.memoryBudget;
+    return options_.memoryBudget != 0 &&
+           estimate + std::max(topic.historyBytes, topic.history.memoryBytes()) > options_.memoryBudget;
   };
   while (!topic.history.empty() &&
          (topic.history.size() > options_.historyCount || topic.historyBytes > options_.historyBytes || overBudget())) {
     dropOldest();
+    if (overBudget()) topic.history.shrink();
   }
+  if (topic.history.empty() && overBudget()) topic.history.shrink();
 }
 
 void TopicStore::afterInstall(Topic& topic, std::string& ops, ChangeResult& result) {

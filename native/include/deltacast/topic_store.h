@@ -189,6 +189,11 @@ class HistoryRing {
 
   std::size_t size() const noexcept { return size_; }
   bool empty() const noexcept { return size_ == 0; }
+  // The memory the ring holds: its slots (a patch of up to kInlineBytes is
+  // in its slot) and the buffer of longer patches, with what it has reserved.
+  std::size_t memoryBytes() const noexcept {
+    return std::size_t{capacity_} * sizeof(Slot) + (overflow_ ? sizeof(Overflow) + overflow_->text.capacity() : 0);
+  }
   // i = 0 is the oldest step.
   HistoryStep operator[](std::size_t i) const noexcept {
     const Slot& slot = slots_[(head_ + i) & (capacity_ - 1)];
@@ -232,6 +237,34 @@ class HistoryRing {
       overflow.text.erase(0, overflow.unused);
       overflow.dropped += overflow.unused;
       overflow.unused = 0;
+    }
+  }
+  // Gives back what the kept steps do not need: the slots down to the
+  // smallest power of two that holds them (none for no step), and the buffer
+  // of longer patches down to theirs. For a topic over the memory budget.
+  void shrink() {
+    std::uint32_t capacity = 0;
+    if (size_ > 0) {
+      capacity = 1;
+      while (capacity < size_) capacity <<= 1;
+    }
+    if (capacity < capacity_) {
+      std::unique_ptr<Slot[]> smaller(capacity == 0 ? nullptr : new Slot[capacity]);
+      for (std::uint32_t i = 0; i < size_; ++i) smaller[i] = slots_[(head_ + i) & (capacity_ - 1)];
+      slots_ = std::move(smaller);
+      capacity_ = capacity;
+      head_ = 0;
+    }
+    if (overflow_) {
+      Overflow& overflow = *overflow_;
+      overflow.text.erase(0, overflow.unused);
+      overflow.dropped += overflow.unused;
+      overflow.unused = 0;
+      if (overflow.text.empty()) {
+        overflow_.reset();  // no kept step has its text there; a new buffer counts from 0
+      } else {
+        overflow.text.shrink_to_fit();
+      }
     }
   }
   // Replaces every step (oldest first).
