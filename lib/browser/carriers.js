@@ -8,6 +8,11 @@
 // No Node built-ins here: WebSocket, fetch and AbortController are globals in browsers and in
 // Node 18+ (Node < 22 passes `ws`'s WebSocket as options.WebSocket).
 
+/** A TypeError with code DELTACAST_INVALID_ARGUMENT: bad options (core.js), nothing to make a carrier with. */
+function fail(message) {
+  return Object.assign(new TypeError(message), { code: 'DELTACAST_INVALID_ARGUMENT' });
+}
+
 /** A retry hint in a close reason or frame: "retry=5000", '{"retryMs":5000}'. */
 function retryHint(reason) {
   const m = /retry(?:Ms)?"?\s*[=:]\s*(\d+)/i.exec(String(reason || ''));
@@ -35,7 +40,7 @@ function duplex(kind, ctx, send, close) {
 
 function wsCarrier(o, ctx) {
   const WS = o.WebSocket || globalThis.WebSocket;
-  if (!WS) throw new Error('no WebSocket: pass options.WebSocket');
+  if (!WS) throw fail('no WebSocket: pass options.WebSocket');
   const ws = new WS(o.url);
   const d = duplex(
     'ws',
@@ -150,12 +155,11 @@ function pollCarrier(o, ctx) {
   const loops = new Map();
   let done = false;
   let opened = false;
-  const end = () => {
-    if (done) return;
+  const stop = () => {
     done = true;
     for (const ac of loops.values()) ac.abort();
-    ctx.closed();
   };
+  const end = () => done || (stop(), ctx.closed());
   const loop = async (topic, ac) => {
     let etag;
     let wait = ''; // the first request answers at once: it carries the snapshot or the catch-up
@@ -199,8 +203,7 @@ function pollCarrier(o, ctx) {
       if (ac) ac.abort();
     },
     close() {
-      done = true;
-      for (const ac of loops.values()) ac.abort();
+      stop();
       loops.clear();
     },
   };
@@ -210,4 +213,4 @@ function pollCarrier(o, ctx) {
 // the size-budgeted client.
 const carriers = { ws: wsCarrier, sse: sseCarrier, poll: pollCarrier };
 
-module.exports = { carriers, duplex };
+module.exports = { carriers, duplex, fail };

@@ -13,17 +13,11 @@
 //    is deaf, so a fallback and the return from it lose and repeat nothing.
 
 const { applyPatch } = require('./patch.js');
-const { carriers } = require('./carriers.js');
+const { carriers, fail } = require('./carriers.js');
 
 // Close codes that mean "the server is going away / restarting": without an explicit hint the
 // reconnection is spread over reconnect.restartMs.
 const RESTART_CODES = [1001, 1012, 1013];
-
-function fail(message) {
-  const e = new TypeError(message);
-  e.code = 'DELTACAST_INVALID_ARGUMENT';
-  return e;
-}
 
 /**
  * The rows of a keyed-array topic that changed from `prev` to `next`, as [{ action, id, row }].

@@ -254,10 +254,10 @@ test('options are validated with DELTACAST_INVALID_ARGUMENT', () => {
 test('a carrier that cannot be made (no WebSocket, no io): the only one closes the client (not retried for ever); with others it is passed over', async (t) => {
   assert.equal(globalThis.WebSocket, undefined, 'Node 20 has no global WebSocket');
   const cases = [
-    [{ url: 'ws://127.0.0.1:1' }, /options\.WebSocket/],
+    [{ url: 'ws://127.0.0.1:1' }, /options\.WebSocket/, 'DELTACAST_INVALID_ARGUMENT'],
     [{ url: 'http://127.0.0.1:1', transport: 'socket.io', fallback: ['socket.io'] }, /options\.io/],
   ];
-  for (const [options, message] of cases) {
+  for (const [options, message, code] of cases) {
     const client = createClient(options);
     const errors = [];
     const statuses = [];
@@ -267,6 +267,7 @@ test('a carrier that cannot be made (no WebSocket, no io): the only one closes t
     await until(() => client.status === 'closed', `closed: ${JSON.stringify(options)}`);
     assert.equal(errors.length, 1, 'reported once');
     assert.match(errors[0].message, message);
+    if (code) assert.equal(errors[0].code, code);
     assert.ok(!statuses.includes('reconnecting'), 'never retried');
   }
   // A carrier that can be made but not reach its server keeps retrying, as before.
@@ -287,7 +288,7 @@ test('a carrier that cannot be made (no WebSocket, no io): the only one closes t
   fallback.subscribe('t');
   await until(() => fallback.get('t')?.data?.n === 1, 'the topic over a fallback carrier');
   assert.notEqual(fallback.carrier, 'ws');
-  assert.ok(errors.some((e) => /options\.WebSocket/.test(e.message)), 'the ws carrier was reported');
+  assert.ok(errors.some((e) => /options\.WebSocket/.test(e.message) && e.code === 'DELTACAST_INVALID_ARGUMENT'), 'the ws carrier was reported, with its code');
   fallback.close();
   // A client made for a server render, closed before it ever connects, needs no carrier at all.
   const render = createClient({ url: 'ws://server-render.invalid/' });
