@@ -3,10 +3,10 @@
 // as a plain object. `io` (from socket.io-client, an optional peer dependency) is passed in the
 // client's options; its own reconnection is off, the client's backoff and fallback decide.
 
-const { duplex } = require('./carriers.js');
+const { duplex, fail } = require('./carriers.js');
 
 function socketIOCarrier(o, ctx) {
-  if (!o.io) throw new Error('the socket.io carrier needs options.io');
+  if (!o.io) throw fail('the socket.io carrier needs options.io');
   const s = o.io(o.url, { transports: ['websocket'], reconnection: false, forceNew: true, ...o.ioOptions });
   const d = duplex('socket.io', ctx, (m) => s.emit('deltacast', m), () => s.disconnect());
   s.on('connect', d.open);
