@@ -363,6 +363,7 @@ export interface LatencyHistogram {
 
 export interface HubStats {
   topics: number;
+  /** Bytes all topics count against `memory.maxBytes`: texts, tapes, names, fixed overhead, and the memory of each history ring (64-byte slots). */
   bytes: number;
   memoryBudget: number;
   changes: number;
@@ -371,6 +372,7 @@ export interface HubStats {
   rejected: number;
   evictions: number;
   expirations: number;
+  /** Bytes of the patches held in history rings (the patches themselves; `bytes` counts the rings' memory). */
   historyBytes: number;
   /** Faults inside the hub, caught and survived (each answered on the call it hit). Should stay 0. */
   internalErrors: number;
