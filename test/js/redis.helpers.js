@@ -5,11 +5,19 @@
 const { spawn, spawnSync } = require('node:child_process');
 const net = require('node:net');
 
+// Redis's own programs run without the sanitizer runtime the ASan test run
+// preloads into node (LD_PRELOAD is inherited): they are not what is tested,
+// and an interposed allocator under redis-server is one more way to fail.
+const env = { ...process.env };
+delete env.LD_PRELOAD;
+delete env.ASAN_OPTIONS;
+delete env.UBSAN_OPTIONS;
+
 /** Why the Redis tests cannot run here, or undefined (redis-server is on PATH). */
 function redisMissing() {
-  const r = spawnSync('redis-server', ['--version'], { encoding: 'utf8', timeout: 30000 });
+  const r = spawnSync('redis-server', ['--version'], { encoding: 'utf8', timeout: 30000, env });
   if (r.error) return 'redis-server is not installed (bash scripts/setup-system.sh installs it): the Redis tests are skipped';
-  const c = spawnSync('redis-cli', ['--version'], { encoding: 'utf8', timeout: 30000 });
+  const c = spawnSync('redis-cli', ['--version'], { encoding: 'utf8', timeout: 30000, env });
   if (c.error) return 'redis-cli is not installed (Debian: redis-tools, with redis-server): the Redis tests are skipped';
   return undefined;
 }
@@ -31,6 +39,7 @@ function launch(port, extra = []) {
   return new Promise((resolve, reject) => {
     const child = spawn('redis-server', ['--port', String(port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no', ...extra], {
       stdio: ['ignore', 'pipe', 'pipe'],
+      env,
     });
     let output = '';
     const timer = setTimeout(() => {
@@ -96,11 +105,12 @@ async function startCluster(masters = 3) {
     const create = spawnSync('redis-cli', ['--cluster', 'create', ...nodes.map((n) => `127.0.0.1:${n.port}`), '--cluster-yes'], {
       encoding: 'utf8',
       timeout: 30000,
+      env,
     });
     if (create.status !== 0) throw new Error(`redis-cli --cluster create failed:\n${create.stdout}${create.stderr}`);
     // Wait until every node agrees the cluster is up.
     for (let tries = 0; ; tries++) {
-      const states = nodes.map((n) => spawnSync('redis-cli', ['-p', String(n.port), 'cluster', 'info'], { encoding: 'utf8', timeout: 30000 }).stdout);
+      const states = nodes.map((n) => spawnSync('redis-cli', ['-p', String(n.port), 'cluster', 'info'], { encoding: 'utf8', timeout: 30000, env }).stdout);
       if (states.every((s) => s.includes('cluster_state:ok'))) break;
       if (tries > 100) throw new Error('the cluster did not reach cluster_state:ok');
       await new Promise((r) => setTimeout(r, 100));
@@ -120,7 +130,7 @@ async function startCluster(masters = 3) {
 
 /** redis-cli against a port: its stdout, trimmed. */
 function cli(port, ...args) {
-  const r = spawnSync('redis-cli', ['-p', String(port), ...args], { encoding: 'utf8', timeout: 30000 });
+  const r = spawnSync('redis-cli', ['-p', String(port), ...args], { encoding: 'utf8', timeout: 30000, env });
   if (r.status !== 0) throw new Error(`redis-cli ${args.join(' ')}: ${r.stderr}`);
   return r.stdout.trim();
 }
