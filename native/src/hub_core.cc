@@ -130,7 +130,7 @@ void HubCore::runEncoded(const std::string& records, std::vector<std::string>& s
   // strings' capacity.
   constexpr std::size_t kAhead = 16;  // records decoded ahead of the one running; a power of two
   std::array<Request, kAhead> ring;
-  std::array<std::uint64_t, kAhead> hashes{};  // of each slot's topic, for the prefetch stages
+  std::array<TopicStore::Lookup, kAhead> lookups{};  // of each slot's topic, for the prefetch stages and the run
   std::size_t decodedCount = 0;
   std::size_t ran = 0;
   std::size_t answered = 0;  // answered requests run so far
@@ -143,8 +143,9 @@ void HubCore::runEncoded(const std::string& records, std::vector<std::string>& s
     if (!hint || index >= decodedCount) return;
     const Request& ahead = ring[index % kAhead];
     if (!changesTopic(ahead.kind)) return;
-    if (stage == 0) hashes[index % kAhead] = nameHash(ahead.topic);
-    store_.prefetch(ahead.topic, hashes[index % kAhead], stage);
+    TopicStore::Lookup& lookup = lookups[index % kAhead];
+    if (stage == 0) lookup = TopicStore::Lookup{nameHash(ahead.topic)};
+    store_.prefetch(ahead.topic, lookup, stage);
   };
   const auto runNext = [&] {
     prefetch(ran + kAhead / 2, 1);
@@ -154,8 +155,8 @@ void HubCore::runEncoded(const std::string& records, std::vector<std::string>& s
     const std::size_t index = ran % kAhead;
     ++ran;
     if (isAnswered(request.kind)) ++answered;
-    // The hint's hash of the topic, so the lookup does not hash it again.
-    run(request, hint && changesTopic(request.kind) ? std::optional(hashes[index]) : std::nullopt);
+    // The hints' lookup of the topic, so the change does not look it up again.
+    run(request, hint && changesTopic(request.kind) ? &lookups[index] : nullptr);
     closed = request.kind == RequestKind::Close;  // io_ is stopping; nothing after close runs
   };
   bool decoded = false;
@@ -275,7 +276,7 @@ bool HubCore::changesTopic(RequestKind kind) noexcept {
          kind == RequestKind::Remove || kind == RequestKind::Replicate;
 }
 
-void HubCore::run(Request& request, std::optional<std::uint64_t> topicHash) {
+void HubCore::run(Request& request, const TopicStore::Lookup* lookup) {
   Completion completion;
   completion.id = request.id;
   const bool answers = isAnswered(request.kind);
@@ -299,7 +300,7 @@ void HubCore::run(Request& request, std::optional<std::uint64_t> topicHash) {
     fault(FaultPoint::Run, request.id);
     switch (request.kind) {
       case RequestKind::PublishJson:
-        store_.publishJsonFrom(request.topic, request.payload, request.changeId, now(), result, topicHash);
+        store_.publishJsonFrom(request.topic, request.payload, request.changeId, now(), result, lookup);
         break;
       case RequestKind::Patch: result = store_.patch(request.topic, request.payload, request.changeId, now()); break;
       case RequestKind::Upsert:

@@ -366,6 +366,7 @@ void TopicStore::eraseTopic(TopicMap::iterator it, Removal reason) {
     std::unique_lock lock(mutex_);
     topics_.erase(it);
   }
+  ++erasures_;  // lookups made before this may point at the entry just freed
   topicCount_.store(topics_.size(), std::memory_order_relaxed);
   byteCount_.store(bytes_, std::memory_order_relaxed);
 }
@@ -880,8 +881,11 @@ std::optional<ChangeResult> TopicStore::admit(std::string_view topic, std::strin
 }
 
 void TopicStore::publishJsonFrom(std::string_view topic, std::string& json, std::string_view changeId, std::int64_t now,
-                                 ChangeResult& result, std::optional<std::uint64_t> hash) {
-  const auto it = hash ? topics_.find(topic, *hash) : topics_.find(topic);
+                                 ChangeResult& result, const Lookup* lookup) {
+  const auto it = lookup == nullptr ? topics_.find(topic)
+                  : lookup->entry != nullptr && lookup->erasures == erasures_
+                      ? static_cast<TopicMap::iterator>(lookup->entry)
+                      : topics_.find(topic, lookup->hash);
   if (std::optional<ChangeResult> early = admit(topic, changeId, now, it != topics_.end())) {
     result = std::move(*early);
     return;
@@ -1226,18 +1230,19 @@ std::shared_ptr<const Snapshot> TopicStore::get(std::string_view topic) const {
   return it->second.snapshot;
 }
 
-void TopicStore::prefetch(std::string_view topic, std::uint64_t hash, int stage) const noexcept {
+void TopicStore::prefetch(std::string_view topic, Lookup& lookup, int stage) const noexcept {
   // No lock: hints read only what the core thread itself writes (readers on
   // other threads take the lock; the core thread is the only writer).
   switch (stage) {
-    case 0: topics_.prefetchSlot(hash); return;
-    case 1: topics_.prefetchEntry(hash); return;
+    case 0: topics_.prefetchSlot(lookup.hash); return;
+    case 1: topics_.prefetchEntry(lookup.hash); return;
     default: break;
   }
-  const auto it = topics_.find(topic, hash);
-  if (it == topics_.end()) return;
-  const Topic& t = it->second;
   if (stage == 2) {
+    lookup.entry = topics_.find(topic, lookup.hash);
+    lookup.erasures = erasures_;
+    if (lookup.entry == nullptr) return;
+    const Topic& t = static_cast<TopicMap::iterator>(lookup.entry)->second;
     __builtin_prefetch(t.snapshot.get());
     if (!t.tape.empty()) __builtin_prefetch(&t.tape[0]);
     t.history.prefetchNext();
@@ -1247,6 +1252,8 @@ void TopicStore::prefetch(std::string_view topic, std::uint64_t hash, int stage)
   // Stage 3: what stage 2 loaded points further. The text is freed when the
   // snapshot is replaced; the LRU neighbours are written when the topic
   // moves to the front.
+  if (lookup.entry == nullptr || lookup.erasures != erasures_) return;
+  const Topic& t = static_cast<TopicMap::iterator>(lookup.entry)->second;
   t.snapshot->json.prefetch();
   if (t.lru != lru_.begin()) __builtin_prefetch(&*std::prev(t.lru), 1);
   if (std::next(t.lru) != lru_.end()) __builtin_prefetch(&*std::next(t.lru), 1);

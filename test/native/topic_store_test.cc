@@ -539,12 +539,36 @@ TEST(TopicStore, PrefetchStagesAreHintsOnly) {
   ASSERT_TRUE(store.publishJson("a", R"({"v":1})", "", 0).changed);
   ASSERT_TRUE(store.publishJson("a", R"({"v":2})", "", 0).changed);
   ASSERT_TRUE(store.publishJson("b", R"([1,2,3])", "", 0).changed);
-  for (const char* name : {"a", "b", "missing", ""}) {
-    for (int stage = 0; stage <= 3; ++stage) store.prefetch(name, nameHash(name), stage);
-  }
+  const auto stages = [&](std::string_view name, std::uint64_t hash) {
+    TopicStore::Lookup lookup{hash};
+    for (int stage = 0; stage <= 3; ++stage) store.prefetch(name, lookup, stage);
+    return lookup;
+  };
+  for (const char* name : {"a", "b", "missing", ""}) stages(name, nameHash(name));
+  // A lookup made before its topic is erased is not used after it: stage 3
+  // and the change look the topic up again (ASan: no read of the freed entry).
+  TopicStore::Lookup stale{nameHash("a")};
+  for (int stage = 0; stage <= 2; ++stage) store.prefetch("a", stale, stage);
+  ASSERT_NE(stale.entry, nullptr);
   ASSERT_TRUE(store.erase("a"));
-  for (int stage = 0; stage <= 3; ++stage) store.prefetch("a", nameHash("a"), stage);
-  for (int stage = 0; stage <= 3; ++stage) store.prefetch("b", nameHash("a"), stage);  // wrong hash
+  store.prefetch("a", stale, 3);
+  std::string json = R"({"v":3})";
+  ChangeResult made;
+  store.publishJsonFrom("a", json, "", 0, made, &stale);
+  EXPECT_TRUE(made.created);
+  EXPECT_EQ(made.version, 1u);
+  // A lookup made after is used, and gives the same result as none.
+  const TopicStore::Lookup fresh = stages("a", nameHash("a"));
+  ASSERT_NE(fresh.entry, nullptr);
+  json = R"({"v":4})";
+  ChangeResult changed;
+  store.publishJsonFrom("a", json, "", 0, changed, &fresh);
+  EXPECT_TRUE(changed.changed);
+  EXPECT_EQ(changed.version, 2u);
+  EXPECT_EQ(store.get("a")->json, R"({"v":4})");
+  ASSERT_TRUE(store.erase("a"));
+  stages("a", nameHash("a"));
+  stages("b", nameHash("a"));  // wrong hash
   EXPECT_EQ(store.get("a"), nullptr);
   EXPECT_EQ(store.get("b")->json, "[1,2,3]");
   EXPECT_EQ(store.get("b")->version, 1u);

@@ -121,8 +121,8 @@ class HubCore {
 
  private:
   // ---- core thread ---------------------------------------------------------------
-  // `topicHash`: nameHash(request.topic), when the batch has it already.
-  void run(Request& request, std::optional<std::uint64_t> topicHash = std::nullopt);
+  // `lookup`: the topic's lookup from the batch's prefetch stages, if it ran them.
+  void run(Request& request, const TopicStore::Lookup* lookup = nullptr);
   // The kinds of request that change a topic (and are answered with a ChangeResult).
   static bool changesTopic(RequestKind kind) noexcept;
   // Topics from which on a batch prefetches the topics of the records ahead.

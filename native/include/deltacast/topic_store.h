@@ -367,6 +367,14 @@ class TopicStore {
   TopicStore(const TopicStore&) = delete;
   TopicStore& operator=(const TopicStore&) = delete;
 
+  // A topic's lookup, carried from the prefetch stages (prefetch()) to its
+  // change (publishJsonFrom), which then does not look the topic up again.
+  struct Lookup {
+    std::uint64_t hash = 0;      // nameHash(topic)
+    void* entry = nullptr;       // the topic prefetch stage 2 found (nullptr: none)
+    std::uint64_t erasures = 0;  // erasures_ then: the entry is valid while no topic has been erased since
+  };
+
   // ---- core thread only --------------------------------------------------------
 
   // The whole new value as JSON text.
@@ -379,9 +387,9 @@ class TopicStore {
   // meaning (perhaps the old text's), whose capacity the caller may reuse: the
   // core decodes the next request into it without allocating. The outcome is
   // written into `result` (a fresh one), which is not moved about on the way.
-  // `hash`: nameHash(topic), when the caller has it (prefetch).
+  // `lookup`: the topic's prefetch stages' lookup, when the caller ran them.
   void publishJsonFrom(std::string_view topic, std::string& json, std::string_view changeId, std::int64_t now,
-                       ChangeResult& result, std::optional<std::uint64_t> hash = std::nullopt);
+                       ChangeResult& result, const Lookup* lookup = nullptr);
   // RFC 6902 operations (JSON text) applied to the current value.
   ChangeResult patch(std::string_view topic, std::string_view ops, std::string_view changeId, std::int64_t now);
   // Inserts or replaces the row whose `arrayKey` is `keyJson` (the key as JSON:
@@ -434,8 +442,9 @@ class TopicStore {
   // tape, history and LRU node; 3: the snapshot's text and the LRU
   // neighbours), each reading only what the stage before loaded.
   // 100,000 topics do not fit the cache: each stage is a miss otherwise.
-  // `hash`: nameHash(topic) (name_map.h), computed once for all the stages.
-  void prefetch(std::string_view topic, std::uint64_t hash, int stage) const noexcept;
+  // `lookup.hash`: nameHash(topic) (name_map.h), computed once for all the
+  // stages; stage 2 records there the topic it found (Lookup, above).
+  void prefetch(std::string_view topic, Lookup& lookup, int stage) const noexcept;
   StoreStats stats() const;
   std::size_t topicCount() const noexcept { return topics_.size(); }  // the store's thread only
 
@@ -579,6 +588,8 @@ class TopicStore {
   std::unordered_set<std::string> recentIdSet_;
 
   std::mt19937_64 random_;
+
+  std::uint64_t erasures_ = 0;  // topics erased so far (Lookup::erasures)
 
   std::atomic<std::uint64_t> topicCount_{0};
   std::atomic<std::uint64_t> byteCount_{0};
