@@ -10,7 +10,7 @@
 
 const native = require('./native');
 const { DeltacastError, codes } = require('./errors');
-const { toJsonText } = require('./to_native');
+const { toJsonText, checkUtf8Size } = require('./to_native');
 const {
   KIND,
   FLUSH_BYTES,
@@ -703,19 +703,14 @@ class Hub {
   }
 
   #queueChange(kind, topic, key, payload, options) {
-    if (typeof payload === 'string') {
-      // A string of more UTF-16 units than the core's limit has bytes is
-      // longer in UTF-8 too: refused before it is encoded (about 0.2 s at 70
-      // Mi units), with the core's code. A patch may carry a whole value
-      // inside its operations (TopicStore::patch).
-      const { maxValueBytes } = this.#options.limits;
-      const max = kind === KIND.patch ? maxValueBytes * 2 + 4096 : maxValueBytes;
-      if (payload.length > max) {
-        const what = kind === KIND.patch ? 'patch: ' : kind === KIND.upsert ? 'row: ' : ''; // as the core names them
-        return this.#refused(
-          new DeltacastError(codes.TOO_LARGE, `${what}JSON text of at least ${payload.length} bytes is over the limit of ${max} bytes`),
-        );
-      }
+    // A text that cannot fit is refused before it is encoded. A patch may
+    // carry a whole value inside its operations (TopicStore::patch's limit).
+    const { maxValueBytes } = this.#options.limits;
+    try {
+      if (kind === KIND.patch) checkUtf8Size(payload, maxValueBytes * 2 + 4096, 'patch: ');
+      else checkUtf8Size(payload, maxValueBytes, kind === KIND.upsert ? 'row: ' : '');
+    } catch (err) {
+      return this.#refused(err);
     }
     this.#identity?.forget(topic); // publish() records its own change after this
     const w = this.#writer;

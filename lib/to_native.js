@@ -59,4 +59,16 @@ class Utf8Scratch {
   }
 }
 
-module.exports = { Utf8Scratch, toJsonText };
+/**
+ * Refuses, with DELTACAST_TOO_LARGE worded as the core words it, a string of
+ * more UTF-16 units than `maxBytes`: its UTF-8 is at least as long, so it is
+ * refused before it is encoded (about 0.2 s at 70 Mi units). `what`: the
+ * core's prefix for the text ('first document: ', 'row: ', or '').
+ */
+function checkUtf8Size(text, maxBytes, what) {
+  if (typeof text === 'string' && text.length > maxBytes) {
+    throw new DeltacastError(codes.TOO_LARGE, `${what}JSON text of at least ${text.length} bytes is over the limit of ${maxBytes} bytes`);
+  }
+}
+
+module.exports = { Utf8Scratch, toJsonText, checkUtf8Size };

@@ -151,8 +151,8 @@ void HubCore::runEncoded(const std::string& records, std::vector<std::string>& s
     prefetch(ran + kAhead / 2, 1);
     prefetch(ran + 2, 2);
     prefetch(ran + 1, 3);
-    Request& request = ring[ran % kAhead];
     const std::size_t index = ran % kAhead;
+    Request& request = ring[index];
     ++ran;
     if (isAnswered(request.kind)) ++answered;
     // The hints' lookup of the topic, so the change does not look it up again.

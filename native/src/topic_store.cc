@@ -334,8 +334,8 @@ void TopicStore::account(Topic& topic) {
   const std::size_t nodes = topic.rows ? topic.rows->nodes : topic.tape.capacity();
   // The history counts as the memory its ring holds (its 64-byte slots and
   // the buffer of longer patches), not only its patches' bytes.
-  const std::size_t bytes = baseBytes(topic.snapshot->json.size(), nodes, topic.name->size()) +
-                            std::max(topic.historyBytes, topic.history.memoryBytes());
+  const std::size_t bytes =
+      baseBytes(topic.snapshot->json.size(), nodes, topic.name->size()) + topic.history.memoryBytes();
   bytes_ = bytes_ - topic.bytes + bytes;
   topic.bytes = bytes;
   byteCount_.store(bytes_, std::memory_order_relaxed);
@@ -423,15 +423,13 @@ void TopicStore::recordStep(Topic& topic, std::uint64_t version, std::string_vie
   // (account()); a topic over the budget drops steps and gives back the
   // ring's memory they held.
   const auto overBudget = [&] {
-    return options_.memoryBudget != 0 &&
-           estimate + std::max(topic.historyBytes, topic.history.memoryBytes()) > options_.memoryBudget;
+    return options_.memoryBudget != 0 && estimate + topic.history.memoryBytes() > options_.memoryBudget;
   };
   while (!topic.history.empty() &&
          (topic.history.size() > options_.historyCount || topic.historyBytes > options_.historyBytes || overBudget())) {
     dropOldest();
     if (overBudget()) topic.history.shrink();
   }
-  if (topic.history.empty() && overBudget()) topic.history.shrink();
 }
 
 void TopicStore::afterInstall(Topic& topic, std::string& ops, ChangeResult& result) {
@@ -882,10 +880,8 @@ std::optional<ChangeResult> TopicStore::admit(std::string_view topic, std::strin
 
 void TopicStore::publishJsonFrom(std::string_view topic, std::string& json, std::string_view changeId, std::int64_t now,
                                  ChangeResult& result, const Lookup* lookup) {
-  const auto it = lookup == nullptr ? topics_.find(topic)
-                  : lookup->entry != nullptr && lookup->erasures == erasures_
-                      ? static_cast<TopicMap::iterator>(lookup->entry)
-                      : topics_.find(topic, lookup->hash);
+  TopicMap::iterator it = lookup == nullptr ? topics_.find(topic) : found(*lookup);
+  if (it == topics_.end() && lookup != nullptr) it = topics_.find(topic, lookup->hash);
   if (std::optional<ChangeResult> early = admit(topic, changeId, now, it != topics_.end())) {
     result = std::move(*early);
     return;
@@ -1242,7 +1238,7 @@ void TopicStore::prefetch(std::string_view topic, Lookup& lookup, int stage) con
     lookup.entry = topics_.find(topic, lookup.hash);
     lookup.erasures = erasures_;
     if (lookup.entry == nullptr) return;
-    const Topic& t = static_cast<TopicMap::iterator>(lookup.entry)->second;
+    const Topic& t = found(lookup)->second;
     __builtin_prefetch(t.snapshot.get());
     if (!t.tape.empty()) __builtin_prefetch(&t.tape[0]);
     t.history.prefetchNext();
@@ -1252,8 +1248,9 @@ void TopicStore::prefetch(std::string_view topic, Lookup& lookup, int stage) con
   // Stage 3: what stage 2 loaded points further. The text is freed when the
   // snapshot is replaced; the LRU neighbours are written when the topic
   // moves to the front.
-  if (lookup.entry == nullptr || lookup.erasures != erasures_) return;
-  const Topic& t = static_cast<TopicMap::iterator>(lookup.entry)->second;
+  const auto it = found(lookup);
+  if (it == topics_.end()) return;
+  const Topic& t = it->second;
   t.snapshot->json.prefetch();
   if (t.lru != lru_.begin()) __builtin_prefetch(&*std::prev(t.lru), 1);
   if (std::next(t.lru) != lru_.end()) __builtin_prefetch(&*std::next(t.lru), 1);

@@ -190,7 +190,8 @@ class HistoryRing {
   std::size_t size() const noexcept { return size_; }
   bool empty() const noexcept { return size_ == 0; }
   // The memory the ring holds: its slots (a patch of up to kInlineBytes is
-  // in its slot) and the buffer of longer patches, with what it has reserved.
+  // in its slot) and the buffer of longer patches, with what it has reserved;
+  // never less than the bytes of the patches it holds.
   std::size_t memoryBytes() const noexcept {
     return std::size_t{capacity_} * sizeof(Slot) + (overflow_ ? sizeof(Overflow) + overflow_->text.capacity() : 0);
   }
@@ -230,14 +231,9 @@ class HistoryRing {
     if (slot.length <= kInlineBytes) return;
     // Texts in the buffer are the out-of-slot steps' in order: the oldest
     // step's, if it has one there, is the first not yet dropped.
-    Overflow& overflow = *overflow_;
-    overflow.unused += slot.length;
+    overflow_->unused += slot.length;
     // Compact when the dropped text is more than what is kept: amortized O(1) a step.
-    if (overflow.unused > overflow.text.size() / 2) {
-      overflow.text.erase(0, overflow.unused);
-      overflow.dropped += overflow.unused;
-      overflow.unused = 0;
-    }
+    if (overflow_->unused > overflow_->text.size() / 2) overflow_->compact();
   }
   // Gives back what the kept steps do not need: the slots down to the
   // smallest power of two that holds them (none for no step), and the buffer
@@ -248,22 +244,13 @@ class HistoryRing {
       capacity = 1;
       while (capacity < size_) capacity <<= 1;
     }
-    if (capacity < capacity_) {
-      std::unique_ptr<Slot[]> smaller(capacity == 0 ? nullptr : new Slot[capacity]);
-      for (std::uint32_t i = 0; i < size_; ++i) smaller[i] = slots_[(head_ + i) & (capacity_ - 1)];
-      slots_ = std::move(smaller);
-      capacity_ = capacity;
-      head_ = 0;
-    }
+    if (capacity < capacity_) reslot(capacity);
     if (overflow_) {
-      Overflow& overflow = *overflow_;
-      overflow.text.erase(0, overflow.unused);
-      overflow.dropped += overflow.unused;
-      overflow.unused = 0;
-      if (overflow.text.empty()) {
+      overflow_->compact();
+      if (overflow_->text.empty()) {
         overflow_.reset();  // no kept step has its text there; a new buffer counts from 0
       } else {
-        overflow.text.shrink_to_fit();
+        overflow_->text.shrink_to_fit();
       }
     }
   }
@@ -301,6 +288,12 @@ class HistoryRing {
     std::uint64_t dropped = 0;  // bytes compacted away from the front of text so far
     std::uint64_t unused = 0;   // bytes at the front of text of steps already dropped
     std::uint64_t end = 0;      // bytes ever appended to text
+    // Erases the dropped steps' texts from the front.
+    void compact() {
+      text.erase(0, unused);
+      dropped += unused;
+      unused = 0;
+    }
   };
   void grow(std::size_t maxSteps) {
     // A power of two: four times as many slots, but no more than maxSteps
@@ -310,9 +303,13 @@ class HistoryRing {
     const auto capacity =
         static_cast<std::uint32_t>(std::max<std::size_t>(std::max<std::size_t>(4, std::size_t{capacity_} * 2),
                                                          std::min<std::size_t>(std::size_t{capacity_} * 4, limit)));
-    std::unique_ptr<Slot[]> bigger(new Slot[capacity]);
-    for (std::uint32_t i = 0; i < size_; ++i) bigger[i] = slots_[(head_ + i) & (capacity_ - 1)];
-    slots_ = std::move(bigger);
+    reslot(capacity);
+  }
+  // Moves the steps, oldest first, into `capacity` new slots (a power of two, or 0 for none).
+  void reslot(std::uint32_t capacity) {
+    std::unique_ptr<Slot[]> slots(capacity == 0 ? nullptr : new Slot[capacity]);
+    for (std::uint32_t i = 0; i < size_; ++i) slots[i] = slots_[(head_ + i) & (capacity_ - 1)];
+    slots_ = std::move(slots);
     capacity_ = capacity;
     head_ = 0;
   }
@@ -488,6 +485,11 @@ class TopicStore {
   // batch can start early (prefetch).
   using TopicMap = NameMap<Topic>;
 
+  // The topic a Lookup found, while it is still valid (no topic erased
+  // since); nullptr otherwise.
+  TopicMap::iterator found(const Lookup& lookup) const noexcept {
+    return lookup.erasures == erasures_ ? static_cast<TopicMap::iterator>(lookup.entry) : nullptr;
+  }
   // Checks the topic name and the change id: an early result (an error, or a
   // duplicate) or nullopt to go on.
   // `exists`: the caller found the topic (its name needs no check).
