@@ -13,7 +13,7 @@ const scratchB = new Utf8Scratch();
 // The core's limit on one JSON text (ParseLimits::maxBytes, json_tape.h).
 const MAX_TEXT_BYTES = 64 * 1024 * 1024;
 
-/** A string's UTF-8 (DELTACAST_TOO_LARGE at once when it cannot fit: checkUtf8Size), bytes as they are. */
+/** A string's UTF-8, bytes as they are (DELTACAST_TOO_LARGE at once for a text that cannot fit: checkUtf8Size). */
 function utf8(scratch, text, name) {
   checkUtf8Size(text, MAX_TEXT_BYTES, `${name}: `);
   return typeof text === 'string' ? scratch.view(text) : text;

@@ -864,6 +864,8 @@ for (const clock of CLOCKS) {
       // bytes: refused by the core, with the exact size.
       await check(() => hub.publishJson('obj', `"${'x'.repeat(2000)}"`), codes.TOO_LARGE, ['at least 2002 bytes', '1000']);
       await check(() => hub.publishJson('obj', `"${'é'.repeat(600)}"`), codes.TOO_LARGE, ['of 1202 bytes', '1000']);
+      // Bytes over the limit: refused before they are copied, with their exact size.
+      await check(() => hub.publishJson('obj', Buffer.from(`"${'é'.repeat(600)}"`)), codes.TOO_LARGE, ['of 1202 bytes', '1000']);
       // A patch's text may hold a whole value in its operations: twice the limit and 4 KiB.
       await check(() => hub.patch('obj', [{ op: 'add', path: '/big', value: 'x'.repeat(7000) }]), codes.TOO_LARGE, [
         'patch: JSON text of at least',
