@@ -416,7 +416,7 @@ void TopicStore::recordStep(Topic& topic, std::uint64_t version, std::string_vie
   };
   while (!topic.history.empty() && topic.history.size() >= options_.historyCount) dropOldest();
   if (options_.historyCount == 0) return;  // no history kept: no ring made
-  topic.history.push_back(topic.snapshot->version, version, ops, options_.historyCount);
+  topic.history.push_back(topic.snapshot->version, version, ops, options_.historyCount, &pool_);
   topic.historyBytes += ops.size();
   bump(historyByteCount_, ops.size());
   // The history counts against the budget as the memory its ring holds
@@ -428,7 +428,7 @@ void TopicStore::recordStep(Topic& topic, std::uint64_t version, std::string_vie
   while (!topic.history.empty() &&
          (topic.history.size() > options_.historyCount || topic.historyBytes > options_.historyBytes || overBudget())) {
     dropOldest();
-    if (overBudget()) topic.history.shrink();
+    if (overBudget()) topic.history.shrink(&pool_);
   }
 }
 
@@ -1159,7 +1159,7 @@ ChangeResult TopicStore::replicaHistory(std::string_view topicName, std::uint64_
   entries.erase(entries.begin(), entries.begin() + static_cast<std::ptrdiff_t>(dropped));
   drop(historyByteCount_, topic.historyBytes);
   bump(historyByteCount_, bytes);
-  topic.history.assign(entries);
+  topic.history.assign(entries, &pool_);
   topic.historyBytes = bytes;
   account(topic);
   enforceBudget(&topic);

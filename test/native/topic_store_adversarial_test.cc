@@ -32,6 +32,10 @@ bool sameJson(std::string_view a, std::string_view b) {
 TEST(HistoryRingModel, PushPopShrinkAssignMatchADequeAcrossCompactionsAndGrowthBounds) {
   for (std::uint32_t seed = 1; seed <= 30; ++seed) {
     std::mt19937 random(seed);
+    // Odd seeds: slot arrays from a pool (up to SlabPool::kMaxBlockBytes, 128
+    // slots; larger ones from operator new), so a ring moves between both.
+    SlabPool pool;
+    SlabPool* const from = seed % 2 == 1 ? &pool : nullptr;
     HistoryRing ring;
     std::deque<HistoryEntry> model;
     std::uint64_t version = 1;
@@ -44,7 +48,7 @@ TEST(HistoryRingModel, PushPopShrinkAssignMatchADequeAcrossCompactionsAndGrowthB
         std::string ops(length, static_cast<char>('a' + random() % 26));
         // Any growth bound (even one below the size) still leaves room.
         const std::size_t maxSteps = random() % 3 == 0 ? SIZE_MAX : random() % 80;
-        ring.push_back(version, version + 1, ops, maxSteps);
+        ring.push_back(version, version + 1, ops, maxSteps, from);
         model.push_back(HistoryEntry{version, version + 1, ops});
         ++version;
       } else if (action < 9) {
@@ -53,12 +57,15 @@ TEST(HistoryRingModel, PushPopShrinkAssignMatchADequeAcrossCompactionsAndGrowthB
           model.pop_front();
         }
       } else if (random() % 2 == 0) {
-        ring.shrink();  // gives back memory, keeps every step
+        ring.shrink(from);  // gives back memory, keeps every step
+      } else if (random() % 3 == 0) {
+        HistoryRing moved(std::move(ring));  // the slots change hands, nothing is copied or lost
+        ring = std::move(moved);
       } else if (random() % 4 == 0) {
         std::vector<HistoryEntry> entries(model.begin(), model.end());
         // Keep only the last few, as replicaHistory does.
         while (entries.size() > 5) entries.erase(entries.begin());
-        ring.assign(entries);
+        ring.assign(entries, from);
         model.assign(entries.begin(), entries.end());
       }
       ASSERT_EQ(ring.size(), model.size()) << "seed " << seed << " step " << step;

@@ -12,7 +12,8 @@
 // Entries never move (the store keeps pointers to them: the LRU list, the
 // name a topic points back to). Erasing shifts the following slots of the
 // probe run back (no tombstones), so lookups stay short after churn. The
-// table doubles at 3/4 full.
+// table doubles at 3/4 full. Entries come from a SlabPool when one is given
+// (the topic store's), else from operator new.
 #pragma once
 
 #include <cstddef>
@@ -25,6 +26,8 @@
 #include <utility>
 #include <vector>
 
+#include "deltacast/slab_pool.h"
+
 namespace deltacast {
 
 // The hash NameMap keys names by (and TopicStore::prefetch takes).
@@ -36,7 +39,8 @@ class NameMap {
   using Entry = std::pair<const std::string, Value>;
   using iterator = Entry*;  // nullptr is end()
 
-  NameMap() : slots_(kMinSlots) {}
+  // `pool`: where entries are allocated (it must outlive the map); nullptr: operator new.
+  explicit NameMap(SlabPool* pool = nullptr) : slots_(kMinSlots), pool_(pool) {}
   NameMap(const NameMap&) = delete;
   NameMap& operator=(const NameMap&) = delete;
   ~NameMap() {
@@ -116,19 +120,31 @@ class NameMap {
   // lines, not n + 1.
   static constexpr std::align_val_t kEntryAlignment{64};
 
-  static Entry* make(std::string name, Value value) {
-    void* memory = ::operator new(sizeof(Entry), kEntryAlignment);
+  static constexpr bool kPooled = SlabPool::serves(sizeof(Entry));
+  void* allocateEntry() {
+    if (kPooled && pool_ != nullptr) return pool_->allocate(sizeof(Entry));
+    return ::operator new(sizeof(Entry), kEntryAlignment);
+  }
+  void releaseEntry(void* memory) noexcept {
+    if (kPooled && pool_ != nullptr) {
+      pool_->release(memory, sizeof(Entry));
+    } else {
+      ::operator delete(memory, kEntryAlignment);
+    }
+  }
+  Entry* make(std::string name, Value value) {
+    void* memory = allocateEntry();
     try {
       return new (memory) Entry(std::move(name), std::move(value));
     } catch (...) {
-      ::operator delete(memory, kEntryAlignment);
+      releaseEntry(memory);
       throw;
     }
   }
-  static void destroy(Entry* entry) noexcept {
+  void destroy(Entry* entry) noexcept {
     if (entry == nullptr) return;
     entry->~Entry();
-    ::operator delete(entry, kEntryAlignment);
+    releaseEntry(entry);
   }
 
   std::size_t mask() const noexcept { return slots_.size() - 1; }
@@ -149,6 +165,7 @@ class NameMap {
 
   std::vector<Slot> slots_;
   std::size_t size_ = 0;
+  SlabPool* pool_;
 };
 
 }  // namespace deltacast

@@ -33,11 +33,13 @@
 #include <string_view>
 #include <unordered_map>
 #include <unordered_set>
+#include <utility>
 #include <vector>
 
 #include "deltacast/json_diff.h"
 #include "deltacast/json_tape.h"
 #include "deltacast/name_map.h"
+#include "deltacast/slab_pool.h"
 #include "deltacast/status.h"
 
 namespace deltacast {
@@ -179,13 +181,33 @@ struct HistoryStep {
 // allocates only when it doubles and is compacted when its dropped front
 // outgrows the rest (dropping a step moves nothing). At most three
 // allocations a topic, however many steps; 32 bytes in the topic itself.
+// Slot arrays of up to SlabPool::kMaxBlockBytes come from the pool the
+// mutators are given (the store's), when one is.
 class HistoryRing {
  public:
   static constexpr std::size_t kInlineBytes = 48;
 
   HistoryRing() = default;
-  HistoryRing(HistoryRing&&) noexcept = default;
-  HistoryRing& operator=(HistoryRing&&) noexcept = default;
+  HistoryRing(HistoryRing&& other) noexcept
+      : slots_(std::exchange(other.slots_, nullptr)),
+        overflow_(std::move(other.overflow_)),
+        capacity_(std::exchange(other.capacity_, 0)),
+        head_(std::exchange(other.head_, 0)),
+        size_(std::exchange(other.size_, 0)),
+        pooled_(std::exchange(other.pooled_, false)) {}
+  HistoryRing& operator=(HistoryRing&& other) noexcept {
+    if (this != &other) {
+      releaseSlots(slots_, pooled_);
+      slots_ = std::exchange(other.slots_, nullptr);
+      overflow_ = std::move(other.overflow_);
+      capacity_ = std::exchange(other.capacity_, 0);
+      head_ = std::exchange(other.head_, 0);
+      size_ = std::exchange(other.size_, 0);
+      pooled_ = std::exchange(other.pooled_, false);
+    }
+    return *this;
+  }
+  ~HistoryRing() { releaseSlots(slots_, pooled_); }
 
   std::size_t size() const noexcept { return size_; }
   bool empty() const noexcept { return size_ == 0; }
@@ -207,9 +229,11 @@ class HistoryRing {
   HistoryStep front() const noexcept { return (*this)[0]; }
   // `maxSteps`: how many steps the ring will ever hold at once, which bounds
   // its growth (it grows fourfold, from four slots: two reallocations up to
-  // 32 steps, not four).
-  void push_back(std::uint64_t from, std::uint64_t to, std::string_view ops, std::size_t maxSteps = SIZE_MAX) {
-    if (size_ == capacity_) grow(maxSteps);
+  // 32 steps, not four). `pool`: where a new slot array comes from (nullptr:
+  // operator new).
+  void push_back(std::uint64_t from, std::uint64_t to, std::string_view ops, std::size_t maxSteps = SIZE_MAX,
+                 SlabPool* pool = nullptr) {
+    if (size_ == capacity_) grow(maxSteps, pool);
     if (ops.size() > kInlineBytes && !overflow_) overflow_ = std::make_unique<Overflow>();
     Slot& slot = slots_[(head_ + size_) & (capacity_ - 1)];
     slot.to = to;
@@ -238,13 +262,13 @@ class HistoryRing {
   // Gives back what the kept steps do not need: the slots down to the
   // smallest power of two that holds them (none for no step), and the buffer
   // of longer patches down to theirs. For a topic over the memory budget.
-  void shrink() {
+  void shrink(SlabPool* pool = nullptr) {
     std::uint32_t capacity = 0;
     if (size_ > 0) {
       capacity = 1;
       while (capacity < size_) capacity <<= 1;
     }
-    if (capacity < capacity_) reslot(capacity);
+    if (capacity < capacity_) reslot(capacity, pool);
     if (overflow_) {
       overflow_->compact();
       if (overflow_->text.empty()) {
@@ -255,9 +279,9 @@ class HistoryRing {
     }
   }
   // Replaces every step (oldest first).
-  void assign(const std::vector<HistoryEntry>& entries) {
+  void assign(const std::vector<HistoryEntry>& entries, SlabPool* pool = nullptr) {
     HistoryRing fresh;
-    for (const HistoryEntry& entry : entries) fresh.push_back(entry.from, entry.to, entry.ops);
+    for (const HistoryEntry& entry : entries) fresh.push_back(entry.from, entry.to, entry.ops, SIZE_MAX, pool);
     *this = std::move(fresh);
   }
   // Starts loading what the next push_back writes (its slot, and the end of
@@ -295,7 +319,7 @@ class HistoryRing {
       unused = 0;
     }
   };
-  void grow(std::size_t maxSteps) {
+  void grow(std::size_t maxSteps, SlabPool* pool) {
     // A power of two: four times as many slots, but no more than maxSteps
     // needs (rounded up to a power of two), and always at least twice as many.
     std::size_t limit = 1;
@@ -303,22 +327,37 @@ class HistoryRing {
     const auto capacity =
         static_cast<std::uint32_t>(std::max<std::size_t>(std::max<std::size_t>(4, std::size_t{capacity_} * 2),
                                                          std::min<std::size_t>(std::size_t{capacity_} * 4, limit)));
-    reslot(capacity);
+    reslot(capacity, pool);
   }
   // Moves the steps, oldest first, into `capacity` new slots (a power of two, or 0 for none).
-  void reslot(std::uint32_t capacity) {
-    std::unique_ptr<Slot[]> slots(capacity == 0 ? nullptr : new Slot[capacity]);
+  void reslot(std::uint32_t capacity, SlabPool* pool) {
+    const bool pooled = capacity != 0 && pool != nullptr && SlabPool::serves(capacity * sizeof(Slot));
+    Slot* slots = capacity == 0 ? nullptr
+                  : pooled      ? static_cast<Slot*>(pool->allocate(capacity * sizeof(Slot)))
+                                : new Slot[capacity];
     for (std::uint32_t i = 0; i < size_; ++i) slots[i] = slots_[(head_ + i) & (capacity_ - 1)];
-    slots_ = std::move(slots);
+    releaseSlots(slots_, pooled_);
+    slots_ = slots;
     capacity_ = capacity;
+    pooled_ = pooled;
     head_ = 0;
   }
-  std::unique_ptr<Slot[]> slots_;
+  static void releaseSlots(Slot* slots, bool pooled) noexcept {
+    if (slots == nullptr) return;
+    if (pooled) {
+      SlabPool::releaseBlock(slots);
+    } else {
+      delete[] slots;
+    }
+  }
+  Slot* slots_ = nullptr;  // capacity_ of them, from a SlabPool when pooled_
   std::unique_ptr<Overflow> overflow_;
   std::uint32_t capacity_ = 0;  // slots; a power of two (or 0)
   std::uint32_t head_ = 0;
   std::uint32_t size_ = 0;
+  bool pooled_ = false;
 };
+static_assert(sizeof(HistoryRing) == 32, "a ring is 32 bytes in its topic");
 
 // What a change did. With status not ok nothing changed. `changed` false with
 // an ok status: the value was already current, or the change id was a
@@ -575,7 +614,11 @@ class TopicStore {
   bool reportRemovals_ = false;
 
   mutable std::shared_mutex mutex_;  // guards topics_ (structure) and each Topic::snapshot
-  TopicMap topics_;
+  // The map's entries and the history rings' slots (slab_pool.h); before
+  // topics_, which gives everything back to it when destroyed. Used by the
+  // thread that changes the store, like everything it holds.
+  SlabPool pool_;
+  TopicMap topics_{&pool_};
   // The nodes buffer of the tape a change last replaced, parsed into by the
   // next change: a publish allocates no tape (its text view is stale until
   // then, and never read).
