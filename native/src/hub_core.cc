@@ -90,6 +90,7 @@ void HubCore::armPacing() {
 
 // Subscribers hear of topics the store dropped (delete, TTL, memory budget).
 void HubCore::forwardRemovals() {
+  if (!store_.hasRemoved()) return;  // most requests remove nothing
   for (const RemovedTopic& removed : store_.takeRemoved()) delivery_.gone(removed, now());
 }
 
@@ -281,9 +282,22 @@ bool HubCore::changesTopic(RequestKind kind) noexcept {
 }
 
 void HubCore::run(Request& request, const TopicStore::Lookup* lookup) {
-  Completion completion;
-  completion.id = request.id;
   const bool answers = isAnswered(request.kind);
+  // Inside a batch the answer is written where it is kept until the batch
+  // ends (batchCompletions_, reserved for the batch's answers), not moved
+  // there afterwards; elsewhere (or should that fail) it is built here and
+  // complete() appends it.
+  Completion local;
+  Completion* kept = nullptr;
+  if (answers && runningBatch_ && request.kind != RequestKind::Close) {
+    try {
+      kept = &batchCompletions_.emplace_back();
+    } catch (...) {
+      countInternalError();
+    }
+  }
+  Completion& completion = kept != nullptr ? *kept : local;
+  completion.id = request.id;
   if (request.kind == RequestKind::Close) {
     // Changes whose publish already resolved go out before the hub stops;
     // the hub stops whatever happens while sending them.
@@ -369,7 +383,13 @@ void HubCore::run(Request& request, const TopicStore::Lookup* lookup) {
     completion.epoch = std::move(result.epoch);
     store_.recycle(std::move(result.ops));  // delivery has made its frames of it
   }
-  if (answers) {
+  if (kept != nullptr) {
+    // What complete() does first; the answer is already in its place.
+    counting([&] {
+      fault(FaultPoint::Complete, completion.id);
+      flushFrames();
+    });
+  } else if (answers) {
     complete(std::move(completion));
   } else {
     counting([this] { flushFrames(); });  // what a connection request causes is frames

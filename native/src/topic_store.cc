@@ -1239,7 +1239,9 @@ void TopicStore::prefetch(std::string_view topic, Lookup& lookup, int stage) con
     lookup.erasures = erasures_;
     if (lookup.entry == nullptr) return;
     const Topic& t = found(lookup)->second;
+    // Both lines of the snapshot: its version is in the second.
     __builtin_prefetch(t.snapshot.get());
+    __builtin_prefetch(reinterpret_cast<const char*>(t.snapshot.get()) + sizeof(Snapshot) - 1);
     if (!t.tape.empty()) __builtin_prefetch(&t.tape[0]);
     t.history.prefetchNext();
     __builtin_prefetch(&*t.lru, 1);

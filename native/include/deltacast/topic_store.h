@@ -463,6 +463,7 @@ class TopicStore {
   // Topics deleted, expired or evicted since the last call, in that order;
   // recorded only after reportRemovals(true) (whoever turns it on drains it).
   std::vector<RemovedTopic> takeRemoved();
+  bool hasRemoved() const noexcept { return !removed_.empty(); }
   void reportRemovals(bool on) { reportRemovals_ = on; }
 
   // ---- any thread ----------------------------------------------------------------
