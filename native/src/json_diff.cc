@@ -34,17 +34,13 @@ std::string_view stringContent(const JsonTape& tape, Index index, std::string& s
   return scratch;
 }
 
+// "0" or "-0".
 bool isZero(std::string_view number) {
-  if (!number.empty() && number.front() == '-') number.remove_prefix(1);
-  return number == "0";
+  return number.size() == 1 ? number[0] == '0' : number.size() == 2 && number[0] == '-' && number[1] == '0';
 }
 
-// Two numbers' texts; `integers`: neither has a fraction or an exponent.
-bool numberTextsEqual(std::string_view ra, std::string_view rb, bool integers) {
-  if (textEqual(ra, rb)) return true;
-  // Integers in canonical form are equal only when their text is (this keeps
-  // integers beyond 2^53 exact), except for -0 and 0.
-  if (integers) return isZero(ra) && isZero(rb);
+// Two numbers' values, as doubles.
+bool numberValuesEqual(std::string_view ra, std::string_view rb) {
   double da = 0;
   double db = 0;
   // Out of double range (1e400): not comparable by value; the texts differ.
@@ -53,18 +49,31 @@ bool numberTextsEqual(std::string_view ra, std::string_view rb, bool integers) {
   return da == db;
 }
 
+// Two numbers' texts; `integers`: neither has a fraction or an exponent.
+bool numberTextsEqual(std::string_view ra, std::string_view rb, bool integers) {
+  if (textEqual(ra, rb)) return true;
+  // Integers in canonical form are equal only when their text is (this keeps
+  // integers beyond 2^53 exact), except for -0 and 0.
+  if (integers) return isZero(ra) && isZero(rb);
+  return numberValuesEqual(ra, rb);
+}
+
 bool numbersEqual(const JsonTape& a, Index ia, const JsonTape& b, Index ib) {
   return numberTextsEqual(a.raw(ia), b.raw(ib), (a[ia].flags & b[ib].flags & TapeNode::kIsInteger) != 0);
 }
 
-// Two strings' raw texts (with quotes), by content; `escapes`: either has one.
-bool stringTextsEqual(std::string_view ra, std::string_view rb, bool escapes) {
-  if (!escapes) return textEqual(ra, rb);
+// Two strings' raw texts (with quotes), decoded.
+bool decodedStringsEqual(std::string_view ra, std::string_view rb) {
   std::string sa;
   std::string sb;
   decodeJsonString(ra, sa);
   decodeJsonString(rb, sb);
   return sa == sb;
+}
+
+// Two strings' raw texts (with quotes), by content; `escapes`: either has one.
+bool stringTextsEqual(std::string_view ra, std::string_view rb, bool escapes) {
+  return escapes ? decodedStringsEqual(ra, rb) : textEqual(ra, rb);
 }
 
 bool stringsEqual(const JsonTape& a, Index ia, const JsonTape& b, Index ib) {
@@ -73,20 +82,13 @@ bool stringsEqual(const JsonTape& a, Index ia, const JsonTape& b, Index ib) {
 
 // `{"op":"<op>","path":"<path>"` of the next operation of a patch (after a
 // comma from the second on); the caller writes the rest and the closing brace.
-// `pathIsJsonSafe`: the path has nothing a JSON string must escape (it is
-// made of keys' own text in a valid document, none with an escape), so it is
-// copied as it is.
-void appendOperationStart(const char* op, std::string_view path, std::size_t& operations, std::string& out,
-                          bool pathIsJsonSafe = false) {
+// (ShapeWalker::emitReplace writes the same text for its `replace`.)
+void appendOperationStart(const char* op, std::string_view path, std::size_t& operations, std::string& out) {
   if (operations++ > 0) out.push_back(',');
   out.append("{\"op\":\"");
   out.append(op);
   out.append("\",\"path\":\"");
-  if (pathIsJsonSafe) {
-    out.append(path);
-  } else {
-    appendJsonEscaped(path, out);
-  }
+  appendJsonEscaped(path, out);
   out.push_back('"');
 }
 
@@ -786,37 +788,50 @@ class Differ {
 // (Other) at anything else: arrays that differ, a member added, removed or
 // renamed, a key with an escape, a new container, whitespace, or anything
 // invalid. The new text's scalars are validated as JsonTape::parse validates
-// them (scanJsonScalar); its other bytes are the current text's.
+// them (scanJsonScalar); its other bytes are the current text's, whose
+// scalars are known from their own bytes (extent, type, whether a number has
+// a fraction or an exponent, whether a string has an escape) without a scan
+// that validates. The patch of a tiny document goes through a buffer on the
+// stack and reaches `out` in one append.
 class ShapeWalker {
  public:
   ShapeWalker(std::string_view current, std::string_view next, std::string& out) : a_(current), b_(next), out_(out) {}
 
   ShapeDiff run() {
     const std::size_t start = out_.size();
-    if (out_.capacity() < out_.size() + 96) out_.reserve(out_.size() + 96);
-    out_.push_back('[');
+    if (out_.capacity() < start + 96) out_.reserve(start + 96);
     // The roots are not compared byte for byte first: the caller has.
-    const bool same = !a_.empty() && (a_[0] == '{' && !b_.empty() && b_[0] == '{' ? object() : value());
+    const bool same = !a_.empty() && (a_[0] == '{' && !b_.empty() && b_[0] == '{' ? object() : value(false));
     if (!same || ia_ != a_.size() || ib_ != b_.size()) {
-      out_.resize(start);
+      used_ = 0;
+      if (out_.size() != start) out_.resize(start);
       return ShapeDiff::Other;
     }
-    out_.push_back(']');
+    if (used_ + 2 > kBufferBytes) flush();
+    if (operations_ == 0) buffer_[used_++] = '[';  // the operations write their own '['
+    buffer_[used_++] = ']';
+    flush();
     return operations_ == 0 ? ShapeDiff::Unchanged : ShapeDiff::Changed;
   }
 
  private:
-  static bool isDelimiter(char c) { return c == ',' || c == '}' || c == ']'; }
-  bool delimitedAt(std::size_t i) const { return i == b_.size() || isDelimiter(b_[i]); }
+  static constexpr std::size_t kBufferBytes = 256;
 
-  // One past the value of the current text at `i` (valid, compact).
-  std::size_t skip(std::size_t i) const {
-    const char c = a_[i];
-    if (c == '"') return jsonStringEnd(a_, i);
-    if (c != '{' && c != '[') {
-      while (i < a_.size() && !isDelimiter(a_[i])) ++i;
-      return i;
-    }
+  static bool isDelimiter(char c) { return c == ',' || c == '}' || c == ']'; }
+  static bool isDigit(char c) { return c >= '0' && c <= '9'; }
+  bool delimitedAt(std::size_t i) const { return i == b_.size() || isDelimiter(b_[i]); }
+  // The new text from ib_ (ib_ <= its size).
+  std::string_view rest() const { return std::string_view(b_.data() + ib_, b_.size() - ib_); }
+
+  // Whether the new text has the current text's `length` bytes at ib_ (from
+  // ia_), followed by the end of a value.
+  bool sameBytes(std::size_t length) const {
+    return b_.size() - ib_ >= length && bytesEqual(a_.data() + ia_, b_.data() + ib_, length) &&
+           delimitedAt(ib_ + length);
+  }
+
+  // One past the container of the current text at `i` (valid, compact).
+  std::size_t skipContainer(std::size_t i) const {
     std::size_t depth = 0;
     do {
       const char d = a_[i];
@@ -831,64 +846,193 @@ class ShapeWalker {
     return i;
   }
 
-  // The pointer segment of the member whose value is being walked joins the
-  // path only when something is written under it.
-  void enterKey() {
-    if (!keyPending_) return;
-    appendPointerSegment(key_, path_);
-    keyPending_ = false;
+  // ---- the patch: buffer_ holds its last bytes, out_ the ones before
+  std::size_t position() const { return out_.size() + used_; }
+  void truncate(std::size_t position) {
+    if (position >= out_.size()) {
+      used_ = position - out_.size();
+    } else {
+      out_.resize(position);
+      used_ = 0;
+    }
+  }
+  void flush() {
+    if (used_ > 0) out_.append(buffer_, used_);
+    used_ = 0;
   }
 
-  void emitReplace(std::string_view value) {
-    enterKey();
-    // Keys with an escape are not walked, and a valid text has no control
-    // character in a string: nothing in the path needs a JSON escape.
-    appendOperationStart("replace", path_, operations_, out_, true);
-    out_.append(",\"value\":");
-    out_.append(value);
-    out_.push_back('}');
+  // Copies `s` to `to` (without a call for up to 16 bytes); one past the copy.
+  static char* put(char* to, std::string_view s) {
+    const char* from = s.data();
+    const std::size_t n = s.size();
+    if (n <= 16) {
+      if (n >= 8) {
+        std::uint64_t head;
+        std::uint64_t tail;
+        std::memcpy(&head, from, 8);
+        std::memcpy(&tail, from + n - 8, 8);
+        std::memcpy(to, &head, 8);
+        std::memcpy(to + n - 8, &tail, 8);
+      } else if (n >= 4) {
+        std::uint32_t head;
+        std::uint32_t tail;
+        std::memcpy(&head, from, 4);
+        std::memcpy(&tail, from + n - 4, 4);
+        std::memcpy(to, &head, 4);
+        std::memcpy(to + n - 4, &tail, 4);
+      } else if (n > 0) {
+        to[0] = from[0];
+        to[n / 2] = from[n / 2];
+        to[n - 1] = from[n - 1];
+      }
+    } else {
+      std::memcpy(to, from, n);
+    }
+    return to + n;
   }
 
-  // The values at ia_ and ib_; false: not the same shape (or not valid).
-  bool value() {
+  // `{"op":"replace","path":"<path>","value":<value>}` (appendOperationStart's
+  // text, then the value), after '[' or ','. The path is path_, then, when
+  // `withKey`, key_ as its pointer segment. Keys with an escape are not
+  // walked, and a valid text has no control character in a string: nothing in
+  // the path needs a JSON escape.
+  void emitReplace(std::string_view value, bool withKey) {
+    static constexpr std::string_view kStart = "{\"op\":\"replace\",\"path\":\"";
+    static constexpr std::string_view kValue = "\",\"value\":";
+    const char lead = operations_++ > 0 ? ',' : '[';
+    const std::size_t most =
+        1 + kStart.size() + path_.size() + (withKey ? 1 + 2 * key_.size() : 0) + kValue.size() + value.size() + 1;
+    if (used_ + most > kBufferBytes) {
+      flush();
+      if (most > kBufferBytes) {
+        out_.push_back(lead);
+        out_.append(kStart);
+        out_.append(path_);
+        if (withKey) appendPointerSegment(key_, out_);
+        out_.append(kValue);
+        out_.append(value);
+        out_.push_back('}');
+        return;
+      }
+    }
+    char* p = buffer_ + used_;
+    *p++ = lead;
+    std::memcpy(p, kStart.data(), kStart.size());
+    p += kStart.size();
+    p = put(p, path_);
+    if (withKey) {
+      *p++ = '/';
+      for (const char c : key_) {
+        if (c == '~' || c == '/') {
+          *p++ = '~';
+          *p++ = c == '~' ? '0' : '1';
+        } else {
+          *p++ = c;
+        }
+      }
+    }
+    std::memcpy(p, kValue.data(), kValue.size());
+    p += kValue.size();
+    p = put(p, value);
+    *p++ = '}';
+    used_ = static_cast<std::size_t>(p - buffer_);
+  }
+
+  // The values at ia_ and ib_, the value of member key_ when `withKey`;
+  // false: not the same shape (or not valid).
+  bool value(bool withKey) {
     if (ib_ >= b_.size()) return false;
     const char ca = a_[ia_];
     const char cb = b_[ib_];
-    const std::size_t aEnd = skip(ia_);
+    if (ca == '{' || ca == '[') {
+      const std::size_t aEnd = skipContainer(ia_);
+      const std::size_t length = aEnd - ia_;
+      if (sameBytes(length)) {
+        ia_ = aEnd;
+        ib_ += length;
+        return true;
+      }
+      if (ca == '{' && cb == '{') {
+        const std::size_t mark = path_.size();
+        if (withKey) appendPointerSegment(key_, path_);
+        if (!object()) return false;
+        path_.resize(mark);
+        return true;
+      }
+      if (ca == '[' || cb == '[' || cb == '{') return false;  // arrays and new containers: the full diff
+      JsonType tb = JsonType::Null;
+      std::uint8_t fb = 0;
+      const std::size_t lb = scanJsonScalar(rest(), tb, fb);
+      if (lb == 0 || !delimitedAt(ib_ + lb)) return false;
+      emitReplace(std::string_view(b_.data() + ib_, lb), withKey);  // an object becomes a scalar
+      ia_ = aEnd;
+      ib_ += lb;
+      return true;
+    }
+    // A scalar of the current text: its end and type from its own bytes.
+    // `marked`: a number with a fraction or an exponent, a string with an escape.
+    std::size_t aEnd = ia_ + 1;
+    bool marked = false;
+    JsonType ta = JsonType::Number;
+    switch (ca) {
+      case '"':
+        ta = JsonType::String;
+        while (a_[aEnd] != '"') {
+          if (a_[aEnd] == '\\') {
+            marked = true;
+            aEnd += 2;
+          } else {
+            ++aEnd;
+          }
+        }
+        ++aEnd;
+        break;
+      case 't':
+        ta = JsonType::True;
+        aEnd = ia_ + 4;
+        break;
+      case 'n':
+        ta = JsonType::Null;
+        aEnd = ia_ + 4;
+        break;
+      case 'f':
+        ta = JsonType::False;
+        aEnd = ia_ + 5;
+        break;
+      default:  // '-' or a digit, then digits, then maybe '.', 'e' or 'E'
+        while (aEnd < a_.size() && isDigit(a_[aEnd])) ++aEnd;
+        if (aEnd < a_.size() && !isDelimiter(a_[aEnd])) {
+          marked = true;
+          while (aEnd < a_.size() && !isDelimiter(a_[aEnd])) ++aEnd;
+        }
+        break;
+    }
     const std::size_t length = aEnd - ia_;
-    if (b_.size() - ib_ >= length && bytesEqual(a_.data() + ia_, b_.data() + ib_, length) &&
-        delimitedAt(ib_ + length)) {
+    if (sameBytes(length)) {
       ia_ = aEnd;
       ib_ += length;
       return true;
     }
-    if (ca == '{' && cb == '{') {
-      enterKey();
-      return object();
-    }
-    if (ca == '[' || cb == '[' || cb == '{') return false;  // arrays and new containers: the full diff
+    if (cb == '[' || cb == '{') return false;  // new containers: the full diff
     JsonType tb = JsonType::Null;
     std::uint8_t fb = 0;
-    const std::size_t lb = scanJsonScalar(b_.substr(ib_), tb, fb);
+    const std::size_t lb = scanJsonScalar(rest(), tb, fb);
     if (lb == 0 || !delimitedAt(ib_ + lb)) return false;
-    const std::string_view rb = b_.substr(ib_, lb);
+    const std::string_view ra(a_.data() + ia_, length);
+    const std::string_view rb(b_.data() + ib_, lb);
+    // The texts differ (the same bytes were skipped above): what is left of
+    // numberTextsEqual and stringTextsEqual after their textEqual.
     bool equal = false;
-    if (ca != '{') {
-      const std::string_view ra = a_.substr(ia_, length);
-      JsonType ta = JsonType::Null;
-      std::uint8_t fa = 0;
-      (void)scanJsonScalar(ra, ta, fa);
-      if (ta == tb) {
-        if (ta == JsonType::Number) {
-          equal = numberTextsEqual(ra, rb, (fa & fb & TapeNode::kIsInteger) != 0);
-        } else if (ta == JsonType::String) {
-          equal = stringTextsEqual(ra, rb, ((fa | fb) & TapeNode::kHasEscape) != 0);
-        } else {
-          equal = true;  // null, true, false
-        }
+    if (ta == tb) {
+      if (ta == JsonType::Number) {
+        equal = !marked && (fb & TapeNode::kIsInteger) != 0 ? isZero(ra) && isZero(rb) : numberValuesEqual(ra, rb);
+      } else if (ta == JsonType::String) {
+        equal = (marked || (fb & TapeNode::kHasEscape) != 0) && decodedStringsEqual(ra, rb);
+      } else {
+        equal = true;  // null, true, false
       }
     }
-    if (!equal) emitReplace(rb);
+    if (!equal) emitReplace(rb, withKey);
     ia_ = aEnd;
     ib_ += lb;
     return true;
@@ -896,7 +1040,7 @@ class ShapeWalker {
 
   // The objects at ia_ and ib_ (both '{').
   bool object() {
-    const std::size_t outMark = out_.size();
+    const std::size_t outMark = position();
     const std::size_t operationsMark = operations_;
     const std::size_t begin = ib_;
     ++ia_;
@@ -919,27 +1063,26 @@ class ShapeWalker {
           b_[ib_ + keyLength] != ':') {
         return false;
       }
-      const std::size_t mark = path_.size();
-      key_ = a_.substr(ia_ + 1, keyLength - 2);
-      keyPending_ = true;
+      key_ = std::string_view(a_.data() + ia_ + 1, keyLength - 2);
       ia_ += keyLength + 1;
       ib_ += keyLength + 1;
-      if (!value()) return false;
-      keyPending_ = false;
-      path_.resize(mark);
+      if (!value(true)) return false;
       if (ib_ >= b_.size() || a_[ia_] != b_[ib_]) return false;  // a member more or fewer
       const char separator = a_[ia_];
       ++ia_;
       ++ib_;
       if (separator == '}') break;
     }
-    // As Differ::diffContainer: one `replace` when the operations come out larger.
-    const std::size_t written = out_.size() - outMark;
-    const std::size_t span = ib_ - begin;
-    if (operations_ > operationsMark && written > span + path_.size() + kReplaceSlackBytes) {
-      out_.resize(outMark);
-      operations_ = operationsMark;
-      emitReplace(b_.substr(begin, span));
+    // As Differ::diffContainer: one `replace` when the operations come out
+    // larger (not counting the patch's '[' that the first operation writes).
+    if (operations_ > operationsMark) {
+      const std::size_t written = position() - outMark - (operationsMark == 0 ? 1 : 0);
+      const std::size_t span = ib_ - begin;
+      if (written > span + path_.size() + kReplaceSlackBytes) {
+        truncate(outMark);
+        operations_ = operationsMark;
+        emitReplace(std::string_view(b_.data() + begin, span), false);
+      }
     }
     return true;
   }
@@ -947,12 +1090,13 @@ class ShapeWalker {
   std::string_view a_;
   std::string_view b_;
   std::string& out_;
-  std::string path_;      // the pointer to the value being walked (its member's segment: enterKey)
+  std::string path_;      // the pointer to the object being walked
   std::string_view key_;  // the key of the member being walked
-  bool keyPending_ = false;
   std::size_t ia_ = 0;
   std::size_t ib_ = 0;
   std::size_t operations_ = 0;
+  std::size_t used_ = 0;       // bytes of buffer_ in use
+  char buffer_[kBufferBytes];  // not initialized: written before it is read
 };
 
 }  // namespace

@@ -2,8 +2,10 @@
 
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <random>
 #include <string>
+#include <vector>
 
 #include "../../native/src/text_util.h"
 #include "deltacast/json_patch.h"
@@ -386,6 +388,152 @@ TEST(JsonDiffSameShape, EverySingleByteEditIsTheFullDiffOrRefused) {
   // Most edits break the text or its shape; thousands are scalar changes it takes.
   EXPECT_GT(answered, 2000u);
   EXPECT_GT(refused, 50000u);
+}
+
+// Numbers and strings that are equal by value but not by text, both ways,
+// and keys a pointer escapes, at the root and in nested objects.
+TEST(JsonDiffSameShape, EqualByValueAndEscapedKeys) {
+  const char* const pairs[][2] = {
+      {R"({"n":1.0})", R"({"n":1})"},
+      {R"({"n":1e2})", R"({"n":100})"},
+      {R"({"n":1E2})", R"({"n":100.0})"},
+      {R"({"n":-0})", R"({"n":0})"},
+      {R"({"n":0})", R"({"n":-0.0})"},
+      {R"({"n":0.0})", R"({"n":-0})"},
+      {R"({"n":10})", R"({"n":1e1})"},
+      {R"({"n":12})", R"({"n":1.2e1})"},
+      {R"({"n":9007199254740993})", R"({"n":9007199254740992})"},
+      {R"({"n":9007199254740993})", R"({"n":9007199254740992.0})"},
+      {R"({"n":1e400})", R"({"n":2e400})"},
+      {R"({"n":1e400})", R"({"n":1e400})"},
+      {R"({"n":5})", R"({"n":"5"})"},
+      {R"({"s":"A"})", R"({"s":"\u0041"})"},
+      {R"({"s":"/"})", R"({"s":"\/"})"},
+      {R"({"s":"\n"})", R"({"s":"\u000a"})"},
+      {R"({"s":"\"q"})", R"({"s":"\u0022q"})"},
+      {R"({"s":"ab"})", R"({"s":"a\u0062c"})"},
+      {R"({"s":"é"})", R"({"s":"\u00e9"})"},
+      {R"({"s":"\ud83d\ude00"})", R"({"s":"😀"})"},
+      {R"({"t":true})", R"({"t":false})"},
+      {R"({"t":null})", R"({"t":0})"},
+      {R"({"~":1,"/":2,"~1":3,"a/b~c":4})", R"({"~":2,"/":3,"~1":4,"a/b~c":5})"},
+      {R"({"a/b":{"c~d":1,"e":2}})", R"({"a/b":{"c~d":7,"e":2}})"},
+      {R"({"a/b":{"~":{"/":1}}})", R"({"a/b":{"~":{"/":2}}})"},
+      {R"({"":{"":1},"x":2})", R"({"":{"":3},"x":2})"},
+      {R"({"~/":{"a":1,"b":2,"c":3,"d":4}})", R"({"~/":{"a":5,"b":6,"c":7,"d":8}})"},
+  };
+  for (const auto& pair : pairs) {
+    const std::string a = pair[0];
+    const std::string b = pair[1];
+    EXPECT_NE(expectSameShape(a, b), ShapeDiff::Other) << a << " " << b;
+    EXPECT_NE(expectSameShape(b, a), ShapeDiff::Other) << b << " " << a;
+  }
+  std::string out;
+  ASSERT_EQ(diffSameShape(R"({"a/b":{"~":{"/":1}}})", R"({"a/b":{"~":{"/":2}}})", out), ShapeDiff::Changed);
+  EXPECT_EQ(out, R"([{"op":"replace","path":"/a~1b/~0/~1","value":2}])");
+  out.clear();
+  ASSERT_EQ(diffSameShape(R"({"n":1e2,"s":"\/"})", R"({"n":100,"s":"/"})", out), ShapeDiff::Unchanged);
+  EXPECT_EQ(out, "[]");
+}
+
+// Patches longer than the walk's buffer: long keys and values, many
+// operations, a container's single `replace` after the buffer went out.
+TEST(JsonDiffSameShape, LongPatchesAreTheFullDiffs) {
+  const std::string longKey(300, 'k');
+  const std::string longValue = "\"" + std::string(400, 'v') + "\"";
+  std::string a = "{";
+  std::string b = "{";
+  for (int i = 0; i < 40; ++i) {
+    const std::string key = "\"k" + std::to_string(i) + "/~\":";
+    a += (i ? "," : "") + key + std::to_string(i);
+    b += (i ? "," : "") + key + std::to_string(i + 1000);
+  }
+  a += ",\"" + longKey + "\":1,\"o\":{\"" + longKey + "\":" + longValue + ",\"p\":{\"x\":1,\"y\":2,\"z\":3}}}";
+  b += ",\"" + longKey + "\":" + longValue + ",\"o\":{\"" + longKey + "\":2,\"p\":{\"x\":4,\"y\":5,\"z\":6}}}";
+  EXPECT_EQ(expectSameShape(a, b), ShapeDiff::Changed);
+  EXPECT_EQ(expectSameShape(b, a), ShapeDiff::Changed);
+  // Every member of a long object changed: one replace of it, after the
+  // operations written for it went past the buffer.
+  std::string c = R"({"s":0,"o":{)";
+  std::string d = R"({"s":1,"o":{)";
+  for (int i = 0; i < 30; ++i) {
+    c += (i ? ",\"" : "\"") + std::string(20, static_cast<char>('a' + i % 26)) + std::to_string(i) + "\":1";
+    d += (i ? ",\"" : "\"") + std::string(20, static_cast<char>('a' + i % 26)) + std::to_string(i) + "\":2";
+  }
+  c += "}}";
+  d += "}}";
+  EXPECT_EQ(expectSameShape(c, d), ShapeDiff::Changed);
+  std::string out = "x";
+  ASSERT_EQ(diffSameShape(c, d, out), ShapeDiff::Changed);
+  EXPECT_EQ(out.find(R"([{"op":"replace","path":"/s","value":1},{"op":"replace","path":"/o","value":{)"), 1u) << out;
+}
+
+// Tiny topics: flat (and sometimes one level nested) objects of a few
+// members, their scalars swapped for others that are often equal by value
+// in another form; keys a pointer escapes. Each pair is checked against the
+// full diff, from an empty `out` and from one that already has text.
+TEST(JsonDiffSameShape, RandomTinyObjectsAreTheFullDiffs) {
+  static const char* const keys[] = {"v", "s", "id", "~", "/", "a/b", "m~n", "~0", "~1/", "", "price", "k~/~/"};
+  constexpr unsigned kKeys = sizeof keys / sizeof keys[0];
+  // Scalars, separated by spaces; none has one.
+  const std::string pool =
+      R"(0 -0 0.0 1 1.0 1e0 10 1e1 100 1e2 1E2 -1 -1.0 123456 123457 1.5 15e-1 1e400 2e400 -1e400 )"
+      R"(9007199254740993 9007199254740992 null true false "" "ok" "no" "\u006fk" "o\u006b" "\/" "/" "~" "é" )"
+      R"("\u00e9" "\n" "\u000a" "a\"b" "a\u0022b" "\ud83d\ude00" "😀")";
+  std::vector<std::string> scalars;
+  for (std::size_t at = 0; at < pool.size();) {
+    const std::size_t space = std::min(pool.find(' ', at), pool.size());
+    scalars.push_back(pool.substr(at, space - at));
+    at = space + 1;
+  }
+  const auto kScalars = static_cast<unsigned>(scalars.size());
+  std::mt19937 rng(20240611);
+  const auto pick = [&](unsigned n) { return std::uniform_int_distribution<unsigned>(0, n - 1)(rng); };
+  std::size_t changed = 0;
+  std::size_t unchanged = 0;
+  for (int round = 0; round < 20000 && !HasFailure(); ++round) {
+    std::string a = "{";
+    std::string b = "{";
+    bool used[kKeys] = {};
+    const unsigned members = 1 + pick(5);
+    for (unsigned m = 0; m < members; ++m) {
+      const unsigned k = pick(kKeys);
+      if (used[k]) continue;
+      used[k] = true;
+      const std::string key = std::string(a.size() > 1 ? "," : "") + "\"" + keys[k] + "\":";
+      a += key;
+      b += key;
+      if (pick(6) == 0) {  // a nested object of one or two members
+        const unsigned inner = pick(kKeys);
+        const std::string x = "{\"" + std::string(keys[inner]) + "\":";
+        a += x + scalars[pick(kScalars)];
+        b += x + scalars[pick(kScalars)];
+        if (pick(2) == 0) {
+          a += ",\"z\":" + scalars[pick(kScalars)];
+          b += ",\"z\":" + scalars[pick(kScalars)];
+        }
+        a += "}";
+        b += "}";
+        continue;
+      }
+      const unsigned s = pick(kScalars);
+      a += scalars[s];
+      b += pick(3) == 0 ? scalars[s] : scalars[pick(kScalars)];
+    }
+    a += "}";
+    b += "}";
+    // The current text of a topic is compact and valid; the new one is walked.
+    const ShapeDiff shape = expectSameShape(a, b);
+    EXPECT_NE(shape, ShapeDiff::Other) << a << " " << b;
+    (shape == ShapeDiff::Changed ? changed : unchanged)++;
+    std::string fromEmpty;
+    std::string full;
+    ASSERT_TRUE(diffJson(a, b, DiffOptions{}, full).isOk());
+    EXPECT_EQ(diffSameShape(a, b, fromEmpty), shape);
+    EXPECT_EQ(fromEmpty, full) << a << " " << b;
+  }
+  EXPECT_GT(changed, 10000u);
+  EXPECT_GT(unchanged, 500u);
 }
 
 // `json` with whitespace after every ',' and ':' and inside every container.
