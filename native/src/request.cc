@@ -41,7 +41,12 @@ class Reader {
   bool str(std::string* out) {
     std::uint32_t length = 0;
     if (!u32(length) || bytes_.size() - pos_ < length) return false;
-    if constexpr (Decode) out->assign(bytes_.data() + pos_, length);
+    if constexpr (Decode) {
+      // Appended, not assigned: the string is empty (reset), and append is
+      // the shorter path (no overlap to handle).
+      out->clear();
+      out->append(bytes_.data() + pos_, length);
+    }
     pos_ += length;
     return true;
   }

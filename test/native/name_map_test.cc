@@ -10,6 +10,7 @@
 #include <random>
 #include <string>
 #include <unordered_map>
+#include <unordered_set>
 #include <vector>
 
 namespace deltacast {
@@ -181,6 +182,29 @@ TEST(NameMap, ChurnOfCollidingNamesAcrossGrowth) {
     }
   }
   ASSERT_EQ(map.size(), model.size());
+}
+
+TEST(NameHash, SequentialShortNamesSpreadOverTheTable) {
+  // Names that differ in a byte or two, at every length up to the 16 bytes
+  // of the short path and past it: no two hashes equal, and the low bits (a
+  // table's slot) spread evenly.
+  std::unordered_set<std::uint64_t> seen;
+  std::vector<std::uint32_t> buckets(1 << 16, 0);
+  std::size_t count = 0;
+  for (std::size_t length = 0; length <= 20; ++length) {
+    for (std::uint32_t i = 0; i < (length == 0 ? 1u : 20000u); ++i) {
+      std::string name = std::to_string(i);
+      if (name.size() > length) continue;
+      name = std::string(length - name.size(), 't') + name;
+      ASSERT_TRUE(seen.insert(nameHash(name)).second) << "a second name hashes as " << name;
+      ++buckets[nameHash(name) & (buckets.size() - 1)];
+      ++count;
+    }
+  }
+  ASSERT_GT(count, 300000u);
+  // About 5 a bucket on average; a good hash puts at most ~20 in one.
+  EXPECT_LE(*std::max_element(buckets.begin(), buckets.end()), 24u);
+  EXPECT_EQ(nameHash("t1"), nameHash(std::string_view("t12", 2)));  // the view's bytes only
 }
 
 }  // namespace

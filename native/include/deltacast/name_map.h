@@ -18,6 +18,7 @@
 
 #include <cstddef>
 #include <cstdint>
+#include <cstring>
 #include <functional>
 #include <memory>
 #include <new>
@@ -30,8 +31,39 @@
 
 namespace deltacast {
 
-// The hash NameMap keys names by (and TopicStore::prefetch takes).
-inline std::uint64_t nameHash(std::string_view name) noexcept { return std::hash<std::string_view>{}(name); }
+// The hash NameMap keys names by (and TopicStore::prefetch takes). Names of
+// up to 16 bytes (most topic names) are read as two overlapping words and
+// mixed by one 64x64->128-bit multiply (the folded multiply of wyhash);
+// longer ones go to std::hash (MurmurHash2, as before). Like std::hash it is
+// unseeded: the store's names are chosen by the application, not by clients.
+inline std::uint64_t nameHash(std::string_view name) noexcept {
+  const std::size_t n = name.size();
+  if (n > 16) return std::hash<std::string_view>{}(name);
+  const auto* p = reinterpret_cast<const unsigned char*>(name.data());
+  std::uint64_t a = 0;
+  std::uint64_t b = 0;
+  if (n >= 8) {
+    std::memcpy(&a, p, 8);
+    std::memcpy(&b, p + n - 8, 8);
+  } else if (n >= 4) {
+    std::uint32_t x = 0;
+    std::uint32_t y = 0;
+    std::memcpy(&x, p, 4);
+    std::memcpy(&y, p + n - 4, 4);
+    a = x;
+    b = y;
+  } else if (n > 0) {
+    a = std::uint64_t{p[0]} << 16 | std::uint64_t{p[n / 2]} << 8 | p[n - 1];
+  }
+  const auto mix = [](std::uint64_t x, std::uint64_t y) {
+    const unsigned __int128 product = static_cast<unsigned __int128>(x) * y;
+    return static_cast<std::uint64_t>(product) ^ static_cast<std::uint64_t>(product >> 64);
+  };
+  constexpr std::uint64_t k0 = 0xa0761d6478bd642fULL;
+  constexpr std::uint64_t k1 = 0xe7037ed1a0b428dbULL;
+  constexpr std::uint64_t k2 = 0x8ebc6af09c88c6e3ULL;
+  return mix(mix(a ^ k1, b ^ k0 ^ n) ^ k2, k1 ^ n);
+}
 
 template <class Value>
 class NameMap {

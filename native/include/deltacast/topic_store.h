@@ -108,7 +108,8 @@ class SnapshotText {
     if (text.size() > 4096 || text_.capacity() > 2 * text.size() + 64) {
       text_.swap(text);
     } else {
-      text_.assign(text.data(), text.size());
+      text_.clear();  // then append: assign's path also handles overlap, which two strings cannot have
+      text_.append(text.data(), text.size());
     }
     size_ = text_.size();
   }
