@@ -861,25 +861,27 @@ class ShapeWalker {
     used_ = 0;
   }
 
+  // Copies n bytes (sizeof(Word) <= n <= 2 * sizeof(Word)) as two words
+  // that overlap in the middle.
+  template <class Word>
+  static void copyEnds(char* to, const char* from, std::size_t n) {
+    Word head;
+    Word tail;
+    std::memcpy(&head, from, sizeof(Word));
+    std::memcpy(&tail, from + n - sizeof(Word), sizeof(Word));
+    std::memcpy(to, &head, sizeof(Word));
+    std::memcpy(to + n - sizeof(Word), &tail, sizeof(Word));
+  }
+
   // Copies `s` to `to` (without a call for up to 16 bytes); one past the copy.
   static char* put(char* to, std::string_view s) {
     const char* from = s.data();
     const std::size_t n = s.size();
     if (n <= 16) {
       if (n >= 8) {
-        std::uint64_t head;
-        std::uint64_t tail;
-        std::memcpy(&head, from, 8);
-        std::memcpy(&tail, from + n - 8, 8);
-        std::memcpy(to, &head, 8);
-        std::memcpy(to + n - 8, &tail, 8);
+        copyEnds<std::uint64_t>(to, from, n);
       } else if (n >= 4) {
-        std::uint32_t head;
-        std::uint32_t tail;
-        std::memcpy(&head, from, 4);
-        std::memcpy(&tail, from + n - 4, 4);
-        std::memcpy(to, &head, 4);
-        std::memcpy(to + n - 4, &tail, 4);
+        copyEnds<std::uint32_t>(to, from, n);
       } else if (n > 0) {
         to[0] = from[0];
         to[n / 2] = from[n / 2];
