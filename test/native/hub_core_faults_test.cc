@@ -424,7 +424,9 @@ TEST(HubCoreRing, CloseInTheMiddleOfABatch) {
     for (std::uint32_t k = 0; k < 20; ++k) {
       EXPECT_EQ(hub.core().get("after" + std::to_string(k)), nullptr) << "before " << before << " k " << k;
     }
-    if (before > 0) EXPECT_NE(hub.core().get("a0"), nullptr);
+    if (before > 0) {
+      EXPECT_NE(hub.core().get("a0"), nullptr);
+    }
   }
 }
 

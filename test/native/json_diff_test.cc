@@ -709,7 +709,9 @@ TEST(TextUtil, BytesEqualAtEveryLengthAndPosition) {
       ASSERT_FALSE(bytesEqual(a.data(), b.data(), n)) << n << " at " << i;
       b[i] = a[i];
     }
-    if (n > 0) ASSERT_FALSE(textEqual(a, std::string_view(b).substr(0, n - 1))) << n;
+    if (n > 0) {
+      ASSERT_FALSE(textEqual(a, std::string_view(b).substr(0, n - 1))) << n;
+    }
   }
 }
 

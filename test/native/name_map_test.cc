@@ -68,7 +68,9 @@ TEST(NameMap, MatchesUnorderedMapOverRandomInsertsAndErases) {
         const auto found = map.find(name);
         const auto expected = oracle.find(name);
         ASSERT_EQ(found == map.end(), expected == oracle.end()) << "seed " << seed << " step " << step << " " << name;
-        if (found != map.end()) ASSERT_EQ(found->second, expected->second);
+        if (found != map.end()) {
+          ASSERT_EQ(found->second, expected->second);
+        }
       }
       ASSERT_EQ(map.size(), oracle.size());
     }
@@ -131,7 +133,9 @@ TEST(NameMap, RunsThatWrapPastTheLastSlotSurviveEveryErase) {
         const auto it = map.find(n);
         const auto m = model.find(n);
         ASSERT_EQ(it != map.end(), m != model.end()) << "seed " << seed << " after erasing " << k + 1 << ": " << n;
-        if (it != map.end()) ASSERT_EQ(it->second, m->second);
+        if (it != map.end()) {
+          ASSERT_EQ(it->second, m->second);
+        }
       }
       // Re-insert now and then: the hole left by the shift is reused.
       if (random() % 3 == 0) {

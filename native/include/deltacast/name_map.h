@@ -55,8 +55,9 @@ inline std::uint64_t nameHash(std::string_view name) noexcept {
   } else if (n > 0) {
     a = std::uint64_t{p[0]} << 16 | std::uint64_t{p[n / 2]} << 8 | p[n - 1];
   }
+  __extension__ typedef unsigned __int128 Wide;  // GCC and Clang's 128-bit integer (__extension__: no -Wpedantic note)
   const auto mix = [](std::uint64_t x, std::uint64_t y) {
-    const unsigned __int128 product = static_cast<unsigned __int128>(x) * y;
+    const Wide product = static_cast<Wide>(x) * y;
     return static_cast<std::uint64_t>(product) ^ static_cast<std::uint64_t>(product >> 64);
   };
   constexpr std::uint64_t k0 = 0xa0761d6478bd642fULL;
