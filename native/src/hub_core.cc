@@ -232,12 +232,16 @@ void HubCore::wake() {
   }
 }
 
-void HubCore::complete(Completion&& completion) noexcept {
-  // Frames first (see flushFrames); losing them to a fault does not lose the answer.
+// Frames first (see flushFrames); losing them to a fault does not lose the answer.
+void HubCore::beforeAnswer(std::uint32_t id) noexcept {
   counting([&] {
-    fault(FaultPoint::Complete, completion.id);
+    fault(FaultPoint::Complete, id);
     flushFrames();
   });
+}
+
+void HubCore::complete(Completion&& completion) noexcept {
+  beforeAnswer(completion.id);
   counting([&] {
     if (runningBatch_) {
       // Kept until the batch ends (publishCompletions): JS is woken only
@@ -384,11 +388,7 @@ void HubCore::run(Request& request, const TopicStore::Lookup* lookup) {
     store_.recycle(std::move(result.ops));  // delivery has made its frames of it
   }
   if (kept != nullptr) {
-    // What complete() does first; the answer is already in its place.
-    counting([&] {
-      fault(FaultPoint::Complete, completion.id);
-      flushFrames();
-    });
+    beforeAnswer(completion.id);  // the answer itself is already in its place
   } else if (answers) {
     complete(std::move(completion));
   } else {

@@ -1,6 +1,5 @@
 #include "deltacast/slab_pool.h"
 
-#include <cassert>
 #include <cstdlib>
 
 #if defined(__SANITIZE_ADDRESS__)
@@ -107,12 +106,14 @@ void* SlabPool::allocate(std::size_t bytes) {
   return block;
 }
 
-void SlabPool::release(void* block, std::size_t bytes) noexcept {
+void SlabPool::release(void* block) noexcept {
   if (block == nullptr) return;
   auto* page = reinterpret_cast<Page*>(reinterpret_cast<std::uintptr_t>(block) & ~(kPageBytes - 1));
+  page->pool->giveBack(page, block);
+}
+
+void SlabPool::giveBack(Page* page, void* block) noexcept {
   const std::size_t sizeClass = classOf(page->blockBytes);
-  assert(classOf(bytes) == sizeClass);
-  (void)bytes;
   if (page->live == page->capacity) {
     unlink(full_[sizeClass], page);
     pushFront(partial_[sizeClass], page);
@@ -123,12 +124,6 @@ void SlabPool::release(void* block, std::size_t bytes) noexcept {
   POISON_BLOCK(block, sizeof(void*));
   page->free = block;
   if (--page->live == 0) retire(page);
-}
-
-void SlabPool::releaseBlock(void* block) noexcept {
-  if (block == nullptr) return;
-  const auto* page = reinterpret_cast<const Page*>(reinterpret_cast<std::uintptr_t>(block) & ~(kPageBytes - 1));
-  page->pool->release(block, page->blockBytes);
 }
 
 // A page with no block in use: spare for any size, or freed.

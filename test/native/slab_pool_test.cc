@@ -49,17 +49,13 @@ TEST(SlabPool, RandomAllocationsAndReleasesKeepBlocksApartAndIntact) {
         } else {
           auto it = live.begin();
           std::advance(it, static_cast<long>(random() % live.size()));
-          if (random() % 2 == 0) {
-            pool.release(it->first, it->second.bytes);
-          } else {
-            SlabPool::releaseBlock(it->first);
-          }
+          SlabPool::release(it->first);
           live.erase(it);
         }
         if (step % 97 == 0) checkLive(live);
       }
       checkLive(live);
-      for (const auto& [block, held] : live) pool.release(block, held.bytes);
+      for (const auto& [block, held] : live) SlabPool::release(block);
       live.clear();
       // Every page is free: at most kSparePages are kept.
       EXPECT_LE(pool.pageCount(), SlabPool::kSparePages) << "seed " << seed;
@@ -76,7 +72,7 @@ TEST(SlabPool, AFreedPageServesAnotherSize) {
   for (int i = 0; i < 2000; ++i) small.push_back(pool.allocate(256));
   const std::size_t pagesForSmall = pool.pageCount();
   EXPECT_GE(pagesForSmall, 2000u * 256 / SlabPool::kPageBytes);
-  for (void* block : small) pool.release(block, 256);
+  for (void* block : small) SlabPool::release(block);
   const std::size_t afterRelease = pool.pageCount();
   EXPECT_LE(afterRelease, SlabPool::kSparePages);
   std::vector<void*> large;
@@ -87,7 +83,7 @@ TEST(SlabPool, AFreedPageServesAnotherSize) {
   ASSERT_GE(afterRelease, pagesForLarge);
   EXPECT_EQ(pool.pageCount(), afterRelease);
   EXPECT_EQ(pool.sparePageCount(), afterRelease - pagesForLarge);
-  for (void* block : large) SlabPool::releaseBlock(block);
+  for (void* block : large) SlabPool::release(block);
 }
 
 TEST(SlabPool, RefusesWhatItDoesNotServe) {

@@ -133,6 +133,9 @@ class HubCore {
   // is counted, and JS fails a call whose answer is missing when it sees
   // the next one (answers carry their request's id).
   void complete(Completion&& completion) noexcept;
+  // What answering a request does before the answer is appended: its frames
+  // go to the outbox (a fault there is counted).
+  void beforeAnswer(std::uint32_t id) noexcept;
   // Moves the answers kept while a batch ran into the outbox (one lock).
   void publishCompletions();
   void fault(FaultPoint point, std::uint32_t requestId) const {

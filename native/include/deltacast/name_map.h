@@ -160,7 +160,7 @@ class NameMap {
   }
   void releaseEntry(void* memory) noexcept {
     if (kPooled && pool_ != nullptr) {
-      pool_->release(memory, sizeof(Entry));
+      SlabPool::release(memory);
     } else {
       ::operator delete(memory, kEntryAlignment);
     }

@@ -47,11 +47,9 @@ class SlabPool {
   static constexpr bool serves(std::size_t bytes) noexcept { return bytes > 0 && bytes <= kMaxBlockBytes; }
   // A block of at least `bytes` (serves(bytes)), kLineBytes-aligned. Throws std::bad_alloc.
   void* allocate(std::size_t bytes);
-  // Gives back a block allocate(bytes) returned, with the same `bytes`.
-  void release(void* block, std::size_t bytes) noexcept;
-  // The same, for a caller that knows only that the block came from some
-  // pool (the block's page says which, and its size).
-  static void releaseBlock(void* block) noexcept;
+  // Gives back a block allocate() returned (nullptr: nothing), to the pool
+  // it came from: the block's page says which, and the block's size.
+  static void release(void* block) noexcept;
 
   // Pages held (in use or spare), for tests and accounting.
   std::size_t pageCount() const noexcept { return pages_; }
@@ -64,6 +62,7 @@ class SlabPool {
   static void pushFront(Page*& head, Page* page) noexcept;
   static void unlink(Page*& head, Page* page) noexcept;
   Page* newPage(std::size_t sizeClass);
+  void giveBack(Page* page, void* block) noexcept;
   void retire(Page* page) noexcept;
 
   // Per size class, its pages with a free block (each page is in exactly one

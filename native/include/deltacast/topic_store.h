@@ -346,7 +346,7 @@ class HistoryRing {
   static void releaseSlots(Slot* slots, bool pooled) noexcept {
     if (slots == nullptr) return;
     if (pooled) {
-      SlabPool::releaseBlock(slots);
+      SlabPool::release(slots);
     } else {
       delete[] slots;
     }
