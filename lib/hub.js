@@ -32,14 +32,41 @@ function invalid(message) {
   return new DeltacastError(codes.INVALID_ARGUMENT, message);
 }
 
-function checkTopic(topic) {
+/**
+ * A topic name as the core takes it (validateTopic in native/src/topic_store.cc;
+ * README, "Topic names"): a string of 1 to `maxBytes` UTF-8 bytes
+ * (limits.maxTopicLength), without C0 or C1 control characters or DEL, and
+ * well formed (a lone surrogate would reach the core as U+FFFD, and two names
+ * would collide). Checked here for every call, so that get(), getJson(),
+ * delete() and the calls an engine serves refuse a name exactly as the core
+ * refuses a change to it: DELTACAST_INVALID_TOPIC.
+ */
+function checkTopic(topic, maxBytes) {
   if (typeof topic !== 'string') {
     throw new DeltacastError(codes.INVALID_TOPIC, `a topic must be a string, got ${typeof topic}`);
   }
-  // A lone surrogate would reach the core as U+FFFD, and two names would collide.
+  const n = topic.length;
+  if (n === 0) throw new DeltacastError(codes.INVALID_TOPIC, 'a topic name cannot be empty');
+  // Every unit is at least one byte: too many units is too many bytes.
+  if (n > maxBytes) throw topicTooLong(topic, maxBytes);
+  let ascii = true;
+  for (let i = 0; i < n; i++) {
+    const c = topic.charCodeAt(i);
+    if (c < 0x20 || (c >= 0x7f && c <= 0x9f)) {
+      throw new DeltacastError(codes.INVALID_TOPIC, `topic name ${JSON.stringify(topic)} contains a control character`);
+    }
+    if (c >= 0x80) ascii = false;
+  }
+  if (ascii) return;
   if (typeof topic.isWellFormed === 'function' ? !topic.isWellFormed() : /\p{Surrogate}/u.test(topic)) {
     throw new DeltacastError(codes.INVALID_TOPIC, `topic name ${JSON.stringify(topic)} contains a lone surrogate`);
   }
+  if (Buffer.byteLength(topic, 'utf8') > maxBytes) throw topicTooLong(topic, maxBytes);
+}
+
+function topicTooLong(topic, maxBytes) {
+  const bytes = Buffer.byteLength(topic, 'utf8');
+  return new DeltacastError(codes.INVALID_TOPIC, `topic name of ${bytes} bytes is over the limit of ${maxBytes}`);
 }
 
 const NO_OPTIONS = Object.freeze(['', 0]);
@@ -197,7 +224,7 @@ class Hub {
     if (this.#closing) return closedReceipt();
     let text, options, mode;
     try {
-      checkTopic(topic);
+      checkTopic(topic, this.#options.limits.maxTopicLength);
       options = changeOptions(opts);
       mode = identityMode(value, opts);
       if (mode < 0) throw invalid('options.immutable must be a boolean');
@@ -231,7 +258,7 @@ class Hub {
     if (this.#closing) return closedReceipt();
     let options;
     try {
-      checkTopic(topic);
+      checkTopic(topic, this.#options.limits.maxTopicLength);
       options = changeOptions(opts);
       if (typeof json !== 'string' && !(json instanceof Uint8Array)) {
         throw invalid('publishJson takes JSON text: a string or a Uint8Array');
@@ -253,7 +280,7 @@ class Hub {
     if (this.#closing) return closedReceipt();
     let text, options;
     try {
-      checkTopic(topic);
+      checkTopic(topic, this.#options.limits.maxTopicLength);
       options = changeOptions(opts);
       if (!Array.isArray(ops)) {
         throw new DeltacastError(codes.INVALID_PATCH, 'a patch must be an array of operations');
@@ -271,7 +298,7 @@ class Hub {
     if (this.#closing) return closedReceipt();
     let text, options;
     try {
-      checkTopic(topic);
+      checkTopic(topic, this.#options.limits.maxTopicLength);
       options = changeOptions(opts);
       checkRowId(rowId);
       const key = this.#options.arrayKey;
@@ -299,7 +326,7 @@ class Hub {
     if (this.#closing) return closedReceipt();
     let options;
     try {
-      checkTopic(topic);
+      checkTopic(topic, this.#options.limits.maxTopicLength);
       options = changeOptions(opts);
       checkRowId(rowId);
       if (this.#options.arrayKey === false) {
@@ -317,7 +344,7 @@ class Hub {
   delete(topic) {
     if (this.#closing) return closedReceipt().promise();
     try {
-      checkTopic(topic);
+      checkTopic(topic, this.#options.limits.maxTopicLength);
     } catch (err) {
       return this.#refused(err).promise();
     }
@@ -560,7 +587,7 @@ class Hub {
 
   /** The current value of a topic: { epoch, version, data }, or undefined. Synchronous. */
   get(topic) {
-    checkTopic(topic);
+    checkTopic(topic, this.#options.limits.maxTopicLength);
     if (this.#closing) return undefined;
     const entry = this.#native.get(topic);
     if (entry === undefined) return undefined;
@@ -569,7 +596,7 @@ class Hub {
 
   /** get() as JSON text, for callers that pass it on unparsed (SSR, HTTP). */
   getJson(topic) {
-    checkTopic(topic);
+    checkTopic(topic, this.#options.limits.maxTopicLength);
     if (this.#closing) return undefined;
     const entry = this.#native.get(topic);
     if (entry === undefined) return undefined;

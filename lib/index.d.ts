@@ -422,8 +422,16 @@ export interface Hub {
   patch(topic: string, ops: readonly Operation[], options?: PublishOptions): Receipt<Version | null>;
   upsert(topic: string, id: string | number, row: object, options?: PublishOptions): Receipt<Version | null>;
   remove(topic: string, id: string | number, options?: PublishOptions): Receipt<Version | null>;
+  /**
+   * The topic's current state, or undefined when there is none. Throws
+   * DELTACAST_INVALID_TOPIC for a name no change could use (empty, over
+   * limits.maxTopicLength UTF-8 bytes, a C0/C1 control character or DEL, a
+   * lone surrogate, not a string), as every call does.
+   */
   get<T = unknown>(topic: string): Snapshot<T> | undefined;
+  /** get() with the state as JSON text; same errors. */
   getJson(topic: string): JsonSnapshot | undefined;
+  /** Resolves true if there was such a topic; rejects with DELTACAST_INVALID_TOPIC as get() throws. */
   delete(topic: string): Promise<boolean>;
   stats(): HubStats;
   /** Manual clock only: 0 to 2^31 - 1 ms (else DELTACAST_INVALID_ARGUMENT); the clock saturates at 2^62 ms. */

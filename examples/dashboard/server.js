@@ -245,10 +245,12 @@ async function main() {
     console.error(`deltacast dashboard: PORT must be a port number (0 to 65535), not "${process.env.PORT}"`);
     process.exit(1);
   }
+  const host = process.env.HOST || '127.0.0.1';
   let dash;
   try {
     // DASHBOARD_SECRET keeps the login cookies valid across restarts (default: a new key each start)
-    dash = await startDashboard({ port, host: process.env.HOST || undefined, secret: process.env.DASHBOARD_SECRET || undefined });
+    // HOST: the interface to listen on; loopback unless told otherwise (the demo's logins take no password)
+    dash = await startDashboard({ port, host, secret: process.env.DASHBOARD_SECRET || undefined });
   } catch (err) {
     if (err && err.code === 'EADDRINUSE') {
       console.error(`deltacast dashboard: port ${port} is already in use. Stop whatever uses it, or pick another port: PORT=${port + 1} npm start`);
@@ -264,7 +266,9 @@ async function main() {
     console.log('deltacast dashboard: stopped');
   });
   // only now: whoever reads this line may press Ctrl-C at once
-  console.log(`deltacast dashboard: serving http://localhost:${dash.port} (Ctrl-C to stop)`);
+  const loopback = host === '127.0.0.1' || host === 'localhost' || host === '::1';
+  const shown = loopback ? 'localhost' : host.includes(':') ? `[${host}]` : host;
+  console.log(`deltacast dashboard: serving http://${shown}:${dash.port} (Ctrl-C to stop)`);
 }
 
 if (require.main === module) main();

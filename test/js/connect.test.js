@@ -289,6 +289,40 @@ describe('protocol details', () => {
     assert.equal(hub.stats().subscriptions, 0);
   });
 
+  it("the hub's calls refuse exactly the topic names the core refuses a subscriber", async (t) => {
+    // lib/hub.js checks names itself (get, getJson and delete never reach the
+    // core's change path); the core checks them for subscribers. One rule.
+    const hub = manualHub(t, { limits: { maxTopicLength: 12 } });
+    const names = [
+      'ok', 'a/b/c', 'x'.repeat(12), 'x'.repeat(13), 'é'.repeat(6), 'é'.repeat(7), '€€€€', '€€€€x', '😀😀😀', '😀😀😀😀',
+      'a\u001fb', 'a\u0020b', 'a~b', 'a\u007fb', 'a\u0080b', 'a\u009fb', 'a\u00a0b', 'a\u2028b', 'a\ufffeb',
+      'a\u0000', '\t', ' ', 'a\ud83db', '\ude00', '\ud83d\ude00',
+    ];
+    // One connection a name: an err frame does not name the topic.
+    const coreRefused = new Set();
+    for (const name of names) {
+      const connection = hub.connect({
+        send: (frame) => JSON.parse(frame).code === 'DELTACAST_INVALID_TOPIC' && coreRefused.add(name),
+      });
+      connection.receive(JSON.stringify({ t: 'sub', topic: name }));
+    }
+    await settle(hub);
+    let refusedCount = 0;
+    for (const name of names) {
+      let code = null;
+      try {
+        hub.get(name);
+      } catch (err) {
+        code = err.code;
+      }
+      const refused = code !== null;
+      refusedCount += refused ? 1 : 0;
+      assert.equal(refused, coreRefused.has(name), `${JSON.stringify(name)}: hub.get ${code ?? 'took it'}`);
+      if (refused) assert.equal(code, 'DELTACAST_INVALID_TOPIC');
+    }
+    assert.equal(refusedCount, 12, 'the corpus has names on both sides of every rule');
+  });
+
   it('a version is written as digits only: -0, 1e2 and 100.0 are refused', async (t) => {
     const hub = manualHub(t);
     await hub.publish('t', [1]);

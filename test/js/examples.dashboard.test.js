@@ -172,6 +172,31 @@ test('npm start: without PORT the dashboard is on port 3000', { timeout: 60_000 
   }
 });
 
+test('npm start: loopback only unless HOST says otherwise', { timeout: 60_000 }, async (t) => {
+  // Another address of this machine: a connection to it must be refused (the demo's logins take no password).
+  const other = Object.values(require('node:os').networkInterfaces())
+    .flat()
+    .find((a) => !a.internal && a.family === 'IPv4');
+  if (other === undefined) return t.skip('this machine has no non-loopback IPv4 address to try');
+  for (const [host, reachable] of [[undefined, false], ['0.0.0.0', true]]) {
+    const env = { ...process.env, PORT: '0' };
+    delete env.HOST;
+    if (host !== undefined) env.HOST = host;
+    const child = spawn(process.execPath, ['examples/dashboard/server.js'], { cwd: root, env, stdio: ['ignore', 'pipe', 'pipe'] });
+    let stdout = '';
+    child.stdout.on('data', (d) => (stdout += d));
+    const exited = new Promise((resolve) => child.on('exit', (code) => resolve(code)));
+    t.after(() => child.exitCode === null && child.signalCode === null && child.kill('SIGKILL'));
+    await waitFor('the log line', () => stdout.includes('serving'));
+    const port = Number(/:(\d+) \(Ctrl-C/.exec(stdout)[1]);
+    assert.equal((await fetch(`http://127.0.0.1:${port}/`)).status, 200, `HOST=${host}: loopback`);
+    const outside = await fetch(`http://${other.address}:${port}/`).then((r) => r.status, (err) => err.cause?.code ?? err.message);
+    assert.equal(outside, reachable ? 200 : 'ECONNREFUSED', `HOST=${host}: ${other.address}`);
+    child.kill('SIGINT');
+    assert.equal(await exited, 0);
+  }
+});
+
 test('npm start: a PORT that is not a port number is refused', { timeout: 30_000 }, async (t) => {
   const { out, exited } = startServer(t, { PORT: 'eighty' });
   assert.equal((await exited).code, 1);

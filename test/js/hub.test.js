@@ -752,13 +752,28 @@ for (const clock of CLOCKS) {
         for (const topic of [5, null, undefined, {}, ['obj'], Symbol('s')]) {
           await check(() => call(topic), codes.INVALID_TOPIC, ['string']);
         }
-        assert.equal(hub.get('x'.repeat(33)), undefined, name);
       }
-      for (const topic of [5, null, {}]) {
-        await check(() => hub.delete(topic), codes.INVALID_TOPIC, ['string']);
-        assertThrows(() => hub.get(topic), codes.INVALID_TOPIC, ['string']);
-        assertThrows(() => hub.getJson(topic), codes.INVALID_TOPIC, ['string']);
+      // Reads and delete refuse every name a change is refused for, with the same error.
+      const badNames = [
+        ['', ['empty']],
+        ['x'.repeat(33), ['33 bytes', '32']],
+        ['é'.repeat(17), ['34 bytes', '32']],
+        ['a\nb', ['control character']],
+        ['a\u0085b', ['control character']],
+        ['del\u007f', ['control character']],
+        ['a\ud800b', ['lone surrogate']],
+        [5, ['string']],
+        [null, ['string']],
+        [{}, ['string']],
+      ];
+      for (const [topic, parts] of badNames) {
+        await check(() => hub.delete(topic), codes.INVALID_TOPIC, parts);
+        assertThrows(() => hub.get(topic), codes.INVALID_TOPIC, parts);
+        assertThrows(() => hub.getJson(topic), codes.INVALID_TOPIC, parts);
       }
+      // The longest name and the widest characters within the limit are names like any other.
+      assert.equal(hub.get('x'.repeat(32)), undefined);
+      assert.equal(await hub.delete('é'.repeat(16)), false);
       // 32 bytes (16 two-byte characters) is within the limit.
       assertVersion(await hub.publish('é'.repeat(16), 1), 1);
 

@@ -193,6 +193,29 @@ test('large states are diffed off the event loop: concurrent publishers of a 150
   });
 });
 
+test('a topic name no change could use is refused before Redis is asked', { skip, timeout: TIMEOUT }, async (t) => {
+  await withRedis(t, async ({ server, redis, track }) => {
+    const a = track(await node(server.url, {}, { limits: { maxTopicLength: 16 } }));
+    await a.hub.publish('kept', { n: 1 });
+    const before = await redis.keys('*');
+    for (const topic of ['', 'x'.repeat(17), 'a\nb', 'a\u0085b', 'a\ud800b']) {
+      for (const call of [
+        () => a.hub.publish(topic, { n: 2 }),
+        () => a.hub.publishJson(topic, '{"n":2}'),
+        () => a.hub.patch(topic, [{ op: 'add', path: '/n', value: 2 }]),
+        () => a.hub.upsert(topic, 1, { id: 1 }),
+        () => a.hub.remove(topic, 1),
+        () => a.hub.delete(topic),
+      ]) {
+        await assert.rejects(call(), { code: codes.INVALID_TOPIC }, JSON.stringify(topic));
+      }
+      assert.throws(() => a.hub.get(topic), { code: codes.INVALID_TOPIC });
+    }
+    assert.deepEqual((await redis.keys('*')).sort(), before.sort(), 'Redis holds the keys it held');
+    assert.deepEqual(a.hub.get('kept').data, { n: 1 });
+  });
+});
+
 test('a base stale more than maxRetries times fails with DELTACAST_CONFLICT and changes nothing', { skip, timeout: TIMEOUT }, async (t) => {
   await withRedis(t, async ({ server, redis, track }) => {
     const a = track(await node(server.url, { maxRetries: 0 }));
