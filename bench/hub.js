@@ -131,7 +131,10 @@ function mib(bytes) {
 //    (as Redux, Immer or Zustand do). Event-loop time of hub.publish (from
 //    before the call until after the microtask that hands it to the core
 //    thread, as in 2.) against JSON.stringify of the same state, timed in the
-//    same iteration, in alternating order. Ratio of the medians.
+//    same iteration, in alternating order. Ratio of the medians. Also the
+//    floor under any publish made on its own: the same loop with a 7-byte
+//    publishJson in place of the board's publish (the hand-over wakes the
+//    sleeping core thread: a cross-CPU wake-up, tens of µs on a VM).
 // b. upsert of one row (a price tick) into a 10,000-row topic against the
 //    same into a 1,000-row topic: CPU of all threads (process.cpuUsage())
 //    over a run of upserts fired in batches of 100 (each batch awaited),
@@ -180,8 +183,22 @@ async function changeCostPublish(opts, deltacast) {
   const r = await timeLoop(iterations, cell);
   const held = hub.getJson(topic);
   const correct = held !== undefined && held.json === JSON.stringify(state);
+  // The floor under any publish made on its own: handing a request to the
+  // core thread when it sleeps (a wake-up across threads). The same loop with
+  // a 7-byte publishJson in place of the board's publish.
+  const floorCell = { name: 'floor', awaited: true, ref: () => JSON.stringify(state), call: (i) => hub.publishJson('floor', `{"v":${i}}`) };
+  await timeLoop(Math.max(20, iterations >> 3), floorCell);
+  const floor = await timeLoop(iterations, floorCell);
   await hub.close();
-  return { n, iterations, publishUs: r.call.median, stringifyUs: r.ref.median, ratio: r.call.median / r.ref.median, correct };
+  return {
+    n,
+    iterations,
+    publishUs: r.call.median,
+    stringifyUs: r.ref.median,
+    ratio: r.call.median / r.ref.median,
+    floorUs: floor.call.median,
+    correct,
+  };
 }
 
 async function changeCostUpsert(opts, deltacast) {
@@ -373,6 +390,9 @@ function printChangeCost({ publish, upsert, sustained, tiny }) {
   lines.push('');
   lines.push(`- publishJson sustained: worst ${worstGb.toFixed(2)} GB/s, worst ${fmtRatio(worstSpeedup)} fast-json-patch → ` +
     `${met(worstGb >= 0.5 && worstSpeedup >= 3)}${check(sustained.correct)}`);
+  lines.push(`- publish(object): the floor under any publish made on its own (a 7-byte publishJson in the same loop: ` +
+    `the hand-over wakes the core thread) is ${fmtUs(publish.floorUs)} µs; above it the board's publish costs ` +
+    `${fmtUs(publish.publishUs - publish.floorUs)} µs, ${fmtRatio((publish.publishUs - publish.floorUs) / publish.stringifyUs)} JSON.stringify`);
   lines.push(`- tiny topics: ${fmtUs(tiny.wallUsPerPublish)} µs wall per publish; the last answer came ${fmtMs(tiny.lastAnswerTrailsMs)} ms ` +
     'after the last call');
   lines.push('- how each row is measured: the header of bench/hub.js (section 0).');
