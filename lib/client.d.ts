@@ -1,6 +1,7 @@
-/// <reference lib="dom" />
 // Type declarations for `deltacast/client` (lib/browser/client.js): browsers and Node 18+, no
-// native code, no Node built-ins, no runtime dependencies.
+// native code, no Node built-ins, no runtime dependencies. No DOM types either: what the client
+// takes from its environment (fetch, window, document) is typed by the members it uses, so a
+// Node project needs no "dom" lib to use it.
 
 export type Carrier = 'ws' | 'socket.io' | 'sse' | 'poll';
 export type ClientStatus = 'connecting' | 'open' | 'reconnecting' | 'polling' | 'closed';
@@ -42,6 +43,22 @@ export interface EntityEvent<Row = unknown> {
   timestamp: number;
 }
 
+/** What the client reads of a fetch() response: body is a web ReadableStream of bytes (SSE). */
+export interface FetchResponse {
+  readonly ok: boolean;
+  readonly status: number;
+  readonly headers: { get(name: string): string | null };
+  readonly body: unknown;
+  text(): Promise<string>;
+  json(): Promise<unknown>;
+}
+
+/** An event target the client listens to (the DOM's window and document fit). */
+export interface EventTargetLike {
+  addEventListener(type: string, listener: () => void): void;
+  removeEventListener(type: string, listener: () => void): void;
+}
+
 export interface ClientOptions {
   /** ws(s):// for the WebSocket carrier, http(s):// for Socket.IO. */
   url?: string;
@@ -57,8 +74,11 @@ export interface ClientOptions {
   io?: (url: string, options?: object) => unknown;
   /** Extra options for io() (the client forces transports: ['websocket'], reconnection: false). */
   ioOptions?: object;
-  /** fetch for SSE and long-polling (default globalThis.fetch). */
-  fetch?: typeof fetch;
+  /**
+   * fetch for SSE and long-polling (default globalThis.fetch; the DOM's and Node 18+'s fit). Called
+   * as fetch(url, { method, headers, body?, signal }).
+   */
+  fetch?(input: string, init?: object): Promise<FetchResponse>;
   /**
    * A fixed token, or a hook asked on every (re)connect (a throw or rejection is reported on
    * `error`); when it returns { token, expiresAt } (ms since the epoch),
@@ -88,9 +108,12 @@ export interface ClientOptions {
   pollWaitMs?: number;
   /** The key of keyed rows, for entity events (default 'id'). */
   arrayKey?: string;
-  /** Environment hooks (default globalThis.window / globalThis.document; null turns them off). */
-  window?: EventTarget | null;
-  document?: (EventTarget & { visibilityState?: string }) | null;
+  /**
+   * Environment hooks (default globalThis.window / globalThis.document; null turns them off): the
+   * client listens for window's 'online' (reconnect now) and document's 'visibilitychange'.
+   */
+  window?: EventTargetLike | null;
+  document?: (EventTargetLike & { readonly visibilityState?: string }) | null;
   /** The client's clock and timers (tests). */
   timers?: { setTimeout(f: () => void, ms: number): unknown; clearTimeout(id: unknown): void; now(): number };
   /** The random source of the backoff draws (tests). */

@@ -1,5 +1,6 @@
-/// <reference lib="dom" />
 // Type declarations for `deltacast/query` (lib/browser/query.js), on @tanstack/query-core v5.
+// AbortSignal is the global one, which @tanstack/query-core's own declarations need too (lib
+// "dom", or @types/node); nothing here pulls the DOM's types into a project.
 import type { QueryClient, QueryKey } from '@tanstack/query-core';
 import type { Client } from './client.js';
 

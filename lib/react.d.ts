@@ -1,5 +1,5 @@
-/// <reference lib="dom" />
 // Type declarations for `deltacast/react` (lib/browser/react.js), on @tanstack/react-query v5.
+// Nothing here pulls the DOM's types into a project (see query.d.ts).
 // Written against @tanstack/query-core's types (the ones @tanstack/react-query re-exports), so that
 // these declarations need no React type package.
 import type { QueryKey, QueryObserverResult, QueryObserverOptions } from '@tanstack/query-core';

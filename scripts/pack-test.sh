@@ -83,4 +83,29 @@ if (untested.length) throw new Error('entry points without a check here: ' + unt
   if (codes.UNAUTHORIZED !== 'DELTACAST_UNAUTHORIZED') throw new Error('codes lacks the adapter codes');
 })().catch((err) => { console.error(err); process.exit(1); });
 "
+# The declarations as a TypeScript project gets them through "exports": a
+# Node project (lib ES2022, no DOM, no @types/node), strict, declarations
+# checked too. The DOM's types must not be needed, nor pulled in: the global
+# fetch stays unknown here.
+cat > tsconfig.json <<'JSON'
+{ "compilerOptions": { "noEmit": true, "strict": true, "target": "ES2022", "lib": ["ES2022"], "module": "node16",
+  "moduleResolution": "node16", "types": [], "skipLibCheck": false }, "files": ["consumer.ts"] }
+JSON
+cat > consumer.ts <<'TS'
+import { createHub, diff, type Hub, type Version } from 'deltacast';
+import { createClient, type Client } from 'deltacast/client';
+import { createTestClient, settle } from 'deltacast/testing';
+
+const hub: Hub = createHub({ clock: 'manual' });
+const version: Promise<Version | null> = hub.publish('t', { n: 1 });
+const ops = diff({ a: 1 }, { a: 2 });
+const client: Client = createClient({ url: 'ws://localhost/rt', window: null, document: null });
+const probe = createTestClient(hub);
+void [version, ops, client, probe, settle];
+// @ts-expect-error: no DOM here, so no global fetch
+void fetch;
+TS
+"$root/node_modules/.bin/tsc" -p tsconfig.json
+echo "TypeScript (no DOM, no @types/node): the declarations of deltacast, deltacast/client and deltacast/testing check"
+
 echo "pack test passed"

@@ -1,9 +1,7 @@
-// Type tests for lib/client.d.ts, lib/query.d.ts and lib/react.d.ts (checked by tsc, never run).
+// Type tests for lib/client.d.ts in a project without DOM types (tsconfig.json: lib ES2022 only,
+// no @types/node), as a Node service or test harness has it (checked by tsc, never run).
 import { createClient } from '../../lib/client.js';
-import type { Client, ClientStatus, EntityEvent } from '../../lib/client.js';
-import { bindQueryClient, optimisticUpdate } from '../../lib/query.js';
-import { useRealtimeQuery, useConnectionStatus, useRealtimeEvents } from '../../lib/react.js';
-import { QueryClient } from '@tanstack/query-core';
+import type { Client, ClientStatus, EntityEvent, FetchResponse } from '../../lib/client.js';
 
 const client: Client = createClient({ url: 'ws://localhost/rt', pollUrl: 'http://localhost/rt', fallback: ['ws', 'sse', 'poll'] });
 const off: () => void = client.subscribe('prices', (data, info) => info.version);
@@ -15,14 +13,21 @@ client.hydrate('prices', { epoch: 'e1', version: 3, data: [] });
 // @ts-expect-error: not a carrier
 createClient({ url: 'ws://x', fallback: ['smoke'] });
 
-const queryClient = new QueryClient();
-const unbind: () => void = bindQueryClient(queryClient, client, { queryKey: (t) => [t], detail: { queryKey: (t, id) => [t, id] } });
-unbind();
-void optimisticUpdate<{ n: number }>(queryClient, client, { topic: 'c', update: (d) => ({ n: d.n + 1 }), mutate: async () => undefined });
-
-const q = useRealtimeQuery<Array<{ id: number }>, number>({ topic: 'rows', select: (rows) => rows.length });
-const n: number | undefined = q.data;
-const stale: boolean = q.realtime.stale;
-const cs: ClientStatus = useConnectionStatus();
-useRealtimeEvents('rows', (e) => e.id);
-void [status, n, stale, cs];
+// A fetch of one's own (a recording stub in a test harness, say), typed by what the client reads.
+const recorded: string[] = [];
+const response: FetchResponse = { ok: true, status: 200, headers: { get: () => null }, body: null, text: async () => '[]', json: async () => [] };
+createClient({
+  pollUrl: 'http://localhost/rt',
+  fallback: ['poll'],
+  fetch: async (url, init) => {
+    recorded.push(url, JSON.stringify(init));
+    return response;
+  },
+  window: null,
+  document: { visibilityState: 'visible', addEventListener: () => undefined, removeEventListener: () => undefined },
+});
+// @ts-expect-error: a response without status
+createClient({ fetch: async () => ({ ok: true }) });
+// @ts-expect-error: the DOM is not in this project: no global fetch to pass
+createClient({ fetch });
+void status;
