@@ -92,14 +92,19 @@ class RequestWriter {
     this.#view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
   }
 
-  #reserve(extra) {
-    const needed = this.length + extra;
+  /**
+   * Room for `extra` bytes after the first `kept` (default: the records
+   * written so far). A string being encoded keeps what it encoded already
+   * past `length`: those bytes are copied too.
+   */
+  #reserve(extra, kept = this.length) {
+    const needed = kept + extra;
     if (needed <= this.#bytes.length) return;
     let size = this.#bytes.length * 2;
     while (size < needed) size *= 2;
     // Not zero-filled: every byte is written before it is read.
     const bigger = allocate(size);
-    bigger.set(this.#bytes.subarray(0, this.length));
+    bigger.set(this.#bytes.subarray(0, kept));
     this.#use(bigger);
   }
 
@@ -147,7 +152,7 @@ class RequestWriter {
     let { read, written } = encoder.encodeInto(text, this.#bytes.subarray(start));
     while (read < units) {
       const rest = text.substring(read);
-      this.#reserve(4 + written + rest.length * 3);
+      this.#reserve(rest.length * 3, start + written); // the record so far and the bytes encoded
       const more = encoder.encodeInto(rest, this.#bytes.subarray(start + written));
       read += more.read;
       written += more.written;

@@ -1368,4 +1368,25 @@ describe('text through the hand-over buffer', () => {
     assert.equal(hub.get('raw').data.text, values.at(-1));
     assert.equal(hub.get(`u${values.length - 1}`).data.text.length, values.at(-1).length);
   });
+
+  it('a string that outgrows the buffer while it is encoded keeps its first bytes (topic names and values)', async (t) => {
+    // The buffer grew from the record's start, dropping what the string had
+    // encoded already: 'é' x 40,000 arrived as garbage (INVALID_JSON at byte
+    // 0), and a valid name after a record filling the buffer to within a few
+    // dozen bytes went to a topic named by uninitialized memory.
+    const hub = createHub({ clock: 'manual' });
+    t.after(() => hub.close());
+    assertVersion(await hub.publish('wide', 'é'.repeat(40_000)), 1);
+    assert.equal(hub.get('wide').data, 'é'.repeat(40_000));
+    const name = 'é'.repeat(100);
+    for (let fill = 65_200; fill <= 65_420; fill += 3) {
+      const filler = hub.publishJson('filler', JSON.stringify('x'.repeat(fill - 80)));
+      const named = hub.publish(name, fill);
+      const text = hub.publish('text', `${'€'.repeat(300)}${fill}`);
+      await Promise.all([filler, named, text]);
+      assert.equal(hub.get(name)?.data, fill, `fill ${fill}`);
+      assert.equal(hub.get('text').data, `${'€'.repeat(300)}${fill}`, `fill ${fill}`);
+    }
+    assert.equal(hub.stats().topics, 4, 'no topic under a garbled name');
+  });
 });
