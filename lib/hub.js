@@ -71,6 +71,11 @@ function topicTooLong(topic, maxBytes) {
 
 const NO_OPTIONS = Object.freeze(['', 0]);
 
+/** Whether a string is well-formed UTF-16 (no lone surrogate): it has a UTF-8 form. */
+function isWellFormedText(text) {
+  return typeof text.isWellFormed === 'function' ? text.isWellFormed() : !/\p{Surrogate}/u.test(text);
+}
+
 // TopicStore::replicate's modes (ReplicaMode in native/include/deltacast/topic_store.h), in order.
 const REPLICA_MODES = Object.freeze(['state', 'patch', 'absent', 'history']);
 
@@ -161,6 +166,11 @@ class RefusedMessage {
     this.message = String(message);
   }
 }
+
+// What a text message with a lone surrogate becomes (see _receive).
+const NOT_UNICODE = Object.freeze(
+  new RefusedMessage(codes.INVALID_MESSAGE, 'a text message with a lone surrogate (not well-formed Unicode: it has no UTF-8 form)'),
+);
 
 class Hub {
   #native;
@@ -505,6 +515,9 @@ class Hub {
 
   /** @internal */ _receive(id, message) {
     if (this.#closing || !this.#connections.has(id)) return;
+    // A lone surrogate has no UTF-8 form: encoded, it would turn into U+FFFD
+    // and the message would name another topic than the one the client sent.
+    if (typeof message === 'string' && !isWellFormedText(message)) message = NOT_UNICODE;
     if (this.#engine !== undefined && this.#engine._inbound(id, message)) return; // held until a topic is loaded
     this._receiveNow(id, message);
   }

@@ -323,6 +323,27 @@ describe('protocol details', () => {
     assert.equal(refusedCount, 12, 'the corpus has names on both sides of every rule');
   });
 
+  it('a text message with a raw lone surrogate is refused, not read as U+FFFD', async (t) => {
+    // Encoding it to UTF-8 would have turned the surrogate into U+FFFD: a `sub`
+    // of "\ud800" became a subscription to "\ufffd", and got its data.
+    const hub = manualHub(t);
+    await hub.publish('\ufffd', [1]);
+    const frames = [];
+    const connection = hub.connect({ send: (frame) => frames.push(JSON.parse(frame)) });
+    connection.receive('{"t":"sub","topic":"\ud800"}');
+    connection.receive('{"t":"sub","topic":"a\udc00b"}');
+    await settle(hub);
+    assert.deepEqual(
+      frames.map((f) => [f.t, f.code]),
+      [
+        ['err', 'DELTACAST_INVALID_MESSAGE'],
+        ['err', 'DELTACAST_INVALID_MESSAGE'],
+      ],
+    );
+    assert.match(frames[0].message, /lone surrogate/);
+    assert.equal(hub.stats().subscriptions, 0);
+  });
+
   it('a version is written as digits only: -0, 1e2 and 100.0 are refused', async (t) => {
     const hub = manualHub(t);
     await hub.publish('t', [1]);
