@@ -296,7 +296,7 @@ Napi::Float64Array float64s(Napi::Env env, const std::vector<double>& values) {
 // an epoch shared by many answers likewise.
 Napi::Value NativeHub::Take(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
-  Napi::Array result = Napi::Array::New(env, 7);
+  Napi::Array result = Napi::Array::New(env, 8);
   deltacast::HubCore::Batch batch;
   if (!disposed_) batch = core_->take();
 
@@ -375,6 +375,10 @@ Napi::Value NativeHub::Take(const Napi::CallbackInfo& info) {
     auths.Set(slot++, Napi::String::New(env, a.token));
   }
   result.Set(6u, auths);
+  Napi::Array wants = Napi::Array::New(env, batch.wants.size());
+  slot = 0;
+  for (const std::string& topic : batch.wants) wants.Set(slot++, Napi::String::New(env, topic));
+  result.Set(7u, wants);
   return result;
 }
 

@@ -22,6 +22,7 @@ const {
   ANSWER_FOUND,
   ANSWER_NONE,
   ANSWER_STATE,
+  RELEASE_FLAG,
   isDetached,
 } = require('./requests');
 const { LANES, normalizeOptions, checkAdvance, checkRoles } = require('./options');
@@ -133,6 +134,35 @@ function checkRowId(id) {
   throw invalid(`a row id must be a string or a finite number, got ${typeof id === 'number' ? id : typeof id}`);
 }
 
+// The lane byte of a change on the critical lane (changeOptions: LANES index + 1).
+const CRITICAL_LANE = LANES.indexOf('critical') + 1;
+
+/**
+ * The publishes of one topic held by coalescing (pacing.coalesce) until the
+ * topic's lane flushes: the latest value, and the one receipt they share (a
+ * Promise with promise(), as Receipt has), settled by the change the flush
+ * makes of the value.
+ */
+class Held {
+  value;
+  trusted; // the latest publish said { immutable: true }
+  lane; // the most urgent lane byte asked for (0: the topic's own)
+  promise;
+  resolve;
+  reject;
+
+  constructor(value, trusted, lane) {
+    this.value = value;
+    this.trusted = trusted;
+    this.lane = lane;
+    this.promise = new Promise((resolve, reject) => {
+      this.resolve = resolve;
+      this.reject = reject;
+    });
+    this.promise.promise = () => this.promise;
+  }
+}
+
 // Hubs with calls in flight are held strongly: otherwise a hub whose caller
 // is awaiting it is reachable only through a cycle (hub -> pending promise ->
 // the awaiting code -> hub), and the collector would take it mid-call.
@@ -193,6 +223,9 @@ class Hub {
   #manualNow = 0; // manual clock: the sum of advance() calls queued
   #engine; // an engine (deltacast/redis) holding topics across processes, or undefined
   #identity = null; // IdentityCache, from the first publish by identity (lib/identity.js)
+  #coalesce = false; // pacing.coalesce
+  #coalesced = new Map(); // topic -> Held: immutable values waiting for their lane's flush
+  #wantRounds = 0; // drains in which the core asked for held values
   #heldFor = 0; // a refused patch sent again as full text: its request id, whose answer comes first
   #held = []; // the answers that came after it meanwhile: five slots each
   #resendUnsent = false; // that full text is in the writer, not handed over yet
@@ -204,6 +237,7 @@ class Hub {
     const engine = normalized.engine;
     delete normalized.engine; // likewise
     this.#options = normalized;
+    this.#coalesce = normalized.pacing.coalesce;
     this.#clockOrigin = Date.now();
     // The thread-safe function holds its callback for the hub's whole life;
     // through a WeakRef it does not keep the hub itself alive, so an
@@ -238,6 +272,12 @@ class Hub {
       options = changeOptions(opts);
       mode = identityMode(value, opts);
       if (mode < 0) throw invalid('options.immutable must be a boolean');
+      // Coalescing: an immutable value waits for its lane's flush (not with
+      // an id: a retried id must find the very change it names).
+      if (mode > 0 && this.#coalesce && this.#engine === undefined && options[0] === '' && options[1] !== CRITICAL_LANE) {
+        return this.#hold(topic, value, mode === 2, options[1]);
+      }
+      if (this.#coalesced.size !== 0) this.#releaseEarly(topic);
       // With an engine the change is made on the engine's state, as full text.
       if (mode > 0 && this.#engine === undefined) text = this.#byIdentity(topic, value, mode === 2);
       text ??= toJsonText(value, 'the value');
@@ -251,6 +291,88 @@ class Hub {
     const receipt = this.#queueChange(identity.patched ? KIND.patch : KIND.publishJson, topic, undefined, text, options);
     if (this.#nextId !== id) identity.sent(id, options[0], options[1]);
     return receipt;
+  }
+
+  /**
+   * Coalescing: holds `value` for `topic` until the topic's lane flushes
+   * (the core asks for it: _drain's wants), and tells the core's pacing of
+   * this publish (a Hold record: no serialization). The publishes held
+   * together share one receipt, settled by the change the flush makes.
+   */
+  #hold(topic, value, trusted, lane) {
+    let held = this.#coalesced.get(topic);
+    if (held === undefined) {
+      held = new Held(value, trusted, lane);
+      this.#coalesced.set(topic, held);
+      if (!this.#isBusy) this.#busy(true);
+    } else {
+      held.value = value;
+      held.trusted = trusted;
+      if (lane !== 0 && (held.lane === 0 || lane < held.lane)) held.lane = lane;
+    }
+    const w = this.#writer;
+    const start = w.length;
+    try {
+      w.u8(KIND.hold);
+      w.str(topic);
+      w.u8(lane);
+    } catch (err) {
+      w.rollback(start);
+      return this.#refused(err);
+    }
+    this.#queued();
+    return held.promise;
+  }
+
+  /**
+   * Serializes the value held for `topic` (if any) and queues it as a change
+   * (a patch by identity, or the full text); `asked`: the core asked for it
+   * (the change is flagged as the release of its flush). True if one was held.
+   */
+  #releaseHeld(topic, asked) {
+    const held = this.#coalesced.get(topic);
+    if (held === undefined) return false;
+    this.#coalesced.delete(topic);
+    let text;
+    try {
+      text = this.#byIdentity(topic, held.value, held.trusted) ?? toJsonText(held.value, 'the value');
+    } catch (err) {
+      this.#rejectedInJs += 1;
+      held.reject(err);
+      if (asked) this.#writeRelease(topic);
+      return true;
+    }
+    const identity = this.#identity;
+    const patched = identity !== null && identity.patched;
+    const options = ['', held.lane | (asked ? RELEASE_FLAG : 0)];
+    const id = this.#nextId;
+    const receipt = this.#queueChange(patched ? KIND.patch : KIND.publishJson, topic, undefined, text, options);
+    if (this.#nextId !== id) {
+      identity?.sent(id, '', options[1]);
+    } else if (asked) {
+      this.#writeRelease(topic); // refused before it was queued: the flush goes without it
+    }
+    receipt.then(held.resolve, held.reject);
+    return true;
+  }
+
+  /** Another call on a topic with a held value: the value goes first, as a change of its own. */
+  #releaseEarly(topic) {
+    this.#releaseHeld(topic, false);
+  }
+
+  /** The core asked for a held value that is no longer held: its flush goes now, without one. */
+  #writeRelease(topic) {
+    const w = this.#writer;
+    const start = w.length;
+    try {
+      w.u8(KIND.release);
+      w.str(topic);
+    } catch {
+      w.rollback(start);
+      return;
+    }
+    this.#queued();
   }
 
   /** The text of an immutable value from what changed since the last publish, or undefined (JSON.stringify it). */
@@ -283,6 +405,7 @@ class Hub {
       const text = typeof json === 'string' ? json : Buffer.from(json.buffer, json.byteOffset, json.byteLength).toString('utf8');
       return this.#engine._change(topic, () => text, options[0]);
     }
+    if (this.#coalesced.size !== 0) this.#releaseEarly(topic);
     return this.#queueChange(KIND.publishJson, topic, undefined, json, options);
   }
 
@@ -301,6 +424,7 @@ class Hub {
       return this.#refused(err);
     }
     if (this.#engine !== undefined) return this.#engine._change(topic, (base) => engineEdit.patch(base, ops), options[0]);
+    if (this.#coalesced.size !== 0) this.#releaseEarly(topic);
     return this.#queueChange(KIND.patch, topic, undefined, text, options);
   }
 
@@ -329,6 +453,7 @@ class Hub {
     if (this.#engine !== undefined) {
       return this.#engine._change(topic, (base) => engineEdit.upsert(base, this.#options.arrayKey, rowId, text), options[0]);
     }
+    if (this.#coalesced.size !== 0) this.#releaseEarly(topic);
     return this.#queueChange(KIND.upsert, topic, JSON.stringify(rowId), text, options);
   }
 
@@ -348,6 +473,7 @@ class Hub {
     if (this.#engine !== undefined) {
       return this.#engine._change(topic, (base) => engineEdit.remove(base, topic, this.#options.arrayKey, rowId), options[0]);
     }
+    if (this.#coalesced.size !== 0) this.#releaseEarly(topic);
     return this.#queueChange(KIND.remove, topic, JSON.stringify(rowId), undefined, options);
   }
 
@@ -358,6 +484,7 @@ class Hub {
     } catch (err) {
       return this.#refused(err).promise();
     }
+    if (this.#coalesced.size !== 0) this.#releaseEarly(topic);
     this.#identity?.forget(topic);
     if (this.#engine !== undefined) return this.#engine._delete(topic);
     return this.#localDelete(topic);
@@ -623,6 +750,7 @@ class Hub {
     stats.answersDropped = this.#answersDropped;
     stats.pending = this.#batches.pending + (this.#batch?.count ?? 0);
     stats.closed = this.#closing !== null;
+    stats.coalesced = this.#coalesced.size;
     return stats;
   }
 
@@ -644,7 +772,12 @@ class Hub {
       return this.#rolledBack(start, err).promise();
     }
     this.#manualNow += ms;
-    return this.#answered(ANSWER_NONE).promise();
+    const answered = this.#answered(ANSWER_NONE).promise();
+    if (!this.#coalesce) return answered;
+    // Flushes that fell due asked for held values: advance() resolves once
+    // those went out too (their changes were queued when the core asked).
+    const rounds = this.#wantRounds;
+    return answered.then(() => (this.#wantRounds === rounds || this.#closing ? undefined : this.advance(0)));
   }
 
   /** Stops the core thread once every earlier call has been answered. Idempotent. */
@@ -654,6 +787,8 @@ class Hub {
     if (this.#disposed) {
       closed = Promise.resolve();
     } else {
+      // Held values go first, as changes of their own: close() sends every paced change.
+      for (const topic of [...this.#coalesced.keys()]) this.#releaseHeld(topic, false);
       this.#begin(KIND.close);
       closed = this.#answered(ANSWER_NONE).promise();
       this.#flush(); // now: nothing may follow the close record
@@ -805,7 +940,7 @@ class Hub {
 
   /** Called through the thread-safe function: sends every frame, then settles every answered call. */
   _drain() {
-    const [answers, strings, frames, sends, closings, audits, auths] = this.#native.take();
+    const [answers, strings, frames, sends, closings, audits, auths, wants] = this.#native.take();
     // Frames first: a call's frames were produced before its answer, so a
     // caller awaiting the call (advance(0) in tests) finds them sent.
     for (let i = 0; i < sends.length; i += 2) {
@@ -839,6 +974,11 @@ class Hub {
     }
     // Tokens to verify ({"t":"auth"}), by each connection's authenticate hook.
     if (auths !== undefined) for (let i = 0; i < auths.length; i += 2) this.#verify(auths[i], auths[i + 1]);
+    // Flushes asking for held values (coalescing): each goes as a change that releases its flush.
+    if (wants !== undefined && wants.length > 0 && !this.#disposed) {
+      this.#wantRounds += 1;
+      for (const topic of wants) if (!this.#releaseHeld(topic, true)) this.#writeRelease(topic);
+    }
     // Answers arrive in the order the requests were queued, each with its
     // request's id (checked: BatchQueue.answer).
     const batches = this.#batches;
@@ -913,7 +1053,7 @@ class Hub {
   }
 
   #idleCheck() {
-    if (this.#isBusy && this.#batches.pending === 0 && this.#batch === null) this.#busy(false);
+    if (this.#isBusy && this.#batches.pending === 0 && this.#batch === null && this.#coalesced.size === 0) this.#busy(false);
   }
 
   // While calls are pending the thread-safe function keeps the event loop
@@ -943,6 +1083,8 @@ class Hub {
     const closed = new DeltacastError(codes.CLOSED, 'the hub was closed before answering');
     this.#release(closed);
     this.#identity?.clear();
+    for (const held of this.#coalesced.values()) held.reject(closed);
+    this.#coalesced.clear();
     for (const batch of this.#batches.drainAll()) batch.failRest(closed);
     if (this.#batch !== null) {
       this.#batch.seal();

@@ -252,8 +252,19 @@ export interface HubOptions {
   /**
    * Lane timings in ms (each 0 to 2^31 - 1). Defaults: highWindowMs 16;
    * normalDebounceMs 50, normalMaxWaitMs 250; lowIntervalMs 1000.
+   *
+   * `coalesce` (default false): hub.publish() of an immutable value (a
+   * deep-frozen root, or `{ immutable: true }`) on a paced lane is held, not
+   * serialized; when the topic's lane flushes, the latest held value is
+   * serialized once (by identity) and applied, and the flush goes out. The
+   * publishes held together resolve with that one version (one shared
+   * promise). Not held: a change with an `id`, `lane: 'critical'`, any other
+   * value, a hub with an engine. Until the flush, get() returns the state
+   * before them, and another call on the topic (publishJson, patch, upsert,
+   * remove, delete, a publish not held) applies the held value first, as a
+   * change of its own. close() applies every held value. README, "Coalescing".
    */
-  pacing?: { highWindowMs?: number; normalDebounceMs?: number; normalMaxWaitMs?: number; lowIntervalMs?: number };
+  pacing?: { highWindowMs?: number; normalDebounceMs?: number; normalMaxWaitMs?: number; lowIntervalMs?: number; coalesce?: boolean };
   /** Real clock: how often TTLs and the dedup window are checked. Default 1000 ms; 1 to 2^31 - 1. */
   sweepIntervalMs?: number;
   /**
@@ -378,6 +389,8 @@ export interface HubStats {
   internalErrors: number;
   pending: number;
   closed: boolean;
+  /** Topics with publishes held by coalescing (pacing.coalesce), waiting for their lane's flush. */
+  coalesced: number;
   connections: number;
   subscriptions: number;
   framesSent: number;

@@ -80,6 +80,11 @@ const SCHEMA = Object.freeze({
       normalDebounceMs: time(50, 0, 'normal lane: sent this long after the last change'),
       normalMaxWaitMs: time(250, 0, 'normal lane: and at most this long after the first'),
       lowIntervalMs: time(1000, 0, 'low lane: at most one flush this often'),
+      coalesce: {
+        type: 'boolean',
+        default: false,
+        doc: 'publish() of an immutable value (deep-frozen, or `{ immutable: true }`) on a paced lane is held and serialized once, when the lane flushes (README, "Coalescing")',
+      },
     },
   },
   heartbeat: {
@@ -195,6 +200,11 @@ function normalizeOptions(options) {
         const section = {};
         for (const [field, fieldSpec] of Object.entries(spec.fields)) {
           const value = given?.[field];
+          if (fieldSpec.type === 'boolean') {
+            if (value !== undefined && typeof value !== 'boolean') throw invalid(`${name}.${field} must be a boolean, got ${String(value)}`);
+            section[field] = value ?? fieldSpec.default;
+            continue;
+          }
           section[field] = value === undefined ? fieldSpec.default : checkInteger(value, fieldSpec, `${name}.${field}`);
         }
         out[name] = section;
@@ -257,6 +267,9 @@ function optionsTable() {
     } else if (spec.type === 'arrayKey') {
       fallback = `'${spec.default}'`;
       allowed = 'a non-empty string, false';
+    } else if (spec.type === 'boolean') {
+      fallback = String(spec.default);
+      allowed = 'true, false';
     } else if (spec.type === 'function') {
       fallback = 'none';
       allowed = 'a function';

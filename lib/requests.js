@@ -34,7 +34,12 @@ const KIND = Object.freeze({
   reauth: 11,
   replicate: 12,
   refuse: 13,
+  hold: 14,
+  release: 15,
 });
+
+// On a change's lane byte: the change releases the topic's held value (request.h).
+const RELEASE_FLAG = 0x80;
 
 const { DeltacastError, codes } = require('./errors');
 
@@ -503,6 +508,7 @@ module.exports = {
   BatchQueue,
   ANSWER_CHANGE,
   ANSWER_FOUND,
+  RELEASE_FLAG,
   ANSWER_NONE,
   ANSWER_STATE,
 };

@@ -218,6 +218,7 @@ void Delivery::unsubscribed(ConnectionId id, const std::string& topic) {
   // (a pending flush would have no one to send to).
   const auto st = topics_.find(topic);
   if (st != topics_.end()) {
+    if (st->second.held || st->second.asked) return;  // its flush still asks JS for the value
     timers_.cancel(st->second.id);
     topicById_.erase(st->second.id);
     topics_.erase(st);
@@ -537,6 +538,58 @@ void Delivery::flushAllPending(std::int64_t now) {
   for (const ConnectionId id : open) audit("close", id, connections_.at(id), now, {}, nullptr, kCloseGoingAway);
 }
 
+void Delivery::hold(std::string_view topic, std::optional<Lane> lane, std::int64_t now) {
+  lastNow_ = now;
+  TopicState& st = state(topic);
+  if (!st.held && !st.asked) ++held_;
+  if (st.asked) {
+    // Asked for already, not yet released: the release answers this hold
+    // too (JS sends the latest value it holds).
+    return;
+  }
+  st.held = true;
+  paceHold(st, topic, lane, now);
+}
+
+void Delivery::paceHold(TopicState& st, std::string_view topic, std::optional<Lane> lane, std::int64_t now) {
+  const Pacer::Decision decision = pacer_.changed(st.pacing, lane.value_or(st.lane), now);
+  switch (decision.kind) {
+    case Pacer::Decision::FlushNow:  // critical: asked for at once
+      timers_.cancel(st.id);
+      st.held = false;
+      st.asked = true;
+      wants_.emplace_back(topic);
+      return;
+    case Pacer::Decision::Arm: timers_.schedule(decision.deadline, st.id); return;
+    case Pacer::Decision::Keep: return;
+  }
+}
+
+void Delivery::released(std::string_view topic, std::int64_t now) {
+  lastNow_ = now;
+  const auto it = topics_.find(std::string(topic));
+  if (it == topics_.end() || !it->second.asked) return;  // an early release: the hold's flush still comes
+  TopicState& st = it->second;
+  st.asked = false;  // (held stays false while asked: hold() leaves an asked topic to its release)
+  --held_;
+  // The flush the hold was asked for, now that the value is in.
+  timers_.cancel(st.id);
+  const bool subscribed = subscribers_.find(it->first) != subscribers_.end();
+  if (subscribed) {
+    flush({it->first}, now, false);
+    st.pacing.pending = false;
+  } else {
+    topicById_.erase(st.id);
+    topics_.erase(it);
+  }
+}
+
+std::vector<std::string> Delivery::takeWants() {
+  std::vector<std::string> taken;
+  taken.swap(wants_);
+  return taken;
+}
+
 void Delivery::advance(std::int64_t now) {
   lastNow_ = now;
   while (const std::optional<std::int64_t> due = timers_.nextDeadline()) {
@@ -549,7 +602,16 @@ void Delivery::advance(std::int64_t now) {
       }
       const auto name = topicById_.find(id);
       if (name == topicById_.end()) return;
-      if (Pacer::fire(topics_[name->second].pacing, *due)) topics.push_back(name->second);
+      TopicState& st = topics_[name->second];
+      if (!Pacer::fire(st.pacing, *due)) return;
+      if (st.held) {
+        // Its frames wait for the value (released()).
+        st.held = false;
+        st.asked = true;
+        wants_.push_back(name->second);
+      } else {
+        topics.push_back(name->second);
+      }
     });
     if (!topics.empty()) flush(topics, *due, false);
   }
@@ -591,8 +653,14 @@ void Delivery::gone(const RemovedTopic& removed, std::int64_t now) {
     TopicState fresh;
     fresh.id = st->second.id;
     fresh.lane = st->second.lane;
+    // A held value stays held (it comes back as a new epoch), in a window
+    // of its own from now, as a change made now would be; one asked for
+    // stays asked for (its release comes).
+    fresh.held = st->second.held;
+    fresh.asked = st->second.asked;
     timers_.cancel(fresh.id);
     st->second = std::move(fresh);
+    if (st->second.held) paceHold(st->second, removed.topic, std::nullopt, now);
   }
   const Frame frame = frames::gone(removed.topic, removed.epoch, removed.version, removalName(removed.reason));
   const std::vector<ConnectionId> ids(subs->second.begin(), subs->second.end());

@@ -209,7 +209,8 @@ void HubCore::flushFrames() {
   std::vector<Closing> closings = delivery_.takeClosings();  // after takeOutgoing: may close (and audit)
   std::vector<AuditEvent> audits = delivery_.takeAudits();
   std::vector<AuthRequest> auths = delivery_.takeAuthRequests();
-  if (frames.empty() && closings.empty() && audits.empty() && auths.empty()) return;
+  std::vector<std::string> wants = delivery_.takeWants();
+  if (frames.empty() && closings.empty() && audits.empty() && auths.empty() && wants.empty()) return;
   bool wasEmpty = false;
   {
     std::lock_guard lock(outboxMutex_);
@@ -218,6 +219,7 @@ void HubCore::flushFrames() {
     for (Closing& closing : closings) outbox_.closings.push_back(std::move(closing));
     for (AuditEvent& event : audits) outbox_.audits.push_back(std::move(event));
     for (AuthRequest& auth : auths) outbox_.auths.push_back(std::move(auth));
+    for (std::string& topic : wants) outbox_.wants.push_back(std::move(topic));
   }
   if (wasEmpty) wake();
 }
@@ -353,6 +355,11 @@ void HubCore::run(Request& request, const TopicStore::Lookup* lookup) {
         delivery_.refuse(request.connection, request.ms == 0 ? kInvalidMessage : kUnknownMessage, request.payload,
                          now());
         break;
+      case RequestKind::Hold:
+        if (validateTopic(request.topic, options_.store.maxTopicLength))
+          delivery_.hold(request.topic, request.lane, now());
+        break;
+      case RequestKind::Release: delivery_.released(request.topic, now()); break;
       case RequestKind::Close: break;  // above
     }
     ran = true;
@@ -377,6 +384,8 @@ void HubCore::run(Request& request, const TopicStore::Lookup* lookup) {
     if (ran && isChange && result.changed) {
       delivery_.changed(request.topic, result, now(), request.lane, request.changeId);
     }
+    // The held value asked for is in (or was refused): the topic's flush goes now.
+    if (request.release) delivery_.released(request.topic, now());
   });
   if (ran && isChange) {  // after delivery, which reads result.epoch
     completion.code = result.status.code();

@@ -96,6 +96,7 @@ void reset(Request& r) {
   r.expiresAt = -1;
   r.reauth = ReauthStatus::Verified;
   r.lane.reset();
+  r.release = false;
   r.replicaMode = ReplicaMode::State;
 }
 
@@ -111,11 +112,17 @@ Status walk(std::string_view bytes, std::vector<std::string>* staged, std::size_
     Request& r = slot();  // checked only (not Decode): nothing is written into its strings
     if constexpr (Decode) reset(r);
     std::uint8_t kind = 0;
-    bool ok = in.u8(kind) && kind <= static_cast<std::uint8_t>(RequestKind::Refuse);
+    bool ok = in.u8(kind) && kind <= static_cast<std::uint8_t>(RequestKind::Release);
     if (ok) r.kind = static_cast<RequestKind>(kind);
-    const auto lane = [&]() {
+    // `releases`: the byte may carry the release flag (0x80, PublishJson and Patch).
+    const auto lane = [&](bool releases = false) {
       std::uint8_t value = 0;
-      if (!in.u8(value) || value > 4) return false;
+      if (!in.u8(value)) return false;
+      if (releases && (value & 0x80) != 0) {
+        r.release = true;
+        value &= 0x7F;
+      }
+      if (value > 4) return false;
       if (Decode && value != 0) r.lane = static_cast<Lane>(value - 1);
       return true;
     };
@@ -145,8 +152,10 @@ Status walk(std::string_view bytes, std::vector<std::string>* staged, std::size_
       switch (r.kind) {
         case RequestKind::PublishJson:
         case RequestKind::Patch:
-          ok = in.u32(r.id) && in.str(&r.topic) && in.payload(&r.payload) && in.str(&r.changeId) && lane();
+          ok = in.u32(r.id) && in.str(&r.topic) && in.payload(&r.payload) && in.str(&r.changeId) && lane(true);
           break;
+        case RequestKind::Hold: ok = in.str(&r.topic) && lane(); break;
+        case RequestKind::Release: ok = in.str(&r.topic); break;
         case RequestKind::Upsert:
           ok = in.u32(r.id) && in.str(&r.topic) && in.str(&r.key) && in.payload(&r.payload) && in.str(&r.changeId) &&
                lane();

@@ -39,7 +39,7 @@ const EVERY_OPTION = Object.freeze({
   ttl: { 'tmp/*': 100, 'user/**': 200 },
   permissions: { 'public/*': [], 'admin/**': ['admin'], 'user/{userId}/**': [] },
   lanes: { 'admin/**': 'critical', 'prices/*': 'high', 'stats/*': 'low' },
-  pacing: { highWindowMs: 10, normalDebounceMs: 40, normalMaxWaitMs: 200, lowIntervalMs: 500 },
+  pacing: { highWindowMs: 10, normalDebounceMs: 40, normalMaxWaitMs: 200, lowIntervalMs: 500, coalesce: true },
   heartbeat: { intervalMs: 10_000, timeoutMs: 30_000 },
   credit: { maxFrames: 32, maxBytes: 65536, stallTimeoutMs: 5000 },
   sweepIntervalMs: 50,

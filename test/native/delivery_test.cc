@@ -375,6 +375,62 @@ TEST_F(LaneTest, CriticalIsImmediate) {
   EXPECT_EQ(delivery_.takeOutgoing().size(), 1u);
 }
 
+// Coalescing: a held value is paced as a change; its flush asks for the
+// value (takeWants) and sends once it is released.
+TEST_F(LaneTest, AHeldValueIsAskedForWhenItsFlushFallsDueAndSentWhenReleased) {
+  publish("n", 0, 0);
+  sub("n");
+  delivery_.hold("n", std::nullopt, 100);
+  delivery_.hold("n", std::nullopt, 130);  // the debounce counts from the last hold
+  EXPECT_EQ(delivery_.heldCount(), 1u);
+  EXPECT_TRUE(at(179).empty());
+  EXPECT_TRUE(delivery_.takeWants().empty());
+  EXPECT_TRUE(at(180).empty());  // due: asked for, not flushed
+  EXPECT_EQ(delivery_.takeWants(), std::vector<std::string>{"n"});
+  delivery_.hold("n", std::nullopt, 181);  // while asked for: its release answers this one too
+  EXPECT_TRUE(delivery_.takeWants().empty());
+  publish("n", 7, 182);  // the value, flagged release by the hub
+  delivery_.released("n", 182);
+  const std::vector<Outgoing> out = delivery_.takeOutgoing();
+  ASSERT_EQ(out.size(), 1u);
+  EXPECT_NE(out[0].frame->find(R"("to":2)"), std::string::npos) << *out[0].frame;
+  EXPECT_EQ(delivery_.heldCount(), 0u);
+  EXPECT_TRUE(at(1000).empty());  // nothing left scheduled
+  EXPECT_TRUE(delivery_.takeWants().empty());
+  delivery_.released("n", 1001);  // a stray release changes nothing
+  EXPECT_TRUE(delivery_.takeOutgoing().empty());
+}
+
+TEST_F(LaneTest, AHeldValueOutlivesItsLastSubscriberAndItsTopic) {
+  publish("n", 0, 0);
+  sub("n");
+  delivery_.hold("n", std::nullopt, 10);
+  delivery_.receive(1, R"({"t":"unsub","topic":"n"})");
+  at(60);
+  EXPECT_EQ(delivery_.takeWants(), std::vector<std::string>{"n"}) << "asked for with nobody subscribed";
+  delivery_.released("n", 61);
+  EXPECT_EQ(delivery_.heldCount(), 0u);
+  // Held, then the topic removed (a TTL, say): still asked for, in a window from the removal.
+  sub("n");
+  delivery_.hold("n", std::nullopt, 100);
+  store_.reportRemovals(true);
+  ASSERT_TRUE(store_.erase("n"));
+  for (const RemovedTopic& removed : store_.takeRemoved()) delivery_.gone(removed, 120);
+  delivery_.takeOutgoing();
+  EXPECT_TRUE(at(169).empty());
+  EXPECT_TRUE(delivery_.takeWants().empty());
+  at(170);
+  EXPECT_EQ(delivery_.takeWants(), std::vector<std::string>{"n"});
+}
+
+TEST_F(LaneTest, AHeldValueOnTheCriticalLaneIsAskedForAtOnce) {
+  delivery_.hold("crit/a", std::nullopt, 5);
+  EXPECT_EQ(delivery_.takeWants(), std::vector<std::string>{"crit/a"});
+  delivery_.hold("n", Lane::Critical, 5);  // the publish's own lane
+  EXPECT_EQ(delivery_.takeWants(), std::vector<std::string>{"n"});
+  EXPECT_EQ(delivery_.heldCount(), 2u);
+}
+
 TEST_F(LaneTest, NormalDebouncesWithAMaxWait) {
   publish("n", 0, 0);
   sub("n");

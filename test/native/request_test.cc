@@ -147,7 +147,7 @@ TEST(Request, EveryTruncationIsRefused) {
 
 TEST(Request, RefusesUnknownKindsLanesAndIds) {
   std::size_t count = 0;
-  EXPECT_FALSE(validateRequests(Writer().u8(14).u32(1).bytes(), 0, count));                                 // kind
+  EXPECT_FALSE(validateRequests(Writer().u8(16).str("t").bytes(), 0, count));                               // kind
   EXPECT_FALSE(validateRequests(Writer().u8(11).f64(1).u8(3).str("").u32(0).f64(-1).bytes(), 0, count));    // status
   EXPECT_FALSE(validateRequests(Writer().u8(11).f64(1).u8(0).str("").u32(0).f64(-2).bytes(), 0, count));    // expiry
   EXPECT_FALSE(validateRequests(Writer().u8(0).u32(1).str("t").str("1").str("").u8(5).bytes(), 0, count));  // lane
@@ -195,6 +195,41 @@ TEST(Request, DecodesRefuse) {
   std::size_t count = 0;
   EXPECT_FALSE(validateRequests(Writer().u8(13).f64(1).u8(2).str("x").bytes(), 0, count));  // code
   EXPECT_FALSE(validateRequests(Writer().u8(13).f64(1).u8(0).bytes(), 0, count));           // no message
+}
+
+TEST(Request, DecodesHoldReleaseAndTheReleaseFlag) {
+  Writer w;
+  w.u8(14).str("prices").u8(2);                                  // Hold, high lane
+  w.u8(15).str("prices");                                        // Release
+  w.u8(0).u32(3).str("prices").str("[1]").str("").u8(0x80 | 3);  // PublishJson, normal, releasing
+  w.u8(1).u32(4).str("prices").str("[]").str("").u8(0x80);       // Patch, the topic's lane, releasing
+  w.u8(0).u32(5).str("prices").str("[2]").str("").u8(0);         // PublishJson
+  std::vector<std::string> staged;
+  std::vector<Request> out;
+  ASSERT_TRUE(decodeRequests(w.bytes(), staged, out));
+  ASSERT_EQ(out.size(), 5u);
+  EXPECT_EQ(out[0].kind, RequestKind::Hold);
+  EXPECT_EQ(out[0].topic, "prices");
+  EXPECT_EQ(out[0].lane, Lane::High);
+  EXPECT_FALSE(out[0].release);
+  EXPECT_EQ(out[1].kind, RequestKind::Release);
+  EXPECT_EQ(out[1].topic, "prices");
+  EXPECT_TRUE(out[2].release);
+  EXPECT_EQ(out[2].lane, Lane::Normal);
+  EXPECT_TRUE(out[3].release);
+  EXPECT_FALSE(out[3].lane.has_value());
+  EXPECT_FALSE(out[4].release);  // the decoder's reused slot starts afresh
+  EXPECT_FALSE(isAnswered(RequestKind::Hold));
+  EXPECT_FALSE(isAnswered(RequestKind::Release));
+  std::size_t count = 0;
+  std::vector<std::uint32_t> ids;
+  ASSERT_TRUE(validateRequests(w.bytes(), 0, count, &ids));
+  EXPECT_EQ(ids, (std::vector<std::uint32_t>{3, 4, 5}));
+  // The flag only where a change may release; a lane past low with it is still refused.
+  EXPECT_FALSE(validateRequests(Writer().u8(14).str("t").u8(0x80).bytes(), 0, count));
+  EXPECT_FALSE(validateRequests(Writer().u8(2).u32(1).str("t").str("1").str("{}").str("").u8(0x80).bytes(), 0, count));
+  EXPECT_FALSE(validateRequests(Writer().u8(0).u32(1).str("t").str("1").str("").u8(0x85).bytes(), 0, count));
+  EXPECT_FALSE(validateRequests(Writer().u8(14).str("t").bytes(), 0, count));  // no lane
 }
 
 TEST(Request, StagedPayloadsAreMovedInOnceEach) {

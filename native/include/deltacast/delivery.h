@@ -204,6 +204,20 @@ class Delivery {
   // that comes back reaches it as a snapshot under a new epoch.
   void gone(const RemovedTopic& removed, std::int64_t now);
 
+  // Coalescing (the hub's pacing.coalesce): JS holds an immutable value for
+  // `topic` instead of serializing it, and says so with hold(). The hold is
+  // paced as a change on `lane` (the topic's when none) at `now`, subscribers
+  // or not; when the flush falls due, the topic is asked for (takeWants())
+  // instead of flushed, and its frames wait for the value. released() comes
+  // after the value was applied (a change flagged release), or in its place
+  // when JS had none left: the topic's flush is made at once.
+  void hold(std::string_view topic, std::optional<Lane> lane, std::int64_t now);
+  void released(std::string_view topic, std::int64_t now);
+  // Topics whose held value is asked for, in the order their flushes fell due.
+  std::vector<std::string> takeWants();
+  // Topics held or asked for and not yet released.
+  std::size_t heldCount() const noexcept { return held_; }
+
   // Runs every flush due at or before `now`, earliest first; flushes due at
   // the same millisecond go out together.
   void advance(std::int64_t now);
@@ -217,7 +231,7 @@ class Delivery {
   // core makes after every request before taking anything).
   bool hasOutput() const noexcept {
     return !outgoing_.empty() || !closings_.empty() || !authRequests_.empty() || !audits_.empty() ||
-           !oversized_.empty();
+           !oversized_.empty() || !wants_.empty();
   }
   std::vector<Outgoing> takeOutgoing();
   std::vector<Closing> takeClosings();
@@ -301,6 +315,11 @@ class Delivery {
     // dropped, and idsLostUpTo is the version of the newest dropped (0: none).
     std::deque<std::pair<std::uint64_t, std::string>> ids;
     std::uint64_t idsLostUpTo = 0;
+    // Coalescing (hold()): a held value is paced (its flush will ask for
+    // it), or asked for and not yet released. Either keeps the state when
+    // the last subscriber leaves or the topic is removed.
+    bool held = false;
+    bool asked = false;
   };
   static constexpr std::size_t kRecentIds = 256;
   // The change ids a patch from `from` to `to` contains.
@@ -313,6 +332,8 @@ class Delivery {
                  const std::uint64_t* version, std::int64_t now);
   void error(ConnectionId id, const char* code, std::string_view message, std::string_view topic = {});
   TopicState& state(std::string_view topic);
+  // A held value's publish, paced as a change on `lane` at `now` (hold()).
+  void paceHold(TopicState& st, std::string_view topic, std::optional<Lane> lane, std::int64_t now);
   Frame snapshotFrame(std::string_view topic, const Snapshot& snapshot);
   // A patch frame from `from` to the current version: the change's own frame;
   // over several steps, the smaller of the history's steps concatenated and
@@ -375,6 +396,8 @@ class Delivery {
   std::vector<Outgoing> outgoing_;
   std::vector<Closing> closings_;
   std::vector<AuthRequest> authRequests_;
+  std::vector<std::string> wants_;  // hold(): topics whose held value is asked for
+  std::size_t held_ = 0;            // topics with held or asked set
   std::vector<AuditEvent> audits_;
   bool audit_ = false;
   std::int64_t lastNow_ = 0;  // the latest time given to an entry point (audit time of an oversized close)

@@ -102,8 +102,10 @@ class HubCore {
     std::vector<Closing> closings;   // connections the engine closed, after their last frames
     std::vector<AuditEvent> audits;  // in the order the engine decided them
     std::vector<AuthRequest> auths;  // tokens for the transport to verify (answered with Reauth)
+    std::vector<std::string> wants;  // topics whose held value a flush asks for (answered with a release)
     bool empty() const {
-      return completions.empty() && frames.empty() && closings.empty() && audits.empty() && auths.empty();
+      return completions.empty() && frames.empty() && closings.empty() && audits.empty() && auths.empty() &&
+             wants.empty();
     }
   };
   Batch take();

@@ -10,7 +10,9 @@
 //               staged payload, a large value handed over on its own so that
 //               its bytes are copied once, not into the buffer and out again)
 //   lane     := u8 (0: the topic's lane, 1 critical, 2 high, 3 normal, 4 low)
-//   PublishJson, Patch := id:u32 topic:str payload changeId:str lane
+//   PublishJson, Patch := id:u32 topic:str payload changeId:str lane|release
+//               (release: 0x80 set on the lane byte: the change releases the
+//               topic's coalesced value, Delivery::released)
 //   Upsert   := id:u32 topic:str key:str payload changeId:str lane
 //   Remove   := id:u32 topic:str key:str changeId:str lane
 //   Delete   := id:u32 topic:str
@@ -29,6 +31,12 @@
 //               (a client message the transport could not hand over as text,
 //               Delivery::refuse: code 0 DELTACAST_INVALID_MESSAGE, 1
 //               DELTACAST_UNKNOWN_MESSAGE; internal, lib/adapters)
+//   Hold     := topic:str lane
+//               (JS holds an immutable value for the topic, to be serialized
+//               when its lane flushes: Delivery::hold; pacing.coalesce)
+//   Release  := topic:str
+//               (the lane asked for the held value and JS had none left:
+//               Delivery::released)
 //   Replicate := id:u32 topic:str epoch:str version:f64 mode:u8 payload
 //               (an engine's replica, TopicStore::replicate: mode 0 state,
 //               1 patch, 2 absent, 3 history; internal, lib/redis.js)
@@ -67,6 +75,8 @@ enum class RequestKind : std::uint8_t {
   Reauth,      // connection, status, principal, expiresAt: the answer to an AuthRequest
   Replicate,   // topic, epoch (in key), version (in ms), mode, payload: a replica of an engine's state
   Refuse,      // connection, code (in ms), message (in payload): a client message refused by its transport
+  Hold,        // topic, lane: a value held by JS until the topic's lane flushes
+  Release,     // topic: the flush asked for a held value, and there was none
 };
 
 struct Request {
@@ -83,6 +93,7 @@ struct Request {
   std::int64_t expiresAt = -1;                   // Connect, Reauth
   ReauthStatus reauth = ReauthStatus::Verified;  // Reauth
   std::optional<Lane> lane;                      // a change's lane, overriding the topic's
+  bool release = false;                          // PublishJson, Patch: releases a held value (Hold)
   ReplicaMode replicaMode = ReplicaMode::State;  // Replicate
 };
 
@@ -96,6 +107,8 @@ constexpr bool isAnswered(RequestKind kind) noexcept {
     case RequestKind::Receive:
     case RequestKind::Congestion:
     case RequestKind::Refuse:
+    case RequestKind::Hold:
+    case RequestKind::Release:
     case RequestKind::Reauth: return false;
     default: return true;
   }

@@ -1,0 +1,283 @@
+'use strict';
+
+// Coalescing (createHub({ pacing: { coalesce: true } })): publish() of an
+// immutable value (deep-frozen, or { immutable: true }) on a paced lane is
+// held, and serialized once, when the topic's lane flushes. What subscribers
+// see, and when, must be what they see without it: a hub coalescing and a
+// hub publishing the same values the ordinary way, driven by the same calls
+// on a manual clock, deliver the same data at the same moments.
+//
+// DELTACAST_COALESCE_SEED=<n> replays a run of the model test.
+
+const { describe, it } = require('node:test');
+const assert = require('node:assert/strict');
+const { spawnSync } = require('node:child_process');
+const path = require('node:path');
+
+const { createHub, codes } = require('../../lib/index.js');
+const { mulberry32 } = require('../../bench/data.js');
+
+const SEED = Number(process.env.DELTACAST_COALESCE_SEED ?? 20261201);
+
+function deepFreeze(value) {
+  if (value !== null && typeof value === 'object' && !Object.isFrozen(value)) {
+    Object.freeze(value);
+    for (const key of Object.keys(value)) deepFreeze(value[key]);
+  }
+  return value;
+}
+
+function open(t, options) {
+  const hub = createHub({ clock: 'manual', ...options });
+  t.after(() => hub.close());
+  return hub;
+}
+
+/** A subscriber on `topics`: the data it holds per topic and every frame it got. */
+function subscriber(hub, ...topics) {
+  const frames = [];
+  const data = new Map();
+  const connection = hub.connect({
+    send(text) {
+      const frame = JSON.parse(text);
+      frames.push(frame);
+      for (const item of frame.t === 'batch' ? frame.items : [frame]) {
+        if (item.t === 'snap') data.set(item.topic, item.data);
+        else if (item.t === 'patch') data.set(item.topic, applyOps(data.get(item.topic), item.ops));
+        else if (item.t === 'gone') data.delete(item.topic);
+      }
+    },
+    acks: false,
+  });
+  for (const topic of topics) connection.receive(JSON.stringify({ t: 'sub', topic }));
+  return { frames, data, connection };
+}
+
+function applyOps(doc, ops) {
+  const { applyPatch } = require('../../lib/index.js');
+  return applyPatch(doc, ops);
+}
+
+/** Counts JSON.stringify calls while `body` runs (the identity path serializes each new row with one). */
+async function countingStringify(body) {
+  const original = JSON.stringify;
+  let calls = 0;
+  JSON.stringify = function counted(...args) {
+    calls += 1;
+    return original.apply(this, args);
+  };
+  try {
+    await body();
+  } finally {
+    JSON.stringify = original;
+  }
+  return calls;
+}
+
+describe('coalescing (pacing.coalesce)', () => {
+  it('publishes within a window are serialized once, when the lane flushes, and share one version', async (t) => {
+    const hub = open(t, { pacing: { coalesce: true } });
+    const sub = subscriber(hub, 'board');
+    const rows = Array.from({ length: 100 }, (_, i) => ({ id: i, price: i }));
+    const first = hub.publish('board', deepFreeze([...rows]));
+    await hub.advance(50);
+    await first;
+    assert.equal(hub.get('board').version, 1);
+    const receipts = [];
+    let board;
+    const serialized = await countingStringify(async () => {
+      for (let k = 1; k <= 10; k++) {
+        board = [...rows];
+        board[7] = { id: 7, price: 1000 + k }; // the same row, replaced ten times
+        receipts.push(hub.publish('board', deepFreeze(board)));
+      }
+      assert.equal(hub.stats().coalesced, 1, 'one topic holds a value');
+      assert.equal(hub.get('board').version, 1, 'nothing applied before the flush');
+      await hub.advance(49);
+      assert.equal(sub.frames.length, 1, 'the snapshot only: the window is still open');
+      await hub.advance(1);
+    });
+    assert.equal(serialized, 1, 'the replaced row was serialized once, not ten times');
+    const versions = await Promise.all(receipts);
+    assert.ok(versions.every((v) => v.version === 2 && v.epoch === versions[0].epoch), JSON.stringify(versions));
+    assert.deepEqual(hub.get('board'), { ...versions[0], data: board });
+    assert.equal(sub.frames.length, 2);
+    assert.deepEqual(sub.frames[1].ops, [{ op: 'replace', path: '/7/price', value: 1010 }]);
+    assert.deepEqual(sub.data.get('board'), board);
+    assert.equal(hub.stats().coalesced, 0);
+  });
+
+  it('subscribers get the same data at the same moments as without it, on every lane (model test)', async (t) => {
+    const rand = mulberry32(SEED);
+    const lanes = { 'c/*': 'critical', 'h/*': 'high', 'l/*': 'low' };
+    const pacing = { highWindowMs: 16, normalDebounceMs: 50, normalMaxWaitMs: 250, lowIntervalMs: 1000 };
+    const plain = open(t, { lanes, pacing });
+    const coalescing = open(t, { lanes, pacing: { ...pacing, coalesce: true } });
+    const topics = ['n/a', 'n/b', 'h/a', 'l/a', 'c/a'];
+    const subs = [subscriber(plain, ...topics), subscriber(coalescing, ...topics)];
+    const values = new Map(topics.map((topic) => [topic, deepFreeze([{ id: 1, v: 0 }, { id: 2, v: 0 }])]));
+    for (const topic of topics) {
+      const text = JSON.stringify(values.get(topic));
+      await Promise.all([plain.publishJson(topic, text), coalescing.publishJson(topic, text)]);
+    }
+    let held = 0;
+    for (let step = 0; step < 400; step++) {
+      const r = rand();
+      const topic = topics[Math.floor(rand() * topics.length)];
+      if (r < 0.55) {
+        const before = values.get(topic);
+        const next = [...before];
+        const at = Math.floor(rand() * next.length);
+        next[at] = { id: next[at].id, v: step };
+        if (rand() < 0.15) next.push({ id: 100 + step, v: step });
+        values.set(topic, deepFreeze(next));
+        const frozenOrTrusted = rand() < 0.5;
+        const call = (hub) => (frozenOrTrusted ? hub.publish(topic, next) : hub.publish(topic, [...next], { immutable: true }));
+        const [a, b] = [call(plain), call(coalescing)];
+        held += coalescing.stats().coalesced > 0 ? 1 : 0;
+        b.then(undefined, (err) => assert.fail(`step ${step}: ${err}`)); // settles at the flush: not awaited here
+        await a;
+      } else if (r < 0.62) {
+        // Another kind of call on the topic: a held value goes first.
+        const ops = [{ op: 'replace', path: '/0/v', value: -step }];
+        const next = [{ ...values.get(topic)[0], v: -step }, ...values.get(topic).slice(1)];
+        values.set(topic, deepFreeze(next));
+        await Promise.all([plain.patch(topic, ops), coalescing.patch(topic, ops)]);
+      } else if (r < 0.64) {
+        const fresh = deepFreeze([{ id: 1, v: step }]);
+        values.set(topic, fresh);
+        await Promise.all([plain.delete(topic), coalescing.delete(topic)]);
+        await Promise.all([plain.publishJson(topic, JSON.stringify(fresh)), coalescing.publishJson(topic, JSON.stringify(fresh))]);
+      } else {
+        const ms = [0, 1, 5, 15, 16, 30, 49, 50, 100, 300, 1000][Math.floor(rand() * 11)];
+        await Promise.all([plain.advance(ms), coalescing.advance(ms)]);
+        for (const topic of topics) {
+          assert.deepEqual(subs[1].data.get(topic), subs[0].data.get(topic), `step ${step} (seed ${SEED}): ${topic} after advance(${ms})`);
+        }
+      }
+    }
+    await Promise.all([plain.advance(2000), coalescing.advance(2000)]);
+    for (const topic of topics) {
+      assert.deepEqual(subs[1].data.get(topic), subs[0].data.get(topic), topic);
+      assert.deepEqual(coalescing.get(topic).data, plain.get(topic).data, topic);
+    }
+    assert.ok(held > 50, `the run held values (${held} publishes)`);
+    // Frames of held topics go in a flush of their own (after the value came), so
+    // messages may be batched differently; what they carry is no more.
+    const items = (sub) => sub.frames.reduce((n, f) => n + (f.t === 'batch' ? f.items.length : 1), 0);
+    assert.ok(items(subs[1]) <= items(subs[0]), `no more snapshots and patches than without it: ${items(subs[1])} vs ${items(subs[0])}`);
+    assert.equal(coalescing.stats().coalesced, 0);
+    assert.equal(coalescing.stats().internalErrors, 0);
+  });
+
+  it('another call on a held topic applies the held value first, in call order', async (t) => {
+    const hub = open(t, { pacing: { coalesce: true } });
+    const held = hub.publish('t', deepFreeze([{ id: 1, v: 1 }]));
+    const patched = hub.patch('t', [{ op: 'replace', path: '/0/v', value: 2 }]);
+    assert.deepEqual(await held, { epoch: (await patched).epoch, version: 1 });
+    assert.equal((await patched).version, 2);
+    assert.deepEqual(hub.get('t').data, [{ id: 1, v: 2 }]);
+    // delete: the held value is applied, then the topic deleted
+    const again = hub.publish('t', deepFreeze([{ id: 1, v: 3 }]));
+    assert.equal(await hub.delete('t'), true);
+    assert.equal((await again).version, 3);
+    assert.equal(hub.get('t'), undefined);
+    // the flush the held value was paced for still comes, and finds nothing to send
+    await hub.advance(1000);
+    assert.equal(hub.stats().coalesced, 0);
+    assert.equal(hub.stats().internalErrors, 0);
+  });
+
+  it('is not used for a change with an id, a critical-lane change, an unfrozen value or a hub without the option', async (t) => {
+    const coalescing = open(t, { pacing: { coalesce: true } });
+    const plain = open(t, {});
+    const frozen = () => deepFreeze([{ id: 1, v: Math.random() }]);
+    // Each of these is answered without the clock moving: nothing was held.
+    for (const [hub, call] of [
+      [coalescing, (h) => h.publish('a', frozen(), { id: 'change-1' })],
+      [coalescing, (h) => h.publish('a', frozen(), { lane: 'critical' })],
+      [coalescing, (h) => h.publish('a', [{ id: 1, v: 2 }])],
+      [plain, (h) => h.publish('a', frozen())],
+      [plain, (h) => h.publish('a', [{ id: 1 }], { immutable: true })],
+    ]) {
+      const version = await call(hub);
+      assert.ok(version === null || version.version > 0);
+      assert.equal(hub.stats().coalesced, 0);
+    }
+  });
+
+  it('a topic whose lane is critical is asked for its value at once', async (t) => {
+    const hub = open(t, { lanes: { 'alerts/*': 'critical' }, pacing: { coalesce: true } });
+    const sub = subscriber(hub, 'alerts/a');
+    const version = await hub.publish('alerts/a', deepFreeze({ level: 'red' }));
+    assert.equal(version.version, 1, 'answered without advancing the clock');
+    assert.deepEqual(sub.data.get('alerts/a'), { level: 'red' });
+  });
+
+  it('a held value that cannot be serialized rejects its publishes; the flush and other topics go on', async (t) => {
+    const hub = open(t, { pacing: { coalesce: true } });
+    const sub = subscriber(hub, 'bad', 'good');
+    const bad = hub.publish('bad', deepFreeze({ n: 10n }));
+    const good = hub.publish('good', deepFreeze({ n: 1 }));
+    const rejected = assert.rejects(bad, { code: codes.INVALID_VALUE });
+    await hub.advance(50);
+    await rejected;
+    assert.equal((await good).version, 1);
+    assert.deepEqual(sub.data.get('good'), { n: 1 });
+    assert.equal(hub.get('bad'), undefined);
+    assert.equal(hub.stats().rejected, 1);
+    // The topic is held again, and flushed, as any other.
+    const next = hub.publish('bad', deepFreeze({ n: 2 }));
+    await hub.advance(50);
+    assert.equal((await next).version, 1);
+    assert.deepEqual(sub.data.get('bad'), { n: 2 });
+  });
+
+  it('a held topic nobody subscribes to is applied at its flush', async (t) => {
+    const hub = open(t, { pacing: { coalesce: true } });
+    const receipt = hub.publish('quiet', deepFreeze({ n: 1 }));
+    await hub.advance(49);
+    assert.equal(hub.get('quiet'), undefined);
+    await hub.advance(1);
+    assert.equal((await receipt).version, 1);
+    assert.deepEqual(hub.get('quiet').data, { n: 1 });
+  });
+
+  it('close() sends held values before the hub stops', async (t) => {
+    const hub = createHub({ clock: 'manual', pacing: { coalesce: true } });
+    const sub = subscriber(hub, 'b');
+    await hub.advance(0);
+    const receipt = hub.publish('b', deepFreeze({ n: 1 }));
+    await hub.close();
+    assert.equal((await receipt).version, 1);
+    assert.deepEqual(sub.data.get('b'), { n: 1 });
+    void t;
+  });
+
+  it('on the real clock, a held publish is answered after the lane flushes', { timeout: 10_000 }, async (t) => {
+    const hub = createHub({ pacing: { coalesce: true, normalDebounceMs: 20 } });
+    t.after(() => hub.close());
+    const sub = subscriber(hub, 'rt');
+    const first = hub.publish('rt', deepFreeze({ n: 1 }));
+    const second = hub.publish('rt', deepFreeze({ n: 2 }));
+    assert.strictEqual(first, second, 'publishes held together share one receipt');
+    assert.equal((await first).version, 1);
+    assert.deepEqual(hub.get('rt').data, { n: 2 });
+    while (sub.data.get('rt')?.n !== 2) await new Promise((resolve) => setTimeout(resolve, 5));
+  });
+
+  it('a held publish keeps the process alive until its flush', { timeout: 20_000 }, () => {
+    const script = `
+      const { createHub } = require(${JSON.stringify(path.resolve(__dirname, '../../lib/index.js'))});
+      const hub = createHub({ pacing: { coalesce: true, normalDebounceMs: 200 } });
+      hub.publish('t', Object.freeze({ n: 1 })).then((v) => { console.log('answered', v.version, hub.getJson('t').json); return hub.close(); });
+    `;
+    const child = spawnSync(process.execPath, ['-e', script], { encoding: 'utf8', timeout: 15_000 });
+    assert.equal(child.status, 0, child.stderr);
+    assert.equal(child.stdout.trim(), 'answered 1 {"n":1}');
+  });
+
+  it('pacing.coalesce must be a boolean', () => {
+    assert.throws(() => createHub({ pacing: { coalesce: 1 } }), { code: codes.INVALID_ARGUMENT, message: /pacing.coalesce must be a boolean/ });
+  });
+});
