@@ -107,6 +107,8 @@ async function debounceChild(cfg) {
     const { hub, coreTid } = createHubWithTid(deltacast.lib, {
       heartbeat: { intervalMs: 0 },
       pacing: { normalDebounceMs: windowMs, normalMaxWaitMs: windowMs * 5, coalesce },
+      // 100,000 topics with their histories pass the default 256 MiB budget: nothing may be evicted here.
+      memory: { maxBytes: 1024 * 1024 * 1024 },
       limits: { messagesPerSecond: 1_000_000, messageBurst: 1_000_000 }, // 1,000 subs at once
     });
     let sub = null;

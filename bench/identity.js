@@ -34,7 +34,7 @@
 // publish (eventLoopUtilization over the run: the answer's handling and the
 // awaits included).
 
-const { gc, gitCommit, median, usageError, eachFlag, fmtUs, fmtRatio, progress, progressDone, nowNs, settleHeap } =
+const { gc, gitCommit, median, usageError, eachFlag, fmtUs, fmtRatio, progress, progressDone, nowNs, settleHeap, startClock, stopClock, createHubWithTid } =
   require('./common.js');
 const fs = require('node:fs');
 const os = require('node:os');
@@ -141,6 +141,44 @@ const SCENARIOS = [
   { key: '1pct-entities', label: '1% replaced, as { ids, entities } (another shape: full text)', shift: false, perTurn: 1, shape: 'entities' },
 ];
 
+/**
+ * Coalescing (pacing.coalesce) against publishing by identity: a frozen board
+ * published 10 times per normal-lane window (manual clock: ten publishes, each
+ * handed over, then advance(50)), as a store publishing on every dispatch
+ * does. One subscriber. JS-thread and core-thread CPU over the run, per
+ * publish; both hubs end at the same state (checked).
+ */
+async function coalescing(n, windows) {
+  const states = chain(n, windows * 10, { frozen: true, shift: false });
+  const lib = { createHub };
+  const out = { windows };
+  for (const [key, coalesce] of [['plain', false], ['coalesce', true]]) {
+    const { hub, coreTid } = createHubWithTid(lib, { clock: 'manual', pacing: { coalesce } });
+    hub.connect({ send() {}, acks: false }).receive('{"t":"sub","topic":"board"}');
+    const first = hub.publish('board', states[0]);
+    await hub.advance(50);
+    await first;
+    await settleHeap();
+    const clock = startClock();
+    let last;
+    for (let w = 0; w < windows; w++) {
+      for (let k = 1; k <= 10; k++) {
+        last = hub.publish('board', states[w * 10 + k]);
+        await handedOver();
+      }
+      await hub.advance(50);
+    }
+    await last;
+    const m = stopClock(clock, coreTid);
+    const held = hub.getJson('board');
+    if (held.json !== JSON.stringify(states[windows * 10])) throw new Error(`coalescing bench: ${key} ended at another state`);
+    out[key] = { jsUs: (m.jsMs * 1000) / (windows * 10), coreUs: (m.coreMs * 1000) / (windows * 10), versions: held.version };
+    await hub.close();
+    gc();
+  }
+  return out;
+}
+
 async function main() {
   const opts = parseArgs(process.argv.slice(2));
   const results = [];
@@ -187,6 +225,17 @@ async function main() {
         );
       }
     }
+  }
+  for (const n of opts.n) {
+    progress(`N=${n}: coalescing`);
+    const c = await coalescing(n, opts.quick ? 20 : 100);
+    results.push({ n, scenario: 'coalesce', ...c });
+    lines.push(`\n### N = ${n.toLocaleString('en-US')} rows, 10 publishes of a frozen board (1% replaced each) per 50 ms window, ${c.windows} windows\n`);
+    lines.push('| hub | JS thread µs per publish | core thread µs per publish | versions |');
+    lines.push('|---|---:|---:|---:|');
+    lines.push(`| publish by identity (createHub()) | ${fmtUs(c.plain.jsUs)} | ${fmtUs(c.plain.coreUs)} | ${c.plain.versions} |`);
+    lines.push(`| coalescing (pacing.coalesce: one serialization per flush) | ${fmtUs(c.coalesce.jsUs)} | ${fmtUs(c.coalesce.coreUs)} | ${c.coalesce.versions} |`);
+    lines.push(`| ratio | ${fmtRatio(c.coalesce.jsUs / c.plain.jsUs)} | ${fmtRatio(c.coalesce.coreUs / c.plain.coreUs)} | |`);
   }
   progressDone();
   const report =

@@ -72,6 +72,16 @@ function topicTooLong(topic, maxBytes) {
 
 const NO_OPTIONS = Object.freeze(['', 0]);
 
+/** An array, or an object with a member that is an object: what publishing by identity can reuse. */
+function hasObjectMembers(value) {
+  if (Array.isArray(value)) return true;
+  for (const key in value) {
+    const member = value[key];
+    if (typeof member === 'object' && member !== null) return true;
+  }
+  return false;
+}
+
 /** Whether a string is well-formed UTF-16 (no lone surrogate): it has a UTF-8 form. */
 function isWellFormedText(text) {
   return typeof text.isWellFormed === 'function' ? text.isWellFormed() : !/\p{Surrogate}/u.test(text);
@@ -335,7 +345,9 @@ class Hub {
     this.#coalesced.delete(topic);
     let text;
     try {
-      text = this.#byIdentity(topic, held.value, held.trusted) ?? toJsonText(held.value, 'the value');
+      // By identity when there are rows to reuse; a flat value is cheaper to serialize whole.
+      if (hasObjectMembers(held.value)) text = this.#byIdentity(topic, held.value, held.trusted);
+      text ??= toJsonText(held.value, 'the value');
     } catch (err) {
       this.#rejectedInJs += 1;
       held.reject(err);
