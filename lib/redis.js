@@ -327,12 +327,17 @@ class RedisEngine {
 
   // ---- keys ------------------------------------------------------------------------
 
+  // A topic's keys and channel share the hash tag {<topic>} (one slot on a
+  // cluster). In the tag, `%` and `}` are percent-encoded: a `}` would end
+  // the tag early, so that `b}:id:z` and `b` with the change id `z}:s` named
+  // the same key, and a topic starting with `}` made an empty tag (its keys
+  // on different slots: CROSSSLOT).
   #key(topic, part) {
-    return `${this.#options.prefix}:{${topic}}:${part}`;
+    return `${this.#options.prefix}:{${hashTag(topic)}}:${part}`;
   }
 
   #channel(topic) {
-    return `${this.#options.prefix}:{${topic}}`;
+    return `${this.#options.prefix}:{${hashTag(topic)}}`;
   }
 
   // ---- commands --------------------------------------------------------------------
@@ -807,6 +812,11 @@ class RedisEngine {
       setTimeout(() => this.#resync(topic, attempt + 1), Math.min(100 * (attempt + 1), 2000)).unref?.();
     });
   }
+}
+
+/** A topic as it appears inside {}: `%` and `}` percent-encoded (see #key). */
+function hashTag(topic) {
+  return topic.includes('}') || topic.includes('%') ? topic.replace(/%/g, '%25').replace(/\}/g, '%7D') : topic;
 }
 
 function wrapReply(err) {

@@ -92,6 +92,15 @@ test('on a 3-master cluster: one slot per topic, sharded notifications, a reshar
   await until(() => topics.every((topic) => replica.get(topic)?.version === 1), 10000, 'the snapshots on b');
   for (const topic of topics) await a.hub.publish(topic, { n: 1, topic });
   await until(() => topics.every((topic) => replica.get(topic)?.version === 2), 10000, 'sharded notifications on b');
+  // Names with `}` (percent-encoded in the tag): one slot each, no CROSSSLOT.
+  for (const topic of ['}x', '}', '}{x}', '100%']) {
+    const answer = await a.hub.publish(topic, { topic });
+    assert.equal(answer?.version, 1, `${topic}: ${JSON.stringify(answer)}`);
+    const tag = topic.replace(/%/g, '%25').replace(/\}/g, '%7D');
+    const keys = ['s', 'x'].map((p) => `deltacast:{${tag}}:${p}`);
+    assert.equal(new Set(keys.map((k) => cli(port, 'cluster', 'keyslot', k))).size, 1, topic);
+    assert.equal(cli(port, '-c', 'hexists', keys[0], 'e'), '1', `${topic}: its state is where its tag says`);
+  }
   const numsub = cli(port, 'pubsub', 'shardnumsub', 'deltacast:{prices}');
   assert.match(numsub, /deltacast:\{prices\}/);
 

@@ -15,6 +15,7 @@ const { redisMissing, cli, until, withRedis } = require('./redis.helpers.js');
 const { waitFor, once, Replica, board } = require('./adapter.helpers.js');
 
 const skip = redisMissing();
+const assertVersion = (answer, version) => assert.equal(answer?.version, version, JSON.stringify(answer));
 const TIMEOUT = 60000;
 
 /** A hub on the engine; `subscriber()` connects an in-process client that follows topics. */
@@ -47,6 +48,11 @@ async function inRedis(redis, topic, prefix = 'deltacast') {
   assert.equal(patches.length, Number(version) - Number(sv), 'the stream holds every patch since the state');
   for (const entry of patches) data = applyPatch(data, JSON.parse(entry.message.p));
   return { epoch, version: Number(version), data };
+}
+
+/** A topic as its keys hold it inside {} (lib/redis.js hashTag: % and } percent-encoded). */
+function hashTagged(topic) {
+  return topic.replace(/%/g, '%25').replace(/\}/g, '%7D');
 }
 
 /** The state field of a topic's hash, as bytes. */
@@ -213,6 +219,27 @@ test('a topic name no change could use is refused before Redis is asked', { skip
     }
     assert.deepEqual((await redis.keys('*')).sort(), before.sort(), 'Redis holds the keys it held');
     assert.deepEqual(a.hub.get('kept').data, { n: 1 });
+  });
+});
+
+test('topic names with } or % keep keys of their own (no topic names another topic\'s key)', { skip, timeout: TIMEOUT }, async (t) => {
+  await withRedis(t, async ({ server, redis, track }) => {
+    const a = track(await node(server.url));
+    // `b}:id:z` and `b` with the change id `z}:s` once named the same key.
+    assertVersion(await a.hub.publish('b}:id:z', { n: 1 }), 1);
+    assertVersion(await a.hub.publish('b', { n: 2 }, { id: 'z}:s' }), 1);
+    assertVersion(await a.hub.publish('c', { n: 3 }, { id: 'q}:s' }), 1);
+    assertVersion(await a.hub.publish('c}:id:q', { n: 4 }), 1);
+    for (const topic of ['%', '%7D', '}', '}x', 'a}b{c', '{}']) assertVersion(await a.hub.publish(topic, { topic }), 1);
+    const b = track(await node(server.url));
+    const expected = { 'b}:id:z': { n: 1 }, b: { n: 2 }, c: { n: 3 }, 'c}:id:q': { n: 4 } };
+    for (const topic of ['%', '%7D', '}', '}x', 'a}b{c', '{}']) expected[topic] = { topic };
+    for (const [topic, data] of Object.entries(expected)) {
+      assert.deepEqual((await inRedis(redis, hashTagged(topic))).data, data, topic);
+      const replica = b.subscriber(topic);
+      await waitFor(() => replica.get(topic) !== undefined, `${topic} on another node`);
+      assert.deepEqual(replica.get(topic).data, data, topic);
+    }
   });
 });
 
