@@ -254,6 +254,8 @@ async function main() {
   } catch (err) {
     if (err && err.code === 'EADDRINUSE') {
       console.error(`deltacast dashboard: port ${port} is already in use. Stop whatever uses it, or pick another port: PORT=${port + 1} npm start`);
+    } else if (err && ['ENOTFOUND', 'EAI_AGAIN', 'EADDRNOTAVAIL', 'EINVAL'].includes(err.code)) {
+      console.error(`deltacast dashboard: cannot listen on HOST=${host} (${err.code}). HOST must be an address of this machine: 127.0.0.1 (the default), ::1, 0.0.0.0 (every interface) or one of its own`);
     } else if (err && err.code === 'DELTACAST_NOT_BUILT') {
       console.error(`deltacast dashboard: the native addon is not built. Run: npm install (or npm run build)\n${err.message}`);
     } else {
@@ -266,8 +268,7 @@ async function main() {
     console.log('deltacast dashboard: stopped');
   });
   // only now: whoever reads this line may press Ctrl-C at once
-  const loopback = host === '127.0.0.1' || host === 'localhost' || host === '::1';
-  const shown = loopback ? 'localhost' : host.includes(':') ? `[${host}]` : host;
+  const shown = host === '127.0.0.1' || host === 'localhost' ? 'localhost' : host.includes(':') ? `[${host}]` : host;
   console.log(`deltacast dashboard: serving http://${shown}:${dash.port} (Ctrl-C to stop)`);
 }
 
