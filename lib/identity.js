@@ -25,7 +25,9 @@
 // One version per publish: publishes of a topic within one turn are not
 // merged (that would drop versions, and frames of paced lanes carry them);
 // while the previous one is unanswered, the next goes as full text, joined
-// from cached row texts.
+// from cached row texts. (Coalescing, pacing.coalesce, is the opt-in that
+// merges them: lib/hub.js holds the value until the lane's flush asks for it,
+// and prepares it here once.)
 //
 // A row's text is reused only if the row is known not to have changed since
 // it was serialized: it is deeply frozen (checked: every object in it frozen,
