@@ -345,8 +345,13 @@ class Hub {
     this.#coalesced.delete(topic);
     let text;
     try {
-      // By identity when there are rows to reuse; a flat value is cheaper to serialize whole.
-      if (hasObjectMembers(held.value)) text = this.#byIdentity(topic, held.value, held.trusted);
+      // By identity when there are rows to reuse; a flat value is cheaper to
+      // serialize whole. (A throwing getter: JSON.stringify says what is wrong.)
+      try {
+        if (hasObjectMembers(held.value)) text = this.#byIdentity(topic, held.value, held.trusted);
+      } catch {
+        text = undefined;
+      }
       text ??= toJsonText(held.value, 'the value');
     } catch (err) {
       this.#rejectedInJs += 1;

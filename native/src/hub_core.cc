@@ -356,8 +356,10 @@ void HubCore::run(Request& request, const TopicStore::Lookup* lookup) {
                          now());
         break;
       case RequestKind::Hold:
-        if (validateTopic(request.topic, options_.store.maxTopicLength))
+        if (validateTopic(request.topic, options_.store.maxTopicLength)) {
+          store_.held(request.topic, now());  // its TTL and eviction order count from the publish, not the flush
           delivery_.hold(request.topic, request.lane, now());
+        }
         break;
       case RequestKind::Release: delivery_.released(request.topic, now()); break;
       case RequestKind::Close: break;  // above

@@ -388,6 +388,13 @@ Status TopicStore::overBudget(std::string_view topicName, std::size_t estimate) 
                                          " bytes");
 }
 
+void TopicStore::held(std::string_view topic, std::int64_t now) {
+  const auto it = topics_.find(topic);
+  if (it == topics_.end()) return;
+  it->second.lastChange = now;
+  touch(it->second);
+}
+
 void TopicStore::changedBy(Topic& topic, std::string_view changeId, std::int64_t now) {
   topic.lastChange = now;
   touch(topic);

@@ -233,6 +233,31 @@ describe('coalescing (pacing.coalesce)', () => {
     assert.deepEqual(sub.data.get('bad'), { n: 2 });
   });
 
+  it("a held publish refreshes its topic's TTL as a publish does (it does not expire while held)", async (t) => {
+    const hubs = [open(t, { ttl: { '*': 100 } }), open(t, { ttl: { '*': 100 }, pacing: { coalesce: true } })];
+    const seen = [];
+    for (const hub of hubs) {
+      const sub = subscriber(hub, 't');
+      await hub.publishJson('t', '{"v":0}');
+      await hub.advance(90);
+      const receipt = hub.publish('t', deepFreeze({ v: 1 }));
+      for (const ms of [10, 40, 10]) await hub.advance(ms);
+      assert.equal((await receipt).version, 2);
+      seen.push(sub.frames.map((f) => f.t).join(','));
+      assert.deepEqual(sub.data.get('t'), { v: 1 });
+    }
+    assert.deepEqual(seen, ['snap,patch', 'snap,patch'], 'no gone frame: the topic did not expire at 100');
+  });
+
+  it('a held value that throws while read rejects with the error publish gives', async (t) => {
+    const hub = open(t, { pacing: { coalesce: true } });
+    const value = Object.freeze(Object.defineProperty({}, 'n', { enumerable: true, get: () => { throw new Error('boom'); } }));
+    const rejected = assert.rejects(hub.publish('g', value), { code: codes.INVALID_VALUE, message: /boom/ });
+    await hub.advance(50);
+    await rejected;
+    await assert.rejects(open(t, {}).publish('g', value), { code: codes.INVALID_VALUE });
+  });
+
   it('a held topic nobody subscribes to is applied at its flush', async (t) => {
     const hub = open(t, { pacing: { coalesce: true } });
     const receipt = hub.publish('quiet', deepFreeze({ n: 1 }));

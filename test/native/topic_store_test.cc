@@ -188,6 +188,22 @@ TEST(TopicStore, DeduplicatesWithinTheWindow) {
   EXPECT_EQ(store.stats().duplicates, 1u);
 }
 
+// A value held by coalescing is on its way: the topic's TTL counts from the hold.
+TEST(TopicStore, AHoldRefreshesTheTtlWithoutChangingTheTopic) {
+  StoreOptions options;
+  options.ttl = {{"tmp/*", 100}};
+  TopicStore store(options);
+  store.publishJson("tmp/a", "1", "", 0);
+  store.held("tmp/a", 90);
+  store.held("tmp/none", 90);  // no such topic: nothing
+  store.advance(150);
+  ASSERT_NE(store.get("tmp/a"), nullptr);
+  EXPECT_EQ(store.get("tmp/a")->version, 1u);
+  EXPECT_EQ(store.stats().topics, 1u);
+  store.advance(190);
+  EXPECT_EQ(store.get("tmp/a"), nullptr);
+}
+
 TEST(TopicStore, TtlPerPattern) {
   StoreOptions options;
   options.ttl = {{"tmp/*", 100}, {"**", 0}};

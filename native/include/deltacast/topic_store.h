@@ -470,6 +470,10 @@ class TopicStore {
   // ---- any thread ----------------------------------------------------------------
 
   std::shared_ptr<const Snapshot> get(std::string_view topic) const;
+  // A change to `topic` is on its way (a value held by coalescing): its TTL
+  // and its place in the eviction order count from `now`, as a change's do.
+  // Nothing when there is no such topic.
+  void held(std::string_view topic, std::int64_t now);
   // Hands back a ChangeResult's ops once the caller is done with them: the
   // next change writes its patch into that buffer (a tiny publish then
   // allocates nothing for its patch). Buffers over 4 KiB are let go.
