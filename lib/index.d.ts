@@ -429,7 +429,11 @@ export interface Receipt<T> extends Promise<T> {
 }
 
 export interface Hub {
-  /** Resolves with the new version, or null when nothing changed (or the id was a duplicate). */
+  /**
+   * Resolves with the new version, or null when nothing changed (or the id was a duplicate).
+   * With pacing.coalesce, a publish that is held resolves when its lane flushes, with the
+   * version of that flush (shared by the publishes held with it).
+   */
   publish(topic: string, value: unknown, options?: PublishOptions): Receipt<Version | null>;
   publishJson(topic: string, json: JsonText, options?: PublishOptions): Receipt<Version | null>;
   patch(topic: string, ops: readonly Operation[], options?: PublishOptions): Receipt<Version | null>;

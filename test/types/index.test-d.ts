@@ -140,8 +140,14 @@ async function useHub(): Promise<void> {
   const topics: number = hub.stats().topics;
   void topics;
   await hub.close();
+  const coalescing = createHub({ clock: 'manual', pacing: { coalesce: true, normalDebounceMs: 20 } });
+  const held: Promise<Version | null> = coalescing.publish('board', Object.freeze([{ id: 1 }]));
+  const waiting: number = coalescing.stats().coalesced;
+  void [held, waiting];
 }
 void useHub;
+// @ts-expect-error coalesce is a boolean
+createHub({ pacing: { coalesce: 'yes' } });
 // @ts-expect-error clock is 'real' or 'manual'
 createHub({ clock: 'fake' });
 // @ts-expect-error ttl maps patterns to milliseconds
