@@ -59,7 +59,7 @@ function checkTopic(topic, maxBytes) {
     if (c >= 0x80) ascii = false;
   }
   if (ascii) return;
-  if (typeof topic.isWellFormed === 'function' ? !topic.isWellFormed() : /\p{Surrogate}/u.test(topic)) {
+  if (!isWellFormedText(topic)) {
     throw new DeltacastError(codes.INVALID_TOPIC, `topic name ${JSON.stringify(topic)} contains a lone surrogate`);
   }
   if (Buffer.byteLength(topic, 'utf8') > maxBytes) throw topicTooLong(topic, maxBytes);
@@ -287,7 +287,7 @@ class Hub {
       if (mode > 0 && this.#coalesce && this.#engine === undefined && options[0] === '' && options[1] !== CRITICAL_LANE) {
         return this.#hold(topic, value, mode === 2, options[1]);
       }
-      if (this.#coalesced.size !== 0) this.#releaseEarly(topic);
+      this.#releaseEarly(topic);
       // With an engine the change is made on the engine's state, as full text.
       if (mode > 0 && this.#engine === undefined) text = this.#byIdentity(topic, value, mode === 2);
       text ??= toJsonText(value, 'the value');
@@ -320,17 +320,15 @@ class Hub {
       held.trusted = trusted;
       if (lane !== 0 && (held.lane === 0 || lane < held.lane)) held.lane = lane;
     }
-    const w = this.#writer;
-    const start = w.length;
     try {
-      w.u8(KIND.hold);
-      w.str(topic);
-      w.u8(lane);
+      this.#unanswered((w) => {
+        w.u8(KIND.hold);
+        w.str(topic);
+        w.u8(lane);
+      });
     } catch (err) {
-      w.rollback(start);
       return this.#refused(err);
     }
-    this.#queued();
     return held.promise;
   }
 
@@ -373,23 +371,21 @@ class Hub {
     return true;
   }
 
-  /** Another call on a topic with a held value: the value goes first, as a change of its own. */
+  /** Another call on `topic`: a value held for it goes first, as a change of its own. */
   #releaseEarly(topic) {
-    this.#releaseHeld(topic, false);
+    if (this.#coalesced.size !== 0) this.#releaseHeld(topic, false);
   }
 
   /** The core asked for a held value that is no longer held: its flush goes now, without one. */
   #writeRelease(topic) {
-    const w = this.#writer;
-    const start = w.length;
     try {
-      w.u8(KIND.release);
-      w.str(topic);
+      this.#unanswered((w) => {
+        w.u8(KIND.release);
+        w.str(topic);
+      });
     } catch {
-      w.rollback(start);
-      return;
+      // nothing written: the name was written before (its Hold); only memory can fail here
     }
-    this.#queued();
   }
 
   /** The text of an immutable value from what changed since the last publish, or undefined (JSON.stringify it). */
@@ -422,7 +418,7 @@ class Hub {
       const text = typeof json === 'string' ? json : Buffer.from(json.buffer, json.byteOffset, json.byteLength).toString('utf8');
       return this.#engine._change(topic, () => text, options[0]);
     }
-    if (this.#coalesced.size !== 0) this.#releaseEarly(topic);
+    this.#releaseEarly(topic);
     return this.#queueChange(KIND.publishJson, topic, undefined, json, options);
   }
 
@@ -441,7 +437,7 @@ class Hub {
       return this.#refused(err);
     }
     if (this.#engine !== undefined) return this.#engine._change(topic, (base) => engineEdit.patch(base, ops), options[0]);
-    if (this.#coalesced.size !== 0) this.#releaseEarly(topic);
+    this.#releaseEarly(topic);
     return this.#queueChange(KIND.patch, topic, undefined, text, options);
   }
 
@@ -470,7 +466,7 @@ class Hub {
     if (this.#engine !== undefined) {
       return this.#engine._change(topic, (base) => engineEdit.upsert(base, this.#options.arrayKey, rowId, text), options[0]);
     }
-    if (this.#coalesced.size !== 0) this.#releaseEarly(topic);
+    this.#releaseEarly(topic);
     return this.#queueChange(KIND.upsert, topic, JSON.stringify(rowId), text, options);
   }
 
@@ -490,7 +486,7 @@ class Hub {
     if (this.#engine !== undefined) {
       return this.#engine._change(topic, (base) => engineEdit.remove(base, topic, this.#options.arrayKey, rowId), options[0]);
     }
-    if (this.#coalesced.size !== 0) this.#releaseEarly(topic);
+    this.#releaseEarly(topic);
     return this.#queueChange(KIND.remove, topic, JSON.stringify(rowId), undefined, options);
   }
 
@@ -501,7 +497,7 @@ class Hub {
     } catch (err) {
       return this.#refused(err).promise();
     }
-    if (this.#coalesced.size !== 0) this.#releaseEarly(topic);
+    this.#releaseEarly(topic);
     this.#identity?.forget(topic);
     if (this.#engine !== undefined) return this.#engine._delete(topic);
     return this.#localDelete(topic);
@@ -639,9 +635,7 @@ class Hub {
 
   #reauth(id, status, user) {
     if (this.#closing || !this.#connections.has(id)) return;
-    const w = this.#writer;
-    const start = w.length;
-    try {
+    this.#unanswered((w) => {
       w.u8(KIND.reauth);
       w.f64(id);
       w.u8(status);
@@ -650,11 +644,7 @@ class Hub {
       w.u32(roles.length);
       for (const role of roles) w.str(role);
       w.f64(user?.expiresAt ?? -1);
-    } catch (err) {
-      w.rollback(start);
-      throw err;
-    }
-    this.#queued();
+    });
   }
 
   /** @internal */ _receive(id, message) {
@@ -677,32 +667,20 @@ class Hub {
     } else if (typeof message !== 'string' && isDetached(message)) {
       throw invalid('connection.receive was given a Uint8Array whose buffer is detached (transferred)');
     }
-    const w = this.#writer;
-    const start = w.length;
-    try {
+    this.#unanswered((w) => {
       w.u8(KIND.receive);
       w.f64(id);
       w.payload(message);
-    } catch (err) {
-      w.rollback(start);
-      throw err;
-    }
-    this.#queued();
+    });
   }
 
   #refuse(id, refused) {
-    const w = this.#writer;
-    const start = w.length;
-    try {
+    this.#unanswered((w) => {
       w.u8(KIND.refuse);
       w.f64(id);
       w.u8(refused.code === codes.INVALID_MESSAGE ? 0 : 1);
       w.str(refused.message);
-    } catch (err) {
-      w.rollback(start);
-      throw err;
-    }
-    this.#queued();
+    });
   }
 
   /** @internal an answer was not written to a congested connection */ _answerDropped() {
@@ -711,33 +689,21 @@ class Hub {
 
   /** @internal */ _congestion(id, congested) {
     if (this.#closing || !this.#connections.has(id)) return;
-    const w = this.#writer;
-    const start = w.length;
-    try {
+    this.#unanswered((w) => {
       w.u8(KIND.congestion);
       w.f64(id);
       w.u8(congested ? 1 : 0);
-    } catch (err) {
-      w.rollback(start);
-      throw err;
-    }
-    this.#queued();
+    });
   }
 
   /** @internal */ _disconnect(id) {
     if (!this.#connections.delete(id)) return;
     this.#engine?._disconnected(id);
     if (this.#closing) return;
-    const w = this.#writer;
-    const start = w.length;
-    try {
+    this.#unanswered((w) => {
       w.u8(KIND.disconnect);
       w.f64(id);
-    } catch (err) {
-      w.rollback(start);
-      throw err;
-    }
-    this.#queued();
+    });
   }
 
   // ---- reading -------------------------------------------------------------------
@@ -886,6 +852,23 @@ class Hub {
     const receipt = new Receipt(answer, batch);
     this.#queued();
     return receipt;
+  }
+
+  /**
+   * Writes one record the core does not answer (`write(writer)` writes its
+   * kind and fields) and queues it; a throw while writing rolls the writer
+   * back (no partial record reaches the core) and propagates.
+   */
+  #unanswered(write) {
+    const w = this.#writer;
+    const start = w.length;
+    try {
+      write(w);
+    } catch (err) {
+      w.rollback(start);
+      throw err;
+    }
+    this.#queued();
   }
 
   /** Writing a record threw: nothing of it stays; the call fails with what was thrown. */

@@ -219,10 +219,14 @@ void Delivery::unsubscribed(ConnectionId id, const std::string& topic) {
   const auto st = topics_.find(topic);
   if (st != topics_.end()) {
     if (st->second.held || st->second.asked) return;  // its flush still asks JS for the value
-    timers_.cancel(st->second.id);
-    topicById_.erase(st->second.id);
-    topics_.erase(st);
+    dropState(st);
   }
+}
+
+void Delivery::dropState(std::unordered_map<std::string, TopicState>::iterator it) {
+  timers_.cancel(it->second.id);
+  topicById_.erase(it->second.id);
+  topics_.erase(it);
 }
 
 std::size_t Delivery::subscriptionCount() const {
@@ -572,16 +576,15 @@ void Delivery::released(std::string_view topic, std::int64_t now) {
   TopicState& st = it->second;
   st.asked = false;  // (held stays false while asked: hold() leaves an asked topic to its release)
   --held_;
-  // The flush the hold was asked for, now that the value is in.
-  timers_.cancel(st.id);
-  const bool subscribed = subscribers_.find(it->first) != subscribers_.end();
-  if (subscribed) {
-    flush({it->first}, now, false);
-    st.pacing.pending = false;
-  } else {
-    topicById_.erase(st.id);
-    topics_.erase(it);
+  // The flush the hold was asked for, now that the value is in; a topic
+  // nobody follows keeps no state.
+  if (subscribers_.find(it->first) == subscribers_.end()) {
+    dropState(it);
+    return;
   }
+  timers_.cancel(st.id);
+  flush({it->first}, now, false);
+  st.pacing.pending = false;
 }
 
 std::vector<std::string> Delivery::takeWants() {

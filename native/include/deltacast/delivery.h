@@ -332,6 +332,8 @@ class Delivery {
                  const std::uint64_t* version, std::int64_t now);
   void error(ConnectionId id, const char* code, std::string_view message, std::string_view topic = {});
   TopicState& state(std::string_view topic);
+  // A topic's delivery state goes: its timer, its id, its frames.
+  void dropState(std::unordered_map<std::string, TopicState>::iterator it);
   // A held value's publish, paced as a change on `lane` at `now` (hold()).
   void paceHold(TopicState& st, std::string_view topic, std::optional<Lane> lane, std::int64_t now);
   Frame snapshotFrame(std::string_view topic, const Snapshot& snapshot);
