@@ -4,6 +4,7 @@
 //
 //   npm start                      http://localhost:3000
 //   PORT=8080 npm start            another port
+//   HOST=0.0.0.0 npm start         other machines too (prints localhost and this machine's addresses)
 //
 // node:http serves the page (a React app bundled by esbuild at start, in memory: nothing is
 // fetched at run time), the demo API (login, watchlist, network loss) and deltacast/http (SSE and
@@ -11,6 +12,8 @@
 // Socket.IO takes /socket.io/. All of them serve one in-memory hub fed by simulator.js.
 
 const http = require('node:http');
+const net = require('node:net');
+const os = require('node:os');
 const path = require('node:path');
 const fs = require('node:fs');
 const crypto = require('node:crypto');
@@ -239,6 +242,32 @@ async function startDashboard(options = {}) {
   };
 }
 
+/**
+ * The lines `npm start` prints once it listens on host:port. A specific host is printed as itself
+ * (127.0.0.1 as localhost, IPv6 in brackets). A wildcard host (0.0.0.0, ::) is no address a browser
+ * can open: Local is localhost, Network each non-internal address of `interfaces` that the socket
+ * takes connections on (0.0.0.0: IPv4 only; ::, dual-stack: IPv4 and IPv6, link-local left out as
+ * its URL would need a zone), IPv4 first.
+ */
+function servingLines(host, port, interfaces = os.networkInterfaces()) {
+  const v6 = net.isIPv6(host) && !host.includes('%');
+  if (host !== '0.0.0.0' && !(v6 && new URL(`http://[${host}]`).hostname === '[::]')) {
+    const shown = host === '127.0.0.1' || host === 'localhost' ? 'localhost' : host.includes(':') ? `[${host}]` : host;
+    return [`deltacast dashboard: serving http://${shown}:${port} (Ctrl-C to stop)`];
+  }
+  const addresses = Object.values(interfaces)
+    .flat()
+    .filter((a) => a && !a.internal)
+    .map((a) => ({ address: a.address, v4: a.family === 'IPv4' || a.family === 4 })) // a number on Node 18.0-18.3
+    .filter((a) => a.v4 || (v6 && !/^fe[89ab]/i.test(a.address)));
+  addresses.sort((a, b) => b.v4 - a.v4);
+  return [
+    'deltacast dashboard: serving on every interface (Ctrl-C to stop)',
+    `  Local:   http://localhost:${port}`,
+    ...addresses.map((a) => `  Network: http://${a.v4 ? a.address : `[${a.address}]`}:${port}`),
+  ];
+}
+
 async function main() {
   const port = process.env.PORT === undefined || process.env.PORT === '' ? 3000 : Number(process.env.PORT);
   if (!Number.isInteger(port) || port < 0 || port > 65535) {
@@ -268,10 +297,9 @@ async function main() {
     console.log('deltacast dashboard: stopped');
   });
   // only now: whoever reads this line may press Ctrl-C at once
-  const shown = host === '127.0.0.1' || host === 'localhost' ? 'localhost' : host.includes(':') ? `[${host}]` : host;
-  console.log(`deltacast dashboard: serving http://${shown}:${dash.port} (Ctrl-C to stop)`);
+  console.log(servingLines(host, dash.port).join('\n'));
 }
 
 if (require.main === module) main();
 
-module.exports = { startDashboard, USERS };
+module.exports = { startDashboard, USERS, servingLines };

@@ -172,7 +172,7 @@ test('npm start: without PORT the dashboard is on port 3000', { timeout: 60_000 
   }
 });
 
-test('npm start: loopback only unless HOST says otherwise', { timeout: 60_000 }, async (t) => {
+test('npm start: loopback only unless HOST says otherwise; HOST=0.0.0.0 prints URLs that open the page, not 0.0.0.0', { timeout: 60_000 }, async (t) => {
   // Another address of this machine: a connection to it must be refused (the demo's logins take no password).
   const other = Object.values(require('node:os').networkInterfaces())
     .flat()
@@ -188,13 +188,57 @@ test('npm start: loopback only unless HOST says otherwise', { timeout: 60_000 },
     const exited = new Promise((resolve) => child.on('exit', (code) => resolve(code)));
     t.after(() => child.exitCode === null && child.signalCode === null && child.kill('SIGKILL'));
     await waitFor('the log line', () => stdout.includes('serving'));
-    const port = Number(/:(\d+) \(Ctrl-C/.exec(stdout)[1]);
+    const port = Number(/http:\/\/\S+:(\d+)/.exec(stdout)[1]);
     assert.equal((await fetch(`http://127.0.0.1:${port}/`)).status, 200, `HOST=${host}: loopback`);
     const outside = await fetch(`http://${other.address}:${port}/`).then((r) => r.status, (err) => err.cause?.code ?? err.message);
     assert.equal(outside, reachable ? 200 : 'ECONNREFUSED', `HOST=${host}: ${other.address}`);
+    if (host === '0.0.0.0') {
+      // 0.0.0.0 is no address to open: the log names localhost and this machine's addresses, and each opens the page
+      assert.doesNotMatch(stdout, /0\.0\.0\.0/);
+      assert.match(stdout, /^deltacast dashboard: serving on every interface \(Ctrl-C to stop\)$/m);
+      const urls = [...stdout.matchAll(/^ {2}(Local|Network): +(\S+)$/gm)].map((m) => `${m[1]} ${m[2]}`);
+      assert.deepEqual(urls.filter((u) => u.startsWith('Local ')), [`Local http://localhost:${port}`]);
+      assert.ok(urls.includes(`Network http://${other.address}:${port}`), stdout);
+      for (const line of urls) assert.equal((await fetch(line.split(' ')[1])).status, 200, line);
+    } else {
+      assert.match(stdout, new RegExp(`^deltacast dashboard: serving http://localhost:${port} \\(Ctrl-C to stop\\)\n$`));
+    }
     child.kill('SIGINT');
     assert.equal(await exited, 0);
   }
+});
+
+test('npm start: the log line for each HOST: a specific host as itself, a wildcard as localhost and every address it takes connections on', () => {
+  const { servingLines } = require('../../examples/dashboard/server.js');
+  const interfaces = {
+    lo: [
+      { address: '127.0.0.1', family: 'IPv4', internal: true },
+      { address: '::1', family: 'IPv6', internal: true },
+    ],
+    eth0: [
+      { address: '2001:db8::7', family: 'IPv6', internal: false },
+      { address: 'fe80::1', family: 'IPv6', internal: false, scopeid: 2 }, // link-local: a URL would need its zone
+      { address: '192.0.2.7', family: 'IPv4', internal: false },
+    ],
+    wlan0: [{ address: '198.51.100.3', family: 4, internal: false }], // Node 18.0-18.3
+  };
+  const one = (shown) => [`deltacast dashboard: serving http://${shown}:3000 (Ctrl-C to stop)`];
+  assert.deepEqual(servingLines('127.0.0.1', 3000, interfaces), one('localhost'));
+  assert.deepEqual(servingLines('localhost', 3000, interfaces), one('localhost'));
+  assert.deepEqual(servingLines('::1', 3000, interfaces), one('[::1]'));
+  assert.deepEqual(servingLines('192.0.2.7', 3000, interfaces), one('192.0.2.7'));
+  const every = ['deltacast dashboard: serving on every interface (Ctrl-C to stop)', '  Local:   http://localhost:3000'];
+  // 0.0.0.0 takes IPv4 only
+  assert.deepEqual(servingLines('0.0.0.0', 3000, interfaces), [...every, '  Network: http://192.0.2.7:3000', '  Network: http://198.51.100.3:3000']);
+  // :: is dual-stack: IPv4 first, then IPv6 in brackets
+  for (const host of ['::', '::0', '0:0:0:0:0:0:0:0']) {
+    assert.deepEqual(
+      servingLines(host, 3000, interfaces),
+      [...every, '  Network: http://192.0.2.7:3000', '  Network: http://198.51.100.3:3000', '  Network: http://[2001:db8::7]:3000'],
+      host,
+    );
+  }
+  assert.deepEqual(servingLines('0.0.0.0', 3000, { lo: interfaces.lo }), every, 'no other address: Local only');
 });
 
 test('npm start: a PORT that is not a port number is refused', { timeout: 30_000 }, async (t) => {
