@@ -902,9 +902,13 @@ class Hub {
     return this.#answered(ANSWER_CHANGE);
   }
 
-  /** A record is complete: hand the batch over at the end of this job, or now if it is big. */
+  /**
+   * A record is complete: hand the batch over at the end of this job, or now
+   * if it is big (its records and staged payloads: a loop publishing large
+   * texts keeps the core thread busy on the first while it encodes the next).
+   */
   #queued() {
-    if (this.#writer.length >= FLUSH_BYTES) {
+    if (this.#writer.length + this.#writer.staged >= FLUSH_BYTES) {
       this.#flush();
     } else if (!this.#flushQueued) {
       this.#flushQueued = true;

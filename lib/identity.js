@@ -104,6 +104,7 @@ function shifted(changed, olds, texts) {
   for (let k = 0; k < changed.length; k++) {
     const i = changed[k];
     const text = texts[i];
+    if (text === null) continue; // patched member by member: checked by identity to be no neighbour (#memberOps)
     if ((i > 0 && text === previous(i - 1, k - 1)) || (i < last && text === previous(i + 1, k + 1))) return true;
   }
   return false;
@@ -116,14 +117,28 @@ function previousTexts(texts, changed, olds) {
   return out;
 }
 
-/** The replace ops of the rows at `changed` (their new texts in `texts`). */
-function replaceOps(changed, texts) {
-  let ops = '[';
+/**
+ * The ops of the rows at `changed`: a replace of the row (its new text in
+ * `texts`), or the row's member ops (`memberOps[k]`, each op led by a comma)
+ * where #memberOps made them.
+ */
+function replaceOps(changed, texts, memberOps) {
+  let ops = '';
   for (let k = 0; k < changed.length; k++) {
     const i = changed[k];
-    ops += (k === 0 ? '{"op":"replace","path":"/' : ',{"op":"replace","path":"/') + i + '","value":' + texts[i] + '}';
+    const members = memberOps === null ? undefined : memberOps[k];
+    ops += members !== undefined ? members : ',{"op":"replace","path":"/' + i + '","value":' + texts[i] + '}';
   }
-  return ops + ']';
+  return '[' + ops.slice(1) + ']';
+}
+
+/**
+ * Fills in the texts a publish left to be made when needed (null: rows
+ * patched member by member, deeply frozen, so their text made now is the one
+ * the core holds). `rows[i]` is the row of `texts[i]`.
+ */
+function fillTexts(rows, texts) {
+  for (let i = 0; i < texts.length; i++) if (texts[i] === null) texts[i] = JSON.stringify(rows[i]);
 }
 
 // A topic whose rows were mostly not reusable goes the old way this many publishes.
@@ -158,6 +173,12 @@ const BAIL = Symbol('bail');
 
 const verified = new WeakSet(); // objects found deeply frozen, plain, without accessors
 
+/** A member JSON.stringify writes as a value in an object (not left out, not a BigInt). */
+function writable(value) {
+  const type = typeof value;
+  return value !== undefined && type !== 'function' && type !== 'symbol' && type !== 'bigint';
+}
+
 /** A plain object or array (what JSON.stringify writes the same alone or inside a parent). */
 function isPlain(value) {
   const proto = Object.getPrototypeOf(value);
@@ -190,9 +211,9 @@ function deepFrozen(value, depth) {
 class Entry {
   topic;
   rows = null; // the elements of the root array last published (an ordinary array of ours)
-  texts = null; // the JSON text of each of its rows
+  texts = null; // the JSON text of each of its rows; null: not made yet (fillTexts)
   reuse = null; // Uint8Array: REUSE_* of each row
-  chars = 0; // the length of the full text
+  chars = 0; // the length of the full text (a row patched member by member counted at its previous length)
   confirmed = false; // the core holds exactly this text (answered, nothing else on the topic since)
   request = 0; // the request id of the last publish, while unanswered
   patched = false; // that publish went as a patch
@@ -205,6 +226,7 @@ class Entry {
   }
 
   fullText() {
+    fillTexts(this.rows, this.texts);
     return '[' + this.texts.join(',') + ']';
   }
 }
@@ -273,7 +295,9 @@ class IdentityCache {
     let reuse;
     let chars;
     let changed = null; // same length: the indices whose text changed
-    let olds = null; // and their previous texts
+    let olds = null; // and their previous texts (null: not made)
+    let memberOps = null; // and their member ops, where made (#memberOps)
+    let opCount = 0; // the ops of the rows at `changed`
     if (m === n && entry !== undefined) {
       // The common case, a few rows replaced: the rows not known unchanged
       // are redone in the entry's own arrays (no copy of a thousand texts).
@@ -287,7 +311,27 @@ class IdentityCache {
       olds = [];
       for (let i = 0; i < n; i++) {
         const row = rows[i];
-        if (row === prev[i] && (reuse[i] === REUSE_FROZEN || (trusted && reuse[i] === REUSE_TRUSTED))) continue;
+        const old = prev[i];
+        if (row === old && (reuse[i] === REUSE_FROZEN || (trusted && reuse[i] === REUSE_TRUSTED))) continue;
+        // A deeply frozen row replaced by a new one that differs in a few
+        // members (a price tick): those members' ops, the row's text made
+        // only when a full text needs it. Not for a neighbour's row: a shift.
+        if (reuse[i] === REUSE_FROZEN && row !== old && (i === 0 || row !== prev[i - 1]) && (i === n - 1 || row !== prev[i + 1])) {
+          const ops = this.#memberOps(old, row, i);
+          if (ops !== undefined) {
+            if (ops.length > 0) {
+              memberOps ??= [];
+              memberOps[changed.length] = ops;
+              opCount += this.#memberOpCount;
+              olds.push(texts[i]);
+              texts[i] = null;
+              changed.push(i);
+            } else if (texts[i] !== null) {
+              this.#frozenTexts.set(row, texts[i]); // the same text
+            }
+            continue; // reuse[i] stays REUSE_FROZEN
+          }
+        }
         const text = this.#rowText(row, trusted);
         if (text === BAIL) {
           this.forget(topic);
@@ -295,10 +339,11 @@ class IdentityCache {
         }
         reuse[i] = this.#reuseOf;
         if (text !== texts[i]) {
-          chars += text.length - texts[i].length;
+          chars += texts[i] === null ? 0 : text.length - texts[i].length;
           olds.push(texts[i]);
           texts[i] = text;
           changed.push(i);
+          opCount += 1;
         }
       }
     } else {
@@ -311,7 +356,7 @@ class IdentityCache {
         // The same object at the same index, or at the same distance from the end.
         const at = row === prev[i] ? i : row === prev[i + shift] ? i + shift : -1;
         if (at >= 0 && (prevReuse[at] === REUSE_FROZEN || (trusted && prevReuse[at] === REUSE_TRUSTED))) {
-          texts[i] = prevTexts[at];
+          texts[i] = prevTexts[at] ?? (prevTexts[at] = JSON.stringify(row)); // (not made yet: row is prev[at])
           reuse[i] = prevReuse[at];
         } else {
           const text = this.#rowText(row, trusted);
@@ -332,10 +377,19 @@ class IdentityCache {
     this.#stagedAt = now;
     if (entry !== undefined && entry.confirmed && entry.request === 0 && (this.#minTtl === 0 || now - entry.at < this.#fresh)) {
       const replaced =
-        changed !== null && changed.length <= Math.min(this.#maxPatchOps, n * PATCH_SHARE) && !shifted(changed, olds, texts);
-      const ops = replaced
-        ? replaceOps(changed, texts)
-        : this.#ops(prev, changed === null ? prevTexts : previousTexts(texts, changed, olds), rows, texts);
+        changed !== null && opCount <= this.#maxPatchOps && changed.length <= n * PATCH_SHARE && !shifted(changed, olds, texts);
+      if (replaced) {
+        this.patched = true;
+        return replaceOps(changed, texts, memberOps);
+      }
+      let before = prevTexts;
+      if (changed !== null) {
+        fillTexts(rows, texts);
+        for (let k = 0; k < olds.length; k++) olds[k] ??= JSON.stringify(prev[changed[k]]);
+        before = previousTexts(texts, changed, olds);
+      }
+      fillTexts(prev, before);
+      const ops = this.#ops(prev, before, rows, texts);
       if (ops !== undefined) {
         this.patched = true;
         return ops;
@@ -453,6 +507,52 @@ class IdentityCache {
     if ((rows < 8 && stringified < OPAQUE_SKIP) || stringified * 2 <= rows) return;
     if (this.#opaque.size >= MAX_TOPICS) this.#opaque.clear();
     this.#opaque.set(topic, OPAQUE_SKIP);
+  }
+
+  #memberOpCount = 0; // the ops #memberOps made last
+  #pointers = new Map(); // key -> '/' + the key as an RFC 6901 reference token, JSON-escaped (no quotes)
+
+  /**
+   * A row `old` (deeply frozen, its text known) replaced by `row` at `index`:
+   * the ops replacing the members that differ (each led by a comma; '' when
+   * none), if `row` is a deeply frozen plain object with the same keys in
+   * the same order, and they are at most half its members; else undefined
+   * (the row is replaced whole). Replacing a member keeps its place, so the
+   * core's text stays what JSON.stringify writes (its patch applier writes
+   * values as JSON.stringify does).
+   */
+  #memberOps(old, row, index) {
+    if (typeof row !== 'object' || row === null || Array.isArray(row) || Array.isArray(old) || !isPlain(row)) return undefined;
+    if (typeof old !== 'object' || old === null || !deepFrozen(row, 0)) return undefined;
+    const keys = Object.keys(row);
+    const oldKeys = Object.keys(old);
+    if (keys.length !== oldKeys.length || keys.length < 2) return undefined;
+    // Data properties only (deepFrozen): reading them runs no code.
+    const values = Object.values(row);
+    const oldValues = Object.values(old);
+    let ops = '';
+    let count = 0;
+    for (let k = 0; k < keys.length; k++) {
+      if (keys[k] !== oldKeys[k]) return undefined;
+      const value = values[k];
+      const was = oldValues[k];
+      if (value === was) continue;
+      // Members JSON.stringify leaves out (or cannot write) change the row's shape: replaced whole.
+      if (!writable(value) || !writable(was) || (count += 1) * 2 > keys.length) return undefined;
+      ops += ',{"op":"replace","path":"/' + index + this.#pointer(keys[k]) + '","value":' + JSON.stringify(value) + '}';
+    }
+    this.#memberOpCount = count;
+    return ops;
+  }
+
+  #pointer(key) {
+    let pointer = this.#pointers.get(key);
+    if (pointer === undefined) {
+      if (this.#pointers.size >= MAX_QUOTES) this.#pointers.clear();
+      pointer = JSON.stringify('/' + key.replaceAll('~', '~0').replaceAll('/', '~1')).slice(1, -1);
+      this.#pointers.set(key, pointer);
+    }
+    return pointer;
   }
 
   #quotes = new Map(); // key -> ',' + JSON.stringify(key) + ':', for objects of rows keyed by id

@@ -82,6 +82,8 @@ class RequestWriter {
   #staging = null;
   #stagedBytes = 0;
   #bytes;
+  /** Bytes staged (strings and byte arrays) since the last reset. */
+  staged = 0;
   #view;
   /** Bytes written so far. */
   length = 0;
@@ -181,7 +183,9 @@ class RequestWriter {
       else this.bytes(value);
       return;
     }
-    const index = this.#stage(typeof value === 'string' ? this.#encodeStaged(value) : value);
+    const bytes = typeof value === 'string' ? this.#encodeStaged(value) : value;
+    const index = this.#stage(bytes);
+    this.staged += bytes.length;
     this.u32(STAGED);
     this.u32(index);
   }
@@ -235,6 +239,7 @@ class RequestWriter {
     }
     if (this.#staging !== null && this.#stagedBytes * 8 < this.#staging.length) this.#staging = null;
     this.#stagedBytes = 0;
+    this.staged = 0;
     this.length = 0;
   }
 }

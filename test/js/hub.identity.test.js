@@ -34,12 +34,15 @@ function deepFreeze(value) {
   return value;
 }
 
-// Counts the publishes that went to the core as a patch.
+// Counts the publishes that went to the core as a patch, and those of them
+// with ops on a row's members (rows replaced by copies with a member changed).
 let patchesSent = 0;
+let memberPatches = 0;
 const prepare = IdentityCache.prototype.prepare;
 IdentityCache.prototype.prepare = function countingPrepare(...args) {
   const text = prepare.apply(this, args);
   if (this.patched) patchesSent += 1;
+  if (this.patched && /"path":"\/\d+\//.test(text)) memberPatches += 1;
   return text;
 };
 
@@ -74,6 +77,7 @@ async function outcome(receipt, name) {
 }
 
 const WEIRD = ['', 'plain', 'é😀', 'quote"back\\slash', 'ctl\u0001\u001f\u007f', 'line\u2028sep', '\ud800lone', 'tab\tnl\n', '</script>'];
+const KEYS = ['a/b', 'm~n', '~1', '/', 'q"k\\', 'é😀', '\ud800', ''];
 const NUMBERS = [0, -0, 1.5, -2, 1e21, 1e-7, 2 ** 53 + 2, NaN, Infinity, -Infinity, 123456789.125];
 
 describe('hub.publish by identity', () => {
@@ -99,6 +103,7 @@ describe('hub.publish by identity', () => {
       else if (extra < 0.4) r.list = [pick(NUMBERS), undefined, null, pick(WEIRD), () => 2, { x: pick(WEIRD) }];
       else if (extra < 0.5) r.nested = { a: { b: [pick(NUMBERS)] } };
       else if (extra < 0.55) r.when = new Date(1_700_000_000_000 + nextId); // toJSON: serialized every time
+      if (rand() < 0.2) r[pick(KEYS)] = pick(NUMBERS); // a key a JSON pointer must escape
       return frozen ? deepFreeze(r) : r;
     };
     // How the state of a topic is published: frozen (deep), frozen root with
@@ -116,7 +121,24 @@ describe('hub.publish by identity', () => {
     const edit = (topic, rows) => {
       const mode = modes.get(topic);
       const next = rows.slice();
-      const kind = rand();
+      let kind = rand();
+      if (kind < 0.4 && next.length > 0) {
+        // Ticks: rows replaced by copies with a member or two changed (sent
+        // member by member when frozen), or gone, or of another kind.
+        for (let k = 0; k < 1 + Math.floor(rand() * 3); k++) {
+          const i = Math.floor(rand() * next.length);
+          const old = next[i];
+          if (old === null || typeof old !== 'object' || Array.isArray(old) || old instanceof Date) continue;
+          const copy = { ...old };
+          const keys = Object.keys(copy);
+          for (let m = rand() < 0.75 ? 1 : 0; m < 2; m++) {
+            copy[pick(keys)] = pick([pick(NUMBERS), pick(NUMBERS), pick(WEIRD), undefined, () => 3, { x: pick(WEIRD) }, [pick(NUMBERS), null]]);
+          }
+          next[i] = mode === 'frozen' ? deepFreeze(copy) : copy;
+        }
+        return next;
+      }
+      kind = (kind - 0.4) / 0.6;
       if (kind < 0.5 && next.length > 0) {
         for (let k = 0; k < 1 + Math.floor(rand() * 3); k++) next[Math.floor(rand() * next.length)] = row(mode === 'frozen');
       } else if (kind < 0.6 && next.length > 0) {
@@ -164,6 +186,7 @@ describe('hub.publish by identity', () => {
     };
 
     patchesSent = 0;
+    memberPatches = 0;
     for (let step = 0; step < STEPS; step++) {
       const topic = pick(topics);
       const action = rand();
@@ -206,6 +229,7 @@ describe('hub.publish by identity', () => {
     assert.deepEqual(normalizeFrames(identityFrames, nameIdentity), normalizeFrames(plainFrames, namePlain));
     assert.ok(plainFrames.length > STEPS / 2, `frames were delivered (${plainFrames.length})`);
     assert.ok(patchesSent > STEPS / 10, `patches were sent (${patchesSent})`);
+    assert.ok(memberPatches > 0, `patches with member ops were sent (${memberPatches})`);
     const stats = [plain.stats(), byIdentity.stats()];
     assert.equal(stats[1].rejected, stats[0].rejected);
     assert.equal(stats[1].changes, stats[0].changes);
@@ -224,6 +248,21 @@ describe('hub.publish by identity', () => {
       assert.equal(hub.getJson('board').json, JSON.stringify(board));
     }
     assert.equal(patchesSent, 5);
+    // A price tick changes three members of a row: sent as their ops, not the row's text.
+    const ticked = deepFreeze(mutate(board, { fraction: 0.002, seed: 99 }));
+    const cache = new IdentityCache(hub.options);
+    cache.prepare('b', board, false, 0);
+    cache.sent(1, '', 0);
+    cache.answered(1, 0, null, false);
+    const ops = JSON.parse(cache.prepare('b', ticked, false, 0));
+    assert.equal(cache.patched, true);
+    const changedAt = ticked.flatMap((row, i) => (row === board[i] ? [] : [i]));
+    assert.equal(changedAt.length, 2);
+    assert.deepEqual(
+      ops.map((op) => op.path),
+      changedAt.flatMap((i) => ['price', 'change24h', 'updatedAt'].map((key) => `/${i}/${key}`)),
+    );
+    assert.deepEqual(ops.map((op) => op.value), changedAt.flatMap((i) => [ticked[i].price, ticked[i].change24h, ticked[i].updatedAt]));
     // Publishes in one turn: the first may go as a patch, the others go in full, each its own version.
     const a = deepFreeze(mutate(board, { seed: 10 }));
     const b = deepFreeze(mutate(a, { seed: 11, insertMid: true }));
