@@ -23,6 +23,7 @@ const {
   ANSWER_NONE,
   ANSWER_STATE,
   RELEASE_FLAG,
+  HELD_FLAG,
   isDetached,
 } = require('./requests');
 const { LANES, normalizeOptions, checkAdvance, checkRoles } = require('./options');
@@ -157,14 +158,16 @@ class Held {
   value;
   trusted; // the latest publish said { immutable: true }
   lane; // the most urgent lane byte asked for (0: the topic's own)
+  at; // the hub clock at the latest publish (the core dates the change then)
   promise;
   resolve;
   reject;
 
-  constructor(value, trusted, lane) {
+  constructor(value, trusted, lane, at) {
     this.value = value;
     this.trusted = trusted;
     this.lane = lane;
+    this.at = at;
     this.promise = new Promise((resolve, reject) => {
       this.resolve = resolve;
       this.reject = reject;
@@ -311,13 +314,15 @@ class Hub {
    */
   #hold(topic, value, trusted, lane) {
     let held = this.#coalesced.get(topic);
+    const at = this.#clockNow();
     if (held === undefined) {
-      held = new Held(value, trusted, lane);
+      held = new Held(value, trusted, lane, at);
       this.#coalesced.set(topic, held);
       if (!this.#isBusy) this.#busy(true);
     } else {
       held.value = value;
       held.trusted = trusted;
+      held.at = at;
       if (lane !== 0 && (held.lane === 0 || lane < held.lane)) held.lane = lane;
     }
     try {
@@ -335,7 +340,10 @@ class Hub {
   /**
    * Serializes the value held for `topic` (if any) and queues it as a change
    * (a patch by identity, or the full text); `asked`: the core asked for it
-   * (the change is flagged as the release of its flush). True if one was held.
+   * (the change is flagged as the release of its flush; otherwise as a held
+   * value released early). The core does not apply it when the topic was
+   * removed after the value was published (the value went with it): then
+   * the receipt resolves null. True if one was held.
    */
   #releaseHeld(topic, asked) {
     const held = this.#coalesced.get(topic);
@@ -346,7 +354,7 @@ class Hub {
       // By identity when there are rows to reuse; a flat value is cheaper to
       // serialize whole. (A throwing getter: JSON.stringify says what is wrong.)
       try {
-        if (hasObjectMembers(held.value)) text = this.#byIdentity(topic, held.value, held.trusted);
+        if (hasObjectMembers(held.value)) text = this.#byIdentity(topic, held.value, held.trusted, held.at);
       } catch {
         text = undefined;
       }
@@ -359,7 +367,7 @@ class Hub {
     }
     const identity = this.#identity;
     const patched = identity !== null && identity.patched;
-    const options = ['', held.lane | (asked ? RELEASE_FLAG : 0)];
+    const options = ['', held.lane | (asked ? RELEASE_FLAG : HELD_FLAG)];
     const id = this.#nextId;
     const receipt = this.#queueChange(patched ? KIND.patch : KIND.publishJson, topic, undefined, text, options);
     if (this.#nextId !== id) {
@@ -388,11 +396,15 @@ class Hub {
     }
   }
 
-  /** The text of an immutable value from what changed since the last publish, or undefined (JSON.stringify it). */
-  #byIdentity(topic, value, trusted) {
+  /**
+   * The text of an immutable value from what changed since the last publish,
+   * or undefined (JSON.stringify it). `at`: when it was published (held: earlier).
+   */
+  #byIdentity(topic, value, trusted, at) {
     this.#identity ??= new IdentityCache(this.#options);
     try {
-      return this.#identity.prepare(topic, value, trusted, this.#options.clock === 'manual' ? this.#manualNow : Date.now());
+      const now = this.#clockNow();
+      return this.#identity.prepare(topic, value, trusted, now, at ?? now);
     } catch {
       this.#identity.forget(topic);
       return undefined; // a throwing proxy, say: JSON.stringify says what is wrong, as before
@@ -580,8 +592,12 @@ class Hub {
     return Math.min(Math.max(0, Math.ceil(at)), Number.MAX_SAFE_INTEGER);
   }
 
-  /** The time of an audit event made here (hub.audit), on the clock of the core's events. */
-  #auditNow() {
+  /**
+   * The hub's clock as JS knows it (the manual clock's queued advances, or
+   * Date.now()): the time of an audit event made here (hub.audit), on the
+   * clock of the core's events, and of a held publish.
+   */
+  #clockNow() {
     return this.#options.clock === 'manual' ? this.#manualNow : Date.now();
   }
 
@@ -596,7 +612,7 @@ class Hub {
     if (event === null || typeof event !== 'object' || typeof event.type !== 'string') {
       throw invalid('hub.audit() takes an event: { type, transport?, user?, code?, topic? }');
     }
-    const out = { type: event.type, time: this.#auditNow(), connection: event.connection, user: event.user ?? '', transport: event.transport ?? '' };
+    const out = { type: event.type, time: this.#clockNow(), connection: event.connection, user: event.user ?? '', transport: event.transport ?? '' };
     if (event.topic !== undefined) out.topic = event.topic;
     if (event.code !== undefined) out.code = event.code;
     this.#emitAudit(out);

@@ -264,9 +264,11 @@ class IdentityCache {
    * The payload for publishing `value` on `topic`: a patch or the full text
    * (`patched` says which), or undefined when the value is not a plain
    * object or array of plain rows (the caller serializes it as before). `trusted`: the caller
-   * published with { immutable: true }. `now`: the hub clock (ms).
+   * published with { immutable: true }. `now`: the hub clock (ms); `at`: when
+   * the value was published (a value held by coalescing: earlier; the core
+   * counts the topic's TTL from then).
    */
-  prepare(topic, value, trusted, now) {
+  prepare(topic, value, trusted, now, at = now) {
     this.#staged = null;
     this.patched = false;
     if (!isPlain(value)) return undefined;
@@ -374,7 +376,7 @@ class IdentityCache {
     next.reuse = reuse;
     this.#staged = next;
     this.#stagedChars = chars;
-    this.#stagedAt = now;
+    this.#stagedAt = at;
     if (entry !== undefined && entry.confirmed && entry.request === 0 && (this.#minTtl === 0 || now - entry.at < this.#fresh)) {
       const replaced =
         changed !== null && opCount <= this.#maxPatchOps && changed.length <= n * PATCH_SHARE && !shifted(changed, olds, texts);

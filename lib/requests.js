@@ -38,8 +38,11 @@ const KIND = Object.freeze({
   release: 15,
 });
 
-// On a change's lane byte: the change releases the topic's held value (request.h).
+// On a change's lane byte: the change releases the topic's held value, asked
+// for by its flush; or carries it before the flush asked (request.h). Either
+// is not applied when the topic was removed after the value was published.
 const RELEASE_FLAG = 0x80;
+const HELD_FLAG = 0x40;
 
 const { DeltacastError, codes } = require('./errors');
 
@@ -514,6 +517,7 @@ module.exports = {
   ANSWER_CHANGE,
   ANSWER_FOUND,
   RELEASE_FLAG,
+  HELD_FLAG,
   ANSWER_NONE,
   ANSWER_STATE,
 };

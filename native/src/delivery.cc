@@ -546,9 +546,12 @@ void Delivery::hold(std::string_view topic, std::optional<Lane> lane, std::int64
   lastNow_ = now;
   TopicState& st = state(topic);
   if (!st.held && !st.asked) ++held_;
+  st.heldAt = now;
   if (st.asked) {
     // Asked for already, not yet released: the release answers this hold
-    // too (JS sends the latest value it holds).
+    // too (JS sends the latest value it holds), and is applied even if the
+    // topic was removed since the ask: this publish came after the removal.
+    st.dropped = false;
     return;
   }
   st.held = true;
@@ -569,12 +572,25 @@ void Delivery::paceHold(TopicState& st, std::string_view topic, std::optional<La
   }
 }
 
+bool Delivery::heldValueDropped(std::string_view topic) const {
+  const auto it = topics_.find(std::string(topic));
+  return it != topics_.end() && it->second.asked && it->second.dropped;
+}
+
+std::optional<std::int64_t> Delivery::lastHoldAt(std::string_view topic) const {
+  const auto it = topics_.find(std::string(topic));
+  if (it == topics_.end()) return std::nullopt;
+  return it->second.heldAt;
+}
+
 void Delivery::released(std::string_view topic, std::int64_t now) {
   lastNow_ = now;
   const auto it = topics_.find(std::string(topic));
   if (it == topics_.end() || !it->second.asked) return;  // an early release: the hold's flush still comes
   TopicState& st = it->second;
+  const bool dropped = st.dropped;
   st.asked = false;  // (held stays false while asked: hold() leaves an asked topic to its release)
+  st.dropped = false;
   --held_;
   // The flush the hold was asked for, now that the value is in; a topic
   // nobody follows keeps no state.
@@ -582,6 +598,9 @@ void Delivery::released(std::string_view topic, std::int64_t now) {
     dropState(it);
     return;
   }
+  // A dropped value was not applied: there is nothing of it to send, and a
+  // change made since the removal keeps its own flush.
+  if (dropped) return;
   timers_.cancel(st.id);
   flush({it->first}, now, false);
   st.pacing.pending = false;
@@ -648,23 +667,27 @@ void Delivery::charge(ConnectionId id, Connection& connection, std::string_view 
 
 void Delivery::gone(const RemovedTopic& removed, std::int64_t now) {
   lastNow_ = now;
-  const auto subs = subscribers_.find(removed.topic);
-  if (subs == subscribers_.end()) return;
   // Its frames and its pending flush go: nothing of that epoch is sent again.
   // The topic keeps only its identity (its timer id and lane).
   if (const auto st = topics_.find(removed.topic); st != topics_.end()) {
     TopicState fresh;
     fresh.id = st->second.id;
     fresh.lane = st->second.lane;
-    // A held value stays held (it comes back as a new epoch), in a window
-    // of its own from now, as a change made now would be; one asked for
-    // stays asked for (its release comes).
-    fresh.held = st->second.held;
-    fresh.asked = st->second.asked;
+    fresh.heldAt = st->second.heldAt;
+    // A held value was published before the removal: published at once, it
+    // would have gone with the topic. It is asked for now (JS settles its
+    // publishes) and not applied (heldValueDropped); a hold before its
+    // release is a publish after the removal, and brings it back.
+    if (st->second.held || st->second.asked) {
+      fresh.asked = true;
+      fresh.dropped = true;
+      if (!st->second.asked) wants_.push_back(removed.topic);  // one asked for already: its release comes
+    }
     timers_.cancel(fresh.id);
     st->second = std::move(fresh);
-    if (st->second.held) paceHold(st->second, removed.topic, std::nullopt, now);
   }
+  const auto subs = subscribers_.find(removed.topic);
+  if (subs == subscribers_.end()) return;
   const Frame frame = frames::gone(removed.topic, removed.epoch, removed.version, removalName(removed.reason));
   const std::vector<ConnectionId> ids(subs->second.begin(), subs->second.end());
   for (const ConnectionId id : ids) {

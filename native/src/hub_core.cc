@@ -318,15 +318,40 @@ void HubCore::run(Request& request, const TopicStore::Lookup* lookup) {
   }
   ChangeResult result;
   const bool isChange = changesTopic(request.kind);
+  bool expired = false;  // a held value applied and expired at once (below)
   // Before the commit: a throw is the caller's answer (nothing was committed).
   bool ran = false;
   try {
     fault(FaultPoint::Run, request.id);
+    const auto change = [&](std::int64_t at) {
+      if (request.kind == RequestKind::PublishJson) {
+        store_.publishJsonFrom(request.topic, request.payload, request.changeId, at, result, lookup);
+      } else {
+        result = store_.patch(request.topic, request.payload, request.changeId, at);
+      }
+    };
     switch (request.kind) {
       case RequestKind::PublishJson:
-        store_.publishJsonFrom(request.topic, request.payload, request.changeId, now(), result, lookup);
+      case RequestKind::Patch:
+        if (!request.held) {
+          change(now());
+        } else if (delivery_.heldValueDropped(request.topic)) {
+          // A value held by coalescing whose topic was removed after it was
+          // published went with the topic: not applied, and answered as a
+          // change that made nothing (flagged duplicate, so nobody takes it
+          // for the store's state).
+          result.duplicate = true;
+        } else {
+          // A held value is the publish its last hold stood for, dated then
+          // (its topic's TTL counts from the publish, as without coalescing).
+          // One that creates a topic whose TTL, so counted, a sweep has
+          // passed since is expired at once: published then, it would have been.
+          const std::int64_t at = std::min(now(), delivery_.lastHoldAt(request.topic).value_or(now()));
+          const bool stale = store_.expiredSince(request.topic, at);
+          change(at);
+          expired = stale && result.created && store_.expire(request.topic);
+        }
         break;
-      case RequestKind::Patch: result = store_.patch(request.topic, request.payload, request.changeId, now()); break;
       case RequestKind::Upsert:
         result = store_.upsert(request.topic, request.key, std::move(request.payload), request.changeId, now());
         break;
@@ -383,7 +408,7 @@ void HubCore::run(Request& request, const TopicStore::Lookup* lookup) {
   counting([&] {
     fault(FaultPoint::AfterCommit, request.id);
     forwardRemovals();
-    if (ran && isChange && result.changed) {
+    if (ran && isChange && result.changed && !expired) {
       delivery_.changed(request.topic, result, now(), request.lane, request.changeId);
     }
     // The held value asked for is in (or was refused): the topic's flush goes now.

@@ -97,6 +97,7 @@ void reset(Request& r) {
   r.reauth = ReauthStatus::Verified;
   r.lane.reset();
   r.release = false;
+  r.held = false;
   r.replicaMode = ReplicaMode::State;
 }
 
@@ -114,13 +115,15 @@ Status walk(std::string_view bytes, std::vector<std::string>* staged, std::size_
     std::uint8_t kind = 0;
     bool ok = in.u8(kind) && kind <= static_cast<std::uint8_t>(RequestKind::Release);
     if (ok) r.kind = static_cast<RequestKind>(kind);
-    // `releases`: the byte may carry the release flag (0x80, PublishJson and Patch).
+    // `releases`: the byte may carry the release flag (0x80) or the held flag
+    // (0x40), PublishJson and Patch.
     const auto lane = [&](bool releases = false) {
       std::uint8_t value = 0;
       if (!in.u8(value)) return false;
-      if (releases && (value & 0x80) != 0) {
-        r.release = true;
-        value &= 0x7F;
+      if (releases && (value & 0xC0) != 0) {
+        r.release = (value & 0x80) != 0;
+        r.held = true;
+        value &= 0x3F;
       }
       if (value > 4) return false;
       if (Decode && value != 0) r.lane = static_cast<Lane>(value - 1);

@@ -1184,7 +1184,22 @@ bool TopicStore::erase(std::string_view topic) {
   return true;
 }
 
+bool TopicStore::expiredSince(std::string_view topic, std::int64_t changedAt) const {
+  if (!advancedTo_ || topics_.find(topic) != topics_.end()) return false;
+  const std::int64_t ttl = ttlFor(topic);
+  return ttl > 0 && *advancedTo_ >= changedAt + ttl;  // as the expiry a change makes (commit)
+}
+
+bool TopicStore::expire(std::string_view topic) {
+  const auto it = topics_.find(topic);
+  if (it == topics_.end()) return false;
+  eraseTopic(it, Removal::Expired);
+  bump(expirations_, 1);
+  return true;
+}
+
 void TopicStore::advance(std::int64_t now) {
+  advancedTo_ = now;
   while (!recentIds_.empty() && recentIds_.front().second + options_.dedupWindowMs <= now) {
     recentIdSet_.erase(recentIds_.front().first);
     recentIds_.pop_front();

@@ -7,7 +7,7 @@
 // hub publishing the same values the ordinary way, driven by the same calls
 // on a manual clock, deliver the same data at the same moments.
 //
-// DELTACAST_COALESCE_SEED=<n> replays a run of the model test.
+// DELTACAST_COALESCE_SEED=<n> replays a run of the model tests.
 
 const { describe, it } = require('node:test');
 const assert = require('node:assert/strict');
@@ -113,12 +113,17 @@ describe('coalescing (pacing.coalesce)', () => {
     assert.equal(hub.stats().coalesced, 0);
   });
 
-  it('subscribers get the same data at the same moments as without it, on every lane (model test)', async (t) => {
+  /**
+   * Drives a plain hub and a coalescing one with the same random calls.
+   * `ttl`: TTL rules for both (topics then expire, held or not, and come back
+   * with the next publish; a patch of an expired topic fails on both).
+   */
+  async function model(t, ttl) {
     const rand = mulberry32(SEED);
     const lanes = { 'c/*': 'critical', 'h/*': 'high', 'l/*': 'low' };
     const pacing = { highWindowMs: 16, normalDebounceMs: 50, normalMaxWaitMs: 250, lowIntervalMs: 1000 };
-    const plain = open(t, { lanes, pacing });
-    const coalescing = open(t, { lanes, pacing: { ...pacing, coalesce: true } });
+    const plain = open(t, { lanes, pacing, ttl });
+    const coalescing = open(t, { lanes, ttl, pacing: { ...pacing, coalesce: true } });
     const topics = ['n/a', 'n/b', 'h/a', 'l/a', 'c/a'];
     const subs = [subscriber(plain, ...topics), subscriber(coalescing, ...topics)];
     const values = new Map(topics.map((topic) => [topic, deepFreeze([{ id: 1, v: 0 }, { id: 2, v: 0 }])]));
@@ -148,7 +153,9 @@ describe('coalescing (pacing.coalesce)', () => {
         const ops = [{ op: 'replace', path: '/0/v', value: -step }];
         const next = [{ ...values.get(topic)[0], v: -step }, ...values.get(topic).slice(1)];
         values.set(topic, deepFreeze(next));
-        await Promise.all([plain.patch(topic, ops), coalescing.patch(topic, ops)]);
+        const [a, b] = await Promise.allSettled([plain.patch(topic, ops), coalescing.patch(topic, ops)]);
+        assert.equal(b.status, a.status, `step ${step} (seed ${SEED}): patch of ${topic}: ${a.reason ?? 'applied'} vs ${b.reason ?? 'applied'}`);
+        if (ttl === undefined) assert.equal(a.status, 'fulfilled');
       } else if (r < 0.64) {
         const fresh = deepFreeze([{ id: 1, v: step }]);
         values.set(topic, fresh);
@@ -165,7 +172,7 @@ describe('coalescing (pacing.coalesce)', () => {
     await Promise.all([plain.advance(2000), coalescing.advance(2000)]);
     for (const topic of topics) {
       assert.deepEqual(subs[1].data.get(topic), subs[0].data.get(topic), topic);
-      assert.deepEqual(coalescing.get(topic).data, plain.get(topic).data, topic);
+      assert.deepEqual(coalescing.get(topic)?.data, plain.get(topic)?.data, topic);
     }
     assert.ok(held > 50, `the run held values (${held} publishes)`);
     // Frames of held topics go in a flush of their own (after the value came), so
@@ -174,6 +181,15 @@ describe('coalescing (pacing.coalesce)', () => {
     assert.ok(items(subs[1]) <= items(subs[0]), `no more snapshots and patches than without it: ${items(subs[1])} vs ${items(subs[0])}`);
     assert.equal(coalescing.stats().coalesced, 0);
     assert.equal(coalescing.stats().internalErrors, 0);
+    if (ttl !== undefined) assert.equal(coalescing.stats().expirations, plain.stats().expirations);
+  }
+
+  it('subscribers get the same data at the same moments as without it, on every lane (model test)', async (t) => {
+    await model(t, undefined);
+  });
+
+  it("the same with TTLs shorter than a lane's flush delay: topics expire while held (model test)", async (t) => {
+    await model(t, { 'l/*': 300, 'n/b': 120, 'h/*': 200 });
   });
 
   it('another call on a held topic applies the held value first, in call order', async (t) => {
@@ -253,6 +269,123 @@ describe('coalescing (pacing.coalesce)', () => {
       assert.deepEqual(sub.data.get('t'), { v: 1 });
     }
     assert.deepEqual(seen, ['snap,patch', 'snap,patch'], 'no gone frame: the topic did not expire at 100');
+  });
+
+  it('a topic that expires while its value is held sends one gone, at the moment it does without it', async (t) => {
+    // The low lane flushes up to 1,000 ms after a publish; the TTL is shorter.
+    // Publishes every 100 ms, then silence: stopping at 3,400 ms the topic
+    // expires (3,700) before the next flush (4,000) asks for the last value;
+    // stopping at 3,900 that flush applies it, and the TTL still counts from
+    // the publish (4,200).
+    for (const count of [35, 40]) {
+      const options = { lanes: { 'l/*': 'low' }, ttl: { 'l/*': 300 } };
+      const plain = open(t, options);
+      const coalescing = open(t, { ...options, pacing: { coalesce: true } });
+      const hubs = [plain, coalescing];
+      const subs = [subscriber(plain, 'l/a'), subscriber(coalescing, 'l/a')];
+      const receipts = new Set();
+      // After every step: the frames that came during it (a patch or a
+      // snapshot, whichever is smaller, is a "state"), what the subscriber
+      // holds, and whether the store holds 'l/a' and 'l/quiet' (which nobody
+      // follows).
+      const seen = [[], []];
+      const counted = [0, 0];
+      const look = (ms) => {
+        for (const [i, hub] of hubs.entries()) {
+          const frames = subs[i].frames.slice(counted[i]).flatMap((f) => (f.t === 'batch' ? f.items : [f]));
+          counted[i] = subs[i].frames.length;
+          const kinds = frames.map((f) => (f.t === 'snap' || f.t === 'patch' ? 'state' : f.t)).join('+');
+          seen[i].push(`${ms}: ${kinds} ${JSON.stringify(subs[i].data.get('l/a') ?? null)} ${hub.get('l/a') !== undefined} ${hub.get('l/quiet') !== undefined}`);
+        }
+      };
+      let ms = 0;
+      for (let k = 1; k <= count + 30; k++) {
+        if (k <= count) {
+          const value = deepFreeze({ n: k });
+          const calls = hubs.flatMap((hub) => [hub.publish('l/a', value), hub.publish('l/quiet', value)]);
+          receipts.add(calls[2]);
+          await Promise.all(calls.slice(0, 2));
+        }
+        await Promise.all(hubs.map((hub) => hub.advance(100)));
+        ms += 100;
+        look(ms);
+      }
+      assert.deepEqual(seen[1], seen[0], `stopping after ${count}: the same frames, data and topics after every step`);
+      const gone = seen[0].filter((line) => line.includes('gone'));
+      assert.deepEqual(gone, [count === 35 ? '3700: gone null false false' : '4200: gone null false false']);
+      assert.equal(coalescing.get('l/a'), undefined);
+      assert.equal(coalescing.get('l/quiet'), undefined);
+      // Values published after the last flush go with the topic: their
+      // shared receipt resolves null (no version was made of them).
+      const settled = await Promise.all(receipts);
+      if (count === 35) assert.equal(settled.pop(), null);
+      assert.ok(settled.every((v) => v !== null && v.version > 0), JSON.stringify(settled));
+      assert.equal(coalescing.stats().coalesced, 0);
+      assert.equal(coalescing.stats().internalErrors, 0);
+    }
+  });
+
+  it('a value held for a new topic whose TTL ends before its flush asks is applied and expired at once, as without it', async (t) => {
+    const seen = [];
+    for (const coalesce of [false, true]) {
+      const hub = open(t, { lanes: { 'h/*': 'high' }, ttl: { 'h/*': 200 }, pacing: { coalesce } });
+      const sub = subscriber(hub, 'h/x');
+      const receipt = hub.publish('h/x', deepFreeze({ n: 1 })); // no such topic yet; flushed at 16, expired at 200
+      await hub.advance(300); // one advance: the expiry is checked before the flushes, which find nothing
+      const { version } = await receipt;
+      seen.push({ version, frames: sub.frames.map((f) => f.t).join(','), topic: hub.get('h/x') ?? null, expirations: hub.stats().expirations });
+    }
+    assert.deepEqual(seen[1], seen[0]);
+    assert.deepEqual(seen[1], { version: 1, frames: 'gone', topic: null, expirations: 1 });
+  });
+
+  it('a topic evicted while its value is held is not brought back by the value', async (t) => {
+    const pad = 'x'.repeat(2000);
+    const seen = [];
+    for (const coalesce of [false, true]) {
+      // Room for one such topic: a second evicts the least recently used.
+      const hub = open(t, { memory: { maxBytes: 4000 }, pacing: { coalesce } });
+      const sub = subscriber(hub, 'a', 'b');
+      await hub.publishJson('a', JSON.stringify({ n: 0, pad }));
+      await hub.advance(50);
+      const held = hub.publish('a', deepFreeze({ n: 1, pad }));
+      assert.equal((await hub.publishJson('b', JSON.stringify({ n: 2, pad }))).version, 1);
+      await hub.advance(1000);
+      assert.equal(hub.stats().evictions, 1);
+      assert.equal(hub.get('a'), undefined, 'a was evicted');
+      assert.deepEqual(hub.get('b').data, { n: 2, pad }, 'b stays');
+      seen.push(sub.frames.flatMap((f) => (f.t === 'batch' ? f.items : [f])).map((f) => `${f.t} ${f.topic}`).join(', '));
+      if (coalesce) {
+        assert.equal(await held, null);
+        assert.equal(hub.stats().coalesced, 0);
+      }
+    }
+    assert.deepEqual(seen, ['snap a, gone a, snap b', 'snap a, gone a, snap b']);
+  });
+
+  it('a held value released by another call after its topic expired is dropped, in call order', async (t) => {
+    // The low lane's next flush is 1,000 ms after the first; the TTL is 100.
+    const results = [];
+    for (const coalesce of [false, true]) {
+      const hub = open(t, { lanes: { 'l/*': 'low' }, ttl: { 'l/*': 100 }, pacing: { coalesce } });
+      const sub = subscriber(hub, 'l/t');
+      await hub.publishJson('l/t', '{"v":0}');
+      await hub.advance(60);
+      const held = hub.publish('l/t', deepFreeze({ v: 1 })); // expires at 160 (not flushed before)
+      const advanced = hub.advance(200);
+      // Called before the advance's answer: the held value goes first, and is dropped.
+      const next = hub.publishJson('l/t', '{"v":2}');
+      await advanced;
+      await hub.advance(10);
+      results.push({
+        held: coalesce ? await held : null,
+        next: (await next).version,
+        data: hub.get('l/t').data,
+        frames: sub.frames.flatMap((f) => (f.t === 'batch' ? f.items : [f])).map((f) => f.t).join(','),
+      });
+    }
+    assert.deepEqual(results[1], results[0]);
+    assert.deepEqual(results[1], { held: null, next: 1, data: { v: 2 }, frames: 'snap,gone,snap' });
   });
 
   it('a held value that throws while read rejects with the error publish gives', async (t) => {

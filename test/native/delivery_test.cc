@@ -401,7 +401,7 @@ TEST_F(LaneTest, AHeldValueIsAskedForWhenItsFlushFallsDueAndSentWhenReleased) {
   EXPECT_TRUE(delivery_.takeOutgoing().empty());
 }
 
-TEST_F(LaneTest, AHeldValueOutlivesItsLastSubscriberAndItsTopic) {
+TEST_F(LaneTest, AHeldValueOutlivesItsLastSubscriber) {
   publish("n", 0, 0);
   sub("n");
   delivery_.hold("n", std::nullopt, 10);
@@ -410,17 +410,77 @@ TEST_F(LaneTest, AHeldValueOutlivesItsLastSubscriberAndItsTopic) {
   EXPECT_EQ(delivery_.takeWants(), std::vector<std::string>{"n"}) << "asked for with nobody subscribed";
   delivery_.released("n", 61);
   EXPECT_EQ(delivery_.heldCount(), 0u);
-  // Held, then the topic removed (a TTL, say): still asked for, in a window from the removal.
+}
+
+// A held value was published before its topic was removed (a TTL, an
+// eviction): published at once it would have gone with the topic. It is
+// asked for at once, so that JS settles its publishes, and dropped: its
+// flush is not made, and a change carrying it is not applied.
+TEST_F(LaneTest, AHeldValueWhoseTopicIsRemovedIsAskedForAtOnceAndDropped) {
+  store_.reportRemovals(true);
+  const auto remove = [&](std::int64_t now) {
+    ASSERT_TRUE(store_.erase("n"));
+    for (const RemovedTopic& removed : store_.takeRemoved()) delivery_.gone(removed, now);
+  };
+  publish("n", 0, 0);
   sub("n");
   delivery_.hold("n", std::nullopt, 100);
-  store_.reportRemovals(true);
-  ASSERT_TRUE(store_.erase("n"));
-  for (const RemovedTopic& removed : store_.takeRemoved()) delivery_.gone(removed, 120);
+  EXPECT_EQ(delivery_.lastHoldAt("n"), 100);
+  EXPECT_FALSE(delivery_.heldValueDropped("n"));
+  remove(120);
+  const std::vector<Outgoing> gone = delivery_.takeOutgoing();
+  ASSERT_EQ(gone.size(), 1u);
+  EXPECT_NE(gone[0].frame->find(R"("t":"gone")"), std::string::npos);
+  EXPECT_EQ(delivery_.takeWants(), std::vector<std::string>{"n"}) << "asked for at the removal";
+  EXPECT_TRUE(delivery_.heldValueDropped("n"));
+  EXPECT_EQ(delivery_.heldCount(), 1u);
+  EXPECT_TRUE(at(2000).empty()) << "no flush: the hold's window went with the topic";
+  EXPECT_TRUE(delivery_.takeWants().empty()) << "asked for once";
+  delivery_.released("n", 2001);
+  EXPECT_FALSE(delivery_.heldValueDropped("n"));
+  EXPECT_EQ(delivery_.heldCount(), 0u);
+  EXPECT_TRUE(delivery_.takeOutgoing().empty()) << "nothing of the dropped value is sent";
+  EXPECT_EQ(delivery_.lastHoldAt("n"), 100);
+  EXPECT_FALSE(delivery_.lastHoldAt("never held").has_value());
+
+  // Asked for by its flush, then removed before the value came: asked for
+  // once, and dropped all the same.
+  publish("n", 1, 3000);
   delivery_.takeOutgoing();
-  EXPECT_TRUE(at(169).empty());
-  EXPECT_TRUE(delivery_.takeWants().empty());
-  at(170);
+  delivery_.hold("n", std::nullopt, 3010);
+  at(3060);
   EXPECT_EQ(delivery_.takeWants(), std::vector<std::string>{"n"});
+  remove(3061);
+  delivery_.takeOutgoing();
+  EXPECT_TRUE(delivery_.takeWants().empty());
+  EXPECT_TRUE(delivery_.heldValueDropped("n"));
+  // A hold before the release is a publish after the removal: the release
+  // carries its value, applied as usual, and flushed at once.
+  delivery_.hold("n", std::nullopt, 3062);
+  EXPECT_FALSE(delivery_.heldValueDropped("n"));
+  EXPECT_EQ(delivery_.lastHoldAt("n"), 3062);
+  publish("n", 2, 3063);
+  delivery_.released("n", 3063);
+  const std::vector<Outgoing> back = delivery_.takeOutgoing();
+  ASSERT_EQ(back.size(), 1u);
+  EXPECT_NE(back[0].frame->find(R"("t":"snap")"), std::string::npos) << *back[0].frame;
+  EXPECT_EQ(delivery_.heldCount(), 0u);
+}
+
+TEST_F(LaneTest, AHeldValueOfATopicNobodyFollowsIsDroppedWithTheTopic) {
+  store_.reportRemovals(true);
+  publish("n", 0, 0);
+  delivery_.hold("n", std::nullopt, 10);
+  ASSERT_TRUE(store_.erase("n"));
+  for (const RemovedTopic& removed : store_.takeRemoved()) delivery_.gone(removed, 20);
+  EXPECT_TRUE(delivery_.takeOutgoing().empty());
+  EXPECT_EQ(delivery_.takeWants(), std::vector<std::string>{"n"});
+  EXPECT_TRUE(delivery_.heldValueDropped("n"));
+  EXPECT_TRUE(at(1000).empty());
+  EXPECT_TRUE(delivery_.takeWants().empty());
+  delivery_.released("n", 1001);
+  EXPECT_EQ(delivery_.heldCount(), 0u);
+  EXPECT_FALSE(delivery_.heldValueDropped("n"));
 }
 
 TEST_F(LaneTest, AHeldValueOnTheCriticalLaneIsAskedForAtOnce) {

@@ -133,6 +133,71 @@ TEST(HubCore, RealClockSweepsTtl) {
   EXPECT_EQ(hub.core().get("t"), nullptr);
 }
 
+// Coalescing: a held value is the publish its last hold stood for. Its
+// topic's TTL counts from that hold, and a removal after it drops the value.
+TEST(HubCore, AHeldValueIsDatedAtItsHoldAndDroppedWhenItsTopicWentFirst) {
+  HubOptions options;
+  options.manualClock = true;
+  options.store.ttl = {{"**", 100}};
+  Harness hub(options);
+  std::uint32_t id = 0;
+  const auto advance = [&](std::int64_t ms) {
+    Request r;
+    r.id = ++id;
+    r.kind = RequestKind::Advance;
+    r.ms = ms;
+    hub.call(r);
+  };
+  const auto hold = [&](const char* topic) {
+    Request r;
+    r.kind = RequestKind::Hold;
+    r.topic = topic;
+    hub.core().submit(std::move(r));  // not answered: the next call runs after it
+  };
+  const auto release = [&](const char* topic, std::string json, bool asked = true) {
+    Request r = publish(++id, topic, std::move(json));
+    r.release = asked;  // else released early (another call on the topic)
+    r.held = true;
+    return hub.call(std::move(r));
+  };
+  ASSERT_EQ(hub.call(publish(++id, "t", "0")).version, 1u);
+  advance(10);
+  hold("t");  // the publish at 10
+  advance(50);
+  Completion applied = release("t", "1");  // its flush asked for it at 60
+  EXPECT_TRUE(applied.changed);
+  EXPECT_EQ(applied.version, 2u);
+  advance(49);
+  EXPECT_NE(hub.core().get("t"), nullptr);
+  advance(1);  // 110: 100 ms after the publish, not after the flush
+  EXPECT_EQ(hub.core().get("t"), nullptr);
+
+  // Held, then expired before its flush: the value went with the topic.
+  ASSERT_EQ(hub.call(publish(++id, "u", "0")).version, 1u);
+  hold("u");
+  advance(150);
+  Completion dropped = release("u", "1");
+  EXPECT_EQ(dropped.code, ErrorCode::Ok);
+  EXPECT_FALSE(dropped.changed);
+  EXPECT_TRUE(dropped.duplicate) << "answered as a change that made nothing";
+  EXPECT_EQ(dropped.version, 0u);
+  EXPECT_EQ(hub.core().get("u"), nullptr) << "not brought back";
+  // The release ended it: the next held value is applied.
+  hold("u");
+  EXPECT_TRUE(release("u", "2", false).changed);
+  EXPECT_EQ(hub.core().get("u")->json, "2");
+
+  // Held for a topic the store does not hold, and asked for after a sweep
+  // passed its TTL: created and expired at once, as the publish would have been.
+  hold("v");
+  advance(100);
+  Completion stale = release("v", "1");
+  EXPECT_TRUE(stale.changed);
+  EXPECT_EQ(stale.version, 1u);
+  EXPECT_EQ(hub.core().get("v"), nullptr);
+  EXPECT_EQ(hub.core().stats().expirations, 4u);  // t, u twice, v
+}
+
 TEST(HubCore, CloseAnswersThenStops) {
   Harness hub({});
   hub.core().submit(publish(1, "t", "1"));

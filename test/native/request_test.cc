@@ -204,10 +204,21 @@ TEST(Request, DecodesHoldReleaseAndTheReleaseFlag) {
   w.u8(0).u32(3).str("prices").str("[1]").str("").u8(0x80 | 3);  // PublishJson, normal, releasing
   w.u8(1).u32(4).str("prices").str("[]").str("").u8(0x80);       // Patch, the topic's lane, releasing
   w.u8(0).u32(5).str("prices").str("[2]").str("").u8(0);         // PublishJson
+  w.u8(0).u32(6).str("prices").str("[3]").str("").u8(0x40 | 4);  // PublishJson, low, a held value released early
+  w.u8(1).u32(7).str("prices").str("[]").str("").u8(0x40);       // Patch, the topic's lane, the same
   std::vector<std::string> staged;
   std::vector<Request> out;
   ASSERT_TRUE(decodeRequests(w.bytes(), staged, out));
-  ASSERT_EQ(out.size(), 5u);
+  ASSERT_EQ(out.size(), 7u);
+  EXPECT_TRUE(out[2].held);
+  EXPECT_TRUE(out[3].held);
+  EXPECT_FALSE(out[4].held);
+  EXPECT_TRUE(out[5].held);
+  EXPECT_FALSE(out[5].release);
+  EXPECT_EQ(out[5].lane, Lane::Low);
+  EXPECT_TRUE(out[6].held);
+  EXPECT_FALSE(out[6].release);
+  EXPECT_FALSE(out[6].lane.has_value());
   EXPECT_EQ(out[0].kind, RequestKind::Hold);
   EXPECT_EQ(out[0].topic, "prices");
   EXPECT_EQ(out[0].lane, Lane::High);
@@ -224,11 +235,14 @@ TEST(Request, DecodesHoldReleaseAndTheReleaseFlag) {
   std::size_t count = 0;
   std::vector<std::uint32_t> ids;
   ASSERT_TRUE(validateRequests(w.bytes(), 0, count, &ids));
-  EXPECT_EQ(ids, (std::vector<std::uint32_t>{3, 4, 5}));
-  // The flag only where a change may release; a lane past low with it is still refused.
+  EXPECT_EQ(ids, (std::vector<std::uint32_t>{3, 4, 5, 6, 7}));
+  // The flags only where a change may carry a held value; a lane past low with one is still refused.
   EXPECT_FALSE(validateRequests(Writer().u8(14).str("t").u8(0x80).bytes(), 0, count));
+  EXPECT_FALSE(validateRequests(Writer().u8(14).str("t").u8(0x40).bytes(), 0, count));
   EXPECT_FALSE(validateRequests(Writer().u8(2).u32(1).str("t").str("1").str("{}").str("").u8(0x80).bytes(), 0, count));
+  EXPECT_FALSE(validateRequests(Writer().u8(2).u32(1).str("t").str("1").str("{}").str("").u8(0x40).bytes(), 0, count));
   EXPECT_FALSE(validateRequests(Writer().u8(0).u32(1).str("t").str("1").str("").u8(0x85).bytes(), 0, count));
+  EXPECT_FALSE(validateRequests(Writer().u8(0).u32(1).str("t").str("1").str("").u8(0x45).bytes(), 0, count));
   EXPECT_FALSE(validateRequests(Writer().u8(14).str("t").bytes(), 0, count));  // no lane
 }
 

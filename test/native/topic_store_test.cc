@@ -204,6 +204,34 @@ TEST(TopicStore, AHoldRefreshesTheTtlWithoutChangingTheTopic) {
   EXPECT_EQ(store.get("tmp/a"), nullptr);
 }
 
+// Coalescing: a held value for a topic the store does not hold creates it
+// when applied, dated at its publish. expiredSince says whether a sweep has
+// passed that topic's TTL since (it would have expired), and expire() removes
+// it as an expiry.
+TEST(TopicStore, AHeldValueForANewTopicKnowsWhetherItsTtlHasPassedASweep) {
+  StoreOptions options;
+  options.ttl = {{"tmp/*", 100}};
+  TopicStore store(options);
+  store.reportRemovals(true);
+  EXPECT_FALSE(store.expiredSince("tmp/a", 0)) << "no sweep yet";
+  store.advance(99);
+  EXPECT_FALSE(store.expiredSince("tmp/a", 0));
+  store.advance(100);
+  EXPECT_TRUE(store.expiredSince("tmp/a", 0));
+  EXPECT_FALSE(store.expiredSince("tmp/a", 1));
+  EXPECT_FALSE(store.expiredSince("keep", 0)) << "no TTL";
+  store.publishJson("tmp/a", "1", "", 0);
+  EXPECT_FALSE(store.expiredSince("tmp/a", 0)) << "a topic the store holds expires on its own";
+  EXPECT_TRUE(store.expire("tmp/a"));
+  EXPECT_FALSE(store.expire("tmp/a"));
+  EXPECT_EQ(store.get("tmp/a"), nullptr);
+  const std::vector<RemovedTopic> removed = store.takeRemoved();
+  ASSERT_EQ(removed.size(), 1u);
+  EXPECT_EQ(removed[0].reason, Removal::Expired);
+  EXPECT_EQ(removed[0].version, 1u);
+  EXPECT_EQ(store.stats().expirations, 1u);
+}
+
 TEST(TopicStore, TtlPerPattern) {
   StoreOptions options;
   options.ttl = {{"tmp/*", 100}, {"**", 0}};

@@ -201,7 +201,9 @@ class Delivery {
 
   // A topic left the store (deleted, expired, evicted): each subscriber gets a
   // `gone` frame at once and holds nothing; the subscription stays, so a topic
-  // that comes back reaches it as a snapshot under a new epoch.
+  // that comes back reaches it as a snapshot under a new epoch. A value held
+  // for it (hold()) was published before the removal and goes with the topic:
+  // it is asked for at once and dropped (heldValueDropped()).
   void gone(const RemovedTopic& removed, std::int64_t now);
 
   // Coalescing (the hub's pacing.coalesce): JS holds an immutable value for
@@ -213,6 +215,15 @@ class Delivery {
   // when JS had none left: the topic's flush is made at once.
   void hold(std::string_view topic, std::optional<Lane> lane, std::int64_t now);
   void released(std::string_view topic, std::int64_t now);
+  // True while the value JS holds for `topic` was published before the topic
+  // was removed (gone()), with no hold since: a change carrying it (flagged
+  // release or held) is not applied, as that value would have gone with the
+  // topic had it been applied at its publish. released() ends it.
+  bool heldValueDropped(std::string_view topic) const;
+  // The time of the latest hold() of `topic` (while it has delivery state): a
+  // change carrying the held value is the publish made then, and the store
+  // dates it so (its TTL counts from the publish, not from the flush).
+  std::optional<std::int64_t> lastHoldAt(std::string_view topic) const;
   // Topics whose held value is asked for, in the order their flushes fell due.
   std::vector<std::string> takeWants();
   // Topics held or asked for and not yet released.
@@ -317,9 +328,12 @@ class Delivery {
     std::uint64_t idsLostUpTo = 0;
     // Coalescing (hold()): a held value is paced (its flush will ask for
     // it), or asked for and not yet released. Either keeps the state when
-    // the last subscriber leaves or the topic is removed.
+    // the last subscriber leaves or the topic is removed. `dropped`: asked
+    // for because the topic was removed while held (heldValueDropped()).
     bool held = false;
     bool asked = false;
+    bool dropped = false;
+    std::optional<std::int64_t> heldAt;  // the latest hold()
   };
   static constexpr std::size_t kRecentIds = 256;
   // The change ids a patch from `from` to `to` contains.

@@ -10,9 +10,11 @@
 //               staged payload, a large value handed over on its own so that
 //               its bytes are copied once, not into the buffer and out again)
 //   lane     := u8 (0: the topic's lane, 1 critical, 2 high, 3 normal, 4 low)
-//   PublishJson, Patch := id:u32 topic:str payload changeId:str lane|release
-//               (release: 0x80 set on the lane byte: the change releases the
-//               topic's coalesced value, Delivery::released)
+//   PublishJson, Patch := id:u32 topic:str payload changeId:str lane|flags
+//               (0x80 set on the lane byte: the change releases the topic's
+//               coalesced value, Delivery::released; 0x40: it carries a
+//               coalesced value released before its flush asked for it.
+//               Either is not applied while Delivery::heldValueDropped)
 //   Upsert   := id:u32 topic:str key:str payload changeId:str lane
 //   Remove   := id:u32 topic:str key:str changeId:str lane
 //   Delete   := id:u32 topic:str
@@ -94,6 +96,7 @@ struct Request {
   ReauthStatus reauth = ReauthStatus::Verified;  // Reauth
   std::optional<Lane> lane;                      // a change's lane, overriding the topic's
   bool release = false;                          // PublishJson, Patch: releases a held value (Hold)
+  bool held = false;                             // PublishJson, Patch: carries a held value (release or early)
   ReplicaMode replicaMode = ReplicaMode::State;  // Replicate
 };
 

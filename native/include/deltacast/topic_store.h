@@ -453,6 +453,12 @@ class TopicStore {
   // Expires topics whose TTL has passed and forgets change ids older than the
   // dedup window.
   void advance(std::int64_t now);
+  // Coalescing: a value held since `changedAt` would create `topic` (there is
+  // no such topic). True when that topic would have expired already: an
+  // advance() ran at or after `changedAt` + its TTL.
+  bool expiredSince(std::string_view topic, std::int64_t changedAt) const;
+  // Expires `topic` now (recorded as an expiry); false when there is none.
+  bool expire(std::string_view topic);
   // Patches between two versions of a topic, squashed in order, when the
   // history still has every step; empty otherwise.
   std::vector<HistoryStep> historySince(std::string_view topic, std::uint64_t version) const;
@@ -637,6 +643,7 @@ class TopicStore {
 
   std::deque<std::pair<std::string, std::int64_t>> recentIds_;
   std::unordered_set<std::string> recentIdSet_;
+  std::optional<std::int64_t> advancedTo_;  // the latest advance()
 
   std::mt19937_64 random_;
 
