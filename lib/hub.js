@@ -237,6 +237,7 @@ class Hub {
   #engine; // an engine (deltacast/redis) holding topics across processes, or undefined
   #identity = null; // IdentityCache, from the first publish by identity (lib/identity.js)
   #coalesce = false; // pacing.coalesce
+  #datesHolds = false; // TTL rules exist: a held value's publish time matters to the identity cache (lib/identity.js)
   #coalesced = new Map(); // topic -> Held: immutable values waiting for their lane's flush
   #wantRounds = 0; // drains in which the core asked for held values
   #heldFor = 0; // a refused patch sent again as full text: its request id, whose answer comes first
@@ -251,6 +252,7 @@ class Hub {
     delete normalized.engine; // likewise
     this.#options = normalized;
     this.#coalesce = normalized.pacing.coalesce;
+    this.#datesHolds = normalized.ttl.length > 0;
     this.#clockOrigin = Date.now();
     // The thread-safe function holds its callback for the hub's whole life;
     // through a WeakRef it does not keep the hub itself alive, so an
@@ -314,7 +316,7 @@ class Hub {
    */
   #hold(topic, value, trusted, lane) {
     let held = this.#coalesced.get(topic);
-    const at = this.#clockNow();
+    const at = this.#datesHolds ? this.#clockNow() : 0; // (the core dates the change itself)
     if (held === undefined) {
       held = new Held(value, trusted, lane, at);
       this.#coalesced.set(topic, held);
