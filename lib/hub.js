@@ -898,6 +898,9 @@ class Hub {
   #queueChange(kind, topic, key, payload, options) {
     // A text that cannot fit is refused before it is encoded. A patch may
     // carry a whole value inside its operations (TopicStore::patch's limit).
+    // Any change to the topic, refused here or not, ends what the identity
+    // cache knew of it (a publish by identity has redone its entry in place).
+    this.#identity?.forget(topic); // publish() records its own change after this
     const { maxValueBytes } = this.#options.limits;
     try {
       if (kind === KIND.patch) checkUtf8Size(payload, maxValueBytes * 2 + 4096, 'patch: ');
@@ -905,7 +908,6 @@ class Hub {
     } catch (err) {
       return this.#refused(err);
     }
-    this.#identity?.forget(topic); // publish() records its own change after this
     const w = this.#writer;
     const start = this.#begin(kind);
     try {

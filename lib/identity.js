@@ -217,6 +217,7 @@ class Entry {
   confirmed = false; // the core holds exactly this text (answered, nothing else on the topic since)
   request = 0; // the request id of the last publish, while unanswered
   patched = false; // that publish went as a patch
+  unchanged = false; // a patch that changes nothing (a test of a row)
   changeId = ''; // its options, for sending it again as full text
   lane = 0;
   at = 0; // when it was published (hub clock, ms)
@@ -269,7 +270,27 @@ class IdentityCache {
    * counts the topic's TTL from then).
    */
   prepare(topic, value, trusted, now, at = now) {
+    // Reading the value can run the caller's code (a getter, a toJSON inside a
+    // row, a proxy's traps); a publish made from there goes the old way, so the
+    // entry this prepare is redoing in place is left to it alone (the publish
+    // forgets the topic: this one then goes as full text).
+    if (this.#preparing) {
+      this.patched = false;
+      return undefined;
+    }
+    this.#preparing = true;
+    try {
+      return this.#prepare(topic, value, trusted, now, at);
+    } finally {
+      this.#preparing = false;
+    }
+  }
+
+  #preparing = false;
+
+  #prepare(topic, value, trusted, now, at) {
     this.#staged = null;
+    this.#stagedUnchanged = false;
     this.patched = false;
     if (!isPlain(value)) return undefined;
     const skip = this.#opaque.get(topic);
@@ -382,7 +403,7 @@ class IdentityCache {
         changed !== null && opCount <= this.#maxPatchOps && changed.length <= n * PATCH_SHARE && !shifted(changed, olds, texts);
       if (replaced) {
         this.patched = true;
-        return replaceOps(changed, texts, memberOps);
+        return changed.length === 0 ? this.#unchanged(rows, texts) : replaceOps(changed, texts, memberOps);
       }
       let before = prevTexts;
       if (changed !== null) {
@@ -394,7 +415,7 @@ class IdentityCache {
       const ops = this.#ops(prev, before, rows, texts);
       if (ops !== undefined) {
         this.patched = true;
-        return ops;
+        return ops === '[]' ? this.#unchanged(rows, texts) : ops;
       }
     }
     return next.fullText();
@@ -455,6 +476,20 @@ class IdentityCache {
 
   #stagedChars = 0;
   #stagedAt = 0;
+  #stagedUnchanged = false; // the patch prepare() returned last changes nothing (#unchanged)
+
+  /**
+   * The patch of a publish that changes nothing: not an empty one, which the
+   * core takes as a change that made nothing even when the topic is gone
+   * (evicted, expired) and the value would make it anew, but a test of the
+   * first row, which fails then (answered() sends the full text instead).
+   */
+  #unchanged(rows, texts) {
+    this.#stagedUnchanged = true;
+    if (rows.length === 0) return '[{"op":"test","path":"","value":[]}]';
+    texts[0] ??= JSON.stringify(rows[0]);
+    return '[{"op":"test","path":"/0","value":' + texts[0] + '}]';
+  }
 
   #reuseOf = REUSE_NEVER;
 
@@ -629,6 +664,7 @@ class IdentityCache {
     entry.request = id;
     entry.confirmed = false;
     entry.patched = this.patched;
+    entry.unchanged = this.patched && this.#stagedUnchanged;
     entry.changeId = changeId;
     entry.lane = lane;
     this.#topics.set(entry.topic, entry);
@@ -668,12 +704,18 @@ class IdentityCache {
     this.#pending.delete(id);
     entry.request = 0;
     if (error === null) {
-      entry.confirmed = (flags & 2) === 0; // a duplicate id changed nothing
+      // A change that made no version leaves the core's text as it was: ours
+      // only when this publish changed nothing. (A value equal to the stored
+      // one but for the order of an object's keys is no change: the core
+      // keeps its text, and a patch built on ours would make another.) A
+      // duplicate id changed nothing either.
+      entry.confirmed = (flags & 2) === 0 && ((flags & 1) !== 0 || entry.unchanged);
       return undefined;
     }
     entry.confirmed = false;
     if (!entry.patched || closing || this.#topics.get(entry.topic) !== entry) return undefined;
     entry.patched = false;
+    entry.unchanged = false;
     entry.request = id;
     this.#pending.set(id, entry);
     this.resent += 1;

@@ -253,7 +253,7 @@ describe('hub.publish by identity', () => {
     const cache = new IdentityCache(hub.options);
     cache.prepare('b', board, false, 0);
     cache.sent(1, '', 0);
-    cache.answered(1, 0, null, false);
+    cache.answered(1, 1, null, false); // flags 1: the publish made a version
     const ops = JSON.parse(cache.prepare('b', ticked, false, 0));
     assert.equal(cache.patched, true);
     const changedAt = ticked.flatMap((row, i) => (row === board[i] ? [] : [i]));
@@ -391,6 +391,82 @@ describe('hub.publish by identity', () => {
       else assert.equal(mine, theirs);
     }
     await Promise.all([hub.close(), plainHub.close()]);
+  });
+
+  it('a publish refused as too large leaves nothing of its rows for the next full text', async () => {
+    const hub = createHub({ limits: { maxValueBytes: 200 } });
+    const a = deepFreeze([{ id: 'a', p: 1 }, { id: 'b', p: 1 }, { id: 'c', p: 1 }]);
+    await hub.publish('t', a);
+    // Same length, rows 0 and 2 replaced: its full text is over the limit.
+    const tooLarge = deepFreeze([{ id: 'a', p: 'stale' }, a[1], { id: 'c', p: 'x'.repeat(250) }]);
+    await assert.rejects(hub.publish('t', tooLarge), { code: codes.TOO_LARGE });
+    // Back to a's rows, c ticked twice in one turn: the second goes as full text.
+    const b = deepFreeze([a[0], a[1], { id: 'c', p: 2 }]);
+    const c = deepFreeze([a[0], a[1], { id: 'c', p: 3 }]);
+    const answers = await Promise.all([hub.publish('t', b), hub.publish('t', c)]);
+    assert.deepEqual(answers.map((x) => x.version), [2, 3]);
+    assert.equal(hub.getJson('t').json, JSON.stringify(c));
+    await hub.close();
+  });
+
+  it('an unchanged value republished after its topic was evicted makes the topic again', async () => {
+    const pad = 'x'.repeat(2000);
+    const value = deepFreeze([{ id: 'a', pad }]);
+    const answers = [];
+    for (const frozen of [false, true]) {
+      const hub = createHub({ memory: { maxBytes: 4000 } });
+      const publish = () => hub.publish('a', frozen ? value : JSON.parse(JSON.stringify(value)));
+      const first = await publish();
+      await hub.publishJson('b', JSON.stringify({ pad })); // evicts 'a'
+      assert.equal(hub.get('a'), undefined);
+      const again = await publish();
+      assert.notEqual(again, null, 'the value is published again');
+      assert.notEqual(again.epoch, first.epoch);
+      answers.push(again.version);
+      assert.equal(hub.getJson('a').json, JSON.stringify(value));
+      // Unchanged while the topic is there: no version, as before.
+      assert.equal(await publish(), null);
+      await hub.close();
+    }
+    assert.deepEqual(answers, [1, 1]);
+  });
+
+  it('a value equal to the stored one but for key order: later patches build on the text the core kept', async () => {
+    const plain = createHub();
+    const byIdentity = createHub();
+    const a = deepFreeze([{ a: 1, b: 2 }, ...Array.from({ length: 9 }, (_, i) => ({ id: i, n: 1 }))]);
+    const reordered = deepFreeze([{ b: 2, a: 1 }, ...a.slice(1)]); // no change to the core: it keeps its text
+    const ticked = deepFreeze(reordered.map((row, i) => (i === 5 ? { ...row, n: 2 } : row))); // a real change
+    for (const value of [a, reordered, ticked]) {
+      const [p, i] = await Promise.all([plain.publish('t', JSON.parse(JSON.stringify(value))), byIdentity.publish('t', value)]);
+      assert.equal(i?.version, p?.version);
+      assert.equal(byIdentity.getJson('t').json, plain.getJson('t').json);
+    }
+    assert.equal(plain.getJson('t').json, JSON.stringify(ticked));
+    await Promise.all([plain.close(), byIdentity.close()]);
+  });
+
+  it('a publish made from a getter while a value is read goes first, and the value read after it is the one stored', async () => {
+    const hub = createHub();
+    const a = deepFreeze([{ id: 'a', p: 1 }, { id: 'b', p: 1 }, { id: 'c', p: 1 }, { id: 'd', p: 1 }]);
+    await hub.publish('t', a);
+    const inner = deepFreeze([{ id: 'a', q: 'inner' }, a[1], a[2], { id: 'd', q: 'inner' }]);
+    let innerReceipt = null;
+    const getter = Object.freeze({
+      id: 'b',
+      get p() {
+        innerReceipt ??= hub.publish('t', inner);
+        return 'outer';
+      },
+    });
+    const outer = Object.freeze([a[0], getter, a[2], a[3]]);
+    const outerReceipt = hub.publish('t', outer);
+    assert.deepEqual([(await innerReceipt).version, (await outerReceipt).version], [2, 3]);
+    assert.equal(hub.getJson('t').json, JSON.stringify(outer));
+    const next = deepFreeze([a[0], a[1], a[2], { id: 'd', p: 2 }]);
+    await Promise.all([hub.publish('t', deepFreeze([a[0], a[1], a[2], { id: 'd', p: 3 }])), hub.publish('t', next)]);
+    assert.equal(hub.getJson('t').json, JSON.stringify(next));
+    await hub.close();
   });
 
   it('keeps no published value once its topic is deleted, nor after close', { timeout: 30_000 }, async () => {
