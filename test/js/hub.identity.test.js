@@ -469,6 +469,42 @@ describe('hub.publish by identity', () => {
     await hub.close();
   });
 
+  it('stores only values a proxy over a frozen object holds, whatever order or iterator its traps give each time', async () => {
+    // A non-extensible target fixes the set of its keys, not their order, nor
+    // what an inherited property (Symbol.iterator) reads as.
+    const swapOn = (target, call) => {
+      let calls = 0;
+      return new Proxy(target, {
+        ownKeys(t) {
+          const keys = Reflect.ownKeys(t);
+          return calls++ === call ? [keys[0], keys[2], keys[1], ...keys.slice(3)] : keys;
+        },
+      });
+    };
+    for (let call = 0; call < 6; call++) {
+      const hub = createHub();
+      const board = deepFreeze([{ id: 'a', p: 1, q: 2, r: 0, s: 0, t: 0 }, { id: 'b' }]);
+      await hub.publish('t', board);
+      // A tick of one member, as a proxy: p and q are 1 and 2 in whatever order.
+      await hub.publish('t', Object.freeze([swapOn(deepFreeze({ ...board[0], t: 1 }), call), board[1]]));
+      assert.deepEqual(JSON.parse(hub.getJson('t').json), [{ id: 'a', p: 1, q: 2, r: 0, s: 0, t: 1 }, { id: 'b' }], `swapped on call ${call}`);
+      await hub.publish('o', swapOn(deepFreeze({ id: 'o', a: 1, b: 2, rows: [{ id: 1 }, { id: 2 }] }), call));
+      assert.deepEqual(JSON.parse(hub.getJson('o').json), { id: 'o', a: 1, b: 2, rows: [{ id: 1 }, { id: 2 }] }, `swapped on call ${call}`);
+      await hub.close();
+    }
+    const hub = createHub();
+    let asked = 0;
+    const rows = new Proxy(deepFreeze([{ id: 1 }, { id: 2 }]), {
+      get(t, key, receiver) {
+        if (key === Symbol.iterator && asked++ === 1) return [{ id: 'not in the array' }][Symbol.iterator].bind([{ id: 'not in the array' }]);
+        return Reflect.get(t, key, receiver);
+      },
+    });
+    await hub.publish('t', rows);
+    assert.equal(hub.getJson('t').json, '[{"id":1},{"id":2}]');
+    await hub.close();
+  });
+
   it('keeps no published value once its topic is deleted, nor after close', { timeout: 30_000 }, async () => {
     v8.setFlagsFromString('--expose-gc');
     const gc = vm.runInNewContext('gc');
