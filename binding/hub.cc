@@ -180,6 +180,7 @@ Napi::Function NativeHub::Init(Napi::Env env) {
                          InstanceMethod("take", &NativeHub::Take),
                          InstanceMethod("get", &NativeHub::Get),
                          InstanceMethod("stats", &NativeHub::Stats),
+                         InstanceMethod("evictions", &NativeHub::Evictions),
                          InstanceMethod("ref", &NativeHub::Ref),
                          InstanceMethod("unref", &NativeHub::Unref),
                          InstanceMethod("dispose", &NativeHub::Dispose),
@@ -393,6 +394,12 @@ Napi::Value NativeHub::Get(const Napi::CallbackInfo& info) {
   out.Set(1u, Napi::Number::New(env, static_cast<double>(snapshot->version)));
   out.Set(2u, Napi::String::New(env, snapshot->epoch));
   return out;
+}
+
+// evictions(): topics the memory budget evicted so far (stats().evictions,
+// without building the stats object: lib/identity.js reads it per publish).
+Napi::Value NativeHub::Evictions(const Napi::CallbackInfo& info) {
+  return Napi::Number::New(info.Env(), static_cast<double>(core_->evictions()));
 }
 
 Napi::Value NativeHub::Stats(const Napi::CallbackInfo& info) {

@@ -403,7 +403,7 @@ class Hub {
    * or undefined (JSON.stringify it). `at`: when it was published (held: earlier).
    */
   #byIdentity(topic, value, trusted, at) {
-    this.#identity ??= new IdentityCache(this.#options);
+    this.#identity ??= new IdentityCache(this.#options, () => this.#native.evictions());
     try {
       const now = this.#clockNow();
       return this.#identity.prepare(topic, value, trusted, now, at ?? now);

@@ -224,6 +224,7 @@ class Entry {
   changeId = ''; // its options, for sending it again as full text
   lane = 0;
   at = 0; // when it was published (hub clock, ms)
+  evictions = 0; // the core's eviction count when it was sent
 
   constructor(topic) {
     this.topic = topic;
@@ -250,7 +251,11 @@ class IdentityCache {
   /** Publishes answered with an error and sent again as full text (the core counted them as rejected). */
   resent = 0;
 
-  constructor(options) {
+  #evictions; // () -> topics the core's memory budget evicted so far
+
+  /** `evictions`: reads the core's eviction count (NativeHub.evictions); none if omitted. */
+  constructor(options, evictions = () => 0) {
+    this.#evictions = evictions;
     this.#maxPatchOps = options.limits.maxPatchOps;
     // The core holds no more than its budget: text beyond it here would be of evicted topics.
     this.#maxChars = options.memory.maxBytes > 0 ? Math.min(options.memory.maxBytes, MAX_CHARS) : MAX_CHARS;
@@ -401,7 +406,16 @@ class IdentityCache {
     this.#staged = next;
     this.#stagedChars = chars;
     this.#stagedAt = at;
-    if (entry !== undefined && entry.confirmed && entry.request === 0 && (this.#minTtl === 0 || now - entry.at < this.#fresh)) {
+    // A patch needs the core to hold the text: not after an eviction since
+    // the last publish was sent (the core does not say which topics it
+    // evicted; any eviction sends the next publish of each topic in full).
+    if (
+      entry !== undefined &&
+      entry.confirmed &&
+      entry.request === 0 &&
+      (this.#minTtl === 0 || now - entry.at < this.#fresh) &&
+      entry.evictions === this.#evictions()
+    ) {
       const replaced =
         changed !== null && opCount <= this.#maxPatchOps && changed.length <= n * PATCH_SHARE && !shifted(changed, olds, texts);
       if (replaced) {
@@ -667,6 +681,7 @@ class IdentityCache {
     this.forget(entry.topic);
     entry.chars = this.#stagedChars;
     entry.at = this.#stagedAt;
+    entry.evictions = this.#evictions(); // an eviction from here on may have taken the topic
     entry.request = id;
     entry.confirmed = false;
     entry.patched = this.patched;

@@ -315,8 +315,8 @@ describe('hub.publish by identity', () => {
     assert.notEqual(again.epoch, first.epoch);
     assert.equal(hub.getJson('tmp/a').json, JSON.stringify(board));
 
-    // Evicted (the memory budget): the patch is refused by the core and sent
-    // again in full under the same call; the calls after it keep their order.
+    // Evicted (the memory budget) in an earlier turn: the hub reads the
+    // core's eviction count, and the next publish goes in full.
     const small = createHub({ memory: { maxBytes: 450_000 } });
     let rows = deepFreeze(makeBoard(100));
     const before = await small.publish('rows', rows);
@@ -324,9 +324,34 @@ describe('hub.publish by identity', () => {
     assert.equal(small.get('rows'), undefined);
     rows = deepFreeze(mutate(rows, { seed: 3 }));
     patchesSent = 0;
+    const fresh = await small.publish('rows', rows);
+    assert.equal(patchesSent, 0);
+    assert.equal(fresh.version, 1);
+    assert.notEqual(fresh.epoch, before.epoch);
+    assert.equal(small.getJson('rows').json, JSON.stringify(rows));
+    await small.delete('big');
+
+    // (That publish may have evicted 'big': any eviction since a publish was
+    // sent makes the next one go in full. With room again, patches resume.)
+    await small.publish('rows', (rows = deepFreeze(mutate(rows, { seed: 4 }))));
+    patchesSent = 0;
+    await small.publish('rows', (rows = deepFreeze(mutate(rows, { seed: 5 }))));
+    assert.equal(patchesSent, 1);
+    assert.equal(small.getJson('rows').json, JSON.stringify(rows));
+
+    // Evicted by a call of the same turn, queued before the publish: the
+    // patch is refused by the core and sent again in full under the same
+    // call; the calls after it keep their order.
+    rows = deepFreeze(mutate(rows, { seed: 6 }));
+    patchesSent = 0;
     const order = [];
     const answers = await Promise.all(
-      [small.publish('rows', rows), small.publish('other', [1]), small.publish('other', [2])].map((receipt, i) =>
+      [
+        small.publishJson('big', JSON.stringify(makeBoard(500, 3))), // evicts 'rows' (least recently used)
+        small.publish('rows', rows),
+        small.publish('other', [1]),
+        small.publish('other', [2]),
+      ].map((receipt, i) =>
         receipt.then((answer) => {
           order.push(i);
           return answer;
@@ -334,13 +359,41 @@ describe('hub.publish by identity', () => {
       ),
     );
     assert.equal(patchesSent, 1);
-    assert.deepEqual(order, [0, 1, 2]);
-    assert.equal(answers[0].version, 1);
-    assert.notEqual(answers[0].epoch, before.epoch);
-    assert.deepEqual(answers.slice(1).map((x) => x.version), [1, 2]);
+    assert.deepEqual(order, [0, 1, 2, 3]);
+    assert.equal(answers[1].version, 1);
+    assert.notEqual(answers[1].epoch, fresh.epoch, 'made anew');
+    assert.deepEqual(answers.slice(2).map((x) => x.version), [1, 2]);
     assert.equal(small.getJson('rows').json, JSON.stringify(rows));
     assert.equal(small.stats().rejected, 0, 'the refused patch is not counted as a refused call');
     await Promise.all([hub.close(), small.close()]);
+  });
+
+  it('after an eviction, the next publish and the calls queued behind it act as without identity', async () => {
+    // The topic was evicted in an earlier turn; the publish goes in full
+    // (the hub reads the core's eviction count), so the calls after it in
+    // the same turn find it made, as with a plain publish.
+    const run = async (frozen, follow) => {
+      const hub = createHub({ clock: 'manual', lanes: { '**': 'critical' }, memory: { maxBytes: 4000 }, ttl: { '*': 100 } });
+      const value = (v) => (frozen ? deepFreeze(v) : JSON.parse(JSON.stringify(v)));
+      const a = value([{ id: 'a', p: 1 }, { id: 'b', p: 1 }]);
+      await hub.publish('t', a);
+      await hub.publishJson('big', JSON.stringify(['x'.repeat(3400)])); // evicts 't'
+      assert.equal(hub.get('t'), undefined);
+      await hub.delete('big');
+      const b = frozen ? deepFreeze([a[0], { id: 'b', p: 2 }]) : value([a[0], { id: 'b', p: 2 }]);
+      const answers = await Promise.all([hub.publish('t', b), follow(hub)]);
+      const out = { answers: answers.map((x) => x?.version ?? x), t: hub.getJson('t')?.json ?? null, stats: hub.stats() };
+      await hub.close();
+      return { answers: out.answers, t: out.t, expirations: out.stats.expirations, evictions: out.stats.evictions };
+    };
+    const follows = {
+      'advance past the TTL': (hub) => hub.advance(150),
+      'a publish that evicts it': (hub) => hub.publishJson('big2', JSON.stringify(['y'.repeat(3400)])).then((r) => r.version),
+      'an upsert into it': (hub) => hub.upsert('t', 'c', { id: 'c' }).then((r) => r.version),
+    };
+    for (const [name, follow] of Object.entries(follows)) {
+      assert.deepEqual(await run(true, follow), await run(false, follow), name);
+    }
   });
 
   it('refuses and serializes unusual values exactly as before', async () => {

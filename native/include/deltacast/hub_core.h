@@ -116,6 +116,7 @@ class HubCore {
   // ---- any thread ----------------------------------------------------------------
   std::shared_ptr<const Snapshot> get(std::string_view topic) const { return store_.get(topic); }
   StoreStats stats() const { return store_.stats(); }
+  std::uint64_t evictions() const noexcept { return store_.evictions(); }
   const DeliveryStats& deliveryStats() const { return delivery_.stats(); }
   bool manualClock() const { return options_.manualClock; }
   // Exceptions caught on the core thread (see Faults above).

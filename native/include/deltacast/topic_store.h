@@ -494,6 +494,8 @@ class TopicStore {
   // stages; stage 2 records there the topic it found (Lookup, above).
   void prefetch(std::string_view topic, Lookup& lookup, int stage) const noexcept;
   StoreStats stats() const;
+  // Topics evicted by the memory budget so far (any thread: an atomic read).
+  std::uint64_t evictions() const noexcept { return evictions_.load(std::memory_order_relaxed); }
   std::size_t topicCount() const noexcept { return topics_.size(); }  // the store's thread only
 
  private:
