@@ -619,4 +619,4 @@ function jsonEqual(a, b) {
   return true;
 }
 
-module.exports = { applyPatch, jsonEqual, validateOperations, checkOperationValues };
+module.exports = { applyPatch, jsonEqual, validateOperations, checkOperationValues, escapeSegment };

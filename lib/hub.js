@@ -353,14 +353,7 @@ class Hub {
     this.#coalesced.delete(topic);
     let text;
     try {
-      // By identity when there are rows to reuse; a flat value is cheaper to
-      // serialize whole. (A throwing getter: JSON.stringify says what is wrong.)
-      try {
-        if (hasObjectMembers(held.value)) text = this.#byIdentity(topic, held.value, held.trusted, held.at);
-      } catch {
-        text = undefined;
-      }
-      text ??= toJsonText(held.value, 'the value');
+      text = this.#heldText(topic, held);
     } catch (err) {
       this.#rejectedInJs += 1;
       held.reject(err);
@@ -379,6 +372,21 @@ class Hub {
     }
     receipt.then(held.resolve, held.reject);
     return true;
+  }
+
+  /**
+   * The text of a held value: by identity when it has rows to reuse (a flat
+   * value is cheaper to serialize whole), else JSON.stringify's, which throws
+   * what is wrong with it (a throwing getter met while looking is left to it).
+   */
+  #heldText(topic, held) {
+    let rows = false;
+    try {
+      rows = hasObjectMembers(held.value);
+    } catch {
+      // JSON.stringify below meets it too
+    }
+    return (rows ? this.#byIdentity(topic, held.value, held.trusted, held.at) : undefined) ?? toJsonText(held.value, 'the value');
   }
 
   /** Another call on `topic`: a value held for it goes first, as a change of its own. */

@@ -63,6 +63,7 @@ const EMPTY = Object.freeze([]);
 const LOOKAHEAD = 8;
 
 const { isProxy } = require('node:util').types;
+const { escapeSegment } = require('./apply_patch');
 
 const arrayValues = Array.prototype[Symbol.iterator];
 const ArrayIteratorPrototype = Object.getPrototypeOf([][Symbol.iterator]());
@@ -175,6 +176,17 @@ function wholeText(value) {
 const BAIL = Symbol('bail');
 
 const verified = new WeakSet(); // objects found deeply frozen, plain, without accessors
+
+/** `map`'s text for `key`, made by `make()` the first time; at most MAX_QUOTES kept (then it starts afresh). */
+function cached(map, key, make) {
+  let text = map.get(key);
+  if (text === undefined) {
+    if (map.size >= MAX_QUOTES) map.clear();
+    text = make();
+    map.set(key, text);
+  }
+  return text;
+}
 
 /** A member JSON.stringify writes as a value in an object (not left out, not a BigInt). */
 function writable(value) {
@@ -603,25 +615,13 @@ class IdentityCache {
   }
 
   #pointer(key) {
-    let pointer = this.#pointers.get(key);
-    if (pointer === undefined) {
-      if (this.#pointers.size >= MAX_QUOTES) this.#pointers.clear();
-      pointer = JSON.stringify('/' + key.replaceAll('~', '~0').replaceAll('/', '~1')).slice(1, -1);
-      this.#pointers.set(key, pointer);
-    }
-    return pointer;
+    return cached(this.#pointers, key, () => JSON.stringify('/' + escapeSegment(key)).slice(1, -1));
   }
 
   #quotes = new Map(); // key -> ',' + JSON.stringify(key) + ':', for objects of rows keyed by id
 
   #quoted(key) {
-    let quoted = this.#quotes.get(key);
-    if (quoted === undefined) {
-      if (this.#quotes.size >= MAX_QUOTES) this.#quotes.clear();
-      quoted = ',' + JSON.stringify(key) + ':';
-      this.#quotes.set(key, quoted);
-    }
-    return quoted;
+    return cached(this.#quotes, key, () => ',' + JSON.stringify(key) + ':');
   }
 
   /** A member's text: a container of rows (an array of objects, an object of objects) is opened, anything else is a row. */
