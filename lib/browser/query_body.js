@@ -150,7 +150,7 @@ function bindQueryClient(queryClient, client, options) {
 
   const bound = new Map(); // topic -> { key, written, layers }
   const dirty = new Map(); // topic -> Map(id -> change) | null (no detail work)
-  const invalid = new Set();
+  const invalid = new Map(); // topic -> 'reset' | 'http' (re-checked at the flush)
   let scheduled = false;
   let closed = false;
 
@@ -199,6 +199,13 @@ function bindQueryClient(queryClient, client, options) {
   function flush() {
     scheduled = false;
     if (closed) return;
+    // Invalidations first, coalesced: one per key per flush, however many gaps or resets came. A
+    // turn to HTTP is re-checked now (the topic may be live again), and a write below cancels the
+    // refetch an invalidation started, so a queryFn's result never lands over a newer replica.
+    for (const [topic, reason] of invalid) {
+      if (reason === 'reset' || viaHttp(client, topic)) queryClient.invalidateQueries({ queryKey: topicOf(topic).key });
+    }
+    invalid.clear();
     for (const [topic, rows] of dirty) {
       write(topic);
       if (!rows || !detail) continue;
@@ -212,9 +219,6 @@ function bindQueryClient(queryClient, client, options) {
       }
     }
     dirty.clear();
-    // Coalesced: one invalidation per key per flush, however many gaps or resets came.
-    for (const topic of invalid) queryClient.invalidateQueries({ queryKey: topicOf(topic).key });
-    invalid.clear();
   }
 
   const wanted = (topic) => !only || only.has(topic);
@@ -236,20 +240,20 @@ function bindQueryClient(queryClient, client, options) {
     }),
     client.on('reset', ({ topic }) => {
       if (!wanted(topic)) return;
-      invalid.add(topic);
+      invalid.set(topic, 'reset');
       later();
     }),
     client.on('topic', (topic, state) => {
       if (!wanted(topic)) return;
       // Over HTTP now: refetch (then poll); live again: one write stops the polling.
       if (state === 'live') dirty.has(topic) || dirty.set(topic, null);
-      else if (viaHttp(client, topic)) invalid.add(topic);
+      else if (viaHttp(client, topic)) invalid.has(topic) || invalid.set(topic, 'http');
       later();
     }),
     // An attempt failed: the topics that are waiting for the socket go over HTTP.
     client.on('status', () => {
       if (!failed(client)) return;
-      for (const topic of bound.keys()) if (wanted(topic) && viaHttp(client, topic)) invalid.add(topic);
+      for (const topic of bound.keys()) if (wanted(topic) && viaHttp(client, topic)) invalid.has(topic) || invalid.set(topic, 'http');
       later();
     }),
   ];

@@ -206,6 +206,54 @@ test('query: while the client is not live, bound queries refetch; once live, pol
   assert.equal(fetches, after, 'polling stopped');
 });
 
+// The failure and the recovery can fall into one flush (a busy page, a frame late): the turn to
+// HTTP is re-checked at the flush, and the write goes after the invalidations, so the queryFn's
+// result (here an app's own REST call) never lands over the newer replica.
+test('query: a failure and the recovery in one flush make no refetch over the live replica', { timeout: 15000 }, async (t) => {
+  const { hub, server, client, queryClient } = await setup(t);
+  await hub.publish('p', { n: 1 });
+  let held = null;
+  let hold = false;
+  bindQueryClient(queryClient, client, { queryKey: (topic) => [topic], topics: ['p'], schedule: (f) => (hold ? (held = f) : setTimeout(f, 0)), refetchIntervalMs: 30 });
+  let fetches = 0;
+  const observer = new QueryObserver(queryClient, { queryKey: ['p'], queryFn: async () => (fetches++, { n: 'fetched' }) });
+  t.after(observer.subscribe(() => {}));
+  await until(() => queryClient.getQueryData(['p']) && queryClient.getQueryData(['p']).n === 1, 'live data');
+  const before = fetches;
+  hold = true;
+  let reconnecting = 0;
+  client.on('status', (s) => s === 'reconnecting' && reconnecting++);
+  server.refuseUpgrades = true;
+  server.refuseHttp = true;
+  for (const s of server.wss.clients) s.terminate();
+  await until(() => held && reconnecting >= 3, 'failed attempts, their flush held');
+  server.refuseUpgrades = false;
+  server.refuseHttp = false;
+  await hub.publish('p', { n: 3 });
+  await until(() => client.topicStatus('p').status === 'live' && client.get('p').data.n === 3, 'live again');
+  hold = false;
+  held();
+  await new Promise((r) => setTimeout(r, 100));
+  assert.equal(queryClient.getQueryData(['p']), client.get('p').data);
+  assert.equal(fetches, before, 'no refetch: the topic was live by the flush');
+});
+
+test('query: an epoch reset with an app queryFn keeps the new snapshot (the write cancels the refetch)', { timeout: 15000 }, async (t) => {
+  const { hub, client, queryClient } = await setup(t);
+  await hub.publish('e', { n: 7 });
+  client.hydrate('e', { epoch: 'old-epoch', version: 99, data: { n: 0 } });
+  let fetches = 0;
+  const observer = new QueryObserver(queryClient, { queryKey: ['e'], queryFn: async () => (fetches++, { n: 'fetched' }) });
+  t.after(observer.subscribe(() => {}));
+  await until(() => fetches === 1, 'the first fetch');
+  bindQueryClient(queryClient, client, { queryKey: (topic) => [topic], topics: ['e'], schedule: (f) => setTimeout(f, 0) });
+  await until(() => client.get('e').epoch !== 'old-epoch', 'the new epoch');
+  await until(() => fetches === 2, 'the reset invalidates (and refetches)');
+  await new Promise((r) => setTimeout(r, 50));
+  assert.equal(queryClient.getQueryData(['e']), client.get('e').data);
+  assert.equal(queryClient.getQueryData(['e']).n, 7);
+});
+
 // --- when a bound query goes over HTTP: only when the socket really failed --------------------
 
 /** A page: a hub with `board`, the real httpHandler and ws adapter, a client, a bound QueryClient. */
