@@ -384,7 +384,7 @@ function printDebounce(out) {
 
 
 
-module.exports = { runDebounce };
+module.exports = { runDebounce, debounceChild };
 
 if (require.main === module) {
   start('debounce.js', () =>

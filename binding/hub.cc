@@ -280,7 +280,7 @@ Napi::Float64Array float64s(Napi::Env env, const std::vector<double>& values) {
 
 }  // namespace
 
-// take() -> [answers, strings, frames, sends, closings, audits, auths]
+// take() -> [answers, strings, frames, sends, closings, audits, auths, wants, droppedWants]
 //   answers: Float64Array, five slots each: id, flags (1 changed, 2 duplicate,
 //     4 found), version, code (index into strings, -1 when ok), and the epoch
 //     or the error message: n >= 0 is an epoch packed as a number (its hex
@@ -293,11 +293,14 @@ Napi::Float64Array float64s(Napi::Env env, const std::vector<double>& values) {
 //     (undefined: none), code (a DELTACAST_* string, or the close code as a
 //     number, or undefined), time (the hub's clock)
 //   auths: two slots each: connection id, token (to verify, then Reauth)
+//   wants: topics whose held value a flush asks for (coalescing);
+//     droppedWants: the same for topics removed while held (answered with the
+//     value at once, Delivery::takeDroppedWants)
 // A frame shared by many connections crosses once and becomes one JS string;
 // an epoch shared by many answers likewise.
 Napi::Value NativeHub::Take(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
-  Napi::Array result = Napi::Array::New(env, 8);
+  Napi::Array result = Napi::Array::New(env, 9);
   deltacast::HubCore::Batch batch;
   if (!disposed_) batch = core_->take();
 
@@ -380,6 +383,10 @@ Napi::Value NativeHub::Take(const Napi::CallbackInfo& info) {
   slot = 0;
   for (const std::string& topic : batch.wants) wants.Set(slot++, Napi::String::New(env, topic));
   result.Set(7u, wants);
+  Napi::Array droppedWants = Napi::Array::New(env, batch.droppedWants.size());
+  slot = 0;
+  for (const std::string& topic : batch.droppedWants) droppedWants.Set(slot++, Napi::String::New(env, topic));
+  result.Set(8u, droppedWants);
   return result;
 }
 

@@ -159,6 +159,9 @@ class Held {
   trusted; // the latest publish said { immutable: true }
   lane; // the most urgent lane byte asked for (0: the topic's own)
   at; // the hub clock at the latest publish (the core dates the change then)
+  sentLane = -1; // the lane byte of the latest Hold written (-1: none)
+  late = null; // publishes since that Hold: the turn of the latest ({ at }: its end, on the hub clock)
+  latePos = 0; // and the bytes of records written before it (Redate's position)
   promise;
   resolve;
   reject;
@@ -240,6 +243,8 @@ class Hub {
   #datesHolds = false; // TTL rules exist: a held value's publish time matters to the identity cache (lib/identity.js)
   #coalesced = new Map(); // topic -> Held: immutable values waiting for their lane's flush
   #wantRounds = 0; // drains in which the core asked for held values
+  #handed = 0; // bytes of records handed over so far (the core counts them alike: Redate's position)
+  #turn = null; // { at }: the turn of publishes not told to the core (Held.late), dated at its end
   #heldFor = 0; // a refused patch sent again as full text: its request id, whose answer comes first
   #held = []; // the answers that came after it meanwhile: five slots each
   #resendUnsent = false; // that full text is in the writer, not handed over yet
@@ -316,6 +321,17 @@ class Hub {
    */
   #hold(topic, value, trusted, lane) {
     let held = this.#coalesced.get(topic);
+    if (held !== undefined && lane === held.sentLane && !this.#datesHolds) {
+      // Held already, told on this lane: the core hears of this publish's
+      // time only if the flush asks (Redate), which costs one record per
+      // window instead of one per publish. (With TTL rules every publish
+      // dates the topic's expiry: each is told.)
+      held.value = value;
+      held.trusted = trusted;
+      held.late = this.#turn ?? this.#newTurn();
+      held.latePos = this.#handed + this.#writer.length;
+      return held.promise;
+    }
     const at = this.#datesHolds ? this.#clockNow() : 0; // (the core dates the change itself)
     if (held === undefined) {
       held = new Held(value, trusted, lane, at);
@@ -336,7 +352,60 @@ class Hub {
     } catch (err) {
       return this.#refused(err);
     }
+    held.sentLane = lane;
+    held.late = null; // this Hold is later
     return held.promise;
+  }
+
+  // The time of a publish not told to the core (Held.late), read once per
+  // turn: on the real clock at the turn's end (the core would have dated a
+  // Hold when the turn's records reached it, no earlier); on the manual
+  // clock at the first such publish, and again after an advance().
+  #newTurn() {
+    this.#turn = { at: this.#clockNow() };
+    queueMicrotask(this.#endTurn);
+    return this.#turn;
+  }
+
+  #endTurn = () => {
+    const turn = this.#turn;
+    if (turn === null) return;
+    if (this.#options.clock !== 'manual') turn.at = this.#clockNow();
+    this.#turn = null;
+  };
+
+  /**
+   * Tells the core of the publishes of `held` since its last Hold (Redate):
+   * when the latest was made and where it falls among the records. False if
+   * the record could not be written (memory).
+   */
+  #writeRedate(topic, held, releaseFollows = false) {
+    const ago = Math.min(0xffffffff, Math.max(0, Math.round(this.#clockNow() - held.late.at)));
+    try {
+      this.#unanswered((w) => {
+        w.u8(KIND.redate);
+        w.str(topic);
+        w.u8(held.sentLane | (releaseFollows ? RELEASE_FLAG : 0));
+        w.u32(ago);
+        w.f64(held.latePos);
+      });
+    } catch {
+      return false;
+    }
+    held.late = null;
+    return true;
+  }
+
+  /**
+   * The core asked for the value held for `topic`: publishes since its last
+   * Hold are told first (the flush may be put off: the core asks again when
+   * it is due), else the value goes. False if none is held.
+   */
+  #asked(topic) {
+    const held = this.#coalesced.get(topic);
+    if (held === undefined) return false;
+    if (held.late !== null && this.#writeRedate(topic, held)) return true;
+    return this.#releaseHeld(topic, true);
   }
 
   /**
@@ -350,6 +419,9 @@ class Hub {
   #releaseHeld(topic, asked) {
     const held = this.#coalesced.get(topic);
     if (held === undefined) return false;
+    // Early (another call on the topic, close()): the core first hears of the
+    // publishes since the last Hold, which order the value against a removal.
+    if (!asked && held.late !== null) this.#writeRedate(topic, held);
     this.#coalesced.delete(topic);
     let text;
     try {
@@ -781,6 +853,7 @@ class Hub {
       return this.#rolledBack(start, err).promise();
     }
     this.#manualNow += ms;
+    this.#turn = null; // a publish after this is dated after it
     const answered = this.#answered(ANSWER_NONE).promise();
     if (!this.#coalesce) return answered;
     // Flushes that fell due asked for held values: advance() resolves once
@@ -957,6 +1030,7 @@ class Hub {
     batch?.seal();
     try {
       this.#native.submit(w.view());
+      this.#handed += w.length;
       if (batch !== null) this.#batches.push(batch);
     } catch (err) {
       // Nothing of the batch ran; its calls fail, the hub goes on.
@@ -972,7 +1046,7 @@ class Hub {
 
   /** Called through the thread-safe function: sends every frame, then settles every answered call. */
   _drain() {
-    const [answers, strings, frames, sends, closings, audits, auths, wants] = this.#native.take();
+    const [answers, strings, frames, sends, closings, audits, auths, wants, droppedWants] = this.#native.take();
     // Frames first: a call's frames were produced before its answer, so a
     // caller awaiting the call (advance(0) in tests) finds them sent.
     for (let i = 0; i < sends.length; i += 2) {
@@ -1009,7 +1083,17 @@ class Hub {
     // Flushes asking for held values (coalescing): each goes as a change that releases its flush.
     if (wants !== undefined && wants.length > 0 && !this.#disposed) {
       this.#wantRounds += 1;
-      for (const topic of wants) if (!this.#releaseHeld(topic, true)) this.#writeRelease(topic);
+      for (const topic of wants) if (!this.#asked(topic)) this.#writeRelease(topic);
+    }
+    // Removed while held: the value goes at once (dropped by the core unless
+    // a publish since the last Hold came after the removal).
+    if (droppedWants !== undefined && droppedWants.length > 0 && !this.#disposed) {
+      this.#wantRounds += 1;
+      for (const topic of droppedWants) {
+        const held = this.#coalesced.get(topic);
+        if (held !== undefined && held.late !== null) this.#writeRedate(topic, held, true);
+        if (!this.#releaseHeld(topic, true)) this.#writeRelease(topic);
+      }
     }
     // Answers arrive in the order the requests were queued, each with its
     // request's id (checked: BatchQueue.answer).

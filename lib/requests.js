@@ -36,6 +36,7 @@ const KIND = Object.freeze({
   refuse: 13,
   hold: 14,
   release: 15,
+  redate: 16,
 });
 
 // On a change's lane byte: the change releases the topic's held value, asked

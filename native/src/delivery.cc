@@ -558,10 +558,50 @@ void Delivery::hold(std::string_view topic, std::optional<Lane> lane, std::int64
   paceHold(st, topic, lane, now);
 }
 
+void Delivery::redate(std::string_view topic, std::optional<Lane> lane, std::int64_t at, std::uint64_t position,
+                      std::int64_t now, bool releaseFollows) {
+  lastNow_ = now;
+  const auto it = topics_.find(std::string(topic));
+  if (it == topics_.end() || !it->second.asked) {
+    // Before the flush asked (the value goes early): a hold() when it was made.
+    TopicState& st = state(topic);
+    if (!st.held) ++held_;
+    st.heldAt = at;
+    st.held = true;
+    paceHold(st, topic, lane, at);
+    return;
+  }
+  TopicState& st = it->second;
+  st.heldAt = at;
+  if (st.dropped) {
+    // Removed since the last hold: a publish after the removal's record is
+    // applied, one before went with the topic. Either way the release is due.
+    if (position > st.droppedAt) st.dropped = false;
+    if (!releaseFollows) wants_.emplace_back(topic);  // asked before the removal: asked again
+    return;
+  }
+  if (releaseFollows) return;  // a hold after the removal brought it back: the value goes now
+  // The flush fell due on the hold's schedule; the later publish may move a
+  // debounce back (and changes nothing else: a window or an interval runs
+  // from the first).
+  st.pacing = st.askedPacing;
+  const Pacer::Decision decision = pacer_.changed(st.pacing, lane.value_or(st.lane), at);
+  const std::int64_t due = decision.kind == Pacer::Decision::FlushNow ? at : decision.deadline;
+  if (due <= now) {
+    Pacer::fire(st.pacing, due);  // when it fell due (a low lane's next interval counts from there)
+    wants_.emplace_back(topic);
+    return;
+  }
+  st.asked = false;
+  st.held = true;
+  timers_.schedule(due, st.id);
+}
+
 void Delivery::paceHold(TopicState& st, std::string_view topic, std::optional<Lane> lane, std::int64_t now) {
   const Pacer::Decision decision = pacer_.changed(st.pacing, lane.value_or(st.lane), now);
   switch (decision.kind) {
     case Pacer::Decision::FlushNow:  // critical: asked for at once
+      st.askedPacing = st.pacing;
       timers_.cancel(st.id);
       st.held = false;
       st.asked = true;
@@ -612,6 +652,12 @@ std::vector<std::string> Delivery::takeWants() {
   return taken;
 }
 
+std::vector<std::string> Delivery::takeDroppedWants() {
+  std::vector<std::string> taken;
+  taken.swap(droppedWants_);
+  return taken;
+}
+
 void Delivery::advance(std::int64_t now) {
   lastNow_ = now;
   while (const std::optional<std::int64_t> due = timers_.nextDeadline()) {
@@ -625,9 +671,12 @@ void Delivery::advance(std::int64_t now) {
       const auto name = topicById_.find(id);
       if (name == topicById_.end()) return;
       TopicState& st = topics_[name->second];
+      const PacingState before = st.pacing;
       if (!Pacer::fire(st.pacing, *due)) return;
       if (st.held) {
-        // Its frames wait for the value (released()).
+        // Its frames wait for the value (released()), or for a later
+        // publish's time (redate()), which may put the flush off.
+        st.askedPacing = before;
         st.held = false;
         st.asked = true;
         wants_.push_back(name->second);
@@ -665,7 +714,7 @@ void Delivery::charge(ConnectionId id, Connection& connection, std::string_view 
   if (!hasCredit(connection)) overWindow(id, connection, now);
 }
 
-void Delivery::gone(const RemovedTopic& removed, std::int64_t now) {
+void Delivery::gone(const RemovedTopic& removed, std::int64_t now, std::uint64_t position) {
   lastNow_ = now;
   // Its frames and its pending flush go: nothing of that epoch is sent again.
   // The topic keeps only its identity (its timer id and lane).
@@ -681,7 +730,8 @@ void Delivery::gone(const RemovedTopic& removed, std::int64_t now) {
     if (st->second.held || st->second.asked) {
       fresh.asked = true;
       fresh.dropped = true;
-      if (!st->second.asked) wants_.push_back(removed.topic);  // one asked for already: its release comes
+      fresh.droppedAt = position;
+      if (!st->second.asked) droppedWants_.push_back(removed.topic);  // one asked for already: its answer comes
     }
     timers_.cancel(fresh.id);
     st->second = std::move(fresh);

@@ -91,7 +91,7 @@ void HubCore::armPacing() {
 // Subscribers hear of topics the store dropped (delete, TTL, memory budget).
 void HubCore::forwardRemovals() {
   if (!store_.hasRemoved()) return;  // most requests remove nothing
-  for (const RemovedTopic& removed : store_.takeRemoved()) delivery_.gone(removed, now());
+  for (const RemovedTopic& removed : store_.takeRemoved()) delivery_.gone(removed, now(), position_);
 }
 
 void HubCore::submit(Request request) {
@@ -111,16 +111,19 @@ void HubCore::runEncoded(const std::string& records, std::vector<std::string>& s
   // batch, however it ends.
   struct BatchScope {
     HubCore& core;
-    explicit BatchScope(HubCore& c) : core(c) {
+    std::size_t bytes;  // the batch's records, counted as run however it ends
+    BatchScope(HubCore& c, std::size_t n) : core(c), bytes(n) {
       core.runningBatch_ = true;
       core.wakeAfterBatch_ = false;
     }
     ~BatchScope() {
       core.counting([this] { core.publishCompletions(); });
       core.runningBatch_ = false;
+      core.bytesBase_ += bytes;
+      core.position_ = core.bytesBase_;
       if (core.wakeAfterBatch_) core.notify_();
     }
-  } scope(*this);
+  } scope(*this, records.size());
   batchCompletions_.reserve(answeredIds.size());
   // Decoded one record at a time and run a few records later: a batch of
   // 10,000 publishes is not first copied into 10,000 Requests, and the
@@ -159,6 +162,7 @@ void HubCore::runEncoded(const std::string& records, std::vector<std::string>& s
     const std::size_t index = ran % kAhead;
     Request& request = ring[index];
     ++ran;
+    position_ = bytesBase_ + request.offset;
     if (isAnswered(request.kind)) ++answered;
     // The hints' lookup of the topic, so the change does not look it up again.
     run(request, hint && changesTopic(request.kind) ? &lookups[index] : nullptr);
@@ -210,7 +214,9 @@ void HubCore::flushFrames() {
   std::vector<AuditEvent> audits = delivery_.takeAudits();
   std::vector<AuthRequest> auths = delivery_.takeAuthRequests();
   std::vector<std::string> wants = delivery_.takeWants();
-  if (frames.empty() && closings.empty() && audits.empty() && auths.empty() && wants.empty()) return;
+  std::vector<std::string> droppedWants = delivery_.takeDroppedWants();
+  if (frames.empty() && closings.empty() && audits.empty() && auths.empty() && wants.empty() && droppedWants.empty())
+    return;
   bool wasEmpty = false;
   {
     std::lock_guard lock(outboxMutex_);
@@ -220,6 +226,7 @@ void HubCore::flushFrames() {
     for (AuditEvent& event : audits) outbox_.audits.push_back(std::move(event));
     for (AuthRequest& auth : auths) outbox_.auths.push_back(std::move(auth));
     for (std::string& topic : wants) outbox_.wants.push_back(std::move(topic));
+    for (std::string& topic : droppedWants) outbox_.droppedWants.push_back(std::move(topic));
   }
   if (wasEmpty) wake();
 }
@@ -387,6 +394,13 @@ void HubCore::run(Request& request, const TopicStore::Lookup* lookup) {
         }
         break;
       case RequestKind::Release: delivery_.released(request.topic, now()); break;
+      case RequestKind::Redate:
+        if (validateTopic(request.topic, options_.store.maxTopicLength)) {
+          const std::int64_t at = now() - std::min<std::int64_t>(request.ms, now());
+          store_.held(request.topic, at);
+          delivery_.redate(request.topic, request.lane, at, request.position, now(), request.releaseFollows);
+        }
+        break;
       case RequestKind::Close: break;  // above
     }
     ran = true;

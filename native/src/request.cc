@@ -99,6 +99,9 @@ void reset(Request& r) {
   r.release = false;
   r.held = false;
   r.replicaMode = ReplicaMode::State;
+  r.position = 0;
+  r.releaseFollows = false;
+  r.offset = 0;
 }
 
 // Each record decoded (Decode) or only checked, in order; `each(request)`
@@ -111,9 +114,12 @@ Status walk(std::string_view bytes, std::vector<std::string>* staged, std::size_
   while (!in.done()) {
     const std::size_t at = in.offset();
     Request& r = slot();  // checked only (not Decode): nothing is written into its strings
-    if constexpr (Decode) reset(r);
+    if constexpr (Decode) {
+      reset(r);
+      r.offset = at;
+    }
     std::uint8_t kind = 0;
-    bool ok = in.u8(kind) && kind <= static_cast<std::uint8_t>(RequestKind::Release);
+    bool ok = in.u8(kind) && kind <= static_cast<std::uint8_t>(RequestKind::Redate);
     if (ok) r.kind = static_cast<RequestKind>(kind);
     // `releases`: the byte may carry the release flag (0x80) or the held flag
     // (0x40), PublishJson and Patch.
@@ -159,6 +165,20 @@ Status walk(std::string_view bytes, std::vector<std::string>* staged, std::size_
           break;
         case RequestKind::Hold: ok = in.str(&r.topic) && lane(); break;
         case RequestKind::Release: ok = in.str(&r.topic); break;
+        case RequestKind::Redate: {
+          std::uint8_t laneByte = 0;  // 0x80: the release follows
+          std::uint32_t ago = 0;
+          double position = 0;
+          ok = in.str(&r.topic) && in.u8(laneByte) && (laneByte & 0x7F) <= 4 && in.u32(ago) && in.f64(position) &&
+               in.count(position, 9007199254740991.0);
+          if (ok) {
+            if (Decode && (laneByte & 0x7F) != 0) r.lane = static_cast<Lane>((laneByte & 0x7F) - 1);
+            r.releaseFollows = (laneByte & 0x80) != 0;
+            r.ms = ago;
+            r.position = static_cast<std::uint64_t>(position);
+          }
+          break;
+        }
         case RequestKind::Upsert:
           ok = in.u32(r.id) && in.str(&r.topic) && in.str(&r.key) && in.payload(&r.payload) && in.str(&r.changeId) &&
                lane();

@@ -363,6 +363,50 @@ describe('coalescing (pacing.coalesce)', () => {
     assert.deepEqual(seen, ['snap a, gone a, snap b', 'snap a, gone a, snap b']);
   });
 
+  // Only the first publish of a window writes a Hold; the later ones are told
+  // when the flush asks (Redate), with where they fell among the calls: one
+  // made before the call that evicted the topic goes with it, one made after
+  // brings the topic back, as without coalescing.
+  it('publishes of a held topic around the call that evicts it: before it they go with the topic, after it they bring it back', async (t) => {
+    const pad = 'x'.repeat(2000);
+    for (const after of [false, true]) {
+      const seen = [];
+      for (const coalesce of [false, true]) {
+        // Room for one such topic: a second evicts the least recently used.
+        const hub = open(t, { memory: { maxBytes: 4000 }, pacing: { coalesce } });
+        const sub = subscriber(hub, 'a', 'b');
+        await hub.publishJson('a', JSON.stringify({ n: 0, pad }));
+        await hub.advance(50);
+        const receipts = [hub.publish('a', deepFreeze({ n: 1, pad }))];
+        await hub.advance(10); // the next publish of 'a' is in another turn, at another time
+        if (!after) receipts.push(hub.publish('a', deepFreeze({ n: 2, pad })));
+        const b = hub.publishJson('b', JSON.stringify({ n: 3, pad }));
+        if (after) receipts.push(hub.publish('a', deepFreeze({ n: 2, pad })));
+        await b;
+        await hub.advance(1000);
+        const settled = await Promise.all(receipts);
+        seen.push({
+          a: hub.get('a')?.data.n ?? null,
+          b: hub.get('b')?.data.n ?? null,
+          frames: sub.frames.flatMap((f) => (f.t === 'batch' ? f.items : [f])).map((f) => `${f.t} ${f.topic}`).join(', '),
+          evictions: hub.stats().evictions,
+        });
+        // Held together, the coalescing hub's receipts share one answer:
+        // null when the value went with the topic (the one difference).
+        if (coalesce) assert.ok(settled.every((v) => (after ? v !== null && v.version === 1 : v === null)), JSON.stringify(settled));
+        assert.equal(hub.stats().coalesced, 0);
+        assert.equal(hub.stats().internalErrors, 0);
+      }
+      assert.deepEqual(seen[1], seen[0], after ? 'published after the eviction' : 'published before it');
+      assert.deepEqual(
+        seen[1],
+        after
+          ? { a: 2, b: null, frames: 'snap a, gone a, gone b, snap a', evictions: 2 }
+          : { a: null, b: 3, frames: 'snap a, gone a, snap b', evictions: 1 },
+      );
+    }
+  });
+
   it('a held value released by another call after its topic expired is dropped, in call order', async (t) => {
     // The low lane's next flush is 1,000 ms after the first; the TTL is 100.
     const results = [];

@@ -431,7 +431,8 @@ TEST_F(LaneTest, AHeldValueWhoseTopicIsRemovedIsAskedForAtOnceAndDropped) {
   const std::vector<Outgoing> gone = delivery_.takeOutgoing();
   ASSERT_EQ(gone.size(), 1u);
   EXPECT_NE(gone[0].frame->find(R"("t":"gone")"), std::string::npos);
-  EXPECT_EQ(delivery_.takeWants(), std::vector<std::string>{"n"}) << "asked for at the removal";
+  EXPECT_TRUE(delivery_.takeWants().empty());
+  EXPECT_EQ(delivery_.takeDroppedWants(), std::vector<std::string>{"n"}) << "asked for at the removal";
   EXPECT_TRUE(delivery_.heldValueDropped("n"));
   EXPECT_EQ(delivery_.heldCount(), 1u);
   EXPECT_TRUE(at(2000).empty()) << "no flush: the hold's window went with the topic";
@@ -467,6 +468,122 @@ TEST_F(LaneTest, AHeldValueWhoseTopicIsRemovedIsAskedForAtOnceAndDropped) {
   EXPECT_EQ(delivery_.heldCount(), 0u);
 }
 
+// JS writes one hold per window; publishes after it are told by redate()
+// when the flush asks. On the normal lane the latest moves the debounce back
+// (within the max wait, which counts from the first); on the other lanes the
+// flush was due anyway and is asked for again at once.
+TEST_F(LaneTest, ARedateMovesADebounceBackWithinTheMaxWait) {
+  publish("n", 0, 0);
+  sub("n");
+  delivery_.hold("n", std::nullopt, 100);
+  EXPECT_TRUE(at(150).empty());
+  EXPECT_EQ(delivery_.takeWants(), std::vector<std::string>{"n"});
+  delivery_.redate("n", std::nullopt, 140, 0, 150);  // published again at 140: due at 190
+  EXPECT_TRUE(delivery_.takeWants().empty());
+  EXPECT_EQ(delivery_.heldCount(), 1u);
+  EXPECT_TRUE(at(189).empty());
+  EXPECT_TRUE(delivery_.takeWants().empty());
+  at(190);
+  EXPECT_EQ(delivery_.takeWants(), std::vector<std::string>{"n"});
+  delivery_.redate("n", std::nullopt, 330, 0, 340);  // due at 380, past the max wait: 100 + 250
+  EXPECT_TRUE(delivery_.takeWants().empty());
+  at(349);
+  EXPECT_TRUE(delivery_.takeWants().empty());
+  at(350);
+  EXPECT_EQ(delivery_.takeWants(), std::vector<std::string>{"n"});
+  delivery_.redate("n", std::nullopt, 345, 0, 400);  // due at 350, before now: asked again at once
+  EXPECT_EQ(delivery_.takeWants(), std::vector<std::string>{"n"});
+  publish("n", 1, 401);
+  delivery_.released("n", 401);
+  ASSERT_EQ(delivery_.takeOutgoing().size(), 1u);
+  EXPECT_EQ(delivery_.heldCount(), 0u);
+}
+
+TEST_F(LaneTest, ARedateOnAHighOrLowLaneAsksAgainAtOnce) {
+  publish("high/a", 0, 0);
+  sub("high/a");
+  delivery_.hold("high/a", std::nullopt, 100);  // a window from 100 to 116
+  at(116);
+  EXPECT_EQ(delivery_.takeWants(), std::vector<std::string>{"high/a"});
+  delivery_.redate("high/a", std::nullopt, 110, 0, 117);
+  EXPECT_EQ(delivery_.takeWants(), std::vector<std::string>{"high/a"}) << "the window ran from the first";
+  publish("high/a", 1, 117);
+  delivery_.released("high/a", 117);
+  EXPECT_EQ(delivery_.takeOutgoing().size(), 1u);
+
+  sub("low/a");
+  publish("low/a", 0, 0);
+  EXPECT_EQ(at(0).size(), 1u);  // flushed at 0: the next at 1000 at the earliest
+  delivery_.hold("low/a", std::nullopt, 500);
+  at(1000);
+  EXPECT_EQ(delivery_.takeWants(), std::vector<std::string>{"low/a"});
+  delivery_.redate("low/a", std::nullopt, 900, 0, 1200);  // answered late
+  EXPECT_EQ(delivery_.takeWants(), std::vector<std::string>{"low/a"});
+  publish("low/a", 1, 1200);
+  delivery_.released("low/a", 1200);
+  EXPECT_EQ(delivery_.takeOutgoing().size(), 1u);
+  // The next interval counts from when the flush fell due (1000), not from the answer.
+  delivery_.hold("low/a", std::nullopt, 1300);
+  at(1999);
+  EXPECT_TRUE(delivery_.takeWants().empty());
+  at(2000);
+  EXPECT_EQ(delivery_.takeWants(), std::vector<std::string>{"low/a"});
+}
+
+TEST_F(LaneTest, ARedateBeforeTheFlushAsksIsAHoldThen) {
+  publish("n", 0, 0);
+  sub("n");
+  delivery_.hold("n", std::nullopt, 100);
+  delivery_.redate("n", std::nullopt, 130, 0, 131);  // the value goes early: its publish at 130 is told
+  EXPECT_EQ(delivery_.lastHoldAt("n"), 130);
+  at(179);
+  EXPECT_TRUE(delivery_.takeWants().empty());
+  at(180);
+  EXPECT_EQ(delivery_.takeWants(), std::vector<std::string>{"n"});
+}
+
+// A topic removed while held: a publish JS told of by redate() was made
+// before or after the record that removed it (`position`, bytes of records).
+TEST_F(LaneTest, ARedateOrdersALaterPublishAgainstTheRemoval) {
+  store_.reportRemovals(true);
+  for (const bool after : {false, true}) {
+    publish("n", 0, 0);
+    sub("n");
+    delivery_.hold("n", std::nullopt, 100);
+    ASSERT_TRUE(store_.erase("n"));
+    for (const RemovedTopic& removed : store_.takeRemoved()) delivery_.gone(removed, 110, 500);
+    delivery_.takeOutgoing();
+    EXPECT_TRUE(delivery_.takeWants().empty());
+    EXPECT_EQ(delivery_.takeDroppedWants(), std::vector<std::string>{"n"});
+    delivery_.redate("n", std::nullopt, 105, after ? 501 : 500, 111, true);
+    EXPECT_TRUE(delivery_.takeWants().empty()) << "the release follows: not asked again";
+    EXPECT_EQ(delivery_.heldValueDropped("n"), !after);
+    EXPECT_EQ(delivery_.lastHoldAt("n"), 105);
+    if (after) publish("n", 1, 111);
+    delivery_.released("n", 111);
+    EXPECT_EQ(delivery_.heldCount(), 0u);
+    const std::vector<Outgoing> out = delivery_.takeOutgoing();
+    ASSERT_EQ(out.size(), after ? 1u : 0u);
+    if (after) EXPECT_NE(out[0].frame->find(R"("t":"snap")"), std::string::npos) << *out[0].frame;
+    delivery_.receive(1, R"({"t":"unsub","topic":"n"})");
+    ASSERT_TRUE(!after || store_.erase("n"));
+    store_.takeRemoved();
+  }
+  // Asked by its flush, removed before the answer came: a redate without the
+  // release asks again (the answer then releases).
+  publish("n", 2, 1000);
+  sub("n");
+  delivery_.hold("n", std::nullopt, 1000);
+  at(1050);
+  EXPECT_EQ(delivery_.takeWants(), std::vector<std::string>{"n"});
+  ASSERT_TRUE(store_.erase("n"));
+  for (const RemovedTopic& removed : store_.takeRemoved()) delivery_.gone(removed, 1051, 900);
+  EXPECT_TRUE(delivery_.takeDroppedWants().empty()) << "asked for already";
+  delivery_.redate("n", std::nullopt, 1052, 901, 1053);
+  EXPECT_EQ(delivery_.takeWants(), std::vector<std::string>{"n"});
+  EXPECT_FALSE(delivery_.heldValueDropped("n"));
+}
+
 TEST_F(LaneTest, AHeldValueOfATopicNobodyFollowsIsDroppedWithTheTopic) {
   store_.reportRemovals(true);
   publish("n", 0, 0);
@@ -474,7 +591,7 @@ TEST_F(LaneTest, AHeldValueOfATopicNobodyFollowsIsDroppedWithTheTopic) {
   ASSERT_TRUE(store_.erase("n"));
   for (const RemovedTopic& removed : store_.takeRemoved()) delivery_.gone(removed, 20);
   EXPECT_TRUE(delivery_.takeOutgoing().empty());
-  EXPECT_EQ(delivery_.takeWants(), std::vector<std::string>{"n"});
+  EXPECT_EQ(delivery_.takeDroppedWants(), std::vector<std::string>{"n"});
   EXPECT_TRUE(delivery_.heldValueDropped("n"));
   EXPECT_TRUE(at(1000).empty());
   EXPECT_TRUE(delivery_.takeWants().empty());

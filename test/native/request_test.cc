@@ -197,6 +197,40 @@ TEST(Request, DecodesRefuse) {
   EXPECT_FALSE(validateRequests(Writer().u8(13).f64(1).u8(0).bytes(), 0, count));           // no message
 }
 
+TEST(Request, DecodesRedate) {
+  Writer w;
+  w.u8(16).str("prices").u8(3).u32(40).f64(123456);                // Redate, normal lane
+  w.u8(16).str("prices").u8(0x80).u32(0).f64(9007199254740991.0);  // the topic's lane, its release follows
+  w.u8(0).u32(3).str("prices").str("[1]").str("").u8(0);           // a change after it starts afresh
+  std::vector<std::string> staged;
+  std::vector<Request> out;
+  ASSERT_TRUE(decodeRequests(w.bytes(), staged, out));
+  ASSERT_EQ(out.size(), 3u);
+  EXPECT_EQ(out[0].kind, RequestKind::Redate);
+  EXPECT_EQ(out[0].topic, "prices");
+  EXPECT_EQ(out[0].lane, Lane::Normal);
+  EXPECT_EQ(out[0].ms, 40);
+  EXPECT_EQ(out[0].position, 123456u);
+  EXPECT_FALSE(out[0].releaseFollows);
+  EXPECT_FALSE(out[0].release) << "not the change flag: no release of its own";
+  EXPECT_FALSE(out[1].lane.has_value());
+  EXPECT_TRUE(out[1].releaseFollows);
+  EXPECT_FALSE(out[1].release);
+  EXPECT_EQ(out[1].position, 9007199254740991u);
+  EXPECT_FALSE(out[2].releaseFollows);
+  EXPECT_EQ(out[2].position, 0u);
+  EXPECT_EQ(out[2].offset, w.bytes().size() - (1 + 4 + 4 + 6 + 4 + 3 + 4 + 1));
+  EXPECT_EQ(out[0].offset, 0u);
+  EXPECT_FALSE(isAnswered(RequestKind::Redate));
+  std::size_t count = 0;
+  EXPECT_FALSE(validateRequests(Writer().u8(16).str("t").u8(5).u32(0).f64(0).bytes(), 0, count));     // lane
+  EXPECT_FALSE(validateRequests(Writer().u8(16).str("t").u8(0x40).u32(0).f64(0).bytes(), 0, count));  // flag
+  EXPECT_FALSE(validateRequests(Writer().u8(16).str("t").u8(0).u32(0).f64(-1).bytes(), 0, count));    // position
+  EXPECT_FALSE(validateRequests(Writer().u8(16).str("t").u8(0).u32(0).f64(0.5).bytes(), 0, count));
+  EXPECT_FALSE(validateRequests(Writer().u8(16).str("t").u8(0).u32(0).bytes(), 0, count));  // truncated
+  EXPECT_FALSE(validateRequests(Writer().u8(17).str("t").bytes(), 0, count));               // no such kind
+}
+
 TEST(Request, DecodesHoldReleaseAndTheReleaseFlag) {
   Writer w;
   w.u8(14).str("prices").u8(2);                                  // Hold, high lane

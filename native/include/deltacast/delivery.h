@@ -203,8 +203,10 @@ class Delivery {
   // `gone` frame at once and holds nothing; the subscription stays, so a topic
   // that comes back reaches it as a snapshot under a new epoch. A value held
   // for it (hold()) was published before the removal and goes with the topic:
-  // it is asked for at once and dropped (heldValueDropped()).
-  void gone(const RemovedTopic& removed, std::int64_t now);
+  // it is asked for at once and dropped (heldValueDropped()). `position`:
+  // where the removal falls among JS's records (bytes of them run before the
+  // record that made it; redate() orders a later publish against it).
+  void gone(const RemovedTopic& removed, std::int64_t now, std::uint64_t position = 0);
 
   // Coalescing (the hub's pacing.coalesce): JS holds an immutable value for
   // `topic` instead of serializing it, and says so with hold(). The hold is
@@ -215,6 +217,19 @@ class Delivery {
   // when JS had none left: the topic's flush is made at once.
   void hold(std::string_view topic, std::optional<Lane> lane, std::int64_t now);
   void released(std::string_view topic, std::int64_t now);
+  // JS writes one hold() per window: publishes of a held value after it are
+  // told with redate() when the flush asks (or before the value goes early).
+  // `at`: the time of the latest (it moves a debounce back as a hold() then
+  // would have); `position`: the bytes of records JS had written before it.
+  // Asked for: the flush is paced again from the state it fell due in, and
+  // asked for again at once if it is still due; the topic removed since the
+  // last hold: that publish brings it back (the value is applied) when it
+  // came after the removal's record. Not asked for: a hold() at `at`.
+  // `releaseFollows`: JS sends the value right after (its answer to a
+  // takeDroppedWants() ask): the removal is settled here, the release does
+  // the rest.
+  void redate(std::string_view topic, std::optional<Lane> lane, std::int64_t at, std::uint64_t position,
+              std::int64_t now, bool releaseFollows = false);
   // True while the value JS holds for `topic` was published before the topic
   // was removed (gone()), with no hold since: a change carrying it (flagged
   // release or held) is not applied, as that value would have gone with the
@@ -226,6 +241,10 @@ class Delivery {
   std::optional<std::int64_t> lastHoldAt(std::string_view topic) const;
   // Topics whose held value is asked for, in the order their flushes fell due.
   std::vector<std::string> takeWants();
+  // Topics whose held value is asked for because the topic was removed
+  // (gone()): JS answers each with its value at once (and a redate() first,
+  // if it was published again since its last hold).
+  std::vector<std::string> takeDroppedWants();
   // Topics held or asked for and not yet released.
   std::size_t heldCount() const noexcept { return held_; }
 
@@ -242,7 +261,7 @@ class Delivery {
   // core makes after every request before taking anything).
   bool hasOutput() const noexcept {
     return !outgoing_.empty() || !closings_.empty() || !authRequests_.empty() || !audits_.empty() ||
-           !oversized_.empty() || !wants_.empty();
+           !oversized_.empty() || !wants_.empty() || !droppedWants_.empty();
   }
   std::vector<Outgoing> takeOutgoing();
   std::vector<Closing> takeClosings();
@@ -334,6 +353,8 @@ class Delivery {
     bool asked = false;
     bool dropped = false;
     std::optional<std::int64_t> heldAt;  // the latest hold()
+    std::uint64_t droppedAt = 0;         // dropped: the removal's position (gone())
+    PacingState askedPacing;             // asked: the pacing state before the flush that asked (redate())
   };
   static constexpr std::size_t kRecentIds = 256;
   // The change ids a patch from `from` to `to` contains.
@@ -412,8 +433,9 @@ class Delivery {
   std::vector<Outgoing> outgoing_;
   std::vector<Closing> closings_;
   std::vector<AuthRequest> authRequests_;
-  std::vector<std::string> wants_;  // hold(): topics whose held value is asked for
-  std::size_t held_ = 0;            // topics with held or asked set
+  std::vector<std::string> wants_;         // hold(): topics whose held value is asked for
+  std::vector<std::string> droppedWants_;  // gone(): the same, removed while held
+  std::size_t held_ = 0;                   // topics with held or asked set
   std::vector<AuditEvent> audits_;
   bool audit_ = false;
   std::int64_t lastNow_ = 0;  // the latest time given to an entry point (audit time of an oversized close)

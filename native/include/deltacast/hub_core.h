@@ -99,13 +99,14 @@ class HubCore {
   struct Batch {
     std::vector<Completion> completions;
     std::vector<Outgoing> frames;
-    std::vector<Closing> closings;   // connections the engine closed, after their last frames
-    std::vector<AuditEvent> audits;  // in the order the engine decided them
-    std::vector<AuthRequest> auths;  // tokens for the transport to verify (answered with Reauth)
-    std::vector<std::string> wants;  // topics whose held value a flush asks for (answered with a release)
+    std::vector<Closing> closings;          // connections the engine closed, after their last frames
+    std::vector<AuditEvent> audits;         // in the order the engine decided them
+    std::vector<AuthRequest> auths;         // tokens for the transport to verify (answered with Reauth)
+    std::vector<std::string> wants;         // topics whose held value a flush asks for (answered with a release)
+    std::vector<std::string> droppedWants;  // the same for topics removed while held (Delivery::takeDroppedWants)
     bool empty() const {
       return completions.empty() && frames.empty() && closings.empty() && audits.empty() && auths.empty() &&
-             wants.empty();
+             wants.empty() && droppedWants.empty();
     }
   };
   Batch take();
@@ -166,6 +167,13 @@ class HubCore {
 
   const HubOptions options_;
   std::function<void()> notify_;
+  // Bytes of encoded records run before the batch being run (every batch
+  // submitEncoded took, in order: what JS counts as handed over), and where
+  // the record being run starts on that count: a removal is dated there
+  // (Delivery::gone), so a later publish JS never told of (Redate) is
+  // ordered against it exactly.
+  std::uint64_t bytesBase_ = 0;
+  std::uint64_t position_ = 0;
   TopicStore store_;
   Delivery delivery_;  // core thread only
   boost::asio::io_context io_;

@@ -39,6 +39,12 @@
 //   Release  := topic:str
 //               (the lane asked for the held value and JS had none left:
 //               Delivery::released)
+//   Redate   := topic:str lane|flags ago:u32 position:f64
+//               (publishes of the held value came after its last Hold, the
+//               latest `ago` ms before this record, when `position` bytes of
+//               records had been written: Delivery::redate. JS writes one
+//               Hold per window and this in answer to the flush that asks.
+//               0x80 on the lane byte: the value's release follows)
 //   Replicate := id:u32 topic:str epoch:str version:f64 mode:u8 payload
 //               (an engine's replica, TopicStore::replicate: mode 0 state,
 //               1 patch, 2 absent, 3 history; internal, lib/redis.js)
@@ -79,6 +85,7 @@ enum class RequestKind : std::uint8_t {
   Refuse,      // connection, code (in ms), message (in payload): a client message refused by its transport
   Hold,        // topic, lane: a value held by JS until the topic's lane flushes
   Release,     // topic: the flush asked for a held value, and there was none
+  Redate,      // topic, lane, ms (ago), position: later publishes of a held value (Delivery::redate)
 };
 
 struct Request {
@@ -98,6 +105,9 @@ struct Request {
   bool release = false;                          // PublishJson, Patch: releases a held value (Hold)
   bool held = false;                             // PublishJson, Patch: carries a held value (release or early)
   ReplicaMode replicaMode = ReplicaMode::State;  // Replicate
+  std::uint64_t position = 0;                    // Redate: bytes of records written before the publish
+  bool releaseFollows = false;                   // Redate: the held value's release is the next record for it
+  std::size_t offset = 0;                        // where the record starts in its batch (decoded records)
 };
 
 inline constexpr std::uint32_t kStagedPayload = 0xFFFFFFFFu;
@@ -112,6 +122,7 @@ constexpr bool isAnswered(RequestKind kind) noexcept {
     case RequestKind::Refuse:
     case RequestKind::Hold:
     case RequestKind::Release:
+    case RequestKind::Redate:
     case RequestKind::Reauth: return false;
     default: return true;
   }
