@@ -150,9 +150,10 @@ const CRITICAL_LANE = LANES.indexOf('critical') + 1;
 
 /**
  * The publishes of one topic held by coalescing (pacing.coalesce) until the
- * topic's lane flushes: the latest value, and the one receipt they share (a
- * Promise with promise(), as Receipt has), settled by the change the flush
- * makes of the value.
+ * topic's lane flushes: the latest value, and the one receipt they share, a
+ * thenable as Receipt is (then/catch/finally, promise()), whose Promise is
+ * made only when someone asks: once released, it is the receipt of the
+ * change the flush made of the value.
  */
 class Held {
   value;
@@ -162,20 +163,65 @@ class Held {
   sentLane = -1; // the lane byte of the latest Hold written (-1: none)
   late = null; // publishes since that Hold: the turn of the latest ({ at }: its end, on the hub clock)
   latePos = 0; // and the bytes of records written before it (Redate's position)
-  promise;
-  resolve;
-  reject;
+  #receipt = null; // the release's Receipt
+  #promise = null; // null, a Promise, or while waiting { promise, resolve, reject }
 
   constructor(value, trusted, lane, at) {
     this.value = value;
     this.trusted = trusted;
     this.lane = lane;
     this.at = at;
-    this.promise = new Promise((resolve, reject) => {
-      this.resolve = resolve;
-      this.reject = reject;
+  }
+
+  /** The value went as the change `receipt` answers: that answer is this one's. */
+  settle(receipt) {
+    this.#receipt = receipt;
+    const waiting = this.#promise;
+    if (waiting === null) return;
+    receipt.then(waiting.resolve, waiting.reject);
+    this.#promise = waiting.promise;
+  }
+
+  /** The value could not go (`error`); reported as a promise's rejection would be if nobody awaits it. */
+  reject(error) {
+    const waiting = this.#promise;
+    if (waiting === null) {
+      this.#promise = Promise.reject(error);
+    } else if (!(waiting instanceof Promise)) {
+      waiting.reject(error);
+      this.#promise = waiting.promise;
+    }
+  }
+
+  /** The receipt as a real Promise (made once). */
+  promise() {
+    const made = this.#promise;
+    if (made instanceof Promise) return made;
+    if (made !== null) return made.promise;
+    if (this.#receipt !== null) return (this.#promise = this.#receipt.promise());
+    const waiting = { promise: null, resolve: null, reject: null };
+    waiting.promise = new Promise((resolve, reject) => {
+      waiting.resolve = resolve;
+      waiting.reject = reject;
     });
-    this.promise.promise = () => this.promise;
+    this.#promise = waiting;
+    return waiting.promise;
+  }
+
+  then(onFulfilled, onRejected) {
+    return this.promise().then(onFulfilled, onRejected);
+  }
+
+  catch(onRejected) {
+    return this.promise().catch(onRejected);
+  }
+
+  finally(onFinally) {
+    return this.promise().finally(onFinally);
+  }
+
+  get [Symbol.toStringTag]() {
+    return 'Receipt';
   }
 }
 
@@ -286,6 +332,14 @@ class Hub {
 
   publish(topic, value, opts) {
     if (this.#closing) return closedReceipt();
+    // Coalescing, a frozen value for a topic held already (so its name was
+    // checked) and told on its own lane: a Map lookup and four stores.
+    if (opts === undefined && this.#coalesced.size !== 0) {
+      const held = this.#coalesced.get(topic);
+      if (held !== undefined && held.sentLane === 0 && !this.#datesHolds && identityMode(value, undefined) === 1) {
+        return this.#late(held, value, false);
+      }
+    }
     let text, options, mode;
     try {
       checkTopic(topic, this.#options.limits.maxTopicLength);
@@ -321,17 +375,7 @@ class Hub {
    */
   #hold(topic, value, trusted, lane) {
     let held = this.#coalesced.get(topic);
-    if (held !== undefined && lane === held.sentLane && !this.#datesHolds) {
-      // Held already, told on this lane: the core hears of this publish's
-      // time only if the flush asks (Redate), which costs one record per
-      // window instead of one per publish. (With TTL rules every publish
-      // dates the topic's expiry: each is told.)
-      held.value = value;
-      held.trusted = trusted;
-      held.late = this.#turn ?? this.#newTurn();
-      held.latePos = this.#handed + this.#writer.length;
-      return held.promise;
-    }
+    if (held !== undefined && lane === held.sentLane && !this.#datesHolds) return this.#late(held, value, trusted);
     const at = this.#datesHolds ? this.#clockNow() : 0; // (the core dates the change itself)
     if (held === undefined) {
       held = new Held(value, trusted, lane, at);
@@ -354,7 +398,21 @@ class Hub {
     }
     held.sentLane = lane;
     held.late = null; // this Hold is later
-    return held.promise;
+    return held;
+  }
+
+  /**
+   * A publish of a topic held already, told on this lane: the core hears of
+   * its time only if the flush asks (Redate), which costs one record per
+   * window instead of one per publish. (With TTL rules every publish dates
+   * the topic's expiry: each is told, by a Hold.)
+   */
+  #late(held, value, trusted) {
+    held.value = value;
+    held.trusted = trusted;
+    held.late = this.#turn ?? this.#newTurn();
+    held.latePos = this.#handed + this.#writer.length;
+    return held;
   }
 
   // The time of a publish not told to the core (Held.late), read once per
@@ -442,7 +500,7 @@ class Hub {
     } else if (asked) {
       this.#writeRelease(topic); // refused before it was queued: the flush goes without it
     }
-    receipt.then(held.resolve, held.reject);
+    held.settle(receipt);
     return true;
   }
 
