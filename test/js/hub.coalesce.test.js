@@ -104,8 +104,14 @@ describe('coalescing (pacing.coalesce)', () => {
     const earlier = serialized.filter((v) => (typeof v === 'object' && v !== null && v !== board[7]) || (typeof v === 'number' && v !== 1010));
     assert.equal(latest.length, 1, 'the replaced row was serialized once, not ten times');
     assert.deepEqual(earlier, []);
+    // One receipt, shared: a thenable as any call's (made a Promise only when asked).
+    assert.ok(receipts.every((r) => r === receipts[0]));
+    assert.equal(Object.prototype.toString.call(receipts[0]), '[object Receipt]');
+    assert.ok(receipts[0].promise() instanceof Promise);
+    assert.equal(receipts[0].promise(), receipts[0].promise());
     const versions = await Promise.all(receipts);
     assert.ok(versions.every((v) => v.version === 2 && v.epoch === versions[0].epoch), JSON.stringify(versions));
+    assert.deepEqual(await receipts[0].finally(() => {}), versions[0]);
     assert.deepEqual(hub.get('board'), { ...versions[0], data: board });
     assert.equal(sub.frames.length, 2);
     assert.deepEqual(sub.frames[1].ops, [{ op: 'replace', path: '/7/price', value: 1010 }]);
