@@ -581,10 +581,16 @@ void Delivery::redate(std::string_view topic, std::optional<Lane> lane, std::int
     return;
   }
   if (releaseFollows) return;  // a hold after the removal brought it back: the value goes now
-  // The flush fell due on the hold's schedule; the later publish may move a
-  // debounce back (and changes nothing else: a window or an interval runs
-  // from the first).
+  // The flush fell due on the hold's schedule; a later publish made before
+  // then may move a debounce back (and changes nothing else: a window or an
+  // interval runs from the first). One made after it goes with this flush,
+  // which is late already.
   st.pacing = st.askedPacing;
+  if (at >= st.pacing.scheduledAt) {
+    Pacer::fire(st.pacing, st.pacing.scheduledAt);
+    wants_.emplace_back(topic);
+    return;
+  }
   const Pacer::Decision decision = pacer_.changed(st.pacing, lane.value_or(st.lane), at);
   const std::int64_t due = decision.kind == Pacer::Decision::FlushNow ? at : decision.deadline;
   if (due <= now) {
