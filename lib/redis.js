@@ -691,7 +691,7 @@ class RedisEngine {
       // Watched once it holds a subscription, so a 'ready' from now on is a
       // reconnection (node-redis resubscribes): what was published meanwhile
       // was missed. The cluster object emits no 'ready' of its own for it.
-      client.on('ready', () => this.#reconnected());
+      client.on('ready', () => this.#reconnected(master));
     }
   }
 
@@ -792,11 +792,34 @@ class RedisEngine {
     this.#reconnected();
   }
 
-  /** A subscriber connection came back: notifications may have been missed, so no followed topic is current until read again. */
-  #reconnected() {
+  /**
+   * A subscriber connection came back: notifications may have been missed, so
+   * no followed topic it carries is current until read again. `shard`: a
+   * cluster master whose sharded subscriber reconnected; the topics whose
+   * slots another master serves missed nothing and stay current.
+   */
+  #reconnected(shard) {
     if (this.#closed) return;
+    const before = this.#rounds;
     this.#rounds += 1;
-    for (const [topic, state] of this.#topics) if (state.refs > 0) this.#resync(topic, 0);
+    for (const [topic, state] of this.#topics) {
+      if (state.refs === 0) continue;
+      if (shard !== undefined && !this.#carries(shard, topic)) {
+        if (state.synced === before) state.synced = this.#rounds;
+        continue;
+      }
+      this.#resync(topic, 0);
+    }
+  }
+
+  /** Whether `shard` (a cluster master) serves the slot of `topic`'s channel; true when that cannot be told. */
+  #carries(shard, topic) {
+    try {
+      const master = this.#subscriber.getSlotMaster(keySlot(this.#channel(topic)));
+      return master === undefined || master === shard || master.address === shard.address;
+    } catch {
+      return true;
+    }
   }
 
   /** Reads a followed topic again; retried while Redis is not back. */
@@ -812,6 +835,26 @@ class RedisEngine {
       setTimeout(() => this.#resync(topic, attempt + 1), Math.min(100 * (attempt + 1), 2000)).unref?.();
     });
   }
+}
+
+/**
+ * The cluster slot of a key or channel (Redis Cluster specification, "Keys
+ * distribution model"): CRC16-XMODEM of its UTF-8 bytes, or of the bytes
+ * between the first `{` and the next `}` when there are any, mod 16384.
+ */
+function keySlot(key) {
+  let bytes = Buffer.from(key, 'utf8');
+  const open = bytes.indexOf(0x7b);
+  if (open !== -1) {
+    const close = bytes.indexOf(0x7d, open + 1);
+    if (close > open + 1) bytes = bytes.subarray(open + 1, close);
+  }
+  let crc = 0;
+  for (const byte of bytes) {
+    crc ^= byte << 8;
+    for (let bit = 0; bit < 8; bit++) crc = crc & 0x8000 ? ((crc << 1) ^ 0x1021) & 0xffff : (crc << 1) & 0xffff;
+  }
+  return crc % 16384;
 }
 
 /** A topic as it appears inside {}: `%` and `}` percent-encoded (see #key). */
