@@ -457,6 +457,31 @@ describe('coalescing (pacing.coalesce)', () => {
     assert.deepEqual(hub.get('quiet').data, { n: 1 });
   });
 
+  // The real clock: publishes after the first of a window are dated at the
+  // end of their turn and told when the flush asks; publishing every 10 ms
+  // keeps moving a 40 ms debounce back until the max wait (200 ms).
+  it('on the real clock, a topic published every 10 ms is flushed by its max wait, with the last value', async (t) => {
+    const hub = createHub({ pacing: { coalesce: true, normalDebounceMs: 40, normalMaxWaitMs: 200 }, heartbeat: { intervalMs: 0 } });
+    t.after(() => hub.close());
+    const sub = subscriber(hub, 'r');
+    const receipts = new Set();
+    const started = Date.now();
+    let n = 0;
+    while (Date.now() - started < 300) {
+      receipts.add(hub.publish('r', deepFreeze({ n: ++n })));
+      await new Promise((resolve) => setTimeout(resolve, 10));
+    }
+    const answers = await Promise.all(receipts);
+    assert.ok(answers.every((a) => a !== null && a.version >= 1), JSON.stringify(answers));
+    const versions = new Set(answers.map((a) => a.version));
+    assert.ok(receipts.size < n, `publishes in one window share a receipt (${receipts.size} receipts for ${n} publishes)`);
+    assert.equal(versions.size, receipts.size, 'one version per flush');
+    assert.deepEqual(hub.get('r').data, { n });
+    await new Promise((resolve) => setTimeout(resolve, 100));
+    assert.deepEqual(sub.data.get('r'), { n });
+    assert.equal(hub.stats().coalesced, 0);
+  });
+
   it('close() sends held values before the hub stops', async (t) => {
     const hub = createHub({ clock: 'manual', pacing: { coalesce: true } });
     const sub = subscriber(hub, 'b');
