@@ -5,7 +5,8 @@
 //   node bench/debounce.js            (part of bench/delivery.js, which runs all three)
 //   node bench/debounce.js --quick    a smoke run
 //
-// Other flags: --no-save
+// Other flags: --no-save; --variants=deltacast-coalesce,hand-written-frozen runs
+// only those rows (with DELTACAST_LIB, an A/B of one row against another build)
 // Env: DELTACAST_LIB=path/to/index.js benchmarks another deltacast build;
 //      DELTACAST_ADDON=path/to/deltacast.node another addon (lib/native.js).
 //
@@ -319,7 +320,7 @@ async function runDebounce(opts) {
   const runs = [];
   for (const windowMs of opts.quick ? [50, 2000] : [50, 3000]) {
     const results = [];
-    for (const v of variants(windowMs)) {
+    for (const v of variants(windowMs).filter((v) => !opts.variants || opts.variants.includes(v.variant))) {
       progress(`debounce (${windowMs} ms window): ${v.label} (child process)`);
       const r = runChildSync(__filename, 'debounce', { ...cfg, windowMs, variant: v.variant });
       r.label = v.label;
@@ -368,17 +369,19 @@ function printDebounce(out) {
   if (dc && best) {
     lines.push(`- target (deltacast's JS-thread CPU ≤ the best hand-written JS, ${best.label.split(':')[0]} ${fmtMs(best.jsMs)} ms): ` +
       `deltacast ${fmtMs(dc.jsMs)} ms (${fmtRatio(dc.jsMs / best.jsMs)}) → ${dc.jsMs <= best.jsMs ? 'met' : 'NOT met'}`);
-    const co = out.variants.find((r) => r.variant === 'deltacast-coalesce' && !r.error);
-    if (co) {
-      const peer = frozenPeer ?? best;
+    lines.push(`- deltacast also spends ${fmtMs(dc.coreMs)} ms on its core thread; its store counts ` +
+      `${fmtInt(dc.stats.bytes / dc.stats.topics)} B per topic (hub.stats().bytes), the process's rss grew by ` +
+      `${fmtInt(dc.delta.rss / out.topics)} B per topic`);
+  }
+  const co = out.variants.find((r) => r.variant === 'deltacast-coalesce' && !r.error);
+  if (co) {
+    const peer = frozenPeer ?? best;
+    if (peer) {
       lines.push(`- with pacing.coalesce (frozen values, serialized once per flush): ${fmtMs(co.jsMs)} ms, ` +
         `${fmtRatio(co.jsMs / peer.jsMs)} its peer (${peer.label.split(' (')[0]}, ${fmtMs(peer.jsMs)} ms); ` +
         `${fmtInt(co.stats.changes)} changes for ${fmtInt(calls)} calls, core thread ${fmtMs(co.coreMs)} ms → ` +
         `${co.jsMs <= peer.jsMs ? 'met' : 'NOT met'}`);
     }
-    lines.push(`- deltacast also spends ${fmtMs(dc.coreMs)} ms on its core thread; its store counts ` +
-      `${fmtInt(dc.stats.bytes / dc.stats.topics)} B per topic (hub.stats().bytes), the process's rss grew by ` +
-      `${fmtInt(dc.delta.rss / out.topics)} B per topic`);
   }
   lines.push('');
   if (dc?.breakdown) {

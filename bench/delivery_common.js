@@ -36,10 +36,11 @@ const TICK_FRACTION = 0.01;
 // ---- command line -----------------------------------------------------------
 
 function parseArgs(argv, script, benchmarks) {
-  const opts = { quick: false, only: null, clients: null, save: true, child: null, config: null };
+  const opts = { quick: false, only: null, clients: null, save: true, child: null, config: null, variants: null };
   const only = benchmarks.length > 1 ? ` [--only=${benchmarks.join(',')}]` : '';
   const clients = benchmarks.includes('fanout') ? ' [--clients=100,1000]' : '';
-  const usage = `node bench/${script} [--quick]${only}${clients} [--no-save]`;
+  const variants = benchmarks.includes('debounce') ? ' [--variants=deltacast-coalesce,hand-written-frozen]' : '';
+  const usage = `node bench/${script} [--quick]${only}${clients}${variants} [--no-save]`;
   eachFlag(argv, usage, (flag, value) => {
     switch (flag) {
       case '--quick':
@@ -53,6 +54,10 @@ function parseArgs(argv, script, benchmarks) {
         if (!benchmarks.includes('fanout')) return false;
         opts.clients = value.split(',').map((s) => Number(s.trim()));
         for (const c of opts.clients) if (!Number.isInteger(c) || c < 2) throw usageError(`--clients takes counts ≥ 2, got ${c}`);
+        break;
+      case '--variants': // debounce: only these rows (an A/B of one row against another build)
+        if (!benchmarks.includes('debounce')) return false;
+        opts.variants = value.split(',').map((s) => s.trim());
         break;
       case '--no-save':
         opts.save = false;
@@ -495,7 +500,7 @@ async function runBenchmarks({ script, results, benchmarks, children = {} }) {
     const dir = path.join(__dirname, 'results');
     fs.mkdirSync(dir, { recursive: true });
     const day = env.date.slice(0, 10);
-    const limited = opts.quick || opts.only || process.argv.some((a) => a.startsWith('--clients='));
+    const limited = opts.quick || opts.only || opts.variants || process.argv.some((a) => a.startsWith('--clients='));
     const suffix = limited ? `-${opts.quick ? 'quick' : 'partial'}` : '';
     const file = path.join(dir, `${results}-${day}${suffix}`);
     fs.writeFileSync(`${file}.json`, JSON.stringify(out, null, 2) + '\n');
