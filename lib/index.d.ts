@@ -432,7 +432,7 @@ export interface Hub {
   /**
    * Resolves with the new version, or null when nothing changed (or the id was a duplicate).
    * With pacing.coalesce, a publish that is held resolves when its lane flushes, with the
-   * version of that flush (shared by the publishes held with it), or null when its topic
+   * version of that flush (the publishes held with it return the same receipt), or null when its topic
    * was removed (TTL, eviction) before the flush: the held value went with it.
    */
   publish(topic: string, value: unknown, options?: PublishOptions): Receipt<Version | null>;
