@@ -280,7 +280,7 @@ Napi::Float64Array float64s(Napi::Env env, const std::vector<double>& values) {
 
 }  // namespace
 
-// take() -> [answers, strings, frames, sends, closings, audits, auths, wants, droppedWants]
+// take() -> [answers, strings, frames, sends, closings, audits, auths, wants, dueWants]
 //   answers: Float64Array, five slots each: id, flags (1 changed, 2 duplicate,
 //     4 found), version, code (index into strings, -1 when ok), and the epoch
 //     or the error message: n >= 0 is an epoch packed as a number (its hex
@@ -294,8 +294,9 @@ Napi::Float64Array float64s(Napi::Env env, const std::vector<double>& values) {
 //     number, or undefined), time (the hub's clock)
 //   auths: two slots each: connection id, token (to verify, then Reauth)
 //   wants: topics whose held value a flush asks for (coalescing);
-//     droppedWants: the same for topics removed while held (answered with the
-//     value at once, Delivery::takeDroppedWants)
+//     dueWants: the same for topics whose value must come now (removed while
+//     held, or found due by a Redate): answered with the value at once,
+//     Delivery::takeDueWants
 // A frame shared by many connections crosses once and becomes one JS string;
 // an epoch shared by many answers likewise.
 Napi::Value NativeHub::Take(const Napi::CallbackInfo& info) {
@@ -383,10 +384,10 @@ Napi::Value NativeHub::Take(const Napi::CallbackInfo& info) {
   slot = 0;
   for (const std::string& topic : batch.wants) wants.Set(slot++, Napi::String::New(env, topic));
   result.Set(7u, wants);
-  Napi::Array droppedWants = Napi::Array::New(env, batch.droppedWants.size());
+  Napi::Array dueWants = Napi::Array::New(env, batch.dueWants.size());
   slot = 0;
-  for (const std::string& topic : batch.droppedWants) droppedWants.Set(slot++, Napi::String::New(env, topic));
-  result.Set(8u, droppedWants);
+  for (const std::string& topic : batch.dueWants) dueWants.Set(slot++, Napi::String::New(env, topic));
+  result.Set(8u, dueWants);
   return result;
 }
 

@@ -1104,7 +1104,7 @@ class Hub {
 
   /** Called through the thread-safe function: sends every frame, then settles every answered call. */
   _drain() {
-    const [answers, strings, frames, sends, closings, audits, auths, wants, droppedWants] = this.#native.take();
+    const [answers, strings, frames, sends, closings, audits, auths, wants, dueWants] = this.#native.take();
     // Frames first: a call's frames were produced before its answer, so a
     // caller awaiting the call (advance(0) in tests) finds them sent.
     for (let i = 0; i < sends.length; i += 2) {
@@ -1143,11 +1143,12 @@ class Hub {
       this.#wantRounds += 1;
       for (const topic of wants) if (!this.#asked(topic)) this.#writeRelease(topic);
     }
-    // Removed while held: the value goes at once (dropped by the core unless
-    // a publish since the last Hold came after the removal).
-    if (droppedWants !== undefined && droppedWants.length > 0 && !this.#disposed) {
+    // Values that must come now (removed while held: dropped by the core
+    // unless a publish since the last Hold came after the removal; or found
+    // due by a Redate): the value goes at once, whatever was published since.
+    if (dueWants !== undefined && dueWants.length > 0 && !this.#disposed) {
       this.#wantRounds += 1;
-      for (const topic of droppedWants) {
+      for (const topic of dueWants) {
         const held = this.#coalesced.get(topic);
         if (held !== undefined && held.late !== null) this.#writeRedate(topic, held, true);
         if (!this.#releaseHeld(topic, true)) this.#writeRelease(topic);

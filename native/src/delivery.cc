@@ -577,7 +577,7 @@ void Delivery::redate(std::string_view topic, std::optional<Lane> lane, std::int
     // Removed since the last hold: a publish after the removal's record is
     // applied, one before went with the topic. Either way the release is due.
     if (position > st.droppedAt) st.dropped = false;
-    if (!releaseFollows) wants_.emplace_back(topic);  // asked before the removal: asked again
+    if (!releaseFollows) dueWants_.emplace_back(topic);  // asked before the removal: the value now
     return;
   }
   if (releaseFollows) return;  // a hold after the removal brought it back: the value goes now
@@ -588,14 +588,17 @@ void Delivery::redate(std::string_view topic, std::optional<Lane> lane, std::int
   st.pacing = st.askedPacing;
   if (at >= st.pacing.scheduledAt) {
     Pacer::fire(st.pacing, st.pacing.scheduledAt);
-    wants_.emplace_back(topic);
+    dueWants_.emplace_back(topic);
     return;
   }
   const Pacer::Decision decision = pacer_.changed(st.pacing, lane.value_or(st.lane), at);
   const std::int64_t due = decision.kind == Pacer::Decision::FlushNow ? at : decision.deadline;
   if (due <= now) {
     Pacer::fire(st.pacing, due);  // when it fell due (a low lane's next interval counts from there)
-    wants_.emplace_back(topic);
+    // Asked for again as due: JS answers with the value, whatever it was
+    // published since (which goes with this flush), so a producer that keeps
+    // publishing cannot keep a flush that fell due from going.
+    dueWants_.emplace_back(topic);
     return;
   }
   st.asked = false;
@@ -658,9 +661,9 @@ std::vector<std::string> Delivery::takeWants() {
   return taken;
 }
 
-std::vector<std::string> Delivery::takeDroppedWants() {
+std::vector<std::string> Delivery::takeDueWants() {
   std::vector<std::string> taken;
-  taken.swap(droppedWants_);
+  taken.swap(dueWants_);
   return taken;
 }
 
@@ -737,7 +740,7 @@ void Delivery::gone(const RemovedTopic& removed, std::int64_t now, std::uint64_t
       fresh.asked = true;
       fresh.dropped = true;
       fresh.droppedAt = position;
-      if (!st->second.asked) droppedWants_.push_back(removed.topic);  // one asked for already: its answer comes
+      if (!st->second.asked) dueWants_.push_back(removed.topic);  // one asked for already: its answer comes
     }
     timers_.cancel(fresh.id);
     st->second = std::move(fresh);

@@ -214,8 +214,8 @@ void HubCore::flushFrames() {
   std::vector<AuditEvent> audits = delivery_.takeAudits();
   std::vector<AuthRequest> auths = delivery_.takeAuthRequests();
   std::vector<std::string> wants = delivery_.takeWants();
-  std::vector<std::string> droppedWants = delivery_.takeDroppedWants();
-  if (frames.empty() && closings.empty() && audits.empty() && auths.empty() && wants.empty() && droppedWants.empty())
+  std::vector<std::string> dueWants = delivery_.takeDueWants();
+  if (frames.empty() && closings.empty() && audits.empty() && auths.empty() && wants.empty() && dueWants.empty())
     return;
   bool wasEmpty = false;
   {
@@ -226,7 +226,7 @@ void HubCore::flushFrames() {
     for (AuditEvent& event : audits) outbox_.audits.push_back(std::move(event));
     for (AuthRequest& auth : auths) outbox_.auths.push_back(std::move(auth));
     for (std::string& topic : wants) outbox_.wants.push_back(std::move(topic));
-    for (std::string& topic : droppedWants) outbox_.droppedWants.push_back(std::move(topic));
+    for (std::string& topic : dueWants) outbox_.dueWants.push_back(std::move(topic));
   }
   if (wasEmpty) wake();
 }

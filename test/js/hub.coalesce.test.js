@@ -482,6 +482,31 @@ describe('coalescing (pacing.coalesce)', () => {
     assert.equal(hub.stats().coalesced, 0);
   });
 
+  // A producer that publishes every turn mostly has a publish since the last
+  // Hold when a flush asks: the max wait still flushes while it goes on (a
+  // Redate that finds the flush due is answered with the value, never with
+  // another Redate: test/native/delivery_test.cc pins the core's side).
+  it('on the real clock, a topic published every turn is still flushed by its max wait', async (t) => {
+    const hub = createHub({ pacing: { coalesce: true, normalDebounceMs: 30, normalMaxWaitMs: 100 }, heartbeat: { intervalMs: 0 } });
+    t.after(() => hub.close());
+    const sub = subscriber(hub, 'busy');
+    const started = Date.now();
+    let n = 0;
+    let firstFlushAt = null;
+    while (Date.now() - started < 1000) {
+      hub.publish('busy', deepFreeze({ n: ++n }));
+      if (firstFlushAt === null && sub.data.get('busy') !== undefined) firstFlushAt = Date.now() - started;
+      await new Promise((resolve) => setImmediate(resolve));
+    }
+    assert.ok(firstFlushAt !== null, `no flush in 1,000 ms of publishing every turn (${n} publishes; max wait 100 ms)`);
+    const deadline = Date.now() + 5000;
+    while (sub.data.get('busy')?.n !== n) {
+      assert.ok(Date.now() < deadline, `the last value (${n}) within 5 s of the last publish; holds ${JSON.stringify(sub.data.get('busy'))}`);
+      await new Promise((resolve) => setTimeout(resolve, 10));
+    }
+    assert.equal(hub.stats().coalesced, 0);
+  });
+
   it('close() sends held values before the hub stops', async (t) => {
     const hub = createHub({ clock: 'manual', pacing: { coalesce: true } });
     const sub = subscriber(hub, 'b');

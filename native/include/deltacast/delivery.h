@@ -222,12 +222,12 @@ class Delivery {
   // `at`: the time of the latest (it moves a debounce back as a hold() then
   // would have); `position`: the bytes of records JS had written before it.
   // Asked for: the flush is paced again from the state it fell due in, and
-  // asked for again at once if it is still due; the topic removed since the
-  // last hold: that publish brings it back (the value is applied) when it
-  // came after the removal's record. Not asked for: a hold() at `at`.
-  // `releaseFollows`: JS sends the value right after (its answer to a
-  // takeDroppedWants() ask): the removal is settled here, the release does
-  // the rest.
+  // asked for again at once, as due (takeDueWants), if it still is; the topic
+  // removed since the last hold: that publish brings it back (the value is
+  // applied) when it came after the removal's record. Not asked for: a
+  // hold() at `at`. `releaseFollows`: JS sends the value right after (its
+  // answer to a takeDueWants() ask): the removal is settled here, the
+  // release does the rest.
   void redate(std::string_view topic, std::optional<Lane> lane, std::int64_t at, std::uint64_t position,
               std::int64_t now, bool releaseFollows = false);
   // True while the value JS holds for `topic` was published before the topic
@@ -241,10 +241,12 @@ class Delivery {
   std::optional<std::int64_t> lastHoldAt(std::string_view topic) const;
   // Topics whose held value is asked for, in the order their flushes fell due.
   std::vector<std::string> takeWants();
-  // Topics whose held value is asked for because the topic was removed
-  // (gone()): JS answers each with its value at once (and a redate() first,
-  // if it was published again since its last hold).
-  std::vector<std::string> takeDroppedWants();
+  // Topics whose held value must come now: asked for because the topic was
+  // removed (gone()), or asked again after a redate() found the flush due.
+  // JS answers each with its value at once (and a redate() first, flagged
+  // releaseFollows, if it was published again since its last hold), never
+  // with a redate() alone.
+  std::vector<std::string> takeDueWants();
   // Topics held or asked for and not yet released.
   std::size_t heldCount() const noexcept { return held_; }
 
@@ -261,7 +263,7 @@ class Delivery {
   // core makes after every request before taking anything).
   bool hasOutput() const noexcept {
     return !outgoing_.empty() || !closings_.empty() || !authRequests_.empty() || !audits_.empty() ||
-           !oversized_.empty() || !wants_.empty() || !droppedWants_.empty();
+           !oversized_.empty() || !wants_.empty() || !dueWants_.empty();
   }
   std::vector<Outgoing> takeOutgoing();
   std::vector<Closing> takeClosings();
@@ -434,7 +436,7 @@ class Delivery {
   std::vector<Closing> closings_;
   std::vector<AuthRequest> authRequests_;
   std::vector<std::string> wants_;         // hold(): topics whose held value is asked for
-  std::vector<std::string> droppedWants_;  // gone(): the same, removed while held
+  std::vector<std::string> dueWants_;  // the same, whose value must come now (takeDueWants)
   std::size_t held_ = 0;                   // topics with held or asked set
   std::vector<AuditEvent> audits_;
   bool audit_ = false;

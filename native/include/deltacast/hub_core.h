@@ -103,10 +103,10 @@ class HubCore {
     std::vector<AuditEvent> audits;         // in the order the engine decided them
     std::vector<AuthRequest> auths;         // tokens for the transport to verify (answered with Reauth)
     std::vector<std::string> wants;         // topics whose held value a flush asks for (answered with a release)
-    std::vector<std::string> droppedWants;  // the same for topics removed while held (Delivery::takeDroppedWants)
+    std::vector<std::string> dueWants;  // the same for topics removed while held (Delivery::takeDueWants)
     bool empty() const {
       return completions.empty() && frames.empty() && closings.empty() && audits.empty() && auths.empty() &&
-             wants.empty() && droppedWants.empty();
+             wants.empty() && dueWants.empty();
     }
   };
   Batch take();
