@@ -435,9 +435,9 @@ class Delivery {
   std::vector<Outgoing> outgoing_;
   std::vector<Closing> closings_;
   std::vector<AuthRequest> authRequests_;
-  std::vector<std::string> wants_;         // hold(): topics whose held value is asked for
+  std::vector<std::string> wants_;     // hold(): topics whose held value is asked for
   std::vector<std::string> dueWants_;  // the same, whose value must come now (takeDueWants)
-  std::size_t held_ = 0;                   // topics with held or asked set
+  std::size_t held_ = 0;               // topics with held or asked set
   std::vector<AuditEvent> audits_;
   bool audit_ = false;
   std::int64_t lastNow_ = 0;  // the latest time given to an entry point (audit time of an oversized close)
