@@ -85,7 +85,8 @@ test('gap, duplicate and failing patch: the replica is kept and the topic re-sub
   assert.equal(client.topicStatus('g').status, 'recovering');
   // A gap.
   server.inject({ t: 'patch', topic: 'g', epoch: held.epoch, from: held.version + 5, to: held.version + 6, ops: [] });
-  await sleep(30);
+  await until(() => resets.length >= 2 && sent(server, 'sub', 'g').length >= 2, 'the gap seen and the re-subscription received');
+  await sleep(30); // a second re-subscription would come now
   const subs = sent(server, 'sub', 'g');
   assert.equal(subs.length, 2, 'one re-subscription while recovering');
   assert.deepEqual(subs[1], { t: 'sub', topic: 'g', epoch: held.epoch, version: held.version });
