@@ -37,14 +37,21 @@ test('ref-counted subscriptions: two subscribers share one sub; mount/unmount/mo
 test('acks are cumulative and delayed: fewer acks than frames, the last one at the newest version', { timeout: 15000 }, async (t) => {
   const { hub, server, make } = await setup(t);
   await hub.publish('ack', { n: 0 });
-  const client = make();
+  // The client's clock moves only when the test moves it, 2 ms a frame: however slowly the
+  // frames come, a run of them falls within one ack delay (on the real clock, frames more than
+  // ackDelayMs apart are each acked alone).
+  const timers = fakeTimers();
+  t.after(() => timers.pause());
+  const client = make({ timers });
   const frames = [];
   client.on('change', (topic, _d, info) => topic === 'ack' && frames.push(info.version));
   client.subscribe('ack');
   await until(() => client.get('ack'), 'snapshot');
   for (let i = 1; i <= 64; i++) {
-    await hub.publish('ack', { n: i }, { lane: 'critical' });
-    if (i % 8 === 0) await sleep(30); // some runs shorter than 16 frames: acked by the delay
+    const { version } = await hub.publish('ack', { n: i }, { lane: 'critical' });
+    await until(() => client.get('ack').version === version, `version ${version} applied`);
+    timers.resume(i % 8 === 0 ? 30 : 2); // some runs shorter than 16 frames: acked by the delay
+    timers.pause();
   }
   const want = (await hub.get('ack')).version;
   await until(() => client.get('ack').version === want, 'all applied');
@@ -78,7 +85,8 @@ test('gap, duplicate and failing patch: the replica is kept and the topic re-sub
   assert.equal(client.topicStatus('g').status, 'recovering');
   // A gap.
   server.inject({ t: 'patch', topic: 'g', epoch: held.epoch, from: held.version + 5, to: held.version + 6, ops: [] });
-  await sleep(30);
+  await until(() => resets.length >= 2 && sent(server, 'sub', 'g').length >= 2, 'the gap seen and the re-subscription received');
+  await sleep(30); // a second re-subscription would come now
   const subs = sent(server, 'sub', 'g');
   assert.equal(subs.length, 2, 'one re-subscription while recovering');
   assert.deepEqual(subs[1], { t: 'sub', topic: 'g', epoch: held.epoch, version: held.version });
