@@ -17,6 +17,7 @@ const {
   RequestWriter,
   AnswerBatch,
   Receipt,
+  Thenable,
   BatchQueue,
   ANSWER_CHANGE,
   ANSWER_FOUND,
@@ -155,7 +156,7 @@ const CRITICAL_LANE = LANES.indexOf('critical') + 1;
  * made only when someone asks: once released, it is the receipt of the
  * change the flush made of the value.
  */
-class Held {
+class Held extends Thenable {
   value;
   trusted; // the latest publish said { immutable: true }
   lane; // the most urgent lane byte asked for (0: the topic's own)
@@ -167,6 +168,7 @@ class Held {
   #promise = null; // null, a Promise, or while waiting { promise, resolve, reject }
 
   constructor(value, trusted, lane, at) {
+    super();
     this.value = value;
     this.trusted = trusted;
     this.lane = lane;
@@ -206,22 +208,6 @@ class Held {
     });
     this.#promise = waiting;
     return waiting.promise;
-  }
-
-  then(onFulfilled, onRejected) {
-    return this.promise().then(onFulfilled, onRejected);
-  }
-
-  catch(onRejected) {
-    return this.promise().catch(onRejected);
-  }
-
-  finally(onFinally) {
-    return this.promise().finally(onFinally);
-  }
-
-  get [Symbol.toStringTag]() {
-    return 'Receipt';
   }
 }
 

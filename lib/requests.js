@@ -328,16 +328,40 @@ class AnswerBatch {
 }
 
 /**
+ * then/catch/finally over `this.promise()`, and the tag: what a call's
+ * Receipt and the receipt coalesced publishes share (lib/hub.js Held) have in
+ * common.
+ */
+class Thenable {
+  then(onFulfilled, onRejected) {
+    return this.promise().then(onFulfilled, onRejected);
+  }
+
+  catch(onRejected) {
+    return this.promise().catch(onRejected);
+  }
+
+  finally(onFinally) {
+    return this.promise().finally(onFinally);
+  }
+
+  get [Symbol.toStringTag]() {
+    return 'Receipt';
+  }
+}
+
+/**
  * The answer to one hub call: a thenable (then/catch/finally, usable with
  * await, Promise.all and friends) whose promise is made on first use.
  * Three fields: a million may be alive at once.
  */
-class Receipt {
+class Receipt extends Thenable {
   #batch;
   #bits; // index * 4 + answer
   #promise = null; // null, a Promise, or while pending { promise, resolve, reject }
 
   constructor(answer, batch) {
+    super();
     this.#batch = batch;
     this.#bits = batch.count++ * 4 + answer;
   }
@@ -404,22 +428,6 @@ class Receipt {
     this.#promise = deferred;
     (this.#batch.waiting ??= []).push(this);
     return deferred.promise;
-  }
-
-  then(onFulfilled, onRejected) {
-    return this.promise().then(onFulfilled, onRejected);
-  }
-
-  catch(onRejected) {
-    return this.promise().catch(onRejected);
-  }
-
-  finally(onFinally) {
-    return this.promise().finally(onFinally);
-  }
-
-  get [Symbol.toStringTag]() {
-    return 'Receipt';
   }
 }
 
@@ -508,6 +516,7 @@ class BatchQueue {
 }
 
 module.exports = {
+  Thenable,
   KIND,
   FLUSH_BYTES,
   isDetached,

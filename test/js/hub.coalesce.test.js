@@ -345,15 +345,21 @@ describe('coalescing (pacing.coalesce)', () => {
     assert.deepEqual(seen[1], { version: 1, frames: 'gone', topic: null, expirations: 1 });
   });
 
+  const pad = 'x'.repeat(2000);
+
+  /** A hub with room for one topic of `pad` (a second evicts the least recently used), holding `a`, flushed. */
+  async function roomForOne(t, coalesce) {
+    const hub = open(t, { memory: { maxBytes: 4000 }, pacing: { coalesce } });
+    const sub = subscriber(hub, 'a', 'b');
+    await hub.publishJson('a', JSON.stringify({ n: 0, pad }));
+    await hub.advance(50);
+    return { hub, sub };
+  }
+
   it('a topic evicted while its value is held is not brought back by the value', async (t) => {
-    const pad = 'x'.repeat(2000);
     const seen = [];
     for (const coalesce of [false, true]) {
-      // Room for one such topic: a second evicts the least recently used.
-      const hub = open(t, { memory: { maxBytes: 4000 }, pacing: { coalesce } });
-      const sub = subscriber(hub, 'a', 'b');
-      await hub.publishJson('a', JSON.stringify({ n: 0, pad }));
-      await hub.advance(50);
+      const { hub, sub } = await roomForOne(t, coalesce);
       const held = hub.publish('a', deepFreeze({ n: 1, pad }));
       assert.equal((await hub.publishJson('b', JSON.stringify({ n: 2, pad }))).version, 1);
       await hub.advance(1000);
@@ -374,15 +380,10 @@ describe('coalescing (pacing.coalesce)', () => {
   // made before the call that evicted the topic goes with it, one made after
   // brings the topic back, as without coalescing.
   it('publishes of a held topic around the call that evicts it: before it they go with the topic, after it they bring it back', async (t) => {
-    const pad = 'x'.repeat(2000);
     for (const after of [false, true]) {
       const seen = [];
       for (const coalesce of [false, true]) {
-        // Room for one such topic: a second evicts the least recently used.
-        const hub = open(t, { memory: { maxBytes: 4000 }, pacing: { coalesce } });
-        const sub = subscriber(hub, 'a', 'b');
-        await hub.publishJson('a', JSON.stringify({ n: 0, pad }));
-        await hub.advance(50);
+        const { hub, sub } = await roomForOne(t, coalesce);
         const receipts = [hub.publish('a', deepFreeze({ n: 1, pad }))];
         await hub.advance(10); // the next publish of 'a' is in another turn, at another time
         if (!after) receipts.push(hub.publish('a', deepFreeze({ n: 2, pad })));
