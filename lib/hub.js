@@ -275,6 +275,7 @@ class Hub {
   #datesHolds = false; // TTL rules exist: a held value's publish time matters to the identity cache (lib/identity.js)
   #coalesced = new Map(); // topic -> Held: immutable values waiting for their lane's flush
   #wantRounds = 0; // drains in which the core asked for held values
+  #heldByIdentity = false; // the last #heldText was made by identity (a patch when identity.patched)
   #handed = 0; // bytes of records handed over so far (the core counts them alike: Redate's position)
   #turn = null; // { at }: the turn of publishes not told to the core (Held.late), dated at its end
   #heldFor = 0; // a refused patch sent again as full text: its request id, whose answer comes first
@@ -363,6 +364,8 @@ class Hub {
     let held = this.#coalesced.get(topic);
     if (held !== undefined && lane === held.sentLane && !this.#datesHolds) return this.#late(held, value, trusted);
     const at = this.#datesHolds ? this.#clockNow() : 0; // (the core dates the change itself)
+    // Publishes since the last Hold are told first: their time paces the flush too.
+    if (held !== undefined && held.late !== null) this.#writeRedate(topic, held);
     if (held === undefined) {
       held = new Held(value, trusted, lane, at);
       this.#coalesced.set(topic, held);
@@ -477,7 +480,9 @@ class Hub {
       return true;
     }
     const identity = this.#identity;
-    const patched = identity !== null && identity.patched;
+    // (text is a patch only when made by identity: a value without rows is
+    // serialized whole, and the flag may be left from an earlier publish)
+    const patched = this.#heldByIdentity && identity !== null && identity.patched;
     const options = ['', held.lane | (asked ? RELEASE_FLAG : HELD_FLAG)];
     const id = this.#nextId;
     const receipt = this.#queueChange(patched ? KIND.patch : KIND.publishJson, topic, undefined, text, options);
@@ -502,7 +507,9 @@ class Hub {
     } catch {
       // JSON.stringify below meets it too
     }
-    return (rows ? this.#byIdentity(topic, held.value, held.trusted, held.at) : undefined) ?? toJsonText(held.value, 'the value');
+    const text = rows ? this.#byIdentity(topic, held.value, held.trusted, held.at) : undefined;
+    this.#heldByIdentity = text !== undefined;
+    return text ?? toJsonText(held.value, 'the value');
   }
 
   /** Another call on `topic`: a value held for it goes first, as a change of its own. */

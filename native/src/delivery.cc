@@ -485,7 +485,7 @@ void Delivery::subscribe(ConnectionId id, Connection& connection, std::string_vi
 }
 
 void Delivery::changed(std::string_view topic, const ChangeResult& result, std::int64_t now, std::optional<Lane> lane,
-                       std::string_view changeId) {
+                       std::string_view changeId, bool held) {
   lastNow_ = now;
   if (!result.changed || subscribers_.empty()) return;
   if (subscribers_.find(std::string(topic)) == subscribers_.end()) return;
@@ -511,6 +511,7 @@ void Delivery::changed(std::string_view topic, const ChangeResult& result, std::
   st.version = result.version;
   st.epoch = result.epoch;
   st.snapshot.reset();
+  if (held && (st.pacing.pending || st.asked)) return;  // paced by its holds
   const Pacer::Decision decision = pacer_.changed(st.pacing, lane.value_or(st.lane), now);
   switch (decision.kind) {
     case Pacer::Decision::FlushNow:
@@ -653,6 +654,23 @@ void Delivery::released(std::string_view topic, std::int64_t now) {
   timers_.cancel(st.id);
   flush({it->first}, now, false);
   st.pacing.pending = false;
+}
+
+void Delivery::releasedEarly(std::string_view topic, std::int64_t now) {
+  lastNow_ = now;
+  const auto it = topics_.find(std::string(topic));
+  if (it == topics_.end()) return;
+  TopicState& st = it->second;
+  if (st.asked) {
+    released(topic, now);
+    return;
+  }
+  if (!st.held) return;
+  st.held = false;
+  --held_;
+  // A topic nobody follows keeps no state once nothing is held (its flush
+  // would send nothing).
+  if (subscribers_.find(it->first) == subscribers_.end()) dropState(it);
 }
 
 std::vector<std::string> Delivery::takeWants() {

@@ -423,10 +423,14 @@ void HubCore::run(Request& request, const TopicStore::Lookup* lookup) {
     fault(FaultPoint::AfterCommit, request.id);
     forwardRemovals();
     if (ran && isChange && result.changed && !expired) {
-      delivery_.changed(request.topic, result, now(), request.lane, request.changeId);
+      delivery_.changed(request.topic, result, now(), request.lane, request.changeId, request.held);
     }
     // The held value asked for is in (or was refused): the topic's flush goes now.
-    if (request.release) delivery_.released(request.topic, now());
+    if (request.release) {
+      delivery_.released(request.topic, now());
+    } else if (request.held) {
+      delivery_.releasedEarly(request.topic, now());
+    }
   });
   if (ran && isChange) {  // after delivery, which reads result.epoch
     completion.code = result.status.code();

@@ -601,6 +601,34 @@ TEST_F(LaneTest, ARedateOrdersALaterPublishAgainstTheRemoval) {
   EXPECT_FALSE(delivery_.heldValueDropped("n"));
 }
 
+// A change carrying the held value before its flush asked (another call on
+// the topic released it early): nothing is held any more, the hold's flush
+// comes as a plain one, and the change does not move it. One that comes
+// while the flush is asked for is its release.
+TEST_F(LaneTest, AnEarlyReleaseLeavesTheHoldsFlushAsItWas) {
+  publish("n", 0, 0);
+  sub("n");
+  delivery_.hold("n", std::nullopt, 0);  // due at 50
+  ChangeResult r = store_.publishJson("n", R"({"v":1})", "", 40);
+  delivery_.changed("n", r, 40, std::nullopt, {}, true);
+  delivery_.releasedEarly("n", 40);
+  EXPECT_EQ(delivery_.heldCount(), 0u);
+  EXPECT_TRUE(at(49).empty());
+  EXPECT_EQ(at(50).size(), 1u) << "flushed at the hold's time, not 50 ms after the release";
+  EXPECT_TRUE(delivery_.takeWants().empty()) << "nothing held: not asked for";
+
+  delivery_.hold("n", std::nullopt, 100);
+  at(150);
+  EXPECT_EQ(delivery_.takeWants(), std::vector<std::string>{"n"});
+  r = store_.publishJson("n", R"({"v":2})", "", 151);
+  delivery_.changed("n", r, 151, std::nullopt, {}, true);
+  delivery_.releasedEarly("n", 151);  // while asked for: its release
+  EXPECT_EQ(delivery_.takeOutgoing().size(), 1u);
+  EXPECT_EQ(delivery_.heldCount(), 0u);
+  delivery_.released("n", 152);  // JS's answer to the ask, with nothing left: changes nothing
+  EXPECT_TRUE(delivery_.takeOutgoing().empty());
+}
+
 TEST_F(LaneTest, AHeldValueOfATopicNobodyFollowsIsDroppedWithTheTopic) {
   store_.reportRemovals(true);
   publish("n", 0, 0);

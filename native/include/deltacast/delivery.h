@@ -196,8 +196,11 @@ class Delivery {
   // overrides the topic's lane for this change.
   // `changeId` (may be empty) is the publisher's id of the change: patch
   // frames carry the ids of the changes they contain (frames::PatchIds).
+  // `held`: the change carries a held value (coalescing), whose publishes
+  // were paced by their holds: a flush already scheduled or asked for is
+  // left as it is.
   void changed(std::string_view topic, const ChangeResult& result, std::int64_t now,
-               std::optional<Lane> lane = std::nullopt, std::string_view changeId = {});
+               std::optional<Lane> lane = std::nullopt, std::string_view changeId = {}, bool held = false);
 
   // A topic left the store (deleted, expired, evicted): each subscriber gets a
   // `gone` frame at once and holds nothing; the subscription stays, so a topic
@@ -217,6 +220,11 @@ class Delivery {
   // when JS had none left: the topic's flush is made at once.
   void hold(std::string_view topic, std::optional<Lane> lane, std::int64_t now);
   void released(std::string_view topic, std::int64_t now);
+  // A change carrying the held value came before its flush asked (another
+  // call on the topic released it early): the hold's flush still comes, as a
+  // plain one (nothing is held any more). If the flush had asked already,
+  // this is its release: released().
+  void releasedEarly(std::string_view topic, std::int64_t now);
   // JS writes one hold() per window: publishes of a held value after it are
   // told with redate() when the flush asks (or before the value goes early).
   // `at`: the time of the latest (it moves a debounce back as a hold() then
