@@ -445,13 +445,14 @@ class Hub {
 
   /**
    * The core asked for the value held for `topic`: publishes since its last
-   * Hold are told first (the flush may be put off: the core asks again when
-   * it is due), else the value goes. False if none is held.
+   * Hold are told first; then, if the ask is `due` (the value must come now:
+   * Delivery::takeDueWants), the value goes, else the core asks again when
+   * the flush is due. False if none is held.
    */
-  #asked(topic) {
+  #asked(topic, due) {
     const held = this.#coalesced.get(topic);
     if (held === undefined) return false;
-    if (held.late !== null && this.#writeRedate(topic, held)) return true;
+    if (held.late !== null && this.#writeRedate(topic, held, due) && !due) return true;
     return this.#releaseHeld(topic, true);
   }
 
@@ -1131,21 +1132,14 @@ class Hub {
     }
     // Tokens to verify ({"t":"auth"}), by each connection's authenticate hook.
     if (auths !== undefined) for (let i = 0; i < auths.length; i += 2) this.#verify(auths[i], auths[i + 1]);
-    // Flushes asking for held values (coalescing): each goes as a change that releases its flush.
-    if (wants !== undefined && wants.length > 0 && !this.#disposed) {
-      this.#wantRounds += 1;
-      for (const topic of wants) if (!this.#asked(topic)) this.#writeRelease(topic);
-    }
-    // Values that must come now (removed while held: dropped by the core
+    // Flushes asking for held values (coalescing): each goes as a change that
+    // releases its flush. Due asks (removed while held: dropped by the core
     // unless a publish since the last Hold came after the removal; or found
-    // due by a Redate): the value goes at once, whatever was published since.
-    if (dueWants !== undefined && dueWants.length > 0 && !this.#disposed) {
+    // due by a Redate) get the value at once, whatever was published since.
+    if ((wants?.length > 0 || dueWants?.length > 0) && !this.#disposed) {
       this.#wantRounds += 1;
-      for (const topic of dueWants) {
-        const held = this.#coalesced.get(topic);
-        if (held !== undefined && held.late !== null) this.#writeRedate(topic, held, true);
-        if (!this.#releaseHeld(topic, true)) this.#writeRelease(topic);
-      }
+      for (const topic of wants ?? []) if (!this.#asked(topic, false)) this.#writeRelease(topic);
+      for (const topic of dueWants ?? []) if (!this.#asked(topic, true)) this.#writeRelease(topic);
     }
     // Answers arrive in the order the requests were queued, each with its
     // request's id (checked: BatchQueue.answer).

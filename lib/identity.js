@@ -421,12 +421,14 @@ class IdentityCache {
     // A patch needs the core to hold the text: not after an eviction since
     // the last publish was sent (the core does not say which topics it
     // evicted; any eviction sends the next publish of each topic in full).
+    const evictions = this.#evictions(); // (read once per publish: an N-API call)
+    this.#stagedEvictions = evictions;
     if (
       entry !== undefined &&
       entry.confirmed &&
       entry.request === 0 &&
       (this.#minTtl === 0 || now - entry.at < this.#fresh) &&
-      entry.evictions === this.#evictions()
+      entry.evictions === evictions
     ) {
       const replaced =
         changed !== null && opCount <= this.#maxPatchOps && changed.length <= n * PATCH_SHARE && !shifted(changed, olds, texts);
@@ -505,6 +507,7 @@ class IdentityCache {
 
   #stagedChars = 0;
   #stagedAt = 0;
+  #stagedEvictions = 0; // the core's eviction count prepare() read
   #stagedUnchanged = false; // the patch prepare() returned last changes nothing (#unchanged)
 
   /**
@@ -681,7 +684,7 @@ class IdentityCache {
     this.forget(entry.topic);
     entry.chars = this.#stagedChars;
     entry.at = this.#stagedAt;
-    entry.evictions = this.#evictions(); // an eviction from here on may have taken the topic
+    entry.evictions = this.#stagedEvictions; // an eviction after that read may have taken the topic
     entry.request = id;
     entry.confirmed = false;
     entry.patched = this.patched;

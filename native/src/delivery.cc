@@ -561,17 +561,13 @@ void Delivery::hold(std::string_view topic, std::optional<Lane> lane, std::int64
 
 void Delivery::redate(std::string_view topic, std::optional<Lane> lane, std::int64_t at, std::uint64_t position,
                       std::int64_t now, bool releaseFollows) {
-  lastNow_ = now;
   const auto it = topics_.find(std::string(topic));
   if (it == topics_.end() || !it->second.asked) {
-    // Before the flush asked (the value goes early): a hold() when it was made.
-    TopicState& st = state(topic);
-    if (!st.held) ++held_;
-    st.heldAt = at;
-    st.held = true;
-    paceHold(st, topic, lane, at);
+    hold(topic, lane, at);  // before the flush asked (the value goes early): a hold() when it was made
+    lastNow_ = now;
     return;
   }
+  lastNow_ = now;
   TopicState& st = it->second;
   st.heldAt = at;
   if (st.dropped) {
@@ -587,13 +583,11 @@ void Delivery::redate(std::string_view topic, std::optional<Lane> lane, std::int
   // interval runs from the first). One made after it goes with this flush,
   // which is late already.
   st.pacing = st.askedPacing;
-  if (at >= st.pacing.scheduledAt) {
-    Pacer::fire(st.pacing, st.pacing.scheduledAt);
-    dueWants_.emplace_back(topic);
-    return;
+  std::int64_t due = st.pacing.scheduledAt;
+  if (at < due) {
+    const Pacer::Decision decision = pacer_.changed(st.pacing, lane.value_or(st.lane), at);
+    due = decision.kind == Pacer::Decision::FlushNow ? at : decision.deadline;
   }
-  const Pacer::Decision decision = pacer_.changed(st.pacing, lane.value_or(st.lane), at);
-  const std::int64_t due = decision.kind == Pacer::Decision::FlushNow ? at : decision.deadline;
   if (due <= now) {
     Pacer::fire(st.pacing, due);  // when it fell due (a low lane's next interval counts from there)
     // Asked for again as due: JS answers with the value, whatever it was
