@@ -293,10 +293,10 @@ Napi::Float64Array float64s(Napi::Env env, const std::vector<double>& values) {
 //     (undefined: none), code (a DELTACAST_* string, or the close code as a
 //     number, or undefined), time (the hub's clock)
 //   auths: two slots each: connection id, token (to verify, then Reauth)
-//   wants: topics whose held value a flush asks for (coalescing);
-//     dueWants: the same for topics whose value must come now (removed while
-//     held, or found due by a Redate): answered with the value at once,
-//     Delivery::takeDueWants
+//   wants: Float64Array, the held values a flush asks for (coalescing), each
+//     by the heldId of its topic's latest Hold; dueWants: the same for values
+//     that must come now (removed while held, or found due by a Redate):
+//     answered with the value at once, Delivery::takeDueWants
 // A frame shared by many connections crosses once and becomes one JS string;
 // an epoch shared by many answers likewise.
 Napi::Value NativeHub::Take(const Napi::CallbackInfo& info) {
@@ -380,14 +380,15 @@ Napi::Value NativeHub::Take(const Napi::CallbackInfo& info) {
     auths.Set(slot++, Napi::String::New(env, a.token));
   }
   result.Set(6u, auths);
-  Napi::Array wants = Napi::Array::New(env, batch.wants.size());
-  slot = 0;
-  for (const std::string& topic : batch.wants) wants.Set(slot++, Napi::String::New(env, topic));
-  result.Set(7u, wants);
-  Napi::Array dueWants = Napi::Array::New(env, batch.dueWants.size());
-  slot = 0;
-  for (const std::string& topic : batch.dueWants) dueWants.Set(slot++, Napi::String::New(env, topic));
-  result.Set(8u, dueWants);
+  // Asks for held values, by the number JS gave each (no strings made).
+  const auto heldIds = [&](const std::vector<deltacast::Delivery::Want>& asks) {
+    std::vector<double> ids;
+    ids.reserve(asks.size());
+    for (const deltacast::Delivery::Want& want : asks) ids.push_back(static_cast<double>(want.heldId));
+    return float64s(env, ids);
+  };
+  result.Set(7u, heldIds(batch.wants));
+  result.Set(8u, heldIds(batch.dueWants));
   return result;
 }
 

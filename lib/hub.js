@@ -149,6 +149,15 @@ function checkRowId(id) {
 // The lane byte of a change on the critical lane (changeOptions: LANES index + 1).
 const CRITICAL_LANE = LANES.indexOf('critical') + 1;
 
+// A held value's number (Held.id, the Hold record's heldId, by which the core
+// asks for it): its slot in the hub's table plus SLOT_SPAN times a
+// generation, so that an ask for a value released since (its slot reused)
+// finds nothing. At most SLOT_SPAN values are held at once; past that a
+// publish goes at once, as without coalescing.
+const SLOT_SPAN = 2 ** 24;
+const SLOT_MASK = SLOT_SPAN - 1; // (id & SLOT_MASK: ToInt32 keeps the low 32 bits, of which these are the slot)
+const GENERATIONS = 2 ** 29; // SLOT_SPAN * GENERATIONS = 2^53: every id is a safe integer
+
 /**
  * The publishes of one topic held by coalescing (pacing.coalesce) until the
  * topic's lane flushes: the latest value, and the one receipt they share, a
@@ -157,6 +166,8 @@ const CRITICAL_LANE = LANES.indexOf('critical') + 1;
  * change the flush made of the value.
  */
 class Held extends Thenable {
+  topic;
+  id = 0; // the number a flush asks for it by (its Hold's heldId): slot + SLOT_SPAN * generation
   value;
   trusted; // the latest publish said { immutable: true }
   lane; // the most urgent lane byte asked for (0: the topic's own)
@@ -167,8 +178,9 @@ class Held extends Thenable {
   #receipt = null; // the release's Receipt
   #promise = null; // null, a Promise, or while waiting { promise, resolve, reject }
 
-  constructor(value, trusted, lane, at) {
+  constructor(topic, value, trusted, lane, at) {
     super();
+    this.topic = topic;
     this.value = value;
     this.trusted = trusted;
     this.lane = lane;
@@ -274,6 +286,9 @@ class Hub {
   #coalesce = false; // pacing.coalesce
   #datesHolds = false; // TTL rules exist: a held value's publish time matters to the identity cache (lib/identity.js)
   #coalesced = new Map(); // topic -> Held: immutable values waiting for their lane's flush
+  #slots = []; // slot -> Held (undefined: free): the held values by the number an ask names
+  #freeSlots = [];
+  #generation = 0;
   #wantRounds = 0; // drains in which the core asked for held values
   #heldByIdentity = false; // the last #heldText was made by identity (a patch when identity.patched)
   #handed = 0; // bytes of records handed over so far (the core counts them alike: Redate's position)
@@ -336,7 +351,8 @@ class Hub {
       // Coalescing: an immutable value waits for its lane's flush (not with
       // an id: a retried id must find the very change it names).
       if (mode > 0 && this.#coalesce && this.#engine === undefined && options[0] === '' && options[1] !== CRITICAL_LANE) {
-        return this.#hold(topic, value, mode === 2, options[1]);
+        const held = this.#hold(topic, value, mode === 2, options[1]);
+        if (held !== undefined) return held;
       }
       this.#releaseEarly(topic);
       // With an engine the change is made on the engine's state, as full text.
@@ -367,7 +383,8 @@ class Hub {
     // Publishes since the last Hold are told first: their time paces the flush too.
     if (held !== undefined && held.late !== null) this.#writeRedate(topic, held);
     if (held === undefined) {
-      held = new Held(value, trusted, lane, at);
+      held = new Held(topic, value, trusted, lane, at);
+      if (!this.#slot(held)) return undefined; // as many held as there are slots: published at once
       this.#coalesced.set(topic, held);
       if (!this.#isBusy) this.#busy(true);
     } else {
@@ -381,8 +398,10 @@ class Hub {
         w.u8(KIND.hold);
         w.str(topic);
         w.u8(lane);
+        w.f64(held.id);
       });
     } catch (err) {
+      if (held.sentLane < 0) this.#forgetHeld(held); // never told: nothing will ask for it
       return this.#refused(err);
     }
     held.sentLane = lane;
@@ -443,42 +462,65 @@ class Hub {
     return true;
   }
 
-  /**
-   * The core asked for the value held for `topic`: publishes since its last
-   * Hold are told first; then, if the ask is `due` (the value must come now:
-   * Delivery::takeDueWants), the value goes, else the core asks again when
-   * the flush is due. False if none is held.
-   */
-  #asked(topic, due) {
-    const held = this.#coalesced.get(topic);
-    if (held === undefined) return false;
-    if (held.late !== null && this.#writeRedate(topic, held, due) && !due) return true;
-    return this.#releaseHeld(topic, true);
+  /** Gives `held` a slot and its number (Held.id); false if every slot is taken. */
+  #slot(held) {
+    let slot = this.#freeSlots.pop();
+    if (slot === undefined) {
+      if (this.#slots.length === SLOT_SPAN) return false;
+      slot = this.#slots.length;
+      this.#slots.push(undefined);
+    }
+    this.#generation = (this.#generation + 1) % GENERATIONS;
+    held.id = slot + SLOT_SPAN * this.#generation;
+    this.#slots[slot] = held;
+    return true;
+  }
+
+  /** `held` is no longer held: an ask for it finds nothing from now on. */
+  #forgetHeld(held) {
+    this.#coalesced.delete(held.topic);
+    const slot = held.id & SLOT_MASK;
+    this.#slots[slot] = undefined;
+    this.#freeSlots.push(slot);
   }
 
   /**
-   * Serializes the value held for `topic` (if any) and queues it as a change
+   * The core asked for the held value numbered `id`: publishes since its
+   * last Hold are told first; then, if the ask is `due` (the value must come
+   * now: Delivery::takeDueWants), the value goes, else the core asks again
+   * when the flush is due. A value released since was sent already (a
+   * change, or a Release when it could not be), which the core took as the
+   * answer: nothing to do.
+   */
+  #asked(id, due) {
+    const held = this.#slots[id & SLOT_MASK];
+    if (held === undefined || held.id !== id) return;
+    if (held.late !== null && this.#writeRedate(held.topic, held, due) && !due) return;
+    this.#releaseHeld(held, true);
+  }
+
+  /**
+   * Serializes the value `held` and queues it as a change
    * (a patch by identity, or the full text); `asked`: the core asked for it
    * (the change is flagged as the release of its flush; otherwise as a held
    * value released early). The core does not apply it when the topic was
    * removed after the value was published (the value went with it): then
-   * the receipt resolves null. True if one was held.
+   * the receipt resolves null.
    */
-  #releaseHeld(topic, asked) {
-    const held = this.#coalesced.get(topic);
-    if (held === undefined) return false;
+  #releaseHeld(held, asked) {
+    const topic = held.topic;
     // Early (another call on the topic, close()): the core first hears of the
     // publishes since the last Hold, which order the value against a removal.
     if (!asked && held.late !== null) this.#writeRedate(topic, held);
-    this.#coalesced.delete(topic);
+    this.#forgetHeld(held);
     let text;
     try {
       text = this.#heldText(topic, held);
     } catch (err) {
       this.#rejectedInJs += 1;
       held.reject(err);
-      if (asked) this.#writeRelease(topic);
-      return true;
+      this.#writeRelease(topic);
+      return;
     }
     const identity = this.#identity;
     // (text is a patch only when made by identity: a value without rows is
@@ -489,11 +531,10 @@ class Hub {
     const receipt = this.#queueChange(patched ? KIND.patch : KIND.publishJson, topic, undefined, text, options);
     if (this.#nextId !== id) {
       identity?.sent(id, '', options[1]);
-    } else if (asked) {
+    } else {
       this.#writeRelease(topic); // refused before it was queued: the flush goes without it
     }
     held.settle(receipt);
-    return true;
   }
 
   /**
@@ -515,10 +556,16 @@ class Hub {
 
   /** Another call on `topic`: a value held for it goes first, as a change of its own. */
   #releaseEarly(topic) {
-    if (this.#coalesced.size !== 0) this.#releaseHeld(topic, false);
+    if (this.#coalesced.size === 0) return;
+    const held = this.#coalesced.get(topic);
+    if (held !== undefined) this.#releaseHeld(held, false);
   }
 
-  /** The core asked for a held value that is no longer held: its flush goes now, without one. */
+  /**
+   * A held value was let go without a change carrying it (it could not be
+   * serialized, or was refused before it was queued): the core holds nothing
+   * for the topic any more, and a flush that asked for it goes without it.
+   */
   #writeRelease(topic) {
     try {
       this.#unanswered((w) => {
@@ -922,7 +969,7 @@ class Hub {
       closed = Promise.resolve();
     } else {
       // Held values go first, as changes of their own: close() sends every paced change.
-      for (const topic of [...this.#coalesced.keys()]) this.#releaseHeld(topic, false);
+      for (const held of [...this.#coalesced.values()]) this.#releaseHeld(held, false);
       this.#begin(KIND.close);
       closed = this.#answered(ANSWER_NONE).promise();
       this.#flush(); // now: nothing may follow the close record
@@ -1136,10 +1183,10 @@ class Hub {
     // releases its flush. Due asks (removed while held: dropped by the core
     // unless a publish since the last Hold came after the removal; or found
     // due by a Redate) get the value at once, whatever was published since.
-    if ((wants?.length > 0 || dueWants?.length > 0) && !this.#disposed) {
+    if ((wants.length > 0 || dueWants.length > 0) && !this.#disposed) {
       this.#wantRounds += 1;
-      for (const topic of wants ?? []) if (!this.#asked(topic, false)) this.#writeRelease(topic);
-      for (const topic of dueWants ?? []) if (!this.#asked(topic, true)) this.#writeRelease(topic);
+      for (let i = 0; i < wants.length; i++) this.#asked(wants[i], false);
+      for (let i = 0; i < dueWants.length; i++) this.#asked(dueWants[i], true);
     }
     // Answers arrive in the order the requests were queued, each with its
     // request's id (checked: BatchQueue.answer).
@@ -1247,6 +1294,8 @@ class Hub {
     this.#identity?.clear();
     for (const held of this.#coalesced.values()) held.reject(closed);
     this.#coalesced.clear();
+    this.#slots = [];
+    this.#freeSlots = [];
     for (const batch of this.#batches.drainAll()) batch.failRest(closed);
     if (this.#batch !== null) {
       this.#batch.seal();

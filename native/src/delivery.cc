@@ -543,11 +543,12 @@ void Delivery::flushAllPending(std::int64_t now) {
   for (const ConnectionId id : open) audit("close", id, connections_.at(id), now, {}, nullptr, kCloseGoingAway);
 }
 
-void Delivery::hold(std::string_view topic, std::optional<Lane> lane, std::int64_t now) {
+void Delivery::hold(std::string_view topic, std::optional<Lane> lane, std::int64_t now, std::uint64_t heldId) {
   lastNow_ = now;
   TopicState& st = state(topic);
   if (!st.held && !st.asked) ++held_;
   st.heldAt = now;
+  if (heldId != 0) st.heldId = heldId;
   if (st.asked) {
     // Asked for already, not yet released: the release answers this hold
     // too (JS sends the latest value it holds), and is applied even if the
@@ -574,7 +575,8 @@ void Delivery::redate(std::string_view topic, std::optional<Lane> lane, std::int
     // Removed since the last hold: a publish after the removal's record is
     // applied, one before went with the topic. Either way the release is due.
     if (position > st.droppedAt) st.dropped = false;
-    if (!releaseFollows) dueWants_.emplace_back(topic);  // asked before the removal: the value now
+    if (!releaseFollows)
+      dueWants_.push_back({std::string(topic), st.heldId});  // asked before the removal: the value now
     return;
   }
   if (releaseFollows) return;  // a hold after the removal brought it back: the value goes now
@@ -593,7 +595,7 @@ void Delivery::redate(std::string_view topic, std::optional<Lane> lane, std::int
     // Asked for again as due: JS answers with the value, whatever it was
     // published since (which goes with this flush), so a producer that keeps
     // publishing cannot keep a flush that fell due from going.
-    dueWants_.emplace_back(topic);
+    dueWants_.push_back({std::string(topic), st.heldId});
     return;
   }
   st.asked = false;
@@ -609,7 +611,7 @@ void Delivery::paceHold(TopicState& st, std::string_view topic, std::optional<La
       timers_.cancel(st.id);
       st.held = false;
       st.asked = true;
-      wants_.emplace_back(topic);
+      wants_.push_back({std::string(topic), st.heldId});
       return;
     case Pacer::Decision::Arm: timers_.schedule(decision.deadline, st.id); return;
     case Pacer::Decision::Keep: return;
@@ -667,14 +669,14 @@ void Delivery::releasedEarly(std::string_view topic, std::int64_t now) {
   if (subscribers_.find(it->first) == subscribers_.end()) dropState(it);
 }
 
-std::vector<std::string> Delivery::takeWants() {
-  std::vector<std::string> taken;
+std::vector<Delivery::Want> Delivery::takeWants() {
+  std::vector<Want> taken;
   taken.swap(wants_);
   return taken;
 }
 
-std::vector<std::string> Delivery::takeDueWants() {
-  std::vector<std::string> taken;
+std::vector<Delivery::Want> Delivery::takeDueWants() {
+  std::vector<Want> taken;
   taken.swap(dueWants_);
   return taken;
 }
@@ -700,7 +702,7 @@ void Delivery::advance(std::int64_t now) {
         st.askedPacing = before;
         st.held = false;
         st.asked = true;
-        wants_.push_back(name->second);
+        wants_.push_back({name->second, st.heldId});
       } else {
         topics.push_back(name->second);
       }
@@ -744,6 +746,7 @@ void Delivery::gone(const RemovedTopic& removed, std::int64_t now, std::uint64_t
     fresh.id = st->second.id;
     fresh.lane = st->second.lane;
     fresh.heldAt = st->second.heldAt;
+    fresh.heldId = st->second.heldId;
     // A held value was published before the removal: published at once, it
     // would have gone with the topic. It is asked for now (JS settles its
     // publishes) and not applied (heldValueDropped); a hold before its
@@ -752,7 +755,8 @@ void Delivery::gone(const RemovedTopic& removed, std::int64_t now, std::uint64_t
       fresh.asked = true;
       fresh.dropped = true;
       fresh.droppedAt = position;
-      if (!st->second.asked) dueWants_.push_back(removed.topic);  // one asked for already: its answer comes
+      if (!st->second.asked)
+        dueWants_.push_back({removed.topic, fresh.heldId});  // one asked for already: its answer comes
     }
     timers_.cancel(fresh.id);
     st->second = std::move(fresh);

@@ -213,8 +213,8 @@ void HubCore::flushFrames() {
   std::vector<Closing> closings = delivery_.takeClosings();  // after takeOutgoing: may close (and audit)
   std::vector<AuditEvent> audits = delivery_.takeAudits();
   std::vector<AuthRequest> auths = delivery_.takeAuthRequests();
-  std::vector<std::string> wants = delivery_.takeWants();
-  std::vector<std::string> dueWants = delivery_.takeDueWants();
+  std::vector<Delivery::Want> wants = delivery_.takeWants();
+  std::vector<Delivery::Want> dueWants = delivery_.takeDueWants();
   if (frames.empty() && closings.empty() && audits.empty() && auths.empty() && wants.empty() && dueWants.empty())
     return;
   bool wasEmpty = false;
@@ -225,8 +225,8 @@ void HubCore::flushFrames() {
     for (Closing& closing : closings) outbox_.closings.push_back(std::move(closing));
     for (AuditEvent& event : audits) outbox_.audits.push_back(std::move(event));
     for (AuthRequest& auth : auths) outbox_.auths.push_back(std::move(auth));
-    for (std::string& topic : wants) outbox_.wants.push_back(std::move(topic));
-    for (std::string& topic : dueWants) outbox_.dueWants.push_back(std::move(topic));
+    for (Delivery::Want& want : wants) outbox_.wants.push_back(std::move(want));
+    for (Delivery::Want& want : dueWants) outbox_.dueWants.push_back(std::move(want));
   }
   if (wasEmpty) wake();
 }
@@ -390,10 +390,10 @@ void HubCore::run(Request& request, const TopicStore::Lookup* lookup) {
       case RequestKind::Hold:
         if (validateTopic(request.topic, options_.store.maxTopicLength)) {
           store_.held(request.topic, now());  // its TTL and eviction order count from the publish, not the flush
-          delivery_.hold(request.topic, request.lane, now());
+          delivery_.hold(request.topic, request.lane, now(), request.heldId);
         }
         break;
-      case RequestKind::Release: delivery_.released(request.topic, now()); break;
+      case RequestKind::Release: delivery_.releasedEarly(request.topic, now()); break;
       case RequestKind::Redate:
         if (validateTopic(request.topic, options_.store.maxTopicLength)) {
           const std::int64_t at = now() - std::min<std::int64_t>(request.ms, now());

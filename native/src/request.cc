@@ -101,6 +101,7 @@ void reset(Request& r) {
   r.replicaMode = ReplicaMode::State;
   r.position = 0;
   r.releaseFollows = false;
+  r.heldId = 0;
   r.offset = 0;
 }
 
@@ -163,7 +164,12 @@ Status walk(std::string_view bytes, std::vector<std::string>* staged, std::size_
         case RequestKind::Patch:
           ok = in.u32(r.id) && in.str(&r.topic) && in.payload(&r.payload) && in.str(&r.changeId) && lane(true);
           break;
-        case RequestKind::Hold: ok = in.str(&r.topic) && lane(); break;
+        case RequestKind::Hold: {
+          double heldId = 0;
+          ok = in.str(&r.topic) && lane() && in.f64(heldId) && in.count(heldId, 9007199254740991.0) && heldId >= 1;
+          if (ok) r.heldId = static_cast<std::uint64_t>(heldId);
+          break;
+        }
         case RequestKind::Release: ok = in.str(&r.topic); break;
         case RequestKind::Redate: {
           std::uint8_t laneByte = 0;  // 0x80: the release follows

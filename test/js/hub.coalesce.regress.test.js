@@ -106,4 +106,20 @@ describe('coalescing matches a plain hub (cases a differential fuzzer found)', (
     });
     assert.deepEqual(coalescing.frames, plain.frames);
   });
+
+  it('a flush that asks for a value released since is answered by that release; a value held after it keeps its own flush', async () => {
+    const [plain, coalescing] = await both({}, ['t'], async (hub, advance) => {
+      hub.publish('t', frozen({ n: 1, o: frozen({}) })); // due at 50
+      const asked = advance(50); // the flush falls due and asks for the value...
+      const early = hub.publishJson('t', '{"n":2}'); // ...released by this call before the ask is read
+      const later = hub.publish('t', frozen({ n: 3, o: frozen({}) })); // held anew: asked for at 100
+      await asked;
+      for (let k = 0; k < 3; k++) await advance(25);
+      const versions = [(await early).version, (await later).version];
+      return { versions, held: hub.stats().coalesced };
+    });
+    assert.deepEqual(coalescing.result, { versions: [2, 3], held: 0 });
+    assert.deepEqual(coalescing.result, plain.result);
+    assert.deepEqual(coalescing.frames, plain.frames);
+  });
 });

@@ -13,6 +13,13 @@
 namespace deltacast {
 namespace {
 
+// The topics of asks for held values (Delivery::takeWants, takeDueWants).
+std::vector<std::string> topicsOf(const std::vector<Delivery::Want>& wants) {
+  std::vector<std::string> topics;
+  for (const Delivery::Want& want : wants) topics.push_back(want.topic);
+  return topics;
+}
+
 class DeliveryTest : public ::testing::Test {
  protected:
   // Every topic on the critical lane: each change is delivered at once.
@@ -384,11 +391,11 @@ TEST_F(LaneTest, AHeldValueIsAskedForWhenItsFlushFallsDueAndSentWhenReleased) {
   delivery_.hold("n", std::nullopt, 130);  // the debounce counts from the last hold
   EXPECT_EQ(delivery_.heldCount(), 1u);
   EXPECT_TRUE(at(179).empty());
-  EXPECT_TRUE(delivery_.takeWants().empty());
+  EXPECT_TRUE(topicsOf(delivery_.takeWants()).empty());
   EXPECT_TRUE(at(180).empty());  // due: asked for, not flushed
-  EXPECT_EQ(delivery_.takeWants(), std::vector<std::string>{"n"});
+  EXPECT_EQ(topicsOf(delivery_.takeWants()), std::vector<std::string>{"n"});
   delivery_.hold("n", std::nullopt, 181);  // while asked for: its release answers this one too
-  EXPECT_TRUE(delivery_.takeWants().empty());
+  EXPECT_TRUE(topicsOf(delivery_.takeWants()).empty());
   publish("n", 7, 182);  // the value, flagged release by the hub
   delivery_.released("n", 182);
   const std::vector<Outgoing> out = delivery_.takeOutgoing();
@@ -396,7 +403,7 @@ TEST_F(LaneTest, AHeldValueIsAskedForWhenItsFlushFallsDueAndSentWhenReleased) {
   EXPECT_NE(out[0].frame->find(R"("to":2)"), std::string::npos) << *out[0].frame;
   EXPECT_EQ(delivery_.heldCount(), 0u);
   EXPECT_TRUE(at(1000).empty());  // nothing left scheduled
-  EXPECT_TRUE(delivery_.takeWants().empty());
+  EXPECT_TRUE(topicsOf(delivery_.takeWants()).empty());
   delivery_.released("n", 1001);  // a stray release changes nothing
   EXPECT_TRUE(delivery_.takeOutgoing().empty());
 }
@@ -407,7 +414,7 @@ TEST_F(LaneTest, AHeldValueOutlivesItsLastSubscriber) {
   delivery_.hold("n", std::nullopt, 10);
   delivery_.receive(1, R"({"t":"unsub","topic":"n"})");
   at(60);
-  EXPECT_EQ(delivery_.takeWants(), std::vector<std::string>{"n"}) << "asked for with nobody subscribed";
+  EXPECT_EQ(topicsOf(delivery_.takeWants()), std::vector<std::string>{"n"}) << "asked for with nobody subscribed";
   delivery_.released("n", 61);
   EXPECT_EQ(delivery_.heldCount(), 0u);
 }
@@ -431,12 +438,12 @@ TEST_F(LaneTest, AHeldValueWhoseTopicIsRemovedIsAskedForAtOnceAndDropped) {
   const std::vector<Outgoing> gone = delivery_.takeOutgoing();
   ASSERT_EQ(gone.size(), 1u);
   EXPECT_NE(gone[0].frame->find(R"("t":"gone")"), std::string::npos);
-  EXPECT_TRUE(delivery_.takeWants().empty());
-  EXPECT_EQ(delivery_.takeDueWants(), std::vector<std::string>{"n"}) << "asked for at the removal";
+  EXPECT_TRUE(topicsOf(delivery_.takeWants()).empty());
+  EXPECT_EQ(topicsOf(delivery_.takeDueWants()), std::vector<std::string>{"n"}) << "asked for at the removal";
   EXPECT_TRUE(delivery_.heldValueDropped("n"));
   EXPECT_EQ(delivery_.heldCount(), 1u);
   EXPECT_TRUE(at(2000).empty()) << "no flush: the hold's window went with the topic";
-  EXPECT_TRUE(delivery_.takeWants().empty()) << "asked for once";
+  EXPECT_TRUE(topicsOf(delivery_.takeWants()).empty()) << "asked for once";
   delivery_.released("n", 2001);
   EXPECT_FALSE(delivery_.heldValueDropped("n"));
   EXPECT_EQ(delivery_.heldCount(), 0u);
@@ -450,10 +457,10 @@ TEST_F(LaneTest, AHeldValueWhoseTopicIsRemovedIsAskedForAtOnceAndDropped) {
   delivery_.takeOutgoing();
   delivery_.hold("n", std::nullopt, 3010);
   at(3060);
-  EXPECT_EQ(delivery_.takeWants(), std::vector<std::string>{"n"});
+  EXPECT_EQ(topicsOf(delivery_.takeWants()), std::vector<std::string>{"n"});
   remove(3061);
   delivery_.takeOutgoing();
-  EXPECT_TRUE(delivery_.takeWants().empty());
+  EXPECT_TRUE(topicsOf(delivery_.takeWants()).empty());
   EXPECT_TRUE(delivery_.heldValueDropped("n"));
   // A hold before the release is a publish after the removal: the release
   // carries its value, applied as usual, and flushed at once.
@@ -477,29 +484,30 @@ TEST_F(LaneTest, ARedateMovesADebounceBackWithinTheMaxWait) {
   sub("n");
   delivery_.hold("n", std::nullopt, 100);
   EXPECT_TRUE(at(150).empty());
-  EXPECT_EQ(delivery_.takeWants(), std::vector<std::string>{"n"});
+  EXPECT_EQ(topicsOf(delivery_.takeWants()), std::vector<std::string>{"n"});
   delivery_.redate("n", std::nullopt, 140, 0, 150);  // published again at 140: due at 190
-  EXPECT_TRUE(delivery_.takeWants().empty());
+  EXPECT_TRUE(topicsOf(delivery_.takeWants()).empty());
   EXPECT_EQ(delivery_.heldCount(), 1u);
   EXPECT_TRUE(at(189).empty());
-  EXPECT_TRUE(delivery_.takeWants().empty());
+  EXPECT_TRUE(topicsOf(delivery_.takeWants()).empty());
   // Published again 5 ms before each ask: moved back each time, up to the
   // max wait (100 + 250).
   for (const std::int64_t due : {190, 235, 280, 325}) {
     EXPECT_TRUE(at(due - 1).empty());
-    EXPECT_TRUE(delivery_.takeWants().empty()) << due;
+    EXPECT_TRUE(topicsOf(delivery_.takeWants()).empty()) << due;
     at(due);
-    EXPECT_EQ(delivery_.takeWants(), std::vector<std::string>{"n"}) << due;
+    EXPECT_EQ(topicsOf(delivery_.takeWants()), std::vector<std::string>{"n"}) << due;
     delivery_.redate("n", std::nullopt, due - 5, 0, due);
-    EXPECT_TRUE(delivery_.takeWants().empty()) << due;
+    EXPECT_TRUE(topicsOf(delivery_.takeWants()).empty()) << due;
   }
   at(349);
-  EXPECT_TRUE(delivery_.takeWants().empty());
+  EXPECT_TRUE(topicsOf(delivery_.takeWants()).empty());
   at(350);
-  EXPECT_EQ(delivery_.takeWants(), std::vector<std::string>{"n"});
+  EXPECT_EQ(topicsOf(delivery_.takeWants()), std::vector<std::string>{"n"});
   delivery_.redate("n", std::nullopt, 345, 0, 400);  // due at 350 (the max wait), before now: asked again at once
-  EXPECT_TRUE(delivery_.takeWants().empty());
-  EXPECT_EQ(delivery_.takeDueWants(), std::vector<std::string>{"n"}) << "as due: the value, not another redate";
+  EXPECT_TRUE(topicsOf(delivery_.takeWants()).empty());
+  EXPECT_EQ(topicsOf(delivery_.takeDueWants()), std::vector<std::string>{"n"})
+      << "as due: the value, not another redate";
   publish("n", 1, 401);
   delivery_.released("n", 401);
   ASSERT_EQ(delivery_.takeOutgoing().size(), 1u);
@@ -507,9 +515,9 @@ TEST_F(LaneTest, ARedateMovesADebounceBackWithinTheMaxWait) {
   // flush, not in a window of its own.
   delivery_.hold("n", std::nullopt, 500);
   at(550);
-  EXPECT_EQ(delivery_.takeWants(), std::vector<std::string>{"n"});
+  EXPECT_EQ(topicsOf(delivery_.takeWants()), std::vector<std::string>{"n"});
   delivery_.redate("n", std::nullopt, 560, 0, 570);
-  EXPECT_EQ(delivery_.takeDueWants(), std::vector<std::string>{"n"});
+  EXPECT_EQ(topicsOf(delivery_.takeDueWants()), std::vector<std::string>{"n"});
   publish("n", 2, 571);
   delivery_.released("n", 571);
   ASSERT_EQ(delivery_.takeOutgoing().size(), 1u);
@@ -521,9 +529,9 @@ TEST_F(LaneTest, ARedateOnAHighOrLowLaneAsksAgainAtOnce) {
   sub("high/a");
   delivery_.hold("high/a", std::nullopt, 100);  // a window from 100 to 116
   at(116);
-  EXPECT_EQ(delivery_.takeWants(), std::vector<std::string>{"high/a"});
+  EXPECT_EQ(topicsOf(delivery_.takeWants()), std::vector<std::string>{"high/a"});
   delivery_.redate("high/a", std::nullopt, 110, 0, 117);
-  EXPECT_EQ(delivery_.takeDueWants(), std::vector<std::string>{"high/a"}) << "the window ran from the first";
+  EXPECT_EQ(topicsOf(delivery_.takeDueWants()), std::vector<std::string>{"high/a"}) << "the window ran from the first";
   publish("high/a", 1, 117);
   delivery_.released("high/a", 117);
   EXPECT_EQ(delivery_.takeOutgoing().size(), 1u);
@@ -533,18 +541,18 @@ TEST_F(LaneTest, ARedateOnAHighOrLowLaneAsksAgainAtOnce) {
   EXPECT_EQ(at(0).size(), 1u);  // flushed at 0: the next at 1000 at the earliest
   delivery_.hold("low/a", std::nullopt, 500);
   at(1000);
-  EXPECT_EQ(delivery_.takeWants(), std::vector<std::string>{"low/a"});
+  EXPECT_EQ(topicsOf(delivery_.takeWants()), std::vector<std::string>{"low/a"});
   delivery_.redate("low/a", std::nullopt, 900, 0, 1200);  // answered late
-  EXPECT_EQ(delivery_.takeDueWants(), std::vector<std::string>{"low/a"});
+  EXPECT_EQ(topicsOf(delivery_.takeDueWants()), std::vector<std::string>{"low/a"});
   publish("low/a", 1, 1200);
   delivery_.released("low/a", 1200);
   EXPECT_EQ(delivery_.takeOutgoing().size(), 1u);
   // The next interval counts from when the flush fell due (1000), not from the answer.
   delivery_.hold("low/a", std::nullopt, 1300);
   at(1999);
-  EXPECT_TRUE(delivery_.takeWants().empty());
+  EXPECT_TRUE(topicsOf(delivery_.takeWants()).empty());
   at(2000);
-  EXPECT_EQ(delivery_.takeWants(), std::vector<std::string>{"low/a"});
+  EXPECT_EQ(topicsOf(delivery_.takeWants()), std::vector<std::string>{"low/a"});
 }
 
 TEST_F(LaneTest, ARedateBeforeTheFlushAsksIsAHoldThen) {
@@ -554,9 +562,9 @@ TEST_F(LaneTest, ARedateBeforeTheFlushAsksIsAHoldThen) {
   delivery_.redate("n", std::nullopt, 130, 0, 131);  // the value goes early: its publish at 130 is told
   EXPECT_EQ(delivery_.lastHoldAt("n"), 130);
   at(179);
-  EXPECT_TRUE(delivery_.takeWants().empty());
+  EXPECT_TRUE(topicsOf(delivery_.takeWants()).empty());
   at(180);
-  EXPECT_EQ(delivery_.takeWants(), std::vector<std::string>{"n"});
+  EXPECT_EQ(topicsOf(delivery_.takeWants()), std::vector<std::string>{"n"});
 }
 
 // A topic removed while held: a publish JS told of by redate() was made
@@ -570,10 +578,10 @@ TEST_F(LaneTest, ARedateOrdersALaterPublishAgainstTheRemoval) {
     ASSERT_TRUE(store_.erase("n"));
     for (const RemovedTopic& removed : store_.takeRemoved()) delivery_.gone(removed, 110, 500);
     delivery_.takeOutgoing();
-    EXPECT_TRUE(delivery_.takeWants().empty());
-    EXPECT_EQ(delivery_.takeDueWants(), std::vector<std::string>{"n"});
+    EXPECT_TRUE(topicsOf(delivery_.takeWants()).empty());
+    EXPECT_EQ(topicsOf(delivery_.takeDueWants()), std::vector<std::string>{"n"});
     delivery_.redate("n", std::nullopt, 105, after ? 501 : 500, 111, true);
-    EXPECT_TRUE(delivery_.takeWants().empty()) << "the release follows: not asked again";
+    EXPECT_TRUE(topicsOf(delivery_.takeWants()).empty()) << "the release follows: not asked again";
     EXPECT_EQ(delivery_.heldValueDropped("n"), !after);
     EXPECT_EQ(delivery_.lastHoldAt("n"), 105);
     if (after) publish("n", 1, 111);
@@ -592,12 +600,12 @@ TEST_F(LaneTest, ARedateOrdersALaterPublishAgainstTheRemoval) {
   sub("n");
   delivery_.hold("n", std::nullopt, 1000);
   at(1050);
-  EXPECT_EQ(delivery_.takeWants(), std::vector<std::string>{"n"});
+  EXPECT_EQ(topicsOf(delivery_.takeWants()), std::vector<std::string>{"n"});
   ASSERT_TRUE(store_.erase("n"));
   for (const RemovedTopic& removed : store_.takeRemoved()) delivery_.gone(removed, 1051, 900);
-  EXPECT_TRUE(delivery_.takeDueWants().empty()) << "asked for already";
+  EXPECT_TRUE(topicsOf(delivery_.takeDueWants()).empty()) << "asked for already";
   delivery_.redate("n", std::nullopt, 1052, 901, 1053);
-  EXPECT_EQ(delivery_.takeDueWants(), std::vector<std::string>{"n"});
+  EXPECT_EQ(topicsOf(delivery_.takeDueWants()), std::vector<std::string>{"n"});
   EXPECT_FALSE(delivery_.heldValueDropped("n"));
 }
 
@@ -615,11 +623,11 @@ TEST_F(LaneTest, AnEarlyReleaseLeavesTheHoldsFlushAsItWas) {
   EXPECT_EQ(delivery_.heldCount(), 0u);
   EXPECT_TRUE(at(49).empty());
   EXPECT_EQ(at(50).size(), 1u) << "flushed at the hold's time, not 50 ms after the release";
-  EXPECT_TRUE(delivery_.takeWants().empty()) << "nothing held: not asked for";
+  EXPECT_TRUE(topicsOf(delivery_.takeWants()).empty()) << "nothing held: not asked for";
 
   delivery_.hold("n", std::nullopt, 100);
   at(150);
-  EXPECT_EQ(delivery_.takeWants(), std::vector<std::string>{"n"});
+  EXPECT_EQ(topicsOf(delivery_.takeWants()), std::vector<std::string>{"n"});
   r = store_.publishJson("n", R"({"v":2})", "", 151);
   delivery_.changed("n", r, 151, std::nullopt, {}, true);
   delivery_.releasedEarly("n", 151);  // while asked for: its release
@@ -636,10 +644,10 @@ TEST_F(LaneTest, AHeldValueOfATopicNobodyFollowsIsDroppedWithTheTopic) {
   ASSERT_TRUE(store_.erase("n"));
   for (const RemovedTopic& removed : store_.takeRemoved()) delivery_.gone(removed, 20);
   EXPECT_TRUE(delivery_.takeOutgoing().empty());
-  EXPECT_EQ(delivery_.takeDueWants(), std::vector<std::string>{"n"});
+  EXPECT_EQ(topicsOf(delivery_.takeDueWants()), std::vector<std::string>{"n"});
   EXPECT_TRUE(delivery_.heldValueDropped("n"));
   EXPECT_TRUE(at(1000).empty());
-  EXPECT_TRUE(delivery_.takeWants().empty());
+  EXPECT_TRUE(topicsOf(delivery_.takeWants()).empty());
   delivery_.released("n", 1001);
   EXPECT_EQ(delivery_.heldCount(), 0u);
   EXPECT_FALSE(delivery_.heldValueDropped("n"));
@@ -647,9 +655,9 @@ TEST_F(LaneTest, AHeldValueOfATopicNobodyFollowsIsDroppedWithTheTopic) {
 
 TEST_F(LaneTest, AHeldValueOnTheCriticalLaneIsAskedForAtOnce) {
   delivery_.hold("crit/a", std::nullopt, 5);
-  EXPECT_EQ(delivery_.takeWants(), std::vector<std::string>{"crit/a"});
+  EXPECT_EQ(topicsOf(delivery_.takeWants()), std::vector<std::string>{"crit/a"});
   delivery_.hold("n", Lane::Critical, 5);  // the publish's own lane
-  EXPECT_EQ(delivery_.takeWants(), std::vector<std::string>{"n"});
+  EXPECT_EQ(topicsOf(delivery_.takeWants()), std::vector<std::string>{"n"});
   EXPECT_EQ(delivery_.heldCount(), 2u);
 }
 

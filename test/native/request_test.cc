@@ -233,7 +233,7 @@ TEST(Request, DecodesRedate) {
 
 TEST(Request, DecodesHoldReleaseAndTheReleaseFlag) {
   Writer w;
-  w.u8(14).str("prices").u8(2);                                  // Hold, high lane
+  w.u8(14).str("prices").u8(2).f64(9007199254740991.0);          // Hold, high lane, heldId
   w.u8(15).str("prices");                                        // Release
   w.u8(0).u32(3).str("prices").str("[1]").str("").u8(0x80 | 3);  // PublishJson, normal, releasing
   w.u8(1).u32(4).str("prices").str("[]").str("").u8(0x80);       // Patch, the topic's lane, releasing
@@ -256,6 +256,7 @@ TEST(Request, DecodesHoldReleaseAndTheReleaseFlag) {
   EXPECT_EQ(out[0].kind, RequestKind::Hold);
   EXPECT_EQ(out[0].topic, "prices");
   EXPECT_EQ(out[0].lane, Lane::High);
+  EXPECT_EQ(out[0].heldId, 9007199254740991u);
   EXPECT_FALSE(out[0].release);
   EXPECT_EQ(out[1].kind, RequestKind::Release);
   EXPECT_EQ(out[1].topic, "prices");
@@ -271,8 +272,14 @@ TEST(Request, DecodesHoldReleaseAndTheReleaseFlag) {
   ASSERT_TRUE(validateRequests(w.bytes(), 0, count, &ids));
   EXPECT_EQ(ids, (std::vector<std::uint32_t>{3, 4, 5, 6, 7}));
   // The flags only where a change may carry a held value; a lane past low with one is still refused.
-  EXPECT_FALSE(validateRequests(Writer().u8(14).str("t").u8(0x80).bytes(), 0, count));
-  EXPECT_FALSE(validateRequests(Writer().u8(14).str("t").u8(0x40).bytes(), 0, count));
+  EXPECT_FALSE(validateRequests(Writer().u8(14).str("t").u8(0x80).f64(1).bytes(), 0, count));
+  EXPECT_FALSE(validateRequests(Writer().u8(14).str("t").u8(0x40).f64(1).bytes(), 0, count));
+  // A Hold names its value by a whole number from 1 to 2^53-1.
+  EXPECT_TRUE(validateRequests(Writer().u8(14).str("t").u8(0).f64(1).bytes(), 0, count));
+  EXPECT_FALSE(validateRequests(Writer().u8(14).str("t").u8(0).bytes(), 0, count));  // truncated
+  EXPECT_FALSE(validateRequests(Writer().u8(14).str("t").u8(0).f64(0).bytes(), 0, count));
+  EXPECT_FALSE(validateRequests(Writer().u8(14).str("t").u8(0).f64(1.5).bytes(), 0, count));
+  EXPECT_FALSE(validateRequests(Writer().u8(14).str("t").u8(0).f64(9007199254740992.0).bytes(), 0, count));
   EXPECT_FALSE(validateRequests(Writer().u8(2).u32(1).str("t").str("1").str("{}").str("").u8(0x80).bytes(), 0, count));
   EXPECT_FALSE(validateRequests(Writer().u8(2).u32(1).str("t").str("1").str("{}").str("").u8(0x40).bytes(), 0, count));
   EXPECT_FALSE(validateRequests(Writer().u8(0).u32(1).str("t").str("1").str("").u8(0x85).bytes(), 0, count));

@@ -217,8 +217,9 @@ class Delivery {
   // or not; when the flush falls due, the topic is asked for (takeWants())
   // instead of flushed, and its frames wait for the value. released() comes
   // after the value was applied (a change flagged release), or in its place
-  // when JS had none left: the topic's flush is made at once.
-  void hold(std::string_view topic, std::optional<Lane> lane, std::int64_t now);
+  // when JS had none left: the topic's flush is made at once. `heldId`: JS's
+  // number for the held value, which an ask names (0: the one held before).
+  void hold(std::string_view topic, std::optional<Lane> lane, std::int64_t now, std::uint64_t heldId = 0);
   void released(std::string_view topic, std::int64_t now);
   // A change carrying the held value came before its flush asked (another
   // call on the topic released it early): the hold's flush still comes, as a
@@ -247,14 +248,19 @@ class Delivery {
   // change carrying the held value is the publish made then, and the store
   // dates it so (its TTL counts from the publish, not from the flush).
   std::optional<std::int64_t> lastHoldAt(std::string_view topic) const;
+  // A held value asked for: its topic and the heldId of its latest hold().
+  struct Want {
+    std::string topic;
+    std::uint64_t heldId = 0;
+  };
   // Topics whose held value is asked for, in the order their flushes fell due.
-  std::vector<std::string> takeWants();
+  std::vector<Want> takeWants();
   // Topics whose held value must come now: asked for because the topic was
   // removed (gone()), or asked again after a redate() found the flush due.
   // JS answers each with its value at once (and a redate() first, flagged
   // releaseFollows, if it was published again since its last hold), never
   // with a redate() alone.
-  std::vector<std::string> takeDueWants();
+  std::vector<Want> takeDueWants();
   // Topics held or asked for and not yet released.
   std::size_t heldCount() const noexcept { return held_; }
 
@@ -363,6 +369,7 @@ class Delivery {
     bool asked = false;
     bool dropped = false;
     std::optional<std::int64_t> heldAt;  // the latest hold()
+    std::uint64_t heldId = 0;            // and JS's number for its value (an ask names it)
     std::uint64_t droppedAt = 0;         // dropped: the removal's position (gone())
     PacingState askedPacing;             // asked: the pacing state before the flush that asked (redate())
   };
@@ -443,9 +450,9 @@ class Delivery {
   std::vector<Outgoing> outgoing_;
   std::vector<Closing> closings_;
   std::vector<AuthRequest> authRequests_;
-  std::vector<std::string> wants_;     // hold(): topics whose held value is asked for
-  std::vector<std::string> dueWants_;  // the same, whose value must come now (takeDueWants)
-  std::size_t held_ = 0;               // topics with held or asked set
+  std::vector<Want> wants_;     // hold(): topics whose held value is asked for
+  std::vector<Want> dueWants_;  // the same, whose value must come now (takeDueWants)
+  std::size_t held_ = 0;        // topics with held or asked set
   std::vector<AuditEvent> audits_;
   bool audit_ = false;
   std::int64_t lastNow_ = 0;  // the latest time given to an entry point (audit time of an oversized close)

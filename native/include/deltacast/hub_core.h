@@ -99,11 +99,11 @@ class HubCore {
   struct Batch {
     std::vector<Completion> completions;
     std::vector<Outgoing> frames;
-    std::vector<Closing> closings;      // connections the engine closed, after their last frames
-    std::vector<AuditEvent> audits;     // in the order the engine decided them
-    std::vector<AuthRequest> auths;     // tokens for the transport to verify (answered with Reauth)
-    std::vector<std::string> wants;     // topics whose held value a flush asks for (answered with a release)
-    std::vector<std::string> dueWants;  // the same for topics removed while held (Delivery::takeDueWants)
+    std::vector<Closing> closings;         // connections the engine closed, after their last frames
+    std::vector<AuditEvent> audits;        // in the order the engine decided them
+    std::vector<AuthRequest> auths;        // tokens for the transport to verify (answered with Reauth)
+    std::vector<Delivery::Want> wants;     // held values a flush asks for (answered with a release)
+    std::vector<Delivery::Want> dueWants;  // the same, due now (Delivery::takeDueWants)
     bool empty() const {
       return completions.empty() && frames.empty() && closings.empty() && audits.empty() && auths.empty() &&
              wants.empty() && dueWants.empty();

@@ -33,12 +33,14 @@
 //               (a client message the transport could not hand over as text,
 //               Delivery::refuse: code 0 DELTACAST_INVALID_MESSAGE, 1
 //               DELTACAST_UNKNOWN_MESSAGE; internal, lib/adapters)
-//   Hold     := topic:str lane
+//   Hold     := topic:str lane heldId:f64
 //               (JS holds an immutable value for the topic, to be serialized
-//               when its lane flushes: Delivery::hold; pacing.coalesce)
+//               when its lane flushes: Delivery::hold; pacing.coalesce.
+//               heldId: JS's number for the held value, 1 to 2^53-1, the
+//               one a flush asks for it by)
 //   Release  := topic:str
-//               (the lane asked for the held value and JS had none left:
-//               Delivery::released)
+//               (JS holds no value for the topic any more and sent none: its
+//               serialization failed: Delivery::releasedEarly)
 //   Redate   := topic:str lane|flags ago:u32 position:f64
 //               (publishes of the held value came after its last Hold, the
 //               latest `ago` ms before this record, when `position` bytes of
@@ -107,6 +109,7 @@ struct Request {
   ReplicaMode replicaMode = ReplicaMode::State;  // Replicate
   std::uint64_t position = 0;                    // Redate: bytes of records written before the publish
   bool releaseFollows = false;                   // Redate: the held value's release is the next record for it
+  std::uint64_t heldId = 0;                      // Hold: JS's number for the held value
   std::size_t offset = 0;                        // where the record starts in its batch (decoded records)
 };
 
