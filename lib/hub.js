@@ -168,6 +168,7 @@ const GENERATIONS = 2 ** 29; // SLOT_SPAN * GENERATIONS = 2^53: every id is a sa
 class Held extends Thenable {
   topic;
   id = 0; // the number a flush asks for it by (its Hold's heldId): slot + SLOT_SPAN * generation
+  live = true; // still held (false: released or rejected; the hub's map may keep it until it sweeps)
   value;
   trusted; // the latest publish said { immutable: true }
   lane; // the most urgent lane byte asked for (0: the topic's own)
@@ -285,7 +286,11 @@ class Hub {
   #identity = null; // IdentityCache, from the first publish by identity (lib/identity.js)
   #coalesce = false; // pacing.coalesce
   #datesHolds = false; // TTL rules exist: a held value's publish time matters to the identity cache (lib/identity.js)
-  #coalesced = new Map(); // topic -> Held: immutable values waiting for their lane's flush
+  // topic -> Held: immutable values waiting for their lane's flush, and some
+  // released since (live false: a release marks its Held instead of looking
+  // the topic up again to delete it; #forgetHeld sweeps them)
+  #coalesced = new Map();
+  #live = 0; // the live ones
   #slots = []; // slot -> Held (undefined: free): the held values by the number an ask names
   #freeSlots = [];
   #generation = 0;
@@ -336,9 +341,17 @@ class Hub {
     if (this.#closing) return closedReceipt();
     // Coalescing, a frozen value for a topic held already (so its name was
     // checked) and told on its own lane: a Map lookup and four stores.
-    if (opts === undefined && this.#coalesced.size !== 0) {
-      const held = this.#coalesced.get(topic);
-      if (held !== undefined && held.sentLane === 0 && !this.#datesHolds && identityMode(value, undefined) === 1) {
+    let held; // (looked up once: #hold takes it)
+    if (this.#live !== 0) {
+      held = this.#coalesced.get(topic);
+      if (held !== undefined && !held.live) held = undefined;
+      if (
+        held !== undefined &&
+        opts === undefined &&
+        held.sentLane === 0 &&
+        !this.#datesHolds &&
+        identityMode(value, undefined) === 1
+      ) {
         return this.#late(held, value, false);
       }
     }
@@ -351,8 +364,8 @@ class Hub {
       // Coalescing: an immutable value waits for its lane's flush (not with
       // an id: a retried id must find the very change it names).
       if (mode > 0 && this.#coalesce && this.#engine === undefined && options[0] === '' && options[1] !== CRITICAL_LANE) {
-        const held = this.#hold(topic, value, mode === 2, options[1]);
-        if (held !== undefined) return held;
+        const receipt = this.#hold(held, topic, value, mode === 2, options[1]);
+        if (receipt !== undefined) return receipt;
       }
       this.#releaseEarly(topic);
       // With an engine the change is made on the engine's state, as full text.
@@ -376,8 +389,7 @@ class Hub {
    * this publish (a Hold record: no serialization). The publishes held
    * together share one receipt, settled by the change the flush makes.
    */
-  #hold(topic, value, trusted, lane) {
-    let held = this.#coalesced.get(topic);
+  #hold(held, topic, value, trusted, lane) {
     if (held !== undefined && lane === held.sentLane && !this.#datesHolds) return this.#late(held, value, trusted);
     const at = this.#datesHolds ? this.#clockNow() : 0; // (the core dates the change itself)
     // Publishes since the last Hold are told first: their time paces the flush too.
@@ -386,6 +398,7 @@ class Hub {
       held = new Held(topic, value, trusted, lane, at);
       if (!this.#slot(held)) return undefined; // as many held as there are slots: published at once
       this.#coalesced.set(topic, held);
+      this.#live += 1;
       if (!this.#isBusy) this.#busy(true);
     } else {
       held.value = value;
@@ -393,17 +406,22 @@ class Hub {
       held.at = at;
       if (lane !== 0 && (held.lane === 0 || lane < held.lane)) held.lane = lane;
     }
+    const w = this.#writer;
+    const start = w.length;
     try {
-      this.#unanswered((w) => {
-        w.u8(KIND.hold);
-        w.str(topic);
-        w.u8(lane);
-        w.f64(held.id);
-      });
+      w.u8(KIND.hold);
+      w.str(topic);
+      w.u8(lane);
+      w.f64(held.id);
     } catch (err) {
-      if (held.sentLane < 0) this.#forgetHeld(held); // never told: nothing will ask for it
+      w.rollback(start);
+      if (held.sentLane < 0) {
+        this.#forgetHeld(held); // never told: nothing will ask for it
+        held.value = undefined;
+      }
       return this.#refused(err);
     }
+    this.#queued();
     held.sentLane = lane;
     held.late = null; // this Hold is later
     return held;
@@ -476,12 +494,26 @@ class Hub {
     return true;
   }
 
-  /** `held` is no longer held: an ask for it finds nothing from now on. */
+  /**
+   * `held` is no longer held: an ask for it finds nothing from now on. Its
+   * entry stays in the map, marked, until the next Held of its topic
+   * replaces it or a sweep: when nothing is held any more (a new map), or
+   * when released entries outnumber live ones eight to one (past 65,536).
+   */
   #forgetHeld(held) {
-    this.#coalesced.delete(held.topic);
+    held.live = false;
     const slot = held.id & SLOT_MASK;
     this.#slots[slot] = undefined;
     this.#freeSlots.push(slot);
+    this.#live -= 1;
+    const map = this.#coalesced;
+    if (this.#live === 0) {
+      if (map.size !== 0) this.#coalesced = new Map();
+    } else if (map.size > 8 * this.#live + 65536) {
+      const kept = new Map();
+      for (const [topic, entry] of map) if (entry.live) kept.set(topic, entry);
+      this.#coalesced = kept;
+    }
   }
 
   /**
@@ -517,11 +549,13 @@ class Hub {
     try {
       text = this.#heldText(topic, held);
     } catch (err) {
+      held.value = undefined;
       this.#rejectedInJs += 1;
       held.reject(err);
       this.#writeRelease(topic);
       return;
     }
+    held.value = undefined; // (the map may keep the Held a while: not the caller's object)
     const identity = this.#identity;
     // (text is a patch only when made by identity: a value without rows is
     // serialized whole, and the flag may be left from an earlier publish)
@@ -556,9 +590,9 @@ class Hub {
 
   /** Another call on `topic`: a value held for it goes first, as a change of its own. */
   #releaseEarly(topic) {
-    if (this.#coalesced.size === 0) return;
+    if (this.#live === 0) return;
     const held = this.#coalesced.get(topic);
-    if (held !== undefined) this.#releaseHeld(held, false);
+    if (held !== undefined && held.live) this.#releaseHeld(held, false);
   }
 
   /**
@@ -930,7 +964,7 @@ class Hub {
     stats.answersDropped = this.#answersDropped;
     stats.pending = this.#batches.pending + (this.#batch?.count ?? 0);
     stats.closed = this.#closing !== null;
-    stats.coalesced = this.#coalesced.size;
+    stats.coalesced = this.#live;
     return stats;
   }
 
@@ -969,7 +1003,7 @@ class Hub {
       closed = Promise.resolve();
     } else {
       // Held values go first, as changes of their own: close() sends every paced change.
-      for (const held of [...this.#coalesced.values()]) this.#releaseHeld(held, false);
+      for (const held of [...this.#coalesced.values()]) if (held.live) this.#releaseHeld(held, false);
       this.#begin(KIND.close);
       closed = this.#answered(ANSWER_NONE).promise();
       this.#flush(); // now: nothing may follow the close record
@@ -1262,7 +1296,7 @@ class Hub {
   }
 
   #idleCheck() {
-    if (this.#isBusy && this.#batches.pending === 0 && this.#batch === null && this.#coalesced.size === 0) this.#busy(false);
+    if (this.#isBusy && this.#batches.pending === 0 && this.#batch === null && this.#live === 0) this.#busy(false);
   }
 
   // While calls are pending the thread-safe function keeps the event loop
@@ -1292,8 +1326,9 @@ class Hub {
     const closed = new DeltacastError(codes.CLOSED, 'the hub was closed before answering');
     this.#release(closed);
     this.#identity?.clear();
-    for (const held of this.#coalesced.values()) held.reject(closed);
-    this.#coalesced.clear();
+    for (const held of this.#coalesced.values()) if (held.live) held.reject(closed);
+    this.#coalesced = new Map();
+    this.#live = 0;
     this.#slots = [];
     this.#freeSlots = [];
     for (const batch of this.#batches.drainAll()) batch.failRest(closed);
