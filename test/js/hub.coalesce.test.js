@@ -458,6 +458,39 @@ describe('coalescing (pacing.coalesce)', () => {
     assert.deepEqual(hub.get('quiet').data, { n: 1 });
   });
 
+  // Released values stay in the hub's map, marked, until a sweep: here
+  // 70,000 released against one still held (past 65,536 and eight to one).
+  it('values held across a sweep of 70,000 released ones still take later publishes and go at their flush', async (t) => {
+    const hub = open(t, {
+      pacing: { coalesce: true },
+      lanes: { 'n/*': 'high' },
+      memory: { maxBytes: 1024 * 1024 * 1024 },
+    });
+    const { data } = subscriber(hub, 'kept', 'n/7');
+    const kept = hub.publish('kept', deepFreeze({ n: 1 })); // normal lane: at 50
+    const receipts = [];
+    for (let i = 0; i < 70_000; i++) receipts.push(hub.publish(`n/${i}`, deepFreeze({ i }))); // high: at 16
+    await hub.advance(16); // the 70,000 go
+    assert.equal(hub.stats().coalesced, 1);
+    assert.equal((await receipts[69_999]).version, 1);
+    assert.deepEqual(data.get('n/7'), { i: 7 });
+    // After the sweep: the held one takes a later publish (its receipt), a released one is held anew.
+    assert.equal(hub.publish('kept', deepFreeze({ n: 2 })), kept); // moves the debounce to 66
+    const again = hub.publish('n/7', deepFreeze({ i: -7 }));
+    assert.notEqual(again, receipts[7]);
+    assert.equal(hub.stats().coalesced, 2);
+    await hub.advance(16);
+    assert.equal((await again).version, 2);
+    assert.deepEqual(data.get('n/7'), { i: -7 });
+    assert.equal(data.get('kept'), undefined);
+    await hub.advance(33);
+    assert.equal(data.get('kept'), undefined);
+    await hub.advance(1);
+    assert.equal((await kept).version, 1);
+    assert.deepEqual(data.get('kept'), { n: 2 });
+    assert.equal(hub.stats().coalesced, 0);
+  });
+
   // The real clock: publishes after the first of a window are dated at the
   // end of their turn and told when the flush asks; publishing every 10 ms
   // keeps moving a 40 ms debounce back until the max wait (200 ms).
