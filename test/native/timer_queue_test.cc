@@ -2,6 +2,8 @@
 
 #include <gtest/gtest.h>
 
+#include <map>
+#include <random>
 #include <utility>
 #include <vector>
 
@@ -99,6 +101,44 @@ TEST(TimerQueue, CancelRemovesTheEntry) {
   EXPECT_EQ(fired.size(), 50u);
   for (const std::uint64_t id : fired) EXPECT_EQ(id % 2, 0u);
   EXPECT_EQ(timers.size(), 0u);
+}
+
+// The id -> place table against std::map, with ids that collide (multiples
+// of a power of two, close together, the connection timers' high bit) and
+// runs that wrap around the end of the table, through growth and erasure.
+TEST(TimerPositions, AgreesWithAMapThroughInsertsAndErasures) {
+  std::mt19937_64 random(20261202);
+  for (const std::uint64_t stride : {std::uint64_t{1}, std::uint64_t{1} << 20, std::uint64_t{3}}) {
+    TimerPositions table;
+    std::map<std::uint64_t, std::size_t> model;
+    for (int step = 0; step < 200000; ++step) {
+      const std::uint64_t id = (random() % 3000) * stride | ((random() % 4 == 0) ? (std::uint64_t{1} << 63) : 0);
+      const int op = static_cast<int>(random() % 3);
+      if (op == 0) {
+        const std::size_t at = random() % 1000;
+        const auto [place, added] = table.emplace(id, at);
+        const auto [it, modelAdded] = model.try_emplace(id, at);
+        ASSERT_EQ(added, modelAdded) << step;
+        ASSERT_EQ(*place, it->second) << step;
+        if (!added && random() % 2 == 0) *place = it->second = at + 1;  // moved
+      } else if (op == 1) {
+        table.erase(id);
+        model.erase(id);
+      } else {
+        const std::size_t* place = table.find(id);
+        const auto it = model.find(id);
+        ASSERT_EQ(place != nullptr, it != model.end()) << step;
+        if (place != nullptr) ASSERT_EQ(*place, it->second) << step;
+      }
+      ASSERT_EQ(table.size(), model.size()) << step;
+    }
+    for (const auto& [id, at] : model) {
+      ASSERT_NE(table.find(id), nullptr);
+      EXPECT_EQ(*table.find(id), at);
+    }
+    for (const auto& entry : model) table.erase(entry.first);
+    EXPECT_EQ(table.size(), 0u);
+  }
 }
 
 }  // namespace

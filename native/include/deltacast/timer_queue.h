@@ -15,11 +15,98 @@
 #include <cstddef>
 #include <cstdint>
 #include <optional>
-#include <unordered_map>
 #include <utility>
 #include <vector>
 
 namespace deltacast {
+
+// Where each armed id sits in the heap: an open-addressing table (linear
+// probing, deletion by backward shift), so that a sift step, which moves an
+// entry and records its new place, costs one probe into a flat array rather
+// than a node lookup (std::unordered_map: a bucket, then a node elsewhere).
+// At most half full; it does not shrink (as a node map's bucket array).
+class TimerPositions {
+ public:
+  // The place of `id`, or nullptr.
+  std::size_t* find(std::uint64_t id) {
+    if (size_ == 0) return nullptr;
+    for (std::size_t i = home(id);; i = (i + 1) & mask_) {
+      Slot& slot = slots_[i];
+      if (slot.at == kFree) return nullptr;
+      if (slot.id == id) return &slot.at;
+    }
+  }
+  const std::size_t* find(std::uint64_t id) const { return const_cast<TimerPositions*>(this)->find(id); }
+
+  // The place of `id`, made `at` if it had none (then `added`).
+  std::pair<std::size_t*, bool> emplace(std::uint64_t id, std::size_t at) {
+    if ((size_ + 1) * 2 > slots_.size()) grow();
+    for (std::size_t i = home(id);; i = (i + 1) & mask_) {
+      Slot& slot = slots_[i];
+      if (slot.at == kFree) {
+        slot = Slot{id, at};
+        ++size_;
+        return {&slot.at, true};
+      }
+      if (slot.id == id) return {&slot.at, false};
+    }
+  }
+
+  void erase(std::uint64_t id) {
+    if (size_ == 0) return;
+    std::size_t i = home(id);
+    for (;; i = (i + 1) & mask_) {
+      if (slots_[i].at == kFree) return;
+      if (slots_[i].id == id) break;
+    }
+    // Backward shift: each later entry of the run that may move into the
+    // hole (its home is not cyclically in (hole, its slot]) moves there.
+    for (std::size_t j = (i + 1) & mask_; slots_[j].at != kFree; j = (j + 1) & mask_) {
+      const std::size_t k = home(slots_[j].id);
+      const bool stays = i <= j ? (i < k && k <= j) : (i < k || k <= j);
+      if (stays) continue;
+      slots_[i] = slots_[j];
+      i = j;
+    }
+    slots_[i].at = kFree;
+    --size_;
+  }
+
+  std::size_t size() const noexcept { return size_; }
+
+ private:
+  static constexpr std::size_t kFree = ~std::size_t{0};
+  struct Slot {
+    std::uint64_t id = 0;
+    std::size_t at = kFree;
+  };
+
+  std::size_t home(std::uint64_t id) const noexcept {
+    return static_cast<std::size_t>((id * 0x9E3779B97F4A7C15ull) >> shift_) & mask_;  // Fibonacci hashing
+  }
+
+  void grow() {
+    std::vector<Slot> old = std::move(slots_);
+    const std::size_t capacity = old.empty() ? 16 : old.size() * 2;
+    slots_.assign(capacity, Slot{});
+    mask_ = capacity - 1;
+    shift_ = 64;
+    for (std::size_t c = capacity; c > 1; c >>= 1) --shift_;
+    size_ = 0;
+    for (const Slot& slot : old) {
+      if (slot.at == kFree) continue;
+      std::size_t i = home(slot.id);
+      while (slots_[i].at != kFree) i = (i + 1) & mask_;
+      slots_[i] = slot;
+      ++size_;
+    }
+  }
+
+  std::vector<Slot> slots_;
+  std::size_t mask_ = 0;
+  unsigned shift_ = 64;
+  std::size_t size_ = 0;
+};
 
 // Time on a hub's clock: milliseconds from the hub's start, never above
 // kMaxClockMs (2^62 ms, some 146 million years): the clock saturates there.
@@ -40,12 +127,12 @@ class TimerQueue {
  public:
   std::uint64_t schedule(std::int64_t deadline, std::uint64_t id) {
     const std::uint64_t seq = ++sequence_;
-    const auto [it, added] = position_.try_emplace(id, heap_.size());
+    const auto [place, added] = position_.emplace(id, heap_.size());
     if (added) {
       heap_.push_back(Entry{deadline, seq, id});
       up(heap_.size() - 1);
     } else {
-      const std::size_t at = it->second;
+      const std::size_t at = *place;
       heap_[at].deadline = deadline;
       heap_[at].seq = seq;
       down(up(at));
@@ -55,14 +142,14 @@ class TimerQueue {
 
   // Removes the timer of `id`, if there is one.
   void cancel(std::uint64_t id) {
-    const auto it = position_.find(id);
-    if (it == position_.end()) return;
-    const std::size_t at = it->second;
-    position_.erase(it);
+    const std::size_t* place = position_.find(id);
+    if (place == nullptr) return;
+    const std::size_t at = *place;
+    position_.erase(id);
     const std::size_t last = heap_.size() - 1;
     if (at != last) {
       heap_[at] = heap_[last];
-      position_[heap_[at].id] = at;
+      *position_.find(heap_[at].id) = at;
       heap_.pop_back();
       down(up(at));
     } else {
@@ -70,7 +157,7 @@ class TimerQueue {
     }
   }
 
-  bool armed(std::uint64_t id) const { return position_.count(id) != 0; }
+  bool armed(std::uint64_t id) const { return position_.find(id) != nullptr; }
 
   // Calls fire(id, seq) for every timer due at or before `now`, earliest
   // first. Timers scheduled by `fire` itself for a time <= now also run.
@@ -104,7 +191,7 @@ class TimerQueue {
     }
   };
 
-  void place(std::size_t at) { position_[heap_[at].id] = at; }
+  void place(std::size_t at) { *position_.find(heap_[at].id) = at; }
 
   std::size_t up(std::size_t at) {
     while (at > 0) {
@@ -133,7 +220,7 @@ class TimerQueue {
   }
 
   std::vector<Entry> heap_;
-  std::unordered_map<std::uint64_t, std::size_t> position_;  // id -> index in heap_
+  TimerPositions position_;  // id -> index in heap_
   std::uint64_t sequence_ = 0;
 };
 
