@@ -156,7 +156,7 @@ const CRITICAL_LANE = LANES.indexOf('critical') + 1;
 // publish goes at once, as without coalescing.
 const SLOT_SPAN = 2 ** 24;
 const SLOT_MASK = SLOT_SPAN - 1; // (id & SLOT_MASK: ToInt32 keeps the low 32 bits, of which these are the slot)
-const GENERATIONS = 2 ** 29; // SLOT_SPAN * GENERATIONS = 2^53: every id is a safe integer
+const GENERATIONS = 2 ** 29; // 1 to GENERATIONS - 1; SLOT_SPAN * GENERATIONS = 2^53: every id is a safe integer
 
 /**
  * The publishes of one topic held by coalescing (pacing.coalesce) until the
@@ -488,7 +488,7 @@ class Hub {
       slot = this.#slots.length;
       this.#slots.push(undefined);
     }
-    this.#generation = (this.#generation + 1) % GENERATIONS;
+    this.#generation = this.#generation + 1 === GENERATIONS ? 1 : this.#generation + 1; // (never 0: an id is at least 1)
     held.id = slot + SLOT_SPAN * this.#generation;
     this.#slots[slot] = held;
     return true;
