@@ -29,7 +29,7 @@ const {
 } = require('./requests');
 const { LANES, normalizeOptions, checkAdvance, checkRoles } = require('./options');
 const { checkOperationValues, applyPatch } = require('./apply_patch');
-const { IdentityCache, identityMode } = require('./identity');
+const { IdentityCache, identityMode, holdable } = require('./identity');
 
 function invalid(message) {
   return new DeltacastError(codes.INVALID_ARGUMENT, message);
@@ -292,6 +292,8 @@ class Hub {
   #coalesced = new Map();
   #live = 0; // the live ones
   #slots = []; // slot -> Held (undefined: free): the held values by the number an ask names
+  #serializing = []; // topics whose held value is being serialized (its toJSON or a getter may publish to them)
+  #heldChanges = 0; // Helds made or let go so far: a publish whose checks ran a getter looks its topic up again
   #freeSlots = [];
   #generation = 0;
   #wantRounds = 0; // drains in which the core asked for held values
@@ -342,6 +344,7 @@ class Hub {
     // Coalescing, a frozen value for a topic held already (so its name was
     // checked) and told on its own lane: a Map lookup and four stores.
     let held; // (looked up once: #hold takes it)
+    const heldChanges = this.#heldChanges;
     if (this.#live !== 0) {
       held = this.#coalesced.get(topic);
       if (held !== undefined && !held.live) held = undefined;
@@ -350,7 +353,9 @@ class Hub {
         opts === undefined &&
         held.sentLane === 0 &&
         !this.#datesHolds &&
-        identityMode(value, undefined) === 1
+        identityMode(value, undefined) === 1 &&
+        holdable(value) &&
+        this.#heldChanges === heldChanges // (the checks read the value: a getter may have published)
       ) {
         return this.#late(held, value, false);
       }
@@ -363,7 +368,18 @@ class Hub {
       if (mode < 0) throw invalid('options.immutable must be a boolean');
       // Coalescing: an immutable value waits for its lane's flush (not with
       // an id: a retried id must find the very change it names).
-      if (mode > 0 && this.#coalesce && this.#engine === undefined && options[0] === '' && options[1] !== CRITICAL_LANE) {
+      if (
+        mode > 0 &&
+        this.#coalesce &&
+        this.#engine === undefined &&
+        options[0] === '' &&
+        options[1] !== CRITICAL_LANE &&
+        (mode === 2 || holdable(value))
+      ) {
+        if (this.#heldChanges !== heldChanges) {
+          held = this.#coalesced.get(topic); // a getter read above published: the topic may be held since, or not
+          if (held !== undefined && !held.live) held = undefined;
+        }
         const receipt = this.#hold(held, topic, value, mode === 2, options[1]);
         if (receipt !== undefined) return receipt;
       }
@@ -391,6 +407,11 @@ class Hub {
    */
   #hold(held, topic, value, trusted, lane) {
     if (held !== undefined && lane === held.sentLane && !this.#datesHolds) return this.#late(held, value, trusted);
+    // Published from inside the serialization of the value held for the same
+    // topic (its toJSON or a getter): published at once, as without
+    // coalescing (a Hold now would come before that value's release, which
+    // the core would take as answering it too).
+    if (this.#serializing.length !== 0 && this.#serializing.includes(topic)) return undefined;
     const at = this.#datesHolds ? this.#clockNow() : 0; // (the core dates the change itself)
     // Publishes since the last Hold are told first: their time paces the flush too.
     if (held !== undefined && held.late !== null) this.#writeRedate(topic, held);
@@ -399,6 +420,7 @@ class Hub {
       if (!this.#slot(held)) return undefined; // as many held as there are slots: published at once
       this.#coalesced.set(topic, held);
       this.#live += 1;
+      this.#heldChanges += 1;
       if (!this.#isBusy) this.#busy(true);
     } else {
       held.value = value;
@@ -502,6 +524,7 @@ class Hub {
    */
   #forgetHeld(held) {
     held.live = false;
+    this.#heldChanges += 1;
     const slot = held.id & SLOT_MASK;
     this.#slots[slot] = undefined;
     this.#freeSlots.push(slot);
@@ -546,15 +569,18 @@ class Hub {
     if (!asked && held.late !== null) this.#writeRedate(topic, held);
     this.#forgetHeld(held);
     let text;
+    this.#serializing.push(topic);
     try {
       text = this.#heldText(topic, held);
     } catch (err) {
+      this.#serializing.pop();
       held.value = undefined;
       this.#rejectedInJs += 1;
       held.reject(err);
       this.#writeRelease(topic);
       return;
     }
+    this.#serializing.pop();
     held.value = undefined; // (the map may keep the Held a while: not the caller's object)
     const identity = this.#identity;
     // (text is a patch only when made by identity: a value without rows is

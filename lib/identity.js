@@ -778,4 +778,34 @@ function identityMode(value, opts) {
   }
 }
 
-module.exports = { IdentityCache, identityMode };
+/**
+ * Whether a frozen `value` (identityMode 1) may be held by coalescing
+ * (pacing.coalesce) and serialized at its flush with the text it has now: a
+ * plain object or array (no toJSON) whose members are primitives or deeply
+ * frozen plain data (deepFrozen, remembered per object, so rows shared with
+ * the last publish cost a WeakSet lookup). A root frozen over mutable rows
+ * is not: a row changed in place after the publish must not reach the flush.
+ * The root's own members are read, not their descriptors (an accessor on it
+ * is read again at the flush: README "Coalescing").
+ */
+function holdable(value) {
+  try {
+    if (!isPlain(value)) return false;
+    if (Array.isArray(value)) {
+      for (let i = 0; i < value.length; i++) {
+        const member = value[i];
+        if (typeof member === 'object' && member !== null && !(isPlain(member) && deepFrozen(member, 1))) return false;
+      }
+      return true;
+    }
+    for (const key in value) {
+      const member = value[key];
+      if (typeof member === 'object' && member !== null && !(isPlain(member) && deepFrozen(member, 1))) return false;
+    }
+    return true;
+  } catch {
+    return false; // a throwing getter or proxy: serialized at once, which reports it
+  }
+}
+
+module.exports = { IdentityCache, identityMode, holdable };

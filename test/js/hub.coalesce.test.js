@@ -458,6 +458,57 @@ describe('coalescing (pacing.coalesce)', () => {
     assert.deepEqual(hub.get('quiet').data, { n: 1 });
   });
 
+  it('a root frozen over rows that are not is not held: a row changed after the publish is not sent', async (t) => {
+    for (const coalesce of [false, true]) {
+      const hub = open(t, { pacing: { coalesce } });
+      const { data } = subscriber(hub, 'a');
+      const row = { id: 1, qty: 1 };
+      const receipt = hub.publish('a', Object.freeze({ rows: [row] }));
+      assert.equal(hub.stats().coalesced, 0);
+      row.qty = 2; // after the publish: not published
+      await hub.advance(50);
+      assert.equal((await receipt).version, 1);
+      assert.deepEqual(data.get('a'), { rows: [{ id: 1, qty: 1 }] }, `coalesce: ${coalesce}`);
+      assert.deepEqual(hub.get('a').data, { rows: [{ id: 1, qty: 1 }] });
+    }
+    // Nor a frozen root with toJSON (it is not plain data).
+    const hub = open(t, { pacing: { coalesce: true } });
+    hub.publish('b', Object.freeze({ n: 1, toJSON: () => ({ n: 2 }) }));
+    assert.equal(hub.stats().coalesced, 0);
+  });
+
+  it("a getter that publishes to its own topic, read by publish's checks or by the flush's serialization, leaves nothing held", { timeout: 10_000 }, async (t) => {
+    for (const publishingRead of [1, 2]) {
+      const hub = open(t, { pacing: { coalesce: true } });
+      const { data } = subscriber(hub, 'a');
+      let reads = 0;
+      let inner = null;
+      const value = Object.freeze({
+        x: 1,
+        get y() {
+          reads += 1;
+          if (reads === publishingRead) inner = hub.publish('a', deepFreeze({ x: 2 }));
+          return 1;
+        },
+      });
+      const outer = hub.publish('a', value); // read 1: the checks; read 2: the flush
+      await hub.advance(50);
+      await hub.advance(50);
+      assert.ok(inner !== null, `read ${publishingRead} published`);
+      const [a, b] = await Promise.all([outer, inner]);
+      assert.ok(a.version >= 1 && b.version >= 1);
+      assert.deepEqual(data.get('a'), { x: 1, y: 1 }, `read ${publishingRead}: the value published last`);
+      assert.equal(hub.stats().coalesced, 0);
+      // The topic is held again as usual.
+      const later = hub.publish('a', deepFreeze({ x: 3 }));
+      assert.equal(hub.stats().coalesced, 1);
+      await hub.advance(50);
+      assert.equal((await later).version, a.version + 1);
+      assert.deepEqual(data.get('a'), { x: 3 });
+      assert.equal(hub.stats().coalesced, 0);
+    }
+  });
+
   // Released values stay in the hub's map, marked, until a sweep: here
   // 70,000 released against one still held (past 65,536 and eight to one).
   it('values held across a sweep of 70,000 released ones still take later publishes and go at their flush', async (t) => {
