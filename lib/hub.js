@@ -354,7 +354,7 @@ class Hub {
         held.sentLane === 0 &&
         !this.#datesHolds &&
         identityMode(value, undefined) === 1 &&
-        holdable(value) &&
+        holdable(value, held.value) &&
         this.#heldChanges === heldChanges // (the checks read the value: a getter may have published)
       ) {
         return this.#late(held, value, false);
@@ -374,7 +374,7 @@ class Hub {
         this.#engine === undefined &&
         options[0] === '' &&
         options[1] !== CRITICAL_LANE &&
-        (mode === 2 || holdable(value))
+        (mode === 2 || holdable(value, held?.value ?? this.#identity?.lastRows(topic)))
       ) {
         if (this.#heldChanges !== heldChanges) {
           held = this.#coalesced.get(topic); // a getter read above published: the topic may be held since, or not

@@ -176,6 +176,8 @@ function wholeText(value) {
 const BAIL = Symbol('bail');
 
 const verified = new WeakSet(); // objects found deeply frozen, plain, without accessors
+const NOTHING = []; // holdable without a previous value (not frozen: the same elements kind as a board)
+const holdableData = new WeakSet(); // objects found frozen and plain all through by frozenData (members read)
 
 /** `map`'s text for `key`, made by `make()` the first time; at most MAX_QUOTES kept (then it starts afresh). */
 function cached(map, key, make) {
@@ -698,6 +700,11 @@ class IdentityCache {
   }
 
   /** Something else changed the topic (or it is gone): publish its next value in full. */
+  /** The rows of the root array last published for `topic` by identity, or undefined (holdable's `previous`). */
+  lastRows(topic) {
+    return this.#topics.get(topic)?.rows ?? undefined;
+  }
+
   forget(topic) {
     const entry = this.#topics.get(topic);
     if (entry === undefined) return;
@@ -779,28 +786,73 @@ function identityMode(value, opts) {
 }
 
 /**
+ * Whether `value` and everything in it is frozen and plain (no toJSON),
+ * reading members as JSON.stringify will (an accessor is read, not refused:
+ * unlike deepFrozen, whose objects the identity path reuses texts of).
+ * Remembered per object.
+ */
+function frozenData(value, depth) {
+  if (holdableData.has(value) || verified.has(value)) return true;
+  if (depth > MAX_CHECK_DEPTH || !Object.isFrozen(value) || !isPlain(value)) return false;
+  if (Array.isArray(value)) {
+    for (let i = 0; i < value.length; i++) {
+      const member = value[i];
+      if (typeof member === 'object' && member !== null && !frozenData(member, depth + 1)) return false;
+    }
+  } else {
+    for (const key in value) {
+      const member = value[key];
+      if (typeof member === 'object' && member !== null && !frozenData(member, depth + 1)) return false;
+    }
+  }
+  holdableData.add(value);
+  return true;
+}
+
+/**
  * Whether a frozen `value` (identityMode 1) may be held by coalescing
  * (pacing.coalesce) and serialized at its flush with the text it has now: a
- * plain object or array (no toJSON) whose members are primitives or deeply
- * frozen plain data (deepFrozen, remembered per object, so rows shared with
- * the last publish cost a WeakSet lookup). A root frozen over mutable rows
- * is not: a row changed in place after the publish must not reach the flush.
- * The root's own members are read, not their descriptors (an accessor on it
- * is read again at the flush: README "Coalescing").
+ * plain object or array (no toJSON) whose members are primitives or frozen
+ * plain data all through (frozenData). A root frozen over mutable rows is
+ * not: a row changed in place after the publish must not reach the flush.
+ * `previous`: the value held for the topic before (checked then), whose
+ * members at the same place are not checked again; others found before are
+ * remembered (a WeakSet lookup). The root's own members are read, not their
+ * descriptors (an accessor on it is read again at the flush: README
+ * "Coalescing").
  */
-function holdable(value) {
+function holdable(value, previous) {
   try {
     if (!isPlain(value)) return false;
     if (Array.isArray(value)) {
-      for (let i = 0; i < value.length; i++) {
-        const member = value[i];
-        if (typeof member === 'object' && member !== null && !(isPlain(member) && deepFrozen(member, 1))) return false;
+      // Rows are matched to `previous` by place, following one row inserted
+      // or removed at a time (the place moves by one when the neighbour matches).
+      // Ordinary arrays (elementsOf: a frozen array's elements read slowly),
+      // and reads in bounds (one past them is slow in V8).
+      const rows = elementsOf(value);
+      const before = Array.isArray(previous) && previous.length > 0 ? elementsOf(previous) : NOTHING;
+      const last = before.length - 1;
+      let shift = 0;
+      for (let i = 0; i < rows.length; i++) {
+        const member = rows[i];
+        if (typeof member !== 'object' || member === null) continue;
+        const j = i + shift;
+        if (j >= 0 && j <= last && member === before[j]) continue;
+        if (j + 1 >= 0 && j + 1 <= last && member === before[j + 1]) {
+          shift += 1;
+          continue;
+        }
+        if (j - 1 >= 0 && j - 1 <= last && member === before[j - 1]) {
+          shift -= 1;
+          continue;
+        }
+        if (!frozenData(member, 1)) return false;
       }
       return true;
     }
     for (const key in value) {
       const member = value[key];
-      if (typeof member === 'object' && member !== null && !(isPlain(member) && deepFrozen(member, 1))) return false;
+      if (typeof member === 'object' && member !== null && !frozenData(member, 1)) return false;
     }
     return true;
   } catch {
