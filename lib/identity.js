@@ -817,9 +817,8 @@ function frozenData(value, depth) {
  * not: a row changed in place after the publish must not reach the flush.
  * `previous`: the value held for the topic before (checked then), whose
  * members at the same place are not checked again; others found before are
- * remembered (a WeakSet lookup). The root's own members are read, not their
- * descriptors (an accessor on it is read again at the flush: README
- * "Coalescing").
+ * remembered (a WeakSet lookup). Members are read, not their descriptors
+ * (an accessor is read again at the flush: README "Coalescing").
  */
 function holdable(value, previous) {
   try {

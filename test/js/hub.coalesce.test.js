@@ -471,10 +471,13 @@ describe('coalescing (pacing.coalesce)', () => {
       assert.deepEqual(data.get('a'), { rows: [{ id: 1, qty: 1 }] }, `coalesce: ${coalesce}`);
       assert.deepEqual(hub.get('a').data, { rows: [{ id: 1, qty: 1 }] });
     }
-    // Nor a frozen root with toJSON (it is not plain data).
+    // Nor a frozen root with toJSON (it is not plain data), nor frozen rows over an object that is not.
     const hub = open(t, { pacing: { coalesce: true } });
     hub.publish('b', Object.freeze({ n: 1, toJSON: () => ({ n: 2 }) }));
+    hub.publish('c', Object.freeze([Object.freeze({ id: 1, meta: { n: 1 } })]));
     assert.equal(hub.stats().coalesced, 0);
+    hub.publish('d', deepFreeze([{ id: 1, meta: { n: 1 } }]));
+    assert.equal(hub.stats().coalesced, 1);
   });
 
   it("a getter that publishes to its own topic, read by publish's checks or by the flush's serialization, leaves nothing held", { timeout: 10_000 }, async (t) => {
