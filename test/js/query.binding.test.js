@@ -107,6 +107,10 @@ test('query: detail keys follow inserted and deleted rows; an epoch change inval
   await hub.publish('rows', [{ id: 'a', v: 1 }]);
   // A replica from another epoch (a server restart without a shared engine): the snapshot resets it.
   client.hydrate('rows', { epoch: 'old-epoch', version: 99, data: [{ id: 'a', v: 0 }] });
+  // The app's cache holds the list from the same render (as a dehydrated React Query cache would): the
+  // reset invalidates it whether the binding's first write and the new snapshot share a flush or not
+  // (a flush invalidates before it writes, and a key not in the cache has nothing to invalidate).
+  queryClient.setQueryData(['rows', 'list'], [{ id: 'a', v: 0 }]);
   let invalidations = 0;
   queryClient.getQueryCache().subscribe((e) => e.type === 'updated' && e.action.type === 'invalidate' && invalidations++);
   bindQueryClient(queryClient, client, {
