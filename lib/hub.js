@@ -346,8 +346,7 @@ class Hub {
     let held; // (looked up once: #hold takes it)
     const heldChanges = this.#heldChanges;
     if (this.#live !== 0) {
-      held = this.#coalesced.get(topic);
-      if (held !== undefined && !held.live) held = undefined;
+      held = this.#liveHeld(topic);
       if (
         held !== undefined &&
         opts === undefined &&
@@ -377,8 +376,7 @@ class Hub {
         (mode === 2 || holdable(value, held?.value ?? this.#identity?.lastRows(topic)))
       ) {
         if (this.#heldChanges !== heldChanges) {
-          held = this.#coalesced.get(topic); // a getter read above published: the topic may be held since, or not
-          if (held !== undefined && !held.live) held = undefined;
+          held = this.#liveHeld(topic); // a getter read above published: the topic may be held since, or not
         }
         const receipt = this.#hold(held, topic, value, mode === 2, options[1]);
         if (receipt !== undefined) return receipt;
@@ -502,6 +500,12 @@ class Hub {
     return true;
   }
 
+  /** The value held for `topic`, or undefined (none, or its entry is a released one the map keeps). */
+  #liveHeld(topic) {
+    const held = this.#coalesced.get(topic);
+    return held !== undefined && held.live ? held : undefined;
+  }
+
   /** Gives `held` a slot and its number (Held.id); false if every slot is taken. */
   #slot(held) {
     let slot = this.#freeSlots.pop();
@@ -617,8 +621,8 @@ class Hub {
   /** Another call on `topic`: a value held for it goes first, as a change of its own. */
   #releaseEarly(topic) {
     if (this.#live === 0) return;
-    const held = this.#coalesced.get(topic);
-    if (held !== undefined && held.live) this.#releaseHeld(held, false);
+    const held = this.#liveHeld(topic);
+    if (held !== undefined) this.#releaseHeld(held, false);
   }
 
   /**

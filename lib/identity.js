@@ -699,12 +699,12 @@ class IdentityCache {
     this.#trim(entry.at);
   }
 
-  /** Something else changed the topic (or it is gone): publish its next value in full. */
-  /** The rows of the root array last published for `topic` by identity, or undefined (holdable's `previous`). */
+  /** The rows of the root array last published for `topic` by identity, if any (holdable's `previous`). */
   lastRows(topic) {
-    return this.#topics.get(topic)?.rows ?? undefined;
+    return this.#topics.get(topic)?.rows;
   }
 
+  /** Something else changed the topic (or it is gone): publish its next value in full. */
   forget(topic) {
     const entry = this.#topics.get(topic);
     if (entry === undefined) return;
@@ -799,14 +799,25 @@ function frozenData(value, depth) {
       const member = value[i];
       if (typeof member === 'object' && member !== null && !frozenData(member, depth + 1)) return false;
     }
-  } else {
-    for (const key in value) {
-      const member = value[key];
-      if (typeof member === 'object' && member !== null && !frozenData(member, depth + 1)) return false;
-    }
+  } else if (!membersFrozenData(value, depth + 1)) {
+    return false;
   }
   holdableData.add(value);
   return true;
+}
+
+/** Whether every object member of the plain object `value` is frozenData (at `depth`). */
+function membersFrozenData(value, depth) {
+  for (const key in value) {
+    const member = value[key];
+    if (typeof member === 'object' && member !== null && !frozenData(member, depth)) return false;
+  }
+  return true;
+}
+
+/** `list[k]`, or undefined past either end (a read out of bounds is slow in V8). */
+function inBounds(list, k) {
+  return k >= 0 && k < list.length ? list[k] : undefined;
 }
 
 /**
@@ -830,18 +841,17 @@ function holdable(value, previous) {
       // and reads in bounds (one past them is slow in V8).
       const rows = elementsOf(value);
       const before = Array.isArray(previous) && previous.length > 0 ? elementsOf(previous) : NOTHING;
-      const last = before.length - 1;
       let shift = 0;
       for (let i = 0; i < rows.length; i++) {
         const member = rows[i];
         if (typeof member !== 'object' || member === null) continue;
         const j = i + shift;
-        if (j >= 0 && j <= last && member === before[j]) continue;
-        if (j + 1 >= 0 && j + 1 <= last && member === before[j + 1]) {
+        if (member === inBounds(before, j)) continue;
+        if (member === inBounds(before, j + 1)) {
           shift += 1;
           continue;
         }
-        if (j - 1 >= 0 && j - 1 <= last && member === before[j - 1]) {
+        if (member === inBounds(before, j - 1)) {
           shift -= 1;
           continue;
         }
@@ -849,11 +859,7 @@ function holdable(value, previous) {
       }
       return true;
     }
-    for (const key in value) {
-      const member = value[key];
-      if (typeof member === 'object' && member !== null && !frozenData(member, 1)) return false;
-    }
-    return true;
+    return membersFrozenData(value, 1);
   } catch {
     return false; // a throwing getter or proxy: serialized at once, which reports it
   }
