@@ -38,6 +38,13 @@ class TimerPositions {
   }
   const std::size_t* find(std::uint64_t id) const { return const_cast<TimerPositions*>(this)->find(id); }
 
+  // The place of `id`, which has one (the heap's own entries).
+  std::size_t& existing(std::uint64_t id) {
+    for (std::size_t i = home(id);; i = (i + 1) & mask_) {
+      if (slots_[i].id == id && slots_[i].at != kFree) return slots_[i].at;
+    }
+  }
+
   // The place of `id`, made `at` if it had none (then `added`).
   std::pair<std::size_t*, bool> emplace(std::uint64_t id, std::size_t at) {
     if ((size_ + 1) * 2 > slots_.size()) grow();
@@ -149,7 +156,7 @@ class TimerQueue {
     const std::size_t last = heap_.size() - 1;
     if (at != last) {
       heap_[at] = heap_[last];
-      *position_.find(heap_[at].id) = at;
+      position_.existing(heap_[at].id) = at;
       heap_.pop_back();
       down(up(at));
     } else {
@@ -191,7 +198,7 @@ class TimerQueue {
     }
   };
 
-  void place(std::size_t at) { *position_.find(heap_[at].id) = at; }
+  void place(std::size_t at) { position_.existing(heap_[at].id) = at; }
 
   std::size_t up(std::size_t at) {
     while (at > 0) {
