@@ -522,6 +522,74 @@ describe('hub.publish by identity', () => {
     await hub.close();
   });
 
+  it('any call on the topic made from a getter while a value is serialized by identity leaves the value published last', async () => {
+    // A row with a getter is serialized by JSON.stringify while the identity
+    // cache redoes the topic's entry; a publishJson, delete, upsert, patch or
+    // publish from that getter goes first, and the outer value, which goes
+    // after it, must not be sent as a patch against the text before it.
+    // Random immutable edits (inserts, removals, replacements), with and
+    // without coalescing; every awaited receipt is checked against get().
+    const rand = mulberry32(SEED + 7);
+    const pick = (n) => Math.floor(rand() * n);
+    let checked = 0;
+    for (const coalesce of [false, true]) {
+      for (let run = 0; run < 60; run++) {
+        const hub = createHub({ heartbeat: { intervalMs: 0 }, pacing: { coalesce, normalDebounceMs: 2, normalMaxWaitMs: 10 } });
+        let armed = null; // run once, from the next getter read
+        const row = (id, v, withGetter) => {
+          if (!withGetter) return Object.freeze({ id, v });
+          return Object.freeze(
+            Object.defineProperties({}, {
+              id: { enumerable: true, value: id },
+              v: {
+                enumerable: true,
+                get() {
+                  const call = armed;
+                  armed = null;
+                  call?.();
+                  return v;
+                },
+              },
+            }),
+          );
+        };
+        let current = Object.freeze(Array.from({ length: 5 + pick(30) }, (_, i) => row(i, i, rand() < 0.2)));
+        await hub.publish('t', current);
+        for (let step = 0; step < 6; step++) {
+          const next = current.slice();
+          for (let e = 1 + pick(3); e > 0; e--) {
+            const k = pick(5);
+            if (k === 0 && next.length > 1) next.splice(pick(next.length), 1);
+            else if (k === 1) next.splice(pick(next.length + 1), 0, row(`n${step}.${e}`, 'new', rand() < 0.3));
+            else if (next.length > 0) {
+              const i = pick(next.length);
+              next[i] = row(next[i].id, `s${step}.${e}`, rand() < 0.3);
+            }
+          }
+          const other = current.map((r) => ({ id: r.id, v: 'inner' }));
+          const key = String(current[0]?.id ?? 0);
+          armed = [
+            () => hub.publishJson('t', JSON.stringify(other)),
+            () => hub.delete('t'),
+            () => hub.upsert('t', key, { id: key, v: 'upserted' }),
+            () => hub.patch('t', [{ op: 'add', path: '/-', value: { id: 'patched' } }]),
+            () => hub.publish('t', deepFreeze(other)),
+          ][pick(5)];
+          current = Object.freeze(next);
+          const receipt = hub.publish('t', current);
+          armed = null;
+          if (step === 5 || rand() < 0.5) {
+            await receipt;
+            assert.equal(hub.getJson('t')?.json, JSON.stringify(current), `coalesce ${coalesce}, run ${run}, step ${step}`);
+            checked += 1;
+          }
+        }
+        await hub.close();
+      }
+    }
+    assert.ok(checked >= 120, `checked ${checked} states`);
+  });
+
   it('stores only values a proxy over a frozen object holds, whatever order or iterator its traps give each time', async () => {
     // A non-extensible target fixes the set of its keys, not their order, nor
     // what an inherited property (Symbol.iterator) reads as.
