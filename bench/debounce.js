@@ -69,6 +69,11 @@ const {
 //                     coalescing row, which needs frozen values (an app on
 //                     Immer or Redux Toolkit has them already) and freezes
 //                     each in its call.
+//   hand-written, store  the frozen one, keeping each topic's latest JSON
+//                     text instead of its value (every flushed topic is
+//                     serialized, the subscribed ones sent that text): the
+//                     least a store that serves late joiners, resumes and
+//                     reads from text does, as deltacast's hub does.
 //   lodash.debounce   one debounce(fn, 50, { maxWait: 250 }) per topic, made on
 //                     first use and kept in a Map; fn does what flush() does
 //                     for one topic.
@@ -90,6 +95,11 @@ async function debounceDriver(cfg, call) {
     }
   }
   return { syncMs: Number(syncNs) / 1e6, topics };
+}
+
+// The seq of a topic's latest value, kept as the value or as its JSON text.
+function lastSeq(kept) {
+  return typeof kept === 'string' ? JSON.parse(kept).seq : kept?.seq;
 }
 
 async function debounceChild(cfg) {
@@ -177,13 +187,24 @@ async function debounceChild(cfg) {
   const latest = new Map();
   let driverCall;
   let holders = null;
-  if (cfg.variant === 'hand-written' || cfg.variant === 'hand-written-frozen') {
+  if (cfg.variant === 'hand-written' || cfg.variant === 'hand-written-frozen' || cfg.variant === 'hand-written-store') {
     let pending = new Map();
     let timer = null;
+    // The store variant keeps every topic's latest JSON text, as a hub does
+    // for late joiners, resumes and reads: each flushed topic is serialized.
+    const texts = cfg.variant === 'hand-written-store' ? latest : null;
     const flush = () => {
       timer = null;
       const batch = pending;
       pending = new Map();
+      if (texts !== null) {
+        for (const [topic, value] of batch) {
+          const text = JSON.stringify(value);
+          texts.set(topic, text);
+          if (subscribedSet.has(topic)) send(topic, text);
+        }
+        return;
+      }
       for (const [topic, value] of batch) {
         latest.set(topic, value);
         if (subscribedSet.has(topic)) send(topic, JSON.stringify(value));
@@ -196,7 +217,7 @@ async function debounceChild(cfg) {
     // The state an app using Immer or Redux Toolkit publishes is frozen
     // already: the coalescing row freezes each value in its call, and so does
     // its peer.
-    if (cfg.variant === 'hand-written-frozen') {
+    if (cfg.variant !== 'hand-written') {
       const call = driverCall;
       driverCall = (topic, value) => call(topic, Object.freeze(value));
     }
@@ -232,7 +253,7 @@ async function debounceChild(cfg) {
     delta: memoryDelta(before, after),
     framesSent: sent,
     bytesSent: sentBytes,
-    correct: latest.size === cfg.topics && latest.get(`t${cfg.topics - 1}`)?.seq === cfg.rounds - 1,
+    correct: latest.size === cfg.topics && lastSeq(latest.get(`t${cfg.topics - 1}`)) === cfg.rounds - 1,
   });
   if (holders) out.holders = holders.size;
   return out;
@@ -312,6 +333,10 @@ async function runDebounce(opts) {
       variant: 'hand-written-frozen',
       label: 'hand-written, given the same frozen values as the coalescing row (the peer of that row)',
     },
+    {
+      variant: 'hand-written-store',
+      label: 'hand-written, frozen values, keeping every topic\'s JSON text (serialized at its flush, as a store does)',
+    },
     { variant: 'lodash', label: `lodash.debounce per key (${windowMs} ms, maxWait ${windowMs * 5} ms)` },
   ];
   // The default window (50 ms: each topic comes back about every 100 ms, so
@@ -381,6 +406,11 @@ function printDebounce(out) {
         `${fmtRatio(co.jsMs / peer.jsMs)} its peer (${peer.label.split(' (')[0]}, ${fmtMs(peer.jsMs)} ms); ` +
         `${fmtInt(co.stats.changes)} changes for ${fmtInt(calls)} calls, core thread ${fmtMs(co.coreMs)} ms → ` +
         `${co.jsMs <= peer.jsMs ? 'met' : 'NOT met'}`);
+    }
+    const store = out.variants.find((r) => r.variant === 'hand-written-store' && !r.error);
+    if (store && frozenPeer) {
+      lines.push(`- keeping every topic's text (the hand-written store row) costs ${fmtRatio(store.jsMs / frozenPeer.jsMs)} the ` +
+        `frozen hand-written row; coalescing is ${fmtRatio(co.jsMs / store.jsMs)} that store`);
     }
   }
   lines.push('');
