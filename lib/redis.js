@@ -16,6 +16,7 @@
 
 const { DeltacastError, codes } = require('./errors');
 const { diffJson, diffJsonAsync } = require('./index');
+const { keySlot } = require('./key_slot');
 
 // The publishing node diffs the new text against its copy. Texts of this many
 // characters together (a diff of about 0.6 ms and up) are diffed on libuv's
@@ -835,26 +836,6 @@ class RedisEngine {
       setTimeout(() => this.#resync(topic, attempt + 1), Math.min(100 * (attempt + 1), 2000)).unref?.();
     });
   }
-}
-
-/**
- * The cluster slot of a key or channel (Redis Cluster specification, "Keys
- * distribution model"): CRC16-XMODEM of its UTF-8 bytes, or of the bytes
- * between the first `{` and the next `}` when there are any, mod 16384.
- */
-function keySlot(key) {
-  let bytes = Buffer.from(key, 'utf8');
-  const open = bytes.indexOf(0x7b);
-  if (open !== -1) {
-    const close = bytes.indexOf(0x7d, open + 1);
-    if (close > open + 1) bytes = bytes.subarray(open + 1, close);
-  }
-  let crc = 0;
-  for (const byte of bytes) {
-    crc ^= byte << 8;
-    for (let bit = 0; bit < 8; bit++) crc = crc & 0x8000 ? ((crc << 1) ^ 0x1021) & 0xffff : (crc << 1) & 0xffff;
-  }
-  return crc % 16384;
 }
 
 /** A topic as it appears inside {}: `%` and `}` percent-encoded (see #key). */
