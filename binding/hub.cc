@@ -6,6 +6,7 @@
 #include <unordered_map>
 #include <unordered_set>
 
+#include "deltacast/background_free.h"
 #include "deltacast/json_patch.h"
 
 namespace deltacast_binding {
@@ -205,7 +206,13 @@ NativeHub::NativeHub(const Napi::CallbackInfo& info) : Napi::ObjectWrap<NativeHu
   cleanupHookAdded_ = true;
 }
 
-NativeHub::~NativeHub() { dispose(); }
+NativeHub::~NativeHub() {
+  dispose();
+  // V8 finalizes a collected NativeHub on the JS thread: the core's memory
+  // (its store, histories and delivery state) is freed on a thread of its
+  // own instead (deltacast/background_free.h), not in the event loop.
+  deltacast::BackgroundFree::shared().free(std::move(core_));
+}
 
 void NativeHub::cleanupHook(void* self) { static_cast<NativeHub*>(self)->dispose(); }
 

@@ -15,7 +15,8 @@
 // nothing can call the thread-safe function any more), then release the
 // thread-safe function, then drop the environment cleanup hook. dispose runs
 // from close(), from the GC finalizer, and from the environment cleanup hook
-// at exit or worker termination, whichever comes first.
+// at exit or worker termination, whichever comes first. The core itself is
+// destroyed with the NativeHub, on the process's BackgroundFree thread.
 #pragma once
 
 #include <napi.h>
