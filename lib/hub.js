@@ -290,8 +290,7 @@ class Hub {
   // released since (live false: a release marks its Held instead of looking
   // the topic up again to delete it; #forgetHeld sweeps them)
   #coalesced = new Map();
-  #live = 0; // the live ones
-  #slots = []; // slot -> Held (undefined: free): the held values by the number an ask names
+  #slots = []; // slot -> Held (undefined: free): the held values by the number an ask names (#live() of them)
   #serializing = []; // topics whose held value is being serialized (its toJSON or a getter may publish to them)
   #heldChanges = 0; // Helds made or let go so far: a publish whose checks ran a getter looks its topic up again
   #freeSlots = [];
@@ -345,7 +344,7 @@ class Hub {
     // checked) and told on its own lane: a Map lookup and four stores.
     let held; // (looked up once: #hold takes it)
     const heldChanges = this.#heldChanges;
-    if (this.#live !== 0) {
+    if (this.#live() !== 0) {
       held = this.#liveHeld(topic);
       if (
         held !== undefined &&
@@ -417,7 +416,6 @@ class Hub {
       held = new Held(topic, value, trusted, lane, at);
       if (!this.#slot(held)) return undefined; // as many held as there are slots: published at once
       this.#coalesced.set(topic, held);
-      this.#live += 1;
       this.#heldChanges += 1;
       if (!this.#isBusy) this.#busy(true);
     } else {
@@ -506,6 +504,11 @@ class Hub {
     return held !== undefined && held.live ? held : undefined;
   }
 
+  /** How many values are held: the slots taken. */
+  #live() {
+    return this.#slots.length - this.#freeSlots.length;
+  }
+
   /** Gives `held` a slot and its number (Held.id); false if every slot is taken. */
   #slot(held) {
     let slot = this.#freeSlots.pop();
@@ -532,11 +535,11 @@ class Hub {
     const slot = held.id & SLOT_MASK;
     this.#slots[slot] = undefined;
     this.#freeSlots.push(slot);
-    this.#live -= 1;
+    const live = this.#live();
     const map = this.#coalesced;
-    if (this.#live === 0) {
+    if (live === 0) {
       if (map.size !== 0) this.#coalesced = new Map();
-    } else if (map.size > 8 * this.#live + 65536) {
+    } else if (map.size > 8 * live + 65536) {
       const kept = new Map();
       for (const [topic, entry] of map) if (entry.live) kept.set(topic, entry);
       this.#coalesced = kept;
@@ -620,7 +623,7 @@ class Hub {
 
   /** Another call on `topic`: a value held for it goes first, as a change of its own. */
   #releaseEarly(topic) {
-    if (this.#live === 0) return;
+    if (this.#live() === 0) return;
     const held = this.#liveHeld(topic);
     if (held !== undefined) this.#releaseHeld(held, false);
   }
@@ -994,7 +997,7 @@ class Hub {
     stats.answersDropped = this.#answersDropped;
     stats.pending = this.#batches.pending + (this.#batch?.count ?? 0);
     stats.closed = this.#closing !== null;
-    stats.coalesced = this.#live;
+    stats.coalesced = this.#live();
     return stats;
   }
 
@@ -1326,7 +1329,7 @@ class Hub {
   }
 
   #idleCheck() {
-    if (this.#isBusy && this.#batches.pending === 0 && this.#batch === null && this.#live === 0) this.#busy(false);
+    if (this.#isBusy && this.#batches.pending === 0 && this.#batch === null && this.#live() === 0) this.#busy(false);
   }
 
   // While calls are pending the thread-safe function keeps the event loop
@@ -1358,7 +1361,6 @@ class Hub {
     this.#identity?.clear();
     for (const held of this.#coalesced.values()) if (held.live) held.reject(closed);
     this.#coalesced = new Map();
-    this.#live = 0;
     this.#slots = [];
     this.#freeSlots = [];
     for (const batch of this.#batches.drainAll()) batch.failRest(closed);
