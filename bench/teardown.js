@@ -3,15 +3,18 @@
 // Teardown: how long the event loop stops when a closed hub holding N topics
 // is collected (V8 finalizes its native handle on the JS thread).
 //
-//   node bench/teardown.js [--n=10000,100000,1000000]
+//   node bench/teardown.js [--n=10000,100000,1000000] [--runs=3]
 //
-// Each N in a child process of its own: a hub gets N topics (publishJson of
+// Each N in child processes of its own (--runs of them, the median reported,
+// as the floor row is noisy): a hub gets N topics (publishJson of
 // a ~40-byte object each, awaited), is closed and dropped; then a full GC
 // (gc()), and a 1 ms interval timer records the longest gap between its
 // ticks over the next 500 ms (a gap is a time the event loop did not run).
 // The same is measured with no hub ever made, the floor of this machine.
 // DELTACAST_ADDON=path/to/deltacast.node measures another build's addon.
-// Results go to stdout as markdown and to bench/results/teardown-<date>.md.
+// Results go to stdout as markdown and to bench/results/teardown-<date>.md
+// (teardown-<date>-partial.md with --n or DELTACAST_ADDON, so that such a
+// run does not overwrite a full one).
 
 const { execFileSync } = require('node:child_process');
 const fs = require('node:fs');
@@ -47,21 +50,33 @@ async function child(n) {
   return { n, gcMs, longestGapMs: longest };
 }
 
+function median(values) {
+  const sorted = [...values].sort((a, b) => a - b);
+  return sorted[Math.floor(sorted.length / 2)];
+}
+
 function main() {
-  const arg = process.argv.find((a) => a.startsWith('--n='));
-  const ns = arg ? arg.slice(4).split(',').map(Number) : [10_000, 100_000, 1_000_000];
+  const nArg = process.argv.find((a) => a.startsWith('--n='));
+  const runsArg = process.argv.find((a) => a.startsWith('--runs='));
+  const ns = nArg ? nArg.slice(4).split(',').map(Number) : [10_000, 100_000, 1_000_000];
+  const runs = runsArg ? Number(runsArg.slice(7)) : 3;
   const rows = [];
   for (const n of [0, ...ns]) {
-    const out = execFileSync(process.execPath, ['--expose-gc', __filename, '--child', String(n)], { encoding: 'utf8', env: process.env });
-    rows.push(JSON.parse(out));
+    const samples = [];
+    for (let run = 0; run < runs; run++) {
+      const out = execFileSync(process.execPath, ['--expose-gc', __filename, '--child', String(n)], { encoding: 'utf8', env: process.env });
+      samples.push(JSON.parse(out));
+    }
+    rows.push({ n, gcMs: median(samples.map((r) => r.gcMs)), longestGapMs: median(samples.map((r) => r.longestGapMs)) });
     process.stderr.write(`teardown: ${n} topics done\n`);
   }
   const addon = process.env.DELTACAST_ADDON ?? 'build/Release/deltacast.node';
   const lines = [
     '## Collecting a closed hub: the longest event-loop gap',
     '',
-    `node ${process.version}, addon ${addon}. gc() call: the full GC itself (the same without any hub: the floor); ` +
-      'longest gap: between the ticks of a 1 ms interval timer over the 500 ms after it (finalizers run after the GC).',
+    `node ${process.version}, addon ${addon}; medians of ${runs} runs, each in a child process. gc() call: the full GC ` +
+      'itself (the same without any hub: the floor); longest gap: between the ticks of a 1 ms interval timer over the ' +
+      '500 ms after it (finalizers run after the GC).',
     '',
     '| topics | gc() call ms | longest event-loop gap ms |',
     '|--:|--:|--:|',
@@ -70,7 +85,8 @@ function main() {
   ];
   process.stdout.write(lines.join('\n'));
   const date = new Date().toISOString().slice(0, 10);
-  fs.writeFileSync(path.join(__dirname, 'results', `teardown-${date}.md`), lines.join('\n'));
+  const partial = nArg !== undefined || process.env.DELTACAST_ADDON !== undefined ? '-partial' : '';
+  fs.writeFileSync(path.join(__dirname, 'results', `teardown-${date}${partial}.md`), lines.join('\n'));
 }
 
 if (process.argv[2] === '--child') {

@@ -1260,7 +1260,7 @@ void TopicStore::prefetch(std::string_view topic, Lookup& lookup, int stage) con
     lookup.entry = topics_.find(topic, lookup.hash);
     lookup.erasures = erasures_;
     if (lookup.entry == nullptr) return;
-    const Topic& t = found(lookup)->second;
+    const Topic& t = static_cast<TopicMap::iterator>(lookup.entry)->second;  // (found() now: erasures were just read)
     // Both lines of the snapshot: its version is in the second.
     __builtin_prefetch(t.snapshot.get());
     __builtin_prefetch(reinterpret_cast<const char*>(t.snapshot.get()) + sizeof(Snapshot) - 1);

@@ -99,6 +99,32 @@ TEST(BackgroundFree, ItsDestructorWaitsForEverythingHandedOver) {
   EXPECT_EQ(log.order.size(), 5u);
 }
 
+TEST(BackgroundFree, ItsDestructorWaitsNoLongerThanItWasToldThenLeavesTheThreadToFinish) {
+  std::atomic<bool> release{false};
+  std::atomic<int> destroyed{0};
+  struct Gate {
+    Gate(std::atomic<bool>* r, std::atomic<int>* d) : release(r), destroyed(d) {}
+    Gate(const Gate&) = delete;
+    Gate& operator=(const Gate&) = delete;
+    std::atomic<bool>* release;
+    std::atomic<int>* destroyed;
+    ~Gate() {
+      while (!release->load()) std::this_thread::yield();
+      destroyed->fetch_add(1);
+    }
+  };
+  {
+    BackgroundFree reaper(std::chrono::milliseconds(20));
+    reaper.free(std::make_unique<Gate>(&release, &destroyed));
+    reaper.free(std::make_unique<Gate>(&release, &destroyed));
+  }
+  // The instance is gone and its thread still waits at the first gate.
+  EXPECT_EQ(destroyed.load(), 0);
+  release = true;
+  for (int i = 0; i < 10000 && destroyed.load() < 2; ++i) std::this_thread::sleep_for(std::chrono::milliseconds(1));
+  EXPECT_EQ(destroyed.load(), 2) << "the thread left to finish destroys what it was given";
+}
+
 TEST(BackgroundFree, ManyThreadsHandOverAtOnce) {
   Log log;
   BackgroundFree reaper;
