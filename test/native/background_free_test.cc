@@ -41,6 +41,19 @@ struct Log {
   }
 };
 
+// Waits, when destroyed, until `release` is set; then counts itself in `destroyed`.
+struct Gate {
+  Gate(std::atomic<bool>* r, std::atomic<int>* d) : release(r), destroyed(d) {}
+  Gate(const Gate&) = delete;
+  Gate& operator=(const Gate&) = delete;
+  std::atomic<bool>* release;
+  std::atomic<int>* destroyed;
+  ~Gate() {
+    while (!release->load()) std::this_thread::yield();
+    destroyed->fetch_add(1);
+  }
+};
+
 TEST(BackgroundFree, DestroysOnAnotherThreadInTheOrderHandedOver) {
   Log log;
   BackgroundFree reaper;
@@ -58,17 +71,6 @@ TEST(BackgroundFree, FreeReturnsBeforeTheObjectIsDestroyed) {
   Log log;
   BackgroundFree reaper;
   std::atomic<bool> release{false};
-  struct Gate {
-    Gate(std::atomic<bool>* r, std::atomic<int>* d) : release(r), destroyed(d) {}
-    Gate(const Gate&) = delete;
-    Gate& operator=(const Gate&) = delete;
-    std::atomic<bool>* release;
-    std::atomic<int>* destroyed;
-    ~Gate() {
-      while (!release->load()) std::this_thread::yield();
-      destroyed->fetch_add(1);
-    }
-  };
   std::atomic<int> destroyed{0};
   reaper.free(std::make_unique<Gate>(&release, &destroyed));
   // free() returned while the destructor still waits: it did not run here.
@@ -102,17 +104,6 @@ TEST(BackgroundFree, ItsDestructorWaitsForEverythingHandedOver) {
 TEST(BackgroundFree, ItsDestructorWaitsNoLongerThanItWasToldThenLeavesTheThreadToFinish) {
   std::atomic<bool> release{false};
   std::atomic<int> destroyed{0};
-  struct Gate {
-    Gate(std::atomic<bool>* r, std::atomic<int>* d) : release(r), destroyed(d) {}
-    Gate(const Gate&) = delete;
-    Gate& operator=(const Gate&) = delete;
-    std::atomic<bool>* release;
-    std::atomic<int>* destroyed;
-    ~Gate() {
-      while (!release->load()) std::this_thread::yield();
-      destroyed->fetch_add(1);
-    }
-  };
   {
     BackgroundFree reaper(std::chrono::milliseconds(20));
     reaper.free(std::make_unique<Gate>(&release, &destroyed));
